@@ -1,0 +1,52 @@
+import { z } from "zod";
+import { hostEvents } from "./events/host.js";
+import { janitorEvents } from "./events/janitor.js";
+import { jobEvents } from "./events/job.js";
+import { vmEvents } from "./events/vm.js";
+import { rpcMessages } from "./rpc.js";
+import { telemetryMessages } from "./telemetry.js";
+
+/** Events of the audit log (stream EVENTS). */
+export const DomainEvent = z.discriminatedUnion("type", [
+  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents,
+]);
+export type DomainEvent = z.infer<typeof DomainEvent>;
+export type EventType = DomainEvent["type"];
+export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
+
+/** Everything the codec carries: events, telemetry and RPC messages. */
+export const Message = z.discriminatedUnion("type", [
+  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...telemetryMessages, ...rpcMessages,
+]);
+export type Message = z.infer<typeof Message>;
+export type MessageType = Message["type"];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+type Upcaster = (data: unknown) => unknown;
+interface CatalogEntry {
+  latest: number;
+  /** Data schema of every version ever published. A published entry is never edited. */
+  versions: Record<number, z.ZodType>;
+  /** `upcasters[n]` turns version n data into version n+1 data. Pure. */
+  upcasters: Record<number, Upcaster>;
+}
+
+const entry = (schema: z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodType }>): CatalogEntry => ({
+  latest: 1,
+  versions: { 1: schema.shape.data },
+  upcasters: {},
+});
+
+/**
+ * The catalog: (type, version) → data schema, plus upcasters to the latest version.
+ * To change an event: freeze the current data schema here as version N, add N+1 as the
+ * new `latest`, write the pure upcaster N → N+1, and add a golden file for N+1
+ * (`npm run golden -w @oneshot/proto`). Golden files of published versions never change.
+ */
+export const catalog: Record<MessageType, CatalogEntry> = Object.fromEntries(
+  Message.options.map((schema) => [schema.shape.type.value, entry(schema)]),
+) as Record<MessageType, CatalogEntry>;
+
+export const messageTypes = Object.keys(catalog) as MessageType[];
+export const eventTypes = DomainEvent.options.map((s) => s.shape.type.value) as EventType[];
+export const isEventType = (t: string): t is EventType => (eventTypes as string[]).includes(t);

@@ -1,0 +1,107 @@
+import { Packr } from "msgpackr";
+import { z } from "zod";
+import { catalog, type Message, type MessageType } from "./catalog.js";
+
+/** The envelope around every message. `version` is the data schema version it was written with. */
+export const Envelope = z.object({
+  /** UUIDv7: unique and sortable by creation time. */
+  id: z.string().min(1).max(64),
+  type: z.string().min(1).max(64),
+  version: z.number().int().positive(),
+  occurredAt: z.string().datetime({ offset: true }),
+  /** The webhook delivery / CLI request that started the chain. */
+  correlationId: z.string().min(1).max(128),
+  /** The message that directly caused this one (null for the first of a chain). */
+  causationId: z.string().max(128).nullable(),
+  data: z.unknown(),
+});
+export type Envelope = z.infer<typeof Envelope>;
+
+export interface Meta {
+  id: string;
+  occurredAt: string;
+  correlationId: string;
+  causationId: string | null;
+}
+
+/** A decoded message: always upcast to the latest version of its type. */
+export type Decoded<M extends Message = Message> = M & Meta & { version: number };
+/** A decoded message with its place in a stream. */
+export type Stored<M extends Message = Message> = Decoded<M> & { subject: string; seq: number };
+
+export class DecodeError extends Error {
+  override readonly name = "DecodeError";
+  readonly retryable = false;
+  constructor(
+    message: string,
+    readonly subject: string | undefined,
+    readonly seq: number | undefined,
+    readonly issues: z.core.$ZodIssue[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(`${message} (subject=${subject ?? "?"} seq=${seq ?? "?"})`, options);
+  }
+}
+
+export class EncodeError extends Error {
+  override readonly name = "EncodeError";
+  readonly retryable = false;
+  constructor(readonly type: string, readonly issues: z.core.$ZodIssue[]) {
+    super(`invalid ${type}: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+}
+
+// Plain MessagePack maps (no record extension): a replayed log must decode without
+// having seen earlier messages, and other languages must be able to read it.
+// `skipValues` (drop undefined like JSON) is supported by msgpackr but missing from its types.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, skipValues: [undefined] } as ConstructorParameters<typeof Packr>[0]);
+
+export function encode<M extends Message>(message: M, meta: Meta): Uint8Array {
+  const entry = catalog[message.type as MessageType];
+  if (!entry) throw new EncodeError(message.type, []);
+  const parsed = entry.versions[entry.latest]!.safeParse(message.data);
+  if (!parsed.success) throw new EncodeError(message.type, parsed.error.issues);
+  const envelope: Envelope = { ...meta, type: message.type, version: entry.latest, data: parsed.data };
+  return packr.pack(envelope);
+}
+
+/** Decodes, validates and upcasts; throws DecodeError with the subject, sequence and zod issues. */
+export function decode(bytes: Uint8Array, where: { subject?: string; seq?: number } = {}): Decoded {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (cause) {
+    throw new DecodeError("not MessagePack", where.subject, where.seq, [], { cause });
+  }
+  const env = Envelope.safeParse(raw);
+  if (!env.success) throw new DecodeError("bad envelope", where.subject, where.seq, env.error.issues);
+  const { type, version, data, ...meta } = env.data;
+  const entry = catalog[type as MessageType];
+  if (!entry) throw new DecodeError(`unknown message type ${JSON.stringify(type)}`, where.subject, where.seq);
+  const schema = entry.versions[version];
+  if (!schema) throw new DecodeError(`unknown version ${type} v${version}`, where.subject, where.seq);
+  const first = schema.safeParse(data);
+  if (!first.success) throw new DecodeError(`invalid ${type} v${version}`, where.subject, where.seq, first.error.issues);
+  let current: unknown = first.data;
+  for (let v = version; v < entry.latest; v++) {
+    const up = entry.upcasters[v];
+    if (!up) throw new DecodeError(`no upcaster ${type} v${v}→v${v + 1}`, where.subject, where.seq);
+    current = up(current);
+  }
+  if (version !== entry.latest) {
+    const last = entry.versions[entry.latest]!.safeParse(current);
+    if (!last.success) throw new DecodeError(`upcast ${type} invalid`, where.subject, where.seq, last.error.issues);
+    current = last.data;
+  }
+  return { ...meta, type, version: entry.latest, data: current } as Decoded;
+}
+
+/** Reads the raw envelope without validation (for dead-letter reports and golden tests). */
+export function peekEnvelope(bytes: Uint8Array): Partial<Envelope> | undefined {
+  try {
+    const raw = packr.unpack(bytes) as Partial<Envelope>;
+    return raw && typeof raw === "object" ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+}

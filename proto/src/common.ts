@@ -1,0 +1,37 @@
+import { z } from "zod";
+
+/** Ids are used as NATS subject tokens: no dots, spaces or wildcards. */
+export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 chars of [A-Za-z0-9_-]");
+export const Arch = z.enum(["amd64", "arm64"]);
+export type Arch = z.infer<typeof Arch>;
+export const Provider = z.enum(["github", "gitlab", "local"]);
+export type Provider = z.infer<typeof Provider>;
+export const IsoTime = z.string().datetime({ offset: true });
+
+/** VM ids become tap names `os-<vmId>`: at most 12 of [a-z0-9] so the name fits IFNAMSIZ (15). */
+export const VmId = z.string().regex(/^[a-z0-9]{1,12}$/, "must be 1-12 chars of [a-z0-9]");
+
+/** What a job asks for; what a host offers is the same shape (Capacity). */
+export const Resources = z.object({
+  vcpus: z.number().int().positive(),
+  memMiB: z.number().int().positive(),
+  diskGiB: z.number().int().positive(),
+});
+export type Resources = z.infer<typeof Resources>;
+
+export const JobSpec = Resources.extend({
+  arch: Arch,
+  /** Guest image name, e.g. `minimal` or `full`. */
+  image: z.string().min(1).max(64),
+  timeoutSec: z.number().int().positive(),
+});
+export type JobSpec = z.infer<typeof JobSpec>;
+
+export const Vmm = z.enum(["qemu", "firecracker"]);
+export type Vmm = z.infer<typeof Vmm>;
+export const Accel = z.enum(["kvm", "tcg"]);
+export type Accel = z.infer<typeof Accel>;
+
+/** An event body: `{type, data}`, discriminated on `type`. The envelope is added by the codec. */
+export const defineEvent = <T extends string, S extends z.ZodRawShape>(type: T, data: S) =>
+  z.object({ type: z.literal(type), data: z.object(data) });

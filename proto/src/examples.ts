@@ -1,0 +1,65 @@
+import type { MessageOf, MessageType } from "./catalog.js";
+import type { JobSpec } from "./common.js";
+import type { JobSource } from "./events/job.js";
+
+const spec: JobSpec = { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "minimal", timeoutSec: 600 };
+const source: JobSource = {
+  provider: "github", repo: "acme/widgets", org: "acme", providerJobId: "29679449",
+  runId: "10371460", runAttempt: 1, labels: ["self-hosted", "oneshot-2cpu-2gb"], installationId: 42,
+};
+const ref = { vmId: "k3j9x2ab", hostId: "metal-01", jobId: "gh-29679449" } as const;
+const sealed = { alg: "x25519-hkdf-sha256-aes256gcm", ephemeralPublicKey: "AAAA", iv: "AAAA", tag: "AAAA", ciphertext: "AAAA" } as const;
+
+/** One example of the latest version of every message: the source of new golden files. */
+export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
+  JobQueued: { jobId: "gh-29679449", source, spec },
+  JobIgnored: { jobId: "gh-29679450", source: { ...source, labels: ["ubuntu-latest"] }, reason: "no oneshot label" },
+  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "k3j9x2ab", spec, attempt: 0 },
+  JobUnschedulable: { jobId: "gh-29679451", reason: "no arm64 host has 64 vCPUs" },
+  JobStarted: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab" },
+  JobCompleted: { jobId: "gh-29679449", conclusion: "success", exitCode: 0, reportedBy: "provider" },
+  JobCancelled: { jobId: "gh-29679449", reason: "completed (cancelled) before it started" },
+  JobRequeued: { jobId: "gh-29679449", fromHostId: "metal-01", vmId: "k3j9x2ab", reason: "host lost", attempt: 1 },
+  JobFailed: { jobId: "gh-29679449", reason: "boot failed 3 times", hostId: "metal-01", vmId: "k3j9x2ab" },
+  HostRegistered: {
+    hostId: "metal-01", arch: "amd64", capacity: { vcpus: 14, memMiB: 57344, diskGiB: 400 }, labels: ["ssd"],
+    vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey: "AAAA", version: "0.1.0",
+  },
+  HostCordoned: { hostId: "metal-01", reason: "disk replacement" },
+  HostUncordoned: { hostId: "metal-01", reason: "disk replaced" },
+  HostDrained: { hostId: "metal-01", reason: "kernel upgrade" },
+  HostLost: { hostId: "metal-01", lastSeenAt: "2026-11-28T10:00:00.000Z", reason: "no heartbeat for 60s" },
+  HostDeregistered: { hostId: "metal-01", reason: "drained" },
+  VmBootRequested: { ...ref, tap: "os-k3j9x2ab", disks: ["/var/lib/oneshot/vms/k3j9x2ab/root.qcow2"] },
+  VmBooted: {
+    ...ref, vmm: "qemu", accel: "tcg", pid: 4242,
+    timings: { diskMs: 6, configMs: 9, netMs: 12, vmmStartMs: 30, agentReadyMs: 1900, totalMs: 1960 },
+  },
+  VmBootFailed: { ...ref, code: "agent-timeout", reason: "no ready marker after 120s", consoleTail: "tsc: Unable to calibrate" },
+  VmExited: { ...ref, exitCode: 3, reason: "exited", runMs: 2500 },
+  VmDestroyed: { ...ref, removed: ["process:4242", "tap:os-k3j9x2ab", "nft:oneshot:k3j9x2ab", "dir:/var/lib/oneshot/vms/k3j9x2ab"] },
+  ReclaimRequested: {
+    hostId: "metal-01", reclaimId: "r-0192", reason: "tap with no live VM",
+    resources: [{ kind: "tap", name: "os-k3j9x2ab", vmId: "k3j9x2ab" }],
+  },
+  ResourceReclaimed: {
+    hostId: "metal-01", reclaimId: "r-0192", reclaimed: [{ kind: "tap", name: "os-k3j9x2ab", vmId: "k3j9x2ab" }], failed: [],
+  },
+  HostHeartbeat: {
+    hostId: "metal-01", runningVms: 1, used: { vcpus: 2, memMiB: 2048, diskGiB: 10 },
+    capacity: { vcpus: 14, memMiB: 57344, diskGiB: 400 }, accel: "tcg", draining: false, uptimeSec: 3600,
+  },
+  HostInventory: {
+    hostId: "metal-01", vms: [{ vmId: "k3j9x2ab", pid: 4242, jobId: "gh-29679449" }], taps: ["os-k3j9x2ab"],
+    disks: ["/var/lib/oneshot/vms/k3j9x2ab/root.qcow2"], nftRules: ["oneshot:k3j9x2ab"], runDirs: ["/var/lib/oneshot/vms/k3j9x2ab"],
+  },
+  RunnerConfigRequest: { hostId: "metal-01", jobId: "gh-29679449", vmId: "k3j9x2ab", publicKey: "AAAA" },
+  RunnerConfigReply: { jobId: "gh-29679449", result: { ok: true, kind: "github", runnerName: "oneshot-metal-01-k3j9x2ab", sealed } },
+};
+
+export const goldenMeta = {
+  id: "019375e0-0000-7000-8000-000000000001",
+  occurredAt: "2026-11-28T10:00:00.000Z",
+  correlationId: "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+  causationId: null,
+};

@@ -1,0 +1,31 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { catalog, decode, peekEnvelope } from "./index.js";
+
+const dir = join(import.meta.dirname, "..", "golden");
+const files = readdirSync(dir).filter((f) => f.endsWith(".msgpack"));
+
+describe("golden payloads (frozen: a published version is never edited)", () => {
+  it("exist for every version of every message in the catalog", () => {
+    const missing: string[] = [];
+    for (const [type, entry] of Object.entries(catalog)) {
+      for (const v of Object.keys(entry.versions)) {
+        if (!files.includes(`${type}.v${v}.msgpack`)) missing.push(`${type}.v${v}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it.each(files)("%s decodes to the latest version", (file) => {
+    const [, type, version] = /^(\w+)\.v(\d+)\.msgpack$/.exec(file)!;
+    const bytes = readFileSync(join(dir, file));
+    const raw = peekEnvelope(bytes);
+    expect(raw?.type).toBe(type);
+    expect(raw?.version).toBe(Number(version));
+    const decoded = decode(bytes, { subject: "golden", seq: 1 });
+    expect(decoded.type).toBe(type);
+    expect(decoded.version).toBe(catalog[type as keyof typeof catalog].latest);
+    expect(decoded.correlationId).toBe(raw?.correlationId);
+  });
+});

@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { Accel, Id, Resources, defineEvent } from "./common.js";
+
+/** Short-retention telemetry (stream TELEMETRY): never part of the audit log. */
+export const HostHeartbeat = defineEvent("HostHeartbeat", {
+  hostId: Id,
+  runningVms: z.number().int().nonnegative(),
+  used: Resources,
+  capacity: Resources,
+  accel: Accel,
+  draining: z.boolean(),
+  /** Seconds the hostd process has been up: a restart shows as a drop. */
+  uptimeSec: z.number().nonnegative(),
+});
+export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
+
+export const ObservedVm = z.object({
+  vmId: z.string().max(12),
+  pid: z.number().int(),
+  /** Known when hostd can read it from the VM's run dir. */
+  jobId: z.string().max(64).optional(),
+  startedAt: z.string().datetime({ offset: true }).optional(),
+});
+export type ObservedVm = z.infer<typeof ObservedVm>;
+
+/** What is really on the machine with oneshot's naming, whoever created it. */
+export const HostInventory = defineEvent("HostInventory", {
+  hostId: Id,
+  vms: z.array(ObservedVm).max(1024),
+  taps: z.array(z.string().max(15)).max(4096),
+  disks: z.array(z.string().max(4096)).max(4096),
+  /** Comments of nft rules tagged `oneshot:<vmId>`. */
+  nftRules: z.array(z.string().max(64)).max(4096),
+  runDirs: z.array(z.string().max(4096)).max(4096),
+});
+export type HostInventory = z.infer<typeof HostInventory>;
+
+export const telemetryMessages = [HostHeartbeat, HostInventory] as const;
