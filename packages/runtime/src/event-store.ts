@@ -1,0 +1,170 @@
+import { DeliverPolicy, type JsMsg, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DecodeError, decode, encode, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
+import { ConcurrencyError, StoreUnavailableError } from "./errors.js";
+import { newEventId } from "./ids.js";
+
+export interface AppendOptions {
+  /** Upstream identity (delivery id, job id + transition): a repeat within the window is stored once. */
+  msgId?: string;
+  /** Fails with ConcurrencyError unless the subject's last sequence is this (0 = subject is empty). */
+  expectedLastSubjectSeq?: number;
+  correlationId: string;
+  causationId?: string | null;
+  /** Defaults: a new UUIDv7 and the current time (both are inputs, never derived in domain code). */
+  id?: string;
+  occurredAt?: string;
+  timeoutMs?: number;
+}
+
+export interface AppendResult {
+  seq: number;
+  subject: string;
+  id: string;
+  /** True when JetStream had already stored this msgId: nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface ReplayOptions {
+  startSeq?: number;
+  startTime?: Date;
+  /** Stop after this sequence (inclusive); default: the stream's last sequence when replay began. */
+  untilSeq?: number;
+  /** Called for a message that does not decode; without it, replay throws the DecodeError. */
+  onDecodeError?: (e: DecodeError) => void;
+}
+
+export interface ReplayReport {
+  count: number;
+  lastSeq: number;
+  ms: number;
+  eventsPerSec: number;
+}
+
+/** The audit log on JetStream: append with dedupe and optimistic concurrency, read, replay. */
+export class EventStore {
+  readonly stream: string = streams.events.name;
+  constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager) {}
+
+  async append(event: DomainEvent, opts: AppendOptions): Promise<AppendResult> {
+    const subject = subjectOf(event);
+    const meta: Meta = {
+      id: opts.id ?? newEventId(),
+      occurredAt: opts.occurredAt ?? new Date().toISOString(),
+      correlationId: opts.correlationId,
+      causationId: opts.causationId ?? null,
+    };
+    const bytes = encode(event, meta);
+    try {
+      const ack = await this.js.publish(subject, bytes, {
+        ...(opts.msgId ? { msgID: opts.msgId } : {}),
+        ...(opts.expectedLastSubjectSeq !== undefined ? { expect: { lastSubjectSequence: opts.expectedLastSubjectSeq } } : {}),
+        timeout: opts.timeoutMs ?? 5_000,
+      });
+      return { seq: ack.seq, subject, id: meta.id, duplicate: ack.duplicate };
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 10071) throw new ConcurrencyError(subject, opts.expectedLastSubjectSeq ?? -1, e);
+      throw new StoreUnavailableError(subject, e);
+    }
+  }
+
+  /** Last sequence stored on exactly this subject; 0 when there is none. */
+  async lastSeq(subject: string): Promise<number> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
+      return m?.seq ?? 0;
+    } catch (e) {
+      if (/no message found|not found/i.test((e as Error).message)) return 0;
+      throw new StoreUnavailableError(subject, e);
+    }
+  }
+
+  /** Every event of one aggregate, in order, with the last sequence (for expectedLastSubjectSeq). */
+  async readAggregate(subject: string): Promise<{ events: Stored<DomainEvent>[]; lastSeq: number }> {
+    const lastSeq = await this.lastSeq(subject);
+    const events: Stored<DomainEvent>[] = [];
+    if (lastSeq === 0) return { events, lastSeq };
+    await this.replay(subject, (e) => void events.push(e), { untilSeq: lastSeq });
+    return { events, lastSeq };
+  }
+
+  /** Reads the log in order through an ordered consumer up to `untilSeq` (default: the end now). */
+  async replay(filter: string, handler: (e: Stored<DomainEvent>) => void | Promise<void>, opts: ReplayOptions = {}): Promise<ReplayReport> {
+    const started = performance.now();
+    const info = await this.jsm.streams.info(this.stream);
+    const until = opts.untilSeq ?? info.state.last_seq;
+    const from = opts.startSeq ?? 1;
+    let count = 0;
+    let lastSeq = 0;
+    if (until >= from && info.state.messages > 0) {
+      const consumer = await this.js.consumers.get(this.stream, {
+        filter_subjects: filter,
+        ...(opts.startTime
+          ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: opts.startTime.toISOString() }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
+      });
+      // Stop at `until` even when the filter matches nothing more: pending tells us when we are done.
+      const first = await consumer.info(true).catch(() => undefined);
+      if (!first || first.num_pending > 0) {
+        const iter = await consumer.consume({ max_messages: 1000 });
+        for await (const m of iter) {
+          if (m.seq > until) break;
+          lastSeq = m.seq;
+          const e = tryDecode(m, opts.onDecodeError);
+          if (e) {
+            count++;
+            await handler(e);
+          }
+          if (m.seq >= until || m.info.pending === 0) break;
+        }
+        await iter.close();
+      }
+      await consumer.delete().catch(() => undefined);
+    }
+    const ms = performance.now() - started;
+    return { count, lastSeq, ms, eventsPerSec: ms > 0 ? Math.round((count * 1000) / ms) : count };
+  }
+
+  /**
+   * Follows the log live from `startSeq` (ordered consumer; survives server restarts).
+   * Returns a stop function. Handler errors stop the follow and reach `onError`.
+   */
+  async follow(filter: string, handler: (e: Stored<DomainEvent>) => void | Promise<void>, opts: { startSeq?: number; onError?: (e: unknown) => void; onDecodeError?: (e: DecodeError) => void } = {}): Promise<() => Promise<void>> {
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: filter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: opts.startSeq ?? 1,
+    });
+    const iter = await consumer.consume({ max_messages: 1000 });
+    const done = (async () => {
+      try {
+        for await (const m of iter) {
+          const e = tryDecode(m, opts.onDecodeError);
+          if (e) await handler(e);
+        }
+      } catch (e) {
+        opts.onError?.(e);
+      }
+    })();
+    return async () => {
+      await iter.close();
+      await done;
+    };
+  }
+}
+
+export function decodeMsg(m: JsMsg): Stored<DomainEvent> {
+  const d = decode(m.data, { subject: m.subject, seq: m.seq });
+  return { ...d, subject: m.subject, seq: m.seq } as Stored<DomainEvent>;
+}
+
+function tryDecode(m: JsMsg, onDecodeError?: (e: DecodeError) => void): Stored<DomainEvent> | undefined {
+  try {
+    return decodeMsg(m);
+  } catch (e) {
+    if (e instanceof DecodeError && onDecodeError) {
+      onDecodeError(e);
+      return undefined;
+    }
+    throw e;
+  }
+}

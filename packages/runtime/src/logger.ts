@@ -1,0 +1,23 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/** Paths never written to a log line: secrets and whole request bodies. */
+export const redactPaths = [
+  "secret", "*.secret", "token", "*.token", "password", "*.password", "privateKey", "*.privateKey",
+  "jitConfig", "*.jitConfig", "encodedJitConfig", "*.encodedJitConfig", "authorization", "*.authorization",
+  "headers.authorization", "headers.cookie", "headers[\"x-gitlab-token\"]", "body", "*.body", "sealed", "*.sealed",
+];
+
+/** One root logger per process; bind `{jobId, hostId, vmId}` with `.child()`. */
+export function createLogger(service: string, opts: { level?: string; pretty?: boolean } = {}): Logger {
+  const base = { level: opts.level ?? "info", base: { service }, redact: { paths: redactPaths, censor: "[redacted]" } };
+  if (opts.pretty) {
+    try {
+      return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true } } });
+    } catch {
+      // pino-pretty is a dev dependency: fall back to JSON lines.
+    }
+  }
+  return pino(base);
+}

@@ -1,0 +1,102 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { streams, type StreamDef } from "@oneshot/proto";
+import type { Logger } from "pino";
+import { RetryableError } from "./errors.js";
+
+export interface Nats {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+export interface ConnectOptions {
+  url: string;
+  name: string;
+  user?: string | undefined;
+  password?: string | undefined;
+  /** How long to keep trying the first connection before giving up (ms). */
+  firstConnectTimeoutMs?: number;
+}
+
+/** Connects with endless reconnects; logs status changes; a clear error when unreachable. */
+export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Nats> {
+  const servers = opts.url.split(",").map((s) => s.trim());
+  const deadline = Date.now() + (opts.firstConnectTimeoutMs ?? 15_000);
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const nc = await connect({
+        servers, name: opts.name, user: opts.user, pass: opts.password,
+        maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000,
+      });
+      watchStatus(nc, log);
+      log.info({ server: nc.getServer() }, "connected to NATS");
+      return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
+    } catch (e) {
+      lastErr = e;
+      if (isAuthError(e)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
+  throw new RetryableError(
+    `cannot reach NATS at ${opts.url} (${why}): is nats-server running with JetStream (-js)? Set NATS_URL to its address.`,
+    lastErr,
+  );
+}
+
+const isAuthError = (e: unknown) => /authorization|authentication/i.test(String((e as Error)?.message));
+
+function watchStatus(nc: NatsConnection, log: Logger): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") log.warn({ server: s.server }, "NATS disconnected; reconnecting");
+      else if (s.type === "reconnect") log.info({ server: s.server }, "NATS reconnected");
+      else if (s.type === "error") log.error({ err: s.error }, "NATS error");
+    }
+  })();
+}
+
+function streamConfig(def: StreamDef) {
+  const sec = 1_000_000_000;
+  return {
+    name: def.name,
+    subjects: [...def.subjects],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: def.maxAgeSec * sec,
+    max_msgs_per_subject: def.maxMsgsPerSubject,
+    max_bytes: def.maxBytes,
+    duplicate_window: def.duplicateWindowSec * sec,
+    num_replicas: 1,
+  };
+}
+
+/** Creates or updates every stream oneshot uses. Safe to call from every service at start. */
+export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: StreamDef[] = Object.values(streams)): Promise<void> {
+  for (const def of defs) {
+    const cfg = streamConfig(def);
+    try {
+      await jsm.streams.info(def.name);
+      await jsm.streams.update(def.name, cfg);
+    } catch (e) {
+      if ((e as Error).name !== "StreamNotFoundError" && !/not found/i.test((e as Error).message)) throw e;
+      try {
+        await jsm.streams.add(cfg);
+      } catch (e2) {
+        // Another service created it between our info and add.
+        if (!/already in use|exists/i.test((e2 as Error).message)) throw e2;
+      }
+      log.info({ stream: def.name }, "stream created");
+    }
+  }
+}
+
+/** Opens (or creates) a KV bucket. */
+export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: number; history?: number } = {}): Promise<KV> {
+  const kvm = new Kvm(nats.js);
+  return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1 });
+}

@@ -1,0 +1,4 @@
+export * from "./nats-server.js";
+export * from "./wait.js";
+export * from "./skip.js";
+export * from "./connect.js";

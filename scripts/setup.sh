@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   ./scripts/setup.sh demo   install what is missing, start the whole stack, run a job in a microVM
+#   ./scripts/setup.sh test   install what is missing, build, run the full test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-}"
+case "$mode" in demo|test|install) ;; *) echo "usage: $0 demo|test|install" >&2; exit 2 ;; esac
+
+APT_PACKAGES=(nats-server qemu-system-x86 qemu-system-arm qemu-utils busybox-static nftables
+  e2fsprogs cpio zstd lz4 iproute2 ca-certificates)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing_pkgs=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_pkgs+=("$p")
+done
+if ((${#missing_pkgs[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    step "installing Debian packages: ${missing_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
+  else
+    echo "missing Debian packages; run as root, or first:" >&2
+    echo "  sudo apt-get install -y ${missing_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then echo "Node.js 20 or newer is required (found $(node -v 2>/dev/null || echo none))" >&2; exit 1; fi
+
+step "npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+
+step "build"
+npm run build
+
+if [[ -x images/build-minimal.sh ]]; then
+  for arch in amd64 arm64; do
+    step "guest image ($arch)"
+    images/build-minimal.sh "$arch"
+  done
+fi
+
+case "$mode" in
+  install) ;;
+  test) step "test suite"; npm test ;;
+  demo)
+    step "oneshot up + a demo job"
+    exec node packages/cli/dist/main.js demo
+    ;;
+esac

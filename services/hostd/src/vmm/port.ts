@@ -1,0 +1,74 @@
+import type { Accel, Arch } from "@oneshot/proto";
+
+/**
+ * The VMM port: what hostd needs from any VMM (QEMU, Firecracker). One folder per driver
+ * under `vmm/`; nothing outside a driver's folder may assume which VMM is behind this.
+ * All paths are absolute. The guest side is `docs/guest-contract.md`.
+ */
+export interface VmLaunchSpec {
+  vmId: string;
+  arch: Arch;
+  vcpus: number;
+  memMiB: number;
+  kernel: string;
+  initrd: string;
+  /** Extra kernel args after the driver's own console/root args (never job-specific). */
+  extraCmdline?: string;
+  /** The VM's own CoW root disk, in `driver.rootDiskFormat`. */
+  rootDisk: string;
+  /** Read-only config drive (raw ext4, label `oneshot-cfg`). */
+  configDisk: string;
+  /** Tap device on the oneshot bridge, with the guest MAC; absent = no network. */
+  net?: { tap: string; mac: string };
+  /** Per-VM directory the driver may use for sockets, pid files, chroots. Exists already. */
+  runDir: string;
+  /** Console output goes here, truncated at `consoleMaxBytes`. */
+  consoleLog: string;
+  consoleMaxBytes: number;
+  accel: Accel;
+}
+
+export interface VmExit {
+  /** Process exit code of the VMM; null when killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunningVm {
+  vmId: string;
+  pid: number | null;
+  /** Resolves when the VMM process has exited (never rejects). */
+  exited: Promise<VmExit>;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  accel: Accel;
+  /** Why KVM (or the whole VMM) is not usable, for the one log line. */
+  reason?: string;
+}
+
+/** Typed boot failure: the VMM refused the configuration or failed to start. */
+export class VmmError extends Error {
+  override readonly name = "VmmError";
+  readonly retryable = false;
+  constructor(readonly vmId: string, readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(`vm ${vmId}: ${message}`, options);
+  }
+}
+
+export interface VmmDriver {
+  readonly name: "qemu" | "firecracker";
+  /** The root disk format this driver boots (qcow2 overlay for QEMU, raw for Firecracker). */
+  readonly rootDiskFormat: "qcow2" | "raw";
+  /** Whether this VMM can run guests of `arch` here, and with which accelerator. */
+  probe(arch: Arch): Promise<ProbeResult>;
+  /** Starts the VMM (the guest boots). Throws VmmError when it cannot start. */
+  start(spec: VmLaunchSpec): Promise<RunningVm>;
+  /** Asks the guest to stop cleanly, then kills the VMM after `graceMs`. Idempotent. */
+  stop(vmId: string, runDir: string, graceMs: number): Promise<void>;
+  /** VMM processes of ours on this machine (by naming), whoever started them. */
+  list(): Promise<{ vmId: string; pid: number }[]>;
+  /** Removes whatever the driver put in `runDir` (sockets, chroot). Idempotent. */
+  cleanup(vmId: string, runDir: string): Promise<void>;
+}
