@@ -62,3 +62,12 @@ describe("codec", () => {
     for (const [e, s] of cases) expect(subjectOf(e)).toBe(s);
   });
 });
+
+describe("vmIdFor", () => {
+  it("is deterministic, 10 chars of [a-z0-9], and differs per attempt", async () => {
+    const { vmIdFor } = await import("./index.js");
+    expect(vmIdFor("gh-1", 0)).toBe(vmIdFor("gh-1", 0));
+    expect(vmIdFor("gh-1", 0)).not.toBe(vmIdFor("gh-1", 1));
+    for (let i = 0; i < 1000; i++) expect(vmIdFor(`loc-${i}`, i % 3)).toMatch(/^[a-z0-9]{10}$/);
+  });
+});

@@ -35,3 +35,19 @@ export type Accel = z.infer<typeof Accel>;
 /** An event body: `{type, data}`, discriminated on `type`. The envelope is added by the codec. */
 export const defineEvent = <T extends string, S extends z.ZodRawShape>(type: T, data: S) =>
   z.object({ type: z.literal(type), data: z.object(data) });
+
+/**
+ * The VM id of a placement, derived from the job and its attempt: deterministic, so two
+ * schedulers that place the same job compute the same id, and replays reproduce it.
+ * 10 chars of [a-z0-9] (tap name `os-<vmId>` fits 15).
+ */
+export function vmIdFor(jobId: string, attempt: number): string {
+  // FNV-1a 64-bit over the UTF-16 code units, printed in base 36: pure, no crypto needed.
+  let h = 0xcbf29ce484222325n;
+  const s = `${jobId}#${attempt}`;
+  for (let i = 0; i < s.length; i++) {
+    h ^= BigInt(s.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(36).padStart(10, "0").slice(-10);
+}

@@ -53,6 +53,7 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
     hostId: "metal-01", vms: [{ vmId: "k3j9x2ab", pid: 4242, jobId: "gh-29679449" }], taps: ["os-k3j9x2ab"],
     disks: ["/var/lib/oneshot/vms/k3j9x2ab/root.qcow2"], nftRules: ["oneshot:k3j9x2ab"], runDirs: ["/var/lib/oneshot/vms/k3j9x2ab"],
   },
+  VmOutput: { hostId: "metal-01", vmId: "k3j9x2ab", jobId: "gh-29679449", text: "hi\n", offset: 0 },
   RunnerConfigRequest: { hostId: "metal-01", jobId: "gh-29679449", vmId: "k3j9x2ab", publicKey: "AAAA" },
   RunnerConfigReply: { jobId: "gh-29679449", result: { ok: true, kind: "github", runnerName: "oneshot-metal-01-k3j9x2ab", sealed } },
 };

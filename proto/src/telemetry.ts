@@ -35,4 +35,17 @@ export const HostInventory = defineEvent("HostInventory", {
 });
 export type HostInventory = z.infer<typeof HostInventory>;
 
-export const telemetryMessages = [HostHeartbeat, HostInventory] as const;
+
+
+/** A chunk of a guest's console (stream LOGS, subject `log.host.<hostId>.vm.<vmId>`). */
+export const VmOutput = defineEvent("VmOutput", {
+  hostId: Id,
+  vmId: z.string().max(12),
+  jobId: Id,
+  /** Console text, in order; hostd batches lines (a few per message). */
+  text: z.string().max(64 * 1024),
+  /** Byte offset of this chunk in the console log: gaps and repeats are detectable. */
+  offset: z.number().int().nonnegative(),
+});
+export type VmOutput = z.infer<typeof VmOutput>;
+export const telemetryMessages = [HostHeartbeat, HostInventory, VmOutput] as const;
