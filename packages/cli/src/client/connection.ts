@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from "node:fs";
+import { EventStore, connectNats, createLogger, type Nats } from "@oneshot/runtime";
+import { z } from "zod";
+import { upFile } from "../stack/paths.js";
+
+/** What `oneshot up` writes, and what the other commands read when no env var says otherwise. */
+export const UpInfo = z.object({
+  natsUrl: z.string(),
+  ingestUrl: z.string(),
+  apiToken: z.string(),
+  pid: z.number().int(),
+  hosts: z.array(z.string()),
+});
+export type UpInfo = z.infer<typeof UpInfo>;
+
+export function readUpInfo(): UpInfo | undefined {
+  const f = upFile();
+  if (!existsSync(f)) return undefined;
+  const parsed = UpInfo.safeParse(JSON.parse(readFileSync(f, "utf8")));
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** NATS_URL, else the running `oneshot up`, else the default. */
+export function natsUrl(): string {
+  return process.env.NATS_URL ?? readUpInfo()?.natsUrl ?? "nats://127.0.0.1:4222";
+}
+
+export function ingestTarget(): { url: string; token: string } {
+  const up = readUpInfo();
+  const url = process.env.ONESHOT_URL ?? up?.ingestUrl ?? "http://127.0.0.1:8080";
+  const token = process.env.ONESHOT_API_TOKEN ?? up?.apiToken;
+  if (!token) throw new CliError("no API token: set ONESHOT_API_TOKEN, or start the stack with `oneshot up`");
+  return { url, token };
+}
+
+export async function connect(): Promise<{ nats: Nats; store: EventStore; close: () => Promise<void> }> {
+  const log = createLogger("cli", { level: process.env.LOG_LEVEL ?? "warn" });
+  const url = natsUrl();
+  try {
+    const nats = await connectNats(
+      { url, name: "oneshot-cli", user: process.env.NATS_USER, password: process.env.NATS_PASSWORD, firstConnectTimeoutMs: 3_000 },
+      log,
+    );
+    return { nats, store: new EventStore(nats.js, nats.jsm), close: () => nats.nc.close() };
+  } catch {
+    throw new CliError(`cannot reach NATS at ${url}: start the stack with \`oneshot up\` or set NATS_URL`);
+  }
+}
+
+/** An error printed as one line with what to do; exit code 2 unless given. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+  }
+}

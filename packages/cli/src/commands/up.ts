@@ -1,0 +1,86 @@
+import type { Command } from "commander";
+import { join } from "node:path";
+import { CliError } from "../client/connection.js";
+import { stateDir } from "../stack/paths.js";
+import { startStack } from "../stack/stack.js";
+import { run } from "./run.js";
+
+interface UpOptions {
+  port: string;
+  natsPort: string;
+  emulateArch?: string;
+}
+
+const say = (s: string) => process.stderr.write(`oneshot: ${s}\n`);
+
+function parseUp(o: UpOptions) {
+  if (o.emulateArch && o.emulateArch !== "arm64" && o.emulateArch !== "amd64") throw new CliError("--emulate-arch must be arm64 or amd64");
+  return { ingestPort: Number(o.port), natsPort: Number(o.natsPort), emulateArch: o.emulateArch as "arm64" | "amd64" | undefined, report: say };
+}
+
+const upOptions = (c: Command) =>
+  c
+    .option("--port <port>", "ingest's HTTP port (webhooks and the job API)", "8080")
+    .option("--nats-port <port>", "NATS client port", "4222")
+    .option("--emulate-arch <arch>", "also start an emulated host of this arch (arm64 on amd64): slow, for testing");
+
+async function untilSignal(stop: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  say("stopping (VMs are destroyed first)…");
+  await stop();
+  say("stopped; nothing left running");
+}
+
+function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void {
+  const state = stateDir();
+  process.stdout.write(
+    [
+      "",
+      "oneshot is up.",
+      `  GitHub webhook  POST ${info.ingestUrl}/webhooks/github   (secret in ${join(state, "github-webhook-secret")})`,
+      `  GitLab hook     POST ${info.ingestUrl}/webhooks/gitlab   (token in ${join(state, "gitlab-webhook-token")})`,
+      `  Job API         POST ${info.ingestUrl}/v1/jobs           (bearer token in ${join(state, "api-token")})`,
+      `  NATS            ${info.natsUrl}`,
+      `  hosts           ${info.hosts.join(", ")}`,
+      `  logs            ${join(state, "logs")}/`,
+      "",
+      "  try:   oneshot run -- uname -a        (npx oneshot, or node packages/cli/dist/main.js)",
+      "         oneshot events --follow",
+      "  stop:  Ctrl-C",
+      "",
+    ].join("\n"),
+  );
+}
+
+export function upCommand(program: Command): void {
+  upOptions(program.command("up").description("start NATS, ingest, scheduler, janitor and a local hostd on this machine")).action(
+    async (o: UpOptions) => {
+      const { info, stop } = await startStack(parseUp(o));
+      printWhere(info);
+      await untilSignal(stop);
+    },
+  );
+  upOptions(program.command("demo").description("`oneshot up`, then run a demo job in a microVM"))
+    .option("--exit", "stop everything after the demo job")
+    .action(async (o: UpOptions & { exit?: boolean }) => {
+      const { info, stop } = await startStack(parseUp(o));
+      printWhere(info);
+      say("demo job: uname -a; echo hello from a one-shot microVM");
+      const code = await run(["sh", "-c", "uname -a; echo hello from a one-shot microVM"], {
+        cpus: "1", mem: "256m", disk: "1", timeout: "5m", image: "minimal",
+      }).catch(async (e) => {
+        await stop();
+        throw e;
+      });
+      say(`demo job exited ${code}`);
+      if (o.exit) {
+        await stop();
+        process.exitCode = code;
+        return;
+      }
+      await untilSignal(stop);
+    });
+}

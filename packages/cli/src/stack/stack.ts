@@ -1,0 +1,141 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { arch as osArch } from "node:os";
+import { join } from "node:path";
+import { repoRoot, stateDir, upFile } from "./paths.js";
+import { Supervisor, type ChildSpec } from "./supervisor.js";
+import type { UpInfo } from "../client/connection.js";
+import { CliError } from "../client/connection.js";
+
+export interface StackOptions {
+  ingestPort: number;
+  natsPort: number;
+  emulateArch?: "arm64" | "amd64";
+  report: (line: string) => void;
+}
+
+export const nativeArch = (): "amd64" | "arm64" => (osArch() === "arm64" ? "arm64" : "amd64");
+
+/** Starts NATS, ingest, scheduler, janitor and one hostd (two with --emulate-arch). */
+export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop: () => Promise<void> }> {
+  const root = repoRoot();
+  const state = stateDir();
+  const logs = join(state, "logs");
+  mkdirSync(logs, { recursive: true });
+  requireBinary("nats-server", "apt-get install -y nats-server (or put nats-server 2.9+ on PATH)");
+  for (const svc of ["ingest", "scheduler", "janitor", "hostd"]) {
+    if (!existsSync(join(root, "services", svc, "dist", "main.js"))) throw new CliError("services are not built: run `npm run build` first");
+  }
+  const archs = [nativeArch(), ...(o.emulateArch && o.emulateArch !== nativeArch() ? [o.emulateArch] : [])];
+  for (const a of archs) ensureImage(root, a, o.report);
+
+  const apiToken = secretFile(join(state, "api-token"));
+  const webhookSecret = secretFile(join(state, "github-webhook-secret"));
+  const gitlabToken = secretFile(join(state, "gitlab-webhook-token"));
+  const natsPort = await portOr(o.natsPort);
+  const ingestPort = await portOr(o.ingestPort);
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const base = { NATS_URL: natsUrl, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
+
+  let crashed: ((why: string) => void) | undefined;
+  const sup = new Supervisor(logs, (name, code, tail) => crashed?.(`${name} exited unexpectedly (${code}):\n${tail}`));
+  const node = process.execPath;
+  const svc = (name: string, port: number, env: Record<string, string>, stopGraceMs = 10_000): ChildSpec => ({
+    name, command: node, args: [join(root, "services", name.replace(/-.*/, ""), "dist", "main.js")],
+    env: { ...base, ...env }, ready: () => healthy(port), stopGraceMs,
+  });
+  const schedulerPort = await portOr(9102);
+  const janitorPort = await portOr(9104);
+  const specs: ChildSpec[] = [
+    {
+      name: "nats", command: "nats-server", args: ["-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", join(state, "nats")],
+      env: {}, ready: () => listening(natsPort), stopGraceMs: 10_000,
+    },
+    svc("ingest", ingestPort, {
+      INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken,
+    }),
+    svc("scheduler", schedulerPort, { SCHEDULER_HTTP_PORT: String(schedulerPort) }),
+    svc("janitor", janitorPort, { JANITOR_HTTP_PORT: String(janitorPort) }),
+  ];
+  const hosts: string[] = [];
+  for (const [i, a] of archs.entries()) {
+    const port = await portOr(9103 + i * 10);
+    const hostId = `local-${a}${a === nativeArch() ? "" : "-emulated"}`;
+    hosts.push(hostId);
+    specs.push(svc(`hostd-${a}`, port, {
+      HOSTD_HOST_ID: hostId, HOSTD_HTTP_PORT: String(port), HOSTD_ARCH: a, HOSTD_IMAGE_DIR: join(root, "images", "out"),
+      HOSTD_BRIDGE: `osbr${i}`, HOSTD_SUBNET: `172.${30 + i}.0.0/16`,
+    }, 60_000));
+  }
+
+  for (const s of specs) {
+    o.report(`starting ${s.name}`);
+    await sup.start(s, s.name.startsWith("hostd") ? 300_000 : 60_000);
+  }
+  const info: UpInfo = { natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts };
+  writeFileSync(upFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await sup.stopAll(o.report);
+    rmSync(upFile(), { force: true });
+  };
+  crashed = (why) => {
+    o.report(why);
+    void stop().then(() => process.exit(1));
+  };
+  return { info, stop };
+}
+
+function requireBinary(bin: string, how: string): void {
+  if (spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0) throw new CliError(`${bin} not found: ${how}`);
+}
+
+function ensureImage(root: string, arch: string, report: (s: string) => void): void {
+  const dir = process.env.HOSTD_IMAGE_DIR ?? join(root, "images", "out");
+  if (existsSync(join(dir, arch, "manifest.json"))) return;
+  report(`building the ${arch} guest image (once; a few minutes)`);
+  const r = spawnSync(join(root, "images", "build-minimal.sh"), [arch], { stdio: "inherit" });
+  if (r.status !== 0) throw new CliError(`building the ${arch} guest image failed: see the output above`);
+}
+
+/** A random secret kept in a 0600 file, made on first use. */
+function secretFile(path: string): string {
+  if (!existsSync(path)) writeFileSync(path, randomBytes(24).toString("hex"), { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return readFileSync(path, "utf8").trim();
+}
+
+/** `preferred` if free, else any free port. */
+async function portOr(preferred: number): Promise<number> {
+  const tryPort = (p: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(undefined));
+      s.listen(p, "127.0.0.1", () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+  return (await tryPort(preferred)) ?? (await tryPort(0))!;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
