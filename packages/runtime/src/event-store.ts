@@ -67,6 +67,11 @@ export class EventStore {
     }
   }
 
+  /** The stream's last sequence (0 when empty): where a live follow starts after a replay. */
+  async lastStreamSeq(): Promise<number> {
+    return (await this.jsm.streams.info(this.stream)).state.last_seq;
+  }
+
   /** Last sequence stored on exactly this subject; 0 when there is none. */
   async lastSeq(subject: string): Promise<number> {
     try {
