@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { DecodeError, subjects, type DomainEvent, type Stored } from "@oneshot/proto";
 import type { Logger } from "pino";
-import { isRetryable } from "./errors.js";
+import { TerminalError, isRetryable } from "./errors.js";
 import { decodeMsg } from "./event-store.js";
 import type { Nats } from "./nats.js";
 
@@ -58,11 +58,16 @@ export async function runDurableConsumer(nats: Nats, o: DurableOptions): Promise
     // We count attempts ourselves and dead-letter; the server must never drop a message.
     max_deliver: -1,
   };
-  try {
-    await nats.jsm.consumers.info(o.stream, o.durable);
-    await nats.jsm.consumers.update(o.stream, o.durable, { ack_wait: ackWaitNs, max_deliver: -1 });
-  } catch {
-    await nats.jsm.consumers.add(o.stream, config);
+  const existing = await nats.jsm.consumers.info(o.stream, o.durable).catch(() => undefined);
+  if (!existing) {
+    await nats.jsm.consumers.add(o.stream, config).catch((e: Error) => {
+      // Least-privilege identities (a hostd) cannot create consumers: an operator provisions them.
+      throw new TerminalError(`cannot create consumer ${o.durable} on ${o.stream} (${e.message}); provision it with \`oneshot admin add-host\` or give this identity the right`, e);
+    });
+  } else if (existing.config.ack_wait !== ackWaitNs || existing.config.filter_subject !== o.filterSubject) {
+    await nats.jsm.consumers.update(o.stream, o.durable, { ack_wait: ackWaitNs, max_deliver: -1 }).catch((e: Error) => {
+      o.log.warn({ err: e, durable: o.durable }, "consumer exists with other settings and cannot be updated here; using it as it is");
+    });
   }
   const consumer = await nats.js.consumers.get(o.stream, o.durable);
   const iter = await consumer.consume({ max_messages: 64 });

@@ -80,8 +80,13 @@ export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: St
   for (const def of defs) {
     const cfg = streamConfig(def);
     try {
-      await jsm.streams.info(def.name);
-      await jsm.streams.update(def.name, cfg);
+      const info = await jsm.streams.info(def.name);
+      if (sameStreamConfig(info.config, cfg)) continue;
+      await jsm.streams.update(def.name, cfg).catch((e: Error) => {
+        // Least-privilege identities may not update streams: the stream exists, use it as it is.
+        if (!/permission/i.test(e.message)) throw e;
+        log.warn({ stream: def.name }, "stream settings differ from this version's and this identity may not update them");
+      });
     } catch (e) {
       if ((e as Error).name !== "StreamNotFoundError" && !/not found/i.test((e as Error).message)) throw e;
       try {
@@ -93,6 +98,14 @@ export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: St
       log.info({ stream: def.name }, "stream created");
     }
   }
+}
+
+function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs_per_subject: number; max_bytes: number; duplicate_window: number }, want: ReturnType<typeof streamConfig>): boolean {
+  return (
+    JSON.stringify(have.subjects ?? []) === JSON.stringify(want.subjects) && have.max_age === want.max_age &&
+    have.max_msgs_per_subject === want.max_msgs_per_subject && have.max_bytes === want.max_bytes &&
+    have.duplicate_window === want.duplicate_window
+  );
 }
 
 /** Opens (or creates) a KV bucket. */
