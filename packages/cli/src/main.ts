@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { CliError } from "./client/connection.js";
+import { adminCommand } from "./commands/admin.js";
 import { eventsCommand } from "./commands/events.js";
 import { hostsCommand, jobsCommand } from "./commands/jobs-hosts.js";
 import { runCommand } from "./commands/run.js";
@@ -17,6 +18,7 @@ eventsCommand(program);
 jobsCommand(program);
 hostsCommand(program);
 stateCommand(program);
+adminCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CliError) {

@@ -43,8 +43,10 @@ export interface TestNats {
 }
 
 export interface StartNatsOptions {
-  /** Extra nats-server arguments, e.g. ["-c", configFile]. */
+  /** Extra nats-server arguments. */
   args?: string[];
+  /** A config file that sets listen address, port and JetStream store itself (then `port` must match it). */
+  config?: string;
   port?: number;
 }
 
@@ -57,7 +59,8 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
   const storeDir = mkdtempSync(join(tmpdir(), "oneshot-nats-"));
   let proc: ChildProcess | undefined;
   const launch = async () => {
-    proc = spawn(avail.path, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...(opts.args ?? [])], {
+    const base = opts.config ? ["-c", opts.config] : ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir];
+    proc = spawn(avail.path, [...base, ...(opts.args ?? [])], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

@@ -1,0 +1,104 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { encode, subjects, type DomainEvent } from "@oneshot/proto";
+import { EventStore, connectNats, createLogger } from "@oneshot/runtime";
+import { freePort, missing, startNats, type TestNats } from "@oneshot/testing";
+import { envVarFor, natsConfig } from "./nats-config.js";
+import { provisionAll } from "./provision.js";
+
+const skip = missing("nats");
+const log = createLogger("test", { level: "silent" });
+const meta = { id: "019375e0-0000-7000-8000-000000000009", occurredAt: new Date().toISOString(), correlationId: "perm", causationId: null };
+const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 } as const;
+const scheduled = (hostId: string): DomainEvent => ({ type: "JobScheduled", data: { jobId: "j1", hostId, vmId: "abc123", spec, attempt: 0 } });
+const vmExited = (hostId: string): DomainEvent => ({ type: "VmExited", data: { hostId, vmId: "abc123", jobId: "j1", exitCode: 0, reason: "exited", runMs: 1 } });
+
+describe.skipIf(skip)("NATS permissions from the generated config (real nats-server)", () => {
+  let server: TestNats;
+  const passwords: Record<string, string> = {};
+  const conns: NatsConnection[] = [];
+  const as = async (user: string) => {
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, user, pass: passwords[user], maxReconnectAttempts: 0 });
+    conns.push(nc);
+    return nc;
+  };
+  /** Resolves to "ok" or the error message: a denied publish must not be stored. */
+  const tryPublish = async (nc: NatsConnection, subject: string, e: DomainEvent) =>
+    jetstream(nc).publish(subject, encode(e, meta), { timeout: 2_000 }).then(() => "ok", (err: Error) => err.message);
+
+  beforeAll(async () => {
+    const hosts = ["metal-01", "metal-02"];
+    const dir = mkdtempSync(join(tmpdir(), "oneshot-natsconf-"));
+    const port = await freePort();
+    for (const u of ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`)]) {
+      passwords[u] = `pw-${u}`;
+      process.env[envVarFor(u)] = passwords[u];
+    }
+    const conf = join(dir, "nats.conf");
+    writeFileSync(conf, natsConfig({ hosts, port, listen: "127.0.0.1", storeDir: join(dir, "js") }));
+    server = await startNats({ port, config: conf });
+    const admin = await connectNats({ url: server.url, name: "admin", user: "admin", password: passwords.admin }, log);
+    await provisionAll(admin, hosts, log);
+    await new EventStore(admin.js, admin.jsm).append(scheduled("metal-02"), { correlationId: "perm" });
+    await admin.nc.close();
+  });
+  afterAll(async () => {
+    for (const c of conns) await c.close().catch(() => undefined);
+    await server?.dispose();
+  });
+
+  it("lets a hostd append its own host's events", async () => {
+    const nc = await as("hostd-metal-01");
+    expect(await tryPublish(nc, subjects.vm("metal-01", "abc123"), vmExited("metal-01"))).toBe("ok");
+  });
+
+  it("refuses a hostd publishing another host's events", async () => {
+    const nc = await as("hostd-metal-01");
+    expect(await tryPublish(nc, subjects.vm("metal-02", "abc123"), vmExited("metal-02"))).toMatch(/permission/i);
+    expect(await tryPublish(nc, subjects.host("metal-02"), scheduled("metal-02"))).toMatch(/permission/i);
+  });
+
+  it("refuses a hostd reading another host's work, or creating its own consumer on it", async () => {
+    const nc = await as("hostd-metal-01");
+    const js = jetstream(nc);
+    const other = await js.consumers.get("EVENTS", "hostd-metal-02").then(
+      (c) => c.next({ expires: 1_000 }).then((m) => (m ? "read a message" : "nothing"), (e: Error) => e.message),
+      (e: Error) => e.message,
+    );
+    expect(other).toMatch(/permission/i);
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    const sneaky = await jsm.consumers
+      .add("EVENTS", { durable_name: "sneaky", filter_subject: "evt.host.metal-02", ack_policy: "explicit" as never })
+      .then(() => "created", (e: Error) => e.message);
+    expect(sneaky).toMatch(/permission/i);
+  });
+
+  it("lets a hostd read its own provisioned work", async () => {
+    const nc = await as("hostd-metal-01");
+    const admin = await as("admin");
+    await jetstream(admin).publish(subjects.host("metal-01"), encode(scheduled("metal-01"), meta));
+    const c = await jetstream(nc).consumers.get("EVENTS", "hostd-metal-01");
+    const m = await c.next({ expires: 3_000 });
+    expect(m?.subject).toBe("evt.host.metal-01");
+    m?.ack();
+  });
+
+  it("refuses ingest publishing scheduler decisions, but lets it append job events", async () => {
+    const nc = await as("ingest");
+    expect(await tryPublish(nc, subjects.host("metal-01"), scheduled("metal-01"))).toMatch(/permission/i);
+    const queued: DomainEvent = {
+      type: "JobQueued",
+      data: { jobId: "j9", spec, source: { provider: "local", repo: "local", org: "local", providerJobId: "j9", labels: [] } },
+    };
+    expect(await tryPublish(nc, subjects.job("j9"), queued)).toBe("ok");
+  });
+
+  it("lets the scheduler place work on a host", async () => {
+    const nc = await as("scheduler");
+    expect(await tryPublish(nc, subjects.host("metal-01"), scheduled("metal-01"))).toBe("ok");
+  });
+});

@@ -1,0 +1,28 @@
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { subjects, streams } from "@oneshot/proto";
+import { ensureStreams, type Nats } from "@oneshot/runtime";
+import type { Logger } from "pino";
+
+/** The durable a hostd reads its work from; created by an operator so hostd needs no create right. */
+export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_000): Promise<"created" | "exists"> {
+  const durable = `hostd-${hostId}`;
+  const have = await nats.jsm.consumers.info(streams.events.name, durable).catch(() => undefined);
+  if (have) return "exists";
+  await nats.jsm.consumers.add(streams.events.name, {
+    durable_name: durable,
+    filter_subject: subjects.host(hostId),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWaitMs * 1_000_000,
+    max_deliver: -1,
+  });
+  return "created";
+}
+
+/** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */
+export async function provisionAll(nats: Nats, hosts: string[], log: Logger): Promise<string[]> {
+  await ensureStreams(nats.jsm, log);
+  const done: string[] = [];
+  for (const h of hosts) done.push(`${h}: ${await provisionHost(nats, h)}`);
+  return done;
+}
