@@ -63,6 +63,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
     proc = spawn(avail.path, [...base, ...(opts.args ?? [])], {
       stdio: ["ignore", "ignore", "pipe"],
     });
+    // A crashed test or bench must not leave a server behind.
+    const child = proc;
+    process.once("exit", () => child.kill("SIGKILL"));
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     await waitForPort(port, 10_000, () => (proc?.exitCode !== null ? `nats-server exited: ${stderr}` : undefined));
