@@ -40,7 +40,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const base = { NATS_URL: natsUrl, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
 
   let crashed: ((why: string) => void) | undefined;
-  const sup = new Supervisor(logs, (name, code, tail) => crashed?.(`${name} exited unexpectedly (${code}):\n${tail}`));
+  const sup = new Supervisor(join(state, "logs"), join(state, "run"), (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`), o.report);
   const node = process.execPath;
   const svc = (name: string, port: number, env: Record<string, string>, stopGraceMs = 10_000): ChildSpec => ({
     name, command: node, args: [join(root, "services", name.replace(/-.*/, ""), "dist", "main.js")],
