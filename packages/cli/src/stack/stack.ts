@@ -66,7 +66,10 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     hosts.push(hostId);
     specs.push(svc(`hostd-${a}`, port, {
       HOSTD_HOST_ID: hostId, HOSTD_HTTP_PORT: String(port), HOSTD_ARCH: a, HOSTD_IMAGE_DIR: join(root, "images", "out"),
-      HOSTD_BRIDGE: `osbr${i}`, HOSTD_SUBNET: `172.${30 + i}.0.0/16`,
+      // Distinct bridge and subnet per local host; ONESHOT_UP_BRIDGE_PREFIX/SUBNET_BASE let
+      // tests run a stack beside another one.
+      HOSTD_BRIDGE: `${process.env.ONESHOT_UP_BRIDGE_PREFIX ?? "osbr"}${i}`,
+      HOSTD_SUBNET: `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30) + i}.0.0/16`,
     }, 60_000));
   }
 

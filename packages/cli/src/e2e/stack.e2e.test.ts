@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { missing, waitFor } from "@oneshot/testing";
+import { leftovers, maxConcurrentVms, startUp, type UpStack } from "./harness.js";
+
+// The whole system as a user runs it: `oneshot up` (NATS, ingest, scheduler, janitor, hostd as
+// separate processes), `oneshot run`, `oneshot events --json`; real QEMU guests.
+const skip = missing("nats", "root", "qemu-x86", "nft");
+
+describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => {
+  let stack: UpStack;
+  beforeAll(async () => {
+    // One host that fits four 1-vCPU/256 MiB jobs at a time.
+    stack = await startUp({ env: { HOSTD_MAX_VCPUS: "4", HOSTD_MAX_MEM_MIB: "4096", HOSTD_MAX_CONCURRENT_VMS: "4" } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("runs `sh -c 'echo hi; exit 3'` in a microVM: prints hi, exits 3, leaves nothing behind", async () => {
+    const r = await stack.cli(["run", "--mem", "256m", "--", "sh", "-c", "echo hi; exit 3"]);
+    expect(r.stdout).toContain("hi");
+    expect(r.code, r.stderr).toBe(3);
+    const jobId = /queued (\S+)/.exec(r.stderr)?.[1];
+    expect(jobId).toBeTruthy();
+    const events = await stack.events(["--job", jobId!]);
+    const types = events.map((e) => e.type);
+    const order = ["JobQueued", "JobScheduled", "VmBootRequested", "VmBooted", "VmExited", "VmDestroyed", "JobCompleted"];
+    expect(types.filter((t) => order.includes(t))).toEqual(order);
+    expect(new Set(events.map((e) => e.correlationId)).size).toBe(1);
+    const exited = events.find((e) => e.type === "VmExited")!.data as { exitCode: number; vmId: string };
+    expect(exited.exitCode).toBe(3);
+    expect(leftovers(exited.vmId, stack.state)).toEqual([]);
+    const at = (t: string) => Date.parse(events.find((e) => e.type === t)!.time);
+    // Stage timings for the closing note (not asserted: figures belong in benchmarks).
+    console.log(JSON.stringify({
+      e2e: "run-exit-3", cliMs: Math.round(r.ms),
+      queuedToScheduledMs: at("JobScheduled") - at("JobQueued"), scheduledToBootedMs: at("VmBooted") - at("JobScheduled"),
+      bootedToExitedMs: at("VmExited") - at("VmBooted"), exitedToDestroyedMs: at("VmDestroyed") - at("VmExited"),
+      destroyedToCompletedMs: at("JobCompleted") - at("VmDestroyed"), timings: events.find((e) => e.type === "VmBooted")!.data,
+    }));
+  });
+
+  it("runs ten jobs on a host that fits four, never more than four VMs at once", async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => stack.cli(["run", "--mem", "256m", "-q", "--", "sh", "-c", `echo job-${i}; exit ${i % 2}`])),
+    );
+    runs.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(i % 2);
+      expect(r.stdout).toContain(`job-${i}`);
+    });
+    expect(maxConcurrentVms(await stack.events())).toBeLessThanOrEqual(4);
+  });
+
+  it("finishes every job when the scheduler is killed (SIGKILL) and restarted mid-way", async () => {
+    const before = stack.pid("scheduler");
+    expect(before).toBeGreaterThan(0);
+    const runs = Array.from({ length: 10 }, (_, i) => stack.cli(["run", "--mem", "256m", "-q", "--", "sh", "-c", `echo again-${i}`]));
+    await new Promise((r) => setTimeout(r, 1_500));
+    process.kill(before!, "SIGKILL");
+    await waitFor("scheduler restarted by the supervisor", () => {
+      const now = stack.pid("scheduler");
+      return now !== undefined && now !== before;
+    }, 30_000);
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`again-${i}`);
+    });
+    const events = await stack.events();
+    expect(maxConcurrentVms(events)).toBeLessThanOrEqual(4);
+    const placements = events.filter((e) => e.type === "JobScheduled").map((e) => (e.data as { jobId: string; attempt: number }).jobId + ":" + (e.data as { attempt: number }).attempt);
+    expect(new Set(placements).size).toBe(placements.length);
+  });
+});
