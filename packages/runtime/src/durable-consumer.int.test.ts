@@ -1,7 +1,7 @@
 import { pack } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTest, missing, startNats, waitFor, type TestNats } from "@oneshot/testing";
-import { RetryableError, TerminalError, createLogger, dlqHeaders, runDurableConsumer, type EventStore, type Nats } from "./index.js";
+import { RetryableError, TerminalError, createLogger, dlqHeaders, runDurableConsumer, type EventStore, type Nats } from "@oneshot/runtime";
 import type { DomainEvent } from "@oneshot/proto";
 
 const skip = missing("nats");

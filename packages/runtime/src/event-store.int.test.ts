@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTest, missing, startNats, waitFor, type TestNats } from "@oneshot/testing";
-import { ConcurrencyError, EventStore, type Nats } from "./index.js";
+import { ConcurrencyError, EventStore, type Nats } from "@oneshot/runtime";
 import type { DomainEvent } from "@oneshot/proto";
 
 const skip = missing("nats");
