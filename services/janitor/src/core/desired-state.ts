@@ -1,0 +1,290 @@
+import type { DomainEvent, LeakedResource, Stored } from "@oneshot/proto";
+
+/** Why the log says a VM should no longer exist. The first cause wins; later ones are history. */
+export type EndCause =
+  | "job-completed" | "job-cancelled" | "job-failed" | "job-requeued"
+  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "host-lost" | "host-deregistered";
+
+export interface VmEnd {
+  cause: EndCause;
+  /** When the log said so (the event's occurredAt, ms). Grace periods count from here. */
+  at: number;
+  detail: string;
+}
+
+/** A VM the scheduler placed, as far as the log tells. */
+export interface DesiredVm {
+  vmId: string;
+  jobId: string;
+  hostId: string;
+  attempt: number;
+  /** The job's own timeout; undefined when the placement was never seen (VM events only). */
+  timeoutSec: number | undefined;
+  scheduledAt: number | undefined;
+  /** hostd took ownership and started building it. */
+  bootRequestedAt: number | undefined;
+  bootRequestedSeq: number | undefined;
+  bootedAt: number | undefined;
+  /** Stream sequence of the last event on the VM's own subject (0 = none). */
+  lastVmEventSeq: number;
+  ended: VmEnd | undefined;
+}
+
+export type JobStatus = "active" | "completed" | "cancelled" | "failed" | "ignored";
+
+export interface DesiredJob {
+  jobId: string;
+  status: JobStatus;
+  /** Last sequence on `evt.job.<jobId>`: the expected sequence of a janitor decision about it. */
+  lastSeq: number;
+  /** The VM of the current attempt (cleared by a requeue). */
+  currentVmId: string | undefined;
+  vmIds: string[];
+}
+
+export interface DesiredHost {
+  hostId: string;
+  registeredAt: number;
+  /** Sequence of the latest HostRegistered: hostd appends one at every start. */
+  registeredSeq: number;
+  /** Set by HostLost, cleared by the next HostRegistered. */
+  lost: { at: number; seq: number } | undefined;
+  deregistered: boolean;
+}
+
+export interface ReclaimRecord {
+  reclaimId: string;
+  hostId: string;
+  resources: LeakedResource[];
+  requestedAt: number;
+  seq: number;
+  /** hostd's ResourceReclaimed. */
+  answer: { at: number; failed: Map<string, string> } | undefined;
+}
+
+/** What the event log says should exist. Rebuilt by replaying EVENTS through `evolve`. */
+export interface DesiredState {
+  vms: Map<string, DesiredVm>;
+  jobs: Map<string, DesiredJob>;
+  hosts: Map<string, DesiredHost>;
+  vmsByHost: Map<string, Set<string>>;
+  reclaims: Map<string, ReclaimRecord>;
+  /** Reclaim ids per `hostId|kind:name`, oldest first. */
+  reclaimsByResource: Map<string, string[]>;
+  lastSeq: number;
+}
+
+export const initialDesired = (): DesiredState => ({
+  vms: new Map(), jobs: new Map(), hosts: new Map(), vmsByHost: new Map(), reclaims: new Map(), reclaimsByResource: new Map(), lastSeq: 0,
+});
+
+const at = (e: Stored<DomainEvent>): number => Date.parse(e.occurredAt);
+const ENDED: JobStatus[] = ["completed", "cancelled", "failed", "ignored"];
+
+/**
+ * Folds one stored event into the state. The fold owns `state` and updates it in place
+ * (a replay of millions of events must not copy maps); it is deterministic and does no I/O.
+ * Applying the same stored event twice changes nothing (the janitor applies its own appends
+ * at once and sees them again when the follow delivers them).
+ */
+export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredState {
+  state.lastSeq = Math.max(state.lastSeq, e.seq);
+  switch (e.type) {
+    case "JobQueued": {
+      job(state, e.data.jobId, e.seq);
+      break;
+    }
+    case "JobIgnored": case "JobUnschedulable": {
+      const j = job(state, e.data.jobId, e.seq);
+      if (j.status === "active") j.status = "ignored";
+      break;
+    }
+    case "JobStarted": {
+      job(state, e.data.jobId, e.seq);
+      break;
+    }
+    case "JobScheduled": {
+      const d = e.data;
+      const j = job(state, d.jobId, 0);
+      const vm = vmOf(state, d.vmId, d.jobId, d.hostId);
+      vm.attempt = d.attempt;
+      vm.timeoutSec = d.spec.timeoutSec;
+      vm.scheduledAt ??= at(e);
+      if (!j.vmIds.includes(d.vmId)) j.vmIds.push(d.vmId);
+      if (j.status === "active") j.currentVmId = d.vmId;
+      else end(vm, endCauseOf(j.status), at(e), `job ${d.jobId} was already ${j.status} when placed`);
+      const host = state.hosts.get(d.hostId);
+      if (host?.lost) end(vm, "host-lost", at(e), `placed on host ${d.hostId}, which is lost`);
+      break;
+    }
+    case "JobCompleted": {
+      const cancelled = e.data.conclusion === "cancelled";
+      endJob(state, e, cancelled ? "cancelled" : "completed", cancelled ? "job-cancelled" : "job-completed", `job ${e.data.jobId} completed (${e.data.conclusion})`);
+      break;
+    }
+    case "JobCancelled":
+      endJob(state, e, "cancelled", "job-cancelled", `job ${e.data.jobId} cancelled: ${e.data.reason}`);
+      break;
+    case "JobFailed":
+      endJob(state, e, "failed", "job-failed", `job ${e.data.jobId} failed: ${e.data.reason}`);
+      break;
+    case "JobRequeued": {
+      const j = job(state, e.data.jobId, e.seq);
+      if (j.currentVmId === e.data.vmId) j.currentVmId = undefined;
+      const vm = state.vms.get(e.data.vmId);
+      if (vm) end(vm, "job-requeued", at(e), `job ${e.data.jobId} requeued (attempt ${e.data.attempt}): ${e.data.reason}`);
+      break;
+    }
+    case "HostRegistered": {
+      const h = state.hosts.get(e.data.hostId);
+      if (h && h.registeredSeq >= e.seq) break;
+      state.hosts.set(e.data.hostId, { hostId: e.data.hostId, registeredAt: at(e), registeredSeq: e.seq, lost: undefined, deregistered: false });
+      break;
+    }
+    case "HostLost": {
+      const h = state.hosts.get(e.data.hostId);
+      if (h && (!h.lost || h.lost.seq < e.seq) && h.registeredSeq < e.seq) h.lost = { at: at(e), seq: e.seq };
+      endHostVms(state, e.data.hostId, "host-lost", at(e), `host ${e.data.hostId} lost: ${e.data.reason}`);
+      break;
+    }
+    case "HostDeregistered": {
+      const h = state.hosts.get(e.data.hostId);
+      if (h && h.registeredSeq < e.seq) h.deregistered = true;
+      endHostVms(state, e.data.hostId, "host-deregistered", at(e), `host ${e.data.hostId} deregistered: ${e.data.reason}`);
+      break;
+    }
+    case "HostCordoned": case "HostUncordoned": case "HostDrained":
+      break;
+    case "VmBootRequested": {
+      const vm = vmEvent(state, e);
+      vm.bootRequestedAt ??= at(e);
+      vm.bootRequestedSeq ??= e.seq;
+      break;
+    }
+    case "VmBooted": {
+      const vm = vmEvent(state, e);
+      vm.bootedAt ??= at(e);
+      break;
+    }
+    case "VmBootFailed":
+      end(vmEvent(state, e), "vm-boot-failed", at(e), `boot failed (${e.data.code}): ${e.data.reason}`);
+      break;
+    case "VmExited":
+      end(vmEvent(state, e), "vm-exited", at(e), `VM exited (${e.data.reason}, exit code ${e.data.exitCode ?? "none"})`);
+      break;
+    case "VmDestroyed":
+      end(vmEvent(state, e), "vm-destroyed", at(e), "VM destroyed");
+      break;
+    case "ReclaimRequested": {
+      const d = e.data;
+      if (state.reclaims.has(d.reclaimId)) break;
+      state.reclaims.set(d.reclaimId, { reclaimId: d.reclaimId, hostId: d.hostId, resources: d.resources, requestedAt: at(e), seq: e.seq, answer: undefined });
+      for (const r of d.resources) {
+        const k = `${d.hostId}|${r.kind}:${r.name}`;
+        const ids = state.reclaimsByResource.get(k) ?? [];
+        ids.push(d.reclaimId);
+        state.reclaimsByResource.set(k, ids);
+      }
+      break;
+    }
+    case "ResourceReclaimed": {
+      const r = state.reclaims.get(e.data.reclaimId);
+      if (!r || r.answer) break;
+      r.answer = { at: at(e), failed: new Map(e.data.failed.map((f) => [`${f.kind}:${f.name}`, f.error])) };
+      break;
+    }
+    default: {
+      const never: never = e;
+      throw new Error(`unhandled event ${(never as { type: string }).type}`);
+    }
+  }
+  return state;
+}
+
+function job(state: DesiredState, jobId: string, seq: number): DesiredJob {
+  let j = state.jobs.get(jobId);
+  if (!j) {
+    j = { jobId, status: "active", lastSeq: 0, currentVmId: undefined, vmIds: [] };
+    state.jobs.set(jobId, j);
+  }
+  j.lastSeq = Math.max(j.lastSeq, seq);
+  return j;
+}
+
+function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string): DesiredVm {
+  let vm = state.vms.get(vmId);
+  if (!vm) {
+    vm = {
+      vmId, jobId, hostId, attempt: 0, timeoutSec: undefined, scheduledAt: undefined,
+      bootRequestedAt: undefined, bootRequestedSeq: undefined, bootedAt: undefined, lastVmEventSeq: 0, ended: undefined,
+    };
+    state.vms.set(vmId, vm);
+    const onHost = state.vmsByHost.get(hostId) ?? new Set<string>();
+    onHost.add(vmId);
+    state.vmsByHost.set(hostId, onHost);
+  }
+  return vm;
+}
+
+function vmEvent(state: DesiredState, e: Stored<Extract<DomainEvent, { data: { vmId: string; hostId: string; jobId: string } }>>): DesiredVm {
+  const vm = vmOf(state, e.data.vmId, e.data.jobId, e.data.hostId);
+  vm.lastVmEventSeq = Math.max(vm.lastVmEventSeq, e.seq);
+  return vm;
+}
+
+function end(vm: DesiredVm, cause: EndCause, when: number, detail: string): void {
+  vm.ended ??= { cause, at: when, detail };
+}
+
+function endCauseOf(status: JobStatus): EndCause {
+  return status === "cancelled" ? "job-cancelled" : status === "failed" || status === "ignored" ? "job-failed" : "job-completed";
+}
+
+function endJob(state: DesiredState, e: Stored<DomainEvent> & { data: { jobId: string } }, status: JobStatus, cause: EndCause, detail: string): void {
+  const j = job(state, e.data.jobId, e.seq);
+  if (!ENDED.includes(j.status)) j.status = status;
+  j.currentVmId = undefined;
+  for (const vmId of j.vmIds) {
+    const vm = state.vms.get(vmId);
+    if (vm) end(vm, cause, at(e), detail);
+  }
+}
+
+function endHostVms(state: DesiredState, hostId: string, cause: EndCause, when: number, detail: string): void {
+  for (const vmId of state.vmsByHost.get(hostId) ?? []) {
+    const vm = state.vms.get(vmId);
+    if (vm) end(vm, cause, when, detail);
+  }
+}
+
+/** The VM is wanted: placed, not ended by any event. (Timeouts need `now`: see find-leaks.) */
+export const isWanted = (vm: DesiredVm): boolean => vm.ended === undefined;
+
+/**
+ * Forgets VMs and jobs that ended before `before` (ms) and reclaims answered before it, so a
+ * janitor that runs for months does not keep every VM ever placed. A forgotten VM's leftovers
+ * are still found: they become "unknown to the log" and are reclaimed after the boot grace.
+ */
+export function forgetBefore(state: DesiredState, before: number): number {
+  let n = 0;
+  for (const [vmId, vm] of state.vms) {
+    if (!vm.ended || vm.ended.at >= before) continue;
+    state.vms.delete(vmId);
+    state.vmsByHost.get(vm.hostId)?.delete(vmId);
+    n++;
+  }
+  for (const [jobId, j] of state.jobs) {
+    if (j.status !== "active" && j.vmIds.every((v) => !state.vms.has(v))) state.jobs.delete(jobId);
+  }
+  for (const [id, r] of state.reclaims) {
+    if (!r.answer || r.answer.at >= before) continue;
+    state.reclaims.delete(id);
+    for (const res of r.resources) {
+      const k = `${r.hostId}|${res.kind}:${res.name}`;
+      const left = (state.reclaimsByResource.get(k) ?? []).filter((x) => x !== id);
+      if (left.length) state.reclaimsByResource.set(k, left);
+      else state.reclaimsByResource.delete(k);
+    }
+  }
+  return n;
+}

@@ -1,0 +1,178 @@
+import type { LeakedResource } from "@oneshot/proto";
+import type { DesiredHost, DesiredState, DesiredVm } from "./desired-state.js";
+import type { ObservedHost, ObservedInventory } from "./observed-state.js";
+import type { JobDecision, Leak, LeakCause, LeakSettings, Plan, ReclaimDecision, StuckReclaim } from "./plan.js";
+import { reclaimIdFor } from "./reclaim-id.js";
+import type { ObservedResource } from "./resource-names.js";
+
+/** The janitor's verdict on one VM id of one host. */
+interface Verdict {
+  cause: LeakCause;
+  detail: string;
+  since: number;
+  graceMs: number;
+  /** Grace over: the latest inventory is recent enough to act on. */
+  ready: boolean;
+  /** The VM died under a live job: the job needs a decision too. */
+  job: "by-policy" | "fail" | undefined;
+}
+
+/**
+ * Compares what the log wants (`desired`) with what each live host reports (`observed`) and
+ * says what to reclaim, which reclaims are stuck, and which jobs lost their VM. Pure.
+ *
+ * Only hosts with a fresh heartbeat and a fresh inventory are judged: a silent host is the
+ * business of `findLostHosts` (its jobs are requeued by the scheduler on HostLost), and its
+ * leftovers are reclaimed when it comes back and reports again.
+ */
+export function findLeaks(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>, now: number, s: LeakSettings): Plan {
+  const plan: Plan = { reclaims: [], stuck: [], jobs: [], waiting: [] };
+  for (const host of [...observed.values()].sort((a, b) => a.hostId.localeCompare(b.hostId))) {
+    const inv = host.inventory;
+    if (host.heartbeatAt === undefined || now - host.heartbeatAt > s.staleAfterMs) continue;
+    if (!inv || now - inv.observedAt > s.staleAfterMs) continue;
+    judgeHost(desired, host.hostId, inv, now, s, plan);
+  }
+  return plan;
+}
+
+function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory, now: number, s: LeakSettings, plan: Plan): void {
+  const buckets = new Map<string, ObservedResource[]>();
+  for (const r of inv.resources) buckets.set(r.vmId, [...(buckets.get(r.vmId) ?? []), r]);
+  const verdicts = new Map<string, Verdict>();
+  const hostRec = desired.hosts.get(hostId);
+
+  // VMs the log places on this host and still wants: did they die under their job?
+  for (const vmId of [...(desired.vmsByHost.get(hostId) ?? [])].sort()) {
+    const vm = desired.vms.get(vmId);
+    if (!vm || vm.ended) continue;
+    const v = judgeWantedVm(vm, hostRec, inv, now, s);
+    if (v) verdicts.set(vmId, v);
+  }
+  // Everything else this host reports, by VM id.
+  for (const [vmId, res] of [...buckets].sort(([a], [b]) => a.localeCompare(b))) {
+    if (verdicts.has(vmId)) continue;
+    const vm = desired.vms.get(vmId);
+    if (!vm) {
+      const since = Math.min(...res.map((r) => inv.firstSeenAt.get(`${r.kind}:${r.name}`) ?? inv.observedAt));
+      verdicts.set(vmId, verdict("unknown-vm", `VM ${vmId} is unknown to the event log`, since, s.bootGraceMs, inv, undefined));
+    } else if (vm.ended) {
+      verdicts.set(vmId, verdict(vm.ended.cause, vm.ended.detail, vm.ended.at, s.destroyGraceMs, inv, undefined));
+    }
+    // Wanted (here, or on another host sharing this machine): keep.
+  }
+
+  for (const [vmId, v] of verdicts) {
+    const vm = desired.vms.get(vmId);
+    const res = buckets.get(vmId) ?? [];
+    const leaks: Leak[] = res.map((resource) => ({ hostId, resource, cause: v.cause, detail: v.detail, since: v.since, graceMs: v.graceMs }));
+    if (!v.ready) {
+      plan.waiting.push(...leaks);
+      continue;
+    }
+    if (v.job && vm) {
+      const d = jobDecision(desired, vm, v, s);
+      if (d) plan.jobs.push(d);
+    }
+    const toRequest: Leak[] = [];
+    for (const leak of leaks) {
+      const h = history(desired, hostId, leak, inv, s);
+      if (h.stuck) plan.stuck.push(h.stuck);
+      if (h.request) toRequest.push(leak);
+    }
+    if (toRequest.length) plan.reclaims.push(...reclaimsFor(hostId, inv.seq, vmId, v, toRequest));
+  }
+}
+
+function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, now: number, s: LeakSettings): Verdict | undefined {
+  if (vm.bootRequestedAt === undefined || vm.bootRequestedSeq === undefined) return undefined; // still queued in hostd: nothing exists yet
+  const booted = vm.bootedAt !== undefined;
+  // hostd restarted after it took the VM and has said nothing about it since: the VM lost
+  // its supervisor (console reader, timeout), so it is dead to its job whatever still runs.
+  if (host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
+    const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
+    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, "by-policy");
+  }
+  const start = vm.bootedAt ?? vm.bootRequestedAt;
+  if (!inv.vmProcesses.has(vm.vmId)) {
+    // No VMM process although the log says the VM is up (or long past booting). Wait until the
+    // inventory is clearly newer than the boot, and give hostd time to log an exit it just saw.
+    const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
+    const v = verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${booted ? "running" : "booting"}`, start, grace, inv, "by-policy");
+    return { ...v, ready: v.ready && now >= inv.observedAt + s.destroyGraceMs };
+  }
+  if (vm.timeoutSec !== undefined) {
+    const deadline = start + vm.timeoutSec * 1000;
+    if (inv.observedAt >= deadline) {
+      return verdict("past-timeout", `VM ${vm.vmId} is past its job's timeout of ${vm.timeoutSec}s`, deadline, s.bootGraceMs, inv, "fail");
+    }
+  }
+  return undefined;
+}
+
+function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, job: Verdict["job"]): Verdict {
+  // Grace is judged on when the inventory was taken, not on when we read it: a stale report
+  // must not make a VM look older than it was.
+  return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, job };
+}
+
+function jobDecision(desired: DesiredState, vm: DesiredVm, v: Verdict, s: LeakSettings): JobDecision | undefined {
+  const job = desired.jobs.get(vm.jobId);
+  if (!job || job.status !== "active" || job.currentVmId !== vm.vmId) return undefined;
+  const base = { expectedLastSubjectSeq: job.lastSeq, hostId: vm.hostId, vmId: vm.vmId };
+  const why = `${v.cause}: ${v.detail}`.slice(0, 400);
+  const nextAttempt = vm.attempt + 1;
+  if (v.job === "by-policy" && s.vanishedPolicy === "requeue" && nextAttempt < s.maxAttempts) {
+    return {
+      ...base, msgId: `requeue:${vm.jobId}:${nextAttempt}`,
+      event: { type: "JobRequeued", data: { jobId: vm.jobId, fromHostId: vm.hostId, vmId: vm.vmId, reason: why, attempt: nextAttempt } },
+    };
+  }
+  const suffix = v.job === "by-policy" && s.vanishedPolicy === "requeue" ? ` (attempt ${vm.attempt + 1} of ${s.maxAttempts})` : "";
+  return {
+    ...base, msgId: `janitor-fail:${vm.jobId}:${vm.attempt}`,
+    event: { type: "JobFailed", data: { jobId: vm.jobId, reason: `${why}${suffix}`.slice(0, 512), hostId: vm.hostId, vmId: vm.vmId } },
+  };
+}
+
+/** Has this resource been asked for before, and did that take? */
+function history(desired: DesiredState, hostId: string, leak: Leak, inv: ObservedInventory, s: LeakSettings): { request: boolean; stuck?: StuckReclaim } {
+  const key = `${leak.resource.kind}:${leak.resource.name}`;
+  const ids = desired.reclaimsByResource.get(`${hostId}|${key}`) ?? [];
+  const last = ids.length ? desired.reclaims.get(ids[ids.length - 1]!) : undefined;
+  if (!last) return { request: true };
+  const resource = toLeaked(leak);
+  const stuck = (why: StuckReclaim["why"], detail: string): StuckReclaim => ({ hostId, reclaimId: last.reclaimId, resource, why, detail, key: `${last.reclaimId}|${key}|${why}` });
+  if (!last.answer) {
+    if (inv.observedAt >= last.requestedAt + s.reclaimTimeoutMs) {
+      return { request: false, stuck: stuck("no-answer", `no ResourceReclaimed ${Math.round((inv.observedAt - last.requestedAt) / 1000)}s after the request`) };
+    }
+    return { request: false }; // in flight
+  }
+  if (inv.observedAt <= last.answer.at) return { request: false }; // this inventory predates the answer
+  const error = last.answer.failed.get(key);
+  const again = ids.length < s.maxReclaimAttempts;
+  const tail = again ? `; asking again (${ids.length + 1}/${s.maxReclaimAttempts})` : "; giving up asking";
+  return {
+    request: again,
+    stuck: error ? stuck("failed", `hostd failed to reclaim it: ${error}${tail}`) : stuck("still-present", `still reported after hostd answered${tail}`),
+  };
+}
+
+const toLeaked = (l: Leak): LeakedResource => ({ kind: l.resource.kind, name: l.resource.name, vmId: l.resource.vmId });
+
+function reclaimsFor(hostId: string, inventorySeq: number, vmId: string, v: Verdict, leaks: Leak[]): ReclaimDecision[] {
+  const out: ReclaimDecision[] = [];
+  // A ReclaimRequested holds at most 256 resources; one VM id never has that many, but be exact.
+  for (let i = 0; i < leaks.length; i += 256) {
+    const chunk = leaks.slice(i, i + 256);
+    const resources = chunk.map(toLeaked);
+    const kinds = [...new Set(resources.map((r) => r.kind))].join(", ");
+    const reclaimId = reclaimIdFor(hostId, inventorySeq, resources);
+    out.push({
+      hostId, reclaimId, msgId: `reclaim:${reclaimId}`, inventorySeq, resources, leaks: chunk,
+      reason: `${v.cause}: ${v.detail} (${kinds} of ${vmId})`.slice(0, 512),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+import type { HostLost } from "@oneshot/proto";
+import type { DesiredState } from "./desired-state.js";
+import type { ObservedHost } from "./observed-state.js";
+
+/** One host as the lost-host check sees it. */
+export interface HostLiveness {
+  hostId: string;
+  /** occurredAt of its latest heartbeat (ms), null when it never sent one. */
+  lastHeartbeatAt: number | null;
+  /** Its latest HostRegistered (ms) and that event's sequence (one HostLost per registration). */
+  registeredAt: number;
+  registeredSeq: number;
+  /** Already declared lost since that registration, or deregistered: nothing more to say. */
+  settled: boolean;
+}
+
+export interface LostHostDecision {
+  event: HostLost;
+  msgId: string;
+}
+
+/** Every registered host, with its latest heartbeat. */
+export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>): HostLiveness[] {
+  return [...desired.hosts.values()].map((h) => ({
+    hostId: h.hostId,
+    lastHeartbeatAt: observed.get(h.hostId)?.heartbeatAt ?? null,
+    registeredAt: h.registeredAt,
+    registeredSeq: h.registeredSeq,
+    settled: h.lost !== undefined || h.deregistered,
+  }));
+}
+
+/**
+ * Hosts silent for at least `lostAfterMs`. Silence counts from the latest of: the last
+ * heartbeat, the registration, and `watchingSince` (when this janitor started reading
+ * telemetry, or last reconnected): a janitor or NATS outage is not the host's silence.
+ * Pure; `now` is an input.
+ */
+export function findLostHosts(hosts: readonly HostLiveness[], now: number, lostAfterMs: number, watchingSince = Number.NEGATIVE_INFINITY): LostHostDecision[] {
+  const out: LostHostDecision[] = [];
+  for (const h of [...hosts].sort((a, b) => a.hostId.localeCompare(b.hostId))) {
+    if (h.settled) continue;
+    const silentSince = Math.max(h.lastHeartbeatAt ?? Number.NEGATIVE_INFINITY, h.registeredAt, watchingSince);
+    if (now - silentSince < lostAfterMs) continue;
+    const lastSeenAt = h.lastHeartbeatAt === null ? null : new Date(h.lastHeartbeatAt).toISOString();
+    const silentSec = Math.round((now - Math.max(h.lastHeartbeatAt ?? h.registeredAt, h.registeredAt)) / 1000);
+    out.push({
+      msgId: `lost:${h.hostId}:${h.registeredSeq}`,
+      event: {
+        type: "HostLost",
+        data: {
+          hostId: h.hostId,
+          lastSeenAt,
+          reason: h.lastHeartbeatAt === null || h.lastHeartbeatAt < h.registeredAt
+            ? `no heartbeat for ${silentSec}s since it registered (limit ${Math.round(lostAfterMs / 1000)}s)`
+            : `no heartbeat for ${silentSec}s (limit ${Math.round(lostAfterMs / 1000)}s)`,
+        },
+      },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+import type { DomainEvent, LeakedResource } from "@oneshot/proto";
+import type { EndCause } from "./desired-state.js";
+import type { ObservedResource } from "./resource-names.js";
+
+/** What the janitor does with a job whose VM died under it (JANITOR_VANISHED_POLICY). */
+export type VanishedPolicy = "requeue" | "fail";
+
+export interface LeakSettings {
+  /** JANITOR_GRACE: how long something may take to boot or to show up in the log. */
+  bootGraceMs: number;
+  /** JANITOR_DESTROY_GRACE: how long hostd gets to tear a VM down (or log its exit) after the log says it ended. */
+  destroyGraceMs: number;
+  /** Inventories and heartbeats older than this are not acted on (JANITOR_HOST_LOST_AFTER). */
+  staleAfterMs: number;
+  /** JANITOR_RECLAIM_TIMEOUT: a reclaim unanswered this long is escalated. */
+  reclaimTimeoutMs: number;
+  /** JANITOR_RECLAIM_ATTEMPTS: requests per resource; after that the janitor only escalates. */
+  maxReclaimAttempts: number;
+  vanishedPolicy: VanishedPolicy;
+  /** JANITOR_MAX_ATTEMPTS: a requeue that would reach this attempt number fails the job instead. */
+  maxAttempts: number;
+}
+
+/**
+ * Why a resource is a leak: the log ended its VM (an EndCause), or one of the janitor's own
+ * findings. Every cause has a grace period (see `graceOf`).
+ */
+export type LeakCause = EndCause | "past-timeout" | "unknown-vm" | "orphaned-by-restart" | "vanished";
+
+export interface Leak {
+  hostId: string;
+  resource: ObservedResource;
+  cause: LeakCause;
+  detail: string;
+  /** When the grace period started (ms). */
+  since: number;
+  graceMs: number;
+}
+
+/** One ReclaimRequested: the leaked resources of one VM id on one host. */
+export interface ReclaimDecision {
+  hostId: string;
+  /** Deterministic from host + resources + inventory sequence: a repeat is deduplicated. */
+  reclaimId: string;
+  msgId: string;
+  inventorySeq: number;
+  resources: LeakedResource[];
+  reason: string;
+  leaks: Leak[];
+}
+
+export type StuckWhy = "no-answer" | "still-present" | "failed";
+
+/** A reclaim that did not take: the janitor logs it and counts `janitor_reclaim_stuck_total`. */
+export interface StuckReclaim {
+  hostId: string;
+  reclaimId: string;
+  resource: LeakedResource;
+  why: StuckWhy;
+  detail: string;
+  /** Unique per (reclaim, resource, why): the loop escalates each once. */
+  key: string;
+}
+
+/** A job decision about a VM that died under its job (always on the job's subject). */
+export interface JobDecision {
+  event: Extract<DomainEvent, { type: "JobRequeued" | "JobFailed" }>;
+  msgId: string;
+  /** The job subject's last sequence the decision was made on (optimistic concurrency). */
+  expectedLastSubjectSeq: number;
+  hostId: string;
+  vmId: string;
+}
+
+export interface Plan {
+  reclaims: ReclaimDecision[];
+  stuck: StuckReclaim[];
+  jobs: JobDecision[];
+  /** Leaks still inside their grace period (for /metrics and debugging). */
+  waiting: Leak[];
+}
