@@ -1,3 +1,158 @@
-// Placeholder until the hostd service lands.
-process.stderr.write("oneshot-hostd: not implemented yet\n");
-process.exit(1);
+import { readFile, mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { streams, subjects, type HostRegistered } from "@oneshot/proto";
+import { bootService, newEventId, publishMessage, runDurableConsumer } from "@oneshot/runtime";
+import { decideAccel, probeBoot } from "./agent/accel.js";
+import { HostAgent } from "./agent/host-agent.js";
+import { readJobScript, requestRunnerSecret } from "./agent/job-inputs.js";
+import { HostdEnv } from "./config.js";
+import { computeCapacity, machineFacts } from "./host/capacity.js";
+import { machineArch, tscKhz } from "./host/cpu.js";
+import { exec } from "./host/exec.js";
+import { loadOrCreateHostKey } from "./host/host-key.js";
+import { AddressPool } from "./net/address-pool.js";
+import { hostDns } from "./net/dns.js";
+import { ensureHostNetwork } from "./net/host-network.js";
+import { Links } from "./net/links.js";
+import { Nft } from "./net/nft.js";
+import { assembleInventory, scanMachine } from "./telemetry/inventory.js";
+import { every } from "./telemetry/loop.js";
+import { DoneLog } from "./vm/done-log.js";
+import { findImages } from "./vm/images.js";
+import { listRunDirs, readRecord, runDirOf, vmsDir } from "./vm/run-dir.js";
+import { VmEvents } from "./vm/vm-events.js";
+import { selectDriver } from "./vmm/select.js";
+
+const VERSION = "0.1.0";
+const svc = await bootService("hostd", HostdEnv);
+const { config: c, log, nats, store, shutdown } = svc;
+const fatal = (reason: string, err?: unknown): never => {
+  log.fatal({ err, reason }, "hostd cannot start");
+  process.stderr.write(`oneshot-hostd: ${reason}\n`);
+  process.exit(1);
+};
+const startedAt = performance.now();
+const bootId = newEventId();
+const hostId = c.HOSTD_HOST_ID;
+const hostArch = machineArch(process.arch) ?? fatal(`unsupported machine ${process.arch}: amd64 and arm64 only`);
+const arch = c.HOSTD_ARCH ?? hostArch;
+const emulated = arch !== hostArch;
+const stateDir = resolve(c.ONESHOT_STATE_DIR);
+const hostDir = join(stateDir, "hostd", "hosts", hostId);
+await mkdir(vmsDir(stateDir), { recursive: true, mode: 0o700 });
+await mkdir(hostDir, { recursive: true, mode: 0o700 });
+
+// Host facts: TSC for x86 microvm guests, the VMM, the guest images.
+const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
+const dmesg = (await exec("dmesg", [], { timeoutMs: 5_000 })).stdout;
+const tsc = arch === "amd64" ? tscKhz(cpuinfo, dmesg) : undefined;
+const { driver, probe, why } = await selectDriver(c.HOSTD_VMM, arch, { exec, log, uidBase: c.HOSTD_VMM_UID_BASE, tscKhz: tsc, stateDir }).catch((e: Error) => fatal(e.message, e));
+const images = await findImages(c.HOSTD_IMAGE_DIR, arch);
+if (!images.length) log.warn({ dir: resolve(c.HOSTD_IMAGE_DIR), arch }, "no guest image found: every placement will fail until one is built (images/build-minimal.sh)");
+log.info({ vmm: driver.name, why, arch, emulated, images: images.map((i) => i.name), tscKhz: tsc }, "VMM selected");
+
+// Network shared by every VM: bridge, forwarding, base isolation rules.
+const links = new Links(exec);
+const nft = new Nft(exec);
+const dns = c.HOSTD_DNS ?? (await hostDns());
+const net = await ensureHostNetwork({ exec, links, nft, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
+log.info({ bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, changed: net.bridge, forwardingEnabled: net.forwarding, rules: net.rules, forbidden: net.forbidden.length }, "host network ready");
+
+// The accelerator: KVM only when a real guest boots under it.
+let accelDecision = decideAccel({ requested: c.HOSTD_ACCEL, emulated, driver: probe, haveImage: images.length > 0 });
+if (accelDecision.kind === "fatal") fatal(accelDecision.reason);
+if (accelDecision.kind === "probe-boot") {
+  log.info({ timeoutSec: c.HOSTD_KVM_PROBE_TIMEOUT }, "probing KVM with a real guest boot");
+  const p = await probeBoot({ exec, driver, nft, links, image: images[0]!, stateDir, accel: "kvm", timeoutMs: c.HOSTD_KVM_PROBE_TIMEOUT * 1000, log });
+  accelDecision = p.ok ? { kind: "decided", accel: "kvm", reason: p.reason } : { kind: "decided", accel: "tcg", reason: `KVM probe boot failed: ${p.reason}` };
+}
+const accel = accelDecision.kind === "decided" ? accelDecision.accel : "tcg";
+const accelReason = accelDecision.kind === "decided" ? accelDecision.reason : "";
+if (accel === "kvm") log.info({ accel, reason: accelReason }, "KVM works: guests run with hardware acceleration");
+else log.warn({ accel, reason: accelReason }, "KVM unusable: guests run under QEMU software emulation (TCG), slowly");
+
+const key = await loadOrCreateHostKey(join(hostDir, "host-key.pem"));
+if (key.created) log.info({ path: key.path }, "host key created (X25519, 0600)");
+if (key.tightened) log.warn({ path: key.path }, "host key file was readable by others: mode set back to 0600");
+
+const facts = await machineFacts(stateDir);
+const capacity = computeCapacity(facts, {
+  reserveVcpus: c.HOSTD_RESERVE_VCPUS, reserveMemMiB: c.HOSTD_RESERVE_MEM_MIB, reserveDiskGiB: c.HOSTD_RESERVE_DISK_GIB,
+  maxVcpus: c.HOSTD_MAX_VCPUS, maxMemMiB: c.HOSTD_MAX_MEM_MIB, maxDiskGiB: c.HOSTD_MAX_DISK_GIB,
+});
+const labels = [...new Set([`arch:${arch}`, `vmm:${driver.name}`, `accel:${accel}`, ...(emulated ? ["emulated"] : []), ...c.HOSTD_LABELS])];
+const registration = (): HostRegistered["data"] => ({
+  hostId, arch, capacity, labels, vmm: driver.name, accel, emulated, images: images.map((i) => i.name), publicKey: key.publicKey, version: VERSION,
+});
+
+const done = new DoneLog(join(hostDir, "done-vms"));
+await done.load(new Date());
+const addresses = new AddressPool(c.HOSTD_SUBNET);
+const runDirs = await listRunDirs(stateDir);
+for (const vmId of runDirs) {
+  const rec = await readRecord(runDirOf(stateDir, vmId));
+  if (rec?.hostId === hostId && rec.net) addresses.take(vmId, rec.net.address);
+}
+let stopping = false;
+const vmEvents = new VmEvents(store, log, () => stopping);
+const outputQueues = new Map<string, Promise<void>>();
+const agent = new HostAgent(
+  {
+    hostId, stateDir, store, log, done, registration, correlationId: bootId,
+    vm: {
+      hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, addresses, events: vmEvents, log,
+      image: (a, name) => images.find((i) => i.arch === a && i.name === name),
+      jobScript: (jobId) => readJobScript(nats, jobId),
+      runnerSecret: (rec) => requestRunnerSecret(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
+      markDone: (vmId) => done.add(vmId, new Date()),
+      // Console chunks in order per VM; the log stream is best effort (the console log file is the record).
+      output: (rec, text, offset) => {
+        const prev = outputQueues.get(rec.vmId) ?? Promise.resolve();
+        const next = prev.then(() =>
+          publishMessage(nats, subjects.vmLog(hostId, rec.vmId), { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } }, rec.correlationId)
+            .then(() => undefined, (err: unknown) => log.warn({ err, vmId: rec.vmId, offset }, "cannot publish console output")),
+        );
+        outputQueues.set(rec.vmId, next);
+        void next.then(() => outputQueues.get(rec.vmId) === next && outputQueues.delete(rec.vmId));
+      },
+      consoleMaxBytes: c.HOSTD_CONSOLE_MAX_BYTES, bootTimeoutSec: c.HOSTD_BOOT_TIMEOUT, timeoutGraceSec: c.HOSTD_TIMEOUT_GRACE,
+    },
+  },
+  { arch, capacity, maxConcurrent: c.HOSTD_MAX_CONCURRENT_VMS, images: images.map((i) => i.name) },
+);
+
+// Leftovers of an earlier life first, then register and take work.
+await agent.recover(runDirs);
+await store.append({ type: "HostRegistered", data: registration() }, { msgId: `host:${hostId}:registered:${bootId}`, correlationId: bootId });
+log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity, labels, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+
+const consumer = await runDurableConsumer(nats, {
+  stream: streams.events.name, durable: `hostd-${hostId}`, filterSubject: subjects.host(hostId), log,
+  handler: (e) => agent.handle(e),
+});
+
+const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () => {
+  const { state, used } = agent.snapshot;
+  await publishMessage(nats, subjects.heartbeat(hostId), {
+    type: "HostHeartbeat",
+    data: { hostId, runningVms: state.running.length, used, capacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
+  }, bootId);
+}, log);
+const stopInventory = every(c.HOSTD_INVENTORY_INTERVAL, "inventory", async () => {
+  const raw = await scanMachine({ hostId, bridge: c.HOSTD_BRIDGE, stateDir, driver, links, nft });
+  await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
+}, log);
+
+// Stop order (closers run last-registered first): telemetry, consumer, then VMs (their
+// events still need NATS), then NATS itself (registered by bootService).
+shutdown.add("vms", async () => {
+  await agent.stop();
+  stopping = true;
+  await Promise.all(outputQueues.values());
+});
+shutdown.add("consumer", () => consumer.stop());
+shutdown.add("telemetry", async () => {
+  await stopHeartbeat();
+  await stopInventory();
+});
+await svc.startOps(c.HOSTD_HTTP_PORT, [{ name: "consumer", check: () => !stopping }]);

@@ -1,0 +1,240 @@
+import type { DomainEvent, EventOf, HostRegistered, LeakedResource, Stored } from "@oneshot/proto";
+import type { EventStore, Logger } from "@oneshot/runtime";
+import { destroyVm, type DestroyDeps } from "../vm/destroy.js";
+import type { DoneLog } from "../vm/done-log.js";
+import { readRecord, removeRunDir, runDirOf, runFiles, writeRecord, type VmRecord } from "../vm/run-dir.js";
+import { VmRunner, type VmDeps } from "../vm/vm-runner.js";
+import { tapName } from "../net/vm-address.js";
+import {
+  admit, cordon, deregistered, drain, enqueue, finish, initialHostState, judgePlacement, owns, shouldDeregister, uncordon, used,
+  type HostState, type Placement,
+} from "./host-state.js";
+import { jobKind } from "./job-inputs.js";
+import { reclaimResource } from "./reclaim.js";
+
+export interface AgentDeps {
+  hostId: string;
+  stateDir: string;
+  store: EventStore;
+  log: Logger;
+  vm: VmDeps;
+  done: DoneLog;
+  /** What HostRegistered says (re-sent after an uncordon of a deregistered host, or HostLost). */
+  registration: () => HostRegistered["data"];
+  correlationId: string;
+}
+
+/**
+ * hostd's decisions about the work on its host subject, one event at a time (the durable
+ * consumer delivers them in order): placements become VMs (each owned by one VmRunner),
+ * reclaim requests run the destroy steps, cordon/drain stop new work. VMs run in the
+ * background: the consumer acknowledges a placement once hostd owns it (run dir written,
+ * VmBootRequested stored), not when the job ends.
+ */
+export class HostAgent {
+  private state: HostState;
+  private readonly runners = new Map<string, VmRunner>();
+  private readonly records = new Map<string, VmRecord>();
+  private stopping = false;
+
+  constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0]) {
+    this.state = initialHostState(init);
+  }
+
+  get snapshot(): { state: HostState; used: ReturnType<typeof used> } {
+    return { state: this.state, used: used(this.state) };
+  }
+
+  async handle(e: Stored<DomainEvent>): Promise<void> {
+    switch (e.type) {
+      case "JobScheduled": return this.onPlacement(e as Stored<EventOf<"JobScheduled">>);
+      case "ReclaimRequested": return this.onReclaim(e as Stored<EventOf<"ReclaimRequested">>);
+      case "HostCordoned":
+        this.state = cordon(this.state);
+        this.d.log.info({ reason: e.data.reason }, "host cordoned: no new work");
+        return;
+      case "HostDrained":
+        this.state = drain(this.state);
+        this.d.log.info({ reason: e.data.reason, running: this.state.running.length, queued: this.state.queue.length }, "host draining: finishing running VMs, then deregistering");
+        return this.checkDrained();
+      case "HostUncordoned": {
+        const wasOut = this.state.deregistered;
+        this.state = uncordon(this.state);
+        this.d.log.info({ reason: e.data.reason }, "host uncordoned: accepting work");
+        if (wasOut) await this.register("uncordoned after deregistration");
+        return;
+      }
+      case "HostLost":
+        this.d.log.warn({ reason: e.data.reason }, "the janitor declared this host lost; registering again");
+        return this.register("declared lost while alive");
+      default:
+        return; // our own HostRegistered/HostDeregistered/ResourceReclaimed, and anything new
+    }
+  }
+
+  private async register(why: string): Promise<void> {
+    await this.d.store.append({ type: "HostRegistered", data: this.d.registration() }, { correlationId: this.d.correlationId });
+    this.d.log.info({ why }, "host registered again");
+  }
+
+  private async onPlacement(e: Stored<EventOf<"JobScheduled">>): Promise<void> {
+    const { vmId, jobId, spec, attempt } = e.data;
+    const log = this.d.log.child({ vmId, jobId });
+    if (this.stopping) throw Object.assign(new Error("hostd is stopping"), { retryable: true });
+    if (owns(this.state, vmId) || this.d.done.has(vmId)) {
+      log.info("placement already handled (redelivery)");
+      return;
+    }
+    const runDir = runDirOf(this.d.stateDir, vmId);
+    const existing = await readRecord(runDir);
+    if (existing && existing.hostId === this.d.hostId) {
+      // Ours from before a crash between writing the record and the ack: recover() handles it.
+      log.info("placement already owned by this host (run dir exists)");
+      return;
+    }
+    const p: Placement = { vmId, jobId, spec };
+    const verdict = judgePlacement(this.state, p);
+    if (verdict.kind === "duplicate") return;
+    const rec: VmRecord = {
+      vmId, jobId, hostId: this.d.hostId, attempt, kind: jobKind(jobId), spec, correlationId: e.correlationId, scheduledEventId: e.id,
+      phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
+    };
+    // Record first, then the claim: a crash between the two leaves a run dir that recover() finishes.
+    await writeRecord(runDir, rec);
+    const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
+    const claim = await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
+      vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+    });
+    if (claim.duplicate) {
+      // Stored before by an earlier life of this host whose run dir is gone: it already ran.
+      log.warn("VmBootRequested was already on the log: not running this placement again");
+      await removeRunDir(runDir);
+      return;
+    }
+    if (verdict.kind === "reject") {
+      log.warn({ code: verdict.code, reason: verdict.reason }, "placement refused");
+      await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId, code: verdict.code, reason: verdict.reason, consoleTail: "" });
+      const runner = new VmRunner(this.d.vm, rec, runDir);
+      await runner.destroy(log);
+      return;
+    }
+    this.records.set(vmId, rec);
+    this.state = enqueue(this.state, p);
+    log.info({ spec, queued: this.state.queue.length, running: this.state.running.length }, "placement accepted");
+    this.pump();
+  }
+
+  /** Starts every queued VM that fits now. */
+  private pump(): void {
+    if (this.stopping) return;
+    const { state, start } = admit(this.state);
+    this.state = state;
+    for (const p of start) {
+      const rec = this.records.get(p.vmId)!;
+      const runner = new VmRunner(this.d.vm, rec, runDirOf(this.d.stateDir, p.vmId));
+      this.runners.set(p.vmId, runner);
+      void runner.run().finally(() => {
+        this.runners.delete(p.vmId);
+        this.records.delete(p.vmId);
+        this.state = finish(this.state, p.vmId);
+        this.pump();
+        void this.checkDrained().catch((err: unknown) => this.d.log.error({ err }, "cannot append HostDeregistered"));
+      });
+    }
+  }
+
+  private async checkDrained(): Promise<void> {
+    if (!shouldDeregister(this.state)) return;
+    this.state = deregistered(this.state);
+    await this.d.store.append({ type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } }, { correlationId: this.d.correlationId });
+    this.d.log.info("host drained and deregistered");
+  }
+
+  private async onReclaim(e: Stored<EventOf<"ReclaimRequested">>): Promise<void> {
+    const reclaimed: LeakedResource[] = [];
+    const failed: (LeakedResource & { error: string })[] = [];
+    for (const r of e.data.resources) {
+      try {
+        await this.reclaimOne(r);
+        reclaimed.push(r);
+      } catch (err) {
+        failed.push({ ...r, error: (err as Error).message.slice(0, 512) });
+      }
+    }
+    await this.d.store.append(
+      { type: "ResourceReclaimed", data: { hostId: this.d.hostId, reclaimId: e.data.reclaimId, reclaimed, failed } },
+      { msgId: `reclaimed:${this.d.hostId}:${e.data.reclaimId}`, correlationId: e.correlationId, causationId: e.id },
+    );
+    this.d.log.info({ reclaimId: e.data.reclaimId, reclaimed: reclaimed.length, failed: failed.length }, "reclaim done");
+  }
+
+  /** A live VM is stopped by its runner (one owner); anything else by the destroy steps. */
+  private async reclaimOne(r: LeakedResource): Promise<void> {
+    const vmId = r.vmId ?? (r.kind === "vm" ? r.name : undefined);
+    const runner = vmId ? this.runners.get(vmId) : undefined;
+    if (runner && (r.kind === "vm" || r.kind === "rundir")) return runner.kill(`reclaim: ${r.kind} ${r.name}`);
+    if (vmId && this.state.queue.some((p) => p.vmId === vmId)) {
+      this.state = finish(this.state, vmId);
+      const rec = this.records.get(vmId)!;
+      this.records.delete(vmId);
+      const runDir = runDirOf(this.d.stateDir, vmId);
+      await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code: "reclaimed", reason: "reclaimed before it started", consoleTail: "" });
+      return new VmRunner(this.d.vm, rec, runDir).destroy(this.d.log.child({ vmId }));
+    }
+    if (runner) throw new Error(`${r.kind} ${r.name} belongs to running VM ${vmId}; reclaim the vm itself`);
+    await reclaimResource({ ...this.destroyDeps(), hostId: this.d.hostId }, this.d.stateDir, r);
+  }
+
+  private destroyDeps(): DestroyDeps {
+    return { driver: this.d.vm.driver, nft: this.d.vm.nft, links: this.d.vm.links };
+  }
+
+  /**
+   * At start, before consuming: VMs of ours left by an earlier life of this process. Accepted
+   * but never started → queued again. Started → cannot be resumed (its console went with the
+   * old process): destroyed, with the events it still owes (VmBootFailed or VmExited, then
+   * VmDestroyed). A run dir without a readable record is destroyed silently.
+   */
+  async recover(runDirs: string[]): Promise<void> {
+    for (const vmId of runDirs) {
+      const runDir = runDirOf(this.d.stateDir, vmId);
+      const rec = await readRecord(runDir);
+      const log = this.d.log.child({ vmId, jobId: rec?.jobId });
+      if (rec && rec.hostId !== this.d.hostId) continue;
+      if (!rec) {
+        const removed = await destroyVm(this.destroyDeps(), vmId, runDir);
+        log.warn({ removed }, "removed a run dir without a record");
+        continue;
+      }
+      if (rec.events.VmDestroyed) {
+        await this.d.done.add(vmId, new Date());
+        await removeRunDir(runDir);
+        continue;
+      }
+      if (rec.phase === "accepted" && !rec.events.VmBootFailed) {
+        const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
+        await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
+          vmId, hostId: this.d.hostId, jobId: rec.jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+        });
+        this.records.set(vmId, rec);
+        this.state = enqueue(this.state, { vmId, jobId: rec.jobId, spec: rec.spec });
+        log.info("placement from before a restart queued again");
+        continue;
+      }
+      if (!rec.events.VmBooted && !rec.events.VmBootFailed) {
+        await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code: "hostd-restart", reason: "hostd restarted while the VM was booting", consoleTail: "" });
+      } else if (rec.events.VmBooted && !rec.events.VmExited) {
+        await this.d.vm.events.append(rec, runDir, "VmExited", { vmId, hostId: this.d.hostId, jobId: rec.jobId, exitCode: null, reason: "killed", runMs: 0 });
+      }
+      log.warn({ phase: rec.phase }, "VM from before a restart: destroying it");
+      await new VmRunner(this.d.vm, rec, runDir).destroy(log);
+    }
+    this.pump();
+  }
+
+  /** Shutdown: no new VMs; running ones are stopped and destroyed (queued ones resume at the next start). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.runners.values()].map((r) => r.kill("hostd stopping")));
+  }
+}

@@ -1,0 +1,69 @@
+import { hostname } from "node:os";
+import { BaseEnv, envInt } from "@oneshot/runtime";
+import { z } from "zod";
+
+/** `a,b , c` → ["a","b","c"]; empty → []. */
+const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+/** The machine's hostname as a host id (subject token): anything else becomes `-`. */
+export const defaultHostId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64) || "host";
+
+/** hostd's configuration: environment only, parsed once at start. */
+export const HostdEnv = BaseEnv.extend({
+  /** This host's id (a subject token): `evt.host.<id>`, durable `hostd-<id>`. Default: the hostname. */
+  HOSTD_HOST_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 chars of [A-Za-z0-9_-]").default(defaultHostId),
+  /**
+   * Guest arch this host offers. Default: the machine's. The other arch is allowed for testing:
+   * guests then run under QEMU emulation and HostRegistered says `emulated: true`.
+   */
+  HOSTD_ARCH: z.enum(["amd64", "arm64"]).optional(),
+  /** Port of `/healthz` and `/metrics`. */
+  HOSTD_HTTP_PORT: envInt(0, 65535).default(9103),
+  /** vCPUs kept for the host itself (never handed to VMs). */
+  HOSTD_RESERVE_VCPUS: envInt(0, 1024).default(1),
+  /** MiB of RAM kept for the host itself (page cache, hostd, QEMU's own overhead). */
+  HOSTD_RESERVE_MEM_MIB: envInt(0, 16 * 1024 * 1024).default(1024),
+  /** GiB of disk kept free under ONESHOT_STATE_DIR. */
+  HOSTD_RESERVE_DISK_GIB: envInt(0, 1024 * 1024).default(5),
+  /** Overrides of what may be handed out (after the reserve), e.g. small fake capacities in tests. */
+  HOSTD_MAX_VCPUS: envInt(1, 4096).optional(),
+  HOSTD_MAX_MEM_MIB: envInt(64, 64 * 1024 * 1024).optional(),
+  HOSTD_MAX_DISK_GIB: envInt(1, 1024 * 1024).optional(),
+  /** VMs running at once; more placements wait in hostd's queue until one ends. */
+  HOSTD_MAX_CONCURRENT_VMS: envInt(1, 1024).default(8),
+  /** Guest images: `<dir>/<arch>/{vmlinuz,initrd.img,rootfs.ext4,manifest.json}` (ONESHOT_IMAGE_DIR is the same). */
+  HOSTD_IMAGE_DIR: z.string().min(1).default(() => process.env.ONESHOT_IMAGE_DIR ?? "images/out"),
+  /** Which VMM: `auto` takes Firecracker when its driver is present and works here, else QEMU. */
+  HOSTD_VMM: z.enum(["auto", "qemu", "firecracker"]).default("auto"),
+  /** `auto` probes KVM for real (a probe boot); `kvm` trusts /dev/kvm without probing; `tcg` never uses KVM. */
+  HOSTD_ACCEL: z.enum(["auto", "kvm", "tcg"]).default("auto"),
+  /** How long the KVM probe boot may take before KVM counts as unusable (seconds). */
+  HOSTD_KVM_PROBE_TIMEOUT: envInt(1, 3600).default(45),
+  /** The bridge the VM taps join (created if missing); one per hostd on a machine. */
+  HOSTD_BRIDGE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a Linux interface name (1-15 chars)").default("osbr0"),
+  /** VM addresses; the first address is the bridge (the guests' gateway). /16 to /29. */
+  HOSTD_SUBNET: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-9])$/, "must be an IPv4 CIDR from /16 to /29").default("172.30.0.0/16"),
+  /**
+   * DNS server written to each guest's config drive; the only host-network exception in the
+   * isolation rules (udp/tcp 53). Default: the host's first non-loopback nameserver, else 1.1.1.1.
+   */
+  HOSTD_DNS: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "must be an IPv4 address").optional(),
+  /** Seconds between HostHeartbeat messages. */
+  HOSTD_HEARTBEAT_INTERVAL: envInt(1, 3600).default(5),
+  /** Seconds between HostInventory reports (what is really on the machine). */
+  HOSTD_INVENTORY_INTERVAL: envInt(1, 86400).default(15),
+  /** Extra labels for HostRegistered, comma-separated (e.g. `gpu,fast-disk`). */
+  HOSTD_LABELS: csv.default([]),
+  /** Seconds a guest may take from VMM start to the agent's ready marker before the boot fails. */
+  HOSTD_BOOT_TIMEOUT: envInt(1, 3600).default(180),
+  /** Seconds past the job's own timeout before hostd kills the VM (the guest enforces the timeout first). */
+  HOSTD_TIMEOUT_GRACE: envInt(0, 3600).default(30),
+  /** Console log cap per VM (bytes); VmOutput stops at the cap too. */
+  HOSTD_CONSOLE_MAX_BYTES: envInt(4096, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  /**
+   * First uid (and gid) VMM processes run as; VM slot n runs as base+n, so two VMs never share
+   * a uid. 0 keeps them root (not recommended).
+   */
+  HOSTD_VMM_UID_BASE: envInt(0, 2 ** 31 - 2).default(64200),
+});
+export type HostdConfig = z.infer<typeof HostdEnv>;

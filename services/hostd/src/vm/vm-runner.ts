@@ -1,0 +1,270 @@
+import type { Accel, BootTimings } from "@oneshot/proto";
+import type { Logger } from "@oneshot/runtime";
+import type { Exec } from "../host/exec.js";
+import type { AddressPool } from "../net/address-pool.js";
+import type { Links } from "../net/links.js";
+import type { Nft } from "../net/nft.js";
+import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
+import type { RunningVm, VmmDriver } from "../vmm/port.js";
+import { buildConfigDrive, configDriveFiles, type RunnerSecret } from "./config-drive.js";
+import { ConsoleMarkers } from "./console-markers.js";
+import { ConsoleTail } from "./console-tail.js";
+import { destroyVm } from "./destroy.js";
+import type { GuestImage } from "./images.js";
+import { bootFailure, exitOutcome, type StopCause } from "./outcome.js";
+import { ensureRootDisk } from "./root-disk.js";
+import { removeRunDir, runFiles, writeRecord, type VmRecord } from "./run-dir.js";
+import type { VmEvents } from "./vm-events.js";
+
+/** Everything a VM's life needs from the host; built once in main.ts. */
+export interface VmDeps {
+  hostId: string;
+  bridge: string;
+  subnet: string;
+  dns: string;
+  accel: Accel;
+  exec: Exec;
+  driver: VmmDriver;
+  links: Links;
+  nft: Nft;
+  addresses: AddressPool;
+  events: VmEvents;
+  log: Logger;
+  image: (arch: string, name: string) => GuestImage | undefined;
+  /** `local` jobs: the job's script (from its JobQueued). */
+  jobScript: (jobId: string) => Promise<string>;
+  /** GitHub/GitLab jobs: the opened runner config (ingest, sealed to this host). */
+  runnerSecret: (rec: VmRecord) => Promise<RunnerSecret>;
+  /** Records the VM as finished (a redelivered placement must not run it again). */
+  markDone: (vmId: string) => Promise<void>;
+  /** Console text as it appears, in order (VmOutput). */
+  output: (rec: VmRecord, text: string, offset: number) => void;
+  consoleMaxBytes: number;
+  bootTimeoutSec: number;
+  timeoutGraceSec: number;
+  /** After the exit marker the guest powers off; past this, hostd stops the VMM itself. */
+  poweroffGraceMs?: number;
+}
+
+/** A step of the boot failed: the VmBootFailed code says which. */
+export class BootStepError extends Error {
+  override readonly name = "BootStepError";
+  readonly retryable = false;
+  constructor(readonly vmId: string, readonly code: string, message: string, options?: { cause?: unknown }) {
+    super(`vm ${vmId}: ${code}: ${message}`, options);
+  }
+}
+
+const elapsed = (t: number) => Math.round((performance.now() - t) * 10) / 10;
+
+/**
+ * One VM from accepted placement to destroyed: disk, config drive, tap + rules, VMM, wait for
+ * the agent, wait for exit or timeout, destroy — appending its events on the way. The only
+ * owner of its VM: everything else asks it (`kill`) instead of touching the VM.
+ */
+export class VmRunner {
+  private killRequested: ((why: string) => void) | undefined;
+  private killReason: string | undefined;
+  private readonly killed = new Promise<string>((r) => (this.killRequested = r));
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly d: VmDeps, readonly rec: VmRecord, readonly runDir: string) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** Asks the VM to end now (reclaim, shutdown); resolves when it is destroyed. */
+  kill(why: string): Promise<void> {
+    if (!this.killReason) {
+      this.killReason = why;
+      this.killRequested?.(why);
+    }
+    return this.done;
+  }
+
+  async run(): Promise<void> {
+    const log = this.d.log.child({ vmId: this.rec.vmId, jobId: this.rec.jobId });
+    try {
+      await this.lifecycle(log);
+    } catch (e) {
+      log.error({ err: e }, "VM lifecycle failed");
+    } finally {
+      this.resolveDone();
+    }
+  }
+
+  private async lifecycle(log: Logger): Promise<void> {
+    const { rec, d } = this;
+    const files = runFiles(this.runDir, d.driver.rootDiskFormat);
+    const t0 = performance.now();
+    rec.phase = "booting";
+    rec.startedAt = new Date().toISOString();
+    await writeRecord(this.runDir, rec);
+    const image = d.image(rec.spec.arch, rec.spec.image);
+    const timings: Partial<BootTimings> = {};
+    let vm: RunningVm | undefined;
+    let spawnAt = 0;
+    const markers = new ConsoleMarkers();
+    const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
+      markers.push(text);
+      d.output(rec, text, offset);
+    });
+    try {
+      if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${rec.spec.arch} image ${rec.spec.image}`);
+      let t = performance.now();
+      await this.step("disk", () => ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: rec.spec.diskGiB }));
+      timings.diskMs = elapsed(t);
+
+      t = performance.now();
+      const net = this.netPlan();
+      const secret = rec.kind === "local" ? undefined : await this.step("runner-config", () => d.runnerSecret(rec));
+      const script = rec.kind === "local" ? await this.step("config", () => d.jobScript(rec.jobId)) : undefined;
+      await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, configDriveFiles({
+        kind: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec,
+        ...(script !== undefined ? { script } : {}), ...(secret ? { runner: secret } : {}), net,
+        env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
+      })));
+      timings.configMs = elapsed(t);
+
+      t = performance.now();
+      await this.step("network", async () => {
+        await d.links.ensureTap(net.tap, d.bridge);
+        await d.nft.ensureVmRules(d.bridge, rec.vmId, net);
+      });
+      timings.netMs = elapsed(t);
+
+      if (this.killReason) throw new BootStepError(rec.vmId, "killed", this.killReason);
+      t = spawnAt = performance.now();
+      vm = await this.step("vmm-start", () => d.driver.start({
+        vmId: rec.vmId, arch: rec.spec.arch, vcpus: rec.spec.vcpus, memMiB: rec.spec.memMiB, kernel: image.kernel, initrd: image.initrd,
+        rootDisk: files.rootDisk, configDisk: files.configDisk, net: { tap: net.tap, mac: net.mac }, runDir: this.runDir,
+        consoleLog: files.consoleLog, consoleMaxBytes: d.consoleMaxBytes, accel: d.accel,
+      }));
+      timings.vmmStartMs = elapsed(t);
+      tail.start();
+    } catch (e) {
+      const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
+      log.warn({ err, code: err.code }, "VM boot failed");
+      if (vm) await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
+      await tail.stop();
+      return this.failBoot(err.code, err.message, files.consoleLog, log);
+    }
+
+    // Wait for the agent: ready marker, the VM ending, a kill, or the boot timeout.
+    let exited = false;
+    void vm.exited.then(() => (exited = true));
+    const bootDeadline = performance.now() + d.bootTimeoutSec * 1000;
+    while (!markers.agentReady && !exited && !this.killReason && performance.now() < bootDeadline) {
+      await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 50))]);
+      await tail.poll();
+    }
+    if (!markers.agentReady) {
+      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
+      await vm.exited;
+      await tail.stop();
+      log.warn({ code: f.code }, "VM boot failed");
+      return this.failBoot(f.code, f.reason, files.consoleLog, log);
+    }
+    timings.agentReadyMs = elapsed(spawnAt);
+    timings.totalMs = elapsed(t0);
+    const readyAt = performance.now();
+    rec.phase = "running";
+    await d.events.append(rec, this.runDir, "VmBooted", {
+      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings,
+    });
+    log.info({ timings, pid: vm.pid }, "VM booted");
+
+    // Run: until the VM ends, its timeout, or a kill. After the exit marker it powers off.
+    let cause: StopCause;
+    const deadline = readyAt + (rec.spec.timeoutSec + d.timeoutGraceSec) * 1000;
+    let markerAt: number | undefined;
+    while (!exited) {
+      await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 100))]);
+      if (exited) break;
+      const now = performance.now();
+      if (markers.exitCode !== undefined) markerAt ??= now;
+      if (this.killReason) cause = "killed";
+      else if (now >= deadline) cause = "timeout";
+      else if (markerAt !== undefined && now - markerAt > (d.poweroffGraceMs ?? 20_000)) cause = undefined;
+      else continue;
+      log.info({ cause: cause ?? "no-poweroff", reason: this.killReason }, "stopping VM");
+      await d.driver.stop(rec.vmId, this.runDir, 3_000);
+      break;
+    }
+    await vm.exited;
+    await tail.stop();
+    const outcome = exitOutcome(markers.exitCode, cause);
+    rec.phase = "exited";
+    await d.events.append(rec, this.runDir, "VmExited", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, ...outcome, runMs: elapsed(readyAt) });
+    log.info({ ...outcome }, "VM exited");
+    await this.destroy(log);
+  }
+
+  private netPlan(): VmNet {
+    const { rec, d } = this;
+    const address = d.addresses.take(rec.vmId, rec.net?.address);
+    const net = vmNetFor(rec.vmId, d.subnet, address, d.dns);
+    rec.net = { address: net.address, mac: net.mac, tap: tapName(rec.vmId) };
+    return net;
+  }
+
+  private async step<T>(code: string, f: () => Promise<T>): Promise<T> {
+    if (this.killReason) throw new BootStepError(this.rec.vmId, "killed", this.killReason);
+    try {
+      return await f();
+    } catch (e) {
+      if (e instanceof BootStepError) throw e;
+      throw new BootStepError(this.rec.vmId, code, e instanceof Error ? e.message : String(e), { cause: e });
+    }
+  }
+
+  private async failBoot(code: string, reason: string, consoleLog: string, log: Logger): Promise<void> {
+    const { rec, d } = this;
+    await d.events.append(rec, this.runDir, "VmBootFailed", {
+      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, code, reason: reason.slice(0, 1024), consoleTail: await consoleTail(consoleLog),
+    });
+    await this.destroy(log);
+  }
+
+  /** Destroy steps, then VmDestroyed. Retried: a step that failed (busy tap, nft hiccup) gets another go. */
+  async destroy(log: Logger): Promise<void> {
+    const { rec, d } = this;
+    let removed: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        removed = removed.concat(await destroyVm(d, rec.vmId, this.runDir, { keepRecord: true }));
+        break;
+      } catch (e) {
+        if (attempt >= 5) {
+          log.error({ err: e }, "destroy failed; leaving the rest to reclaim");
+          removed.push(`failed:${(e as Error).message.slice(0, 200)}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+    d.addresses.release(rec.vmId);
+    removed.push(`rundir:${this.runDir}`);
+    await d.events.append(rec, this.runDir, "VmDestroyed", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, removed: removed.slice(-32) });
+    await d.markDone(rec.vmId);
+    await removeRunDir(this.runDir);
+    log.info({ removed }, "VM destroyed");
+  }
+}
+
+/** The last 8 KiB of the console (VmBootFailed.consoleTail). */
+export async function consoleTail(path: string, max = 8000): Promise<string> {
+  const { open } = await import("node:fs/promises");
+  const fh = await open(path, "r").catch(() => undefined);
+  if (!fh) return "";
+  try {
+    const { size } = await fh.stat();
+    const start = Math.max(0, size - max);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    return buf.toString("utf8").slice(-max);
+  } finally {
+    await fh.close();
+  }
+}

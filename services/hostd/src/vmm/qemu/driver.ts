@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { constants } from "node:fs";
+import { access, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Arch } from "@oneshot/proto";
+import type { Exec } from "../../host/exec.js";
+import { hwVirtHint, machineArch } from "../../host/cpu.js";
+import { pipeCapped } from "../capped-log.js";
+import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
+import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, vmIdOfArgv } from "./argv.js";
+import { qmpCommand } from "./qmp.js";
+
+export interface QemuDriverOptions {
+  exec: Exec;
+  /** VM slot n runs as uid/gid base+n (`-runas`); 0 = stay root. */
+  uidBase: number;
+  /** Host TSC kHz for x86 microvm guests. */
+  tscKhz?: number | undefined;
+  /** The machine's arch (default: this process's). */
+  hostArch?: Arch | undefined;
+  /** /proc, for `list()` (tests may point it elsewhere). */
+  procDir?: string;
+}
+
+/** Files the driver keeps in a VM's run dir. */
+export const qemuFiles = (runDir: string) => ({
+  qmp: join(runDir, "qmp.sock"),
+  jail: join(runDir, "jail"),
+  stderr: join(runDir, "vmm.stderr"),
+});
+
+/**
+ * QEMU behind the VMM port: `-M microvm` on x86_64, `-M virt` on aarch64, direct kernel boot,
+ * virtio-mmio disks and NIC, console on stdout (capped by the driver), QMP for `quit`.
+ * Jail: seccomp (`-sandbox on`, no spawning), its own uid per VM slot (`-runas`), chroot into
+ * an empty directory once every file, tap and socket is open.
+ */
+export class QemuDriver implements VmmDriver {
+  readonly name = "qemu" as const;
+  readonly rootDiskFormat = "qcow2" as const;
+  private readonly children = new Map<string, { child: ChildProcess; exited: Promise<VmExit>; slot: number }>();
+  private sandbox: boolean | undefined;
+
+  constructor(private readonly o: QemuDriverOptions) {}
+
+  async probe(arch: Arch): Promise<ProbeResult> {
+    const bin = qemuBinary(arch);
+    const version = await this.o.exec(bin, ["--version"]);
+    if (version.code !== 0) return { ok: false, accel: "tcg", reason: `${bin} not runnable here (${version.stderr.trim() || "not installed"})` };
+    this.sandbox = await this.hasSandbox(arch);
+    const host = this.o.hostArch ?? machineArch(process.arch);
+    if (host !== arch) return { ok: true, accel: "tcg", reason: `emulating ${arch} on a ${host ?? process.arch} machine` };
+    const hint = hwVirtHint(arch, await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
+    if (!hint.possible) return { ok: true, accel: "tcg", reason: hint.reason! };
+    const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
+    if (!kvm) return { ok: true, accel: "tcg", reason: "/dev/kvm missing or not accessible" };
+    return { ok: true, accel: "kvm" };
+  }
+
+  /**
+   * Whether this build has seccomp: start QEMU with no machine and the same `-sandbox` option a
+   * VM gets, and quit it over QMP on stdin. A build without seccomp refuses the option.
+   */
+  private async hasSandbox(arch: Arch): Promise<boolean> {
+    const r = await this.o.exec(
+      qemuBinary(arch),
+      ["-M", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", SANDBOX_OPTIONS, "-qmp", "stdio"],
+      { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeoutMs: 15_000 },
+    );
+    return r.code === 0;
+  }
+
+  async start(spec: VmLaunchSpec): Promise<RunningVm> {
+    if (this.children.has(spec.vmId)) throw new VmmError(spec.vmId, "already-running", "a VMM for this VM is already running");
+    if (this.sandbox === undefined) this.sandbox = await this.hasSandbox(spec.arch);
+    const files = qemuFiles(spec.runDir);
+    await mkdir(files.jail, { recursive: true, mode: 0o755 });
+    await rm(files.qmp, { force: true });
+    const slot = this.freeSlot();
+    const runAs = this.o.uidBase > 0 ? { uid: this.o.uidBase + slot, gid: this.o.uidBase + slot } : undefined;
+    const argv = qemuArgv(spec, { sandbox: this.sandbox, runAs, chroot: files.jail, tscKhz: this.o.tscKhz, qmpSocket: files.qmp });
+    const child = spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
+    const consoleDone = pipeCapped(child.stdout!, spec.consoleLog, spec.consoleMaxBytes);
+    const exited = new Promise<VmExit>((resolve) => {
+      child.once("error", (e) => (stderr += `\n${e.message}`));
+      child.once("close", (code, signal) => {
+        void consoleDone.then(async () => {
+          this.children.delete(spec.vmId);
+          if (stderr) await writeFile(files.stderr, stderr).catch(() => undefined);
+          resolve({ code, signal });
+        });
+      });
+    });
+    this.children.set(spec.vmId, { child, exited, slot });
+    // QEMU is up once its QMP socket answers; an early exit is a refused configuration.
+    const ready = await Promise.race([
+      this.waitQmp(files.qmp, 30_000).then(() => "ready" as const),
+      exited.then(() => "exited" as const),
+    ]);
+    if (ready !== "ready") {
+      throw new VmmError(spec.vmId, "vmm-exited", `QEMU exited at start (code ${child.exitCode}): ${stderr.trim().slice(-1000)}`);
+    }
+    return { vmId: spec.vmId, pid: child.pid ?? null, exited };
+  }
+
+  private freeSlot(): number {
+    const used = new Set([...this.children.values()].map((c) => c.slot));
+    let n = 1;
+    while (used.has(n)) n++;
+    return n;
+  }
+
+  private async waitQmp(socket: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        await qmpCommand(socket, "query-status", 2_000);
+        return;
+      } catch (e) {
+        last = e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    throw new Error(`QMP did not answer within ${timeoutMs}ms: ${String(last)}`);
+  }
+
+  async stop(vmId: string, runDir: string, graceMs: number): Promise<void> {
+    const own = this.children.get(vmId);
+    const pids = own?.child.pid ? [own.child.pid] : (await this.list()).filter((v) => v.vmId === vmId).map((v) => v.pid);
+    if (!pids.length) return;
+    await qmpCommand(qemuFiles(runDir).qmp, "quit", Math.min(graceMs, 3_000)).catch(() => undefined);
+    const gone = () => pids.every((p) => !alive(p));
+    const deadline = Date.now() + graceMs;
+    while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
+    if (own) await own.exited;
+    else while (!gone()) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  async list(): Promise<{ vmId: string; pid: number }[]> {
+    const proc = this.o.procDir ?? "/proc";
+    const out: { vmId: string; pid: number }[] = [];
+    for (const entry of await readdir(proc).catch(() => [] as string[])) {
+      if (!/^\d+$/.test(entry)) continue;
+      const raw = await readFile(join(proc, entry, "cmdline")).catch(() => undefined);
+      if (!raw?.length) continue;
+      const argv = raw.toString().split("\0").filter(Boolean);
+      if (!/qemu-system-/.test(argv[0] ?? "")) continue;
+      const vmId = vmIdOfArgv(argv);
+      if (vmId) out.push({ vmId, pid: Number(entry) });
+    }
+    return out;
+  }
+
+  async cleanup(_vmId: string, runDir: string): Promise<void> {
+    const f = qemuFiles(runDir);
+    await rm(f.qmp, { force: true });
+    await rm(f.jail, { recursive: true, force: true });
+    await rm(f.stderr, { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
