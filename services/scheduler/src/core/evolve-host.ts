@@ -1,0 +1,71 @@
+import type { EventOf, Stored } from "@oneshot/proto";
+import { normaliseHostLabels } from "./host-labels.js";
+import { minus, plus, resourcesOf, zero } from "./resources.js";
+import { setPhase, type SchedulerState } from "./state.js";
+
+type HostEvent = Stored<EventOf<"HostRegistered" | "HostCordoned" | "HostUncordoned" | "HostDrained" | "HostLost" | "HostDeregistered" | "ReclaimRequested" | "ResourceReclaimed">>;
+
+export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
+  const host = s.hosts.get(e.data.hostId);
+  switch (e.type) {
+    case "HostRegistered": {
+      const { hostId, arch, capacity, labels } = e.data;
+      // hostd registers at every start: an operator's cordon or drain outlives the restart,
+      // a lost host is back, a deregistered one starts afresh.
+      const keep = host && !host.deregistered;
+      s.hosts.set(hostId, {
+        hostId, arch, capacity: resourcesOf(capacity), labels: normaliseHostLabels(labels),
+        used: host ? host.used : usedBy(s, hostId),
+        cordoned: keep ? host.cordoned : false, draining: keep ? host.draining : false, lost: false, deregistered: false,
+      });
+      return;
+    }
+    case "HostCordoned":
+      if (host) host.cordoned = true;
+      return;
+    case "HostUncordoned":
+      // Uncordon also ends a drain that has not finished: the operator wants the host back.
+      if (host) host.cordoned = host.draining = false;
+      return;
+    case "HostDrained":
+      if (host) host.draining = true;
+      return;
+    case "HostLost":
+      if (host) host.lost = true;
+      releaseHost(s, e.data.hostId, e.id, `host lost: ${e.data.reason}`);
+      return;
+    case "HostDeregistered":
+      if (host) host.deregistered = true;
+      releaseHost(s, e.data.hostId, e.id, `host deregistered: ${e.data.reason}`);
+      return;
+    case "ReclaimRequested": case "ResourceReclaimed":
+      // Leaks are VMs the log does not hold as live: no reservation of ours changes.
+      return;
+    default: {
+      const _never: never = e;
+      return _never;
+    }
+  }
+}
+
+/** Drops every reservation on the host; the jobs placed there are owed a requeue. */
+function releaseHost(s: SchedulerState, hostId: string, causationId: string, reason: string): void {
+  const host = s.hosts.get(hostId);
+  for (const [key, a] of s.allocations) {
+    if (a.hostId !== hostId) continue;
+    s.allocations.delete(key);
+    if (host) host.used = minus(host.used, a.res);
+    const job = s.jobs.get(a.jobId);
+    if (job && job.phase === "placed" && job.hostId === hostId && job.vmId === a.vmId) {
+      setPhase(s, job, "released");
+      job.outcome = { kind: "host-lost", hostId, vmId: a.vmId, reason };
+      job.causationId = causationId;
+    }
+  }
+}
+
+function usedBy(s: SchedulerState, hostId: string) {
+  let used = zero();
+  for (const a of s.allocations.values()) if (a.hostId === hostId) used = plus(used, a.res);
+  return used;
+}

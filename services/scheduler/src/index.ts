@@ -1,0 +1,12 @@
+// The scheduler's pure core: what `oneshot state --at`, benches and tests import.
+export * from "./core/state.js";
+export { evolve, fold } from "./core/evolve.js";
+export { place, defaultPolicy } from "./core/place.js";
+export type { Decision, DecisionEvent } from "./core/decision.js";
+export type { Policy } from "./core/follow-ups.js";
+export { conclusionOf } from "./core/follow-ups.js";
+export { fairOrder } from "./core/fairness.js";
+export { neverFits } from "./core/feasibility.js";
+export { bestFitScore } from "./core/score.js";
+export { requiredLabels, hasLabels } from "./core/host-labels.js";
+export { historyOf } from "./core/history.js";
