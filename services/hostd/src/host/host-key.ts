@@ -10,9 +10,9 @@ export interface HostKey {
   created: boolean;
 }
 
-/** The raw 32-byte public key of an X25519 key, base64. */
+/** The raw 32-byte public key of an X25519 key (private or public), base64. */
 export function rawPublicKey(key: KeyObject): string {
-  const jwk = createPublicKey(key).export({ format: "jwk" });
+  const jwk = (key.type === "public" ? key : createPublicKey(key)).export({ format: "jwk" });
   return Buffer.from(jwk.x!, "base64url").toString("base64");
 }
 
