@@ -10,6 +10,8 @@ export interface VmEnd {
   /** When the log said so (the event's occurredAt, ms). Grace periods count from here. */
   at: number;
   detail: string;
+  /** Id of the event that ended it: the causation of a reclaim. */
+  eventId: string;
 }
 
 /** A VM the scheduler placed, as far as the log tells. */
@@ -28,6 +30,10 @@ export interface DesiredVm {
   /** Stream sequence of the last event on the VM's own subject (0 = none). */
   lastVmEventSeq: number;
   ended: VmEnd | undefined;
+  /** The chain that placed it (JobScheduled's correlation id): decisions about it join that chain. */
+  correlationId: string;
+  /** Id of the placement event. */
+  scheduledEventId: string | undefined;
 }
 
 export type JobStatus = "active" | "completed" | "cancelled" | "failed" | "ignored";
@@ -47,6 +53,8 @@ export interface DesiredHost {
   registeredAt: number;
   /** Sequence of the latest HostRegistered: hostd appends one at every start. */
   registeredSeq: number;
+  registeredEventId: string;
+  correlationId: string;
   /** Set by HostLost, cleared by the next HostRegistered. */
   lost: { at: number; seq: number } | undefined;
   deregistered: boolean;
@@ -106,15 +114,17 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
     case "JobScheduled": {
       const d = e.data;
       const j = job(state, d.jobId, 0);
-      const vm = vmOf(state, d.vmId, d.jobId, d.hostId);
+      const vm = vmOf(state, d.vmId, d.jobId, d.hostId, e.correlationId);
       vm.attempt = d.attempt;
+      vm.correlationId = e.correlationId;
+      vm.scheduledEventId ??= e.id;
       vm.timeoutSec = d.spec.timeoutSec;
       vm.scheduledAt ??= at(e);
       if (!j.vmIds.includes(d.vmId)) j.vmIds.push(d.vmId);
       if (j.status === "active") j.currentVmId = d.vmId;
-      else end(vm, endCauseOf(j.status), at(e), `job ${d.jobId} was already ${j.status} when placed`);
+      else end(vm, endCauseOf(j.status), e, `job ${d.jobId} was already ${j.status} when placed`);
       const host = state.hosts.get(d.hostId);
-      if (host?.lost) end(vm, "host-lost", at(e), `placed on host ${d.hostId}, which is lost`);
+      if (host?.lost) end(vm, "host-lost", e, `placed on host ${d.hostId}, which is lost`);
       break;
     }
     case "JobCompleted": {
@@ -132,25 +142,28 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       const j = job(state, e.data.jobId, e.seq);
       if (j.currentVmId === e.data.vmId) j.currentVmId = undefined;
       const vm = state.vms.get(e.data.vmId);
-      if (vm) end(vm, "job-requeued", at(e), `job ${e.data.jobId} requeued (attempt ${e.data.attempt}): ${e.data.reason}`);
+      if (vm) end(vm, "job-requeued", e, `job ${e.data.jobId} requeued (attempt ${e.data.attempt}): ${e.data.reason}`);
       break;
     }
     case "HostRegistered": {
       const h = state.hosts.get(e.data.hostId);
       if (h && h.registeredSeq >= e.seq) break;
-      state.hosts.set(e.data.hostId, { hostId: e.data.hostId, registeredAt: at(e), registeredSeq: e.seq, lost: undefined, deregistered: false });
+      state.hosts.set(e.data.hostId, {
+        hostId: e.data.hostId, registeredAt: at(e), registeredSeq: e.seq, registeredEventId: e.id, correlationId: e.correlationId,
+        lost: undefined, deregistered: false,
+      });
       break;
     }
     case "HostLost": {
       const h = state.hosts.get(e.data.hostId);
       if (h && (!h.lost || h.lost.seq < e.seq) && h.registeredSeq < e.seq) h.lost = { at: at(e), seq: e.seq };
-      endHostVms(state, e.data.hostId, "host-lost", at(e), `host ${e.data.hostId} lost: ${e.data.reason}`);
+      endHostVms(state, e, "host-lost", `host ${e.data.hostId} lost: ${e.data.reason}`);
       break;
     }
     case "HostDeregistered": {
       const h = state.hosts.get(e.data.hostId);
       if (h && h.registeredSeq < e.seq) h.deregistered = true;
-      endHostVms(state, e.data.hostId, "host-deregistered", at(e), `host ${e.data.hostId} deregistered: ${e.data.reason}`);
+      endHostVms(state, e, "host-deregistered", `host ${e.data.hostId} deregistered: ${e.data.reason}`);
       break;
     }
     case "HostCordoned": case "HostUncordoned": case "HostDrained":
@@ -167,13 +180,13 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       break;
     }
     case "VmBootFailed":
-      end(vmEvent(state, e), "vm-boot-failed", at(e), `boot failed (${e.data.code}): ${e.data.reason}`);
+      end(vmEvent(state, e), "vm-boot-failed", e, `boot failed (${e.data.code}): ${e.data.reason}`);
       break;
     case "VmExited":
-      end(vmEvent(state, e), "vm-exited", at(e), `VM exited (${e.data.reason}, exit code ${e.data.exitCode ?? "none"})`);
+      end(vmEvent(state, e), "vm-exited", e, `VM exited (${e.data.reason}, exit code ${e.data.exitCode ?? "none"})`);
       break;
     case "VmDestroyed":
-      end(vmEvent(state, e), "vm-destroyed", at(e), "VM destroyed");
+      end(vmEvent(state, e), "vm-destroyed", e, "VM destroyed");
       break;
     case "ReclaimRequested": {
       const d = e.data;
@@ -211,12 +224,13 @@ function job(state: DesiredState, jobId: string, seq: number): DesiredJob {
   return j;
 }
 
-function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string): DesiredVm {
+function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string, correlationId: string): DesiredVm {
   let vm = state.vms.get(vmId);
   if (!vm) {
     vm = {
       vmId, jobId, hostId, attempt: 0, timeoutSec: undefined, scheduledAt: undefined,
       bootRequestedAt: undefined, bootRequestedSeq: undefined, bootedAt: undefined, lastVmEventSeq: 0, ended: undefined,
+      correlationId, scheduledEventId: undefined,
     };
     state.vms.set(vmId, vm);
     const onHost = state.vmsByHost.get(hostId) ?? new Set<string>();
@@ -227,13 +241,13 @@ function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string):
 }
 
 function vmEvent(state: DesiredState, e: Stored<Extract<DomainEvent, { data: { vmId: string; hostId: string; jobId: string } }>>): DesiredVm {
-  const vm = vmOf(state, e.data.vmId, e.data.jobId, e.data.hostId);
+  const vm = vmOf(state, e.data.vmId, e.data.jobId, e.data.hostId, e.correlationId);
   vm.lastVmEventSeq = Math.max(vm.lastVmEventSeq, e.seq);
   return vm;
 }
 
-function end(vm: DesiredVm, cause: EndCause, when: number, detail: string): void {
-  vm.ended ??= { cause, at: when, detail };
+function end(vm: DesiredVm, cause: EndCause, e: Stored<DomainEvent>, detail: string): void {
+  vm.ended ??= { cause, at: at(e), detail, eventId: e.id };
 }
 
 function endCauseOf(status: JobStatus): EndCause {
@@ -246,14 +260,14 @@ function endJob(state: DesiredState, e: Stored<DomainEvent> & { data: { jobId: s
   j.currentVmId = undefined;
   for (const vmId of j.vmIds) {
     const vm = state.vms.get(vmId);
-    if (vm) end(vm, cause, at(e), detail);
+    if (vm) end(vm, cause, e, detail);
   }
 }
 
-function endHostVms(state: DesiredState, hostId: string, cause: EndCause, when: number, detail: string): void {
-  for (const vmId of state.vmsByHost.get(hostId) ?? []) {
+function endHostVms(state: DesiredState, e: Stored<DomainEvent> & { data: { hostId: string } }, cause: EndCause, detail: string): void {
+  for (const vmId of state.vmsByHost.get(e.data.hostId) ?? []) {
     const vm = state.vms.get(vmId);
-    if (vm) end(vm, cause, when, detail);
+    if (vm) end(vm, cause, e, detail);
   }
 }
 

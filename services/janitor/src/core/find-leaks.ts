@@ -15,6 +15,8 @@ interface Verdict {
   ready: boolean;
   /** The VM died under a live job: the job needs a decision too. */
   job: "by-policy" | "fail" | undefined;
+  /** The event that made the VM unwanted, when there is one. */
+  causationId: string | null;
 }
 
 /**
@@ -29,8 +31,8 @@ export function findLeaks(desired: DesiredState, observed: ReadonlyMap<string, O
   const plan: Plan = { reclaims: [], stuck: [], jobs: [], waiting: [] };
   for (const host of [...observed.values()].sort((a, b) => a.hostId.localeCompare(b.hostId))) {
     const inv = host.inventory;
-    if (host.heartbeatAt === undefined || now - host.heartbeatAt > s.staleAfterMs) continue;
-    if (!inv || now - inv.observedAt > s.staleAfterMs) continue;
+    if (host.heartbeatAt === undefined || now - host.heartbeatAt >= s.staleAfterMs) continue;
+    if (!inv || now - inv.observedAt >= s.staleAfterMs) continue;
     judgeHost(desired, host.hostId, inv, now, s, plan);
   }
   return plan;
@@ -55,9 +57,9 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
     const vm = desired.vms.get(vmId);
     if (!vm) {
       const since = Math.min(...res.map((r) => inv.firstSeenAt.get(`${r.kind}:${r.name}`) ?? inv.observedAt));
-      verdicts.set(vmId, verdict("unknown-vm", `VM ${vmId} is unknown to the event log`, since, s.bootGraceMs, inv, undefined));
+      verdicts.set(vmId, verdict("unknown-vm", `VM ${vmId} is unknown to the event log`, since, s.bootGraceMs, inv, undefined, null));
     } else if (vm.ended) {
-      verdicts.set(vmId, verdict(vm.ended.cause, vm.ended.detail, vm.ended.at, s.destroyGraceMs, inv, undefined));
+      verdicts.set(vmId, verdict(vm.ended.cause, vm.ended.detail, vm.ended.at, s.destroyGraceMs, inv, undefined, vm.ended.eventId));
     }
     // Wanted (here, or on another host sharing this machine): keep.
   }
@@ -80,7 +82,7 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
       if (h.stuck) plan.stuck.push(h.stuck);
       if (h.request) toRequest.push(leak);
     }
-    if (toRequest.length) plan.reclaims.push(...reclaimsFor(hostId, inv.seq, vmId, v, toRequest));
+    if (toRequest.length) plan.reclaims.push(...reclaimsFor(hostId, inv.seq, vmId, v, toRequest, vm?.correlationId));
   }
 }
 
@@ -91,35 +93,35 @@ function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: Observ
   // its supervisor (console reader, timeout), so it is dead to its job whatever still runs.
   if (host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
     const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
-    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, "by-policy");
+    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, "by-policy", host.registeredEventId);
   }
   const start = vm.bootedAt ?? vm.bootRequestedAt;
   if (!inv.vmProcesses.has(vm.vmId)) {
     // No VMM process although the log says the VM is up (or long past booting). Wait until the
     // inventory is clearly newer than the boot, and give hostd time to log an exit it just saw.
     const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
-    const v = verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${booted ? "running" : "booting"}`, start, grace, inv, "by-policy");
+    const v = verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${booted ? "running" : "booting"}`, start, grace, inv, "by-policy", null);
     return { ...v, ready: v.ready && now >= inv.observedAt + s.destroyGraceMs };
   }
   if (vm.timeoutSec !== undefined) {
     const deadline = start + vm.timeoutSec * 1000;
     if (inv.observedAt >= deadline) {
-      return verdict("past-timeout", `VM ${vm.vmId} is past its job's timeout of ${vm.timeoutSec}s`, deadline, s.bootGraceMs, inv, "fail");
+      return verdict("past-timeout", `VM ${vm.vmId} is past its job's timeout of ${vm.timeoutSec}s`, deadline, s.bootGraceMs, inv, "fail", vm.scheduledEventId ?? null);
     }
   }
   return undefined;
 }
 
-function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, job: Verdict["job"]): Verdict {
+function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, job: Verdict["job"], causationId: string | null): Verdict {
   // Grace is judged on when the inventory was taken, not on when we read it: a stale report
   // must not make a VM look older than it was.
-  return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, job };
+  return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, job, causationId };
 }
 
 function jobDecision(desired: DesiredState, vm: DesiredVm, v: Verdict, s: LeakSettings): JobDecision | undefined {
   const job = desired.jobs.get(vm.jobId);
   if (!job || job.status !== "active" || job.currentVmId !== vm.vmId) return undefined;
-  const base = { expectedLastSubjectSeq: job.lastSeq, hostId: vm.hostId, vmId: vm.vmId };
+  const base = { expectedLastSubjectSeq: job.lastSeq, hostId: vm.hostId, vmId: vm.vmId, correlationId: vm.correlationId, causationId: v.causationId };
   const why = `${v.cause}: ${v.detail}`.slice(0, 400);
   const nextAttempt = vm.attempt + 1;
   if (v.job === "by-policy" && s.vanishedPolicy === "requeue" && nextAttempt < s.maxAttempts) {
@@ -161,7 +163,7 @@ function history(desired: DesiredState, hostId: string, leak: Leak, inv: Observe
 
 const toLeaked = (l: Leak): LeakedResource => ({ kind: l.resource.kind, name: l.resource.name, vmId: l.resource.vmId });
 
-function reclaimsFor(hostId: string, inventorySeq: number, vmId: string, v: Verdict, leaks: Leak[]): ReclaimDecision[] {
+function reclaimsFor(hostId: string, inventorySeq: number, vmId: string, v: Verdict, leaks: Leak[], correlationId: string | undefined): ReclaimDecision[] {
   const out: ReclaimDecision[] = [];
   // A ReclaimRequested holds at most 256 resources; one VM id never has that many, but be exact.
   for (let i = 0; i < leaks.length; i += 256) {
@@ -171,6 +173,7 @@ function reclaimsFor(hostId: string, inventorySeq: number, vmId: string, v: Verd
     const reclaimId = reclaimIdFor(hostId, inventorySeq, resources);
     out.push({
       hostId, reclaimId, msgId: `reclaim:${reclaimId}`, inventorySeq, resources, leaks: chunk,
+      correlationId: correlationId ?? reclaimId, causationId: v.causationId,
       reason: `${v.cause}: ${v.detail} (${kinds} of ${vmId})`.slice(0, 512),
     });
   }

@@ -29,6 +29,8 @@ describe("findLeaks: a VM whose job ended", () => {
     expect(causes(plan)).toEqual(["job-completed"]);
     expect(plan.reclaims[0]!.reason).toMatch(/^job-completed: job j1 completed \(success\)/);
     expect(plan.reclaims[0]!.hostId).toBe(H);
+    const completed = desired.vms.get("vm1")!.ended!.eventId;
+    expect(plan.reclaims[0]).toMatchObject({ correlationId: "c", causationId: completed });
     expect(plan.jobs).toEqual([]);
   });
 
@@ -223,6 +225,7 @@ describe("findLeaks: hosts", () => {
     expect(findLeaks(desired, t.hosts, sec(261), settings)).toEqual({ reclaims: [], stuck: [], jobs: [], waiting: [] });
     t.heartbeat(H, 261);
     expect(findLeaks(desired, t.hosts, sec(261), settings).reclaims).toEqual([]);
+    expect(findLeaks(desired, t.hosts, sec(259), settings).reclaims).toHaveLength(1);
   });
 
   it("given a VM the log wants on another host, when this host reports it (two hostds on one machine), then it is kept", () => {

@@ -10,6 +10,9 @@ export interface HostLiveness {
   /** Its latest HostRegistered (ms) and that event's sequence (one HostLost per registration). */
   registeredAt: number;
   registeredSeq: number;
+  /** The registration's event id and chain: HostLost joins that chain. */
+  registeredEventId: string;
+  correlationId: string;
   /** Already declared lost since that registration, or deregistered: nothing more to say. */
   settled: boolean;
 }
@@ -17,6 +20,8 @@ export interface HostLiveness {
 export interface LostHostDecision {
   event: HostLost;
   msgId: string;
+  correlationId: string;
+  causationId: string;
 }
 
 /** Every registered host, with its latest heartbeat. */
@@ -26,6 +31,8 @@ export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, 
     lastHeartbeatAt: observed.get(h.hostId)?.heartbeatAt ?? null,
     registeredAt: h.registeredAt,
     registeredSeq: h.registeredSeq,
+    registeredEventId: h.registeredEventId,
+    correlationId: h.correlationId,
     settled: h.lost !== undefined || h.deregistered,
   }));
 }
@@ -46,6 +53,8 @@ export function findLostHosts(hosts: readonly HostLiveness[], now: number, lostA
     const silentSec = Math.round((now - Math.max(h.lastHeartbeatAt ?? h.registeredAt, h.registeredAt)) / 1000);
     out.push({
       msgId: `lost:${h.hostId}:${h.registeredSeq}`,
+      correlationId: h.correlationId,
+      causationId: h.registeredEventId,
       event: {
         type: "HostLost",
         data: {

@@ -3,7 +3,7 @@ import { findLostHosts, livenessOf, type HostLiveness } from "./find-lost-hosts.
 import { Log, Telemetry, sec } from "./scenario.test-kit.js";
 
 const host = (o: Partial<HostLiveness> = {}): HostLiveness => ({
-  hostId: "metal-01", lastHeartbeatAt: sec(100), registeredAt: sec(0), registeredSeq: 7, settled: false, ...o,
+  hostId: "metal-01", lastHeartbeatAt: sec(100), registeredAt: sec(0), registeredSeq: 7, registeredEventId: "e7", correlationId: "c", settled: false, ...o,
 });
 const LOST_AFTER = 60_000;
 
@@ -14,7 +14,7 @@ describe("findLostHosts", () => {
 
   it("given a heartbeat 60s ago, then HostLost names the last heartbeat, once per registration", () => {
     expect(findLostHosts([host()], sec(160), LOST_AFTER)).toEqual([{
-      msgId: "lost:metal-01:7",
+      msgId: "lost:metal-01:7", correlationId: "c", causationId: "e7",
       event: { type: "HostLost", data: { hostId: "metal-01", lastSeenAt: new Date(sec(100)).toISOString(), reason: "no heartbeat for 60s (limit 60s)" } },
     }]);
   });

@@ -47,6 +47,9 @@ export interface ReclaimDecision {
   resources: LeakedResource[];
   reason: string;
   leaks: Leak[];
+  /** The VM's chain when the log knows it, else the reclaim id; causation: the event that ended it. */
+  correlationId: string;
+  causationId: string | null;
 }
 
 export type StuckWhy = "no-answer" | "still-present" | "failed";
@@ -70,6 +73,8 @@ export interface JobDecision {
   expectedLastSubjectSeq: number;
   hostId: string;
   vmId: string;
+  correlationId: string;
+  causationId: string | null;
 }
 
 export interface Plan {

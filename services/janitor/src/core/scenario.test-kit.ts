@@ -14,7 +14,7 @@ export const settings: LeakSettings = {
 };
 
 const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 } as const;
-const source = { provider: "local", repo: "local", org: "local", providerJobId: "x", labels: [] } as const;
+const source = { provider: "local" as const, repo: "local", org: "local", providerJobId: "x", labels: [] as string[] };
 
 /** An event log under construction. */
 export class Log {

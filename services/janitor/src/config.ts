@@ -1,0 +1,63 @@
+import { BaseEnv, envInt } from "@oneshot/runtime";
+import { z } from "zod";
+import type { LeakSettings } from "./core/plan.js";
+
+/** The janitor's configuration: environment only, parsed once at start. Durations in seconds. */
+export const JanitorEnv = BaseEnv.extend({
+  /** Port of `/healthz` and `/metrics`. */
+  JANITOR_HTTP_PORT: envInt(0, 65535).default(9104),
+  /**
+   * A host whose last heartbeat is this old is declared lost (`HostLost`; the scheduler
+   * requeues its jobs). Also the age past which an inventory is too old to act on.
+   * Keep it several times hostd's HOSTD_HEARTBEAT_INTERVAL (default 5).
+   */
+  JANITOR_HOST_LOST_AFTER: envInt(2, 86_400).default(60),
+  /**
+   * Boot grace: how long a VM may take to boot, or to show up in the event log, before it
+   * counts as vanished / unknown, and the slack past a job's timeout before its VM is
+   * reaped. Generous under TCG (software emulation), where guests boot slowly; keep it above
+   * hostd's HOSTD_TIMEOUT_GRACE so hostd's own timeout kill always goes first.
+   */
+  JANITOR_GRACE: envInt(0, 86_400).default(120),
+  /**
+   * Destroy grace: how long hostd gets, after the log says a VM ended (job done, VM exited,
+   * host lost…), to remove it itself, and to log the exit of a VM process it just saw die.
+   */
+  JANITOR_DESTROY_GRACE: envInt(0, 3_600).default(10),
+  /** How often the janitor compares the log with the latest inventories. */
+  JANITOR_INTERVAL: envInt(1, 3_600).default(5),
+  /**
+   * A VM that died under a live job (vanished from its host, or orphaned by a hostd restart):
+   * `requeue` appends JobRequeued (the scheduler places the next attempt, as after a failed
+   * boot) until JANITOR_MAX_ATTEMPTS, then JobFailed; `fail` appends JobFailed at once.
+   */
+  JANITOR_VANISHED_POLICY: z.enum(["requeue", "fail"]).default("requeue"),
+  /** Attempts a job gets (the scheduler's SCHEDULER_MAX_ATTEMPTS): a requeue that would reach it fails the job instead. */
+  JANITOR_MAX_ATTEMPTS: envInt(1, 100).default(3),
+  /** A ReclaimRequested hostd has not answered after this long is escalated (log + janitor_reclaim_stuck_total). */
+  JANITOR_RECLAIM_TIMEOUT: envInt(1, 86_400).default(60),
+  /** Reclaim requests per resource; a resource still there after that many is only escalated. */
+  JANITOR_RECLAIM_ATTEMPTS: envInt(1, 100).default(3),
+  /**
+   * Leader lease TTL: the leader renews its key in KV bucket `janitor` every TTL/3; when it
+   * dies the key expires and a standby takes over within about one TTL.
+   */
+  JANITOR_LEASE_TTL: envInt(2, 600).default(15),
+  /** VMs that ended longer ago than this are dropped from memory (their leftovers then count as unknown). */
+  JANITOR_FORGET_AFTER: envInt(3_600, 365 * 86_400).default(7 * 86_400),
+  /** This instance's name in the lease (default: hostname-pid). */
+  JANITOR_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, "must be 1-128 chars of [A-Za-z0-9_.-]").optional(),
+});
+export type JanitorConfig = z.infer<typeof JanitorEnv>;
+
+export function leakSettings(c: JanitorConfig): LeakSettings {
+  return {
+    bootGraceMs: c.JANITOR_GRACE * 1000,
+    destroyGraceMs: c.JANITOR_DESTROY_GRACE * 1000,
+    staleAfterMs: c.JANITOR_HOST_LOST_AFTER * 1000,
+    reclaimTimeoutMs: c.JANITOR_RECLAIM_TIMEOUT * 1000,
+    maxReclaimAttempts: c.JANITOR_RECLAIM_ATTEMPTS,
+    vanishedPolicy: c.JANITOR_VANISHED_POLICY,
+    maxAttempts: c.JANITOR_MAX_ATTEMPTS,
+  };
+}

@@ -1,0 +1,187 @@
+import { hostname } from "node:os";
+import type { KV } from "@nats-io/kv";
+import type { DomainEvent, Stored } from "@oneshot/proto";
+import { ConcurrencyError, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import type { Registry } from "prom-client";
+import { leakSettings, type JanitorConfig } from "./config.js";
+import { forgetBefore } from "./core/desired-state.js";
+import { findLeaks } from "./core/find-leaks.js";
+import { findLostHosts, livenessOf } from "./core/find-lost-hosts.js";
+import type { Plan } from "./core/plan.js";
+import { DesiredView } from "./desired-view.js";
+import { LeaderLease } from "./leader-lease.js";
+import { janitorMetrics } from "./metrics.js";
+import { TelemetryView } from "./telemetry-view.js";
+
+export interface JanitorDeps {
+  nats: Nats;
+  store: EventStore;
+  /** KV bucket `janitor` (its TTL is the lease TTL). */
+  kv: KV;
+  config: JanitorConfig;
+  log: Logger;
+  registry: Registry;
+  clock: () => number;
+  /** The log follow broke: the process should exit and be restarted. */
+  onFatal: (e: unknown) => void;
+}
+
+export interface Janitor {
+  isLeader: () => boolean;
+  caughtUp: () => boolean;
+  /** Gives up the lease and stops reading. */
+  stop: () => Promise<void>;
+}
+
+export const LEASE_KEY = "leader";
+
+/**
+ * The loop: keep the desired state (event log) and the observed state (telemetry) current
+ * in every instance; in the one holding the lease, every JANITOR_INTERVAL and on every new
+ * inventory, declare silent hosts lost, decide about jobs whose VM died, ask hosts to reclaim
+ * leaks, and escalate reclaims that did not take.
+ */
+export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
+  const { config: c, log, clock } = d;
+  const metrics = janitorMetrics(d.registry);
+  const settings = leakSettings(c);
+  const holder = c.JANITOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
+  const ttlMs = await leaseTtlMs(d.kv, c.JANITOR_LEASE_TTL * 1000, log);
+  const lease = new LeaderLease(d.kv, { key: LEASE_KEY, holder, ttlMs, clock, log, onChange: (l) => metrics.leader.set(l ? 1 : 0) });
+  metrics.leader.set(0);
+
+  let running: Promise<void> | undefined;
+  let again = false;
+  const kick = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = tick().finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        kick();
+      }
+    });
+  };
+
+  const telemetry = new TelemetryView(d.nats, { clock, log, onInventory: () => kick() });
+  const desired = new DesiredView(d.store, { log, onFatal: d.onFatal });
+  await telemetry.start();
+  const replay = await desired.start();
+  metrics.replay.set(replay.eventsPerSec);
+  log.info({ events: replay.count, ms: Math.round(replay.ms), eventsPerSec: replay.eventsPerSec }, "event log replayed; following");
+
+  const escalated = new Set<string>();
+  let lastForget = clock();
+
+  async function tick(): Promise<void> {
+    const end = metrics.tick.startTimer();
+    try {
+      if (!desired.caughtUp) return;
+      const now = clock();
+      const plan = findLeaks(desired.state, telemetry.hosts, now, settings);
+      metrics.waiting.reset();
+      for (const l of plan.waiting) metrics.waiting.inc({ cause: l.cause });
+      if (!lease.isLeader()) return;
+      await declareLost(now);
+      await act(plan, now);
+      if (now - lastForget > 3_600_000) {
+        lastForget = now;
+        const n = forgetBefore(desired.state, now - c.JANITOR_FORGET_AFTER * 1000);
+        if (n) log.info({ vms: n }, "forgot VMs that ended long ago");
+      }
+    } catch (e) {
+      metrics.tickErrors.inc();
+      log.warn({ err: e }, "janitor tick failed; next tick retries");
+    } finally {
+      end();
+    }
+  }
+
+  async function append(event: DomainEvent, o: { msgId: string; correlationId: string; causationId: string | null; expectedLastSubjectSeq?: number }, now: number) {
+    const occurredAt = new Date(now).toISOString();
+    const res = await d.store.append(event, { ...o, occurredAt });
+    metrics.appends.inc({ type: event.type, outcome: res.duplicate ? "duplicate" : "stored" });
+    // Fold our own decision in at once, so the next tick (maybe before the follow delivers
+    // it) does not decide it again. Idempotent when the follow delivers it.
+    if (!res.duplicate) {
+      desired.apply({ ...event, id: res.id, version: 1, occurredAt, correlationId: o.correlationId, causationId: o.causationId, subject: res.subject, seq: res.seq } as Stored<DomainEvent>);
+    }
+    return res;
+  }
+
+  async function declareLost(now: number): Promise<void> {
+    for (const lost of findLostHosts(livenessOf(desired.state, telemetry.hosts), now, c.JANITOR_HOST_LOST_AFTER * 1000, telemetry.watchingSince)) {
+      if (!lease.isLeader()) return;
+      const res = await append(lost.event, lost, now);
+      const hl = log.child({ hostId: lost.event.data.hostId });
+      if (!res.duplicate) metrics.hostsLost.inc();
+      hl.warn({ lastSeenAt: lost.event.data.lastSeenAt, reason: lost.event.data.reason, duplicate: res.duplicate, seq: res.seq }, "host declared lost");
+    }
+  }
+
+  async function act(plan: Plan, now: number): Promise<void> {
+    for (const j of plan.jobs) {
+      if (!lease.isLeader()) return;
+      const jl = log.child({ jobId: j.event.data.jobId, hostId: j.hostId, vmId: j.vmId });
+      try {
+        const res = await append(j.event, j, now);
+        if (!res.duplicate) metrics.jobDecisions.inc({ type: j.event.type });
+        jl.warn({ decision: j.event.type, reason: j.event.data.reason, duplicate: res.duplicate }, "VM died under its job");
+      } catch (e) {
+        if (!(e instanceof ConcurrencyError)) throw e;
+        metrics.conflicts.inc();
+        jl.info({ expected: j.expectedLastSubjectSeq }, "job moved on before the janitor's decision; deciding again next tick");
+      }
+    }
+    for (const r of plan.reclaims) {
+      if (!lease.isLeader()) return;
+      const res = await append({ type: "ReclaimRequested", data: { hostId: r.hostId, reclaimId: r.reclaimId, resources: r.resources, reason: r.reason } }, r, now);
+      if (!res.duplicate) {
+        metrics.reclaimsRequested.inc({ cause: r.leaks[0]!.cause });
+        for (const x of r.resources) metrics.resourcesRequested.inc({ kind: x.kind });
+      }
+      log.child({ hostId: r.hostId, vmId: r.resources[0]?.vmId }).info(
+        { reclaimId: r.reclaimId, reason: r.reason, resources: r.resources.map((x) => `${x.kind}:${x.name}`), duplicate: res.duplicate },
+        "reclaim requested",
+      );
+    }
+    for (const s of plan.stuck) {
+      if (escalated.has(s.key)) continue;
+      escalated.add(s.key);
+      metrics.reclaimStuck.inc({ why: s.why, kind: s.resource.kind });
+      log.child({ hostId: s.hostId, vmId: s.resource.vmId }).error(
+        { reclaimId: s.reclaimId, resource: `${s.resource.kind}:${s.resource.name}`, why: s.why, detail: s.detail },
+        "reclaim did not take",
+      );
+    }
+  }
+
+  await lease.tick();
+  const leaseTimer = setInterval(() => void lease.tick(), Math.max(250, Math.floor(ttlMs / 3)));
+  const tickTimer = setInterval(kick, c.JANITOR_INTERVAL * 1000);
+  kick();
+
+  return {
+    isLeader: () => lease.isLeader(),
+    caughtUp: () => desired.caughtUp,
+    stop: async () => {
+      clearInterval(leaseTimer);
+      clearInterval(tickTimer);
+      await running;
+      await lease.release();
+      await telemetry.stop();
+      await desired.stop();
+    },
+  };
+}
+
+/** The bucket's real TTL wins over the configured one: a key must never outlive our belief in it. */
+async function leaseTtlMs(kv: KV, configuredMs: number, log: Logger): Promise<number> {
+  const ttl = (await kv.status()).ttl;
+  if (!ttl) throw new Error("KV bucket `janitor` has no TTL: a dead leader would hold the lease forever; recreate it with a TTL (JANITOR_LEASE_TTL)");
+  if (ttl !== configuredMs) log.warn({ bucketTtlMs: ttl, configuredMs }, "KV bucket `janitor` has another TTL than JANITOR_LEASE_TTL; using the bucket's");
+  return ttl;
+}

@@ -1,0 +1,61 @@
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { decode, streams, subjects, type HostHeartbeat, type HostInventory } from "@oneshot/proto";
+import type { Logger, Nats } from "@oneshot/runtime";
+import { observeHeartbeat, observeInventory, type ObservedHost } from "./core/observed-state.js";
+
+/**
+ * The latest heartbeat and inventory of every host, read from TELEMETRY: first the last
+ * message of each subject (what the stream still holds), then live. Times are the messages'
+ * occurredAt (hostd's clock), so a janitor that starts late still sees how old they are.
+ */
+export class TelemetryView {
+  readonly hosts = new Map<string, ObservedHost>();
+  /** When we started (or resumed, after a NATS outage) reading: silence before that is not the hosts'. */
+  watchingSince: number;
+  private stopFn: (() => Promise<void>) | undefined;
+
+  constructor(private readonly nats: Nats, private readonly o: { clock: () => number; log: Logger; onInventory?: (hostId: string) => void }) {
+    this.watchingSince = o.clock();
+  }
+
+  async start(): Promise<void> {
+    const consumer = await this.nats.js.consumers.get(streams.telemetry.name, {
+      filter_subjects: "tel.host.>",
+      deliver_policy: DeliverPolicy.LastPerSubject,
+    });
+    const iter = await consumer.consume({ max_messages: 1000 });
+    const done = (async () => {
+      for await (const m of iter) {
+        try {
+          const msg = decode(m.data, { subject: m.subject, seq: m.seq });
+          if (msg.type === "HostHeartbeat") this.heartbeat(msg.data, Date.parse(msg.occurredAt), m.subject);
+          else if (msg.type === "HostInventory") this.inventory(msg.data, Date.parse(msg.occurredAt), m.seq, m.subject);
+        } catch (e) {
+          this.o.log.warn({ err: e, subject: m.subject, seq: m.seq }, "telemetry message skipped");
+        }
+      }
+    })();
+    void (async () => {
+      for await (const s of this.nats.nc.status()) if (s.type === "reconnect") this.watchingSince = this.o.clock();
+    })();
+    this.stopFn = async () => {
+      await iter.close();
+      await done;
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.stopFn?.();
+  }
+
+  private heartbeat(d: HostHeartbeat["data"], at: number, subject: string): void {
+    if (subject !== subjects.heartbeat(d.hostId)) return; // a host speaks only for itself
+    this.hosts.set(d.hostId, observeHeartbeat(this.hosts.get(d.hostId), d.hostId, at));
+  }
+
+  private inventory(d: HostInventory["data"], at: number, seq: number, subject: string): void {
+    if (subject !== subjects.inventory(d.hostId)) return;
+    this.hosts.set(d.hostId, observeInventory(this.hosts.get(d.hostId), d, at, seq));
+    this.o.onInventory?.(d.hostId);
+  }
+}
