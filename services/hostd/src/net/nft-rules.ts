@@ -35,7 +35,10 @@ export const tableName = (bridge: string): string => `oneshot_${bridge.replace(/
 
 const q = (s: string) => JSON.stringify(s);
 
-/** The marker stored as the tables' comment: a different input means the base must be rebuilt. */
+/**
+ * The marker kept in each base table (as the comment of a rule in a chain nothing jumps to:
+ * nft 1.0.6 does not show table comments in JSON): a different input means a rebuild.
+ */
 export function baseMarker(input: BaseRulesInput): string {
   const h = createHash("sha256").update(JSON.stringify({ v: 1, ...input, forbidden: [...input.forbidden].sort() })).digest("hex");
   return `oneshot base v1 ${h.slice(0, 16)}`;
@@ -50,12 +53,12 @@ export function baseRulesScript(input: BaseRulesInput, present: { bridge: boolea
     ...(present.bridge ? [`delete table bridge ${t}`] : []),
     ...(present.inet ? [`delete table inet ${t}`] : []),
     `table bridge ${t} {`,
-    `  comment ${marker}`,
+    `  chain marker { accept comment ${marker}; }`,
     `  chain input { type filter hook input priority filter; policy accept; }`,
     `  chain forward { type filter hook forward priority filter; policy accept; }`,
     `}`,
     `table inet ${t} {`,
-    `  comment ${marker}`,
+    `  chain marker { accept comment ${marker}; }`,
     `  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} } }`,
     `  chain vm_src { }`,
     `  chain egress {`,
@@ -114,11 +117,11 @@ export function deleteRulesScript(rules: NftRuleRef[]): string {
   return rules.map((r) => `delete rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`).join("\n") + "\n";
 }
 
-/** Rules and table comments out of `nft -j list ruleset` output. */
-export function parseRuleset(json: string): { rules: NftRuleRef[]; tables: { family: string; name: string; comment?: string }[] } {
+/** Rules and tables (with their base marker, when they have one) out of `nft -j list ruleset` output. */
+export function parseRuleset(json: string): { rules: NftRuleRef[]; tables: { family: string; name: string; marker?: string }[] } {
   const doc = JSON.parse(json) as { nftables?: Record<string, Record<string, unknown>>[] };
   const rules: NftRuleRef[] = [];
-  const tables: { family: string; name: string; comment?: string }[] = [];
+  const tables: { family: string; name: string; marker?: string }[] = [];
   for (const item of doc.nftables ?? []) {
     const r = item.rule;
     if (r) {
@@ -128,7 +131,12 @@ export function parseRuleset(json: string): { rules: NftRuleRef[]; tables: { fam
       });
     }
     const t = item.table;
-    if (t) tables.push({ family: String(t.family), name: String(t.name), ...(typeof t.comment === "string" ? { comment: t.comment } : {}) });
+    if (t) tables.push({ family: String(t.family), name: String(t.name) });
+  }
+  for (const r of rules) {
+    if (r.chain !== "marker" || !r.comment?.startsWith("oneshot base ")) continue;
+    const t = tables.find((x) => x.family === r.family && x.name === r.table);
+    if (t) t.marker = r.comment;
   }
   return { rules, tables };
 }

@@ -57,7 +57,8 @@ describe("finding rules again", () => {
   const listing = JSON.stringify({
     nftables: [
       { metainfo: { version: "1.0.6" } },
-      { table: { family: "inet", name: "oneshot_osbr0", handle: 4, comment: "oneshot base v1 x" } },
+      { table: { family: "inet", name: "oneshot_osbr0", handle: 4 } },
+      { rule: { family: "inet", table: "oneshot_osbr0", chain: "marker", handle: 3, comment: "oneshot base v1 x", expr: [] } },
       { rule: { family: "bridge", table: "oneshot_osbr0", chain: "input", handle: 7, comment: "oneshot:abc123", expr: [] } },
       { rule: { family: "inet", table: "oneshot_osbr0", chain: "vm_src", handle: 19, comment: "oneshot:abc123", expr: [] } },
       { rule: { family: "inet", table: "oneshot_osbr0", chain: "vm_src", handle: 20, comment: "oneshot:abc12", expr: [] } },
@@ -67,7 +68,7 @@ describe("finding rules again", () => {
 
   it("parses `nft -j list ruleset` and selects a VM's rules by exact comment", () => {
     const { rules, tables } = parseRuleset(listing);
-    expect(tables).toEqual([{ family: "inet", name: "oneshot_osbr0", comment: "oneshot base v1 x" }]);
+    expect(tables).toEqual([{ family: "inet", name: "oneshot_osbr0", marker: "oneshot base v1 x" }]);
     const mine = rulesOfVm(rules, "abc123");
     expect(mine.map((r) => r.handle)).toEqual([7, 19]);
     expect(deleteRulesScript(mine)).toBe("delete rule bridge oneshot_osbr0 input handle 7\ndelete rule inet oneshot_osbr0 vm_src handle 19\n");

@@ -24,7 +24,7 @@ export class Nft {
     const marker = baseMarker(input);
     const bridge = tables.find((x) => x.family === "bridge" && x.name === t);
     const inet = tables.find((x) => x.family === "inet" && x.name === t);
-    if (bridge?.comment === marker && inet?.comment === marker) return "unchanged";
+    if (bridge?.marker === marker && inet?.marker === marker) return "unchanged";
     await this.apply(baseRulesScript(input, { bridge: !!bridge, inet: !!inet }));
     return "rebuilt";
   }

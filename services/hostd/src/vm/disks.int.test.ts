@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { exec } from "../host/exec.js";
+import { buildConfigDrive, configDriveFiles } from "./config-drive.js";
+import { ensureRootDisk } from "./root-disk.js";
+
+const has = async (bin: string) => (await exec("sh", ["-c", `command -v ${bin}`])).code === 0;
+const tools = (await has("mkfs.ext4")) && (await has("debugfs")) && (await has("qemu-img"));
+if (!tools) process.stderr.write("SKIP (disks): needs mkfs.ext4, debugfs and qemu-img (apt-get install e2fsprogs qemu-utils)\n");
+
+describe.skipIf(!tools)("VM disks (real mkfs.ext4 and qemu-img)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "oneshot-hostd-disks-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cat = async (image: string, path: string) => (await exec("debugfs", ["-R", `cat ${path}`, image])).stdout;
+
+  it("builds a read-only ext4 config drive labelled oneshot-cfg, with the secret only inside the image", async () => {
+    const image = join(dir, "config.ext4");
+    await buildConfigDrive(exec, image, configDriveFiles({ kind: "github", jobId: "gh-7", hostname: "oneshot-x", timeoutSec: 60, runner: { kind: "github", jitConfig: "s3cr3t" } }));
+    expect((await exec("e2label", [image])).stdout.trim()).toBe("oneshot-cfg");
+    expect(await cat(image, "/oneshot/kind")).toBe("github\n");
+    expect(await cat(image, "/oneshot/runner/jitconfig")).toBe("s3cr3t\n");
+    expect((await exec("debugfs", ["-R", "stat /oneshot/runner/jitconfig", image])).stdout).toMatch(/Mode:\s+0600/);
+    expect(statSync(image).mode & 0o777).toBe(0o400);
+    // The staging directory is gone: the plaintext exists on the host only inside the image.
+    expect((await exec("ls", ["-A", dir])).stdout.trim()).toBe("config.ext4");
+  });
+
+  it("makes a qcow2 overlay on the raw base once (measure, then act)", async () => {
+    const base = join(dir, "base.ext4");
+    writeFileSync(base, Buffer.alloc(4 * 1024 * 1024));
+    const path = join(dir, "root.qcow2");
+    expect(await ensureRootDisk(exec, { base, path, format: "qcow2", diskGiB: 2 })).toBe("created");
+    expect(await ensureRootDisk(exec, { base, path, format: "qcow2", diskGiB: 2 })).toBe("present");
+    const info = JSON.parse((await exec("qemu-img", ["info", "--output=json", path])).stdout) as { format: string; "backing-filename": string; "virtual-size": number };
+    expect(info).toMatchObject({ format: "qcow2", "backing-filename": base, "virtual-size": 2 * 1024 ** 3 });
+  });
+
+  it("makes a sparse raw copy for raw-disk VMMs", async () => {
+    const base = join(dir, "base.ext4");
+    const path = join(dir, "root.raw");
+    expect(await ensureRootDisk(exec, { base, path, format: "raw", diskGiB: 1 })).toBe("created");
+    const st = statSync(path);
+    expect(st.size).toBe(1024 ** 3);
+    expect(st.blocks * 512).toBeLessThan(64 * 1024 * 1024);
+  });
+});
