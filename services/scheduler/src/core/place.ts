@@ -11,7 +11,7 @@ export const defaultPolicy: Policy = { maxAttempts: 3 };
  * Everything the scheduler should append, given the state: follow-ups owed to jobs whose VM
  * is gone, `JobUnschedulable` for jobs no registered host could ever hold, and a
  * `JobScheduled` for every pending job that fits somewhere now. A job that fits nowhere now
- * waits (no event). Reads the state, never changes it; `now` only stamps the decisions.
+ * waits (no event); so does everyone while a requeue is being written. Reads the state, never changes it; `now` only stamps the decisions.
  */
 export function place(state: SchedulerState, now: string, policy: Policy = defaultPolicy): Decision[] {
   const decisions: Decision[] = [];
@@ -24,7 +24,9 @@ export function place(state: SchedulerState, now: string, policy: Policy = defau
     const job = state.jobs.get(id);
     if (job) pending.push(job);
   }
-  if (pending.length === 0) return decisions;
+  // A job being requeued keeps its place in line: nothing is placed until its JobRequeued is
+  // in the log and it is pending again, or the jobs behind it would take its capacity first.
+  if (pending.length === 0 || decisions.some((d) => d.event.type === "JobRequeued")) return decisions;
   const hosts = [...state.hosts.values()];
   const neverFits = feasibilityCache(hosts);
   const candidates: JobView[] = [];
