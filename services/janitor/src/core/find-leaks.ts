@@ -33,12 +33,12 @@ export function findLeaks(desired: DesiredState, observed: ReadonlyMap<string, O
     const inv = host.inventory;
     if (host.heartbeatAt === undefined || now - host.heartbeatAt >= s.staleAfterMs) continue;
     if (!inv || now - inv.observedAt >= s.staleAfterMs) continue;
-    judgeHost(desired, host.hostId, inv, now, s, plan);
+    judgeHost(desired, host.hostId, inv, s, plan);
   }
   return plan;
 }
 
-function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory, now: number, s: LeakSettings, plan: Plan): void {
+function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory, s: LeakSettings, plan: Plan): void {
   const buckets = new Map<string, ObservedResource[]>();
   for (const r of inv.resources) buckets.set(r.vmId, [...(buckets.get(r.vmId) ?? []), r]);
   const verdicts = new Map<string, Verdict>();
@@ -48,7 +48,7 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
   for (const vmId of [...(desired.vmsByHost.get(hostId) ?? [])].sort()) {
     const vm = desired.vms.get(vmId);
     if (!vm || vm.ended) continue;
-    const v = judgeWantedVm(vm, hostRec, inv, now, s);
+    const v = judgeWantedVm(vm, hostRec, inv, buckets.get(vmId) ?? [], s);
     if (v) verdicts.set(vmId, v);
   }
   // Everything else this host reports, by VM id.
@@ -86,25 +86,29 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
   }
 }
 
-function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, now: number, s: LeakSettings): Verdict | undefined {
-  if (vm.bootRequestedAt === undefined || vm.bootRequestedSeq === undefined) return undefined; // still queued in hostd: nothing exists yet
+function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, bucket: readonly ObservedResource[], s: LeakSettings): Verdict | undefined {
+  if (vm.bootRequestedAt === undefined || vm.bootRequestedSeq === undefined) return undefined; // not taken by hostd yet: nothing exists
   const booted = vm.bootedAt !== undefined;
-  // hostd restarted after it took the VM and has said nothing about it since: the VM lost
-  // its supervisor (console reader, timeout), so it is dead to its job whatever still runs.
-  if (host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
+  const running = inv.vmProcesses.has(vm.vmId);
+  // hostd restarted after it took the VM, has said nothing about it since, and its VMM still
+  // runs: the VM lost its supervisor (console reader, timeout) and is dead to its job. (hostd
+  // destroys such VMs itself at start and logs it; this catches a hostd that did not.)
+  if (running && host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
     const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
     return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, "by-policy", host.registeredEventId);
   }
-  const start = vm.bootedAt ?? vm.bootRequestedAt;
-  if (!inv.vmProcesses.has(vm.vmId)) {
-    // No VMM process although the log says the VM is up (or long past booting). Wait until the
-    // inventory is clearly newer than the boot, and give hostd time to log an exit it just saw.
-    const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
-    const v = verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${booted ? "running" : "booting"}`, start, grace, inv, "by-policy", null);
-    return { ...v, ready: v.ready && now >= inv.observedAt + s.destroyGraceMs };
+  // The log says the VM runs but its VMM is gone; or it was accepted and nothing of it (not
+  // even the run dir hostd writes before accepting) is left. A VM waiting in hostd's queue
+  // has its run dir, and is kept. The grace counts from the boot or from the last inventory
+  // that still listed it, whichever is later: hostd logs an exit it sees within that time.
+  if (booted ? !running : bucket.length === 0) {
+    const lastSeen = inv.lastSeenAt.get(booted ? `vm:${vm.vmId}` : `any:${vm.vmId}`) ?? Number.NEGATIVE_INFINITY;
+    const since = booted ? Math.max(vm.bootedAt!, lastSeen) : Math.max(vm.bootRequestedAt + s.bootGraceMs - s.destroyGraceMs, lastSeen);
+    const what = booted ? "running" : "accepted";
+    return verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${what}`, since, s.destroyGraceMs, inv, "by-policy", null);
   }
-  if (vm.timeoutSec !== undefined) {
-    const deadline = start + vm.timeoutSec * 1000;
+  if (vm.timeoutSec !== undefined && running) {
+    const deadline = (vm.bootedAt ?? vm.bootRequestedAt) + vm.timeoutSec * 1000;
     if (inv.observedAt >= deadline) {
       return verdict("past-timeout", `VM ${vm.vmId} is past its job's timeout of ${vm.timeoutSec}s`, deadline, s.bootGraceMs, inv, "fail", vm.scheduledEventId ?? null);
     }

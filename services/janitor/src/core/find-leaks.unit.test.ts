@@ -144,9 +144,11 @@ describe("findLeaks: a VM the log says exists but the host does not report", () 
     expect(plan.jobs).toEqual([]);
   });
 
-  it("given a running VM missing from a later inventory, when hostd has not had the destroy grace to log an exit, then it waits", () => {
-    const plan = findLeaks(log().desired(), new Telemetry().inventory(H, 30, {}).hosts, sec(39), settings);
-    expect(plan.jobs).toEqual([]);
+  it("given a running VM that an inventory listed at 25s, when later inventories lack it for less than the destroy grace, then it waits", () => {
+    const t = new Telemetry().inventory(H, 25, allOf("vm1")).inventory(H, 34, {});
+    expect(findLeaks(log().desired(), t.hosts, sec(34), settings).jobs).toEqual([]);
+    t.inventory(H, 35, {});
+    expect(findLeaks(log().desired(), t.hosts, sec(35), settings).jobs).toHaveLength(1);
   });
 
   it("given the requeue policy, then the job is requeued with the next attempt and the leftovers reclaimed", () => {
@@ -173,10 +175,16 @@ describe("findLeaks: a VM the log says exists but the host does not report", () 
     expect(plan.jobs[0]!.event.data.reason).toMatch(/attempt 3 of 3/);
   });
 
-  it("given a VM that was booting (never booted) and has no process, then it vanishes only after the boot grace", () => {
+  it("given a VM accepted by hostd (never booted) of which nothing is left on the host, then it vanishes only after the boot grace", () => {
     const desired = new Log().registered(0, H).queued(0, "j1").scheduled(0, "j1", "vm1", H).bootRequested(10, "j1", "vm1", H).desired();
     expect(findLeaks(desired, new Telemetry().inventory(H, 129, {}).hosts, sec(140), settings).jobs).toEqual([]);
     expect(findLeaks(desired, new Telemetry().inventory(H, 130, {}).hosts, sec(140), settings).jobs).toHaveLength(1);
+  });
+
+  it("given a VM accepted long ago and waiting in hostd's queue (its run dir, no process), then it is kept", () => {
+    const desired = new Log().registered(0, H).queued(0, "j1").scheduled(0, "j1", "vm1", H).bootRequested(10, "j1", "vm1", H).desired();
+    const plan = findLeaks(desired, new Telemetry().inventory(H, 5000, { runDirs: ["/s/hostd/vms/vm1"] }).hosts, sec(5000), settings);
+    expect(plan).toEqual({ reclaims: [], stuck: [], jobs: [], waiting: [] });
   });
 
   it("given the job already ended or moved to another VM, then no job decision is made", () => {
@@ -199,6 +207,12 @@ describe("findLeaks: VMs of a hostd that restarted", () => {
     const desired = new Log().registered(0, H).queued(0, "j1").scheduled(0, "j1", "vm1", H).bootRequested(10, "j1", "vm1", H).registered(100, H).desired();
     expect(findLeaks(desired, new Telemetry().inventory(H, 219, allOf("vm1")).hosts, sec(219), settings).reclaims).toEqual([]);
     expect(causes(findLeaks(desired, new Telemetry().inventory(H, 220, allOf("vm1")).hosts, sec(220), settings))).toEqual(["orphaned-by-restart"]);
+  });
+
+  it("given a restarted hostd that queued an accepted placement again (run dir, no process, no new event), then it is kept", () => {
+    const desired = new Log().registered(0, H).queued(0, "j1").scheduled(0, "j1", "vm1", H).bootRequested(10, "j1", "vm1", H).registered(100, H).desired();
+    const plan = findLeaks(desired, new Telemetry().inventory(H, 5000, { runDirs: ["/s/hostd/vms/vm1"] }).hosts, sec(5000), settings);
+    expect(plan).toEqual({ reclaims: [], stuck: [], jobs: [], waiting: [] });
   });
 
   it("given the restarted hostd took the VM back (a VM event after its registration), then it is kept", () => {

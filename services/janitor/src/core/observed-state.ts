@@ -13,7 +13,14 @@ export interface ObservedInventory {
   vmProcesses: Set<string>;
   /** `kind:name` → observedAt of the first inventory (in an unbroken run) that listed it. */
   firstSeenAt: Map<string, number>;
+  /**
+   * VM id → observedAt of the last inventory that listed its VMM process (`vm:<id>`) or
+   * anything of it (`any:<id>`): how long something has been gone. Kept for a day.
+   */
+  lastSeenAt: Map<string, number>;
 }
+
+const KEEP_LAST_SEEN_MS = 24 * 3600 * 1000;
 
 /** What the janitor knows of one host from telemetry. */
 export interface ObservedHost {
@@ -38,10 +45,15 @@ export function observeInventory(prev: ObservedHost | undefined, inv: HostInvent
     const k = resourceKey(r);
     firstSeenAt.set(k, Math.min(before?.get(k) ?? observedAt, observedAt));
   }
+  const lastSeenAt = new Map([...(base.inventory?.lastSeenAt ?? [])].filter(([, t]) => t > observedAt - KEEP_LAST_SEEN_MS));
+  for (const r of resources) {
+    lastSeenAt.set(`any:${r.vmId}`, observedAt);
+    if (r.kind === "vm") lastSeenAt.set(`vm:${r.vmId}`, observedAt);
+  }
   return {
     ...base,
     inventory: {
-      observedAt, seq, resources, firstSeenAt,
+      observedAt, seq, resources, firstSeenAt, lastSeenAt,
       vmProcesses: new Set(resources.filter((r) => r.kind === "vm").map((r) => r.vmId)),
     },
   };

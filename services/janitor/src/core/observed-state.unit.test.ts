@@ -12,6 +12,13 @@ describe("observed state", () => {
     expect(o.inventory!.firstSeenAt).toEqual(new Map([["tap:os-a", sec(0)], ["tap:os-b", sec(15)]]));
   });
 
+  it("remembers when a VM's process, and anything of it, was last listed", () => {
+    let o = observeInventory(undefined, { ...inv(["os-a"]), vms: [{ vmId: "a", pid: 1 }] }, sec(0), 1);
+    o = observeInventory(o, inv(["os-a"]), sec(15), 2);
+    o = observeInventory(o, inv([]), sec(30), 3);
+    expect(o.inventory!.lastSeenAt).toEqual(new Map([["vm:a", sec(0)], ["any:a", sec(15)]]));
+  });
+
   it("ignores an older or repeated inventory", () => {
     const o = observeInventory(undefined, inv(["os-a"]), sec(10), 5);
     expect(observeInventory(o, inv([]), sec(5), 4)).toBe(o);

@@ -1,0 +1,187 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { subjects, type EventOf, type Stored } from "@oneshot/proto";
+import type { EventStore, Nats } from "@oneshot/runtime";
+import { connectTest, missing, startNats, waitFor, type TestNats } from "@oneshot/testing";
+import { FakeHost, addTo, eventsOn, runningJob, startJanitorProcess, vmResources, type JanitorProc } from "./janitor.test-kit.js";
+
+// Real nats-server, real janitor processes (dist/main.js); hostd is played by FakeHost, which
+// publishes the same telemetry and answers reclaims the way hostd does.
+const skip = missing("nats");
+type Reclaim = Stored<EventOf<"ReclaimRequested">>;
+
+const reclaimsOn = async (store: EventStore, hostId: string): Promise<Reclaim[]> =>
+  (await eventsOn(store, subjects.host(hostId))).filter((e): e is Reclaim => e.type === "ReclaimRequested");
+const names = (r: Reclaim) => r.data.resources.map((x) => `${x.kind}:${x.name}`).sort();
+
+describe.skipIf(skip)("janitor against a real nats-server", () => {
+  let server: TestNats;
+  let nats: Nats;
+  let store: EventStore;
+  let close: () => Promise<void>;
+  let janitor: JanitorProc;
+  const hosts: FakeHost[] = [];
+  const host = (id: string) => {
+    const h = new FakeHost(nats, store, id);
+    hosts.push(h);
+    return h;
+  };
+
+  beforeAll(async () => {
+    server = await startNats();
+    ({ nats, store, close } = await connectTest(server.url));
+    janitor = await startJanitorProcess(server.url);
+  });
+  afterAll(async () => {
+    for (const h of hosts) await h.close();
+    await janitor?.stop();
+    await close?.();
+    await server?.dispose();
+  });
+
+  it("answers /healthz with ok once it has replayed the log", async () => {
+    const r = await fetch(`http://127.0.0.1:${janitor.port}/healthz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ status: "ok", failing: [] });
+    expect(await janitor.metric("janitor_is_leader")).toBe(1);
+  });
+
+  it("asks a host to reclaim a finished job's VM and an unknown tap, with the reason, and never names what is not ours", async () => {
+    const h = host("h-leak");
+    await h.register();
+    await runningJob(store, "j-leak", "leakvm1", h.hostId);
+    const done = await store.append({ type: "JobCompleted", data: { jobId: "j-leak", conclusion: "success", exitCode: 0, reportedBy: "vm" } }, { correlationId: "req-j-leak" });
+    addTo(h.inv, vmResources("leakvm1"));
+    addTo(h.inv, { vms: [{ vmId: "Not-Ours", pid: 1 }], taps: ["os-plant1", "eth9", "tap0", "os-UPPER"], disks: ["/var/lib/libvirt/images/vm.qcow2", "/s/hostd/vms/../x/root.qcow2"], nftRules: ["libvirt:abc"], runDirs: ["/srv/vms/../etc"] });
+    await h.startReporting();
+
+    const forVm = await waitFor("ReclaimRequested for leakvm1", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "leakvm1")), 30_000, 200);
+    expect(names(forVm)).toEqual(["disk:/s/hostd/vms/leakvm1/root.qcow2", "nft:oneshot:leakvm1", "rundir:/s/hostd/vms/leakvm1", "tap:os-leakvm1", "vm:leakvm1"]);
+    expect(forVm.data.reason).toMatch(/^job-completed: job j-leak completed \(success\)/);
+    expect(forVm.correlationId).toBe("req-j-leak");
+    expect(forVm.causationId).toBe(done.id);
+
+    const forTap = await waitFor("ReclaimRequested for os-plant1", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.name === "os-plant1")), 30_000, 200);
+    expect(names(forTap)).toEqual(["tap:os-plant1"]);
+    expect(forTap.data.reason).toMatch(/^unknown-vm: VM plant1 is unknown to the event log/);
+
+    // Let the janitor judge several more inventories after hostd answered and removed them.
+    const ticks = await janitor.metric("janitor_tick_seconds_count");
+    await waitFor("three more ticks", async () => (await janitor.metric("janitor_tick_seconds_count")) >= ticks + 3, 20_000, 200);
+    const all = await reclaimsOn(store, h.hostId);
+    expect(all.flatMap(names).sort()).toEqual([...names(forVm), ...names(forTap)].sort()); // each asked once, nothing foreign
+    expect(await janitor.metric("janitor_reclaim_stuck_total")).toBe(0);
+  });
+
+  it("declares a host that stops heartbeating lost, then reclaims its leftovers when it comes back", async () => {
+    const h = host("h-lost");
+    await h.register();
+    await runningJob(store, "j-lost", "lostvm1", h.hostId);
+    addTo(h.inv, vmResources("lostvm1"));
+    await h.startReporting();
+    await waitFor("a few heartbeats", async () => (await janitor.metric("janitor_tick_seconds_count")) > 0, 10_000);
+    h.stopReporting();
+    const lastBeat = Date.now();
+
+    const lost = await waitFor("HostLost", async () => (await eventsOn(store, subjects.host(h.hostId))).find((e) => e.type === "HostLost"), 30_000, 200);
+    if (lost.type !== "HostLost") throw new Error("unreachable");
+    expect(lost.data.reason).toMatch(/^no heartbeat for \d+s \(limit 4s\)$/);
+    expect(Date.parse(lost.data.lastSeenAt!)).toBeLessThanOrEqual(lastBeat);
+    expect(await reclaimsOn(store, h.hostId)).toEqual([]); // nothing was asked of a silent host
+
+    // The host comes back: hostd registers again and reports what is still on the machine.
+    await h.register();
+    await h.startReporting();
+    const r = await waitFor("ReclaimRequested after the return", async () => (await reclaimsOn(store, h.hostId))[0], 30_000, 200);
+    expect(names(r)).toEqual(names({ data: { resources: [
+      { kind: "vm", name: "lostvm1" }, { kind: "tap", name: "os-lostvm1" }, { kind: "disk", name: "/s/hostd/vms/lostvm1/root.qcow2" },
+      { kind: "nft", name: "oneshot:lostvm1" }, { kind: "rundir", name: "/s/hostd/vms/lostvm1" },
+    ] } } as Reclaim));
+    expect(r.data.reason).toMatch(/^host-lost: host h-lost lost: no heartbeat/);
+    // The janitor makes no job decision here: HostLost is the scheduler's cue to requeue.
+    expect((await eventsOn(store, subjects.job("j-lost"))).map((e) => e.type)).toEqual(["JobQueued"]);
+  });
+
+  it("requeues the job of a VM that its host no longer reports", async () => {
+    const h = host("h-van");
+    await h.register();
+    await runningJob(store, "j-van", "vanvm1", h.hostId);
+    await h.startReporting(); // the inventory never lists vanvm1
+    const rq = await waitFor("JobRequeued", async () => (await eventsOn(store, subjects.job("j-van"))).find((e) => e.type === "JobRequeued"), 30_000, 200);
+    expect(rq.data).toMatchObject({ jobId: "j-van", fromHostId: "h-van", vmId: "vanvm1", attempt: 1 });
+    expect((rq.data as { reason: string }).reason).toMatch(/^vanished: host h-van does not report VM vanvm1/);
+    expect(rq.correlationId).toBe("req-j-van");
+    expect(await janitor.metric("janitor_job_decisions_total", { type: "JobRequeued" })).toBe(1);
+  });
+
+  it("escalates a reclaim that hostd answered but that did not take, and asks again", async () => {
+    const h = host("h-stuck");
+    h.reclaimMode = "keep";
+    await h.register();
+    h.inv.taps.push("os-stuck1");
+    await h.startReporting();
+    await waitFor("stuck metric", async () => (await janitor.metric("janitor_reclaim_stuck_total", { why: "still-present", kind: "tap" })) >= 1, 30_000, 200);
+    await waitFor("a second request", async () => (await reclaimsOn(store, h.hostId)).length >= 2, 30_000, 200);
+    const ids = new Set((await reclaimsOn(store, h.hostId)).map((r) => r.data.reclaimId));
+    expect(ids.size).toBeGreaterThanOrEqual(2);
+    expect(janitor.output()).toMatch(/"why":"still-present".*"msg":"reclaim did not take"/);
+  });
+
+  it("escalates a reclaim that hostd never answers, without asking again", async () => {
+    const h = host("h-silent");
+    h.reclaimMode = "silent";
+    await h.register();
+    h.inv.taps.push("os-silent1");
+    await h.startReporting();
+    await waitFor("no-answer metric", async () => (await janitor.metric("janitor_reclaim_stuck_total", { why: "no-answer", kind: "tap" })) >= 1, 30_000, 200);
+    expect(await reclaimsOn(store, h.hostId)).toHaveLength(1);
+  });
+});
+
+describe.skipIf(skip)("two janitors", () => {
+  let server: TestNats;
+  let nats: Nats;
+  let store: EventStore;
+  let close: () => Promise<void>;
+  const procs: JanitorProc[] = [];
+  let h: FakeHost;
+
+  beforeAll(async () => {
+    server = await startNats();
+    ({ nats, store, close } = await connectTest(server.url));
+  });
+  afterAll(async () => {
+    await h?.close();
+    for (const p of procs) await p.stop();
+    await close?.();
+    await server?.dispose();
+  });
+
+  it("only the lease holder acts; after kill -9 of the leader, the standby takes over", async () => {
+    const a = await startJanitorProcess(server.url, { JANITOR_INSTANCE_ID: "janitor-a" });
+    procs.push(a);
+    await waitFor("a leads", async () => (await a.metric("janitor_is_leader")) === 1, 10_000);
+    const b = await startJanitorProcess(server.url, { JANITOR_INSTANCE_ID: "janitor-b" });
+    procs.push(b);
+    expect(b.output()).toMatch(/another janitor holds the lease: standing by/);
+
+    h = new FakeHost(nats, store, "h-two");
+    await h.register();
+    h.inv.taps.push("os-before1");
+    await h.startReporting();
+    await waitFor("reclaim of os-before1", async () => (await reclaimsOn(store, h.hostId)).some((r) => names(r).includes("tap:os-before1")), 30_000, 200);
+    const bTicks = await b.metric("janitor_tick_seconds_count");
+    await waitFor("b judged more inventories", async () => (await b.metric("janitor_tick_seconds_count")) >= bTicks + 3, 20_000, 200);
+    expect(await a.metric("janitor_appends_total")).toBeGreaterThan(0);
+    expect(await b.metric("janitor_appends_total")).toBe(0);
+    expect(await b.metric("janitor_is_leader")).toBe(0);
+    expect(await b.metric("janitor_leaks_in_grace") + (await b.metric("janitor_tick_seconds_count"))).toBeGreaterThan(0); // warm: b computes, silently
+
+    await a.kill9();
+    await waitFor("b takes over", async () => (await b.metric("janitor_is_leader")) === 1, 30_000, 200);
+    h.inv.taps.push("os-after1");
+    const after = await waitFor("reclaim of os-after1", async () => (await reclaimsOn(store, h.hostId)).find((r) => names(r).includes("tap:os-after1")), 30_000, 200);
+    expect(after.data.reason).toMatch(/^unknown-vm/);
+    expect(await b.metric("janitor_appends_total", { type: "ReclaimRequested", outcome: "stored" })).toBeGreaterThan(0);
+    expect(b.output()).toMatch(/took the janitor lease: acting/);
+  });
+});
