@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Boots the minimal image once with a script job, the way hostd does, and checks the result:
+#   images/boot-check.sh amd64|arm64 [script] [expected-exit-code]
+# Prints the job output, boot-to-agent-ready and total wall time. Software emulation (TCG).
+set -euo pipefail
+arch="${1:-}"; script="${2:-echo hi; uname -m; exit 3}"; expect="${3:-3}"
+case "$arch" in amd64|arm64) ;; *) echo "usage: $0 amd64|arm64 [script] [expected-exit]" >&2; exit 2 ;; esac
+here="$(cd "$(dirname "$0")" && pwd)"
+img="${ONESHOT_IMAGE_DIR:-$here/out}/$arch"
+[[ -f $img/manifest.json ]] || { echo "no image in $img: run images/build-minimal.sh $arch" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/cfg/oneshot"
+printf '1' > "$work/cfg/oneshot/version"
+printf 'local' > "$work/cfg/oneshot/kind"
+printf 'boot-check' > "$work/cfg/oneshot/job-id"
+printf 'boot-check' > "$work/cfg/oneshot/hostname"
+printf '%s' "${ONESHOT_CHECK_TIMEOUT:-60}" > "$work/cfg/oneshot/timeout-sec"
+printf '%s\n' "$script" > "$work/cfg/oneshot/script"
+truncate -s 4M "$work/cfg.img"
+mkfs.ext4 -q -F -L oneshot-cfg -d "$work/cfg" "$work/cfg.img"
+qemu-img create -q -f qcow2 -b "$img/rootfs.ext4" -F raw "$work/root.qcow2"
+cmdline="console=ttyS0 reboot=t panic=-1 quiet root=/dev/vda rw"
+if [[ $arch == amd64 ]]; then
+  khz=$(awk '/^cpu MHz/ {printf "%d", $4 * 1000; exit}' /proc/cpuinfo)
+  qemu=(qemu-system-x86_64 -M microvm -cpu max)
+  cmdline+=" tsc=reliable tsc_early_khz=${khz:-2100000}"
+else
+  qemu=(qemu-system-aarch64 -M virt -cpu cortex-a72)
+  cmdline=${cmdline/ttyS0/ttyAMA0}
+fi
+start=$(date +%s%N)
+"${qemu[@]}" -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+  -serial "file:$work/console.log" -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$cmdline" \
+  -drive "id=root,file=$work/root.qcow2,format=qcow2,if=none" -device virtio-blk-device,drive=root \
+  -drive "id=cfg,file=$work/cfg.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=cfg &
+qpid=$!
+ready_ms=""
+while kill -0 "$qpid" 2>/dev/null; do
+  if [[ -z $ready_ms ]] && grep -q '^ONESHOT-AGENT-READY' "$work/console.log" 2>/dev/null; then
+    ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  fi
+  sleep 0.02
+done
+wait "$qpid" || true
+total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+tr -d '\r' < "$work/console.log" | sed -n '/^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p'
+rc=$(tr -d '\r' < "$work/console.log" | sed -n 's/^ONESHOT-JOB-EXIT=//p' | tail -1)
+echo "{\"arch\":\"$arch\",\"exitCode\":${rc:-null},\"agentReadyMs\":${ready_ms:-null},\"totalMs\":$total_ms}"
+if [[ "${rc:-none}" != "$expect" ]]; then
+  echo "expected exit $expect, got ${rc:-no marker}; console:" >&2
+  tail -30 "$work/console.log" >&2
+  exit 1
+fi
