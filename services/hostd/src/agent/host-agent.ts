@@ -1,6 +1,6 @@
 import type { DomainEvent, EventOf, HostRegistered, LeakedResource, Stored } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
-import { destroyVm, type DestroyDeps } from "../vm/destroy.js";
+import type { DestroyDeps } from "../vm/destroy.js";
 import type { DoneLog } from "../vm/done-log.js";
 import { readRecord, removeRunDir, runDirOf, runFiles, writeRecord, type VmRecord } from "../vm/run-dir.js";
 import { VmRunner, type VmDeps } from "../vm/vm-runner.js";
@@ -193,7 +193,7 @@ export class HostAgent {
    * At start, before consuming: VMs of ours left by an earlier life of this process. Accepted
    * but never started → queued again. Started → cannot be resumed (its console went with the
    * old process): destroyed, with the events it still owes (VmBootFailed or VmExited, then
-   * VmDestroyed). A run dir without a readable record is destroyed silently.
+   * VmDestroyed). A run dir without a readable record is left to the janitor (inventory).
    */
   async recover(runDirs: string[]): Promise<void> {
     for (const vmId of runDirs) {
@@ -202,8 +202,9 @@ export class HostAgent {
       const log = this.d.log.child({ vmId, jobId: rec?.jobId });
       if (rec && rec.hostId !== this.d.hostId) continue;
       if (!rec) {
-        const removed = await destroyVm(this.destroyDeps(), vmId, runDir);
-        log.warn({ removed }, "removed a run dir without a record");
+        // Maybe another hostd sharing this state dir is creating it right now: the janitor
+        // decides from the inventory, which reports it.
+        log.warn({ runDir }, "run dir without a record: left for the janitor");
         continue;
       }
       if (rec.events.VmDestroyed) {

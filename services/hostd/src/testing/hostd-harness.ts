@@ -62,7 +62,8 @@ export class HostdHarness {
   private proc: ChildProcess | undefined;
   private stops: (() => Promise<void>)[] = [];
 
-  constructor(private readonly env: Record<string, string> = {}) {}
+  /** Extra hostd environment; may be changed until `start()`. */
+  constructor(readonly env: Record<string, string> = {}) {}
 
   async start(): Promise<void> {
     this.server = await startNats();
