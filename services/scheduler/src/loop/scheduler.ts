@@ -1,0 +1,122 @@
+import { subjects, type DecodeError } from "@oneshot/proto";
+import type { EventStore, Logger } from "@oneshot/runtime";
+import type { Policy } from "../core/follow-ups.js";
+import { place } from "../core/place.js";
+import { appendDecisions, type AppendReport } from "./append-decisions.js";
+import type { SchedulerMetrics } from "./metrics.js";
+import { Projection } from "./projection.js";
+
+export interface SchedulerDeps {
+  store: EventStore;
+  log: Logger;
+  metrics: SchedulerMetrics;
+  policy: Policy;
+  clock: () => Date;
+  newId: () => string;
+  /** The log follow broke: the process should stop (and be restarted) rather than decide blind. */
+  onFatal: (e: unknown) => void;
+}
+
+export interface RunningScheduler {
+  caughtUp: () => boolean;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Replay the whole log, follow it, and decide whenever it moved: `place()` on the current
+ * state, append the decisions, wait until they are read back, decide again. Nothing is kept
+ * but the projection of the log, so a crash at any point loses nothing: on restart the replay
+ * shows which decisions were stored, and every job without one is still pending.
+ */
+export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler> {
+  const { store, log, metrics } = d;
+  const projection = new Projection();
+  const onDecodeError = (e: DecodeError) => {
+    log.error({ err: e, subject: e.subject, seq: e.seq }, "undecodable event skipped");
+    if (e.seq !== undefined) projection.advance(e.seq);
+  };
+  const until = await store.lastStreamSeq();
+  const report = until > 0
+    ? await store.replay(subjects.allEvents, (e) => projection.apply(e), { untilSeq: until, onDecodeError })
+    : { count: 0, ms: 0, eventsPerSec: 0, lastSeq: 0 };
+  projection.advance(until);
+  metrics.replayEventsPerSec.set(report.eventsPerSec);
+  log.info({
+    events: report.count, ms: Math.round(report.ms), eventsPerSec: report.eventsPerSec, lastSeq: until,
+    hosts: projection.state.hosts.size, pending: projection.state.pending.size, live: projection.state.allocations.size,
+  }, "event log replayed");
+
+  let alive = true;
+  let stopped = false;
+  const stopFollow = await store.follow(subjects.allEvents, (e) => projection.apply(e), {
+    startSeq: until + 1,
+    onDecodeError,
+    onError: (e) => {
+      alive = false;
+      d.onFatal(e);
+    },
+  });
+
+  const loop = (async () => {
+    let decidedAt = -1;
+    let backoffMs = 0;
+    while (!stopped) {
+      await projection.changedSince(decidedAt);
+      if (stopped) break;
+      decidedAt = projection.readSeq;
+      metrics.logSeq.set(decidedAt);
+      const started = performance.now();
+      const decisions = place(projection.state, d.clock().toISOString(), d.policy);
+      metrics.placeSeconds.observe((performance.now() - started) / 1000);
+      metrics.pending.set(projection.state.pending.size);
+      if (decisions.length === 0) continue;
+      const r = await appendDecisions(store, decisions, { newId: d.newId, log });
+      record(r, metrics, log);
+      if (r.error !== undefined) {
+        // NATS is away or refused: pause, then decide again on whatever the log says by then.
+        backoffMs = Math.min(Math.max(250, backoffMs * 2), 10_000);
+        await sleep(backoffMs);
+        decidedAt = -1;
+        continue;
+      }
+      backoffMs = 0;
+      try {
+        // After a conflict, read at least as far as the write that beat us; always read our own.
+        if (r.conflicts > 0) await projection.reached(await store.lastStreamSeq());
+        await projection.reached(r.maxSeq);
+      } catch (e) {
+        log.warn({ err: e }, "cannot read the log's last sequence; deciding again");
+        decidedAt = -1;
+      }
+      metrics.decisionSeconds.observe((performance.now() - started) / 1000);
+    }
+  })();
+
+  return {
+    caughtUp: () => alive && !stopped,
+    stop: async () => {
+      stopped = true;
+      projection.interrupt();
+      await loop;
+      await stopFollow();
+    },
+  };
+}
+
+function record(r: AppendReport, metrics: SchedulerMetrics, log: Logger): void {
+  for (const dec of r.stored) {
+    const e = dec.event;
+    metrics.decisions.inc({ type: e.type });
+    if (e.type === "JobScheduled") {
+      metrics.placements.inc();
+      log.info({ jobId: e.data.jobId, hostId: e.data.hostId, vmId: e.data.vmId, attempt: e.data.attempt }, "job placed");
+    } else {
+      log.info({ jobId: e.data.jobId, type: e.type, reason: "reason" in e.data ? e.data.reason : undefined }, "job decision stored");
+    }
+  }
+  if (r.conflicts) metrics.conflicts.inc(r.conflicts);
+  if (r.duplicates) metrics.duplicates.inc(r.duplicates);
+  if (r.error !== undefined) metrics.appendErrors.inc();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
