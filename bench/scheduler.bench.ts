@@ -119,7 +119,7 @@ function ffd(w: Workload): { hostsUsed: number; placed: number; ms: number } {
     for (let i = a.first; i < a.free.length; i++) {
       const f = a.free[i]!;
       if (j.vcpus <= f[0]! && j.memMiB <= f[1]! && j.diskGiB <= f[2]!) {
-        f[0] -= j.vcpus; f[1] -= j.memMiB; f[2] -= j.diskGiB;
+        f[0]! -= j.vcpus; f[1]! -= j.memMiB; f[2]! -= j.diskGiB;
         used.add(`${j.arch}/${i}`);
         placed++;
         break;
@@ -230,8 +230,98 @@ if (values.workload) {
   for (const n of values.sizes.split(",").map(Number)) steadyCase(n, n >= 10000 ? 300 : 2000);
 }
 if (values.out && outPlacements) writeFileSync(values.out, JSON.stringify(outPlacements));
-if (!values["no-e2e"] && !values.workload) {
-  const { e2e } = await import("./scheduler-e2e.js").catch(() => ({ e2e: undefined }));
-  void e2e;
+if (!values["no-e2e"] && !values.workload) await e2e(Number(values["e2e-jobs"]));
+evolveRate();
+
+// ---- replaying: the pure fold alone (the NATS side is in the e2e "replay" case) ----
+function evolveRate(): void {
+  const w = mixedWorkload(1000, 0.8, 3);
+  const history = historyOf([...w.hosts.map(hostEvent), ...w.jobs.map(queued)]);
+  let state = applyAll(initialState(), history);
+  const decided = historyOf(place(state, NOW).map((d) => d.event), history.length + 1);
+  const all = [...history, ...decided];
+  const t = performance.now();
+  for (let i = 0; i < 5; i++) applyAll(initialState(), all);
+  const ms = (performance.now() - t) / 5;
+  line({ case: "fold", events: all.length, eventsPerSec: Math.round((all.length * 1000) / ms) });
 }
-void spawn;
+
+// ---- end to end through a real nats-server and a scheduler process ----
+async function e2e(burstJobs: number): Promise<void> {
+  const { connectTest, freePort, startNats } = await import("@oneshot/testing");
+  const { subjects } = await import("@oneshot/proto");
+  const server = await startNats();
+  const { store, close } = await connectTest(server.url, "bench");
+  const procs: ReturnType<typeof spawn>[] = [];
+  const startScheduler = async (logLevel: string) => {
+    const port = await freePort();
+    const p = spawn(process.execPath, ["services/scheduler/dist/main.js"], {
+      env: { ...process.env, NATS_URL: server.url, SCHEDULER_HTTP_PORT: String(port), LOG_LEVEL: logLevel },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    procs.push(p);
+    let out = "";
+    p.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-1_000_000)));
+    for (let i = 0; ; i++) {
+      if (p.exitCode !== null) throw new Error(`scheduler exited ${p.exitCode}`);
+      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { p, output: () => out };
+  };
+  const pct = (xs: number[], p: number) => +[...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!.toFixed(2);
+
+  // Baseline: an append, and the same message seen by a follower, with no scheduler between.
+  const seen = new Map<string, () => void>();
+  const stopSeen = await store.follow(subjects.allEvents, (e) => {
+    const id = e.type === "JobStarted" ? `base-${e.data.jobId}` : e.type === "JobScheduled" ? e.data.jobId : undefined;
+    if (id) seen.get(id)?.();
+  }, { startSeq: (await store.lastStreamSeq()) + 1 });
+  const roundTrip = async (id: string, send: () => Promise<unknown>) => {
+    const t = performance.now();
+    const arrived = new Promise<void>((r) => seen.set(id, r));
+    await send();
+    await arrived;
+    seen.delete(id);
+    return performance.now() - t;
+  };
+  const base: number[] = [];
+  for (let i = 0; i < 200; i++) base.push(await roundTrip(`base-b${i}`, () => store.append({ type: "JobStarted", data: { jobId: `b${i}` } }, { correlationId: "bench" })));
+
+  // 20 hosts with room for every job (no waiting for capacity: this measures deciding).
+  for (let i = 0; i < 20; i++) {
+    const arch = i % 2 ? "arm64" : "amd64";
+    await store.append(hostEvent({ id: `e2e-${i}`, arch, vcpus: 512, memMiB: 2048 * GiB, diskGiB: 100_000 }), { correlationId: "bench" });
+  }
+  await startScheduler("warn");
+  const job = (id: string, i: number): WJob => ({ id, arch: i % 3 ? "amd64" : "arm64", vcpus: 1 + (i % 4), memMiB: (1 + (i % 4)) * 2 * GiB, diskGiB: 10, org: `org${i % 5}` });
+
+  const one: number[] = [];
+  for (let i = 0; i < 200; i++) one.push(await roundTrip(`q${i}`, () => store.append(queued(job(`q${i}`, i)), { correlationId: "bench" })));
+  line({ case: "e2e-one-at-a-time", jobs: one.length, p50Ms: pct(one, 0.5), p99Ms: pct(one, 0.99), baselineP50Ms: pct(base, 0.5), baselineP99Ms: pct(base, 0.99), ratioP50: +(pct(one, 0.5) / pct(base, 0.5)).toFixed(2) });
+
+  // A burst: every job appended as fast as 32 concurrent writers go; latency per job.
+  const lat: number[] = [];
+  const t0 = performance.now();
+  const ids = Array.from({ length: burstJobs }, (_, i) => `burst${i}`);
+  const next = [...ids.entries()];
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    for (let it = next.shift(); it; it = next.shift()) {
+      const [i, id] = it;
+      lat.push(await roundTrip(id, () => store.append(queued(job(id, i)), { correlationId: "bench" })));
+    }
+  }));
+  const burstMs = performance.now() - t0;
+  line({ case: "e2e-burst", jobs: burstJobs, placementsPerSec: Math.round((burstJobs * 1000) / burstMs), p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), baselineP50Ms: pct(base, 0.5) });
+  await stopSeen();
+
+  // Replay at start: a fresh scheduler process reads the whole log and says how fast.
+  for (const p of procs.splice(0)) p.kill("SIGTERM");
+  const fresh = await startScheduler("info");
+  const replayed = fresh.output().split("\n").map((l) => { try { return JSON.parse(l) as { msg?: string; events?: number; eventsPerSec?: number; ms?: number }; } catch { return {}; } }).find((l) => l.msg === "event log replayed");
+  const bare = await store.replay(subjects.allEvents, () => undefined);
+  line({ case: "replay", events: replayed?.events, eventsPerSec: replayed?.eventsPerSec, ms: replayed?.ms, baselineReplayPerSec: bare.eventsPerSec, ratio: replayed?.eventsPerSec ? +(replayed.eventsPerSec / bare.eventsPerSec).toFixed(3) : null });
+  for (const p of procs.splice(0)) p.kill("SIGTERM");
+  await close();
+  await server.dispose();
+}

@@ -28,7 +28,7 @@ const jobArb = fc.record({
   diskGiB: fc.integer({ min: 1, max: 200 }),
   org: fc.constantFrom("a", "b", "c"),
   local: fc.boolean(),
-  labels: fc.oneof({ weight: 4, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.constant(["gpu"]) }),
+  labels: fc.oneof({ weight: 4, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.constant(["gpu"] as string[]) }),
 });
 const actionArb = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("queue" as const), job: jobArb }) },

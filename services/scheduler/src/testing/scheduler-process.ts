@@ -28,12 +28,17 @@ export function startSchedulerProcess(name: string, natsUrl: string, port: numbe
     env: { ...process.env, NATS_URL: natsUrl, SCHEDULER_HTTP_PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  process.once("exit", () => proc.kill("SIGKILL"));
+  const killOnExit = () => proc.kill("SIGKILL");
+  process.once("exit", killOnExit);
   let out = "";
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
   proc.stdout!.on("data", keep);
   proc.stderr!.on("data", keep);
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once("exit", (code) => {
+      process.off("exit", killOnExit);
+      resolve(code);
+    }));
   const signal = async (s: NodeJS.Signals) => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(s);
     await exited;
