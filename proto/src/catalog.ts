@@ -4,7 +4,7 @@ import { janitorEvents } from "./events/janitor.js";
 import { jobEvents } from "./events/job.js";
 import { vmEvents } from "./events/vm.js";
 import { rpcMessages } from "./rpc.js";
-import { telemetryMessages } from "./telemetry.js";
+import { HostHeartbeatV1, telemetryMessages } from "./telemetry.js";
 
 /** Events of the audit log (stream EVENTS). */
 export const DomainEvent = z.discriminatedUnion("type", [
@@ -31,11 +31,24 @@ interface CatalogEntry {
   upcasters: Record<number, Upcaster>;
 }
 
-const entry = (schema: z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodType }>): CatalogEntry => ({
-  latest: 1,
-  versions: { 1: schema.shape.data },
-  upcasters: {},
-});
+/**
+ * Superseded versions per type, oldest first: their frozen data schemas and the pure
+ * upcasters from each to the next. The latest version is the one in the unions above.
+ */
+const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcaster[] }>> = {
+  // v1 → v2: `used` may be zero; every v1 value is a valid v2 value.
+  HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
+};
+
+const entry = (schema: z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodType }>): CatalogEntry => {
+  const old = history[schema.shape.type.value] ?? { versions: [], upcasters: [] };
+  const latest = old.versions.length + 1;
+  return {
+    latest,
+    versions: Object.fromEntries([...old.versions, schema.shape.data].map((v, i) => [i + 1, v])),
+    upcasters: Object.fromEntries(old.upcasters.map((u, i) => [i + 1, u])),
+  };
+};
 
 /**
  * The catalog: (type, version) → data schema, plus upcasters to the latest version.

@@ -1,11 +1,32 @@
 import { z } from "zod";
 import { Accel, Id, Resources, defineEvent } from "./common.js";
 
-/** Short-retention telemetry (stream TELEMETRY): never part of the audit log. */
-export const HostHeartbeat = defineEvent("HostHeartbeat", {
+/**
+ * HostHeartbeat v1, frozen: `used` was declared as Resources (positive numbers), so an idle
+ * host could not send a valid heartbeat. Decoders upcast it to v2 unchanged.
+ */
+export const HostHeartbeatV1 = defineEvent("HostHeartbeat", {
   hostId: Id,
   runningVms: z.number().int().nonnegative(),
   used: Resources,
+  capacity: Resources,
+  accel: Accel,
+  draining: z.boolean(),
+  uptimeSec: z.number().nonnegative(),
+});
+
+/** Resources in use: zero when nothing runs. */
+export const UsedResources = z.object({
+  vcpus: z.number().int().nonnegative(),
+  memMiB: z.number().int().nonnegative(),
+  diskGiB: z.number().int().nonnegative(),
+});
+
+/** Short-retention telemetry (stream TELEMETRY): never part of the audit log. v2: `used` may be zero. */
+export const HostHeartbeat = defineEvent("HostHeartbeat", {
+  hostId: Id,
+  runningVms: z.number().int().nonnegative(),
+  used: UsedResources,
   capacity: Resources,
   accel: Accel,
   draining: z.boolean(),
