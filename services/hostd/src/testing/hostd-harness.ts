@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { decode, streams, subjects, vmIdFor, type DomainEvent, type HostInventory, type JobSpec, type Stored, type VmOutput } from "@oneshot/proto";
+import { decode, streams, subjects, vmIdFor, type DomainEvent, type HostHeartbeat, type HostInventory, type JobSpec, type Stored, type VmOutput } from "@oneshot/proto";
 import type { EventStore, Nats } from "@oneshot/runtime";
 import { connectTest, freePort, startNats, waitFor, type TestNats } from "@oneshot/testing";
 import { exec } from "../host/exec.js";
@@ -53,6 +53,7 @@ export class HostdHarness {
   events: Stored<DomainEvent>[] = [];
   output = new Map<string, VmOutput["data"][]>();
   /** HostInventory reports (VM ids only), with the EVENTS stream's last sequence when each arrived. */
+  heartbeats: HostHeartbeat["data"][] = [];
   inventories: { at: number; vms: string[]; taps: string[]; nftRules: string[]; runDirs: string[] }[] = [];
   logs = "";
   private server!: TestNats;
@@ -60,6 +61,8 @@ export class HostdHarness {
   store!: EventStore;
   private closeNats!: () => Promise<void>;
   private proc: ChildProcess | undefined;
+  /** Set while a test stops hostd on purpose. */
+  expectExit = false;
   private stops: (() => Promise<void>)[] = [];
 
   /** Extra hostd environment; may be changed until `start()`. */
@@ -91,7 +94,13 @@ export class HostdHarness {
         this.inventories.push({ at, vms: d.vms.map((v) => v.vmId), taps: d.taps, nftRules: d.nftRules, runDirs: d.runDirs });
       },
     });
-    this.stops.push(async () => invSub.unsubscribe());
+    const beatSub = this.nats.nc.subscribe(subjects.heartbeat(this.hostId), {
+      callback: (_err, m) => void this.heartbeats.push(decode(m.data).data as HostHeartbeat["data"]),
+    });
+    this.stops.push(async () => {
+      invSub.unsubscribe();
+      beatSub.unsubscribe();
+    });
     await this.startHostd();
   }
 
@@ -114,10 +123,19 @@ export class HostdHarness {
     }, 120_000, 100);
   }
 
+  /** Sends a signal to hostd (SIGKILL: a crash) and waits for it to exit. */
+  async killHostd(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    p.kill(signal);
+    await exited;
+  }
+
   /** SIGTERM and wait (hostd destroys its VMs first). */
   async stopHostd(): Promise<number | null> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
     p.kill("SIGTERM");
     return exited;
@@ -147,7 +165,7 @@ export class HostdHarness {
 
   async waitEvent<T extends DomainEvent["type"]>(type: T, vmId?: string, timeoutMs = 240_000): Promise<Stored<Extract<DomainEvent, { type: T }>>> {
     return waitFor(`${type}${vmId ? ` of ${vmId}` : ""}`, () => {
-      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) throw new Error(`hostd exited ${this.proc.exitCode}:\n${this.logs.slice(-4000)}`);
+      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined && !this.expectExit) throw new Error(`hostd exited ${this.proc.exitCode}:\n${this.logs.slice(-4000)}`);
       return this.events.find((e) => e.type === type && (!vmId || (e.data as { vmId?: string }).vmId === vmId));
     }, timeoutMs, 100) as Promise<Stored<Extract<DomainEvent, { type: T }>>>;
   }
