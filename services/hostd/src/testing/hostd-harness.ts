@@ -39,6 +39,8 @@ export function missingImage(arch: "amd64" | "arm64"): string | undefined {
 export interface JobOpts {
   script: string;
   spec?: Partial<JobSpec>;
+  /** Default `loc-<random>`; a `gh-`/`gl-` id makes it a GitHub/GitLab job (no JobQueued is appended). */
+  jobId?: string;
 }
 
 /**
@@ -143,15 +145,17 @@ export class HostdHarness {
 
   /** Appends what a scheduler would: JobQueued on the job subject, JobScheduled on this host's. */
   async schedule(o: JobOpts): Promise<{ jobId: string; vmId: string; correlationId: string }> {
-    const jobId = `loc-${randomBytes(8).toString("hex")}`;
+    const jobId = o.jobId ?? `loc-${randomBytes(8).toString("hex")}`;
     const vmId = vmIdFor(jobId, 0);
     const correlationId = `test-${jobId}`;
     const spec: JobSpec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 120, ...o.spec };
-    const q = await this.store.append(
-      { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: o.script } },
-      { correlationId, msgId: `q:${jobId}` },
-    );
-    await this.store.append({ type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0 } }, { correlationId, causationId: q.id, msgId: `sched:${jobId}:0` });
+    const q = jobId.startsWith("loc-")
+      ? await this.store.append(
+        { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: o.script } },
+        { correlationId, msgId: `q:${jobId}` },
+      )
+      : undefined;
+    await this.store.append({ type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0 } }, { correlationId, causationId: q?.id ?? null, msgId: `sched:${jobId}:0` });
     return { jobId, vmId, correlationId };
   }
 
