@@ -9,3 +9,4 @@ export * from "./ops-server.js";
 export * from "./shutdown.js";
 export * from "./telemetry.js";
 export * from "./service.js";
+export * as sealedBox from "./sealed-box.js";

@@ -15,6 +15,8 @@ export const JobSource = z.object({
   installationId: z.number().int().optional(),
   /** GitLab project id: the broker creates the runner in it. */
   projectId: z.number().int().optional(),
+  /** GitHub: who owns the repo; the broker mints org-level runners for organisations, repo-level for users. */
+  ownerType: z.enum(["Organization", "User"]).optional(),
 });
 export type JobSource = z.infer<typeof JobSource>;
 
