@@ -1,0 +1,34 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "@oneshot/runtime";
+import type { Exec } from "../host/exec.js";
+import { DriverUnavailableError, loadFirecracker, selectDriver } from "./select.js";
+
+const log = createLogger("test", { level: "silent" });
+/** An exec where every binary "works": probes see QEMU installed. */
+const ok: Exec = async () => ({ code: 0, stdout: "QEMU emulator version 7.2", stderr: "" });
+const missingBin: Exec = async () => ({ code: 127, stdout: "", stderr: "not found" });
+const deps = (exec: Exec) => ({ exec, log, uidBase: 0, stateDir: "/tmp" });
+const haveFirecracker = existsSync(join(import.meta.dirname, "firecracker", "index.ts"));
+if (haveFirecracker) process.stderr.write("SKIP (no-firecracker cases): vmm/firecracker/index.ts exists, so its absence cannot be tested\n");
+
+describe.skipIf(haveFirecracker)("VMM selection without a Firecracker driver in the tree", () => {
+  it("HOSTD_VMM=firecracker stops with a clear error", async () => {
+    expect(await loadFirecracker()).toBeUndefined();
+    await expect(selectDriver("firecracker", "amd64", deps(ok))).rejects.toThrow(DriverUnavailableError);
+    await expect(selectDriver("firecracker", "amd64", deps(ok))).rejects.toThrow(/no Firecracker driver/);
+  });
+
+  it("auto falls back to QEMU and says why", async () => {
+    const r = await selectDriver("auto", "amd64", deps(ok));
+    expect(r.driver.name).toBe("qemu");
+    expect(r.why).toMatch(/no Firecracker driver/);
+  });
+});
+
+describe("VMM selection", () => {
+  it("stops with a clear error when QEMU is not installed", async () => {
+    await expect(selectDriver("qemu", "arm64", deps(missingBin))).rejects.toThrow(/qemu-system-aarch64 not runnable/);
+  });
+});
