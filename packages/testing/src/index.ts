@@ -2,3 +2,4 @@ export * from "./nats-server.js";
 export * from "./wait.js";
 export * from "./skip.js";
 export * from "./connect.js";
+export * from "./fake-github.js";

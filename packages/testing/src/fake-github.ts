@@ -1,0 +1,111 @@
+import { createVerify, randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+
+/**
+ * A stand-in for the parts of GitHub's REST API oneshot calls (GitHub cannot be reached from
+ * here). It checks what the real API checks: the App JWT's RS256 signature and its iat/exp/iss
+ * claims, installation tokens on the runner calls, the generate-jitconfig body, duplicate
+ * runner names (409). Every call is recorded, without credentials.
+ */
+export interface FakeGitHubCall {
+  method: string;
+  path: string;
+  body: unknown;
+  status: number;
+}
+
+export interface FakeGitHub {
+  url: string;
+  calls: FakeGitHubCall[];
+  /** Configs handed out, by runner name (what a VM's runner would receive). */
+  jitConfigs: Map<string, string>;
+  /** Make the next generate-jitconfig calls fail with this status (e.g. 422, 429). */
+  failNext(status: number, times?: number): void;
+  close(): Promise<void>;
+}
+
+const b64url = (s: string) => Buffer.from(s, "base64url");
+
+function verifyAppJwt(auth: string | undefined, appId: string, publicKeyPem: string): string | undefined {
+  // The auth scheme is case-insensitive (octokit sends `bearer`).
+  if (!auth || !/^bearer /i.test(auth)) return "missing bearer JWT";
+  const parts = auth.slice(7).split(".");
+  if (parts.length !== 3) return "malformed JWT";
+  const [h, p, sig] = parts as [string, string, string];
+  const header = JSON.parse(b64url(h).toString()) as { alg?: string };
+  if (header.alg !== "RS256") return "JWT alg must be RS256";
+  const ok = createVerify("RSA-SHA256").update(`${h}.${p}`).verify(publicKeyPem, b64url(sig));
+  if (!ok) return "JWT signature does not verify";
+  const claims = JSON.parse(b64url(p).toString()) as { iat?: number; exp?: number; iss?: string | number };
+  const now = Math.floor(Date.now() / 1000);
+  if (String(claims.iss) !== appId) return `JWT iss ${String(claims.iss)} is not the App id`;
+  if (typeof claims.iat !== "number" || claims.iat > now + 60) return "JWT iat is in the future";
+  if (typeof claims.exp !== "number" || claims.exp <= now) return "JWT has expired";
+  if (claims.exp - claims.iat > 11 * 60) return "JWT lifetime is over 10 minutes";
+  return undefined;
+}
+
+export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }): Promise<FakeGitHub> {
+  const calls: FakeGitHubCall[] = [];
+  const tokens = new Set<string>();
+  const names = new Set<string>();
+  const jitConfigs = new Map<string, string>();
+  let failing: { status: number; times: number } | undefined;
+  let runnerId = 1000;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let raw = "";
+    req.on("data", (d: Buffer) => (raw += d.toString()));
+    req.on("end", () => {
+      const path = (req.url ?? "").split("?")[0]!;
+      let body: unknown;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = raw;
+      }
+      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+        calls.push({ method: req.method ?? "", path, body, status });
+        res.writeHead(status, { "content-type": "application/json", ...headers });
+        res.end(JSON.stringify(payload));
+      };
+      const token = /^POST \/app\/installations\/(\d+)\/access_tokens$/.exec(`${req.method} ${path}`);
+      if (token) {
+        const why = verifyAppJwt(req.headers.authorization, o.appId, o.publicKeyPem);
+        if (why) return send(401, { message: why });
+        const t = `ghs_${randomBytes(18).toString("hex")}`;
+        tokens.add(t);
+        return send(201, { token: t, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { organization_self_hosted_runners: "write" } });
+      }
+      const jit = /^POST \/(orgs\/[^/]+|repos\/[^/]+\/[^/]+)\/actions\/runners\/generate-jitconfig$/.exec(`${req.method} ${path}`);
+      if (jit) {
+        const auth = req.headers.authorization ?? "";
+        const t = auth.replace(/^(token|bearer) /i, "");
+        if (!tokens.has(t)) return send(401, { message: "Bad credentials (installation token required)" });
+        if (failing && failing.times > 0) {
+          failing.times--;
+          return send(failing.status, { message: `injected ${failing.status}` }, failing.status === 429 ? { "retry-after": "30" } : {});
+        }
+        const b = body as { name?: unknown; runner_group_id?: unknown; labels?: unknown; work_folder?: unknown };
+        const labelsOk = Array.isArray(b?.labels) && b.labels.length >= 1 && b.labels.length <= 100 && b.labels.every((l) => typeof l === "string");
+        if (typeof b?.name !== "string" || typeof b.runner_group_id !== "number" || !labelsOk || (b.work_folder !== undefined && typeof b.work_folder !== "string")) {
+          return send(422, { message: "Validation Failed" });
+        }
+        if (names.has(b.name)) return send(409, { message: "Already exists - A runner with the name already exists." });
+        names.add(b.name);
+        const cfg = Buffer.from(JSON.stringify({ runner: b.name, labels: b.labels, nonce: randomBytes(8).toString("hex") })).toString("base64");
+        jitConfigs.set(b.name, cfg);
+        return send(201, { runner: { id: ++runnerId, name: b.name, os: "linux", status: "offline", busy: false, labels: (b.labels as string[]).map((name) => ({ name })) }, encoded_jit_config: cfg });
+      }
+      send(404, { message: "Not Found" });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    jitConfigs,
+    failNext: (status, times = 1) => void (failing = { status, times }),
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
