@@ -1,6 +1,7 @@
 import type { EventOf, Stored } from "@oneshot/proto";
 import { normaliseHostLabels } from "./host-labels.js";
-import { minus, plus, resourcesOf, zero } from "./resources.js";
+import { plus, resourcesOf, zero } from "./resources.js";
+import { release } from "./reservations.js";
 import { setPhase, type SchedulerState } from "./state.js";
 
 type HostEvent = Stored<EventOf<"HostRegistered" | "HostCordoned" | "HostUncordoned" | "HostDrained" | "HostLost" | "HostDeregistered" | "ReclaimRequested" | "ResourceReclaimed">>;
@@ -50,11 +51,9 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
 
 /** Drops every reservation on the host; the jobs placed there are owed a requeue. */
 function releaseHost(s: SchedulerState, hostId: string, causationId: string, reason: string): void {
-  const host = s.hosts.get(hostId);
-  for (const [key, a] of s.allocations) {
+  for (const a of [...s.allocations.values()]) {
     if (a.hostId !== hostId) continue;
-    s.allocations.delete(key);
-    if (host) host.used = minus(host.used, a.res);
+    release(s, hostId, a.vmId);
     const job = s.jobs.get(a.jobId);
     if (job && job.phase === "placed" && job.hostId === hostId && job.vmId === a.vmId) {
       setPhase(s, job, "released");

@@ -1,7 +1,7 @@
 import type { EventOf, Stored } from "@oneshot/proto";
 import { requiredLabels } from "./host-labels.js";
-import { plus, resourcesOf } from "./resources.js";
-import { allocationKey, finish, setPhase, type SchedulerState } from "./state.js";
+import { release, reserve } from "./reservations.js";
+import { finish, setPhase, type SchedulerState } from "./state.js";
 
 type JobEvent = Stored<EventOf<"JobQueued" | "JobIgnored" | "JobScheduled" | "JobUnschedulable" | "JobStarted" | "JobCompleted" | "JobCancelled" | "JobRequeued" | "JobFailed">>;
 
@@ -22,13 +22,7 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
     case "JobScheduled": {
       const { jobId, hostId, vmId, spec, attempt } = e.data;
       // The reservation counts whatever the job's state: hostd acts on it until VmDestroyed.
-      const res = resourcesOf(spec);
-      const key = allocationKey(hostId, vmId);
-      if (!s.allocations.has(key)) {
-        s.allocations.set(key, { hostId, vmId, jobId, attempt, res });
-        const host = s.hosts.get(hostId);
-        if (host) host.used = plus(host.used, res);
-      }
+      reserve(s, { hostId, vmId, jobId, attempt, res: spec });
       const job = s.jobs.get(jobId);
       if (job && job.phase === "pending" && job.attempt === attempt) {
         setPhase(s, job, "placed");
@@ -40,6 +34,11 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       return;
     }
     case "JobRequeued": {
+      // The requeue names the VM its job lost. When the scheduler wrote it, that VM's
+      // reservation is already gone (VmDestroyed, HostLost). When the janitor did, the VM
+      // vanished or lost its hostd, and no VmDestroyed may ever come: its reservation ends here
+      // (hostd's own admission still keeps a machine from running more than it holds).
+      release(s, e.data.fromHostId, e.data.vmId);
       const job = s.jobs.get(e.data.jobId);
       if (!job || e.data.attempt <= job.attempt) return;
       setPhase(s, job, "pending");

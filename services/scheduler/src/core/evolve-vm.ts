@@ -1,5 +1,5 @@
 import type { EventOf, Stored } from "@oneshot/proto";
-import { minus } from "./resources.js";
+import { release } from "./reservations.js";
 import { allocationKey, finish, setPhase, type SchedulerState } from "./state.js";
 
 type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed">>;
@@ -22,10 +22,7 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
       return;
     case "VmDestroyed": {
       // Capacity frees here, not at JobCompleted: until now the VM still holds it.
-      if (!alloc) return;
-      s.allocations.delete(allocationKey(hostId, vmId));
-      const host = s.hosts.get(hostId);
-      if (host) host.used = minus(host.used, alloc.res);
+      if (!release(s, hostId, vmId) || !alloc) return;
       const job = s.jobs.get(alloc.jobId);
       if (!job || job.phase !== "placed" || job.vmId !== vmId || job.hostId !== hostId) return;
       if (alloc.bootFailed) {

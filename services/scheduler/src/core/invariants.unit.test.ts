@@ -36,6 +36,8 @@ const actionArb = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("finish" as const), pick: fc.nat(), exit: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("boot-fail" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel" as const), pick: fc.nat() }) },
+  // The janitor finds a VM vanished under its job and requeues it (no VmDestroyed ever comes).
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("vanish" as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("cordon" as const, "uncordon" as const, "drain" as const, "lose" as const, "register" as const), host: fc.nat() }) },
 );
 const worldArb = fc.record({ hosts: fc.array(hostArb, { minLength: 1, maxLength: 6 }), actions: fc.array(actionArb, { maxLength: 80 }) });
@@ -96,6 +98,7 @@ class Checker {
         break;
       }
       case "VmDestroyed": this.free(`${e.data.hostId}/${e.data.vmId}`); break;
+      case "JobRequeued": this.free(`${e.data.fromHostId}/${e.data.vmId}`); break;
       case "JobUnschedulable": this.jobs.get(e.data.jobId)!.unschedulable = e.data.reason; this.end(e.data.jobId); break;
       case "JobFailed": this.jobs.get(e.data.jobId)!.failed = true; this.end(e.data.jobId); break;
       case "JobCompleted": case "JobCancelled": this.end(e.data.jobId); break;
@@ -171,6 +174,14 @@ function run(w: World): Sim {
       case "boot-fail": {
         const vm = sim.liveVm(a.pick);
         if (vm) sim.append(vmBootFailed(vm), vmDestroyed(vm));
+        break;
+      }
+      case "vanish": {
+        const vm = sim.liveVm(a.pick);
+        const job = vm && sim.state.jobs.get(vm.jobId);
+        if (vm && job?.phase === "placed" && job.vmId === vm.vmId) {
+          sim.append({ type: "JobRequeued", data: { jobId: vm.jobId, fromHostId: vm.hostId, vmId: vm.vmId, reason: "vanished", attempt: job.attempt + 1 } });
+        }
         break;
       }
       case "cancel": {

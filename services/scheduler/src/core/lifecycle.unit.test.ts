@@ -94,6 +94,14 @@ describe("what the scheduler writes after a VM is gone", () => {
     expect(s.decisions().map((e) => e.data.jobId)).toEqual(["b"]);
   });
 
+  it("given the janitor requeued a job whose VM vanished (no VmDestroyed), then that VM's capacity frees and the job is placed again", () => {
+    const s = given(registered("h1", { vcpus: 2 }), queued("a", { vcpus: 2 })).decided();
+    const a = s.placementOf("a");
+    const after = s.and({ type: "JobRequeued", data: { jobId: "a", fromHostId: "h1", vmId: a.vmId, reason: "vanished", attempt: 1 } });
+    expect(after.state.hosts.get("h1")!.used.vcpus).toBe(0);
+    expect(after.decisions()).toEqual([expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "a", hostId: "h1", attempt: 1 }) })]);
+  });
+
   it("given a requeued job's old VM is destroyed later, then the new placement is unaffected", () => {
     const s = given(registered("h1"), registered("h2"), queued("a")).decided();
     const old = s.placementOf("a");

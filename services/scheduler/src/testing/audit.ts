@@ -56,7 +56,11 @@ export function auditLog(log: Iterable<Stored<DomainEvent>>): Audit {
       }
       case "VmDestroyed": free(`${e.data.hostId}/${e.data.vmId}`); break;
       case "JobCompleted": bump(a.completions, e.data.jobId); break;
-      case "JobRequeued": bump(a.requeues, e.data.jobId); break;
+      case "JobRequeued":
+        // A requeue ends the VM it names (the janitor's, for a VM that vanished).
+        free(`${e.data.fromHostId}/${e.data.vmId}`);
+        bump(a.requeues, e.data.jobId);
+        break;
       case "JobUnschedulable": bump(a.unschedulable, e.data.jobId); break;
       default: break;
     }
