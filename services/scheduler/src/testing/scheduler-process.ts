@@ -1,14 +1,36 @@
 // Runs the built scheduler (dist/main.js) as a real process, for integration tests and benches.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
 
-/** `tsc -b services/scheduler`: incremental, so a no-op when dist is current. Throws with tsc's output. */
-export function buildScheduler(): void {
-  const r = spawnSync("npx", ["tsc", "-b", "services/scheduler"], { cwd: repoRoot, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`building the scheduler failed:\n${r.stdout}${r.stderr}`);
+/**
+ * `tsc -b services/scheduler`: incremental, so a no-op when dist is current. Test files run in
+ * parallel workers, so builds take turns (a lock directory; a stale one is broken after 5 min).
+ * Throws with tsc's output.
+ */
+export async function buildScheduler(): Promise<void> {
+  const lock = join(tmpdir(), "oneshot-scheduler-build.lock");
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 300_000) rmSync(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    const r = spawnSync("npx", ["tsc", "-b", "services/scheduler"], { cwd: repoRoot, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`building the scheduler failed:\n${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export interface SchedulerProcess {
