@@ -108,7 +108,7 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
     void store.follow(subjects.allEvents, onEvent, { startSeq: fromSeq }).then((stop) => (stopEvents = stop));
   });
   // The console may trail the events by a moment: wait for the exit marker, briefly.
-  await Promise.race([exitMarker, new Promise((r) => setTimeout(r, 3_000))]);
+  await Promise.race([exitMarker, new Promise((r) => setTimeout(r, 3_000).unref())]);
   const rest = filter.flush();
   if (rest && !o.json) process.stdout.write(rest);
   await stopOutput?.();
