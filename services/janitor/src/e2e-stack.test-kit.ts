@@ -126,19 +126,26 @@ export class Stack {
     return jobId;
   }
 
-  find<T extends EventType>(type: T, pred: (d: EventOf<T>["data"]) => boolean = () => true): Stored<EventOf<T>> | undefined {
-    return this.events.find((e) => e.type === type && pred(e.data as EventOf<T>["data"])) as Stored<EventOf<T>> | undefined;
+  /** The first event of `type` matching `pred`, among those stored after sequence `afterSeq`. */
+  find<T extends EventType>(type: T, pred: (d: EventOf<T>["data"]) => boolean = () => true, afterSeq = 0): Stored<EventOf<T>> | undefined {
+    return this.events.find((e) => e.seq > afterSeq && e.type === type && pred(e.data as EventOf<T>["data"])) as Stored<EventOf<T>> | undefined;
   }
 
-  async waitEvent<T extends EventType>(type: T, pred: (d: EventOf<T>["data"]) => boolean = () => true, timeoutMs = 240_000): Promise<Stored<EventOf<T>>> {
-    return waitFor<Stored<EventOf<T>> | undefined>(type, () => this.find(type, pred), timeoutMs, 100);
+  async waitEvent<T extends EventType>(type: T, pred: (d: EventOf<T>["data"]) => boolean = () => true, timeoutMs = 240_000, afterSeq = 0): Promise<Stored<EventOf<T>>> {
+    return waitFor<Stored<EventOf<T>> | undefined>(type, () => this.find(type, pred, afterSeq), timeoutMs, 100);
+  }
+
+  /** Sequence of the last event seen so far. */
+  lastSeq(): number {
+    return this.events.at(-1)?.seq ?? 0;
   }
 
   /** Whatever of a VM is still on the machine: VMM process, tap, nft rule, files. */
   leftovers(vmId: string): string[] {
     const found: string[] = [];
-    const procs = spawnSync("pgrep", ["-af", `oneshot-${vmId}`], { encoding: "utf8" }).stdout.trim();
-    if (procs) found.push(...procs.split("\n").filter((l) => !l.includes("pgrep")).map((l) => `process: ${l.slice(0, 80)}`));
+    // The VMM's `-name oneshot-<vmId>` exactly (a `notoneshot-<vmId>` is not ours).
+    const procs = spawnSync("pgrep", ["-af", "--", `-name oneshot-${vmId}([ ,]|$)`], { encoding: "utf8" }).stdout.trim();
+    if (procs) found.push(...procs.split("\n").map((l) => `process: ${l.slice(0, 80)}`));
     if (spawnSync("ip", ["link", "show", `os-${vmId}`], { stdio: "ignore" }).status === 0) found.push(`tap: os-${vmId}`);
     if (spawnSync("nft", ["list", "ruleset"], { encoding: "utf8" }).stdout.includes(`oneshot:${vmId}`)) found.push(`nft: oneshot:${vmId}`);
     const files = spawnSync("find", [this.state, "-name", `*${vmId}*`], { encoding: "utf8" }).stdout.trim();

@@ -112,8 +112,7 @@ export class FakeHost {
 
   async report(): Promise<void> {
     const data = { type: "HostHeartbeat" as const, data: {
-      // HostHeartbeat v1 declares `used` as positive Resources, so an idle host cannot say 0.
-      hostId: this.hostId, runningVms: this.inv.vms.length, used: { vcpus: 1, memMiB: 1, diskGiB: 1 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
+      hostId: this.hostId, runningVms: this.inv.vms.length, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
       accel: "tcg" as const, draining: false, uptimeSec: 1,
     } };
     await publishMessage(this.nats, subjects.heartbeat(this.hostId), data, `boot-${this.hostId}`);

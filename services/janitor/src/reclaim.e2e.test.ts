@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { vmIdFor } from "@oneshot/proto";
 import { missing } from "@oneshot/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import { Stack, missingStack, untilGone } from "./e2e-stack.test-kit.js";
 
 // The janitor's proof with real processes: nats-server, scheduler, janitor and hostd as built,
@@ -26,6 +26,7 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
   let a: { hostId: string };
   const strays: ChildProcess[] = [];
   const foreignDirs: string[] = [];
+  const plantedTaps: string[] = [];
 
   beforeAll(async () => {
     await s.start();
@@ -33,10 +34,18 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
     await s.service("janitor", "janitor", "JANITOR_HTTP_PORT", JANITOR);
     a = await s.hostd("a", HOSTD);
   });
+  beforeEach(() => {
+    onTestFailed(() => {
+      const janitorEvents = s.events.filter((e) => ["ReclaimRequested", "ResourceReclaimed", "HostLost", "HostRegistered", "JobRequeued", "JobFailed"].includes(e.type));
+      console.log(`DIAG events:\n${janitorEvents.map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 400)}`).join("\n")}`);
+      for (const [name, p] of s.procs) console.log(`DIAG ${name} log tail:\n${p.logs().split("\n").filter((l) => /reclaim|leak|lost|error|warn/i.test(l)).slice(-40).join("\n")}`);
+    });
+  });
   afterAll(async () => {
     for (const p of strays) p.kill("SIGKILL");
     await s.stop();
     for (const d of foreignDirs) rmSync(d, { recursive: true, force: true });
+    for (const t of plantedTaps) spawnSync("ip", ["link", "del", t], { stdio: "ignore" }); // only if a failed test left them
   });
 
   it("hostd SIGKILLed while one VM runs and another boots: after its restart nothing of either is left, and the events say why", async () => {
@@ -85,12 +94,14 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
     const procId = rand();
     // Ours by name: a tap, an orphan disk in a run dir, a stray VMM process.
     const planted = performance.now();
+    plantedTaps.push(`os-${tapId}`);
     run("ip", ["tuntap", "add", "dev", `os-${tapId}`, "mode", "tap"]);
     mkdirSync(join(vms, diskId), { recursive: true });
     run("qemu-img", ["create", "-q", "-f", "qcow2", join(vms, diskId, "root.qcow2"), "64M"]);
     strays.push(stray(`oneshot-${procId}`));
     // Not ours: a tap, a VMM process and disks named otherwise.
     const foreignTap = `ost${s.suffix}x`;
+    plantedTaps.push(foreignTap);
     run("ip", ["tuntap", "add", "dev", foreignTap, "mode", "tap"]);
     const foreignProc = stray(`notoneshot-${procId}`);
     strays.push(foreignProc);
@@ -137,11 +148,13 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
     const b = await s.hostd("b", HOSTD);
 
     const frozen = performance.now();
+    const before = s.lastSeq();
     await s.signal("hostd-a", "SIGSTOP");
-    const lost = await s.waitEvent("HostLost", (d) => d.hostId === a.hostId, 120_000);
+    const lost = await s.waitEvent("HostLost", (d) => d.hostId === a.hostId, 120_000, before);
     const lostAt = performance.now();
     figure("hostd frozen → HostLost", lostAt - frozen, " (JANITOR_HOST_LOST_AFTER=10s)");
     expect(lost.data.reason).toMatch(/^no heartbeat for \d+s/);
+    expect(s.find("HostLost", (d) => d.hostId === a.hostId)!.seq).toBe(lost.seq); // the first time a was declared lost
     await s.waitEvent("JobRequeued", (d) => d.jobId === j3, 60_000);
     const vm3b = vmIdFor(j3, 1);
     await s.waitEvent("VmBooted", (d) => d.vmId === vm3b && d.hostId === b.hostId);
