@@ -32,6 +32,8 @@ async function untilSignal(stop: () => Promise<void>): Promise<void> {
   say("stopping (VMs are destroyed first)…");
   await stop();
   say("stopped; nothing left running");
+  // Log pipes of the children can keep the loop alive a while: we are done.
+  process.exit(0);
 }
 
 function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void {
