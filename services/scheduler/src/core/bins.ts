@@ -38,11 +38,17 @@ export class Bins {
   /** Hosts that were empty and got work during this decision. */
   opened = 0;
 
-  constructor(hosts: Iterable<HostView>) {
+  /** Built per arch on first use: a decision about one arm64 job never looks at amd64 hosts. */
+  constructor(private readonly hosts: readonly HostView[]) {}
+
+  private archBins(arch: Arch): ArchBins {
+    let a = this.arch.get(arch);
+    if (a) return a;
+    a = { open: [], empty: [], ceilV: 0, ceilM: 0, ceilD: 0 };
+    this.arch.set(arch, a);
     const shapes = new Map<string, EmptyShape>();
-    for (const h of hosts) {
-      if (!isPlaceable(h)) continue;
-      const a = this.archBins(h.arch);
+    for (const h of this.hosts) {
+      if (h.arch !== arch || !isPlaceable(h)) continue;
       const b: Bin = {
         hostId: h.hostId, labels: h.labels, capV: h.capacity.vcpus, capM: h.capacity.memMiB, capD: h.capacity.diskGiB,
         freeV: h.capacity.vcpus - h.used.vcpus, freeM: h.capacity.memMiB - h.used.memMiB, freeD: h.capacity.diskGiB - h.used.diskGiB, pV: -1, pM: -1, pD: -1, at: -1,
@@ -52,7 +58,7 @@ export class Bins {
       a.ceilM = Math.max(a.ceilM, b.freeM);
       a.ceilD = Math.max(a.ceilD, b.freeD);
       if (h.used.vcpus === 0 && h.used.memMiB === 0 && h.used.diskGiB === 0) {
-        const key = `${h.arch}|${b.capV}|${b.capM}|${b.capD}|${h.labels.join(",")}`;
+        const key = `${b.capV}|${b.capM}|${b.capD}|${h.labels.join(",")}`;
         let shape = shapes.get(key);
         if (!shape) {
           shapes.set(key, (shape = { labels: h.labels, bins: [], next: 0 }));
@@ -64,18 +70,12 @@ export class Bins {
         a.open.push(b);
       }
     }
-  }
-
-  private archBins(arch: Arch): ArchBins {
-    let a = this.arch.get(arch);
-    if (!a) this.arch.set(arch, (a = { open: [], empty: [], ceilV: 0, ceilM: 0, ceilD: 0 }));
     return a;
   }
 
   /** The best-fit host for `demand`, its room reserved here; undefined when none has room now. */
   take(arch: Arch, labels: readonly string[], demand: Resources): string | undefined {
-    const a = this.arch.get(arch);
-    if (!a) return undefined;
+    const a = this.archBins(arch);
     const { vcpus: v, memMiB: m, diskGiB: d } = demand;
     if (v > a.ceilV || m > a.ceilM || d > a.ceilD) return undefined;
     let best: Bin | undefined;
