@@ -61,8 +61,11 @@ describe.skipIf(skip)("operating a hostd (real hostd, NATS, QEMU, taps, nftables
     expect(spawnSync("ip", ["link", "show", "lo"]).status).toBe(0);
   }, T);
 
-  it("when cordoned refuses new work with a code the scheduler acts on, and takes it again when uncordoned", async () => {
+  it("when cordoned refuses new work with a code the scheduler acts on, still after a restart, and takes it again when uncordoned", async () => {
     await h.append({ type: "HostCordoned", data: { hostId: h.hostId, reason: "test" } });
+    await waitFor("the cordon to be handled", () => h.logs.includes("host cordoned"), 30_000);
+    await h.stopHostd();
+    await h.startHostd();
     const refused = await h.schedule({ script: "true\n" });
     expect((await h.waitEvent("VmBootFailed", refused.vmId)).data).toMatchObject({ code: "host-cordoned" });
     await h.waitEvent("VmDestroyed", refused.vmId);

@@ -4,6 +4,7 @@ import { streams, subjects, type HostRegistered } from "@oneshot/proto";
 import { bootService, newEventId, publishMessage, runDurableConsumer } from "@oneshot/runtime";
 import { decideAccel, probeBoot } from "./agent/accel.js";
 import { HostAgent } from "./agent/host-agent.js";
+import { loadFlags, saveFlags } from "./agent/host-flags.js";
 import { readJobScript, requestRunnerSecret } from "./agent/job-inputs.js";
 import { HostdEnv } from "./config.js";
 import { computeCapacity, machineFacts } from "./host/capacity.js";
@@ -85,6 +86,8 @@ const registration = (): HostRegistered["data"] => ({
   hostId, arch, capacity, labels, vmm: driver.name, accel, emulated, images: images.map((i) => i.name), publicKey: key.publicKey, version: VERSION,
 });
 
+const flagsPath = join(hostDir, "flags.json");
+const flags = await loadFlags(flagsPath);
 const done = new DoneLog(join(hostDir, "done-vms"));
 await done.load(new Date());
 const addresses = new AddressPool(c.HOSTD_SUBNET);
@@ -98,12 +101,13 @@ const vmEvents = new VmEvents(store, log, () => stopping);
 const outputQueues = new Map<string, Promise<void>>();
 const agent = new HostAgent(
   {
-    hostId, stateDir, store, log, done, registration, correlationId: bootId,
+    hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
     vm: {
       hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, addresses, events: vmEvents, log,
       image: (a, name) => images.find((i) => i.arch === a && i.name === name),
       jobScript: (jobId) => readJobScript(nats, jobId),
       runnerSecret: (rec) => requestRunnerSecret(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
+      markDestroying: (p) => done.destroying(p),
       markDone: (vmId) => done.add(vmId, new Date()),
       // Console chunks in order per VM; the log stream is best effort (the console log file is the record).
       output: (rec, text, offset) => {
@@ -119,12 +123,18 @@ const agent = new HostAgent(
     },
   },
   { arch, capacity, maxConcurrent: c.HOSTD_MAX_CONCURRENT_VMS, images: images.map((i) => i.name) },
+  flags,
 );
 
 // Leftovers of an earlier life first, then register and take work.
 await agent.recover(runDirs);
-await store.append({ type: "HostRegistered", data: registration() }, { msgId: `host:${hostId}:registered:${bootId}`, correlationId: bootId });
-log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity, labels, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+if (flags.deregistered) {
+  // Drained and deregistered before this restart: it stays out until an operator uncordons it.
+  log.warn({ flags }, "host was drained and deregistered: not registering (HostUncordoned brings it back)");
+} else {
+  await store.append({ type: "HostRegistered", data: registration() }, { msgId: `host:${hostId}:registered:${bootId}`, correlationId: bootId });
+  log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity, labels, flags, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+}
 
 const consumer = await runDurableConsumer(nats, {
   stream: streams.events.name, durable: `hostd-${hostId}`, filterSubject: subjects.host(hostId), log,

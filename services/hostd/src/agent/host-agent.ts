@@ -9,6 +9,7 @@ import {
   admit, cordon, deregistered, drain, enqueue, finish, initialHostState, judgePlacement, owns, shouldDeregister, uncordon, used,
   type HostState, type Placement,
 } from "./host-state.js";
+import { noFlags, type HostFlags } from "./host-flags.js";
 import { jobKind } from "./job-inputs.js";
 import { reclaimResource } from "./reclaim.js";
 
@@ -22,6 +23,8 @@ export interface AgentDeps {
   /** What HostRegistered says (re-sent after an uncordon of a deregistered host, or HostLost). */
   registration: () => HostRegistered["data"];
   correlationId: string;
+  /** Keeps cordon/drain across restarts. */
+  saveFlags: (f: HostFlags) => Promise<void>;
 }
 
 /**
@@ -37,8 +40,20 @@ export class HostAgent {
   private readonly records = new Map<string, VmRecord>();
   private stopping = false;
 
-  constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0]) {
-    this.state = initialHostState(init);
+  constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0], flags: HostFlags = noFlags) {
+    this.state = { ...initialHostState(init), ...flags };
+  }
+
+  /** Cordoned/draining/deregistered, as persisted. */
+  get flags(): HostFlags {
+    return { cordoned: this.state.cordoned, draining: this.state.draining, deregistered: this.state.deregistered };
+  }
+
+  private async setState(next: HostState): Promise<void> {
+    const before = this.flags;
+    this.state = next;
+    const after = this.flags;
+    if (before.cordoned !== after.cordoned || before.draining !== after.draining || before.deregistered !== after.deregistered) await this.d.saveFlags(after);
   }
 
   get snapshot(): { state: HostState; used: ReturnType<typeof used> } {
@@ -50,16 +65,16 @@ export class HostAgent {
       case "JobScheduled": return this.onPlacement(e as Stored<EventOf<"JobScheduled">>);
       case "ReclaimRequested": return this.onReclaim(e as Stored<EventOf<"ReclaimRequested">>);
       case "HostCordoned":
-        this.state = cordon(this.state);
+        await this.setState(cordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host cordoned: no new work");
         return;
       case "HostDrained":
-        this.state = drain(this.state);
+        await this.setState(drain(this.state));
         this.d.log.info({ reason: e.data.reason, running: this.state.running.length, queued: this.state.queue.length }, "host draining: finishing running VMs, then deregistering");
         return this.checkDrained();
       case "HostUncordoned": {
         const wasOut = this.state.deregistered;
-        this.state = uncordon(this.state);
+        await this.setState(uncordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host uncordoned: accepting work");
         if (wasOut) await this.register("uncordoned after deregistration");
         return;
@@ -145,7 +160,7 @@ export class HostAgent {
 
   private async checkDrained(): Promise<void> {
     if (!shouldDeregister(this.state)) return;
-    this.state = deregistered(this.state);
+    await this.setState(deregistered(this.state));
     await this.d.store.append({ type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } }, { correlationId: this.d.correlationId });
     this.d.log.info("host drained and deregistered");
   }
@@ -196,6 +211,13 @@ export class HostAgent {
    * VmDestroyed). A run dir without a readable record is left to the janitor (inventory).
    */
   async recover(runDirs: string[]): Promise<void> {
+    // VMs destroyed on the machine whose VmDestroyed was not stored yet.
+    for (const p of this.d.done.pending()) {
+      const rec = { vmId: p.vmId, jobId: p.jobId, correlationId: p.correlationId, scheduledEventId: p.causationId, events: {} } as unknown as VmRecord;
+      await this.d.vm.events.append(rec, undefined, "VmDestroyed", { vmId: p.vmId, hostId: this.d.hostId, jobId: p.jobId, removed: p.removed });
+      await this.d.done.add(p.vmId, new Date());
+      this.d.log.info({ vmId: p.vmId }, "VmDestroyed from before a restart stored");
+    }
     for (const vmId of runDirs) {
       const runDir = runDirOf(this.d.stateDir, vmId);
       const rec = await readRecord(runDir);

@@ -1,3 +1,4 @@
+import { open } from "node:fs/promises";
 import type { Accel, BootTimings } from "@oneshot/proto";
 import type { Logger } from "@oneshot/runtime";
 import type { Exec } from "../host/exec.js";
@@ -10,6 +11,7 @@ import { buildConfigDrive, configDriveFiles, type RunnerSecret } from "./config-
 import { ConsoleMarkers } from "./console-markers.js";
 import { ConsoleTail } from "./console-tail.js";
 import { destroyVm } from "./destroy.js";
+import type { PendingDestroyed } from "./done-log.js";
 import type { GuestImage } from "./images.js";
 import { bootFailure, exitOutcome, type StopCause } from "./outcome.js";
 import { ensureRootDisk } from "./root-disk.js";
@@ -35,6 +37,8 @@ export interface VmDeps {
   jobScript: (jobId: string) => Promise<string>;
   /** GitHub/GitLab jobs: the opened runner config (ingest, sealed to this host). */
   runnerSecret: (rec: VmRecord) => Promise<RunnerSecret>;
+  /** Journals a VmDestroyed before the run dir (the record) goes, so a crash cannot lose it. */
+  markDestroying: (p: PendingDestroyed) => Promise<void>;
   /** Records the VM as finished (a redelivered placement must not run it again). */
   markDone: (vmId: string) => Promise<void>;
   /** Console text as it appears, in order (VmOutput). */
@@ -246,16 +250,19 @@ export class VmRunner {
     }
     d.addresses.release(rec.vmId);
     removed.push(`rundir:${this.runDir}`);
-    await d.events.append(rec, this.runDir, "VmDestroyed", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, removed: removed.slice(-32) });
-    await d.markDone(rec.vmId);
+    // Journal first, then remove the record: once VmDestroyed is visible, nothing of the VM is left.
+    const order = ["VmExited", "VmBootFailed", "VmBooted", "VmBootRequested"] as const;
+    const causationId = order.map((t) => rec.events[t]).find(Boolean) ?? rec.scheduledEventId;
+    if (!rec.events.VmDestroyed) await d.markDestroying({ vmId: rec.vmId, jobId: rec.jobId, correlationId: rec.correlationId, causationId, removed: removed.slice(-32) });
     await removeRunDir(this.runDir);
+    await d.events.append(rec, undefined, "VmDestroyed", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, removed: removed.slice(-32) });
+    await d.markDone(rec.vmId);
     log.info({ removed }, "VM destroyed");
   }
 }
 
 /** The last 8 KiB of the console (VmBootFailed.consoleTail). */
 export async function consoleTail(path: string, max = 8000): Promise<string> {
-  const { open } = await import("node:fs/promises");
   const fh = await open(path, "r").catch(() => undefined);
   if (!fh) return "";
   try {
