@@ -10,7 +10,7 @@ export const redactPaths = [
 ];
 
 /** One root logger per process; bind `{jobId, hostId, vmId}` with `.child()`. */
-export function createLogger(service: string, opts: { level?: string; pretty?: boolean } = {}): Logger {
+export function createLogger(service: string, opts: { level?: string; pretty?: boolean; /** 1 = stdout (services), 2 = stderr (the CLI, whose stdout is data) */ fd?: 1 | 2 } = {}): Logger {
   const base = { level: opts.level ?? "info", base: { service }, redact: { paths: redactPaths, censor: "[redacted]" } };
   if (opts.pretty) {
     try {
@@ -19,5 +19,5 @@ export function createLogger(service: string, opts: { level?: string; pretty?: b
       // pino-pretty is a dev dependency: fall back to JSON lines.
     }
   }
-  return pino(base);
+  return opts.fd === 2 ? pino(base, pino.destination({ fd: 2, sync: true })) : pino(base);
 }

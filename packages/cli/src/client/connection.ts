@@ -34,7 +34,7 @@ export function ingestTarget(): { url: string; token: string } {
 }
 
 export async function connect(): Promise<{ nats: Nats; store: EventStore; close: () => Promise<void> }> {
-  const log = createLogger("cli", { level: process.env.LOG_LEVEL ?? "warn" });
+  const log = createLogger("cli", { level: process.env.ONESHOT_CLI_LOG_LEVEL ?? "warn", fd: 2 });
   const url = natsUrl();
   try {
     const nats = await connectNats(

@@ -29,7 +29,7 @@ export function adminCommand(program: Command): void {
     .option("--hosts <ids>", "comma-separated host ids to provision", "")
     .action(async (o: { hosts: string }) => {
       const { nats, close } = await connect();
-      const done = await provisionAll(nats, hostList(o.hosts), createLogger("cli", { level: "warn" }));
+      const done = await provisionAll(nats, hostList(o.hosts), createLogger("cli", { level: "warn", fd: 2 }));
       await close();
       process.stdout.write(`streams ready${done.length ? `; hosts: ${done.join(", ")}` : ""}\n`);
     });

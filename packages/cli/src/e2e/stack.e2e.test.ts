@@ -26,7 +26,7 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
     const types = events.map((e) => e.type);
     const order = ["JobQueued", "JobScheduled", "VmBootRequested", "VmBooted", "VmExited", "VmDestroyed", "JobCompleted"];
     expect(types.filter((t) => order.includes(t))).toEqual(order);
-    expect(new Set(events.map((e) => e.correlationId)).size).toBe(1);
+    expect(new Set(events.map((e) => e.correlationId)).size, JSON.stringify(events.map((e) => [e.type, e.correlationId]))).toBe(1);
     const exited = events.find((e) => e.type === "VmExited")!.data as { exitCode: number; vmId: string };
     expect(exited.exitCode).toBe(3);
     expect(leftovers(exited.vmId, stack.state)).toEqual([]);
