@@ -176,8 +176,10 @@ describe.skipIf(skip)("two janitors", () => {
     expect(await b.metric("janitor_is_leader")).toBe(0);
     expect(await b.metric("janitor_leaks_in_grace") + (await b.metric("janitor_tick_seconds_count"))).toBeGreaterThan(0); // warm: b computes, silently
 
+    const killed = performance.now();
     await a.kill9();
     await waitFor("b takes over", async () => (await b.metric("janitor_is_leader")) === 1, 30_000, 200);
+    console.log(`FIGURE kill -9 of the leader → standby leads: ${((performance.now() - killed) / 1000).toFixed(1)} s (JANITOR_LEASE_TTL=3s)`);
     h.inv.taps.push("os-after1");
     const after = await waitFor("reclaim of os-after1", async () => (await reclaimsOn(store, h.hostId)).find((r) => names(r).includes("tap:os-after1")), 30_000, 200);
     expect(after.data.reason).toMatch(/^unknown-vm/);
