@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, waitFor } from "@oneshot/testing";
+import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { qmpCommand } from "./vmm/qemu/qmp.js";
 import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
@@ -55,8 +56,18 @@ describe.skipIf(skip)("hostd runs one-shot VMs (real hostd, NATS, QEMU, taps, nf
   it("runs two VMs at once and keeps a third waiting until one is destroyed (HOSTD_MAX_CONCURRENT_VMS=2)", async () => {
     const a = await h.schedule({ script: "echo a-up; sleep 600\n" });
     const b = await h.schedule({ script: "echo b-up; sleep 600\n" });
-    await h.waitEvent("VmBooted", a.vmId);
-    await h.waitEvent("VmBooted", b.vmId);
+    const pids = [(await h.waitEvent("VmBooted", a.vmId)).data.pid, (await h.waitEvent("VmBooted", b.vmId)).data.pid];
+    // Each VMM jailed: its own unprivileged uid, no capabilities, a seccomp filter, chrooted.
+    const jail = pids.map((pid) => {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const field = (k: string) => new RegExp(`^${k}:\\s+(\\S+)`, "m").exec(status)?.[1];
+      return { uid: Number(field("Uid")), capEff: field("CapEff"), seccomp: field("Seccomp"), root: readlinkSync(`/proc/${pid}/root`) };
+    });
+    for (const [i, j] of jail.entries()) {
+      expect(j.uid).toBeGreaterThan(0);
+      expect(j).toMatchObject({ capEff: "0000000000000000", seccomp: "2", root: join(h.state, "hostd", "vms", [a, b][i]!.vmId, "jail") });
+    }
+    expect(jail[0]!.uid).not.toBe(jail[1]!.uid);
     const c = await h.schedule({ script: "echo c-done\n" });
     const accepted = await h.waitEvent("VmBootRequested", c.vmId);
     // What is really running (hostd's inventory reads /proc): a and b, not c, in reports made after c was accepted.
@@ -64,7 +75,10 @@ describe.skipIf(skip)("hostd runs one-shot VMs (real hostd, NATS, QEMU, taps, nf
       const invs = h.inventories.filter((i) => i.at >= accepted.seq);
       return invs.length >= 3 ? invs : undefined;
     }, 60_000);
-    for (const inv of later) expect(inv.vms.sort()).toEqual([a.vmId, b.vmId].sort());
+    for (const inv of later) {
+      expect(inv.vms).toEqual(expect.arrayContaining([a.vmId, b.vmId]));
+      expect(inv.vms).not.toContain(c.vmId);
+    }
     expect(h.vmEvents(c.vmId).map((e) => e.type)).toEqual(["VmBootRequested"]);
     // Free a slot: c boots only then.
     await h.append({ type: "ReclaimRequested", data: { hostId: h.hostId, reclaimId: `r-${a.vmId}`, resources: [{ kind: "vm", name: a.vmId, vmId: a.vmId }], reason: "test frees a slot" } });

@@ -1,16 +1,18 @@
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { HostInventory, ObservedVm } from "@oneshot/proto";
 import type { LinkInfo, Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
-import { DISK_FILE, listRunDirs, readRecord, runDirOf, type VmRecord } from "../vm/run-dir.js";
+import { DISK_FILE, listRunDirs, readRecord, runDirOf, vmsDir, type VmRecord } from "../vm/run-dir.js";
 import type { VmmDriver } from "../vmm/port.js";
 
 /** What the machine shows, before deciding what of it is this host's (input of `assembleInventory`). */
 export interface RawInventory {
   hostId: string;
   bridge: string;
-  processes: { vmId: string; pid: number }[];
+  /** The VMs' run dirs root (`<state>/hostd/vms`): a process whose run dir is elsewhere belongs to another hostd. */
+  vmsDir: string;
+  processes: { vmId: string; pid: number; runDir?: string }[];
   links: LinkInfo[];
   /** Run dirs by VM id: their record (undefined when unreadable) and the files in them. */
   runDirs: { vmId: string; path: string; record: VmRecord | undefined; files: string[] }[];
@@ -21,14 +23,16 @@ export interface RawInventory {
  * HostInventory from what is on the machine (pure). Everything with oneshot's naming counts,
  * whoever created it, except what a run dir says belongs to ANOTHER hostd on this machine
  * (a native and an emulated-arch hostd may share one): its taps are on its own bridge, its
- * processes and run dirs are its own. An `os-*` tap on no bridge is reported by everyone.
+ * processes and run dirs are its own, and so is a VMM whose run dir is under another state dir.
+ * An `os-*` tap on no bridge, or a VMM with no run dir at all, is reported by everyone.
  */
 export function assembleInventory(raw: RawInventory): HostInventory["data"] {
   const foreign = new Set(raw.runDirs.filter((r) => r.record && r.record.hostId !== raw.hostId).map((r) => r.vmId));
   const mine = raw.runDirs.filter((r) => !foreign.has(r.vmId));
   const byVm = new Map(mine.map((r) => [r.vmId, r.record]));
+  const elsewhere = (p: { runDir?: string }) => p.runDir !== undefined && dirname(p.runDir) !== raw.vmsDir;
   const vms: ObservedVm[] = raw.processes
-    .filter((p) => !foreign.has(p.vmId))
+    .filter((p) => !foreign.has(p.vmId) && !elsewhere(p))
     .map((p) => {
       const rec = byVm.get(p.vmId);
       return { vmId: p.vmId, pid: p.pid, ...(rec ? { jobId: rec.jobId } : {}), ...(rec?.startedAt ? { startedAt: rec.startedAt } : {}) };
@@ -56,5 +60,5 @@ export async function scanMachine(o: { hostId: string; bridge: string; stateDir:
     }),
   );
   const [processes, links, nftComments] = await Promise.all([o.driver.list(), o.links.list(), o.nft.vmComments(o.bridge)]);
-  return { hostId: o.hostId, bridge: o.bridge, processes, links, runDirs, nftComments };
+  return { hostId: o.hostId, bridge: o.bridge, vmsDir: vmsDir(o.stateDir), processes, links, runDirs, nftComments };
 }

@@ -12,7 +12,11 @@ const link = (name: string, master?: string) => ({ name, up: true, addresses: []
 const raw: RawInventory = {
   hostId: "h1",
   bridge: "osbr0",
-  processes: [{ vmId: "mine1", pid: 10 }, { vmId: "orphan1", pid: 11 }, { vmId: "theirs1", pid: 12 }],
+  vmsDir: "/s/hostd/vms",
+  processes: [
+    { vmId: "mine1", pid: 10, runDir: "/s/hostd/vms/mine1" }, { vmId: "orphan1", pid: 11 }, { vmId: "theirs1", pid: 12 },
+    { vmId: "otherstate1", pid: 13, runDir: "/elsewhere/hostd/vms/otherstate1" },
+  ],
   links: [link("eth0"), link("osbr0"), link("os-mine1", "osbr0"), link("os-lost1"), link("os-theirs1", "osbr1"), link("os-other", "docker0")],
   runDirs: [
     { vmId: "mine1", path: "/s/hostd/vms/mine1", record: rec("mine1", "h1"), files: ["vm.json", "root.qcow2", "config.ext4", "console.log"] },
@@ -25,7 +29,7 @@ const raw: RawInventory = {
 describe("inventory", () => {
   const inv = assembleInventory(raw);
 
-  it("reports VMM processes with their job when the run dir knows it, including ones nobody owns", () => {
+  it("reports VMM processes with their job when the run dir knows it, including ones nobody owns, not another state dir's", () => {
     expect(inv.vms).toEqual([
       { vmId: "mine1", pid: 10, jobId: "loc-mine1", startedAt: "2026-01-01T00:00:01Z" },
       { vmId: "orphan1", pid: 11 },

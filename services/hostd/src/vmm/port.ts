@@ -67,8 +67,12 @@ export interface VmmDriver {
   start(spec: VmLaunchSpec): Promise<RunningVm>;
   /** Asks the guest to stop cleanly, then kills the VMM after `graceMs`. Idempotent. */
   stop(vmId: string, runDir: string, graceMs: number): Promise<void>;
-  /** VMM processes of ours on this machine (by naming), whoever started them. */
-  list(): Promise<{ vmId: string; pid: number }[]>;
+  /**
+   * VMM processes of ours on this machine (by naming), whoever started them. `runDir`, when
+   * the driver can tell it (from the process's arguments), says which state dir a process
+   * belongs to: another hostd on the same machine has its own.
+   */
+  list(): Promise<{ vmId: string; pid: number; runDir?: string }[]>;
   /** Removes whatever the driver put in `runDir` (sockets, chroot). Idempotent. */
   cleanup(vmId: string, runDir: string): Promise<void>;
 }

@@ -73,6 +73,13 @@ export function qemuArgv(spec: VmLaunchSpec, host: QemuHostOptions): string[] {
   return argv;
 }
 
+/** The run dir of a QEMU command line of ours (where its QMP socket is), else undefined (pure). */
+export function runDirOfArgv(argv: string[]): string | undefined {
+  const i = argv.indexOf("-qmp");
+  const m = i >= 0 ? /^unix:(.+)\/qmp\.sock(?:,|$)/.exec(argv[i + 1] ?? "") : null;
+  return m?.[1]?.replace(/,,/g, ",");
+}
+
 /** The VM id of a QEMU command line of ours (`-name oneshot-<vmId>`), else undefined (pure). */
 export function vmIdOfArgv(argv: string[]): string | undefined {
   const i = argv.indexOf("-name");

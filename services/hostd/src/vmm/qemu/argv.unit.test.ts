@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { VmLaunchSpec } from "../port.js";
-import { SANDBOX_OPTIONS, kernelCmdline, qemuArgv, qemuBinary, vmIdOfArgv } from "./argv.js";
+import { SANDBOX_OPTIONS, kernelCmdline, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 
 const spec: VmLaunchSpec = {
   vmId: "k3v9x0aa12", arch: "amd64", vcpus: 2, memMiB: 512, kernel: "/img/vmlinuz", initrd: "/img/initrd.img",
@@ -62,6 +62,8 @@ describe("QEMU command line", () => {
   it("escapes commas in paths (QEMU option syntax) and reads the VM id back from a command line", () => {
     expect(after(qemuArgv({ ...spec, rootDisk: "/a,b/root.qcow2" }, host), "-drive")[0]).toContain("file=/a,,b/root.qcow2,");
     expect(vmIdOfArgv(qemuArgv(spec, host))).toBe("k3v9x0aa12");
+    expect(runDirOfArgv(qemuArgv(spec, host))).toBe("/run/vm");
+    expect(runDirOfArgv(qemuArgv(spec, { ...host, qmpSocket: "/a,b/qmp.sock" }))).toBe("/a,b");
     expect(vmIdOfArgv(["qemu-system-x86_64", "-name", "someone-else"])).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@ import type { Exec } from "../../host/exec.js";
 import { hwVirtHint, machineArch } from "../../host/cpu.js";
 import { pipeCapped } from "../capped-log.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
-import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, vmIdOfArgv } from "./argv.js";
+import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 import { qmpCommand } from "./qmp.js";
 
 export interface QemuDriverOptions {
@@ -39,6 +39,8 @@ export class QemuDriver implements VmmDriver {
   readonly name = "qemu" as const;
   readonly rootDiskFormat = "qcow2" as const;
   private readonly children = new Map<string, { child: ChildProcess; exited: Promise<VmExit>; slot: number }>();
+  /** Slots of VMs this driver started, from choosing the slot until the VMM has exited. */
+  private readonly reserved = new Set<number>();
   private sandbox: boolean | undefined;
 
   constructor(private readonly o: QemuDriverOptions) {}
@@ -76,7 +78,11 @@ export class QemuDriver implements VmmDriver {
     const files = qemuFiles(spec.runDir);
     await mkdir(files.jail, { recursive: true, mode: 0o755 });
     await rm(files.qmp, { force: true });
-    const slot = this.freeSlot();
+    const taken = await this.slotsInUseElsewhere();
+    // From here to the reservation nothing awaits: two starts cannot pick the same slot.
+    let slot = 1;
+    while (taken.has(slot) || this.reserved.has(slot)) slot++;
+    this.reserved.add(slot);
     const runAs = this.o.uidBase > 0 ? { uid: this.o.uidBase + slot, gid: this.o.uidBase + slot } : undefined;
     const argv = qemuArgv(spec, { sandbox: this.sandbox, runAs, chroot: files.jail, tscKhz: this.o.tscKhz, qmpSocket: files.qmp });
     const child = spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
@@ -88,6 +94,7 @@ export class QemuDriver implements VmmDriver {
       child.once("close", (code, signal) => {
         void consoleDone.then(async () => {
           this.children.delete(spec.vmId);
+          this.reserved.delete(slot);
           if (stderr) await writeFile(files.stderr, stderr).catch(() => undefined);
           resolve({ code, signal });
         });
@@ -105,11 +112,21 @@ export class QemuDriver implements VmmDriver {
     return { vmId: spec.vmId, pid: child.pid ?? null, exited };
   }
 
-  private freeSlot(): number {
-    const used = new Set([...this.children.values()].map((c) => c.slot));
-    let n = 1;
-    while (used.has(n)) n++;
-    return n;
+  /**
+   * Slots (uid - base) of oneshot QEMU processes this driver did not start: another hostd (an
+   * emulated arch) may run VMs on this machine too, and two VMs must never share a uid.
+   */
+  private async slotsInUseElsewhere(): Promise<Set<number>> {
+    const used = new Set<number>();
+    if (this.o.uidBase > 0) {
+      const proc = this.o.procDir ?? "/proc";
+      for (const { pid } of await this.list()) {
+        const status = await readFile(join(proc, String(pid), "status"), "utf8").catch(() => "");
+        const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+        if (uid > this.o.uidBase) used.add(uid - this.o.uidBase);
+      }
+    }
+    return used;
   }
 
   private async waitQmp(socket: string, timeoutMs: number): Promise<void> {
@@ -140,9 +157,9 @@ export class QemuDriver implements VmmDriver {
     else while (!gone()) await new Promise((r) => setTimeout(r, 20));
   }
 
-  async list(): Promise<{ vmId: string; pid: number }[]> {
+  async list(): Promise<{ vmId: string; pid: number; runDir?: string }[]> {
     const proc = this.o.procDir ?? "/proc";
-    const out: { vmId: string; pid: number }[] = [];
+    const out: { vmId: string; pid: number; runDir?: string }[] = [];
     for (const entry of await readdir(proc).catch(() => [] as string[])) {
       if (!/^\d+$/.test(entry)) continue;
       const raw = await readFile(join(proc, entry, "cmdline")).catch(() => undefined);
@@ -150,7 +167,8 @@ export class QemuDriver implements VmmDriver {
       const argv = raw.toString().split("\0").filter(Boolean);
       if (!/qemu-system-/.test(argv[0] ?? "")) continue;
       const vmId = vmIdOfArgv(argv);
-      if (vmId) out.push({ vmId, pid: Number(entry) });
+      const runDir = runDirOfArgv(argv);
+      if (vmId) out.push({ vmId, pid: Number(entry), ...(runDir ? { runDir } : {}) });
     }
     return out;
   }
