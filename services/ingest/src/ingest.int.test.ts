@@ -250,3 +250,49 @@ describe.skipIf(skip)("runner-config broker (real NATS, GitHub API stand-in)", (
     expect((await request("metal-01", "gh-2002", "vm2002")).result.ok).toBe(true);
   });
 });
+
+describe.skipIf(skip)("GitLab runner broker and cleanup (real NATS, GitLab API stand-in)", () => {
+  it("creates a one-job runner sealed to the host, and deletes it when the job ends", async () => {
+    const { startFakeGitLab } = await import("@oneshot/testing");
+    const { ensureKv } = await import("@oneshot/runtime");
+    const { gitlabApi } = await import("./broker/gitlab-api.js");
+    const { startGitlabCleanup } = await import("./broker/gitlab-cleanup.js");
+    const server = await startNats();
+    const { nats, store, close } = await connectTest(server.url);
+    const gitlab = await startFakeGitLab({ token: "glpat-test" });
+    const log = createLogger("ingest", { level: "silent" });
+    try {
+      const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-test" });
+      gitlab.setJobTags(380, 1977, ["oneshot-2cpu-4gb"]);
+      expect(await api.jobTags(380, 1977)).toEqual(["oneshot-2cpu-4gb"]);
+      await expect(gitlabApi({ baseUrl: gitlab.url, token: "wrong" }).jobTags(380, 1977)).rejects.toThrow(/401/);
+      const kv = await ensureKv(nats, "ingest-gitlab-runners");
+      const registry = new Registry();
+      startRunnerBroker({
+        nats, store, log, metrics: ingestMetrics(registry), runnerGroupId: 1,
+        gitlab: { url: gitlab.url, createRunner: api.createRunner, remember: async (jobId, id) => void (await kv.put(jobId, String(id))) },
+      });
+      const cleanup = await startGitlabCleanup({ nats, kv, log, deleteRunner: api.deleteRunner });
+      const hostKey = generateKeyPairSync("x25519");
+      const publicKey = sealedBox.rawPublicKey(hostKey.publicKey);
+      const c = { correlationId: "gl" };
+      await store.append({ type: "HostRegistered", data: { hostId: "metal-02", arch: "amd64", capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey, version: "t" } }, c);
+      await store.append({ type: "JobQueued", data: { jobId: "gl-1977", spec: { arch: "amd64", vcpus: 2, memMiB: 4096, diskGiB: 10, image: "minimal", timeoutSec: 600 }, source: { provider: "gitlab", repo: "acme/widgets", org: "acme", providerJobId: "1977", labels: ["oneshot-2cpu-4gb"], projectId: 380 } } }, c);
+      await store.append({ type: "VmBootRequested", data: { hostId: "metal-02", vmId: "glvm1", jobId: "gl-1977", tap: null, disks: [] } }, c);
+      const bytes = encode({ type: "RunnerConfigRequest", data: { hostId: "metal-02", jobId: "gl-1977", vmId: "glvm1", publicKey } }, { id: "r", occurredAt: new Date().toISOString(), correlationId: "gl", causationId: null });
+      const reply = decode((await nats.nc.request(subjects.runnerConfig("metal-02"), bytes, { timeout: 5_000 })).data).data as { result: { ok: boolean; kind?: string; sealed?: Parameters<typeof sealedBox.open>[0] } };
+      expect(reply.result).toMatchObject({ ok: true, kind: "gitlab" });
+      const opened = JSON.parse(sealedBox.open(reply.result.sealed!, hostKey.privateKey)) as { url: string; token: string; runnerId: number };
+      expect(opened.token).toMatch(/^glrt-/);
+      expect(gitlab.runners.get(opened.runnerId)).toMatchObject({ projectId: 380, tags: ["oneshot-2cpu-4gb"] });
+      await store.append({ type: "JobCompleted", data: { jobId: "gl-1977", conclusion: "success", exitCode: null, reportedBy: "provider" } }, c);
+      await waitFor("the runner to be deleted", () => !gitlab.runners.has(opened.runnerId), 10_000);
+      expect(gitlab.calls.some((x) => x.method === "DELETE" && x.status === 204)).toBe(true);
+      await cleanup.stop();
+    } finally {
+      await gitlab.close();
+      await close();
+      await server.dispose();
+    }
+  });
+});

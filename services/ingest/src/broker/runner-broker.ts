@@ -13,7 +13,12 @@ export interface BrokerDeps {
   metrics: IngestMetrics;
   runnerGroupId: number;
   mintGithub?: (r: JitRequest) => Promise<{ runnerName: string; encodedJitConfig: string }>;
-  gitlab?: { url: string; createRunner: (projectId: number, tags: string[], description: string) => Promise<{ id: number; token: string }> };
+  gitlab?: {
+    url: string;
+    createRunner: (projectId: number, tags: string[], description: string) => Promise<{ id: number; token: string }>;
+    /** Remembers the runner so it is deleted when the job ends. */
+    remember: (jobId: string, runnerId: number) => Promise<void>;
+  };
 }
 
 /**
@@ -67,6 +72,7 @@ async function answer(d: BrokerDeps, m: Msg): Promise<void> {
       if (!d.gitlab) return fail("not-configured", "ingest has no GitLab API token (GITLAB_API_TOKEN)");
       if (!src.projectId) return fail("invalid", "the job has no GitLab project id");
       const runner = await d.gitlab.createRunner(src.projectId, src.labels, runnerName);
+      await d.gitlab.remember(jobId, runner.id);
       reply({ ok: true, kind: "gitlab", runnerName, sealed: sealedBox.seal(JSON.stringify({ url: d.gitlab.url, token: runner.token, runnerId: runner.id }), publicKey) });
     } else {
       return fail("invalid", "local jobs need no runner config");
