@@ -1,10 +1,9 @@
-import { createCipheriv, createHash, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing } from "@oneshot/testing";
-import { decode, encode, subjects, type RunnerConfigReply, type RunnerConfigRequest, type SealedBox } from "@oneshot/proto";
-import { rawPublicKey } from "./host/host-key.js";
-import { SEALED_BOX_INFO, x25519PublicKey } from "./host/sealed-box.js";
+import { decode, encode, subjects, type RunnerConfigReply, type RunnerConfigRequest } from "@oneshot/proto";
+import { sealedBox } from "@oneshot/runtime";
 import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
 
 // GitHub jobs: hostd asks "ingest" (this test, answering rpc.runner.config.<hostId>) for the
@@ -12,16 +11,6 @@ import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
 // the config drive; the minimal image's stand-in runner prints the config's sha256.
 const skip = missing("nats", "root", "qemu-x86", "nft") ?? missingImage("amd64");
 const T = 300_000;
-
-function seal(plain: string, hostPublicKeyB64: string): SealedBox {
-  const eph = generateKeyPairSync("x25519");
-  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519PublicKey(hostPublicKeyB64) });
-  const key = Buffer.from(hkdfSync("sha256", shared, Buffer.alloc(0), SEALED_BOX_INFO, 32));
-  const iv = randomBytes(12);
-  const c = createCipheriv("aes-256-gcm", key, iv);
-  const ciphertext = Buffer.concat([c.update(plain, "utf8"), c.final()]);
-  return { alg: "x25519-hkdf-sha256-aes256gcm", ephemeralPublicKey: rawPublicKey(eph.publicKey), iv: iv.toString("base64"), tag: c.getAuthTag().toString("base64"), ciphertext: ciphertext.toString("base64") };
-}
 
 describe.skipIf(skip)("runner configs for GitHub jobs (real hostd, fake ingest over NATS request/reply)", () => {
   const h = new HostdHarness({ HOSTD_MAX_VCPUS: "2", HOSTD_MAX_MEM_MIB: "2048" });
@@ -37,7 +26,7 @@ describe.skipIf(skip)("runner configs for GitHub jobs (real hostd, fake ingest o
         requests.push(req);
         const result: RunnerConfigReply["data"]["result"] = refuse.has(req.jobId)
           ? { ok: false, code: "not-runnable", message: "job already finished" }
-          : { ok: true, kind: "github", runnerName: `oneshot-${req.vmId}`, sealed: seal(secret, hostKey) };
+          : { ok: true, kind: "github", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(secret, hostKey) };
         m.respond(encode({ type: "RunnerConfigReply", data: { jobId: req.jobId, result } }, { id: randomBytes(8).toString("hex"), occurredAt: new Date().toISOString(), correlationId: "ingest", causationId: null }));
       },
     });

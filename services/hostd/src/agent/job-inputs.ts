@@ -1,7 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { decode, encode, streams, subjects, type RunnerConfigReply } from "@oneshot/proto";
-import { RetryableError, TerminalError, newEventId, type Nats } from "@oneshot/runtime";
-import { openSealedBox } from "../host/sealed-box.js";
+import { RetryableError, TerminalError, newEventId, sealedBox, type Nats } from "@oneshot/runtime";
 import type { RunnerSecret } from "../vm/config-drive.js";
 import type { VmRecord } from "../vm/run-dir.js";
 
@@ -67,7 +66,7 @@ export async function requestRunnerSecret(
     }
     const r = reply.data.result;
     if (r.ok) {
-      const plain = openSealedBox(r.sealed, o.privateKey);
+      const plain = sealedBox.open(r.sealed, o.privateKey);
       if (r.kind === "github") return { kind: "github", jitConfig: plain };
       const g = JSON.parse(plain) as { url?: string; token?: string };
       if (!g.url || !g.token) throw new TerminalError("GitLab runner config lacks url or token");
