@@ -8,6 +8,7 @@ const alias = {
   "@oneshot/proto": src("./proto/src/index.ts"),
   "@oneshot/runtime": src("./packages/runtime/src/index.ts"),
   "@oneshot/testing": src("./packages/testing/src/index.ts"),
+  "@oneshot/scheduler": src("./services/scheduler/src/index.ts"),
 };
 const exclude = ["**/node_modules/**", "**/dist/**"];
 
