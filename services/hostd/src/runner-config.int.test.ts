@@ -26,7 +26,9 @@ describe.skipIf(skip)("runner configs for GitHub jobs (real hostd, fake ingest o
         requests.push(req);
         const result: RunnerConfigReply["data"]["result"] = refuse.has(req.jobId)
           ? { ok: false, code: "not-runnable", message: "job already finished" }
-          : { ok: true, kind: "github", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(secret, hostKey) };
+          : req.jobId.startsWith("gl-")
+            ? { ok: true, kind: "gitlab", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(JSON.stringify({ url: "https://gitlab.example", token: secret }), hostKey) }
+            : { ok: true, kind: "github", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(secret, hostKey) };
         m.respond(encode({ type: "RunnerConfigReply", data: { jobId: req.jobId, result } }, { id: randomBytes(8).toString("hex"), occurredAt: new Date().toISOString(), correlationId: "ingest", causationId: null }));
       },
     });
@@ -46,6 +48,17 @@ describe.skipIf(skip)("runner configs for GitHub jobs (real hostd, fake ingest o
     expect(h.logs).not.toContain(secret);
     expect(h.consoleText(vmId)).not.toContain(secret);
     expect(spawnSync("grep", ["-rl", secret, h.state]).stdout.toString()).toBe("");
+    expect(h.leftovers(vmId)).toEqual([]);
+  }, T);
+
+  it("writes a GitLab job's url and token for gitlab-runner (the minimal image has none: the agent says so)", async () => {
+    const { vmId } = await h.schedule({ jobId: `gl-${Date.now()}`, script: "" });
+    const failed = await h.waitEvent("VmBootFailed", vmId);
+    // The agent checks runner/gitlab-token first, then looks for gitlab-runner.
+    expect(failed.data).toMatchObject({ code: "agent-error", reason: expect.stringMatching(/no gitlab-runner/) });
+    expect(failed.data.consoleTail).not.toContain(secret);
+    await h.waitEvent("VmDestroyed", vmId);
+    expect(JSON.stringify(h.events)).not.toContain(secret);
     expect(h.leftovers(vmId)).toEqual([]);
   }, T);
 
