@@ -87,4 +87,11 @@ describe.skipIf(skip)("operating a hostd (real hostd, NATS, QEMU, taps, nftables
     expect(dereg.seq).toBeGreaterThan((await h.waitEvent("VmDestroyed", running.vmId)).seq);
     expect(h.leftovers(running.vmId)).toEqual([]);
   }, T);
+
+  it("on a graceful stop removes its bridge and isolation tables once no VM is left", async () => {
+    h.expectExit = true;
+    expect(await h.stopHostd()).toBe(0);
+    expect(spawnSync("ip", ["link", "show", h.names.bridge]).status).not.toBe(0);
+    expect(spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout).not.toContain(`oneshot_${h.names.bridge}`);
+  }, T);
 });

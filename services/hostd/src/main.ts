@@ -154,7 +154,18 @@ const stopInventory = every(c.HOSTD_INVENTORY_INTERVAL, "inventory", async () =>
 }, log);
 
 // Stop order (closers run last-registered first): telemetry, consumer, then VMs (their
-// events still need NATS), then NATS itself (registered by bootService).
+// events still need NATS), the shared network once no VM is left, then NATS (bootService's).
+shutdown.add("network", async () => {
+  const left = await listRunDirs(stateDir);
+  const mine = (await Promise.all(left.map((v) => readRecord(runDirOf(stateDir, v))))).filter((r) => r?.hostId === hostId);
+  if (mine.length) {
+    log.warn({ vms: mine.map((r) => r!.vmId) }, "VMs left on the machine: keeping the bridge and isolation rules");
+    return;
+  }
+  await nft.removeBase(c.HOSTD_BRIDGE);
+  await links.remove(c.HOSTD_BRIDGE);
+  log.info({ bridge: c.HOSTD_BRIDGE }, "bridge and isolation tables removed");
+});
 shutdown.add("vms", async () => {
   await agent.stop();
   stopping = true;
