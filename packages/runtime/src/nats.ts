@@ -108,8 +108,13 @@ function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs
   );
 }
 
-/** Opens (or creates) a KV bucket. */
+/**
+ * Opens a KV bucket, creating it only when it does not exist: least-privilege identities
+ * may read and write a bucket an operator created (`oneshot admin init`) but not create one.
+ */
 export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: number; history?: number } = {}): Promise<KV> {
   const kvm = new Kvm(nats.js);
+  const exists = await nats.jsm.streams.info(`KV_${bucket}`).then(() => true, () => false);
+  if (exists) return kvm.open(bucket);
   return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1 });
 }

@@ -53,9 +53,9 @@ export function natsConfig(input: NatsConfigInput): string {
   const inbox = ["_INBOX.>"];
   const users = [
     user("admin", [">"], [">"]),
-    user("ingest", [...controlPlaneApi, "evt.job.*", "dlq.ingest", "dlq.ingest-*"], [...inbox, "rpc.runner.config.*"], true),
+    user("ingest", [...controlPlaneApi, "evt.job.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>"], [...inbox, "rpc.runner.config.*"], true),
     user("scheduler", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.scheduler", "dlq.scheduler-*"], inbox),
-    user("janitor", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$JS.API.STREAM.INFO.KV_*", "$KV.janitor.>"], inbox),
+    user("janitor", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inbox),
     ...input.hosts.map((h) =>
       user(
         `hostd-${h}`,

@@ -97,6 +97,17 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     expect(await tryPublish(nc, subjects.job("j9"), queued)).toBe("ok");
   });
 
+  it("lets the janitor use the lease bucket admin created, but not create streams", async () => {
+    const { ensureKv } = await import("@oneshot/runtime");
+    const janitor = await connectNats({ url: server.url, name: "janitor", user: "janitor", password: passwords.janitor }, log);
+    const kv = await ensureKv(janitor, "janitor", { ttlMs: 15_000 });
+    await kv.put("leader", "janitor-1");
+    expect((await kv.get("leader"))?.string()).toBe("janitor-1");
+    const made = await janitor.jsm.streams.add({ name: "ROGUE", subjects: ["rogue.>"] }).then(() => "created", (e: Error) => e.message);
+    expect(made).toMatch(/permission/i);
+    await janitor.nc.close();
+  });
+
   it("lets the scheduler place work on a host", async () => {
     const nc = await as("scheduler");
     expect(await tryPublish(nc, subjects.host("metal-01"), scheduled("metal-01"))).toBe("ok");

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { subjects, streams } from "@oneshot/proto";
-import { ensureStreams, type Nats } from "@oneshot/runtime";
+import { ensureKv, ensureStreams, type Nats } from "@oneshot/runtime";
 import type { Logger } from "pino";
 
 /** The durable a hostd reads its work from; created by an operator so hostd needs no create right. */
@@ -22,6 +22,9 @@ export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_0
 /** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */
 export async function provisionAll(nats: Nats, hosts: string[], log: Logger): Promise<string[]> {
   await ensureStreams(nats.jsm, log);
+  // Buckets the services use but may not create under their own identities.
+  await ensureKv(nats, "janitor", { ttlMs: 15_000 }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
+  await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000 });
   const done: string[] = [];
   for (const h of hosts) done.push(`${h}: ${await provisionHost(nats, h)}`);
   return done;
