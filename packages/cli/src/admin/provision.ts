@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { subjects, streams } from "@oneshot/proto";
 import { ensureKv, ensureStreams, type Nats } from "@oneshot/runtime";
-import type { Logger } from "pino";
+import type { Logger } from "@oneshot/runtime";
 
 /** The durable a hostd reads its work from; created by an operator so hostd needs no create right. */
 export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_000): Promise<"created" | "exists"> {
