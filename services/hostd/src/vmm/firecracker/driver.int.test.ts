@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { missing } from "@oneshot/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { VmmError } from "../port.js";
+import { createFirecrackerDriver } from "./index.js";
+import { jailPaths } from "./chroot-layout.js";
+import { fakeHost, type FakeHost } from "./testing/fake-host.js";
+import { readRecords } from "./testing/fake-record.js";
+
+// The jail's files are chowned to the VM's uid, and the fake jailer drops to it: root only.
+const needs = missing("root");
+const UID_BASE = 64_900;
+
+describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer", () => {
+  let host: FakeHost | undefined;
+  afterEach(async () => {
+    await host?.dispose();
+    host = undefined;
+  });
+  const driverFor = (h: FakeHost, cgroupRoot = h.dir) =>
+    createFirecrackerDriver({ uidBase: UID_BASE, uidPoolSize: 8, jailerBin: h.jailerBin, firecrackerBin: h.firecrackerBin, cgroupRoot });
+
+  it("boots through the jailer: API calls in order, console markers in the log, exit, then cleanup removes the chroot", async () => {
+    host = await fakeHost();
+    const driver = driverFor(host);
+    const spec = await host.spec("vmboot1", { net: { tap: "os-tap1", mac: "06:00:ac:10:00:02" } });
+    const vm = await driver.start(spec);
+    expect(vm.pid).toBeGreaterThan(0);
+    const exit = await vm.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+
+    const log = await readFile(spec.consoleLog, "utf8");
+    expect(log).toContain("ONESHOT-AGENT-READY\n");
+    expect(log).toContain("ONESHOT-JOB-START kind=local job=oneshot-vmboot1\n");
+    expect(log).toContain("ONESHOT-JOB-EXIT=0\n");
+    expect(log).toContain("Command line: console=ttyS0 reboot=k panic=1 pci=off");
+
+    const records = readRecords(host.record);
+    const jailer = records.find((r) => r.who === "jailer");
+    expect(jailer).toMatchObject({ uid: UID_BASE + 1, gid: UID_BASE + 1 });
+    const calls = records.flatMap((r) => ("path" in r && r.method === "PUT" ? [`${r.path} ${r.status}`] : []));
+    expect(calls).toEqual([
+      "/logger 204",
+      "/machine-config 204",
+      "/boot-source 204",
+      "/drives/root 204",
+      "/drives/config 204",
+      "/network-interfaces/eth0 204",
+      "/actions 204",
+    ]);
+
+    const paths = jailPaths("vmboot1", spec.runDir, { firecrackerBin: host.firecrackerBin });
+    expect((await stat(`${paths.root}/root.raw`)).uid).toBe(UID_BASE + 1);
+    // Shared files are linked, never handed to the VM's uid.
+    expect((await stat(`${paths.root}/vmlinux`)).uid).toBe(0);
+    expect(existsSync(paths.jailDir)).toBe(true);
+    await driver.cleanup("vmboot1", spec.runDir);
+    expect(existsSync(paths.jailDir)).toBe(false);
+    expect(existsSync(`${spec.runDir}/fc-jail`)).toBe(false);
+    // The disks themselves are hostd's: cleanup removed only the links.
+    expect(existsSync(spec.rootDisk)).toBe(true);
+  });
+
+  it("turns a configuration Firecracker refuses into a VmmError carrying its fault_message, and leaves no process", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
+    const driver = driverFor(host);
+    const spec = await host.spec("vmbad1", { vcpus: 64 });
+    const err = await driver.start(spec).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(VmmError);
+    expect((err as VmmError).code).toBe("firecracker-api");
+    expect((err as VmmError).message).toContain("PUT /machine-config → 400: The vCPU number is invalid");
+    expect(await driver.list()).toEqual([]);
+    const records = readRecords(host.record);
+    expect(records.some((r) => "path" in r && r.path === "/actions")).toBe(false);
+    await driver.cleanup("vmbad1", spec.runDir);
+  });
+
+  it("stop() sends SendCtrlAltDel and the VM exits on its own; list() sees it while it runs", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
+    const driver = driverFor(host);
+    const spec = await host.spec("vmstop1");
+    const vm = await driver.start(spec);
+    const listed = await driver.list();
+    expect(listed).toContainEqual({ vmId: "vmstop1", pid: vm.pid, runDir: spec.runDir });
+    await driver.stop("vmstop1", spec.runDir, 30_000);
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    const records = readRecords(host.record);
+    expect(records).toContainEqual(expect.objectContaining({ who: "firecracker", path: "/actions", body: { action_type: "SendCtrlAltDel" }, status: 204 }));
+    expect(records).toContainEqual({ who: "firecracker", event: "exit", code: 0, why: "SendCtrlAltDel" });
+    expect(await driver.list()).toEqual([]);
+    await driver.cleanup("vmstop1", spec.runDir);
+  });
+
+  it("stop() kills a guest that ignores SendCtrlAltDel once the grace period is over", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never", FAKE_FC_IGNORE_CTRL_ALT_DEL: "1" });
+    const driver = driverFor(host);
+    const spec = await host.spec("vmkill1");
+    const vm = await driver.start(spec);
+    await driver.stop("vmkill1", spec.runDir, 300);
+    expect(await vm.exited).toEqual({ code: null, signal: "SIGKILL" });
+    expect(readRecords(host.record)).toContainEqual(expect.objectContaining({ path: "/actions", body: { action_type: "SendCtrlAltDel" } }));
+    await driver.cleanup("vmkill1", spec.runDir);
+  });
+
+  it("two VMs at once get different uids from the pool", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
+    const driver = driverFor(host);
+    const a = await driver.start(await host.spec("vmpoola"));
+    const b = await driver.start(await host.spec("vmpoolb"));
+    const uids = readRecords(host.record).flatMap((r) => (r.who === "jailer" ? [r.uid] : []));
+    expect(uids).toEqual([UID_BASE + 1, UID_BASE + 2]);
+    await Promise.all([driver.stop("vmpoola", `${host.dir}/run/vmpoola`, 30_000), driver.stop("vmpoolb", `${host.dir}/run/vmpoolb`, 30_000)]);
+    await Promise.all([a.exited, b.exited]);
+  });
+});

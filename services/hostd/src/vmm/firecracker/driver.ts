@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { Arch } from "@oneshot/proto";
+import { machineArch } from "../../host/cpu.js";
+import { pipeCapped } from "../capped-log.js";
+import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
+import { FirecrackerApi } from "./api-client.js";
+import { FC_ERROR } from "./api-error.js";
+import { bootRequests } from "./boot-requests.js";
+import { prepareChroot, removeChroot } from "./chroot-io.js";
+import { chrootLayout, defaultChrootBase, jailPaths } from "./chroot-layout.js";
+import { JAIL_ID_RE } from "./ids.js";
+import { jailerArgv } from "./jailer-argv.js";
+import { listJailed } from "./list-jailed.js";
+import type { FirecrackerDriverOptions } from "./options.js";
+import { probeFacts, probeVerdict, resolveBinary } from "./probe.js";
+import { pickSlot, slotOfUid, slotOwner, type UidPool } from "./uid-pool.js";
+import { waitForApi } from "./wait-api.js";
+
+/**
+ * Firecracker behind the VMM port, always through the jailer: per-VM chroot, uid/gid from a
+ * pool, cgroup v2 limits, default seccomp. Configured over its HTTP API on a unix socket;
+ * the serial console is Firecracker's stdout (capped by the driver).
+ */
+export class FirecrackerDriver implements VmmDriver {
+  readonly name = "firecracker" as const;
+  readonly rootDiskFormat = "raw" as const;
+  private readonly children = new Map<string, { child: ChildProcess; exited: Promise<VmExit> }>();
+  /** Slots of VMs this driver started, from choosing the slot until the VMM has exited. */
+  private readonly reserved = new Set<number>();
+  private readonly pool: UidPool;
+  private readonly firecrackerBin: string;
+  private readonly jailerBin: string;
+
+  constructor(private readonly o: FirecrackerDriverOptions) {
+    this.pool = { base: o.uidBase, size: o.uidPoolSize ?? 4096 };
+    this.firecrackerBin = o.firecrackerBin ?? "firecracker";
+    this.jailerBin = o.jailerBin ?? "jailer";
+  }
+
+  async probe(arch: Arch): Promise<ProbeResult> {
+    const facts = await probeFacts(arch, {
+      firecrackerBin: this.firecrackerBin,
+      jailerBin: this.jailerBin,
+      hostArch: this.o.hostArch ?? machineArch(process.arch),
+      ...(this.o.cpuinfoPath ? { cpuinfoPath: this.o.cpuinfoPath } : {}),
+      ...(this.o.kvmPath ? { kvmPath: this.o.kvmPath } : {}),
+    });
+    return probeVerdict(facts);
+  }
+
+  async start(spec: VmLaunchSpec): Promise<RunningVm> {
+    if (this.children.has(spec.vmId)) throw new VmmError(spec.vmId, FC_ERROR.alreadyRunning, "a VMM for this VM is already running");
+    if (!JAIL_ID_RE.test(`oneshot-${spec.vmId}`)) throw new VmmError(spec.vmId, FC_ERROR.badId, "vm id cannot form a jailer id ([a-zA-Z0-9-], at most 64 with the oneshot- prefix)");
+    const firecracker = await resolveBinary(this.firecrackerBin);
+    const jailer = await resolveBinary(this.jailerBin);
+    if (!firecracker || !jailer) throw new VmmError(spec.vmId, FC_ERROR.exited, `${firecracker ? this.jailerBin : this.firecrackerBin} not found`);
+    const layout = chrootLayout(spec, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: firecracker });
+    const taken = await this.slotsInUseElsewhere();
+    // From here to the reservation nothing awaits: two starts cannot pick the same slot.
+    for (const s of this.reserved) taken.add(s);
+    const slot = pickSlot(taken, this.pool.size);
+    if (slot === undefined) throw new VmmError(spec.vmId, FC_ERROR.poolExhausted, `all ${this.pool.size} uid slots from ${this.pool.base + 1} are in use`);
+    this.reserved.add(slot);
+    const owner = slotOwner(this.pool, slot);
+    let child: ChildProcess;
+    try {
+      await removeChroot(layout);
+      await prepareChroot(layout, owner);
+      const argv = jailerArgv({
+        layout,
+        firecrackerBin: firecracker,
+        ...owner,
+        chrootBaseDir: this.o.chrootBaseDir ?? defaultChrootBase(spec.runDir),
+        vcpus: spec.vcpus,
+        memMiB: spec.memMiB,
+        memOverheadMiB: this.o.memOverheadMiB ?? 64,
+        netns: this.o.netns,
+        parentCgroup: this.o.parentCgroup,
+      });
+      child = spawn(jailer, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      this.reserved.delete(slot);
+      throw new VmmError(spec.vmId, FC_ERROR.exited, `could not prepare or launch the jailer: ${(e as Error).message}`, { cause: e });
+    }
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
+    const consoleDone = pipeCapped(child.stdout!, spec.consoleLog, spec.consoleMaxBytes);
+    const exited = new Promise<VmExit>((resolve) => {
+      child.once("error", (e) => (stderr += `\n${e.message}`));
+      child.once("close", (code, signal) => {
+        void consoleDone.then(async () => {
+          this.children.delete(spec.vmId);
+          this.reserved.delete(slot);
+          if (stderr) await writeFile(join(spec.runDir, "vmm.stderr"), stderr).catch(() => undefined);
+          resolve({ code, signal });
+        });
+      });
+    });
+    this.children.set(spec.vmId, { child, exited });
+    const api = new FirecrackerApi(spec.vmId, layout.apiSock.onHost);
+    try {
+      const ready = await waitForApi(api, exited, this.o.apiReadyTimeoutMs ?? 30_000);
+      if (ready !== "ready") throw new VmmError(spec.vmId, FC_ERROR.exited, `jailer/Firecracker exited before its API answered (${ready}): ${stderr.trim().slice(-1000)}`);
+      const calls = bootRequests(spec, layout, { smt: this.o.smt ?? false, tscKhz: this.o.tscKhz, logLevel: this.o.logLevel === null ? undefined : (this.o.logLevel ?? "Warning") });
+      for (const c of calls) await api.put(c.path, c.body);
+    } catch (e) {
+      child.kill("SIGKILL");
+      await exited;
+      if (e instanceof VmmError) throw e;
+      throw new VmmError(spec.vmId, FC_ERROR.exited, (e as Error).message, { cause: e });
+    }
+    return { vmId: spec.vmId, pid: child.pid ?? null, exited };
+  }
+
+  /** Slots of oneshot VMs this driver did not start (another hostd on this machine). */
+  private async slotsInUseElsewhere(): Promise<Set<number>> {
+    const used = new Set<number>();
+    if (this.pool.base <= 0) return used;
+    const proc = this.o.procDir ?? "/proc";
+    for (const { pid } of await this.list()) {
+      const status = await readFile(join(proc, String(pid), "status"), "utf8").catch(() => "");
+      const slot = slotOfUid(this.pool, Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]));
+      if (slot !== undefined) used.add(slot);
+    }
+    return used;
+  }
+
+  /**
+   * `SendCtrlAltDel` (the guest reboots, which ends Firecracker under `reboot=k`), then
+   * SIGKILL after `graceMs`. x86 only: on arm64 Firecracker refuses the action and the grace
+   * period simply runs out.
+   */
+  async stop(vmId: string, runDir: string, graceMs: number): Promise<void> {
+    const own = this.children.get(vmId);
+    const pids = own?.child.pid ? [own.child.pid] : (await this.list()).filter((v) => v.vmId === vmId).map((v) => v.pid);
+    if (!pids.length) return;
+    const sock = jailPaths(vmId, runDir, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: this.firecrackerBin }).apiSock.onHost;
+    await new FirecrackerApi(vmId, sock, Math.max(1, Math.min(graceMs, 3_000))).put("/actions", { action_type: "SendCtrlAltDel" }).catch(() => undefined);
+    const gone = () => pids.every((p) => !alive(p));
+    const deadline = Date.now() + graceMs;
+    while (!gone() && Date.now() < deadline) await sleep(50);
+    for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
+    if (own) await own.exited;
+    else while (!gone()) await sleep(20);
+  }
+
+  async list(): Promise<{ vmId: string; pid: number; runDir?: string }[]> {
+    return (await listJailed(this.o.procDir)).map(({ vmId, pid, runDir }) => ({ vmId, pid, ...(runDir ? { runDir } : {}) }));
+  }
+
+  /** Removes the VM's chroot, its cgroup (both left behind by the jailer) and its stderr file. */
+  async cleanup(vmId: string, runDir: string): Promise<void> {
+    const paths = jailPaths(vmId, runDir, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: this.firecrackerBin });
+    const cgroupParent = join(this.o.cgroupRoot ?? "/sys/fs/cgroup", this.o.parentCgroup ?? basename(this.firecrackerBin));
+    await removeChroot(paths, cgroupParent);
+    if (!this.o.chrootBaseDir) await rm(paths.base, { recursive: true, force: true });
+    await rm(join(runDir, "vmm.stderr"), { force: true });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
