@@ -43,7 +43,7 @@ describe.skipIf(skip)("hostd runs one-shot VMs (real hostd, NATS, QEMU, taps, nf
   }, T);
 
   it("kills a VM that outlives its timeout and reports it (the guest is frozen so only hostd can end it)", async () => {
-    const { vmId } = await h.schedule({ script: "echo started; sleep 600\n", spec: { timeoutSec: 6 } });
+    const { vmId } = await h.schedule({ script: "echo started; sleep 600\n", spec: { timeoutSec: 15 } });
     await h.waitEvent("VmBooted", vmId);
     // Freeze the guest: its own timeout can no longer fire, as with a hung kernel.
     await qmpCommand(join(h.state, "hostd", "vms", vmId, "qmp.sock"), "stop");

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "@oneshot/runtime";
 import { missing } from "@oneshot/testing";
+import { readFile } from "node:fs/promises";
+import { tscKhz } from "../host/cpu.js";
 import { exec } from "../host/exec.js";
 import { Links } from "../net/links.js";
 import { Nft } from "../net/nft.js";
@@ -23,8 +25,10 @@ if (noKvm) process.stderr.write("SKIP (kvm-probe-negative): no /dev/kvm on this 
 describe.skipIf(skip)("KVM probe boot (real QEMU)", () => {
   const state = mkdtempSync(`${tmpdir()}/oneshot-probe-`);
   afterAll(() => rmSync(state, { recursive: true, force: true }));
+  // As in main.ts: without tsc_early_khz a microvm guest sometimes stalls calibrating its TSC.
+  const tsc = async () => tscKhz(await readFile("/proc/cpuinfo", "utf8"), (await exec("dmesg", [])).stdout);
   const deps = async () => ({
-    exec, driver: new QemuDriver({ exec, uidBase: 0 }), nft: new Nft(exec), links: new Links(exec),
+    exec, driver: new QemuDriver({ exec, uidBase: 0, tscKhz: await tsc() }), nft: new Nft(exec), links: new Links(exec),
     image: (await findImages(testImageDir(), "amd64"))[0]!, stateDir: state, log,
   });
   const nothingLeft = async () => {
