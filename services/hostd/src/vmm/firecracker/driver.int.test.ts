@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { missing } from "@oneshot/testing";
@@ -15,6 +16,8 @@ const UID_BASE = 64_900;
 describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer", () => {
   let host: FakeHost | undefined;
   afterEach(async () => {
+    // A failed assertion must not leave fake VMs behind holding pool uids.
+    for (const vm of await createFirecrackerDriver({ uidBase: 0 }).list()) if (vm.runDir?.startsWith(host?.dir ?? "\0")) process.kill(vm.pid, "SIGKILL");
     await host?.dispose();
     host = undefined;
   });
@@ -38,7 +41,9 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
 
     const records = readRecords(host.record);
     const jailer = records.find((r) => r.who === "jailer");
-    expect(jailer).toMatchObject({ uid: UID_BASE + 1, gid: UID_BASE + 1 });
+    if (jailer?.who !== "jailer") throw new Error("the jailer did not run");
+    expect(jailer.uid).toBe(jailer.gid);
+    expect(jailer.uid > UID_BASE && jailer.uid <= UID_BASE + 8).toBe(true);
     const calls = records.flatMap((r) => ("path" in r && r.method === "PUT" ? [`${r.path} ${r.status}`] : []));
     expect(calls).toEqual([
       "/logger 204",
@@ -51,7 +56,7 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
     ]);
 
     const paths = jailPaths("vmboot1", spec.runDir, { firecrackerBin: host.firecrackerBin });
-    expect((await stat(`${paths.root}/root.raw`)).uid).toBe(UID_BASE + 1);
+    expect((await stat(`${paths.root}/root.raw`)).uid).toBe(jailer.uid);
     // Shared files are linked, never handed to the VM's uid.
     expect((await stat(`${paths.root}/vmlinux`)).uid).toBe(0);
     expect(existsSync(paths.jailDir)).toBe(true);
@@ -70,7 +75,7 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
     expect(err).toBeInstanceOf(VmmError);
     expect((err as VmmError).code).toBe("firecracker-api");
     expect((err as VmmError).message).toContain("PUT /machine-config → 400: The vCPU number is invalid");
-    expect(await driver.list()).toEqual([]);
+    expect((await driver.list()).filter((v) => v.vmId === spec.vmId)).toEqual([]);
     const records = readRecords(host.record);
     expect(records.some((r) => "path" in r && r.path === "/actions")).toBe(false);
     await driver.cleanup("vmbad1", spec.runDir);
@@ -88,7 +93,7 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
     const records = readRecords(host.record);
     expect(records).toContainEqual(expect.objectContaining({ who: "firecracker", path: "/actions", body: { action_type: "SendCtrlAltDel" }, status: 204 }));
     expect(records).toContainEqual({ who: "firecracker", event: "exit", code: 0, why: "SendCtrlAltDel" });
-    expect(await driver.list()).toEqual([]);
+    expect((await driver.list()).filter((v) => v.vmId === spec.vmId)).toEqual([]);
     await driver.cleanup("vmstop1", spec.runDir);
   });
 
@@ -108,9 +113,33 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
     const driver = driverFor(host);
     const a = await driver.start(await host.spec("vmpoola"));
     const b = await driver.start(await host.spec("vmpoolb"));
+    // Exact slots depend on what else runs as pool uids right now (the fakes' own helper
+    // processes may linger a moment): what matters is two different uids, both in the pool.
     const uids = readRecords(host.record).flatMap((r) => (r.who === "jailer" ? [r.uid] : []));
-    expect(uids).toEqual([UID_BASE + 1, UID_BASE + 2]);
+    expect(uids).toHaveLength(2);
+    expect(uids[0]).not.toBe(uids[1]);
+    for (const uid of uids) expect(uid > UID_BASE && uid <= UID_BASE + 8).toBe(true);
     await Promise.all([driver.stop("vmpoola", `${host.dir}/run/vmpoola`, 30_000), driver.stop("vmpoolb", `${host.dir}/run/vmpoolb`, 30_000)]);
     await Promise.all([a.exited, b.exited]);
+  });
+
+  it("skips a pool uid that another process (a QEMU VM, another hostd) already runs as", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
+    const driver = driverFor(host);
+    const squatter = spawn("sleep", ["600"], { uid: UID_BASE + 1, gid: UID_BASE + 1, stdio: "ignore" });
+    const squatterGone = new Promise((r) => squatter.once("exit", r));
+    await new Promise((r) => squatter.once("spawn", r));
+    try {
+      const spec = await host.spec("vmpoolc");
+      const vm = await driver.start(spec);
+      const [uid] = readRecords(host.record).flatMap((r) => (r.who === "jailer" ? [r.uid] : []));
+      expect(uid).not.toBe(UID_BASE + 1);
+      expect(uid! > UID_BASE + 1 && uid! <= UID_BASE + 8).toBe(true);
+      await driver.stop("vmpoolc", spec.runDir, 30_000);
+      await vm.exited;
+    } finally {
+      squatter.kill("SIGKILL");
+      await squatterGone;
+    }
   });
 });

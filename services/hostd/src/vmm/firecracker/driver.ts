@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import { machineArch } from "../../host/cpu.js";
@@ -16,6 +16,7 @@ import { listJailed } from "./list-jailed.js";
 import type { FirecrackerDriverOptions } from "./options.js";
 import { probeFacts, probeVerdict, resolveBinary } from "./probe.js";
 import { pickSlot, slotOfUid, slotOwner, type UidPool } from "./uid-pool.js";
+import { uidsInUse } from "./uids-in-use.js";
 import { waitForApi } from "./wait-api.js";
 
 /**
@@ -114,14 +115,15 @@ export class FirecrackerDriver implements VmmDriver {
     return { vmId: spec.vmId, pid: child.pid ?? null, exited };
   }
 
-  /** Slots of oneshot VMs this driver did not start (another hostd on this machine). */
+  /**
+   * Pool slots whose uid some process on this machine runs as: another hostd's Firecracker
+   * VMs, and QEMU VMs too (the QEMU driver's `-runas` pool starts at the same base).
+   */
   private async slotsInUseElsewhere(): Promise<Set<number>> {
     const used = new Set<number>();
     if (this.pool.base <= 0) return used;
-    const proc = this.o.procDir ?? "/proc";
-    for (const { pid } of await this.list()) {
-      const status = await readFile(join(proc, String(pid), "status"), "utf8").catch(() => "");
-      const slot = slotOfUid(this.pool, Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]));
+    for (const uid of await uidsInUse(this.o.procDir)) {
+      const slot = slotOfUid(this.pool, uid);
       if (slot !== undefined) used.add(slot);
     }
     return used;
