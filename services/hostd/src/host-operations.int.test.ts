@@ -61,6 +61,24 @@ describe.skipIf(skip)("operating a hostd (real hostd, NATS, QEMU, taps, nftables
     expect(spawnSync("ip", ["link", "show", "lo"]).status).toBe(0);
   }, T);
 
+  it("puts the isolation rules back when something removes them while a VM runs (a firewall reload)", async () => {
+    const { vmId } = await h.schedule({ script: "sleep 600\n" });
+    await h.waitEvent("VmBooted", vmId);
+    const tagged = () => (spawnSync("nft", ["list", "ruleset"], { encoding: "utf8" }).stdout.match(new RegExp(`comment "oneshot:${vmId}"`, "g")) ?? []).length;
+    expect(tagged()).toBe(6);
+    spawnSync("nft", ["delete", "table", "inet", `oneshot_${h.names.bridge}`]);
+    spawnSync("nft", ["delete", "table", "bridge", `oneshot_${h.names.bridge}`]);
+    expect(tagged()).toBe(0);
+    await waitFor("the rules to be restored", () => tagged() === 6, 30_000);
+    const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout;
+    expect(tables).toContain(`table inet oneshot_${h.names.bridge}`);
+    expect(tables).toContain(`table bridge oneshot_${h.names.bridge}`);
+    await waitFor("the warning", () => h.logs.includes("isolation rules were missing and have been restored"), 10_000);
+    await h.append({ type: "ReclaimRequested", data: { hostId: h.hostId, reclaimId: `r-${vmId}`, resources: [{ kind: "vm", name: vmId, vmId }], reason: "test done" } });
+    await h.waitEvent("VmDestroyed", vmId);
+    expect(h.leftovers(vmId)).toEqual([]);
+  }, T);
+
   it("when cordoned refuses new work with a code the scheduler acts on, still after a restart, and takes it again when uncordoned", async () => {
     await h.append({ type: "HostCordoned", data: { hostId: h.hostId, reason: "test" } });
     await waitFor("the cordon to be handled", () => h.logs.includes("host cordoned"), 30_000);

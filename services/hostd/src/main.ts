@@ -148,6 +148,14 @@ const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () =>
     data: { hostId, runningVms: state.running.length, used, capacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
   }, bootId);
 }, log);
+// Isolation must not silently go away (a firewall reload flushing the ruleset): every
+// inventory interval the base tables and each running VM's rules are measured and restored.
+const baseRules = { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, forbidden: net.forbidden };
+const stopIsolationCheck = every(c.HOSTD_INVENTORY_INTERVAL, "isolation-check", async () => {
+  const base = await nft.ensureBase(baseRules);
+  const vms = await agent.reassertIsolation();
+  if (base === "rebuilt" || vms.length) log.warn({ baseRebuilt: base === "rebuilt", vms }, "isolation rules were missing and have been restored");
+}, log);
 const stopInventory = every(c.HOSTD_INVENTORY_INTERVAL, "inventory", async () => {
   const raw = await scanMachine({ hostId, bridge: c.HOSTD_BRIDGE, stateDir, driver, links, nft });
   await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
@@ -175,5 +183,6 @@ shutdown.add("consumer", () => consumer.stop());
 shutdown.add("telemetry", async () => {
   await stopHeartbeat();
   await stopInventory();
+  await stopIsolationCheck();
 });
 await svc.startOps(c.HOSTD_HTTP_PORT, [{ name: "consumer", check: () => !stopping }]);

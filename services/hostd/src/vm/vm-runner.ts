@@ -68,6 +68,10 @@ const elapsed = (t: number) => Math.round((performance.now() - t) * 10) / 10;
  */
 export class VmRunner {
   private killRequested: ((why: string) => void) | undefined;
+  /** Set before the destroy removes the VM's rules: from then on nothing may add them back. */
+  private netClosed = false;
+  /** Rule re-assertions run one at a time, and the destroy waits for the one in flight. */
+  private netOps: Promise<unknown> = Promise.resolve();
   private killReason: string | undefined;
   private readonly killed = new Promise<string>((r) => (this.killRequested = r));
   readonly done: Promise<void>;
@@ -232,8 +236,25 @@ export class VmRunner {
   }
 
   /** Destroy steps, then VmDestroyed. Retried: a step that failed (busy tap, nft hiccup) gets another go. */
+  /**
+   * Puts the VM's isolation rules back if something removed them (a firewall reload flushing
+   * the ruleset): only while the VM runs, never once its destroy has begun.
+   */
+  reassertNet(): Promise<"present" | "added" | "skipped"> {
+    const run = async (): Promise<"present" | "added" | "skipped"> => {
+      const { rec, d } = this;
+      if (this.netClosed || rec.phase !== "running" || !rec.net) return "skipped";
+      return d.nft.ensureVmRules(d.bridge, rec.vmId, vmNetFor(rec.vmId, d.subnet, rec.net.address, d.dns));
+    };
+    const op = this.netOps.then(run, run);
+    this.netOps = op.catch(() => undefined);
+    return op;
+  }
+
   async destroy(log: Logger): Promise<void> {
     const { rec, d } = this;
+    this.netClosed = true;
+    await this.netOps;
     let removed: string[] = [];
     for (let attempt = 1; ; attempt++) {
       try {
