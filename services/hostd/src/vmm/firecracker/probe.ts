@@ -24,8 +24,8 @@ export interface ProbeFacts {
  */
 export function probeVerdict(f: ProbeFacts): ProbeResult {
   const no = (reason: string): ProbeResult => ({ ok: false, accel: "kvm", reason });
-  if (!f.firecracker) return no("firecracker binary not found (PATH or HOSTD firecracker path)");
-  if (!f.jailer) return no("jailer binary not found (PATH or HOSTD jailer path)");
+  if (!f.firecracker) return no("firecracker binary not found (not on PATH; or set the driver's firecrackerBin)");
+  if (!f.jailer) return no("jailer binary not found (not on PATH; or set the driver's jailerBin)");
   if (f.hostArch !== f.arch) return no(`Firecracker cannot emulate: ${f.arch} guests on a ${f.hostArch ?? "unknown"} machine`);
   const hint = hwVirtHint(f.arch, f.cpuinfo);
   if (!hint.possible) return no(hint.reason ?? "no hardware virtualization");
