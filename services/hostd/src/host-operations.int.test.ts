@@ -36,6 +36,25 @@ describe.skipIf(skip)("operating a hostd (real hostd, NATS, QEMU, taps, nftables
     expect(types.filter((t) => t === "VmBooted")).toHaveLength(1);
   }, T);
 
+  it("after a crash, a placement that was still waiting for room runs (it was accepted, not lost)", async () => {
+    const big = await h.schedule({ script: "sleep 600\n", spec: { vcpus: 4 } }); // fills the host's 4 vCPUs
+    await h.waitEvent("VmBooted", big.vmId);
+    const waiting = await h.schedule({ script: "echo resumed\n" });
+    await h.waitEvent("VmBootRequested", waiting.vmId);
+    h.expectExit = true;
+    await h.killHostd("SIGKILL");
+    h.expectExit = false;
+    await h.startHostd();
+    const bigGone = await h.waitEvent("VmDestroyed", big.vmId);
+    expect(h.vmEvents(big.vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ reason: "killed" });
+    const ran = await h.waitEvent("VmExited", waiting.vmId);
+    expect(ran.data).toMatchObject({ exitCode: 0, reason: "exited" });
+    expect((await h.waitEvent("VmBooted", waiting.vmId)).seq).toBeGreaterThan(bigGone.seq);
+    await h.waitEvent("VmDestroyed", waiting.vmId);
+    expect(h.vmEvents(waiting.vmId).map((e) => e.type)).toEqual(["VmBootRequested", "VmBooted", "VmExited", "VmDestroyed"]);
+    expect([...h.leftovers(big.vmId), ...h.leftovers(waiting.vmId)]).toEqual([]);
+  }, T);
+
   it("reports leftovers it did not create in its inventory and reclaims them on request, refusing anything not named like oneshot's", async () => {
     const tapId = `lt${h.names.suffix}`;
     const dirId = `ld${h.names.suffix}`;
