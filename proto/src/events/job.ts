@@ -44,6 +44,11 @@ export const JobScheduled = defineEvent("JobScheduled", {
   spec: JobSpec,
   /** 0 for the first placement, +1 after each requeue: part of the dedupe id. */
   attempt: z.number().int().nonnegative(),
+  /**
+   * Local jobs: the script, copied from JobQueued, so hostd reads nothing but its own host's
+   * subject (least privilege: a hostd identity may not read job subjects).
+   */
+  script: z.string().max(256 * 1024).optional(),
 });
 export type JobScheduled = z.infer<typeof JobScheduled>;
 

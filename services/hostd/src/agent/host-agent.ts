@@ -112,6 +112,7 @@ export class HostAgent {
     if (verdict.kind === "duplicate") return;
     const rec: VmRecord = {
       vmId, jobId, hostId: this.d.hostId, attempt, kind: jobKind(jobId), spec, correlationId: e.correlationId, scheduledEventId: e.id,
+      ...(e.data.script !== undefined ? { script: e.data.script } : {}),
       phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
     };
     // Record first, then the claim: a crash between the two leaves a run dir that recover() finishes.

@@ -20,6 +20,8 @@ export const VmRecord = z.object({
   attempt: z.number().int().nonnegative(),
   kind: z.enum(["local", "github", "gitlab"]),
   spec: JobSpec,
+  /** Local jobs: the script from JobScheduled (older placements without it are read from the job's JobQueued). */
+  script: z.string().optional(),
   correlationId: z.string(),
   /** Id of the JobScheduled this VM runs. */
   scheduledEventId: z.string(),

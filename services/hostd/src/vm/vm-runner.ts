@@ -126,7 +126,7 @@ export class VmRunner {
       t = performance.now();
       const net = this.netPlan();
       const secret = rec.kind === "local" ? undefined : await this.step("runner-config", () => d.runnerSecret(rec));
-      const script = rec.kind === "local" ? await this.step("config", () => d.jobScript(rec.jobId)) : undefined;
+      const script = rec.kind === "local" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
       await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, configDriveFiles({
         kind: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec,
         ...(script !== undefined ? { script } : {}), ...(secret ? { runner: secret } : {}), net,

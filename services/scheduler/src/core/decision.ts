@@ -27,7 +27,7 @@ export const clip = (s: string): string => (s.length <= MAX_REASON ? s : `${s.sl
 export function scheduled(job: JobView, hostId: string, hostSubjectSeq: number, now: string): Decision {
   const { jobId, attempt, spec } = job;
   return {
-    event: { type: "JobScheduled", data: { jobId, hostId, vmId: vmIdFor(jobId, attempt), spec, attempt } },
+    event: { type: "JobScheduled", data: { jobId, hostId, vmId: vmIdFor(jobId, attempt), spec, attempt, ...(job.script !== undefined ? { script: job.script } : {}) } },
     subject: subjects.host(hostId),
     msgId: `sched:${jobId}:${attempt}`,
     expectedLastSubjectSeq: hostSubjectSeq,

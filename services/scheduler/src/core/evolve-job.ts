@@ -15,6 +15,7 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
         jobId, org: source.org, local: source.provider === "local", spec, requiredLabels: requiredLabels(source.labels),
         queuedSeq: e.seq, attempt: 0, bootFailures: 0, phase: "pending", subjectSeq: e.seq,
         correlationId: e.correlationId, causationId: e.id,
+        ...(e.data.script !== undefined ? { script: e.data.script } : {}),
       });
       s.pending.add(jobId);
       return;

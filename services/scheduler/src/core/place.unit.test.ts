@@ -18,6 +18,15 @@ describe("place: where a queued job goes", () => {
     });
   });
 
+  it("given a local job, then its script travels in JobScheduled (hostd reads only its own host's subject)", () => {
+    const local = queued("loc1", { provider: "local" });
+    local.data.script = "echo hi; exit 3";
+    const [d] = given(registered("h1"), local).decisions();
+    expect(d).toMatchObject({ type: "JobScheduled", data: { jobId: "loc1", script: "echo hi; exit 3" } });
+    const [gh] = given(registered("h1"), queued("gh1")).decisions();
+    expect(gh?.type === "JobScheduled" && "script" in gh.data).toBe(false);
+  });
+
   it("given hosts of both arches, then each job goes to a host of its own arch", () => {
     const s = given(registered("x1", { arch: "amd64" }), registered("a1", { arch: "arm64" }), queued("ja", { arch: "arm64" }), queued("jx", { arch: "amd64" }));
     expect(placements(s.decisions())).toEqual({ ja: "a1", jx: "x1" });

@@ -35,6 +35,8 @@ export interface JobView {
   /** Local jobs are completed by the scheduler from the VM's exit; provider jobs by webhooks. */
   local: boolean;
   spec: JobSpec;
+  /** Local jobs: the script, handed to hostd in JobScheduled. */
+  script?: string;
   /** Host labels this job needs (see host-labels.ts). */
   requiredLabels: string[];
   /** Stream sequence of its first JobQueued: its place in its org's line, kept across requeues. */
