@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "@oneshot/runtime";
 import type { Exec } from "../host/exec.js";
@@ -10,26 +9,12 @@ const log = createLogger("test", { level: "silent" });
 const ok: Exec = async () => ({ code: 0, stdout: "QEMU emulator version 7.2", stderr: "" });
 const missingBin: Exec = async () => ({ code: 127, stdout: "", stderr: "not found" });
 const deps = (exec: Exec) => ({ exec, log, uidBase: 0, stateDir: "/tmp" });
-const haveFirecracker = existsSync(join(import.meta.dirname, "firecracker", "index.ts"));
-const firecrackerRuns = haveFirecracker && ["/usr/bin/firecracker", "/usr/local/bin/firecracker"].some((p) => existsSync(p));
-if (haveFirecracker) process.stderr.write("SKIP (no-firecracker-driver cases): vmm/firecracker/index.ts exists, so its absence cannot be tested\n");
-else process.stderr.write("SKIP (firecracker-driver cases): no vmm/firecracker/index.ts in this tree\n");
+// The Firecracker driver is in the tree; on a machine with a real firecracker binary the
+// "cannot run here" cases below do not hold.
+const firecrackerRuns = ["/usr/bin/firecracker", "/usr/local/bin/firecracker"].some((p) => existsSync(p));
 if (firecrackerRuns) process.stderr.write("SKIP (firecracker-unusable cases): a firecracker binary is installed here\n");
 
-describe.skipIf(haveFirecracker)("VMM selection without a Firecracker driver in the tree", () => {
-  it("HOSTD_VMM=firecracker stops with a clear error", async () => {
-    expect(await loadFirecracker()).toBeUndefined();
-    await expect(selectDriver("firecracker", "amd64", deps(ok))).rejects.toThrow(/no Firecracker driver/);
-  });
-
-  it("auto falls back to QEMU and says why", async () => {
-    const r = await selectDriver("auto", "amd64", deps(ok));
-    expect(r.driver.name).toBe("qemu");
-    expect(r.why).toMatch(/no Firecracker driver/);
-  });
-});
-
-describe.skipIf(!haveFirecracker || firecrackerRuns)("VMM selection with the Firecracker driver, on a machine where it cannot run", () => {
+describe.skipIf(firecrackerRuns)("VMM selection with the Firecracker driver, on a machine where it cannot run", () => {
   it("finds the driver's factory at run time", async () => {
     expect(typeof (await loadFirecracker())).toBe("function");
   });
