@@ -1,5 +1,6 @@
 import { createVerify, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer } from "node:http";
+import { onRequest, type Recorded } from "./http-request.js";
 
 /**
  * A stand-in for the parts of GitHub's REST API oneshot calls (GitHub cannot be reached from
@@ -7,12 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
  * claims, installation tokens on the runner calls, the generate-jitconfig body, duplicate
  * runner names (409). Every call is recorded, without credentials.
  */
-export interface FakeGitHubCall {
-  method: string;
-  path: string;
-  body: unknown;
-  status: number;
-}
+export type FakeGitHubCall = Recorded;
 
 export interface FakeGitHub {
   url: string;
@@ -52,22 +48,8 @@ export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }
   const jitConfigs = new Map<string, string>();
   let failing: { status: number; times: number } | undefined;
   let runnerId = 1000;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
-      const path = (req.url ?? "").split("?")[0]!;
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = raw;
-      }
-      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-        calls.push({ method: req.method ?? "", path, body, status });
-        res.writeHead(status, { "content-type": "application/json", ...headers });
-        res.end(JSON.stringify(payload));
-      };
+  const server = createServer(
+    onRequest(calls, (req, path, body, send) => {
       const token = /^POST \/app\/installations\/(\d+)\/access_tokens$/.exec(`${req.method} ${path}`);
       if (token) {
         const why = verifyAppJwt(req.headers.authorization, o.appId, o.publicKeyPem);
@@ -97,8 +79,8 @@ export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }
         return send(201, { runner: { id: ++runnerId, name: b.name, os: "linux", status: "offline", busy: false, labels: (b.labels as string[]).map((name) => ({ name })) }, encoded_jit_config: cfg });
       }
       send(404, { message: "Not Found" });
-    });
-  });
+    }),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   return {

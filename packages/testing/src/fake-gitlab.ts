@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
+import { onRequest } from "./http-request.js";
 
 /**
  * A stand-in for the GitLab REST calls oneshot makes: job tags, runner creation and deletion.
@@ -21,22 +22,8 @@ export async function startFakeGitLab(o: { token: string }): Promise<FakeGitLab>
   const runners: FakeGitLab["runners"] = new Map();
   const jobs = new Map<string, string[]>();
   let nextId = 500;
-  const server = createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
-      const path = (req.url ?? "").split("?")[0]!;
-      let body: unknown;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        body = raw;
-      }
-      const send = (status: number, payload?: unknown) => {
-        calls.push({ method: req.method ?? "", path, body, status });
-        res.writeHead(status, payload === undefined ? {} : { "content-type": "application/json" });
-        res.end(payload === undefined ? undefined : JSON.stringify(payload));
-      };
+  const server = createServer(
+    onRequest(calls, (req, path, body, send) => {
       if (req.headers["private-token"] !== o.token) return send(401, { message: "401 Unauthorized" });
       const job = /^\/api\/v4\/projects\/(\d+)\/jobs\/(\d+)$/.exec(path);
       if (req.method === "GET" && job) {
@@ -57,8 +44,8 @@ export async function startFakeGitLab(o: { token: string }): Promise<FakeGitLab>
         return runners.delete(Number(del[1])) ? send(204) : send(404, { message: "404 Runner Not Found" });
       }
       send(404, { message: "404 Not Found" });
-    });
-  });
+    }),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import { machineArch } from "../../host/cpu.js";
-import { pipeCapped } from "../capped-log.js";
+import { watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
 import { FirecrackerApi } from "./api-client.js";
 import { FC_ERROR } from "./api-error.js";
@@ -85,25 +85,18 @@ export class FirecrackerDriver implements VmmDriver {
       this.reserved.delete(slot);
       throw new VmmError(spec.vmId, FC_ERROR.exited, `could not prepare or launch the jailer: ${(e as Error).message}`, { cause: e });
     }
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
-    const consoleDone = pipeCapped(child.stdout!, spec.consoleLog, spec.consoleMaxBytes);
-    const exited = new Promise<VmExit>((resolve) => {
-      child.once("error", (e) => (stderr += `\n${e.message}`));
-      child.once("close", (code, signal) => {
-        void consoleDone.then(async () => {
-          this.children.delete(spec.vmId);
-          this.reserved.delete(slot);
-          if (stderr) await writeFile(join(spec.runDir, "vmm.stderr"), stderr).catch(() => undefined);
-          resolve({ code, signal });
-        });
-      });
+    const { exited, stderr } = watchVmmProcess(child, {
+      consoleLog: spec.consoleLog, consoleMaxBytes: spec.consoleMaxBytes, stderrFile: join(spec.runDir, "vmm.stderr"),
+      onExit: () => {
+        this.children.delete(spec.vmId);
+        this.reserved.delete(slot);
+      },
     });
     this.children.set(spec.vmId, { child, exited });
     const api = new FirecrackerApi(spec.vmId, layout.apiSock.onHost);
     try {
       const ready = await waitForApi(api, exited, this.o.apiReadyTimeoutMs ?? 30_000);
-      if (ready !== "ready") throw new VmmError(spec.vmId, FC_ERROR.exited, `jailer/Firecracker exited before its API answered (${ready}): ${stderr.trim().slice(-1000)}`);
+      if (ready !== "ready") throw new VmmError(spec.vmId, FC_ERROR.exited, `jailer/Firecracker exited before its API answered (${ready}): ${stderr().trim().slice(-1000)}`);
       const calls = bootRequests(spec, layout, { smt: this.o.smt ?? false, tscKhz: this.o.tscKhz, logLevel: this.o.logLevel === null ? undefined : (this.o.logLevel ?? "Warning") });
       for (const c of calls) await api.put(c.path, c.body);
     } catch (e) {

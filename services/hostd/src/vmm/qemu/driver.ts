@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import type { Exec } from "../../host/exec.js";
 import { hwVirtHint, machineArch } from "../../host/cpu.js";
-import { pipeCapped } from "../capped-log.js";
+import { watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
 import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 import { qmpCommand } from "./qmp.js";
@@ -86,19 +86,12 @@ export class QemuDriver implements VmmDriver {
     const runAs = this.o.uidBase > 0 ? { uid: this.o.uidBase + slot, gid: this.o.uidBase + slot } : undefined;
     const argv = qemuArgv(spec, { sandbox: this.sandbox, runAs, chroot: files.jail, tscKhz: this.o.tscKhz, qmpSocket: files.qmp });
     const child = spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
-    const consoleDone = pipeCapped(child.stdout!, spec.consoleLog, spec.consoleMaxBytes);
-    const exited = new Promise<VmExit>((resolve) => {
-      child.once("error", (e) => (stderr += `\n${e.message}`));
-      child.once("close", (code, signal) => {
-        void consoleDone.then(async () => {
-          this.children.delete(spec.vmId);
-          this.reserved.delete(slot);
-          if (stderr) await writeFile(files.stderr, stderr).catch(() => undefined);
-          resolve({ code, signal });
-        });
-      });
+    const { exited, stderr } = watchVmmProcess(child, {
+      consoleLog: spec.consoleLog, consoleMaxBytes: spec.consoleMaxBytes, stderrFile: files.stderr,
+      onExit: () => {
+        this.children.delete(spec.vmId);
+        this.reserved.delete(slot);
+      },
     });
     this.children.set(spec.vmId, { child, exited, slot });
     // QEMU is up once its QMP socket answers; an early exit is a refused configuration.
@@ -107,7 +100,7 @@ export class QemuDriver implements VmmDriver {
       exited.then(() => "exited" as const),
     ]);
     if (ready !== "ready") {
-      throw new VmmError(spec.vmId, "vmm-exited", `QEMU exited at start (code ${child.exitCode}): ${stderr.trim().slice(-1000)}`);
+      throw new VmmError(spec.vmId, "vmm-exited", `QEMU exited at start (code ${child.exitCode}): ${stderr().trim().slice(-1000)}`);
     }
     return { vmId: spec.vmId, pid: child.pid ?? null, exited };
   }
