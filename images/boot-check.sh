@@ -2,6 +2,8 @@
 # Boots the minimal image once with a script job, the way hostd does, and checks the result:
 #   images/boot-check.sh amd64|arm64 [script] [expected-exit-code]
 # Prints the job output, boot-to-agent-ready and total wall time. Software emulation (TCG).
+# ONESHOT_CHECK_ROOTFS (default rootfs.ext4), ONESHOT_CHECK_MEM (MiB, 256), ONESHOT_CHECK_CPUS (1)
+# and ONESHOT_CHECK_TIMEOUT (in-guest timeout, 60 s) change the VM.
 set -euo pipefail
 arch="${1:-}"; script="${2:-echo hi; uname -m; exit 3}"; expect="${3:-3}"
 case "$arch" in amd64|arm64) ;; *) echo "usage: $0 amd64|arm64 [script] [expected-exit]" >&2; exit 2 ;; esac
@@ -19,7 +21,9 @@ printf '%s' "${ONESHOT_CHECK_TIMEOUT:-60}" > "$work/cfg/oneshot/timeout-sec"
 printf '%s\n' "$script" > "$work/cfg/oneshot/script"
 truncate -s 4M "$work/cfg.img"
 mkfs.ext4 -q -F -L oneshot-cfg -d "$work/cfg" "$work/cfg.img"
-qemu-img create -q -f qcow2 -b "$img/rootfs.ext4" -F raw "$work/root.qcow2"
+rootfs="$img/${ONESHOT_CHECK_ROOTFS:-rootfs.ext4}"
+[[ -f $rootfs ]] || { echo "no $rootfs" >&2; exit 1; }
+qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2"
 cmdline="console=ttyS0 reboot=t panic=-1 quiet root=/dev/vda rw"
 if [[ $arch == amd64 ]]; then
   khz=$(awk '/^cpu MHz/ {printf "%d", $4 * 1000; exit}' /proc/cpuinfo)
@@ -30,7 +34,7 @@ else
   cmdline=${cmdline/ttyS0/ttyAMA0}
 fi
 start=$(date +%s%N)
-"${qemu[@]}" -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+"${qemu[@]}" -accel tcg -m "${ONESHOT_CHECK_MEM:-256}" -smp "${ONESHOT_CHECK_CPUS:-1}" -nodefaults -no-user-config -display none -no-reboot \
   -serial "file:$work/console.log" -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$cmdline" \
   -drive "id=root,file=$work/root.qcow2,format=qcow2,if=none" -device virtio-blk-device,drive=root \
   -drive "id=cfg,file=$work/cfg.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=cfg &
@@ -44,7 +48,7 @@ while kill -0 "$qpid" 2>/dev/null; do
 done
 wait "$qpid" || true
 total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-tr -d '\r' < "$work/console.log" | sed -n '/^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p'
+tr -d '\r' < "$work/console.log" | sed -n '/^oneshot: dockerd/p; /^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p'
 rc=$(tr -d '\r' < "$work/console.log" | sed -n 's/^ONESHOT-JOB-EXIT=//p' | tail -1)
 echo "{\"arch\":\"$arch\",\"exitCode\":${rc:-null},\"agentReadyMs\":${ready_ms:-null},\"totalMs\":$total_ms}"
 if [[ "${rc:-none}" != "$expect" ]]; then
