@@ -47,7 +47,16 @@ fi
 
 case "$mode" in
   install) ;;
-  test) step "test suite"; npm test ;;
+  test)
+    if [[ -x images/boot-check.sh ]]; then
+      for arch in amd64 arm64; do
+        step "boot check ($arch): a script job's output and exit code"
+        images/boot-check.sh "$arch" 'echo hi from $(uname -m); exit 3' 3
+      done
+    fi
+    step "test suite"
+    npm test
+    ;;
   demo)
     step "oneshot up + a demo job"
     exec node packages/cli/dist/main.js demo
