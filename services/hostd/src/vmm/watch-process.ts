@@ -27,3 +27,13 @@ export function watchVmmProcess(
   });
   return { exited, stderr: () => stderr };
 }
+
+/** Whether a process exists (signal 0). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

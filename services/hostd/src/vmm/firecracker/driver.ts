@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import { machineArch } from "../../host/cpu.js";
-import { watchVmmProcess } from "../watch-process.js";
+import { processAlive, watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
 import { FirecrackerApi } from "./api-client.js";
 import { FC_ERROR } from "./api-error.js";
@@ -133,10 +133,10 @@ export class FirecrackerDriver implements VmmDriver {
     if (!pids.length) return;
     const sock = jailPaths(vmId, runDir, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: this.firecrackerBin }).apiSock.onHost;
     await new FirecrackerApi(vmId, sock, Math.max(1, Math.min(graceMs, 3_000))).put("/actions", { action_type: "SendCtrlAltDel" }).catch(() => undefined);
-    const gone = () => pids.every((p) => !alive(p));
+    const gone = () => pids.every((p) => !processAlive(p));
     const deadline = Date.now() + graceMs;
     while (!gone() && Date.now() < deadline) await sleep(50);
-    for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
+    for (const p of pids) if (processAlive(p)) process.kill(p, "SIGKILL");
     if (own) await own.exited;
     else while (!gone()) await sleep(20);
   }
@@ -156,12 +156,3 @@ export class FirecrackerDriver implements VmmDriver {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

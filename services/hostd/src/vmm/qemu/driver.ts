@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import type { Exec } from "../../host/exec.js";
 import { hwVirtHint, machineArch } from "../../host/cpu.js";
-import { watchVmmProcess } from "../watch-process.js";
+import { processAlive, watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
 import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 import { qmpCommand } from "./qmp.js";
@@ -142,10 +142,10 @@ export class QemuDriver implements VmmDriver {
     const pids = own?.child.pid ? [own.child.pid] : (await this.list()).filter((v) => v.vmId === vmId).map((v) => v.pid);
     if (!pids.length) return;
     await qmpCommand(qemuFiles(runDir).qmp, "quit", Math.min(graceMs, 3_000)).catch(() => undefined);
-    const gone = () => pids.every((p) => !alive(p));
+    const gone = () => pids.every((p) => !processAlive(p));
     const deadline = Date.now() + graceMs;
     while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
+    for (const p of pids) if (processAlive(p)) process.kill(p, "SIGKILL");
     if (own) await own.exited;
     else while (!gone()) await new Promise((r) => setTimeout(r, 20));
   }
@@ -171,14 +171,5 @@ export class QemuDriver implements VmmDriver {
     await rm(f.qmp, { force: true });
     await rm(f.jail, { recursive: true, force: true });
     await rm(f.stderr, { force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
