@@ -15,8 +15,10 @@ export interface FakeGitHub {
   calls: FakeGitHubCall[];
   /** Configs handed out, by runner name (what a VM's runner would receive). */
   jitConfigs: Map<string, string>;
-  /** Make the next generate-jitconfig calls fail with this status (e.g. 422, 429). */
-  failNext(status: number, times?: number): void;
+  /** Installation tokens handed out (each one a POST /app/installations/{id}/access_tokens that passed). */
+  tokensIssued(): number;
+  /** Make the next generate-jitconfig calls fail with this status (e.g. 422, 429; a 429 carries `retry-after: 30` unless headers say otherwise). */
+  failNext(status: number, times?: number, headers?: Record<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -25,14 +27,20 @@ const b64url = (s: string) => Buffer.from(s, "base64url");
 function verifyAppJwt(auth: string | undefined, appId: string, publicKeyPem: string): string | undefined {
   // The auth scheme is case-insensitive (octokit sends `bearer`).
   if (!auth || !/^bearer /i.test(auth)) return "missing bearer JWT";
-  const parts = auth.slice(7).split(".");
+  const parts = auth.slice(7).trim().split(".");
   if (parts.length !== 3) return "malformed JWT";
   const [h, p, sig] = parts as [string, string, string];
-  const header = JSON.parse(b64url(h).toString()) as { alg?: string };
+  let header: { alg?: string };
+  let claims: { iat?: number; exp?: number; iss?: string | number };
+  try {
+    header = JSON.parse(b64url(h).toString()) as typeof header;
+    claims = JSON.parse(b64url(p).toString()) as typeof claims;
+  } catch {
+    return "malformed JWT";
+  }
   if (header.alg !== "RS256") return "JWT alg must be RS256";
   const ok = createVerify("RSA-SHA256").update(`${h}.${p}`).verify(publicKeyPem, b64url(sig));
   if (!ok) return "JWT signature does not verify";
-  const claims = JSON.parse(b64url(p).toString()) as { iat?: number; exp?: number; iss?: string | number };
   const now = Math.floor(Date.now() / 1000);
   if (String(claims.iss) !== appId) return `JWT iss ${String(claims.iss)} is not the App id`;
   if (typeof claims.iat !== "number" || claims.iat > now + 60) return "JWT iat is in the future";
@@ -43,10 +51,11 @@ function verifyAppJwt(auth: string | undefined, appId: string, publicKeyPem: str
 
 export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }): Promise<FakeGitHub> {
   const calls: FakeGitHubCall[] = [];
-  const tokens = new Set<string>();
+  /** Installation token → its installation and expiry, like GitHub's one-hour tokens. */
+  const tokens = new Map<string, { installationId: number; expiresAt: number }>();
   const names = new Set<string>();
   const jitConfigs = new Map<string, string>();
-  let failing: { status: number; times: number } | undefined;
+  let failing: { status: number; times: number; headers: Record<string, string> } | undefined;
   let runnerId = 1000;
   const server = createServer(
     onRequest(calls, (req, path, body, send) => {
@@ -55,21 +64,23 @@ export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }
         const why = verifyAppJwt(req.headers.authorization, o.appId, o.publicKeyPem);
         if (why) return send(401, { message: why });
         const t = `ghs_${randomBytes(18).toString("hex")}`;
-        tokens.add(t);
-        return send(201, { token: t, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { organization_self_hosted_runners: "write" } });
+        const expiresAt = Date.now() + 3600_000;
+        tokens.set(t, { installationId: Number(token[1]), expiresAt });
+        return send(201, { token: t, expires_at: new Date(expiresAt).toISOString(), permissions: { organization_self_hosted_runners: "write", administration: "write" } });
       }
       const jit = /^POST \/(orgs\/[^/]+|repos\/[^/]+\/[^/]+)\/actions\/runners\/generate-jitconfig$/.exec(`${req.method} ${path}`);
       if (jit) {
         const auth = req.headers.authorization ?? "";
         const t = auth.replace(/^(token|bearer) /i, "");
-        if (!tokens.has(t)) return send(401, { message: "Bad credentials (installation token required)" });
+        const known = tokens.get(t);
+        if (!known || known.expiresAt <= Date.now()) return send(401, { message: "Bad credentials (installation token required)" });
         if (failing && failing.times > 0) {
           failing.times--;
-          return send(failing.status, { message: `injected ${failing.status}` }, failing.status === 429 ? { "retry-after": "30" } : {});
+          return send(failing.status, { message: `injected ${failing.status}` }, failing.headers);
         }
         const b = body as { name?: unknown; runner_group_id?: unknown; labels?: unknown; work_folder?: unknown };
         const labelsOk = Array.isArray(b?.labels) && b.labels.length >= 1 && b.labels.length <= 100 && b.labels.every((l) => typeof l === "string");
-        if (typeof b?.name !== "string" || typeof b.runner_group_id !== "number" || !labelsOk || (b.work_folder !== undefined && typeof b.work_folder !== "string")) {
+        if (typeof b?.name !== "string" || b.name.length < 1 || b.name.length > 64 || !Number.isInteger(b.runner_group_id) || !labelsOk || (b.work_folder !== undefined && typeof b.work_folder !== "string")) {
           return send(422, { message: "Validation Failed" });
         }
         if (names.has(b.name)) return send(409, { message: "Already exists - A runner with the name already exists." });
@@ -87,7 +98,8 @@ export async function startFakeGitHub(o: { appId: string; publicKeyPem: string }
     url: `http://127.0.0.1:${port}`,
     calls,
     jitConfigs,
-    failNext: (status, times = 1) => void (failing = { status, times }),
+    tokensIssued: () => tokens.size,
+    failNext: (status, times = 1, headers) => void (failing = { status, times, headers: headers ?? (status === 429 ? { "retry-after": "30" } : {}) }),
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -14,6 +14,8 @@ export interface FakeGitLab {
   runners: Map<number, { token: string; tags: string[]; projectId: number; description: string }>;
   /** Tags of a job, served by `GET /api/v4/projects/:id/jobs/:job_id`. */
   setJobTags(projectId: number, jobId: number, tags: string[]): void;
+  /** Make the next API calls fail with this status (e.g. 500, 429 with `retry-after: 20`). */
+  failNext(status: number, times?: number, headers?: Record<string, string>): void;
   close(): Promise<void>;
 }
 
@@ -22,21 +24,29 @@ export async function startFakeGitLab(o: { token: string }): Promise<FakeGitLab>
   const runners: FakeGitLab["runners"] = new Map();
   const jobs = new Map<string, string[]>();
   let nextId = 500;
+  let failing: { status: number; times: number; headers: Record<string, string> } | undefined;
   const server = createServer(
     onRequest(calls, (req, path, body, send) => {
       if (req.headers["private-token"] !== o.token) return send(401, { message: "401 Unauthorized" });
+      if (failing && failing.times > 0) {
+        failing.times--;
+        return send(failing.status, { message: `injected ${failing.status}` }, failing.headers);
+      }
       const job = /^\/api\/v4\/projects\/(\d+)\/jobs\/(\d+)$/.exec(path);
       if (req.method === "GET" && job) {
         const tags = jobs.get(`${job[1]}/${job[2]}`);
         return tags ? send(200, { id: Number(job[2]), status: "pending", tag_list: tags }) : send(404, { message: "404 Not found" });
       }
       if (req.method === "POST" && path === "/api/v4/user/runners") {
-        const b = body as { runner_type?: string; project_id?: number; tag_list?: string; description?: string };
+        // GitLab takes tag_list as an array (JSON) or a comma-separated string (form fields).
+        const b = body as { runner_type?: string; project_id?: number; tag_list?: string | string[]; description?: string };
         if (!["instance_type", "group_type", "project_type"].includes(b?.runner_type ?? "")) return send(400, { message: "runner_type is invalid" });
         if (b.runner_type === "project_type" && typeof b.project_id !== "number") return send(400, { message: "project_id is missing" });
         const id = ++nextId;
         const token = `glrt-${randomBytes(10).toString("hex")}`;
-        runners.set(id, { token, tags: (b.tag_list ?? "").split(",").filter(Boolean), projectId: b.project_id!, description: b.description ?? "" });
+        const tags = Array.isArray(b.tag_list) ? b.tag_list : (b.tag_list ?? "").split(",").filter(Boolean);
+        if (!tags.every((t) => typeof t === "string")) return send(400, { message: "tag_list is invalid" });
+        runners.set(id, { token, tags, projectId: b.project_id!, description: b.description ?? "" });
         return send(201, { id, token, token_expires_at: null });
       }
       const del = /^\/api\/v4\/runners\/(\d+)$/.exec(path);
@@ -52,6 +62,7 @@ export async function startFakeGitLab(o: { token: string }): Promise<FakeGitLab>
     calls,
     runners,
     setJobTags: (p, j, tags) => void jobs.set(`${p}/${j}`, tags),
+    failNext: (status, times = 1, headers) => void (failing = { status, times, headers: headers ?? (status === 429 ? { "retry-after": "20" } : {}) }),
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

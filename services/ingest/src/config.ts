@@ -1,57 +1,98 @@
-import { BaseEnv, envInt } from "@oneshot/runtime";
+import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { BaseEnv, ConfigError, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 
+/** An unset or empty variable is absent (compose writes `VAR=` for unset ones). */
 const optional = z.string().optional().transform((v) => (v ? v : undefined));
+const optionalPort = z.preprocess((v) => (v === "" ? undefined : v), envInt(1, 65535).optional());
 
 /** ingest's configuration: environment only, parsed once at start. */
 export const IngestEnv = BaseEnv.extend({
-  /** HTTP port for webhooks, the job API, `/healthz` and `/metrics`. */
+  /** Port for the webhooks and the job API; `/healthz` and `/metrics` are served on it too. */
   INGEST_PORT: envInt(0, 65535).default(8080),
+  /** Optional second port serving only `/healthz` and `/metrics` (to keep them off a public port's firewall rule). */
+  INGEST_HTTP_PORT: optionalPort,
   /** Address to listen on. */
-  INGEST_HOST: z.string().default("0.0.0.0"),
+  INGEST_HOST: z.string().min(1).default("0.0.0.0"),
   /** GitHub App webhook secret; without it `/webhooks/github` answers 503 (not configured). */
   GITHUB_WEBHOOK_SECRET: optional,
-  /** The previous secret, accepted too while a rotation is under way. */
+  /** The previous webhook secret, also accepted while a rotation is under way. */
   GITHUB_WEBHOOK_SECRET_PREVIOUS: optional,
-  /** GitLab hook secret token; without it `/webhooks/gitlab` answers 503. */
+  /** GitLab hook secret token (`X-Gitlab-Token`); without it `/webhooks/gitlab` answers 503. */
   GITLAB_WEBHOOK_TOKEN: optional,
-  /** GitLab base URL for the API (job tags, runner creation). */
+  /** GitLab base URL for the API (job tags, runner creation) and for the runners it hands out. */
   GITLAB_URL: z.string().url().default("https://gitlab.com"),
-  /** GitLab token with `api` scope: reads a job's tags, creates one runner per job. */
+  /** GitLab token with `api` scope: reads a job's tags, creates and deletes one runner per job. */
   GITLAB_API_TOKEN: optional,
-  /** Bearer token for `POST /v1/jobs` (the CLI); without it the job API is off (503). */
+  /** Bearer token for `POST /v1/jobs` (the CLI); without it the job API answers 503. */
   ONESHOT_API_TOKEN: optional,
   /** GitHub's REST API base (GitHub Enterprise Server: https://HOST/api/v3). */
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
-  /** The GitHub App's id (the JWT's `iss`). */
-  GITHUB_APP_ID: optional,
-  /** The App's private key (PEM), or a file holding it (`_FILE` wins). */
+  /** The GitHub App's id or client id (the JWT's `iss`); without it the broker answers `not-configured` for GitHub jobs. */
+  GITHUB_APP_ID: optional.pipe(z.string().regex(/^(\d{1,12}|Iv[0-9A-Za-z._-]{1,64})$/, "must be the App's numeric id or its client id").optional()),
+  /** The App's private key (PEM; `\n` escapes are accepted). */
   GITHUB_APP_PRIVATE_KEY: optional,
+  /** A file holding the App's private key; wins over GITHUB_APP_PRIVATE_KEY. Read only when GITHUB_APP_ID is set. */
   GITHUB_APP_PRIVATE_KEY_FILE: optional,
   /** Runner group the just-in-time runners join (1 = Default). */
   GITHUB_RUNNER_GROUP_ID: envInt(1, 2 ** 31).default(1),
-  /** Bodies above this many bytes get 413 without being read to the end. */
+  /** Bodies above this many bytes get 413 without being read to the end (GitHub sends up to 25 MB). */
   INGEST_MAX_BODY_BYTES: envInt(1024, 25 * 1024 * 1024).default(1024 * 1024),
-  /** Size of a job labelled plain `oneshot`. */
-  INGEST_DEFAULT_VCPUS: envInt(1, 256).default(2),
-  INGEST_DEFAULT_MEM_GIB: envInt(1, 1024).default(4),
+  /** vCPUs of a job labelled plain `oneshot`. */
+  INGEST_DEFAULT_VCPUS: envInt(1, 1024).default(2),
+  /** Memory (GiB) of a job labelled plain `oneshot`. */
+  INGEST_DEFAULT_MEM_GIB: envInt(1, 4096).default(4),
+  /** Root disk (GiB) of every CI job (labels do not size disks). */
   INGEST_DEFAULT_DISK_GIB: envInt(1, 4096).default(20),
   /** Arch of jobs whose labels do not name one. */
   INGEST_DEFAULT_ARCH: z.enum(["amd64", "arm64"]).default("amd64"),
-  /** Largest size a label may ask for: bigger jobs are JobIgnored with the reason. */
+  /** Most vCPUs a label or a local job may ask for; above it the job is JobIgnored with the reason. */
   INGEST_MAX_VCPUS: envInt(1, 1024).default(32),
+  /** Most memory (GiB) a label or a local job may ask for. */
   INGEST_MAX_MEM_GIB: envInt(1, 4096).default(128),
   /** Timeout of CI jobs (GitHub's own limit is 6 h). */
   INGEST_JOB_TIMEOUT_SEC: envInt(60, 7 * 24 * 3600).default(6 * 3600),
   /** Guest image CI jobs boot. */
-  INGEST_IMAGE: z.string().default("full"),
-  /** How long a store may take before the webhook gets 503 (GitHub gives up at 10 s). */
+  INGEST_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be an image name like full or minimal").default("full"),
+  /** How long reading and storing may take before the webhook gets 503 (GitHub and GitLab give up at 10 s). */
   INGEST_STORE_TIMEOUT_MS: envInt(100, 9_000).default(5_000),
+}).superRefine((c, ctx) => {
+  if (c.INGEST_DEFAULT_VCPUS > c.INGEST_MAX_VCPUS) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_VCPUS"], message: `is above INGEST_MAX_VCPUS (${c.INGEST_MAX_VCPUS})` });
+  if (c.INGEST_DEFAULT_MEM_GIB > c.INGEST_MAX_MEM_GIB) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_MEM_GIB"], message: `is above INGEST_MAX_MEM_GIB (${c.INGEST_MAX_MEM_GIB})` });
+  if (c.GITHUB_APP_ID && !c.GITHUB_APP_PRIVATE_KEY && !c.GITHUB_APP_PRIVATE_KEY_FILE) {
+    ctx.addIssue({ code: "custom", path: ["GITHUB_APP_PRIVATE_KEY_FILE"], message: "required when GITHUB_APP_ID is set (or GITHUB_APP_PRIVATE_KEY)" });
+  }
 });
 export type IngestConfig = z.infer<typeof IngestEnv>;
 
-export function appPrivateKey(c: IngestConfig): string | undefined {
-  if (c.GITHUB_APP_PRIVATE_KEY_FILE) return readFileSync(c.GITHUB_APP_PRIVATE_KEY_FILE, "utf8");
-  return c.GITHUB_APP_PRIVATE_KEY?.replace(/\\n/g, "\n");
+export interface GithubAppCredentials {
+  appId: string;
+  privateKey: string;
+}
+
+/**
+ * The App's id and private key, read and checked once at start, or undefined when no App is
+ * configured. Throws ConfigError naming the variable; the message never holds key material.
+ */
+export function githubAppCredentials(c: IngestConfig, read = (path: string) => readFileSync(path, "utf8")): GithubAppCredentials | undefined {
+  if (!c.GITHUB_APP_ID) return undefined;
+  const variable = c.GITHUB_APP_PRIVATE_KEY_FILE ? "GITHUB_APP_PRIVATE_KEY_FILE" : "GITHUB_APP_PRIVATE_KEY";
+  let pem: string;
+  if (c.GITHUB_APP_PRIVATE_KEY_FILE) {
+    try {
+      pem = read(c.GITHUB_APP_PRIVATE_KEY_FILE);
+    } catch (e) {
+      throw new ConfigError(variable, `cannot read ${c.GITHUB_APP_PRIVATE_KEY_FILE} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  } else {
+    pem = c.GITHUB_APP_PRIVATE_KEY!.replace(/\\n/g, "\n");
+  }
+  try {
+    const key = createPrivateKey(pem);
+    if (key.asymmetricKeyType !== "rsa") throw new Error("not RSA");
+  } catch {
+    throw new ConfigError(variable, "is not an RSA private key in PEM (GitHub App keys are; download one from the App's settings)");
+  }
+  return { appId: c.GITHUB_APP_ID, privateKey: pem };
 }

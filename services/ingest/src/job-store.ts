@@ -1,34 +1,41 @@
-import { ConcurrencyError, type EventStore } from "@oneshot/runtime";
 import { subjects } from "@oneshot/proto";
+import { ConcurrencyError, type EventStore } from "@oneshot/runtime";
 import { foldHistory, type Decision, type JobHistory } from "./core/job-history.js";
 
 export interface StoreOutcome {
+  /** What happened, for the reply and the log. */
   note: string;
+  /** The stored event's type and sequence, when one was stored. */
+  type?: string;
   seq?: number;
+  /** JetStream had this delivery's msgId already: nothing new was written. */
   duplicate?: boolean;
 }
 
 /**
- * Reads the job's own history, decides, and appends at most one event with the delivery id
- * as msgId and the history's last sequence as the expected one: a concurrent delivery for
- * the same job makes one of the two re-read and decide again (so never two JobQueued).
+ * Reads the job's own history, decides, and appends at most one event, with the delivery's id
+ * as msgId and the history's last sequence as the expected one. A concurrent delivery for the
+ * same job makes one of the two fail with 10071, re-read and decide again: never two JobQueued.
+ * The msgId covers JetStream's duplicate window; the history covers redeliveries days later.
  */
 export async function decideAndStore(
   store: EventStore,
   jobId: string,
-  decide: (h: JobHistory) => Decision,
+  decide: (h: JobHistory) => Decision | Promise<Decision>,
   o: { msgId: string; correlationId: string; timeoutMs: number },
 ): Promise<StoreOutcome> {
+  const subject = subjects.job(jobId);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const { events, lastSeq } = await store.readAggregate(subjects.job(jobId));
-    const d = decide(foldHistory(events, lastSeq));
+    const { events, lastSeq } = await store.readAggregate(subject);
+    const d = await decide(foldHistory(events, lastSeq));
     if (!d.append) return { note: d.note };
     try {
       const r = await store.append(d.append, { msgId: o.msgId, expectedLastSubjectSeq: lastSeq, correlationId: o.correlationId, timeoutMs: o.timeoutMs });
-      return { note: r.duplicate ? `${d.note} (duplicate delivery: stored once)` : d.note, seq: r.seq, duplicate: r.duplicate };
+      if (r.duplicate) return { note: `${d.note}: duplicate delivery, stored once`, seq: r.seq, duplicate: true };
+      return { note: d.note, type: d.append.type, seq: r.seq };
     } catch (e) {
       if (!(e instanceof ConcurrencyError)) throw e;
     }
   }
-  throw new ConcurrencyError(subjects.job(jobId), -1);
+  throw new ConcurrencyError(subject, -1);
 }

@@ -1,24 +1,52 @@
-import { ProviderError } from "./github-app.js";
+import type { GitlabTags } from "../core/gitlab-payload.js";
+import { ProviderError, retryAfterSec } from "./provider-error.js";
 
-/** The few GitLab REST calls ingest makes, with a token that never reaches a log line. */
-export function gitlabApi(o: { baseUrl: string; token: string }) {
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(`${o.baseUrl.replace(/\/$/, "")}/api/v4${path}`, {
-      method,
-      headers: { "private-token": o.token, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(5_000),
-    }).catch((e: Error) => {
-      throw new ProviderError("provider-error", `GitLab unreachable: ${e.message}`);
-    });
-    if (res.status === 429) throw new ProviderError("rate-limited", "GitLab rate limit", Number(res.headers.get("retry-after") ?? 60));
-    if (!res.ok) throw new ProviderError(res.status === 400 || res.status === 422 ? "invalid" : "provider-error", `GitLab ${method} ${path.split("?")[0]} → ${res.status}`);
-    return res.status === 204 ? undefined : res.json();
+export interface GitlabApi {
+  /** `GET /projects/:id/jobs/:job_id` → tag_list; `{ok: false}` when GitLab has no such job. */
+  jobTags(projectId: number, jobId: number): Promise<GitlabTags>;
+  /** `POST /user/runners`: a project runner for one job, with the job's tags. */
+  createRunner(projectId: number, tags: string[], description: string): Promise<{ id: number; token: string }>;
+  /** `DELETE /runners/:id`; a runner already gone is fine. */
+  deleteRunner(runnerId: number): Promise<void>;
+}
+
+/** The few GitLab REST calls ingest makes. The token is sent in a header and never logged. */
+export function gitlabApi(o: { baseUrl: string; token: string; timeoutMs?: number; now?: () => number }): GitlabApi {
+  const now = o.now ?? Date.now;
+  const call = async (method: string, path: string, what: string, body?: unknown): Promise<{ status: number; json: unknown }> => {
+    let res: Response;
+    try {
+      res = await fetch(`${o.baseUrl.replace(/\/$/, "")}/api/v4${path}`, {
+        method,
+        headers: { "private-token": o.token, accept: "application/json", ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(o.timeoutMs ?? 4_000),
+      });
+    } catch (e) {
+      throw new ProviderError("gitlab", "provider-error", `GitLab ${what}: unreachable (${(e as Error).name})`);
+    }
+    const json = res.status === 204 ? undefined : await res.json().catch(() => undefined);
+    if (res.ok || res.status === 404) return { status: res.status, json };
+    const at = `GitLab ${what}`;
+    if (res.status === 429) throw new ProviderError("gitlab", "rate-limited", `${at}: rate limited (429)`, retryAfterSec(res.headers, now()) ?? 60, 429);
+    if (res.status === 401 || res.status === 403) throw new ProviderError("gitlab", "not-configured", `${at}: refused (${res.status}): check GITLAB_API_TOKEN (api scope)`, undefined, res.status);
+    if (res.status === 400 || res.status === 422) throw new ProviderError("gitlab", "invalid", `${at}: refused (${res.status})`, undefined, res.status);
+    throw new ProviderError("gitlab", "provider-error", `${at}: GitLab answered ${res.status}`, undefined, res.status);
   };
   return {
-    jobTags: async (projectId: number, jobId: number): Promise<string[]> => ((await call("GET", `/projects/${projectId}/jobs/${jobId}`)) as { tag_list?: string[] }).tag_list ?? [],
-    createRunner: async (projectId: number, tags: string[], description: string) =>
-      (await call("POST", "/user/runners", { runner_type: "project_type", project_id: projectId, tag_list: tags.join(","), run_untagged: false, description })) as { id: number; token: string },
-    deleteRunner: async (runnerId: number) => void (await call("DELETE", `/runners/${runnerId}`)),
+    jobTags: async (projectId, jobId) => {
+      const r = await call("GET", `/projects/${projectId}/jobs/${jobId}`, "job");
+      if (r.status === 404) return { ok: false, reason: `GitLab has no job ${jobId} in project ${projectId} (404)` };
+      const tags = (r.json as { tag_list?: unknown })?.tag_list;
+      return Array.isArray(tags) && tags.every((t) => typeof t === "string") ? { ok: true, tags } : { ok: false, reason: "GitLab's job has no tag_list" };
+    },
+    createRunner: async (projectId, tags, description) => {
+      const r = await call("POST", "/user/runners", "runner creation", { runner_type: "project_type", project_id: projectId, tag_list: tags, run_untagged: false, locked: true, description });
+      if (r.status === 404) throw new ProviderError("gitlab", "not-configured", `GitLab runner creation: no project ${projectId} for this token (404)`, undefined, 404);
+      const runner = r.json as { id?: unknown; token?: unknown };
+      if (typeof runner?.id !== "number" || typeof runner.token !== "string") throw new ProviderError("gitlab", "provider-error", "GitLab created a runner without id or token");
+      return { id: runner.id, token: runner.token };
+    },
+    deleteRunner: async (runnerId) => void (await call("DELETE", `/runners/${runnerId}`, "runner deletion")),
   };
 }

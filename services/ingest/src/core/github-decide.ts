@@ -1,24 +1,8 @@
-import type { DomainEvent, JobSource } from "@oneshot/proto";
-import type { Decision, JobHistory } from "./job-history.js";
+import type { DomainEvent, JobSource, JobSpec } from "@oneshot/proto";
+import type { WorkflowJobPayload } from "./github-payload.js";
+import { isNew, type Decision, type JobHistory } from "./job-history.js";
 import { parseLabels, type SizeDefaults } from "./labels.js";
-
-/** The fields of a `workflow_job` delivery ingest reads (reference/github-gitlab.md). */
-export interface WorkflowJobPayload {
-  action: string;
-  workflow_job: {
-    id: number;
-    run_id: number;
-    run_attempt?: number;
-    labels: string[];
-    runner_name?: string | null;
-    runner_id?: number | null;
-    status?: string;
-    conclusion?: string | null;
-  };
-  repository: { full_name: string; owner: { login: string; type?: string } };
-  organization?: { login: string };
-  installation?: { id: number };
-}
+import { parseRunnerName } from "./runner-name.js";
 
 export interface JobDefaults extends SizeDefaults {
   diskGiB: number;
@@ -28,10 +12,14 @@ export interface JobDefaults extends SizeDefaults {
 
 export const githubJobId = (p: WorkflowJobPayload) => `gh-${p.workflow_job.id}`;
 
+/** Labels as they are stored: lowercased, each cut to what JobSource holds, at most 100. */
+export const storedLabels = (labels: readonly string[]) => [...new Set(labels.map((l) => l.trim().toLowerCase().slice(0, 128)))].slice(0, 100);
+
 const CONCLUSIONS = new Set(["success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required", "stale"]);
 
 export function githubSource(p: WorkflowJobPayload): JobSource {
   const j = p.workflow_job;
+  const ownerType = p.organization || p.repository.owner.type === "Organization" ? "Organization" : "User";
   return {
     provider: "github",
     repo: p.repository.full_name,
@@ -39,50 +27,56 @@ export function githubSource(p: WorkflowJobPayload): JobSource {
     providerJobId: String(j.id),
     runId: String(j.run_id),
     ...(j.run_attempt ? { runAttempt: j.run_attempt } : {}),
-    labels: j.labels.map((l) => l.toLowerCase()).slice(0, 100),
+    labels: storedLabels(j.labels),
     ...(p.installation ? { installationId: p.installation.id } : {}),
-    ownerType: p.organization || p.repository.owner.type === "Organization" ? "Organization" : "User",
+    ownerType,
   };
 }
 
+export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number }, d: JobDefaults): JobSpec => ({
+  arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec,
+});
+
+/** JobStarted, naming the VM when the runner is one of ours (`oneshot-<hostId>-<vmId>`). */
+export function started(jobId: string, runnerName: string | null | undefined): DomainEvent {
+  const name = runnerName ? runnerName.slice(0, 256) : undefined;
+  const vm = parseRunnerName(name);
+  return { type: "JobStarted", data: { jobId, ...(name ? { runnerName: name } : {}), ...(vm?.hostId ? { hostId: vm.hostId } : {}), ...(vm ? { vmId: vm.vmId } : {}) } };
+}
+
 /**
- * A workflow_job delivery + the job's history → at most one event. State only moves forward:
- * a late or repeated `queued` after anything else is a no-op; `completed` before `queued` is
- * stored (a late `queued` then boots nothing); a job that was never ours is recorded once as
- * JobIgnored and otherwise left alone.
+ * A workflow_job delivery + the job's own history → at most one event. Pure.
+ *
+ * State only moves forward (queued < started < ended): a repeated or late `queued` after
+ * anything else stores nothing; `completed` before `queued` is stored, so the late `queued`
+ * boots nothing. A job that is not ours is recorded once as JobIgnored with the reason.
  */
 export function decideGithub(p: WorkflowJobPayload, h: JobHistory, d: JobDefaults): Decision {
   const jobId = githubJobId(p);
-  const source = githubSource(p);
-  const size = parseLabels(p.workflow_job.labels, d);
+  const j = p.workflow_job;
+  const size = parseLabels(j.labels, d);
   if (!size.ok) {
-    if (h.ignored || h.queued) return { note: `not ours: ${size.reason} (already recorded)` };
-    return { append: { type: "JobIgnored", data: { jobId, source, reason: size.reason } }, note: `ignored: ${size.reason}` };
+    if (!isNew(h)) return { note: `not ours: ${size.reason} (already recorded)` };
+    return { append: { type: "JobIgnored", data: { jobId, source: githubSource(p), reason: size.reason } }, note: `ignored: ${size.reason}` };
   }
   switch (p.action) {
-    case "queued": {
-      if (h.queued || h.ended || h.ignored) return { note: "already known: state only moves forward" };
-      const event: DomainEvent = {
-        type: "JobQueued",
-        data: { jobId, source, spec: { arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec } },
-      };
-      return { append: event, note: "queued" };
-    }
+    case "queued":
+      if (!isNew(h)) return { note: "already known: state only moves forward" };
+      return { append: { type: "JobQueued", data: { jobId, source: githubSource(p), spec: specFrom(size, d) } }, note: "queued" };
     case "waiting":
-      // An environment gate: the job waits for approval. Nothing to boot until it is queued.
+      // An environment gate: nothing to boot until GitHub queues it again (with a new delivery id).
       return { note: "waiting for approval" };
-    case "in_progress": {
+    case "in_progress":
       if (h.started || h.ended) return { note: "already started" };
-      const runnerName = p.workflow_job.runner_name ?? undefined;
-      return { append: { type: "JobStarted", data: { jobId, ...(runnerName ? { runnerName } : {}) } }, note: "started" };
-    }
+      return { append: started(jobId, j.runner_name), note: "started" };
     case "completed": {
       if (h.ended) return { note: "already ended" };
-      const c = p.workflow_job.conclusion ?? "cancelled";
-      if (c === "cancelled" && !h.started) {
+      const c = j.conclusion ?? "cancelled";
+      // No runner ever took it (runner_id null or 0 on GitHub's side) and we saw no start.
+      if (c === "cancelled" && !h.started && !j.runner_id) {
         return { append: { type: "JobCancelled", data: { jobId, reason: "cancelled before it started" } }, note: "cancelled" };
       }
-      const conclusion = (CONCLUSIONS.has(c) ? c : "neutral") as "success";
+      const conclusion = CONCLUSIONS.has(c) ? (c as "success") : "neutral";
       return { append: { type: "JobCompleted", data: { jobId, conclusion, exitCode: null, reportedBy: "provider" } }, note: `completed (${c})` };
     }
     default:

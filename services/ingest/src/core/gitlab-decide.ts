@@ -1,69 +1,70 @@
 import type { JobSource } from "@oneshot/proto";
-import type { JobDefaults } from "./github-decide.js";
-import type { Decision, JobHistory } from "./job-history.js";
+import { specFrom, started, storedLabels, type JobDefaults } from "./github-decide.js";
+import type { GitlabJobPayload, GitlabTags } from "./gitlab-payload.js";
+import { isNew, type Decision, type JobHistory } from "./job-history.js";
 import { parseLabels } from "./labels.js";
-
-/** The fields of a GitLab `Job Hook` delivery ingest reads. */
-export interface GitlabJobPayload {
-  object_kind: string;
-  build_id: number;
-  build_status: string;
-  build_name?: string;
-  pipeline_id?: number;
-  project_id: number;
-  project_name?: string;
-  retries_count?: number;
-  project?: { path_with_namespace?: string };
-  runner?: { id?: number; description?: string; tags?: string[] } | null;
-}
 
 export const gitlabJobId = (p: GitlabJobPayload) => `gl-${p.build_id}`;
 
-export function gitlabSource(p: GitlabJobPayload, tags: string[]): JobSource {
-  const path = p.project?.path_with_namespace ?? p.project_name ?? String(p.project_id);
+export function gitlabSource(p: GitlabJobPayload, tags: readonly string[]): JobSource {
+  const path = p.project?.path_with_namespace ?? String(p.project_id);
   return {
     provider: "gitlab",
     repo: path,
-    org: path.split("/")[0] ?? path,
+    org: path.split("/")[0] || path,
     providerJobId: String(p.build_id),
-    ...(p.pipeline_id ? { runId: String(p.pipeline_id) } : {}),
+    ...(p.pipeline_id !== undefined ? { runId: String(p.pipeline_id) } : {}),
+    // A retry is a new build_id with a higher retries_count.
     runAttempt: (p.retries_count ?? 0) + 1,
-    labels: tags.map((t) => t.toLowerCase()).slice(0, 100),
+    labels: storedLabels(tags),
     projectId: p.project_id,
   };
 }
 
-const DONE: Record<string, "success" | "failure" | "cancelled" | "skipped"> = {
-  success: "success", failed: "failure", canceled: "cancelled", skipped: "skipped",
-};
+/** Statuses before a runner may take the job, or that never reach one: nothing to record. */
+const NOT_YET = new Set(["created", "waiting_for_resource", "preparing", "manual", "scheduled"]);
+const ENDED: ReadonlyMap<string, "success" | "failure" | "cancelled" | "skipped"> = new Map([
+  ["success", "success"], ["failed", "failure"], ["canceled", "cancelled"], ["skipped", "skipped"],
+]);
 
-/** Boot only on `pending`; running → started; success/failed/canceled/skipped → ended. */
-export function decideGitlab(p: GitlabJobPayload, tags: string[] | undefined, h: JobHistory, d: JobDefaults): Decision {
+/**
+ * Whether deciding this delivery needs the job's tags (an API call): only for the first status
+ * we store of a job, since tags say whether it is ours at all.
+ */
+export const gitlabNeedsTags = (p: GitlabJobPayload, h: JobHistory) =>
+  isNew(h) && (p.build_status === "pending" || p.build_status === "running" || ENDED.has(p.build_status));
+
+/**
+ * A Job Hook delivery + the job's tags (when needed) + its history → at most one event. Pure.
+ * Boots only on `pending`; like GitHub, state only moves forward, so a `running` or an end that
+ * arrives first is stored and a late `pending` boots nothing; a job that is not ours is
+ * recorded once as JobIgnored.
+ */
+export function decideGitlab(p: GitlabJobPayload, tags: GitlabTags | undefined, h: JobHistory, d: JobDefaults): Decision {
   const jobId = gitlabJobId(p);
   const status = p.build_status;
-  if (status === "pending") {
-    if (h.queued || h.ended || h.ignored) return { note: "already known: state only moves forward" };
-    if (!tags) {
-      return { append: { type: "JobIgnored", data: { jobId, source: gitlabSource(p, []), reason: "job tags unavailable: set GITLAB_API_TOKEN" } }, note: "no tags" };
-    }
-    const source = gitlabSource(p, tags);
-    const size = parseLabels(tags, d);
+  if (NOT_YET.has(status)) return { note: `status ${status}: nothing to do yet` };
+  if (status !== "pending" && status !== "running" && !ENDED.has(status)) return { note: `status ${status} is not handled` };
+  if (h.ignored) return { note: "not ours (already recorded)" };
+
+  if (isNew(h)) {
+    if (!tags) throw new Error("decideGitlab: tags are needed for a job seen for the first time");
+    if (!tags.ok) return { append: { type: "JobIgnored", data: { jobId, source: gitlabSource(p, []), reason: tags.reason } }, note: `ignored: ${tags.reason}` };
+    const size = parseLabels(tags.tags, d);
+    const source = gitlabSource(p, tags.tags);
     if (!size.ok) return { append: { type: "JobIgnored", data: { jobId, source, reason: size.reason } }, note: `ignored: ${size.reason}` };
-    return {
-      append: { type: "JobQueued", data: { jobId, source, spec: { arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec } } },
-      note: "queued",
-    };
+    if (status === "pending") return { append: { type: "JobQueued", data: { jobId, source, spec: specFrom(size, d) } }, note: "queued" };
   }
-  if (!h.queued) return { note: `status ${status} for a job that is not ours` };
+
+  if (status === "pending") return { note: "already known: state only moves forward" };
   if (status === "running") {
     if (h.started || h.ended) return { note: "already started" };
-    return { append: { type: "JobStarted", data: { jobId, ...(p.runner?.description ? { runnerName: p.runner.description } : {}) } }, note: "started" };
+    return { append: started(jobId, p.runner?.description), note: "started" };
   }
-  const conclusion = DONE[status];
-  if (conclusion) {
-    if (h.ended) return { note: "already ended" };
-    if (conclusion === "cancelled" && !h.started) return { append: { type: "JobCancelled", data: { jobId, reason: "canceled before it started" } }, note: "cancelled" };
-    return { append: { type: "JobCompleted", data: { jobId, conclusion, exitCode: null, reportedBy: "provider" } }, note: `completed (${status})` };
+  if (h.ended) return { note: "already ended" };
+  const conclusion = ENDED.get(status)!;
+  if (conclusion === "cancelled" && !h.started && !p.runner?.id) {
+    return { append: { type: "JobCancelled", data: { jobId, reason: "canceled before it started" } }, note: "cancelled" };
   }
-  return { note: `status ${status}: nothing to do` };
+  return { append: { type: "JobCompleted", data: { jobId, conclusion, exitCode: null, reportedBy: "provider" } }, note: `completed (${status})` };
 }

@@ -1,33 +1,53 @@
-import type { DomainEvent } from "@oneshot/proto";
+import type { Arch, DomainEvent } from "@oneshot/proto";
 import { z } from "zod";
 
-/** `POST /v1/jobs`: an ad-hoc job from the CLI. */
+/** What JobQueued can carry (proto: `script` max 256 KiB). */
+export const MAX_SCRIPT_BYTES = 256 * 1024;
+
+/** `POST /v1/jobs`: an ad-hoc job from the CLI (`oneshot run`). */
 export const LocalJobRequest = z
   .object({
-    script: z.string().min(1).max(256 * 1024).optional(),
+    /** A shell script the guest runs with `sh`. */
+    script: z.string().min(1).max(MAX_SCRIPT_BYTES).optional(),
+    /** Or a command: run exactly as given (each element one argument). */
     argv: z.array(z.string().max(64 * 1024)).min(1).max(4096).optional(),
     arch: z.enum(["amd64", "arm64"]).optional(),
-    vcpus: z.number().int().min(1).max(256),
-    memMiB: z.number().int().min(64).max(1024 * 1024),
+    vcpus: z.number().int().min(1),
+    memMiB: z.number().int().min(64),
     diskGiB: z.number().int().min(1).max(4096).optional(),
-    image: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
+    image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be 1-64 chars of [a-z0-9-]").optional(),
     timeoutSec: z.number().int().min(1).max(7 * 24 * 3600),
   })
   .strict()
-  .refine((r) => Boolean(r.script) !== Boolean(r.argv), { message: "give exactly one of script or argv" });
+  .refine((r) => (r.script === undefined) !== (r.argv === undefined), { message: "give exactly one of script or argv" });
 export type LocalJobRequest = z.infer<typeof LocalJobRequest>;
 
-/** POSIX shell quoting: the argv runs exactly as given, whatever it contains. */
-export const shellQuote = (argv: string[]) => argv.map((a) => (/^[A-Za-z0-9_./=:@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+export interface LocalLimits {
+  arch: Arch;
+  maxVcpus: number;
+  maxMemGiB: number;
+}
 
-export function localJob(jobId: string, r: LocalJobRequest, defaultArch: "amd64" | "arm64"): DomainEvent {
+/** POSIX shell quoting: the argv runs exactly as given, whatever bytes it contains. */
+export const shellQuote = (argv: readonly string[]) =>
+  argv.map((a) => (/^[A-Za-z0-9_./=:@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+
+/** A validated request → its JobQueued, or why it is refused (the same caps as labels). Pure. */
+export function localJob(jobId: string, r: LocalJobRequest, l: LocalLimits): { ok: true; event: DomainEvent } | { ok: false; reason: string } {
+  if (r.vcpus > l.maxVcpus) return { ok: false, reason: `vcpus: ${r.vcpus} is above the cap of ${l.maxVcpus}` };
+  if (r.memMiB > l.maxMemGiB * 1024) return { ok: false, reason: `memMiB: ${r.memMiB} is above the cap of ${l.maxMemGiB * 1024}` };
+  const script = r.script ?? `exec ${shellQuote(r.argv!)}`;
+  if (Buffer.byteLength(script) > MAX_SCRIPT_BYTES) return { ok: false, reason: `argv: the command is over ${MAX_SCRIPT_BYTES} bytes once quoted` };
   return {
-    type: "JobQueued",
-    data: {
-      jobId,
-      source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] },
-      spec: { arch: r.arch ?? defaultArch, vcpus: r.vcpus, memMiB: r.memMiB, diskGiB: r.diskGiB ?? 1, image: r.image ?? "minimal", timeoutSec: r.timeoutSec },
-      script: r.script ?? `exec ${shellQuote(r.argv!)}`,
+    ok: true,
+    event: {
+      type: "JobQueued",
+      data: {
+        jobId,
+        source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] },
+        spec: { arch: r.arch ?? l.arch, vcpus: r.vcpus, memMiB: r.memMiB, diskGiB: r.diskGiB ?? 1, image: r.image ?? "minimal", timeoutSec: r.timeoutSec },
+        script,
+      },
     },
   };
 }

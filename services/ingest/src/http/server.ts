@@ -1,189 +1,116 @@
-import { randomUUID, timingSafeEqual, createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Webhooks } from "@octokit/webhooks";
-import type { EventStore, Logger } from "@oneshot/runtime";
-import { newEventId } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
-import type { IngestConfig } from "../config.js";
-import { decideGithub, githubJobId, type JobDefaults, type WorkflowJobPayload } from "../core/github-decide.js";
-import { decideGitlab, gitlabJobId, type GitlabJobPayload } from "../core/gitlab-decide.js";
-import { LocalJobRequest, localJob } from "../core/local-job.js";
-import { decideAndStore } from "../job-store.js";
-import type { IngestMetrics } from "../metrics.js";
-import { BodyTooLarge, readBody } from "./body.js";
+import { BodyAborted, BodyTooLarge, readBody } from "./body.js";
+import { DeadlineExceeded } from "./deadline.js";
+import { githubRoute } from "./github-route.js";
+import { gitlabRoute } from "./gitlab-route.js";
+import { HttpError } from "./http-error.js";
+import { jobsRoute } from "./jobs-route.js";
+import type { Route, RouteDeps } from "./route.js";
 
-export interface IngestDeps {
-  config: IngestConfig;
-  store: EventStore;
-  log: Logger;
-  metrics: IngestMetrics;
+export interface IngestDeps extends RouteDeps {
   registry: Registry;
-  /** GitLab job tags (`GET /projects/:id/jobs/:job_id` → tag_list); undefined when unavailable. */
-  gitlabTags: (projectId: number, jobId: number) => Promise<string[] | undefined>;
+  /** Whether the service can do its work (NATS connection); `/healthz` answers 503 otherwise. */
   healthy: () => boolean;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
-/** Equal-length constant-time comparison (hashing first hides the length too). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
-
-const json = (res: ServerResponse, status: number, body: unknown) => {
-  res.writeHead(status, { "content-type": "application/json" });
+const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify(body));
 };
 
+/** Seconds a refused-for-now sender should wait (GitHub and GitLab ignore it; the CLI may not). */
+const RETRY_AFTER = "5";
+
+/**
+ * ingest's one HTTP server (node:http): the webhooks, the job API, `/healthz` and `/metrics`.
+ * Every failure maps to one status here; a 5xx never says more than "retry later" or
+ * "internal error", and nothing from a request body reaches a log line.
+ */
 export function createIngestServer(d: IngestDeps): Server {
-  const c = d.config;
-  const defaults: JobDefaults = {
-    vcpus: c.INGEST_DEFAULT_VCPUS, memGiB: c.INGEST_DEFAULT_MEM_GIB, arch: c.INGEST_DEFAULT_ARCH, maxVcpus: c.INGEST_MAX_VCPUS,
-    maxMemGiB: c.INGEST_MAX_MEM_GIB, diskGiB: c.INGEST_DEFAULT_DISK_GIB, timeoutSec: c.INGEST_JOB_TIMEOUT_SEC, image: c.INGEST_IMAGE,
-  };
-  const secrets = [c.GITHUB_WEBHOOK_SECRET, c.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => Boolean(s)).map((secret) => new Webhooks({ secret }));
+  const max = d.config.INGEST_MAX_BODY_BYTES;
+  const routes = new Map<string, Route>([
+    ["/webhooks/github", githubRoute(d)],
+    ["/webhooks/gitlab", gitlabRoute(d)],
+    ["/v1/jobs", jobsRoute(d)],
+  ]);
 
-  /** Stores within the deadline, or 503: GitHub gives up after 10 s. */
-  const withDeadline = async <T>(route: string, work: () => Promise<T>): Promise<T> => {
-    const end = d.metrics.storeSeconds.startTimer({ route });
-    let timer: NodeJS.Timeout | undefined;
+  const ops = (req: IncomingMessage, res: ServerResponse, path: string) => {
+    if (path === "/healthz") {
+      const ok = d.healthy();
+      return send(res, ok ? 200 : 503, { status: ok ? "ok" : "unhealthy", ...(ok ? {} : { failing: ["nats"] }) });
+    }
+    void d.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { "content-type": d.registry.contentType });
+        res.end(text);
+      },
+      () => send(res, 500, { error: "internal error" }),
+    );
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, route: Route, path: string) => {
+    const count = (status: number) => d.metrics.requests.inc({ route: path, outcome: String(status) });
+    let bodyRead = false;
+    const body = async () => {
+      const b = await readBody(req, max);
+      bodyRead = true;
+      return b;
+    };
     try {
-      return await Promise.race([
-        work(),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new HttpError(503, "event store unavailable; retry later")), c.INGEST_STORE_TIMEOUT_MS))),
-      ]);
+      const r = await route(req, body);
+      count(r.status);
+      send(res, r.status, r.body);
     } catch (e) {
-      if (e instanceof HttpError) throw e;
-      d.log.warn({ err: e, route }, "store failed");
-      throw new HttpError(503, "event store unavailable; retry later");
-    } finally {
-      clearTimeout(timer);
-      end();
+      if (e instanceof BodyAborted) {
+        count(499);
+        return;
+      }
+      if (e instanceof BodyTooLarge) {
+        count(413);
+        // The rest of the body is never read: answer, then close the connection.
+        send(res, 413, { error: e.message }, { connection: "close" });
+        res.once("finish", () => setTimeout(() => req.socket.destroy(), 1_000).unref());
+        return;
+      }
+      if (e instanceof HttpError) {
+        count(e.status);
+        // Refused before its body was read (no auth, bad headers): do not read it to keep the connection.
+        return send(res, e.status, { error: e.message }, bodyRead ? e.headers : { ...e.headers, connection: "close" });
+      }
+      if (e instanceof DeadlineExceeded || (e as { retryable?: unknown }).retryable === true) {
+        count(503);
+        d.log.warn({ route: path, err: errSummary(e) }, "not stored in time; the sender should deliver again");
+        return send(res, 503, { error: "event store unavailable; deliver again later" }, { "retry-after": RETRY_AFTER });
+      }
+      count(500);
+      d.log.error({ route: path, err: errSummary(e) }, "request failed");
+      send(res, 500, { error: "internal error" });
     }
-  };
-
-  const parseJson = (body: Buffer, req: IncomingMessage): unknown => {
-    const type = req.headers["content-type"] ?? "";
-    if (!/json/i.test(type)) throw new HttpError(415, "content-type must be application/json");
-    try {
-      return JSON.parse(body.toString("utf8"));
-    } catch {
-      throw new HttpError(400, "body is not valid JSON");
-    }
-  };
-
-  const github = async (req: IncomingMessage, body: Buffer) => {
-    if (!secrets.length) throw new HttpError(503, "GitHub webhooks are not configured (GITHUB_WEBHOOK_SECRET)");
-    const event = req.headers["x-github-event"];
-    const delivery = req.headers["x-github-delivery"];
-    const signature = req.headers["x-hub-signature-256"];
-    if (typeof event !== "string" || typeof delivery !== "string") throw new HttpError(400, "missing X-GitHub-Event or X-GitHub-Delivery");
-    if (typeof signature !== "string") {
-      d.metrics.verifyFailures.inc({ provider: "github" });
-      throw new HttpError(401, "missing X-Hub-Signature-256");
-    }
-    const raw = body.toString("utf8");
-    let ok = false;
-    for (const w of secrets) ok ||= await w.verify(raw, signature).catch(() => false);
-    if (!ok) {
-      d.metrics.verifyFailures.inc({ provider: "github" });
-      throw new HttpError(401, "signature does not match");
-    }
-    const payload = parseJson(body, req) as WorkflowJobPayload;
-    if (event === "ping") return { status: 200, body: { ok: true, note: "pong" } };
-    if (event !== "workflow_job") return { status: 202, body: { ok: true, note: `event ${event} ignored` } };
-    if (!payload?.workflow_job || typeof payload.workflow_job.id !== "number" || !Array.isArray(payload.workflow_job.labels) || !payload.repository?.full_name) {
-      throw new HttpError(400, "workflow_job payload lacks workflow_job.id, labels or repository");
-    }
-    const jobId = githubJobId(payload);
-    const out = await withDeadline("github", () =>
-      decideAndStore(d.store, jobId, (h) => decideGithub(payload, h, defaults), { msgId: `gh:${delivery}`, correlationId: delivery, timeoutMs: c.INGEST_STORE_TIMEOUT_MS }),
-    );
-    d.log.info({ jobId, delivery, action: payload.action, note: out.note, seq: out.seq }, "github delivery");
-    return { status: 202, body: { ok: true, jobId, ...out } };
-  };
-
-  const gitlab = async (req: IncomingMessage, body: Buffer) => {
-    if (!c.GITLAB_WEBHOOK_TOKEN) throw new HttpError(503, "GitLab hooks are not configured (GITLAB_WEBHOOK_TOKEN)");
-    const token = req.headers["x-gitlab-token"];
-    if (typeof token !== "string" || !safeEqual(token, c.GITLAB_WEBHOOK_TOKEN)) {
-      d.metrics.verifyFailures.inc({ provider: "gitlab" });
-      throw new HttpError(401, "X-Gitlab-Token does not match");
-    }
-    const event = req.headers["x-gitlab-event"];
-    // A 4xx can disable a GitLab hook for good: anything authentic but not for us gets 202.
-    if (event !== "Job Hook") return { status: 202, body: { ok: true, note: `event ${String(event)} ignored` } };
-    const payload = parseJson(body, req) as GitlabJobPayload;
-    if (payload?.object_kind !== "build" || typeof payload.build_id !== "number" || typeof payload.project_id !== "number") {
-      throw new HttpError(400, "Job Hook payload lacks build_id or project_id");
-    }
-    const key = typeof req.headers["idempotency-key"] === "string" ? req.headers["idempotency-key"] : `${payload.build_id}:${payload.build_status}`;
-    const jobId = gitlabJobId(payload);
-    const tags = payload.build_status === "pending" ? await d.gitlabTags(payload.project_id, payload.build_id) : undefined;
-    const out = await withDeadline("gitlab", () =>
-      decideAndStore(d.store, jobId, (h) => decideGitlab(payload, tags, h, defaults), { msgId: `gl:${key}`, correlationId: key, timeoutMs: c.INGEST_STORE_TIMEOUT_MS }),
-    );
-    d.log.info({ jobId, status: payload.build_status, note: out.note, seq: out.seq }, "gitlab delivery");
-    return { status: 202, body: { ok: true, jobId, ...out } };
-  };
-
-  const jobs = async (req: IncomingMessage, body: Buffer) => {
-    if (!c.ONESHOT_API_TOKEN) throw new HttpError(503, "the job API is not configured (ONESHOT_API_TOKEN)");
-    const auth = req.headers.authorization ?? "";
-    if (!auth.startsWith("Bearer ") || !safeEqual(auth.slice(7), c.ONESHOT_API_TOKEN)) throw new HttpError(401, "bad or missing bearer token");
-    const parsed = LocalJobRequest.safeParse(parseJson(body, req));
-    if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
-    const jobId = `loc-${newEventId().replace(/-/g, "")}`;
-    const requestId = typeof req.headers["x-request-id"] === "string" ? req.headers["x-request-id"].slice(0, 128) : randomUUID();
-    const event = localJob(jobId, parsed.data, c.INGEST_DEFAULT_ARCH);
-    await withDeadline("jobs", () => d.store.append(event, { msgId: `loc:${jobId}`, expectedLastSubjectSeq: 0, correlationId: requestId, timeoutMs: c.INGEST_STORE_TIMEOUT_MS }));
-    d.log.info({ jobId, requestId }, "local job queued");
-    return { status: 202, body: { jobId } };
-  };
-
-  const routes: Record<string, (req: IncomingMessage, body: Buffer) => Promise<{ status: number; body: unknown }>> = {
-    "POST /webhooks/github": github,
-    "POST /webhooks/gitlab": gitlab,
-    "POST /v1/jobs": jobs,
   };
 
   return createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
-    if (req.method === "GET" && path === "/healthz") return json(res, d.healthy() ? 200 : 503, { status: d.healthy() ? "ok" : "unhealthy" });
-    if (req.method === "GET" && path === "/metrics") {
-      void d.registry.metrics().then((m) => {
-        res.writeHead(200, { "content-type": d.registry.contentType });
-        res.end(m);
-      });
-      return;
+    if (path === "/healthz" || path === "/metrics") {
+      if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "use GET" }, { allow: "GET" });
+      return ops(req, res, path);
     }
-    const key = `${req.method} ${path}`;
-    const handler = routes[key];
-    const route = handler ? path : "other";
-    if (!handler) {
-      d.metrics.requests.inc({ route, outcome: "404" });
-      return json(res, 404, { error: `no route ${key}` });
+    const route = routes.get(path);
+    if (!route) {
+      d.metrics.requests.inc({ route: "other", outcome: "404" });
+      return send(res, 404, { error: "no such route" });
     }
-    void (async () => {
-      try {
-        const body = await readBody(req, c.INGEST_MAX_BODY_BYTES);
-        const r = await handler(req, body);
-        d.metrics.requests.inc({ route, outcome: String(r.status) });
-        json(res, r.status, r.body);
-      } catch (e) {
-        const status = e instanceof HttpError ? e.status : e instanceof BodyTooLarge ? 413 : 500;
-        if (status === 500) d.log.error({ err: e, route }, "request failed");
-        d.metrics.requests.inc({ route, outcome: String(status) });
-        res.writeHead(status, { "content-type": "application/json", ...(status === 413 ? { connection: "close" } : {}) });
-        res.end(JSON.stringify({ error: status === 500 ? "internal error" : (e as Error).message }));
-        if (status === 413) req.destroy();
-      }
-    })();
+    if (req.method !== "POST") {
+      d.metrics.requests.inc({ route: path, outcome: "405" });
+      return send(res, 405, { error: "use POST" }, { allow: "POST" });
+    }
+    void handle(req, res, route, path);
   });
+}
+
+/** An error as a log field: its name, message and cause's message; never request data. */
+function errSummary(e: unknown): { name: string; message: string; cause?: string } {
+  const err = e as { name?: string; message?: string; cause?: { message?: string } };
+  return { name: err?.name ?? "Error", message: String(err?.message ?? e).slice(0, 300), ...(err?.cause?.message ? { cause: err.cause.message.slice(0, 300) } : {}) };
 }

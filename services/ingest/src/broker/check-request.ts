@@ -1,0 +1,50 @@
+import type { DomainEvent, JobSource, RunnerConfigRequest, Stored } from "@oneshot/proto";
+import type { ProviderErrorCode } from "./provider-error.js";
+
+type Code = ProviderErrorCode | "wrong-host" | "not-runnable";
+
+export interface RequestFacts {
+  /** The subject the request came on: its host id is what NATS permissions authenticate. */
+  subject: string;
+  request: RunnerConfigRequest["data"];
+  /** `evt.host.<hostId>.vm.<vmId>`. */
+  vmEvents: readonly Stored<DomainEvent>[];
+  /** `evt.job.<jobId>`. */
+  jobEvents: readonly Stored<DomainEvent>[];
+  /** The public key of the host's latest HostRegistered, if any. */
+  registeredKey: string | undefined;
+}
+
+export type Verdict = { ok: true; source: JobSource } | { ok: false; code: Code; message: string };
+
+const X25519_RAW_B64 = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Whether a runner config may be minted for this request (docs/event-flow.md "Runner
+ * configs"). Pure. The asking host must be the subject's host, hold the key it registered, and
+ * have accepted a placement of this job on this VM (its own VmBootRequested) that has not ended;
+ * the job must be a GitHub or GitLab job that is queued and not over.
+ */
+export function checkRequest(f: RequestFacts): Verdict {
+  const { hostId, jobId, vmId, publicKey } = f.request;
+  if (f.subject !== `rpc.runner.config.${hostId}`) return { ok: false, code: "wrong-host", message: "the request's host id is not its subject's" };
+  if (!X25519_RAW_B64.test(publicKey)) return { ok: false, code: "invalid", message: "publicKey must be a raw X25519 key (32 bytes, base64)" };
+  const boot = f.vmEvents.find((e) => e.type === "VmBootRequested");
+  if (!boot || boot.type !== "VmBootRequested" || boot.data.jobId !== jobId) {
+    return { ok: false, code: "wrong-host", message: `host ${hostId} has accepted no VM ${vmId} for job ${jobId}` };
+  }
+  if (f.vmEvents.some((e) => e.type === "VmExited" || e.type === "VmDestroyed" || e.type === "VmBootFailed")) {
+    return { ok: false, code: "not-runnable", message: `VM ${vmId} has already ended` };
+  }
+  if (f.registeredKey !== publicKey) return { ok: false, code: "wrong-host", message: `the public key is not the one host ${hostId} registered` };
+  const queued = f.jobEvents.find((e) => e.type === "JobQueued");
+  if (!queued || queued.type !== "JobQueued") return { ok: false, code: "not-found", message: `job ${jobId} was never queued` };
+  if (f.jobEvents.some((e) => e.type === "JobCompleted" || e.type === "JobCancelled" || e.type === "JobFailed")) {
+    return { ok: false, code: "not-runnable", message: `job ${jobId} has already ended` };
+  }
+  const source = queued.data.source;
+  if (source.provider === "local") return { ok: false, code: "invalid", message: "local jobs need no runner config" };
+  if (source.provider === "github" && !source.installationId) return { ok: false, code: "invalid", message: `job ${jobId} came without a GitHub App installation id (not an App delivery)` };
+  if (source.provider === "gitlab" && !source.projectId) return { ok: false, code: "invalid", message: `job ${jobId} has no GitLab project id` };
+  return { ok: true, source };
+}
