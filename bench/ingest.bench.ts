@@ -21,7 +21,7 @@ const { nats, store, close } = await connectTest(server.url, "bench");
 const config = parseConfig(IngestEnv, { GITHUB_WEBHOOK_SECRET: secret, INGEST_MAX_BODY_BYTES: String(1024 * 1024) });
 const registry = new Registry();
 const http: Server = createIngestServer({
-  config, store, registry, metrics: ingestMetrics(registry), log: createLogger("bench", { level: "silent" }), healthy: () => true, gitlabTags: async () => undefined,
+  config, store, registry, metrics: ingestMetrics(registry), log: createLogger("bench", { level: "silent" }), healthy: () => true, gitlabTags: async () => ({ ok: false as const, reason: "not used by this bench" }),
 });
 await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
 const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/webhooks/github`;
