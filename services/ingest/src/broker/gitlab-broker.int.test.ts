@@ -1,0 +1,105 @@
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureKv, newEventId, type EventStore, type Nats } from "@oneshot/runtime";
+import { connectTest, missing, startFakeGitLab, startNats, waitFor, type FakeGitLab, type TestNats } from "@oneshot/testing";
+import { queueJob, registerHost, type FakeHost } from "../../test/broker-harness.js";
+import { capturingLogger } from "../../test/harness.js";
+import { ingestMetrics } from "../metrics.js";
+import { gitlabApi } from "./gitlab-api.js";
+import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup, type RunnerRegistry } from "./gitlab-runners.js";
+import { startRunnerBroker, type Broker } from "./runner-broker.js";
+
+const skip = missing("nats");
+
+describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup (real NATS, GitLab API stand-in)", () => {
+  let server: TestNats;
+  let nats: Nats;
+  let store: EventStore;
+  let close: () => Promise<void>;
+  let gitlab: FakeGitLab;
+  let host: FakeHost;
+  let registry: RunnerRegistry;
+  let broker: Broker;
+  let cleanup: { stop: () => Promise<void> };
+  const logs = capturingLogger();
+  const start = () => {
+    const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
+    return startRunnerBroker({
+      nats, store, log: logs.log, metrics: ingestMetrics(new Registry()), runnerGroupId: 1, newId: newEventId,
+      gitlab: { url: gitlab.url, createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember },
+    });
+  };
+  beforeAll(async () => {
+    server = await startNats();
+    ({ nats, store, close } = await connectTest(server.url));
+    gitlab = await startFakeGitLab({ token: "glpat-api" });
+    registry = kvRunnerRegistry(await ensureKv(nats, GITLAB_RUNNERS_BUCKET));
+    host = await registerHost(nats, store, "metal-02");
+    broker = start();
+    cleanup = await startGitlabCleanup({ nats, registry, log: logs.log, deleteRunner: gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" }).deleteRunner });
+  });
+  afterAll(async () => {
+    await cleanup?.stop();
+    await broker?.drain();
+    await gitlab?.close();
+    await close?.();
+    await server?.dispose();
+  });
+
+  it("creates a one-job project runner with the job's tags, sealed to the host, and deletes it when the job ends", async () => {
+    await queueJob(store, "gl-1977", { provider: "gitlab", projectId: 380, labels: ["oneshot-2cpu-4gb", "docker"] });
+    const vmId = await host.accept("gl-1977");
+    const r = await host.ask("gl-1977", vmId);
+    expect(r).toMatchObject({ ok: true, kind: "gitlab", runnerName: `oneshot-metal-02-${vmId}` });
+    if (!r.ok) return;
+    const opened = JSON.parse(host.open(r.sealed)) as { url: string; token: string; runnerId: number };
+    expect(opened).toMatchObject({ url: gitlab.url, token: expect.stringMatching(/^glrt-/) });
+    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token: opened.token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: `oneshot-metal-02-${vmId}` });
+    expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({ runner_type: "project_type", project_id: 380, run_untagged: false, locked: true });
+    expect(await registry.ids("gl-1977")).toEqual([opened.runnerId]);
+
+    await store.append({ type: "JobCompleted", data: { jobId: "gl-1977", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "hook" });
+    await waitFor("the runner to be deleted", async () => !gitlab.runners.has(opened.runnerId) && (await registry.ids("gl-1977")).length === 0, 15_000);
+    expect(gitlab.calls.filter((c) => c.method === "DELETE")).toEqual([expect.objectContaining({ path: `/api/v4/runners/${opened.runnerId}`, status: 204 })]);
+  });
+
+  it("remembers every runner of a job (a retried boot after a restart) and deletes them all when it ends", async () => {
+    await queueJob(store, "gl-1978", { provider: "gitlab", projectId: 380, labels: ["oneshot"] });
+    const vmA = await host.accept("gl-1978", 0);
+    const a = await host.ask("gl-1978", vmA);
+    await broker.drain();
+    broker = start(); // a restarted ingest: the reply cache is empty
+    const vmB = await host.accept("gl-1978", 1);
+    const b = await host.ask("gl-1978", vmB);
+    expect(a.ok && b.ok).toBe(true);
+    const ids = await registry.ids("gl-1978");
+    expect(ids).toHaveLength(2);
+    await store.append({ type: "JobFailed", data: { jobId: "gl-1978", reason: "boot failed 3 times" } }, { correlationId: "sched" });
+    await waitFor("both runners to be deleted", () => ids.every((id) => !gitlab.runners.has(id)), 15_000);
+  });
+
+  it("refuses a job that has ended, and turns GitLab's refusals into typed errors", async () => {
+    await queueJob(store, "gl-1979", { provider: "gitlab", projectId: 380, labels: ["oneshot"] });
+    const vmId = await host.accept("gl-1979");
+    gitlab.failNext(429);
+    expect(await host.ask("gl-1979", vmId)).toMatchObject({ ok: false, code: "rate-limited", retryAfterSec: 20 });
+    gitlab.failNext(403);
+    expect(await host.ask("gl-1979", vmId)).toMatchObject({ ok: false, code: "not-configured" });
+    gitlab.failNext(500);
+    expect(await host.ask("gl-1979", vmId)).toMatchObject({ ok: false, code: "provider-error" });
+    await store.append({ type: "JobCancelled", data: { jobId: "gl-1979", reason: "canceled before it started" } }, { correlationId: "hook" });
+    const before = gitlab.runners.size;
+    expect(await host.ask("gl-1979", vmId)).toMatchObject({ ok: false, code: "not-runnable" });
+    expect(gitlab.runners.size).toBe(before);
+  });
+
+  it("never lets a runner token into the log or a log line", async () => {
+    const all: string[] = [];
+    await store.replay("evt.>", (e) => void all.push(JSON.stringify(e)));
+    const text = [...all, ...logs.lines].join("\n");
+    expect(gitlab.calls.filter((c) => c.path === "/api/v4/user/runners" && c.status === 201).length).toBeGreaterThan(2);
+    // Every runner token starts with glrt-.
+    expect(text).not.toMatch(/glrt-/);
+    expect(text).not.toContain("glpat-api");
+  });
+});
