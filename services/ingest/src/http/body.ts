@@ -1,5 +1,3 @@
-import type { IncomingMessage } from "node:http";
-
 export class BodyTooLarge extends Error {
   override readonly name = "BodyTooLarge";
   readonly retryable = false;
@@ -13,8 +11,16 @@ export class BodyAborted extends Error {
   readonly retryable = false;
 }
 
-/** What readBody needs of a request: its headers and its byte stream. */
-export type BodySource = Pick<IncomingMessage, "headers" | "on" | "off" | "pause" | "resume">;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Node's own listener type
+type Listener = (...args: any[]) => void;
+
+/** What readBody needs of a request (an IncomingMessage): its headers and its byte stream. */
+export interface BodySource {
+  readonly headers: Record<string, string | string[] | undefined>;
+  on(event: string, listener: Listener): unknown;
+  off(event: string, listener: Listener): unknown;
+  pause(): unknown;
+}
 
 /**
  * Reads a request body, holding at most `max` bytes. A declared Content-Length over the cap
