@@ -74,6 +74,8 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
     const c = await host.ask("gh-2003", vmId);
     expect(a.ok && b.ok && c.ok).toBe(true);
     expect([b, c]).toEqual([a, a]);
+    // …but only to that host: the same request on another host's subject is checked and refused.
+    expect(await host.ask("gh-2003", vmId, { subjectHost: "metal-09" })).toMatchObject({ ok: false, code: "wrong-host" });
     expect(github.calls.filter((x) => x.path.endsWith("generate-jitconfig") && (x.body as { name: string }).name.endsWith(vmId))).toHaveLength(1);
   });
 

@@ -92,7 +92,8 @@ async function answer(d: BrokerDeps, hostKeys: HostKeys, replies: ReplyCache<Res
   }
   jobId = request.jobId;
   const log = d.log.child({ jobId, hostId: request.hostId, vmId: request.vmId });
-  const key = [request.hostId, request.vmId, request.jobId, request.publicKey].join("/");
+  // The subject is part of the key: an answer is only ever repeated to the host it was checked for.
+  const key = [m.subject, request.hostId, request.vmId, request.jobId, request.publicKey].join("/");
   const result = await replies.get(key, () => mint(d, hostKeys, m.subject, request, log), (r) => r.ok);
   if (result.ok) log.info({ runnerName: result.runnerName }, "runner config sealed to the host");
   else log.warn({ code: result.code, reason: result.message }, "runner config refused");

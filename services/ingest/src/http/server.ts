@@ -36,7 +36,7 @@ export function createIngestServer(d: IngestDeps): Server {
     ["/v1/jobs", jobsRoute(d)],
   ]);
 
-  const ops = (req: IncomingMessage, res: ServerResponse, path: string) => {
+  const ops = (res: ServerResponse, path: string) => {
     if (path === "/healthz") {
       const ok = d.healthy();
       return send(res, ok ? 200 : 503, { status: ok ? "ok" : "unhealthy", ...(ok ? {} : { failing: ["nats"] }) });
@@ -94,7 +94,7 @@ export function createIngestServer(d: IngestDeps): Server {
     const path = (req.url ?? "/").split("?")[0]!;
     if (path === "/healthz" || path === "/metrics") {
       if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "use GET" }, { allow: "GET" });
-      return ops(req, res, path);
+      return ops(res, path);
     }
     const route = routes.get(path);
     if (!route) {
