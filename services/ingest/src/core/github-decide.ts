@@ -59,6 +59,11 @@ export function decideGithub(p: WorkflowJobPayload, h: JobHistory, d: JobDefault
     if (!isNew(h)) return { note: `not ours: ${size.reason} (already recorded)` };
     return { append: { type: "JobIgnored", data: { jobId, source: githubSource(p), reason: size.reason } }, note: `ignored: ${size.reason}` };
   }
+  if (!p.installation && isNew(h)) {
+    // A repository or organisation webhook, not the App's: no runner could ever be minted for it.
+    const reason = "delivered without a GitHub App installation id: only the App's webhook can start runners";
+    return { append: { type: "JobIgnored", data: { jobId, source: githubSource(p), reason } }, note: `ignored: ${reason}` };
+  }
   switch (p.action) {
     case "queued":
       if (!isNew(h)) return { note: "already known: state only moves forward" };

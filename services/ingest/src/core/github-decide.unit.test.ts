@@ -99,6 +99,11 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
     expect(decideGithub(p, given(), d).append).toMatchObject({ data: { source: { org: "alice", repo: "alice/dots", ownerType: "User" } } });
   });
 
+  it("a delivery that did not come through the App (no installation id) → JobIgnored: no runner could be minted", () => {
+    const p = delivery("queued", {}, { installation: undefined });
+    expect(decideGithub(p, given(), d).append).toMatchObject({ type: "JobIgnored", data: { reason: expect.stringMatching(/without a GitHub App installation id/) } });
+  });
+
   it("an unknown action → nothing", () => {
     expect(decideGithub(delivery("requested"), given(), d)).toEqual({ note: 'action "requested" is not handled' });
   });

@@ -90,7 +90,7 @@ export function createIngestServer(d: IngestDeps): Server {
     }
   };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (path === "/healthz" || path === "/metrics") {
       if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "use GET" }, { allow: "GET" });
@@ -107,6 +107,10 @@ export function createIngestServer(d: IngestDeps): Server {
     }
     void handle(req, res, route, path);
   });
+  // Webhook senders deliver in one go: a request trickling in for longer is not one of them.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  return server;
 }
 
 /** An error as a log field: its name, message and cause's message; never request data. */
