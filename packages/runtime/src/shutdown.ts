@@ -4,7 +4,7 @@ type Closer = () => Promise<unknown> | unknown;
 
 /**
  * Graceful shutdown: on SIGTERM/SIGINT run closers in reverse order of registration
- * (stop consumers first, then drain NATS), then exit. A second signal exits at once.
+ * (stop consumers first, then drain NATS), then exit. A second SIGINT exits at once.
  */
 export function onShutdown(log: Logger): { add: (name: string, c: Closer) => void; run: (code?: number) => Promise<void> } {
   const closers: [string, Closer][] = [];
@@ -23,7 +23,11 @@ export function onShutdown(log: Logger): { add: (name: string, c: Closer) => voi
     process.exit(code);
   };
   const onSignal = (sig: string) => {
-    if (running) process.exit(130);
+    // A second Ctrl-C forces; a SIGTERM during the stop (a supervisor) lets the stop finish.
+    if (running) {
+      if (sig === "SIGINT") process.exit(130);
+      return;
+    }
     log.info({ signal: sig }, "shutting down");
     void run(0);
   };

@@ -56,7 +56,9 @@ export class Supervisor {
   private launch(spec: ChildSpec): Running {
     const logFile = join(this.logDir, `${spec.name}.log`);
     const out = createWriteStream(logFile, { flags: "a" });
-    const proc = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ["ignore", "pipe", "pipe"] });
+    // Own process group: a terminal's Ctrl-C reaches only `oneshot up`, which then stops the
+    // services in order (hostd first, while NATS is still there to record VmDestroyed).
+    const proc = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
     proc.stdout?.pipe(out);
     proc.stderr?.pipe(out);
     const pidFile = join(this.runDir, `${spec.name}.pid`);
