@@ -33,23 +33,30 @@ else
   qemu=(qemu-system-aarch64 -M virt -cpu cortex-a72)
   cmdline=${cmdline/ttyS0/ttyAMA0}
 fi
+# The console comes through a FIFO and is timestamped line by line as it arrives (polling the
+# log file could miss the ready marker when the job is short and the host busy).
+mkfifo "$work/serial"
+: > "$work/console.log"
 start=$(date +%s%N)
 "${qemu[@]}" -accel tcg -m "${ONESHOT_CHECK_MEM:-256}" -smp "${ONESHOT_CHECK_CPUS:-1}" -nodefaults -no-user-config -display none -no-reboot \
-  -serial "file:$work/console.log" -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$cmdline" \
+  -serial stdio -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$cmdline" \
   -drive "id=root,file=$work/root.qcow2,format=qcow2,if=none" -device virtio-blk-device,drive=root \
-  -drive "id=cfg,file=$work/cfg.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=cfg &
+  -drive "id=cfg,file=$work/cfg.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=cfg \
+  < /dev/null > "$work/serial" 2> "$work/qemu.err" &
 qpid=$!
-ready_ms=""
-while kill -0 "$qpid" 2>/dev/null; do
-  if [[ -z $ready_ms ]] && grep -q '^ONESHOT-AGENT-READY' "$work/console.log" 2>/dev/null; then
-    ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+trap 'kill "$qpid" 2>/dev/null || true; rm -rf "$work"' EXIT
+while IFS= read -r line || [[ -n $line ]]; do
+  line=${line%$'\r'}
+  printf '%s\n' "$line" >> "$work/console.log"
+  if [[ ! -f $work/ready && $line == *ONESHOT-AGENT-READY* ]]; then
+    echo $(( ($(date +%s%N) - start) / 1000000 )) > "$work/ready"
   fi
-  sleep 0.02
-done
+done < "$work/serial"
 wait "$qpid" || true
+ready_ms=$(cat "$work/ready" 2>/dev/null || true)
 total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-tr -d '\r' < "$work/console.log" | sed -n '/^oneshot: dockerd/p; /^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p'
-rc=$(tr -d '\r' < "$work/console.log" | sed -n 's/^ONESHOT-JOB-EXIT=//p' | tail -1)
+sed -n '/^oneshot: dockerd/p; /^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p' "$work/console.log"
+rc=$(sed -n 's/^ONESHOT-JOB-EXIT=//p' "$work/console.log" | tail -1)
 echo "{\"arch\":\"$arch\",\"exitCode\":${rc:-null},\"agentReadyMs\":${ready_ms:-null},\"totalMs\":$total_ms}"
 if [[ "${rc:-none}" != "$expect" ]]; then
   echo "expected exit $expect, got ${rc:-no marker}; console:" >&2
