@@ -131,7 +131,8 @@ rm -f "$out/rootfs-full.ext4.tmp"
 truncate -s "${size_mib}M" "$out/rootfs-full.ext4.tmp"
 mkfs.ext4 -q -F -L oneshot-root -E root_owner=0:0 -d "$root" "$out/rootfs-full.ext4.tmp"
 mv "$out/rootfs-full.ext4.tmp" "$out/rootfs-full.ext4"
-lacks_json=$(printf '"%s",' "${lacks[@]}" | sed 's/,$//')
+lacks_json=""
+((${#lacks[@]})) && lacks_json=$(printf '"%s",' "${lacks[@]}" | sed 's/,$//')
 cat > "$out/manifest-full.json" <<JSON
 {
   "arch": "$arch",
