@@ -1,14 +1,15 @@
 import { z } from "zod";
 import { hostEvents } from "./events/host.js";
 import { janitorEvents } from "./events/janitor.js";
-import { jobEvents } from "./events/job.js";
+import { JobCompletedV1, JobRequeuedV1, JobStartedV1, jobEvents } from "./events/job.js";
+import { providerEvents } from "./events/provider.js";
 import { vmEvents } from "./events/vm.js";
-import { rpcMessages } from "./rpc.js";
+import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
 import { HostHeartbeatV1, telemetryMessages } from "./telemetry.js";
 
 /** Events of the audit log (stream EVENTS). */
 export const DomainEvent = z.discriminatedUnion("type", [
-  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents,
+  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents,
 ]);
 export type DomainEvent = z.infer<typeof DomainEvent>;
 export type EventType = DomainEvent["type"];
@@ -16,7 +17,7 @@ export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
 /** Everything the codec carries: events, telemetry and RPC messages. */
 export const Message = z.discriminatedUnion("type", [
-  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...telemetryMessages, ...rpcMessages,
+  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents, ...telemetryMessages, ...rpcMessages,
 ]);
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message["type"];
@@ -38,6 +39,22 @@ interface CatalogEntry {
 const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcaster[] }>> = {
   // v1 → v2: `used` may be zero; every v1 value is a valid v2 value.
   HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
+  // v1 → v2: every v1 JobStarted came from a webhook.
+  JobStarted: { versions: [JobStartedV1.shape.data], upcasters: [(d) => ({ ...(d as object), reportedBy: "webhook" })] },
+  // v1 → v2: `reportedBy` gained `reconcile`, `reason` is new and optional; every v1 is a v2.
+  JobCompleted: { versions: [JobCompletedV1.shape.data], upcasters: [(d) => d] },
+  // v1 → v2: a v1 requeue always ended the named VM's reservation.
+  JobRequeued: { versions: [JobRequeuedV1.shape.data], upcasters: [(d) => ({ ...(d as object), releasesVm: true })] },
+  // v1 → v2: `kind` becomes `provider` (RPC, never stored; kept for a rolling upgrade's replies).
+  RunnerConfigReply: {
+    versions: [RunnerConfigReplyV1.shape.data],
+    upcasters: [(d) => {
+      const r = (d as { result: { ok: boolean; kind?: string } }).result;
+      if (!r.ok) return d;
+      const { kind, ...rest } = r;
+      return { ...(d as object), result: { ...rest, provider: kind } };
+    }],
+  },
 };
 
 const entry = (schema: z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodType }>): CatalogEntry => {

@@ -16,10 +16,11 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   JobIgnored: { jobId: "gh-29679450", source: { ...source, labels: ["ubuntu-latest"] }, reason: "no oneshot label" },
   JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "k3j9x2ab", spec, attempt: 0 },
   JobUnschedulable: { jobId: "gh-29679451", reason: "no arm64 host has 64 vCPUs" },
-  JobStarted: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab" },
-  JobCompleted: { jobId: "gh-29679449", conclusion: "success", exitCode: 0, reportedBy: "provider" },
+  JobStarted: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab", reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: in_progress on oneshot-metal-01-k3j9x2ab" },
+  JobCompleted: { jobId: "gh-29679449", conclusion: "success", exitCode: 0, reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: completed (success)" },
   JobCancelled: { jobId: "gh-29679449", reason: "completed (cancelled) before it started" },
-  JobRequeued: { jobId: "gh-29679449", fromHostId: "metal-01", vmId: "k3j9x2ab", reason: "host lost", attempt: 1 },
+  JobRequeued: { jobId: "gh-29679449", fromHostId: "metal-01", vmId: "k3j9x2ab", reason: "its VM's runner took job gh-29679452", attempt: 1, releasesVm: false },
+  JobRebound: { jobId: "gh-29679449", hostId: "metal-01", vmId: "p8q7r6s5t4", fromVmId: "k3j9x2ab", reason: "its VM's runner took job gh-29679452, whose VM p8q7r6s5t4 is idle and covers its labels" },
   JobFailed: { jobId: "gh-29679449", reason: "boot failed 3 times", hostId: "metal-01", vmId: "k3j9x2ab" },
   HostRegistered: {
     hostId: "metal-01", arch: "amd64", capacity: { vcpus: 14, memMiB: 57344, diskGiB: 400 }, labels: ["ssd"],
@@ -38,6 +39,16 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   VmBootFailed: { ...ref, code: "agent-timeout", reason: "no ready marker after 120s", consoleTail: "tsc: Unable to calibrate" },
   VmExited: { ...ref, exitCode: 3, reason: "exited", runMs: 2500 },
   VmDestroyed: { ...ref, removed: ["process:4242", "tap:os-k3j9x2ab", "nft:oneshot:k3j9x2ab", "dir:/var/lib/oneshot/vms/k3j9x2ab"] },
+  VmIdle: {
+    hostId: "metal-01", vmId: "k3j9x2ab", bootedForJobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab",
+    reason: "job gh-29679449 ran on another runner; no queued job its labels cover", candidateJobIds: ["gh-29679453"],
+  },
+  VmRetired: { hostId: "metal-01", vmId: "k3j9x2ab", reason: "runner oneshot-metal-01-k3j9x2ab removed from GitHub: no job took it" },
+  VmVanished: { hostId: "metal-01", vmId: "k3j9x2ab", jobId: "gh-29679449", reason: "not in the host's inventory for 30s" },
+  DeliveryRedelivered: {
+    provider: "github", deliveryId: "12345678", guid: "0b989ba4-242f-11e5-81e1-c7b6966d2516", event: "workflow_job", action: "queued",
+    statusCode: 503, deliveredAt: "2026-11-28T09:58:00Z", reason: "failed delivery (503) redelivered",
+  },
   ReclaimRequested: {
     hostId: "metal-01", reclaimId: "r-0192", reason: "tap with no live VM",
     resources: [{ kind: "tap", name: "os-k3j9x2ab", vmId: "k3j9x2ab" }],
@@ -55,7 +66,7 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   },
   VmOutput: { hostId: "metal-01", vmId: "k3j9x2ab", jobId: "gh-29679449", text: "hi\n", offset: 0 },
   RunnerConfigRequest: { hostId: "metal-01", jobId: "gh-29679449", vmId: "k3j9x2ab", publicKey: "AAAA" },
-  RunnerConfigReply: { jobId: "gh-29679449", result: { ok: true, kind: "github", runnerName: "oneshot-metal-01-k3j9x2ab", sealed } },
+  RunnerConfigReply: { jobId: "gh-29679449", result: { ok: true, provider: "github", runnerName: "oneshot-metal-01-k3j9x2ab", sealed } },
 };
 
 export const goldenMeta = {

@@ -3,6 +3,7 @@ export * from "./events/job.js";
 export * from "./events/host.js";
 export * from "./events/vm.js";
 export * from "./events/janitor.js";
+export * from "./events/provider.js";
 export * from "./telemetry.js";
 export * from "./rpc.js";
 export * from "./catalog.js";

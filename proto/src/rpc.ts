@@ -29,14 +29,41 @@ export const RunnerConfigErrorCode = z.enum([
   "provider-error", "not-configured",
 ]);
 
+/**
+ * What the guest runs for a provider job, sealed to the host in RunnerConfigReply v2: an argv,
+ * its environment (where the runner's secret goes: never argv, which is world-readable in
+ * /proc), and the guest user. Provider-neutral: hostd, the config drive and the agent run it
+ * without knowing which CI provider it is for.
+ */
+export const RunnerLaunch = z.object({
+  argv: z.array(z.string().min(1).max(4096)).min(1).max(64),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(512 * 1024).regex(/^[^\r\n\0]*$/, "one line")),
+  /** `runner`: the image's unprivileged user (falls back to root in images without one). */
+  user: z.enum(["runner", "root"]),
+});
+export type RunnerLaunch = z.infer<typeof RunnerLaunch>;
+
+/** RunnerConfigReply v1, frozen: the sealed plaintext was provider-specific (`kind`). */
+export const RunnerConfigReplyV1 = defineEvent("RunnerConfigReply", {
+  jobId: Id,
+  result: z.discriminatedUnion("ok", [
+    z.object({ ok: z.literal(true), kind: z.enum(["github", "gitlab"]), runnerName: z.string().max(256), sealed: SealedBox }),
+    z.object({
+      ok: z.literal(false), code: RunnerConfigErrorCode, message: z.string().max(1024),
+      retryAfterSec: z.number().int().nonnegative().optional(),
+    }),
+  ]),
+});
+
+/** v2: the sealed plaintext is a RunnerLaunch (JSON); `provider` is only for logs and metrics. */
 export const RunnerConfigReply = defineEvent("RunnerConfigReply", {
   jobId: Id,
   result: z.discriminatedUnion("ok", [
     z.object({
       ok: z.literal(true),
-      kind: z.enum(["github", "gitlab"]),
+      provider: z.string().max(32),
       runnerName: z.string().max(256),
-      /** github: the encoded JIT config; gitlab: `{url, token}` as JSON. Sealed to the host. */
+      /** A RunnerLaunch as JSON, sealed to the host. */
       sealed: SealedBox,
     }),
     z.object({

@@ -8,6 +8,7 @@ import type { DomainEvent } from "./catalog.js";
  *   evt.host.<hostId>.vm.<vmId>  VM lifecycle, written only by that host's hostd
  *   tel.host.<hostId>.{heartbeat,inventory}   telemetry, short retention
  *   log.host.<hostId>.vm.<vmId>  guest console lines, short retention
+ *   evt.provider.<provider>      reconciler decisions about deliveries (DeliveryRedelivered)
  *   rpc.runner.config.<hostId>   hostd → ingest request/reply, never stored
  *   dlq.<consumer>               poison messages with the reason
  */
@@ -15,6 +16,7 @@ export const subjects = {
   job: (jobId: string) => `evt.job.${jobId}`,
   host: (hostId: string) => `evt.host.${hostId}`,
   vm: (hostId: string, vmId: string) => `evt.host.${hostId}.vm.${vmId}`,
+  provider: (provider: string) => `evt.provider.${provider}`,
   heartbeat: (hostId: string) => `tel.host.${hostId}.heartbeat`,
   inventory: (hostId: string) => `tel.host.${hostId}.inventory`,
   vmLog: (hostId: string, vmId: string) => `log.host.${hostId}.vm.${vmId}`,
@@ -53,13 +55,16 @@ export const streams = {
 export function subjectOf(event: DomainEvent): string {
   switch (event.type) {
     case "JobQueued": case "JobIgnored": case "JobUnschedulable": case "JobStarted":
-    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed":
+    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
       return subjects.job(event.data.jobId);
     case "JobScheduled":
       return subjects.host(event.data.hostId);
     case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained":
     case "HostLost": case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed":
+    case "VmIdle": case "VmRetired": case "VmVanished":
       return subjects.host(event.data.hostId);
+    case "DeliveryRedelivered":
+      return subjects.provider(event.data.provider);
     case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
       return subjects.vm(event.data.hostId, event.data.vmId);
     default: {
@@ -69,9 +74,10 @@ export function subjectOf(event: DomainEvent): string {
   }
 }
 
-/** Parses `evt.job.<id>` / `evt.host.<id>[.vm.<vmId>]` back into ids. */
-export function parseSubject(subject: string): { jobId?: string; hostId?: string; vmId?: string } {
+/** Parses `evt.job.<id>` / `evt.host.<id>[.vm.<vmId>]` / `evt.provider.<p>` back into ids. */
+export function parseSubject(subject: string): { jobId?: string; hostId?: string; vmId?: string; provider?: string } {
   const p = subject.split(".");
+  if (p[1] === "provider") return { provider: p[2] };
   if (p[1] === "job") return { jobId: p[2] };
   if (p[1] === "host") return p[3] === "vm" ? { hostId: p[2], vmId: p[4] } : { hostId: p[2] };
   return {};

@@ -55,30 +55,73 @@ export type JobScheduled = z.infer<typeof JobScheduled>;
 export const JobUnschedulable = defineEvent("JobUnschedulable", { jobId: Id, reason: z.string().max(512) });
 export type JobUnschedulable = z.infer<typeof JobUnschedulable>;
 
+/** JobStarted v1, frozen: every v1 came from a webhook. Upcast to v2 with `reportedBy: "webhook"`. */
+export const JobStartedV1 = defineEvent("JobStarted", {
+  jobId: Id,
+  runnerName: z.string().max(256).optional(),
+  hostId: Id.optional(),
+  vmId: VmId.optional(),
+});
+
+/**
+ * The provider says a runner took the job. `runnerName` (and the VM it names) is the only
+ * reliable job → VM link: a runner is not bound to the job its VM was booted for. v2: who
+ * learned it (a webhook, or the reconciler reading the provider's API) and why.
+ */
 export const JobStarted = defineEvent("JobStarted", {
   jobId: Id,
   runnerName: z.string().max(256).optional(),
   hostId: Id.optional(),
   vmId: VmId.optional(),
+  reportedBy: z.enum(["webhook", "reconcile"]),
+  /** Reconcile only: what the provider's API said. */
+  reason: z.string().max(512).optional(),
 });
 export type JobStarted = z.infer<typeof JobStarted>;
 
 export const Conclusion = z.enum([
   "success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required", "stale",
 ]);
+/** JobCompleted v1, frozen. Every v1 value is a valid v2 value. */
+export const JobCompletedV1 = defineEvent("JobCompleted", {
+  jobId: Id,
+  conclusion: Conclusion,
+  exitCode: z.number().int().nullable(),
+  reportedBy: z.enum(["provider", "vm"]),
+});
+
+/** v2: `reconcile` (the provider's API said so after a webhook was lost) and its reason. */
 export const JobCompleted = defineEvent("JobCompleted", {
   jobId: Id,
   conclusion: Conclusion,
   /** Exit code seen in the VM (local jobs), null when unknown. */
   exitCode: z.number().int().nullable(),
-  /** Who said so: the provider's webhook, or the VM's exit. */
-  reportedBy: z.enum(["provider", "vm"]),
+  /** Who said so: the provider's webhook, the VM's exit, or the reconciler reading the provider's API. */
+  reportedBy: z.enum(["provider", "vm", "reconcile"]),
+  reason: z.string().max(512).optional(),
 });
 export type JobCompleted = z.infer<typeof JobCompleted>;
 
 export const JobCancelled = defineEvent("JobCancelled", { jobId: Id, reason: z.string().max(512) });
 export type JobCancelled = z.infer<typeof JobCancelled>;
 
+/**
+ * JobRequeued v1, frozen. A v1 always ended the named VM's reservation (the janitor wrote
+ * some for VMs that vanished): it upcasts to v2 with `releasesVm: true`.
+ */
+export const JobRequeuedV1 = defineEvent("JobRequeued", {
+  jobId: Id,
+  fromHostId: Id,
+  vmId: VmId,
+  reason: z.string().max(512),
+  attempt: z.number().int().positive(),
+});
+
+/**
+ * The job lost its claim to a VM and waits for another placement. v2: `releasesVm` says
+ * whether the named VM's reservation ends here. The scheduler writes `false`: the VM may be
+ * alive and running another job (its runner took that one), and frees at VmDestroyed.
+ */
 export const JobRequeued = defineEvent("JobRequeued", {
   jobId: Id,
   fromHostId: Id,
@@ -86,8 +129,24 @@ export const JobRequeued = defineEvent("JobRequeued", {
   reason: z.string().max(512),
   /** The attempt the next placement will carry. */
   attempt: z.number().int().positive(),
+  releasesVm: z.boolean(),
 });
 export type JobRequeued = z.infer<typeof JobRequeued>;
+
+/**
+ * The scheduler moved the job's claim to a VM that is already booting or booted and whose
+ * runner can take the job (its labels cover the job's), instead of booting a new one: the VM
+ * booted for another job that ran elsewhere, or whose runner took this job's place.
+ */
+export const JobRebound = defineEvent("JobRebound", {
+  jobId: Id,
+  hostId: Id,
+  vmId: VmId,
+  /** The VM the job had a claim on before, when it had one. */
+  fromVmId: VmId.optional(),
+  reason: z.string().max(512),
+});
+export type JobRebound = z.infer<typeof JobRebound>;
 
 export const JobFailed = defineEvent("JobFailed", {
   jobId: Id,
@@ -99,5 +158,5 @@ export type JobFailed = z.infer<typeof JobFailed>;
 
 export const jobEvents = [
   JobQueued, JobIgnored, JobScheduled, JobUnschedulable, JobStarted, JobCompleted, JobCancelled,
-  JobRequeued, JobFailed,
+  JobRequeued, JobFailed, JobRebound,
 ] as const;

@@ -57,4 +57,47 @@ export const VmDestroyed = defineEvent("VmDestroyed", {
 });
 export type VmDestroyed = z.infer<typeof VmDestroyed>;
 
-export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed] as const;
+/**
+ * Scheduler, on the host subject: the VM's runner has started no job and nothing is left for
+ * it (the job it was booted for ran elsewhere, ended or was cancelled, and no queued job its
+ * labels cover is waiting), or it passed the idle deadline. Not yet a kill: the reconciler
+ * first asks the provider whether the runner took a job (the webhook saying so may be late or
+ * lost) and retires the runner there, then writes VmRetired, or JobStarted when it did run one.
+ */
+export const VmIdle = defineEvent("VmIdle", {
+  hostId: Id,
+  vmId: VmId,
+  /** The job the VM was booted for (its source says which provider and scope to ask). */
+  bootedForJobId: Id,
+  runnerName: z.string().max(256),
+  reason: z.string().max(512),
+  /** Unstarted jobs this runner could have taken: the reconciler checks each with the provider. */
+  candidateJobIds: z.array(Id).max(100),
+});
+export type VmIdle = z.infer<typeof VmIdle>;
+
+/**
+ * Reconciler, on the host subject: the provider confirmed the idle VM's runner runs no job and
+ * can take none (its registration is removed), so the VM may be destroyed.
+ */
+export const VmRetired = defineEvent("VmRetired", {
+  hostId: Id,
+  vmId: VmId,
+  reason: z.string().max(512),
+});
+export type VmRetired = z.infer<typeof VmRetired>;
+
+/**
+ * Janitor, on the host subject: a fact, not a decision. The log holds the VM as live but the
+ * host's inventory shows it gone (its VMM died, hostd restarted without it) and no VmDestroyed
+ * will come. Its reservation ends here; what happens to its job is the scheduler's call.
+ */
+export const VmVanished = defineEvent("VmVanished", {
+  hostId: Id,
+  vmId: VmId,
+  jobId: Id,
+  reason: z.string().max(512),
+});
+export type VmVanished = z.infer<typeof VmVanished>;
+
+export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished] as const;

@@ -33,7 +33,8 @@ function summary(e: DomainEvent): string {
     case "JobIgnored": return `${e.data.jobId} ${e.data.reason}`;
     case "JobScheduled": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt})`;
     case "JobUnschedulable": return `${e.data.jobId} ${e.data.reason}`;
-    case "JobStarted": return `${e.data.jobId}${e.data.runnerName ? ` runner ${e.data.runnerName}` : ""}`;
+    case "JobStarted": return `${e.data.jobId}${e.data.runnerName ? ` runner ${e.data.runnerName}` : ""} (${e.data.reportedBy}${e.data.reason ? `: ${e.data.reason}` : ""})`;
+    case "JobRebound": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId}: ${e.data.reason}`;
     case "JobCompleted": return `${e.data.jobId} ${e.data.conclusion}${e.data.exitCode === null ? "" : ` exit ${e.data.exitCode}`} (${e.data.reportedBy})`;
     case "JobCancelled": case "JobFailed": return `${e.data.jobId} ${e.data.reason}`;
     case "JobRequeued": return `${e.data.jobId} from ${e.data.fromHostId}: ${e.data.reason}`;
@@ -49,6 +50,9 @@ function summary(e: DomainEvent): string {
     case "VmExited": return `${e.data.vmId} ${e.data.reason} exit ${e.data.exitCode ?? "?"} after ${Math.round(e.data.runMs)}ms`;
     case "VmDestroyed": return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;
     case "ReclaimRequested": return `${e.data.hostId} ${e.data.resources.map((r) => `${r.kind}:${r.name}`).join(", ")}: ${e.data.reason}`;
+    case "VmIdle": return `${e.data.vmId} on ${e.data.hostId} (runner ${e.data.runnerName}): ${e.data.reason}`;
+    case "VmRetired": case "VmVanished": return `${e.data.vmId} on ${e.data.hostId}: ${e.data.reason}`;
+    case "DeliveryRedelivered": return `${e.data.provider} ${e.data.event}${e.data.action ? `.${e.data.action}` : ""} ${e.data.guid} (was ${e.data.statusCode}): ${e.data.reason}`;
     case "ResourceReclaimed": return `${e.data.hostId} ${e.data.reclaimed.length} reclaimed, ${e.data.failed.length} failed`;
     default: {
       const never: never = e;

@@ -91,22 +91,33 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
       }
       break;
     }
-    case "JobStarted": move(e.data.jobId, "running"); break;
+    case "JobStarted":
+      // Where it really runs: the runner that took it, not the VM it was booted for.
+      move(e.data.jobId, "running", e.data.vmId ? { vmId: e.data.vmId, ...(e.data.hostId ? { hostId: e.data.hostId } : {}) } : {});
+      break;
+    case "JobRebound": {
+      const row = job(e.data.jobId);
+      Object.assign(row, { hostId: e.data.hostId, vmId: e.data.vmId, reason: e.data.reason, updatedAt: at });
+      break;
+    }
     case "JobCompleted": move(e.data.jobId, "completed", { exitCode: e.data.exitCode, reason: e.data.conclusion }); break;
     case "JobCancelled": move(e.data.jobId, "cancelled", { reason: e.data.reason }); break;
     case "JobFailed": move(e.data.jobId, "failed", { reason: e.data.reason }); break;
     case "JobRequeued": {
       const row = job(e.data.jobId);
-      row.state = "queued"; // the one backwards step: a new attempt
+      if (rank[row.state] < rank.running) row.state = "queued"; // the one backwards step: a new attempt
       row.reason = e.data.reason;
       row.updatedAt = at;
+      if (e.data.releasesVm) release(e.data.vmId);
       break;
     }
-    case "VmBootRequested": move(e.data.jobId, "booting"); break;
-    case "VmBooted": move(e.data.jobId, "running"); break;
+    // VM events move the job whose VM it is now (a rebound or swapped job follows its own VM).
+    case "VmBootRequested": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "booting"); break;
+    case "VmBooted": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "running"); break;
     case "VmBootFailed": job(e.data.jobId).reason = `${e.data.code}: ${e.data.reason}`; break;
-    case "VmExited": move(e.data.jobId, "exited", { exitCode: e.data.exitCode }); break;
-    case "VmDestroyed": release(e.data.vmId); break;
+    case "VmExited": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "exited", { exitCode: e.data.exitCode }); break;
+    case "VmDestroyed": case "VmVanished": release(e.data.vmId); break;
+    case "VmIdle": case "VmRetired": case "DeliveryRedelivered": break;
     case "HostRegistered": {
       const prev = f.hosts.get(e.data.hostId);
       f.hosts.set(e.data.hostId, {
@@ -132,6 +143,12 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
   }
   return f;
 }
+
+/** Whether the job's row still points at this VM (not rebound to another, not running elsewhere). */
+const ownsVm = (f: Fleet, jobId: string, vmId: string): boolean => {
+  const row = f.jobs.get(jobId);
+  return !row || row.vmId === undefined || row.vmId === vmId;
+};
 
 function setStatus(f: Fleet, hostId: string, status: HostRow["status"]): void {
   const h = f.hosts.get(hostId);
