@@ -4,9 +4,12 @@
  * file holds no secret. Pure: the same inputs give the same text.
  *
  * What each identity may do:
- *  - ingest:    append job events (evt.job.*), answer runner-config requests; no host subjects.
+ *  - ingest:    append job events (evt.job.*), answer runner-config requests; its reconciler
+ *               appends VmRetired to host subjects (evt.host.*, never a VM's own subject) and
+ *               DeliveryRedelivered (evt.provider.*).
  *  - scheduler: append placements and host-side decisions (evt.host.*) and job decisions (evt.job.*).
- *  - janitor:   append HostLost / ReclaimRequested / JobFailed, read telemetry, hold its lease (KV).
+ *  - janitor:   append facts to host subjects (HostLost, VmVanished) and ReclaimRequested; no job
+ *               subjects (job decisions are the scheduler's); read telemetry, hold its lease (KV).
  *  - hostd-<H>: read ONLY its pre-provisioned durable `hostd-<H>` (filter evt.host.<H>), append only
  *               evt.host.<H> and evt.host.<H>.vm.*, telemetry and logs of H, request rpc.runner.config.<H>.
  *               It may not create consumers (a consumer's filter is in the request body, which
@@ -53,9 +56,9 @@ export function natsConfig(input: NatsConfigInput): string {
   const inbox = ["_INBOX.>"];
   const users = [
     user("admin", [">"], [">"]),
-    user("ingest", [...controlPlaneApi, "evt.job.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>"], [...inbox, "rpc.runner.config.*"], true),
+    user("ingest", [...controlPlaneApi, "evt.job.*", "evt.host.*", "evt.provider.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>"], [...inbox, "rpc.runner.config.*"], true),
     user("scheduler", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.scheduler", "dlq.scheduler-*"], inbox),
-    user("janitor", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inbox),
+    user("janitor", [...controlPlaneApi, "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inbox),
     ...input.hosts.map((h) =>
       user(
         `hostd-${h}`,

@@ -87,14 +87,26 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     m?.ack();
   });
 
-  it("refuses ingest publishing scheduler decisions, but lets it append job events", async () => {
+  it("lets ingest append job events, host-subject retirements and provider events, but not VM subjects", async () => {
     const nc = await as("ingest");
-    expect(await tryPublish(nc, subjects.host("metal-01"), scheduled("metal-01"))).toMatch(/permission/i);
+    // The reconciler appends VmRetired to the host subject (hostd acts on it). nats-server 2.9
+    // permissions see subjects, not types: which types each writer may put there is the
+    // subject table's job (consumers check it), not this test's.
+    expect(await tryPublish(nc, subjects.vm("metal-01", "k3j9x2ab"), scheduled("metal-01"))).toMatch(/permission/i);
+    expect(await tryPublish(nc, "evt.provider.github", scheduled("metal-01"))).toBe("ok");
     const queued: DomainEvent = {
       type: "JobQueued",
       data: { jobId: "j9", spec, source: { provider: "local", repo: "local", org: "local", providerJobId: "j9", labels: [] } },
     };
     expect(await tryPublish(nc, subjects.job("j9"), queued)).toBe("ok");
+  });
+
+  it("refuses the janitor job subjects: job decisions are the scheduler's", async () => {
+    const nc = await as("janitor");
+    const failed: DomainEvent = { type: "JobFailed", data: { jobId: "j1", reason: "vanished" } };
+    expect(await tryPublish(nc, subjects.job("j1"), failed)).toMatch(/permission/i);
+    const vanished: DomainEvent = { type: "VmVanished", data: { hostId: "metal-01", vmId: "abc123", jobId: "j1", reason: "gone" } };
+    expect(await tryPublish(nc, subjects.host("metal-01"), vanished)).toBe("ok");
   });
 
   it("lets the janitor use the lease bucket admin created, but not create streams", async () => {
