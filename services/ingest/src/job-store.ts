@@ -1,6 +1,6 @@
 import { subjects } from "@oneshot/proto";
 import { ConcurrencyError, type EventStore } from "@oneshot/runtime";
-import { foldHistory, type Decision, type JobHistory } from "./core/job-history.js";
+import { foldHistory, type Decision, type JobHistory } from "./providers/shared/job-history.js";
 
 export interface StoreOutcome {
   /** What happened, for the reply and the log. */

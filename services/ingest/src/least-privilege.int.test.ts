@@ -11,8 +11,8 @@ import { envVarFor, natsConfig } from "../../../packages/cli/src/admin/nats-conf
 import { provisionAll } from "../../../packages/cli/src/admin/provision.js";
 import { registerHost, type FakeHost } from "../test/broker-harness.js";
 import { GITLAB_TOKEN, jobHook, postGitlab } from "../test/harness.js";
-import { gitlabApi } from "./broker/gitlab-api.js";
-import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup } from "./broker/gitlab-runners.js";
+import { gitlabApi } from "./providers/gitlab/api.js";
+import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup } from "./providers/gitlab/runners.js";
 import { startRunnerBroker, type Broker } from "./broker/runner-broker.js";
 import { IngestEnv } from "./config.js";
 import { createIngestServer } from "./http/server.js";

@@ -1,7 +1,7 @@
 import { ConfigError, bootService, ensureKv, loadConfig, newEventId } from "@oneshot/runtime";
-import { githubJitMinter } from "./broker/github-app.js";
-import { gitlabApi } from "./broker/gitlab-api.js";
-import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup } from "./broker/gitlab-runners.js";
+import { githubJitMinter } from "./providers/github/jit-minter.js";
+import { gitlabApi } from "./providers/gitlab/api.js";
+import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup } from "./providers/gitlab/runners.js";
 import { startRunnerBroker } from "./broker/runner-broker.js";
 import { IngestEnv, githubAppCredentials } from "./config.js";
 import { createIngestServer } from "./http/server.js";

@@ -11,7 +11,7 @@ import { subjects, type DomainEvent } from "@oneshot/proto";
 import { newEventId, parseConfig, redactPaths, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import { connectTest, startNats, type TestNats } from "@oneshot/testing";
 import { IngestEnv } from "../src/config.js";
-import type { GitlabTags } from "../src/core/gitlab-payload.js";
+import type { GitlabTags } from "../src/providers/gitlab/payload.js";
 import { createIngestServer } from "../src/http/server.js";
 import { ingestMetrics, type IngestMetrics } from "../src/metrics.js";
 

@@ -1,5 +1,5 @@
 import type { DomainEvent, JobSource, RunnerConfigRequest, Stored } from "@oneshot/proto";
-import type { ProviderErrorCode } from "./provider-error.js";
+import type { ProviderErrorCode } from "../providers/shared/provider-error.js";
 
 type Code = ProviderErrorCode | "wrong-host" | "not-runnable";
 

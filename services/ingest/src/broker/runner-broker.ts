@@ -1,12 +1,12 @@
 import type { Msg, Subscription } from "@nats-io/transport-node";
 import { DecodeError, RunnerConfigRequest, decode, encode, subjects, type JobSource, type RunnerConfigReply } from "@oneshot/proto";
 import { sealedBox, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
-import { runnerNameFor } from "../core/runner-name.js";
+import { runnerNameFor } from "../providers/shared/runner-name.js";
 import type { IngestMetrics } from "../metrics.js";
 import { checkRequest } from "./check-request.js";
-import type { MintGithub } from "./github-app.js";
+import type { MintGithub } from "../providers/github/jit-minter.js";
 import { HostKeys } from "./host-keys.js";
-import { ProviderError } from "./provider-error.js";
+import { ProviderError } from "../providers/shared/provider-error.js";
 import { ReplyCache } from "./reply-cache.js";
 
 type Result = RunnerConfigReply["data"]["result"];

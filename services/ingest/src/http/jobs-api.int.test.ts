@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing } from "@oneshot/testing";
 import { API_TOKEN, startIngest, type IngestUnderTest } from "../../test/harness.js";
-import { shellQuote } from "../core/local-job.js";
+import { shellQuote } from "../providers/local/job.js";
 
 const skip = missing("nats");
 

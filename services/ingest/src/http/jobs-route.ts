@@ -1,4 +1,4 @@
-import { localJob, LocalJobRequest } from "../core/local-job.js";
+import { localJob, LocalJobRequest } from "../providers/local/job.js";
 import { bearerToken, safeEqual } from "./auth.js";
 import { withinDeadline } from "./deadline.js";
 import { HttpError, header } from "./http-error.js";

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { IngestConfig } from "../config.js";
-import type { JobDefaults } from "../core/github-decide.js";
-import type { GitlabTags } from "../core/gitlab-payload.js";
+import type { JobDefaults } from "../providers/shared/job-spec.js";
+import type { GitlabTags } from "../providers/gitlab/payload.js";
 import type { IngestMetrics } from "../metrics.js";
 import { HttpError } from "./http-error.js";
 

@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from "prom-client";
 import { BodyAborted, BodyTooLarge, readBody } from "./body.js";
 import { DeadlineExceeded } from "./deadline.js";
-import { githubRoute } from "./github-route.js";
-import { gitlabRoute } from "./gitlab-route.js";
+import { githubRoute } from "../providers/github/webhook-route.js";
+import { gitlabRoute } from "../providers/gitlab/webhook-route.js";
 import { HttpError } from "./http-error.js";
 import { jobsRoute } from "./jobs-route.js";
 import type { Route, RouteDeps } from "./route.js";

@@ -3,11 +3,11 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEventId, sealedBox, type EventStore, type Nats } from "@oneshot/runtime";
 import { connectTest, missing, startFakeGitHub, startNats, type FakeGitHub, type TestNats } from "@oneshot/testing";
-import { registerHost, queueJob, type FakeHost } from "../../test/broker-harness.js";
-import { capturingLogger } from "../../test/harness.js";
-import { ingestMetrics } from "../metrics.js";
-import { githubJitMinter } from "./github-app.js";
-import { startRunnerBroker, type Broker } from "./runner-broker.js";
+import { registerHost, queueJob, type FakeHost } from "../../../test/broker-harness.js";
+import { capturingLogger } from "../../../test/harness.js";
+import { ingestMetrics } from "../../metrics.js";
+import { githubJitMinter } from "./jit-minter.js";
+import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
 
 const skip = missing("nats");
 const pem = (k: ReturnType<typeof generateKeyPairSync>["privateKey"] | ReturnType<typeof generateKeyPairSync>["publicKey"], type: "pkcs8" | "spki") => k.export({ type, format: "pem" }).toString();

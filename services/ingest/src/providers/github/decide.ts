@@ -1,19 +1,11 @@
-import type { DomainEvent, JobSource, JobSpec } from "@oneshot/proto";
-import type { WorkflowJobPayload } from "./github-payload.js";
-import { isNew, type Decision, type JobHistory } from "./job-history.js";
-import { parseLabels, type SizeDefaults } from "./labels.js";
-import { parseRunnerName } from "./runner-name.js";
-
-export interface JobDefaults extends SizeDefaults {
-  diskGiB: number;
-  timeoutSec: number;
-  image: string;
-}
+import type { JobSource } from "@oneshot/proto";
+import { isNew, type Decision, type JobHistory } from "../shared/job-history.js";
+import { specFrom, storedLabels, type JobDefaults } from "../shared/job-spec.js";
+import { parseLabels } from "../shared/labels.js";
+import { started } from "../shared/started.js";
+import type { WorkflowJobPayload } from "./payload.js";
 
 export const githubJobId = (p: WorkflowJobPayload) => `gh-${p.workflow_job.id}`;
-
-/** Labels as they are stored: lowercased, each cut to what JobSource holds, at most 100. */
-export const storedLabels = (labels: readonly string[]) => [...new Set(labels.map((l) => l.trim().toLowerCase().slice(0, 128)))].slice(0, 100);
 
 const CONCLUSIONS = new Set(["success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required", "stale"]);
 
@@ -31,17 +23,6 @@ export function githubSource(p: WorkflowJobPayload): JobSource {
     ...(p.installation ? { installationId: p.installation.id } : {}),
     ownerType,
   };
-}
-
-export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number }, d: JobDefaults): JobSpec => ({
-  arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec,
-});
-
-/** JobStarted, naming the VM when the runner is one of ours (`oneshot-<hostId>-<vmId>`). */
-export function started(jobId: string, runnerName: string | null | undefined): DomainEvent {
-  const name = runnerName ? runnerName.slice(0, 256) : undefined;
-  const vm = parseRunnerName(name);
-  return { type: "JobStarted", data: { jobId, ...(name ? { runnerName: name } : {}), ...(vm?.hostId ? { hostId: vm.hostId } : {}), ...(vm ? { vmId: vm.vmId } : {}) } };
 }
 
 /**

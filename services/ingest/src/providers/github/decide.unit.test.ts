@@ -1,12 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { decideGithub, type JobDefaults } from "./github-decide.js";
-import { WorkflowJobPayload } from "./github-payload.js";
-import { emptyHistory, type JobHistory } from "./job-history.js";
+import { decideGithub } from "./decide.js";
+import type { JobDefaults } from "../shared/job-spec.js";
+import { WorkflowJobPayload } from "./payload.js";
+import { emptyHistory, type JobHistory } from "../shared/job-history.js";
 
 const d: JobDefaults = { vcpus: 2, memGiB: 4, arch: "amd64", maxVcpus: 32, maxMemGiB: 128, diskGiB: 20, timeoutSec: 3600, image: "full" };
-const fixture = (action: string) => JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", `workflow_job.${action}.json`), "utf8")) as Record<string, unknown>;
+const fixture = (action: string) => JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "test", "fixtures", `workflow_job.${action}.json`), "utf8")) as Record<string, unknown>;
 /** A real-shaped delivery (test/fixtures), parsed as the route parses it, with the job patched. */
 const delivery = (action: string, job: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => {
   const raw = fixture(action === "waiting" || action === "queued" || action === "in_progress" ? action : "completed");
@@ -46,13 +47,13 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
 
   it("in_progress → JobStarted naming our VM from the runner name, once", () => {
     const p = delivery("in_progress", { runner_name: "oneshot-metal-01-k2x9q0a1bc" });
-    expect(decideGithub(p, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc" } });
+    expect(decideGithub(p, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" } });
     expect(decideGithub(p, given({ queued: true, started: true }), d).append).toBeUndefined();
     expect(decideGithub(p, given({ ended: true }), d).append).toBeUndefined();
   });
 
   it("in_progress on someone else's runner name → JobStarted without a VM", () => {
-    expect(decideGithub(delivery("in_progress", { runner_name: "build-box-7" }), given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "build-box-7" } });
+    expect(decideGithub(delivery("in_progress", { runner_name: "build-box-7" }), given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "build-box-7", reportedBy: "webhook" } });
   });
 
   it("completed before queued is stored; the late queued then boots nothing", () => {

@@ -1,6 +1,6 @@
 import { createAppAuth } from "@octokit/auth-app";
 import { request as octokitRequest } from "@octokit/request";
-import { ProviderError, retryAfterSec } from "./provider-error.js";
+import { ProviderError, retryAfterSec } from "../shared/provider-error.js";
 
 export interface JitRequest {
   installationId: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { githubError } from "./github-app.js";
-import { retryAfterSec } from "./provider-error.js";
+import { githubError } from "./jit-minter.js";
+import { retryAfterSec } from "../shared/provider-error.js";
 
 const answer = (status: number, headers: Record<string, string> = {}) => Object.assign(new Error("HttpError"), { status, response: { headers } });
 

@@ -1,10 +1,10 @@
 import { Webhooks } from "@octokit/webhooks";
-import { decideGithub, githubJobId } from "../core/github-decide.js";
-import { WorkflowJobPayload } from "../core/github-payload.js";
-import { decideAndStore } from "../job-store.js";
-import { withinDeadline } from "./deadline.js";
-import { HttpError, header } from "./http-error.js";
-import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Route, type RouteDeps } from "./route.js";
+import { decideGithub, githubJobId } from "./decide.js";
+import { WorkflowJobPayload } from "./payload.js";
+import { decideAndStore } from "../../job-store.js";
+import { withinDeadline } from "../../http/deadline.js";
+import { HttpError, header } from "../../http/http-error.js";
+import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Route, type RouteDeps } from "../../http/route.js";
 
 /**
  * `POST /webhooks/github`: a GitHub App delivery. Headers first (400/401 without reading the

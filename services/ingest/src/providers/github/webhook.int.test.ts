@@ -2,7 +2,7 @@ import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DomainEvent } from "@oneshot/proto";
 import { missing } from "@oneshot/testing";
-import { PREVIOUS_SECRET, SECRET, deliveryId, postGithub, sign, startIngest, workflowJob, type IngestUnderTest } from "../../test/harness.js";
+import { PREVIOUS_SECRET, SECRET, deliveryId, postGithub, sign, startIngest, workflowJob, type IngestUnderTest } from "../../../test/harness.js";
 
 const skip = missing("nats");
 

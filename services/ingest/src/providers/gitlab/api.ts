@@ -1,5 +1,5 @@
-import type { GitlabTags } from "../core/gitlab-payload.js";
-import { ProviderError, retryAfterSec } from "./provider-error.js";
+import type { GitlabTags } from "./payload.js";
+import { ProviderError, retryAfterSec } from "../shared/provider-error.js";
 
 export interface GitlabApi {
   /** `GET /projects/:id/jobs/:job_id` → tag_list; `{ok: false}` when GitLab has no such job. */

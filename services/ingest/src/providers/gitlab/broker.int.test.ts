@@ -2,12 +2,12 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKv, newEventId, type EventStore, type Nats } from "@oneshot/runtime";
 import { connectTest, missing, startFakeGitLab, startNats, waitFor, type FakeGitLab, type TestNats } from "@oneshot/testing";
-import { queueJob, registerHost, type FakeHost } from "../../test/broker-harness.js";
-import { capturingLogger } from "../../test/harness.js";
-import { ingestMetrics } from "../metrics.js";
-import { gitlabApi } from "./gitlab-api.js";
-import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup, type RunnerRegistry } from "./gitlab-runners.js";
-import { startRunnerBroker, type Broker } from "./runner-broker.js";
+import { queueJob, registerHost, type FakeHost } from "../../../test/broker-harness.js";
+import { capturingLogger } from "../../../test/harness.js";
+import { ingestMetrics } from "../../metrics.js";
+import { gitlabApi } from "./api.js";
+import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup, type RunnerRegistry } from "./runners.js";
+import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
 
 const skip = missing("nats");
 

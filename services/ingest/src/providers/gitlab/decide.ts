@@ -1,8 +1,9 @@
 import type { JobSource } from "@oneshot/proto";
-import { specFrom, started, storedLabels, type JobDefaults } from "./github-decide.js";
-import type { GitlabJobPayload, GitlabTags } from "./gitlab-payload.js";
-import { isNew, type Decision, type JobHistory } from "./job-history.js";
-import { parseLabels } from "./labels.js";
+import { specFrom, storedLabels, type JobDefaults } from "../shared/job-spec.js";
+import { started } from "../shared/started.js";
+import type { GitlabJobPayload, GitlabTags } from "./payload.js";
+import { isNew, type Decision, type JobHistory } from "../shared/job-history.js";
+import { parseLabels } from "../shared/labels.js";
 
 export const gitlabJobId = (p: GitlabJobPayload) => `gl-${p.build_id}`;
 

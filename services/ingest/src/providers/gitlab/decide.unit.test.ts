@@ -1,13 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { JobDefaults } from "./github-decide.js";
-import { decideGitlab, gitlabNeedsTags } from "./gitlab-decide.js";
-import { GitlabJobPayload, type GitlabTags } from "./gitlab-payload.js";
-import { emptyHistory, type JobHistory } from "./job-history.js";
+import type { JobDefaults } from "../shared/job-spec.js";
+import { decideGitlab, gitlabNeedsTags } from "./decide.js";
+import { GitlabJobPayload, type GitlabTags } from "./payload.js";
+import { emptyHistory, type JobHistory } from "../shared/job-history.js";
 
 const d: JobDefaults = { vcpus: 2, memGiB: 4, arch: "amd64", maxVcpus: 32, maxMemGiB: 128, diskGiB: 20, timeoutSec: 3600, image: "full" };
-const raw = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "gitlab.job.pending.json"), "utf8")) as Record<string, unknown>;
+const raw = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "test", "fixtures", "gitlab.job.pending.json"), "utf8")) as Record<string, unknown>;
 const hook = (status: string, patch: Record<string, unknown> = {}) => GitlabJobPayload.parse({ ...raw, build_status: status, ...patch });
 const given = (h: Partial<JobHistory> = {}): JobHistory => ({ ...emptyHistory(), ...h });
 const ours: GitlabTags = { ok: true, tags: ["oneshot-2cpu-4gb", "docker"] };
@@ -45,7 +45,7 @@ describe("GitLab Job Hook → at most one event", () => {
 
   it("moves forward only: running → JobStarted once; the end once; a late pending → nothing", () => {
     const running = hook("running", { runner: { id: 9, description: "oneshot-metal-02-glvm000001" } });
-    expect(decideGitlab(running, undefined, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gl-1977", runnerName: "oneshot-metal-02-glvm000001", hostId: "metal-02", vmId: "glvm000001" } });
+    expect(decideGitlab(running, undefined, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gl-1977", runnerName: "oneshot-metal-02-glvm000001", hostId: "metal-02", vmId: "glvm000001", reportedBy: "webhook" } });
     expect(decideGitlab(running, undefined, given({ queued: true, started: true }), d).append).toBeUndefined();
     expect(decideGitlab(hook("failed", { runner: { id: 9 } }), undefined, given({ queued: true, started: true }), d).append).toMatchObject({ type: "JobCompleted", data: { conclusion: "failure" } });
     expect(decideGitlab(hook("success"), undefined, given({ queued: true, ended: true }), d).append).toBeUndefined();

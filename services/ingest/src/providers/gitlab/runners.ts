@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import { streams, subjects } from "@oneshot/proto";
 import { RetryableError, runDurableConsumer, type Logger, type Nats } from "@oneshot/runtime";
-import { ProviderError } from "./provider-error.js";
+import { ProviderError } from "../shared/provider-error.js";
 
 /** The KV bucket (created by `oneshot admin init`) mapping a GitLab job to its runners' ids. */
 export const GITLAB_RUNNERS_BUCKET = "ingest-gitlab-runners";

@@ -1,10 +1,10 @@
-import { decideGitlab, gitlabJobId, gitlabNeedsTags } from "../core/gitlab-decide.js";
-import { GitlabJobPayload, type GitlabTags } from "../core/gitlab-payload.js";
-import { decideAndStore } from "../job-store.js";
-import { safeEqual } from "./auth.js";
-import { withinDeadline } from "./deadline.js";
-import { HttpError, header } from "./http-error.js";
-import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Route, type RouteDeps } from "./route.js";
+import { decideGitlab, gitlabJobId, gitlabNeedsTags } from "./decide.js";
+import { GitlabJobPayload, type GitlabTags } from "./payload.js";
+import { decideAndStore } from "../../job-store.js";
+import { safeEqual } from "../../http/auth.js";
+import { withinDeadline } from "../../http/deadline.js";
+import { HttpError, header } from "../../http/http-error.js";
+import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Route, type RouteDeps } from "../../http/route.js";
 
 /**
  * `POST /webhooks/gitlab`: a project or group Job Hook. A 4xx can disable a GitLab hook for

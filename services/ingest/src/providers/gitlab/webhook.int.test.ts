@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, startFakeGitLab, type FakeGitLab } from "@oneshot/testing";
-import { GITLAB_TOKEN, jobHook, postGitlab, startIngest, type IngestUnderTest } from "../../test/harness.js";
-import { gitlabApi } from "../broker/gitlab-api.js";
+import { GITLAB_TOKEN, jobHook, postGitlab, startIngest, type IngestUnderTest } from "../../../test/harness.js";
+import { gitlabApi } from "./api.js";
 
 const skip = missing("nats");
 const runner = (description: string) => ({ runner: { active: true, runner_type: "project_type", is_shared: false, id: 380987, description, tags: ["oneshot-2cpu-4gb"] } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LocalJobRequest, localJob, shellQuote } from "./local-job.js";
+import { LocalJobRequest, localJob, shellQuote } from "./job.js";
 
 const limits = { arch: "amd64" as const, maxVcpus: 8, maxMemGiB: 16 };
 const base = { vcpus: 1, memMiB: 256, timeoutSec: 60 };

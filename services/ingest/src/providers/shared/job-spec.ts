@@ -1,0 +1,17 @@
+import type { JobSpec } from "@oneshot/proto";
+import type { SizeDefaults } from "./labels.js";
+
+/** What a CI job gets beyond what its labels say: the same for every provider. */
+export interface JobDefaults extends SizeDefaults {
+  diskGiB: number;
+  timeoutSec: number;
+  image: string;
+}
+
+/** Labels as they are stored: lowercased, each cut to what JobSource holds, at most 100. */
+export const storedLabels = (labels: readonly string[]) => [...new Set(labels.map((l) => l.trim().toLowerCase().slice(0, 128)))].slice(0, 100);
+
+/** The VM a labelled CI job boots: the size from its labels, the rest from the defaults. */
+export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number }, d: JobDefaults): JobSpec => ({
+  arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec,
+});
