@@ -5,7 +5,7 @@ import { bootService, newEventId, publishMessage, runDurableConsumer } from "@on
 import { decideAccel, probeBoot } from "./agent/accel.js";
 import { HostAgent } from "./agent/host-agent.js";
 import { loadFlags, saveFlags } from "./agent/host-flags.js";
-import { readJobScript, requestRunnerSecret } from "./agent/job-inputs.js";
+import { readJobScript, requestRunnerLaunch } from "./agent/job-inputs.js";
 import { HostdEnv } from "./config.js";
 import { computeCapacity, machineFacts } from "./host/capacity.js";
 import { machineArch, tscKhz } from "./host/cpu.js";
@@ -106,7 +106,7 @@ const agent = new HostAgent(
       hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, addresses, events: vmEvents, log,
       image: (a, name) => images.find((i) => i.arch === a && i.name === name),
       jobScript: (jobId) => readJobScript(nats, jobId),
-      runnerSecret: (rec) => requestRunnerSecret(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
+      runnerLaunch: (rec) => requestRunnerLaunch(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
       markDestroying: (p) => done.destroying(p),
       markDone: (vmId) => done.add(vmId, new Date()),
       // Console chunks in order per VM; the log stream is best effort (the console log file is the record).

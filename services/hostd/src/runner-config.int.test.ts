@@ -2,74 +2,109 @@ import { createHash, randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing } from "@oneshot/testing";
-import { decode, encode, subjects, type RunnerConfigReply, type RunnerConfigRequest } from "@oneshot/proto";
+import { decode, encode, subjects, type RunnerConfigReply, type RunnerConfigRequest, type RunnerLaunch } from "@oneshot/proto";
 import { sealedBox } from "@oneshot/runtime";
 import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
 
-// GitHub jobs: hostd asks "ingest" (this test, answering rpc.runner.config.<hostId>) for the
-// just-in-time runner config, opens the sealed reply with its private key and writes it only to
-// the config drive; the minimal image's stand-in runner prints the config's sha256.
+// Jobs without an inline script: hostd asks "ingest" (this test, answering
+// rpc.runner.config.<hostId>) for a launch, opens the sealed RunnerLaunch with its private key
+// and writes it only to the config drive. hostd and the agent know no provider: the launches
+// below are shaped like the broker's for GitHub and GitLab, and only the test knows that.
+// The minimal image's stand-in runner prints the secret's sha256 and checks no argv holds it.
 const skip = missing("nats", "root", "qemu-x86", "nft") ?? missingImage("amd64");
 const T = 300_000;
 
-describe.skipIf(skip)("runner configs for GitHub jobs (real hostd, fake ingest over NATS request/reply)", () => {
+type Answer = { launch: RunnerLaunch } | { plaintext: string } | { refuse: true };
+
+describe.skipIf(skip)("runner launches for jobs without a script (real hostd, fake broker over NATS request/reply)", () => {
   const h = new HostdHarness({ HOSTD_MAX_VCPUS: "2", HOSTD_MAX_MEM_MIB: "2048" });
   const secret = `jit-${randomBytes(24).toString("base64url")}`;
   const requests: RunnerConfigRequest["data"][] = [];
-  const refuse = new Set<string>();
+  const answers = new Map<string, Answer>();
+  let hostKey = "";
   beforeAll(async () => {
     await h.start();
-    const hostKey = (h.events.find((e) => e.type === "HostRegistered")!.data as { publicKey: string }).publicKey;
+    hostKey = (h.events.find((e) => e.type === "HostRegistered")!.data as { publicKey: string }).publicKey;
     h.nats.nc.subscribe(subjects.runnerConfig(h.hostId), {
       callback: (_err, m) => {
         const req = decode(m.data).data as RunnerConfigRequest["data"];
         requests.push(req);
-        const result: RunnerConfigReply["data"]["result"] = refuse.has(req.jobId)
+        const a = answers.get(req.jobId);
+        const runnerName = `oneshot-${h.hostId}-${req.vmId}`;
+        const result: RunnerConfigReply["data"]["result"] = !a || "refuse" in a
           ? { ok: false, code: "not-runnable", message: "job already finished" }
-          : req.jobId.startsWith("gl-")
-            ? { ok: true, kind: "gitlab", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(JSON.stringify({ url: "https://gitlab.example", token: secret }), hostKey) }
-            : { ok: true, kind: "github", runnerName: `oneshot-${req.vmId}`, sealed: sealedBox.seal(secret, hostKey) };
+          : { ok: true, provider: "test", runnerName, sealed: sealedBox.seal("launch" in a ? JSON.stringify(a.launch) : a.plaintext, hostKey) };
         m.respond(encode({ type: "RunnerConfigReply", data: { jobId: req.jobId, result } }, { id: randomBytes(8).toString("hex"), occurredAt: new Date().toISOString(), correlationId: "ingest", causationId: null }));
       },
     });
   }, T);
   afterAll(() => h.dispose(), T);
 
-  it("requests the config with the host's key, and only the config drive carries the plaintext", async () => {
-    const { jobId, vmId } = await h.schedule({ jobId: `gh-${Date.now()}`, script: "" });
-    await h.waitEvent("VmDestroyed", vmId);
-    expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
-    const hostKey = (h.events.find((e) => e.type === "HostRegistered")!.data as { publicKey: string }).publicKey;
-    expect(requests).toContainEqual({ hostId: h.hostId, jobId, vmId, publicKey: hostKey });
-    const sha = createHash("sha256").update(secret).digest("hex");
-    await expect.poll(() => h.consoleText(vmId), { timeout: 10_000 }).toContain(`jitconfig bytes=${secret.length} sha256=${sha}`);
-    // Nowhere else: not in an event, not in hostd's logs, not on the console, not on disk.
+  const noSecretAnywhere = (vmId: string) => {
     expect(JSON.stringify(h.events)).not.toContain(secret);
     expect(h.logs).not.toContain(secret);
     expect(h.consoleText(vmId)).not.toContain(secret);
     expect(spawnSync("grep", ["-rl", secret, h.state]).stdout.toString()).toBe("");
+  };
+
+  it("requests the launch with the host's key; the secret reaches the runner only through its environment", async () => {
+    const jobId = `job-${randomBytes(6).toString("hex")}`;
+    answers.set(jobId, { launch: { argv: ["/opt/actions-runner/run.sh"], env: { ACTIONS_RUNNER_INPUT_JITCONFIG: secret }, user: "runner" } });
+    const { vmId } = await h.schedule({ jobId });
+    await h.waitEvent("VmDestroyed", vmId);
+    expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
+    expect(requests).toContainEqual({ hostId: h.hostId, jobId, vmId, publicKey: hostKey });
+    const sha = createHash("sha256").update(secret).digest("hex");
+    // argv-clean: the stand-in read every /proc/*/cmdline in the guest; uid 0: the minimal image has no user runner.
+    await expect.poll(() => h.consoleText(vmId), { timeout: 10_000 }).toContain(`jitconfig bytes=${secret.length} sha256=${sha} argv-clean uid=0 args=0`);
+    expect(h.consoleText(vmId)).toMatch(/^ONESHOT-JOB-START kind=runner job=\S+ user=root\r?$/m);
+    expect(h.logs).toMatch(/"provider":"test".*"msg":"runner launch received"/);
+    noSecretAnywhere(vmId);
     expect(h.leftovers(vmId)).toEqual([]);
   }, T);
 
-  it("writes a GitLab job's url and token for gitlab-runner (the minimal image has none: the agent says so)", async () => {
-    const { vmId } = await h.schedule({ jobId: `gl-${Date.now()}`, script: "" });
+  it("runs any argv the broker sends: a runner the image lacks is an agent error naming it", async () => {
+    const jobId = `job-${randomBytes(6).toString("hex")}`;
+    answers.set(jobId, { launch: {
+      argv: ["gitlab-runner", "run-single", "--executor", "shell", "--max-builds", "1", "--wait-timeout", "120"],
+      env: { CI_SERVER_URL: "https://ci.example", CI_SERVER_TOKEN: secret }, user: "runner",
+    } });
+    const { vmId } = await h.schedule({ jobId });
     const failed = await h.waitEvent("VmBootFailed", vmId);
-    // The agent checks runner/gitlab-token first, then looks for gitlab-runner.
-    expect(failed.data).toMatchObject({ code: "agent-error", reason: expect.stringMatching(/no gitlab-runner/) });
+    expect(failed.data).toMatchObject({ code: "agent-error", reason: expect.stringMatching(/launch: gitlab-runner is not in this image/) });
     expect(failed.data.consoleTail).not.toContain(secret);
     await h.waitEvent("VmDestroyed", vmId);
-    expect(JSON.stringify(h.events)).not.toContain(secret);
+    noSecretAnywhere(vmId);
     expect(h.leftovers(vmId)).toEqual([]);
   }, T);
 
-  it("fails the boot with code runner-config when ingest refuses", async () => {
-    const jobId = `gh-${Date.now() + 1}`;
-    refuse.add(jobId);
-    const { vmId } = await h.schedule({ jobId, script: "" });
+  it("fails the boot with code runner-config when the broker refuses", async () => {
+    const jobId = `job-${randomBytes(6).toString("hex")}`;
+    answers.set(jobId, { refuse: true });
+    const { vmId } = await h.schedule({ jobId });
     const failed = await h.waitEvent("VmBootFailed", vmId);
     expect(failed.data).toMatchObject({ code: "runner-config" });
     expect(failed.data.reason).toMatch(/not-runnable/);
     await h.waitEvent("VmDestroyed", vmId);
+    expect(h.leftovers(vmId)).toEqual([]);
+  }, T);
+
+  it.each([
+    ["not JSON", { plaintext: secret }],
+    ["not a RunnerLaunch (secret argument on a second line)", { launch: { argv: ["/bin/sh", `-c\n${secret}`], env: {}, user: "runner" } }],
+    ["not a RunnerLaunch (unknown user)", { launch: { argv: ["/opt/actions-runner/run.sh"], env: { S: secret }, user: "admin" as "root" } }],
+  ] as [string, Answer][])("fails terminally on a malformed launch: %s (one request, job and VM named, plaintext never echoed)", async (_what, answer) => {
+    const jobId = `job-${randomBytes(6).toString("hex")}`;
+    answers.set(jobId, answer);
+    const { vmId } = await h.schedule({ jobId });
+    const failed = await h.waitEvent("VmBootFailed", vmId);
+    expect(failed.data).toMatchObject({ code: "runner-config" });
+    expect(failed.data.reason).toContain(`job ${jobId} on VM ${vmId}`);
+    expect(failed.data.reason).toMatch(/malformed|one argument per line/);
+    expect(h.vmEvents(vmId).map((e) => e.type)).not.toContain("VmBooted");
+    await h.waitEvent("VmDestroyed", vmId);
+    expect(requests.filter((r) => r.jobId === jobId)).toHaveLength(1);
+    noSecretAnywhere(vmId);
     expect(h.leftovers(vmId)).toEqual([]);
   }, T);
 });

@@ -5,7 +5,7 @@ import type { Logger } from "@oneshot/runtime";
 import type { Exec } from "../host/exec.js";
 import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
-import { buildConfigDrive, configDriveFiles } from "../vm/config-drive.js";
+import { buildConfigDrive, configDriveFiles, scriptLaunch } from "../vm/config-drive.js";
 import { ConsoleMarkers } from "../vm/console-markers.js";
 import { ConsoleTail } from "../vm/console-tail.js";
 import { destroyVm } from "../vm/destroy.js";
@@ -56,7 +56,7 @@ export async function probeBoot(o: {
   try {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await ensureRootDisk(o.exec, { base: o.image.rootfs, path: files.rootDisk, format: o.driver.rootDiskFormat, diskGiB: 1 });
-    await buildConfigDrive(o.exec, files.configDisk, configDriveFiles({ kind: "local", jobId: "kvm-probe", hostname: "oneshot-kvm-probe", timeoutSec: Math.ceil(o.timeoutMs / 1000), script: "exit 0\n" }));
+    await buildConfigDrive(o.exec, files.configDisk, configDriveFiles({ source: "script", jobId: "kvm-probe", hostname: "oneshot-kvm-probe", timeoutSec: Math.ceil(o.timeoutMs / 1000), launch: scriptLaunch(), script: "exit 0\n" }));
     const vm = await o.driver.start({
       vmId: PROBE_VM_ID, arch: o.image.arch, vcpus: 1, memMiB: 256, kernel: o.image.kernel, initrd: o.image.initrd, rootDisk: files.rootDisk,
       configDisk: files.configDisk, runDir, consoleLog: files.consoleLog, consoleMaxBytes: 1024 * 1024, accel: o.accel,

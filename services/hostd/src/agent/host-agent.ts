@@ -10,7 +10,6 @@ import {
   type HostState, type Placement,
 } from "./host-state.js";
 import { noFlags, type HostFlags } from "./host-flags.js";
-import { jobKind } from "./job-inputs.js";
 import { reclaimResource } from "./reclaim.js";
 
 export interface AgentDeps {
@@ -64,6 +63,7 @@ export class HostAgent {
     switch (e.type) {
       case "JobScheduled": return this.onPlacement(e as Stored<EventOf<"JobScheduled">>);
       case "ReclaimRequested": return this.onReclaim(e as Stored<EventOf<"ReclaimRequested">>);
+      case "VmRetired": return this.onRetired(e as Stored<EventOf<"VmRetired">>);
       case "HostCordoned":
         await this.setState(cordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host cordoned: no new work");
@@ -111,7 +111,9 @@ export class HostAgent {
     const verdict = judgePlacement(this.state, p);
     if (verdict.kind === "duplicate") return;
     const rec: VmRecord = {
-      vmId, jobId, hostId: this.d.hostId, attempt, kind: jobKind(jobId), spec, correlationId: e.correlationId, scheduledEventId: e.id,
+      vmId, jobId, hostId: this.d.hostId, attempt, spec,
+      // Whether the job needs the broker is whether its script came inline: no provider test here.
+      kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId, scheduledEventId: e.id,
       ...(e.data.script !== undefined ? { script: e.data.script } : {}),
       phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
     };
@@ -189,16 +191,46 @@ export class HostAgent {
     const vmId = r.vmId ?? (r.kind === "vm" ? r.name : undefined);
     const runner = vmId ? this.runners.get(vmId) : undefined;
     if (runner && (r.kind === "vm" || r.kind === "rundir")) return runner.kill(`reclaim: ${r.kind} ${r.name}`);
-    if (vmId && this.state.queue.some((p) => p.vmId === vmId)) {
-      this.state = finish(this.state, vmId);
-      const rec = this.records.get(vmId)!;
-      this.records.delete(vmId);
-      const runDir = runDirOf(this.d.stateDir, vmId);
-      await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code: "reclaimed", reason: "reclaimed before it started", consoleTail: "" });
-      return new VmRunner(this.d.vm, rec, runDir).destroy(this.d.log.child({ vmId }));
-    }
+    if (vmId && this.isQueued(vmId)) return this.finishQueued(vmId, "reclaimed", "reclaimed before it started");
     if (runner) throw new Error(`${r.kind} ${r.name} belongs to running VM ${vmId}; reclaim the vm itself`);
     await reclaimResource({ ...this.destroyDeps(), hostId: this.d.hostId }, this.d.stateDir, r);
+  }
+
+  private isQueued(vmId: string): boolean {
+    return this.state.queue.some((p) => p.vmId === vmId);
+  }
+
+  /** A VM still in the admission queue ends without booting: VmBootFailed(code), then the destroy steps. */
+  private async finishQueued(vmId: string, code: string, reason: string): Promise<void> {
+    this.state = finish(this.state, vmId);
+    const rec = this.records.get(vmId)!;
+    this.records.delete(vmId);
+    const runDir = runDirOf(this.d.stateDir, vmId);
+    await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code, reason: reason.slice(0, 1024), consoleTail: "" });
+    await new VmRunner(this.d.vm, rec, runDir).destroy(this.d.log.child({ vmId, jobId: rec.jobId }));
+    this.pump();
+    await this.checkDrained();
+  }
+
+  /**
+   * The provider confirmed the VM's runner runs nothing and can take nothing: end it now, by
+   * the same path as a reclaim (a live VM through its runner, a queued one before it boots).
+   * The consumer does not wait for a live VM's destroy: its runner owns that and reports it.
+   */
+  private async onRetired(e: Stored<EventOf<"VmRetired">>): Promise<void> {
+    const { vmId, reason } = e.data;
+    const log = this.d.log.child({ vmId });
+    const runner = this.runners.get(vmId);
+    if (runner) {
+      log.info({ reason }, "VM retired: killing it");
+      void runner.kill(`retired: ${reason}`).then(() => log.info("retired VM destroyed"));
+      return;
+    }
+    if (this.isQueued(vmId)) {
+      log.info({ reason }, "VM retired before it started: not booting it");
+      return this.finishQueued(vmId, "retired", `retired before it started: ${reason}`);
+    }
+    log.info({ reason, done: this.d.done.has(vmId) }, "VmRetired for a VM this host does not run: ignored");
   }
 
   private destroyDeps(): DestroyDeps {

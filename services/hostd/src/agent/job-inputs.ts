@@ -1,19 +1,12 @@
 import type { KeyObject } from "node:crypto";
-import { decode, encode, streams, subjects, type RunnerConfigReply } from "@oneshot/proto";
+import { RunnerLaunch, decode, encode, streams, subjects, type RunnerConfigReply } from "@oneshot/proto";
 import { RetryableError, TerminalError, newEventId, sealedBox, type Nats } from "@oneshot/runtime";
-import type { RunnerSecret } from "../vm/config-drive.js";
 import type { VmRecord } from "../vm/run-dir.js";
 
-/** Which provider a job id belongs to (docs/event-flow.md "Ids"). */
-export function jobKind(jobId: string): "github" | "gitlab" | "local" {
-  if (jobId.startsWith("gh-")) return "github";
-  if (jobId.startsWith("gl-")) return "gitlab";
-  return "local";
-}
-
 /**
- * A local job's script, from its JobQueued (the first events of `evt.job.<jobId>`), read by
- * subject with the stream's direct message API: no consumer, one request per message.
+ * A script job's script from its JobQueued (the first events of `evt.job.<jobId>`), for
+ * run-dir records of placements made before JobScheduled carried it; read by subject with
+ * the stream's direct message API: no consumer, one request per message.
  */
 export async function readJobScript(nats: Nats, jobId: string, maxScan = 16): Promise<string> {
   let seq = 1;
@@ -39,14 +32,55 @@ export async function readJobScript(nats: Nats, jobId: string, maxScan = 16): Pr
   throw new TerminalError(`no JobQueued for ${jobId} on ${subjects.job(jobId)}`);
 }
 
+/** A runner launch opened from the broker's reply (plaintext: the config drive only, never logged). */
+export interface OpenedLaunch {
+  /** Which CI provider the broker says it is for: logs and metrics only, never a branch. */
+  provider: string;
+  runnerName: string;
+  launch: RunnerLaunch;
+}
+
 /**
- * A GitHub/GitLab job's runner config: request it from ingest (`rpc.runner.config.<hostId>`)
- * with this host's public key, open the sealed reply with the private key. The plaintext is
- * returned to be written to the config drive only, never logged.
+ * The broker's sealed plaintext did not parse as a RunnerLaunch: terminal (asking again gets
+ * the same answer). Names the job and VM; never quotes the plaintext, which may hold a secret.
  */
-export async function requestRunnerSecret(
+export class RunnerLaunchInvalidError extends TerminalError {
+  constructor(readonly jobId: string, readonly vmId: string, readonly provider: string, readonly problem: string) {
+    super(`runner launch for job ${jobId} on VM ${vmId} (provider ${JSON.stringify(provider)}) is malformed: ${problem}`);
+  }
+}
+
+/**
+ * Parses the opened plaintext as a RunnerLaunch (pure). Errors carry only where and what
+ * kind of problem (zod paths and codes), never a value: JSON.parse's and zod's own messages
+ * can quote the input.
+ */
+export function parseLaunch(plain: string, ids: { jobId: string; vmId: string; provider: string }): RunnerLaunch {
+  let json: unknown;
+  try {
+    json = JSON.parse(plain);
+  } catch {
+    throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, "not JSON");
+  }
+  const r = RunnerLaunch.safeParse(json);
+  if (!r.success) {
+    const where = r.error.issues.slice(0, 4).map((i) => `${i.path.join(".") || "(root)"}: ${i.code}`).join("; ");
+    throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, `not a RunnerLaunch (${where})`);
+  }
+  // The config drive holds argv one argument per line (docs/guest-contract.md).
+  const bad = r.data.argv.findIndex((a) => /[\n\0]/.test(a));
+  if (bad >= 0) throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, `argv[${bad}] holds a newline or NUL (the guest takes one argument per line)`);
+  return r.data;
+}
+
+/**
+ * A runner launch for a job with no inline script, whatever its provider: request it from
+ * the broker (ingest, `rpc.runner.config.<hostId>`) with this host's public key, open the
+ * sealed reply with the private key, parse it as a RunnerLaunch.
+ */
+export async function requestRunnerLaunch(
   nats: Nats, o: { hostId: string; publicKey: string; privateKey: KeyObject; timeoutMs?: number; attempts?: number }, rec: VmRecord,
-): Promise<RunnerSecret> {
+): Promise<OpenedLaunch> {
   const attempts = o.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     const req = encode(
@@ -60,20 +94,23 @@ export async function requestRunnerSecret(
       if (d.type !== "RunnerConfigReply") throw new Error(`unexpected reply ${d.type}`);
       reply = d as unknown as RunnerConfigReply;
     } catch (e) {
-      if (attempt >= attempts) throw new RetryableError(`no runner config from ingest: ${(e as Error).message}`, e);
+      if (attempt >= attempts) throw new RetryableError(`no runner launch from ingest for job ${rec.jobId} on VM ${rec.vmId}: ${(e as Error).message}`, e);
       await new Promise((r) => setTimeout(r, 1_000 * attempt));
       continue;
     }
     const r = reply.data.result;
     if (r.ok) {
-      const plain = sealedBox.open(r.sealed, o.privateKey);
-      if (r.kind === "github") return { kind: "github", jitConfig: plain };
-      const g = JSON.parse(plain) as { url?: string; token?: string };
-      if (!g.url || !g.token) throw new TerminalError("GitLab runner config lacks url or token");
-      return { kind: "gitlab", url: g.url, token: g.token };
+      const ids = { jobId: rec.jobId, vmId: rec.vmId, provider: r.provider };
+      let plain: string;
+      try {
+        plain = sealedBox.open(r.sealed, o.privateKey);
+      } catch (e) {
+        throw new TerminalError(`runner launch for job ${rec.jobId} on VM ${rec.vmId}: cannot open the sealed box (sealed to another key?)`, e);
+      }
+      return { provider: r.provider, runnerName: r.runnerName, launch: parseLaunch(plain, ids) };
     }
     const retryable = r.code === "rate-limited" || r.code === "provider-error";
-    if (!retryable || attempt >= attempts) throw new TerminalError(`ingest refused the runner config: ${r.code}: ${r.message}`);
+    if (!retryable || attempt >= attempts) throw new TerminalError(`ingest refused the runner launch for job ${rec.jobId} on VM ${rec.vmId}: ${r.code}: ${r.message}`);
     await new Promise((res) => setTimeout(res, Math.min(30, r.retryAfterSec ?? attempt) * 1000));
   }
 }

@@ -37,9 +37,10 @@ export function missingImage(arch: "amd64" | "arm64"): string | undefined {
 }
 
 export interface JobOpts {
-  script: string;
+  /** A local job's inline script (in JobQueued and JobScheduled); absent: a provider job, whose launch hostd asks the broker for. */
+  script?: string;
   spec?: Partial<JobSpec>;
-  /** Default `loc-<random>`; a `gh-`/`gl-` id makes it a GitHub/GitLab job (no JobQueued is appended). */
+  /** Default `loc-<random>` (with a script) or `run-<random>` (without). hostd never looks at it. */
   jobId?: string;
 }
 
@@ -143,19 +144,20 @@ export class HostdHarness {
     return exited;
   }
 
-  /** Appends what a scheduler would: JobQueued on the job subject, JobScheduled on this host's. */
+  /** Appends what a scheduler would: JobQueued on the job subject (local jobs), JobScheduled on this host's. */
   async schedule(o: JobOpts): Promise<{ jobId: string; vmId: string; correlationId: string }> {
-    const jobId = o.jobId ?? `loc-${randomBytes(8).toString("hex")}`;
+    const jobId = o.jobId ?? `${o.script !== undefined ? "loc" : "run"}-${randomBytes(8).toString("hex")}`;
     const vmId = vmIdFor(jobId, 0);
     const correlationId = `test-${jobId}`;
     const spec: JobSpec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 120, ...o.spec };
-    const q = jobId.startsWith("loc-")
+    const q = o.script !== undefined
       ? await this.store.append(
         { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: o.script } },
         { correlationId, msgId: `q:${jobId}` },
       )
       : undefined;
-    await this.store.append({ type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0 } }, { correlationId, causationId: q?.id ?? null, msgId: `sched:${jobId}:0` });
+    const script = o.script !== undefined ? { script: o.script } : {};
+    await this.store.append({ type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0, ...script } }, { correlationId, causationId: q?.id ?? null, msgId: `sched:${jobId}:0` });
     return { jobId, vmId, correlationId };
   }
 

@@ -1,21 +1,30 @@
 import { chmod, mkdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { RunnerLaunch } from "@oneshot/proto";
 import { run, type Exec } from "../host/exec.js";
 import type { VmNet } from "../net/vm-address.js";
 
-/** The runner config a GitHub/GitLab job needs inside the guest (plaintext: config drive only). */
-export type RunnerSecret = { kind: "github"; jitConfig: string } | { kind: "gitlab"; url: string; token: string };
+/** Where the agent mounts the drive: a local job's launch names its script by this path. */
+export const GUEST_DRIVE_DIR = "/run/oneshot/cfg/oneshot";
+
+/**
+ * Where a VM's launch comes from: `script` (inline, JobScheduled.script) or `runner` (the
+ * broker's RunnerLaunch, whatever the provider). Only the console marker and logs show it.
+ */
+export type LaunchSource = "script" | "runner";
 
 export interface ConfigDriveInput {
-  kind: "local" | "github" | "gitlab";
+  source: LaunchSource;
   jobId: string;
   hostname: string;
   timeoutSec: number;
-  /** `local` only: the job's shell script. */
+  /** What the guest runs. Its env may hold a secret: it goes only to `launch/env` (0600). */
+  launch: RunnerLaunch;
+  /** `script` only: the job's shell script (`oneshot/script`, run by the launch's argv). */
   script?: string;
+  /** hostd's own, non-secret variables (ONESHOT_*), exported before the launch's env. */
   env?: Record<string, string>;
   net?: VmNet;
-  runner?: RunnerSecret;
 }
 
 export interface DriveFile {
@@ -28,36 +37,60 @@ export class ConfigDriveError extends Error {
   readonly retryable = false;
 }
 
+/** Config drive layout version (docs/guest-contract.md). */
+export const CONFIG_DRIVE_VERSION = 2;
+
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A local job's launch: its inline script, run by /bin/sh as root. */
+export function scriptLaunch(): RunnerLaunch {
+  return { argv: ["/bin/sh", `${GUEST_DRIVE_DIR}/script`], env: {}, user: "root" };
+}
+
+/** `NAME=value` lines; values one line (the agent reads the rest of the line verbatim). */
+function envLines(what: string, env: Record<string, string>): string {
+  for (const [k, v] of Object.entries(env)) {
+    if (!ENV_KEY.test(k)) throw new ConfigDriveError(`${what} name ${JSON.stringify(k)} is not a shell variable name`);
+    // Never the value in the message: it may be the runner's secret.
+    if (/[\r\n\0]/.test(v)) throw new ConfigDriveError(`${what} ${k}: values are one line (no newline or NUL)`);
+  }
+  return Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join("");
+}
+
+/**
+ * `launch/argv`: one argument per line. Chosen over NUL separation because busybox `read`
+ * cannot split on NUL; an argument with a newline (or NUL) is refused here instead, and
+ * an empty one cannot be represented (RunnerLaunch forbids it too).
+ */
+function argvLines(argv: string[]): string {
+  if (!argv.length) throw new ConfigDriveError("launch argv is empty");
+  argv.forEach((a, i) => {
+    if (a === "") throw new ConfigDriveError(`launch argv[${i}] is empty`);
+    if (/[\n\0]/.test(a)) throw new ConfigDriveError(`launch argv[${i}] holds a newline or NUL (one argument per line)`);
+  });
+  return argv.map((a) => `${a}\n`).join("");
+}
 
 /** The files of a config drive, per docs/guest-contract.md (pure). Paths are under `/oneshot/`. */
 export function configDriveFiles(i: ConfigDriveInput): Record<string, DriveFile> {
   if (!/^[a-z0-9-]{1,63}$/.test(i.hostname)) throw new ConfigDriveError(`hostname ${JSON.stringify(i.hostname)}: must be 1-63 chars of [a-z0-9-]`);
-  if (i.kind === "local" && i.script === undefined) throw new ConfigDriveError("a local job needs a script");
-  if (i.kind !== "local" && i.runner?.kind !== i.kind) throw new ConfigDriveError(`a ${i.kind} job needs a ${i.kind} runner config`);
+  if (i.source === "script" && i.script === undefined) throw new ConfigDriveError("a script launch needs a script");
+  if (i.source === "runner" && i.script !== undefined) throw new ConfigDriveError("a runner launch has no inline script");
+  if (i.launch.user !== "runner" && i.launch.user !== "root") throw new ConfigDriveError(`launch user must be runner or root`);
   const file = (content: string, mode = 0o644): DriveFile => ({ content, mode });
   const files: Record<string, DriveFile> = {
-    version: file("1\n"),
-    kind: file(`${i.kind}\n`),
+    version: file(`${CONFIG_DRIVE_VERSION}\n`),
+    kind: file(`${i.source}\n`),
     "job-id": file(`${i.jobId}\n`),
     hostname: file(`${i.hostname}\n`),
     "timeout-sec": file(`${Math.max(1, Math.floor(i.timeoutSec))}\n`),
+    "launch/argv": file(argvLines(i.launch.argv)),
+    "launch/env": file(envLines("launch env", i.launch.env), 0o600),
+    "launch/user": file(`${i.launch.user}\n`),
   };
-  if (i.kind === "local") files.script = file(i.script!);
-  const env = Object.entries(i.env ?? {});
-  if (env.length) {
-    for (const [k, v] of env) {
-      if (!ENV_KEY.test(k)) throw new ConfigDriveError(`env name ${JSON.stringify(k)} is not a shell variable name`);
-      if (/[\r\n\0]/.test(v)) throw new ConfigDriveError(`env ${k}: values are one line (no newline or NUL)`);
-    }
-    files.env = file(env.map(([k, v]) => `${k}=${v}\n`).join(""));
-  }
+  if (i.script !== undefined) files.script = file(i.script);
+  if (i.env && Object.keys(i.env).length) files.env = file(envLines("env", i.env));
   if (i.net) files.net = file(`address=${i.net.address}/${i.net.prefix}\ngateway=${i.net.gateway}\ndns=${i.net.dns}\n`);
-  if (i.runner?.kind === "github") files["runner/jitconfig"] = file(`${i.runner.jitConfig}\n`, 0o600);
-  if (i.runner?.kind === "gitlab") {
-    files["runner/gitlab-url"] = file(`${i.runner.url}\n`, 0o600);
-    files["runner/gitlab-token"] = file(`${i.runner.token}\n`, 0o600);
-  }
   return files;
 }
 

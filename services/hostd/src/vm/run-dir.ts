@@ -12,15 +12,25 @@ import { z } from "zod";
 export const VmPhase = z.enum(["accepted", "booting", "running", "exited"]);
 export type VmPhase = z.infer<typeof VmPhase>;
 
+const LaunchKind = z.enum(["script", "runner", "local", "github", "gitlab"])
+  .transform((k): "script" | "runner" => (k === "script" || k === "local" ? "script" : "runner"));
+
 export const VmRecord = z.object({
   vmId: z.string(),
   jobId: z.string(),
   /** The hostd that owns it (two hostds may share a state dir on one machine). */
   hostId: z.string(),
   attempt: z.number().int().nonnegative(),
-  kind: z.enum(["local", "github", "gitlab"]),
+  /**
+   * Where the launch comes from (config-drive.ts LaunchSource). Records written before the
+   * launch was provider-neutral said `local`/`github`/`gitlab`: read as `script`/`runner`.
+   */
+  kind: LaunchKind,
+  /** `runner` launches, once the broker answered: for logs only (never the launch itself: it may hold a secret). */
+  provider: z.string().max(32).optional(),
+  runnerName: z.string().max(256).optional(),
   spec: JobSpec,
-  /** Local jobs: the script from JobScheduled (older placements without it are read from the job's JobQueued). */
+  /** `script` launches: the script from JobScheduled (records of older placements without it: read from the job's JobQueued). */
   script: z.string().optional(),
   correlationId: z.string(),
   /** Id of the JobScheduled this VM runs. */

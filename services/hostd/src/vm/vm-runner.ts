@@ -7,7 +7,8 @@ import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
 import type { RunningVm, VmmDriver } from "../vmm/port.js";
-import { buildConfigDrive, configDriveFiles, type RunnerSecret } from "./config-drive.js";
+import type { OpenedLaunch } from "../agent/job-inputs.js";
+import { buildConfigDrive, configDriveFiles, scriptLaunch } from "./config-drive.js";
 import { ConsoleMarkers } from "./console-markers.js";
 import { ConsoleTail } from "./console-tail.js";
 import { destroyVm } from "./destroy.js";
@@ -33,10 +34,10 @@ export interface VmDeps {
   events: VmEvents;
   log: Logger;
   image: (arch: string, name: string) => GuestImage | undefined;
-  /** `local` jobs: the job's script (from its JobQueued). */
+  /** `script` launches from records that predate JobScheduled.script: the job's script (from its JobQueued). */
   jobScript: (jobId: string) => Promise<string>;
-  /** GitHub/GitLab jobs: the opened runner config (ingest, sealed to this host). */
-  runnerSecret: (rec: VmRecord) => Promise<RunnerSecret>;
+  /** `runner` launches: the broker's launch, opened (sealed to this host), whatever the provider. */
+  runnerLaunch: (rec: VmRecord) => Promise<OpenedLaunch>;
   /** Journals a VmDestroyed before the run dir (the record) goes, so a crash cannot lose it. */
   markDestroying: (p: PendingDestroyed) => Promise<void>;
   /** Records the VM as finished (a redelivered placement must not run it again). */
@@ -125,11 +126,20 @@ export class VmRunner {
 
       t = performance.now();
       const net = this.netPlan();
-      const secret = rec.kind === "local" ? undefined : await this.step("runner-config", () => d.runnerSecret(rec));
-      const script = rec.kind === "local" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
+      const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
+      let launch = scriptLaunch();
+      if (rec.kind === "runner") {
+        const opened = await this.step("runner-config", () => d.runnerLaunch(rec));
+        launch = opened.launch;
+        // For logs only: the launch itself (argv, env) stays off the record, which is not a secret store.
+        rec.provider = opened.provider;
+        rec.runnerName = opened.runnerName;
+        await writeRecord(this.runDir, rec);
+        log.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
+      }
       await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, configDriveFiles({
-        kind: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec,
-        ...(script !== undefined ? { script } : {}), ...(secret ? { runner: secret } : {}), net,
+        source: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec, launch,
+        ...(script !== undefined ? { script } : {}), net,
         env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
       })));
       timings.configMs = elapsed(t);
