@@ -4,3 +4,7 @@ export * from "./skip.js";
 export * from "./connect.js";
 export * from "./fake-github.js";
 export * from "./fake-gitlab.js";
+export * from "./github-model/actions.js";
+export * from "./github-model/deliveries.js";
+export * from "./github-model/rate-limit.js";
+export * from "./github-model/rng.js";
