@@ -26,14 +26,6 @@ export const JanitorEnv = BaseEnv.extend({
   JANITOR_DESTROY_GRACE: envInt(0, 3_600).default(10),
   /** How often the janitor compares the log with the latest inventories. */
   JANITOR_INTERVAL: envInt(1, 3_600).default(5),
-  /**
-   * A VM that died under a live job (vanished from its host, or orphaned by a hostd restart):
-   * `requeue` appends JobRequeued (the scheduler places the next attempt, as after a failed
-   * boot) until JANITOR_MAX_ATTEMPTS, then JobFailed; `fail` appends JobFailed at once.
-   */
-  JANITOR_VANISHED_POLICY: z.enum(["requeue", "fail"]).default("requeue"),
-  /** Attempts a job gets (the scheduler's SCHEDULER_MAX_ATTEMPTS): a requeue that would reach it fails the job instead. */
-  JANITOR_MAX_ATTEMPTS: envInt(1, 100).default(3),
   /** A ReclaimRequested hostd has not answered after this long is escalated (log + janitor_reclaim_stuck_total). */
   JANITOR_RECLAIM_TIMEOUT: envInt(1, 86_400).default(60),
   /** Reclaim requests per resource; a resource still there after that many is only escalated. */
@@ -57,7 +49,20 @@ export function leakSettings(c: JanitorConfig): LeakSettings {
     staleAfterMs: c.JANITOR_HOST_LOST_AFTER * 1000,
     reclaimTimeoutMs: c.JANITOR_RECLAIM_TIMEOUT * 1000,
     maxReclaimAttempts: c.JANITOR_RECLAIM_ATTEMPTS,
-    vanishedPolicy: c.JANITOR_VANISHED_POLICY,
-    maxAttempts: c.JANITOR_MAX_ATTEMPTS,
   };
+}
+
+/**
+ * Variables the janitor no longer reads: what becomes of a job whose VM vanished is the
+ * scheduler's decision now (it reads the janitor's VmVanished). Set ones are reported once at
+ * start, and ignored: an old deployment file must not stop the janitor.
+ */
+export const MOVED_VARIABLES = {
+  JANITOR_VANISHED_POLICY: "SCHEDULER_VANISHED_POLICY",
+  JANITOR_MAX_ATTEMPTS: "SCHEDULER_MAX_ATTEMPTS",
+} as const;
+
+/** The moved variables set in `env`, each with the scheduler's variable that replaced it. */
+export function movedVariables(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(MOVED_VARIABLES).filter(([name]) => env[name] !== undefined));
 }

@@ -1,9 +1,10 @@
 import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { DomainEvent, Stored } from "@oneshot/proto";
-import { ConcurrencyError, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import type { EventStore, Logger, Nats } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { leakSettings, type JanitorConfig } from "./config.js";
+import { appendsOf, type JanitorEvent } from "./core/appends.js";
 import { forgetBefore } from "./core/desired-state.js";
 import { findLeaks } from "./core/find-leaks.js";
 import { findLostHosts, livenessOf } from "./core/find-lost-hosts.js";
@@ -38,8 +39,8 @@ export const LEASE_KEY = "leader";
 /**
  * The loop: keep the desired state (event log) and the observed state (telemetry) current
  * in every instance; in the one holding the lease, every JANITOR_INTERVAL and on every new
- * inventory, declare silent hosts lost, decide about jobs whose VM died, ask hosts to reclaim
- * leaks, and escalate reclaims that did not take.
+ * inventory, declare silent hosts lost, state which VMs vanished (facts: the scheduler decides
+ * about their jobs), ask hosts to reclaim leaks, and escalate reclaims that did not take.
  */
 export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   const { config: c, log, clock } = d;
@@ -109,11 +110,11 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
     }
   }
 
-  async function append(event: DomainEvent, o: { msgId: string; correlationId: string; causationId: string | null; expectedLastSubjectSeq?: number }, now: number) {
+  async function append(event: JanitorEvent, o: { msgId: string; correlationId: string; causationId: string | null }, now: number) {
     const occurredAt = new Date(now).toISOString();
     const res = await d.store.append(event, { ...o, occurredAt });
     metrics.appends.inc({ type: event.type, outcome: res.duplicate ? "duplicate" : "stored" });
-    // Fold our own decision in at once, so the next tick (maybe before the follow delivers
+    // Fold our own append in at once, so the next tick (maybe before the follow delivers
     // it) does not decide it again. Idempotent when the follow delivers it.
     if (!res.duplicate) {
       desired.apply({ ...event, id: res.id, version: 1, occurredAt, correlationId: o.correlationId, causationId: o.causationId, subject: res.subject, seq: res.seq } as Stored<DomainEvent>);
@@ -132,22 +133,17 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   }
 
   async function act(plan: Plan, now: number): Promise<void> {
-    for (const j of plan.jobs) {
+    for (const a of appendsOf(plan)) {
       if (!lease.isLeader()) return;
-      const jl = log.child({ jobId: j.event.data.jobId, hostId: j.hostId, vmId: j.vmId });
-      try {
-        const res = await append(j.event, j, now);
-        if (!res.duplicate) metrics.jobDecisions.inc({ type: j.event.type });
-        jl.warn({ decision: j.event.type, reason: j.event.data.reason, duplicate: res.duplicate }, "VM died under its job");
-      } catch (e) {
-        if (!(e instanceof ConcurrencyError)) throw e;
-        metrics.conflicts.inc();
-        jl.info({ expected: j.expectedLastSubjectSeq }, "job moved on before the janitor's decision; deciding again next tick");
+      const res = await append(a.event, a, now);
+      if (a.kind === "vanished") {
+        if (!res.duplicate) metrics.vmsVanished.inc();
+        log.child({ hostId: a.fact.hostId, vmId: a.fact.vmId, jobId: a.event.data.jobId }).warn(
+          { reason: a.event.data.reason, duplicate: res.duplicate, seq: res.seq }, "VM vanished from its host",
+        );
+        continue;
       }
-    }
-    for (const r of plan.reclaims) {
-      if (!lease.isLeader()) return;
-      const res = await append({ type: "ReclaimRequested", data: { hostId: r.hostId, reclaimId: r.reclaimId, resources: r.resources, reason: r.reason } }, r, now);
+      const r = a.decision;
       if (!res.duplicate) {
         metrics.reclaimsRequested.inc({ cause: r.leaks[0]!.cause });
         for (const x of r.resources) metrics.resourcesRequested.inc({ kind: x.kind });

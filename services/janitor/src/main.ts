@@ -1,10 +1,12 @@
 import { bootService, ensureKv } from "@oneshot/runtime";
-import { JanitorEnv } from "./config.js";
+import { JanitorEnv, movedVariables } from "./config.js";
 import { startJanitor } from "./janitor.js";
 
 // Finds and reclaims leaked VMs, taps, disks, nft rules and run dirs; declares lost hosts.
 // Every instance follows the log and telemetry; the one holding the lease acts.
 const svc = await bootService("janitor", JanitorEnv);
+const moved = movedVariables(process.env);
+if (Object.keys(moved).length) svc.log.warn({ moved }, "ignoring janitor variables that moved to the scheduler; set the scheduler's instead");
 const kv = await ensureKv(svc.nats, "janitor", { ttlMs: svc.config.JANITOR_LEASE_TTL * 1000 });
 const janitor = await startJanitor({
   nats: svc.nats, store: svc.store, kv, config: svc.config, log: svc.log, registry: svc.registry, clock: () => Date.now(),

@@ -3,7 +3,7 @@ import type { DomainEvent, LeakedResource, Stored } from "@oneshot/proto";
 /** Why the log says a VM should no longer exist. The first cause wins; later ones are history. */
 export type EndCause =
   | "job-completed" | "job-cancelled" | "job-failed" | "job-requeued"
-  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "host-lost" | "host-deregistered";
+  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "vm-retired" | "vm-vanished" | "host-lost" | "host-deregistered";
 
 export interface VmEnd {
   cause: EndCause;
@@ -14,14 +14,29 @@ export interface VmEnd {
   eventId: string;
 }
 
-/** A VM the scheduler placed, as far as the log tells. */
+/**
+ * A VM the scheduler placed, as far as the log tells. Who runs on it is a fact the provider
+ * reports (`JobStarted` naming the VM), not the plan: a runner takes any job its labels cover,
+ * so the VM booted for job A may run job B (docs/runner-model.md).
+ */
 export interface DesiredVm {
   vmId: string;
+  /** The job it was booted for (JobScheduled, or the VM events' jobId). */
   jobId: string;
   hostId: string;
   attempt: number;
-  /** The job's own timeout; undefined when the placement was never seen (VM events only). */
+  /** The booted-for job's timeout; undefined when the placement was never seen (VM events only). */
   timeoutSec: number | undefined;
+  /** A local job's VM (JobScheduled.script): bound to it, its running job is its booted-for job from the start. */
+  bound: boolean;
+  /** The job whose capacity it holds: the booted-for job at placement, moved by JobRebound, none once that job ended or was requeued. */
+  claimJobId: string | undefined;
+  /** When a JobRebound gave it its claim (ms); undefined: since its placement. */
+  claimedAt: number | undefined;
+  /** The job whose JobStarted names it (or, bound, its booted-for job). Only this job's end ends the VM. */
+  runningJobId: string | undefined;
+  /** When that JobStarted happened (ms); undefined for a bound VM (it runs from its boot). */
+  runningSince: number | undefined;
   scheduledAt: number | undefined;
   /** hostd took ownership and started building it. */
   bootRequestedAt: number | undefined;
@@ -41,11 +56,16 @@ export type JobStatus = "active" | "completed" | "cancelled" | "failed" | "ignor
 export interface DesiredJob {
   jobId: string;
   status: JobStatus;
-  /** Last sequence on `evt.job.<jobId>`: the expected sequence of a janitor decision about it. */
+  /** Last sequence of an event about the job (for debugging; the janitor writes nothing on job subjects). */
   lastSeq: number;
-  /** The VM of the current attempt (cleared by a requeue). */
-  currentVmId: string | undefined;
+  /** Its timeout (JobScheduled's spec, else JobQueued's): how long a VM running it may live. */
+  timeoutSec: number | undefined;
+  /** The VM it claims (JobScheduled, JobRebound); cleared by a requeue or its end. */
+  claimVmId: string | undefined;
+  /** VMs booted for it. */
   vmIds: string[];
+  /** VMs its JobStarted named (and a local job's own VM): the VMs its end ends. */
+  ranOnVmIds: string[];
 }
 
 export interface DesiredHost {
@@ -99,7 +119,8 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
   state.lastSeq = Math.max(state.lastSeq, e.seq);
   switch (e.type) {
     case "JobQueued": {
-      job(state, e.data.jobId, e.seq);
+      const j = job(state, e.data.jobId, e.seq);
+      j.timeoutSec ??= e.data.spec.timeoutSec;
       break;
     }
     case "JobIgnored": case "JobUnschedulable": {
@@ -108,12 +129,19 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       break;
     }
     case "JobStarted": {
-      job(state, e.data.jobId, e.seq);
+      const j = job(state, e.data.jobId, e.seq);
+      // The VM is found by its id alone: hostId may be absent, and a VM id is unique.
+      const vm = e.data.vmId === undefined ? undefined : state.vms.get(e.data.vmId);
+      if (!vm) break;
+      startOn(state, j, vm, at(e));
+      // A late JobStarted (the reconciler found it after the job's end): the VM ran it, and it is over.
+      if (j.status !== "active" && j.status !== "ignored") end(vm, endCauseOf(j.status), e, `job ${j.jobId} ran on it and was already ${j.status}`);
       break;
     }
     case "JobScheduled": {
       const d = e.data;
       const j = job(state, d.jobId, 0);
+      j.timeoutSec = d.spec.timeoutSec;
       const vm = vmOf(state, d.vmId, d.jobId, d.hostId, e.correlationId);
       vm.attempt = d.attempt;
       vm.correlationId = e.correlationId;
@@ -121,10 +149,23 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       vm.timeoutSec = d.spec.timeoutSec;
       vm.scheduledAt ??= at(e);
       if (!j.vmIds.includes(d.vmId)) j.vmIds.push(d.vmId);
-      if (j.status === "active") j.currentVmId = d.vmId;
-      else end(vm, endCauseOf(j.status), e, `job ${d.jobId} was already ${j.status} when placed`);
+      if (d.script !== undefined) {
+        vm.bound = true;
+        if (vm.runningJobId === undefined) startOn(state, j, vm, undefined);
+      } else if (j.status === "active") {
+        claim(state, j, vm, undefined);
+      }
+      // A placement for a job that already ended: only a local job's VM is bound to it; any
+      // other VM's runner may take another job, and the scheduler idles it if none does.
+      if (j.status !== "active" && vm.runningJobId === j.jobId) end(vm, endCauseOf(j.status), e, `job ${d.jobId} was already ${j.status} when placed`);
       const host = state.hosts.get(d.hostId);
       if (host?.lost) end(vm, "host-lost", e, `placed on host ${d.hostId}, which is lost`);
+      break;
+    }
+    case "JobRebound": {
+      const j = job(state, e.data.jobId, e.seq);
+      const vm = state.vms.get(e.data.vmId);
+      if (vm && j.status === "active") claim(state, j, vm, at(e));
       break;
     }
     case "JobCompleted": {
@@ -139,10 +180,14 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       endJob(state, e, "failed", "job-failed", `job ${e.data.jobId} failed: ${e.data.reason}`);
       break;
     case "JobRequeued": {
+      // v2 from the scheduler (`releasesVm: false`): the job lost its claim, the VM lives on
+      // (its runner may run another job) until a fact ends it. v1 (upcast to `true`): the
+      // named VM's reservation ended here, as old logs meant it.
       const j = job(state, e.data.jobId, e.seq);
-      if (j.currentVmId === e.data.vmId) j.currentVmId = undefined;
       const vm = state.vms.get(e.data.vmId);
-      if (vm) end(vm, "job-requeued", e, `job ${e.data.jobId} requeued (attempt ${e.data.attempt}): ${e.data.reason}`);
+      unclaim(state, j);
+      if (vm?.claimJobId === j.jobId) vm.claimJobId = undefined;
+      if (vm && e.data.releasesVm) end(vm, "job-requeued", e, `job ${e.data.jobId} requeued (attempt ${e.data.attempt}): ${e.data.reason}`);
       break;
     }
     case "HostRegistered": {
@@ -166,7 +211,7 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       endHostVms(state, e, "host-deregistered", `host ${e.data.hostId} deregistered: ${e.data.reason}`);
       break;
     }
-    case "HostCordoned": case "HostUncordoned": case "HostDrained":
+    case "HostCordoned": case "HostUncordoned": case "HostDrained": case "DeliveryRedelivered":
       break;
     case "VmBootRequested": {
       const vm = vmEvent(state, e);
@@ -187,6 +232,18 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       break;
     case "VmDestroyed":
       end(vmEvent(state, e), "vm-destroyed", e, "VM destroyed");
+      break;
+    case "VmRetired": {
+      const vm = state.vms.get(e.data.vmId);
+      if (vm) end(vm, "vm-retired", e, `VM retired: ${e.data.reason}`);
+      break;
+    }
+    case "VmVanished": {
+      const vm = state.vms.get(e.data.vmId);
+      if (vm) end(vm, "vm-vanished", e, `VM vanished: ${e.data.reason}`);
+      break;
+    }
+    case "VmIdle": // a proposal: the reconciler checks with the provider first (VmRetired or JobStarted follows)
       break;
     case "ReclaimRequested": {
       const d = e.data;
@@ -217,7 +274,7 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
 function job(state: DesiredState, jobId: string, seq: number): DesiredJob {
   let j = state.jobs.get(jobId);
   if (!j) {
-    j = { jobId, status: "active", lastSeq: 0, currentVmId: undefined, vmIds: [] };
+    j = { jobId, status: "active", lastSeq: 0, timeoutSec: undefined, claimVmId: undefined, vmIds: [], ranOnVmIds: [] };
     state.jobs.set(jobId, j);
   }
   j.lastSeq = Math.max(j.lastSeq, seq);
@@ -228,7 +285,8 @@ function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string, 
   let vm = state.vms.get(vmId);
   if (!vm) {
     vm = {
-      vmId, jobId, hostId, attempt: 0, timeoutSec: undefined, scheduledAt: undefined,
+      vmId, jobId, hostId, attempt: 0, timeoutSec: undefined, bound: false,
+      claimJobId: undefined, claimedAt: undefined, runningJobId: undefined, runningSince: undefined, scheduledAt: undefined,
       bootRequestedAt: undefined, bootRequestedSeq: undefined, bootedAt: undefined, lastVmEventSeq: 0, ended: undefined,
       correlationId, scheduledEventId: undefined,
     };
@@ -246,6 +304,34 @@ function vmEvent(state: DesiredState, e: Stored<Extract<DomainEvent, { data: { v
   return vm;
 }
 
+/** `j` runs on `vm` (JobStarted, or a local job's placement). It claims that VM from now on. */
+function startOn(state: DesiredState, j: DesiredJob, vm: DesiredVm, since: number | undefined): void {
+  if (vm.runningJobId === j.jobId) return;
+  vm.runningJobId = j.jobId;
+  vm.runningSince = since;
+  if (!j.ranOnVmIds.includes(vm.vmId)) j.ranOnVmIds.push(vm.vmId);
+  if (j.status === "active") claim(state, j, vm, since);
+}
+
+/** Moves `j`'s claim to `vm`: the VM it claimed before, and the job that claimed `vm` before, let go. */
+function claim(state: DesiredState, j: DesiredJob, vm: DesiredVm, claimedAt: number | undefined): void {
+  if (j.claimVmId === vm.vmId && vm.claimJobId === j.jobId) return;
+  unclaim(state, j);
+  if (vm.claimJobId !== undefined && vm.claimJobId !== j.jobId) {
+    const displaced = state.jobs.get(vm.claimJobId);
+    if (displaced?.claimVmId === vm.vmId) displaced.claimVmId = undefined;
+  }
+  vm.claimJobId = j.jobId;
+  vm.claimedAt = claimedAt;
+  j.claimVmId = vm.vmId;
+}
+
+function unclaim(state: DesiredState, j: DesiredJob): void {
+  const before = j.claimVmId === undefined ? undefined : state.vms.get(j.claimVmId);
+  if (before?.claimJobId === j.jobId) before.claimJobId = undefined;
+  j.claimVmId = undefined;
+}
+
 function end(vm: DesiredVm, cause: EndCause, e: Stored<DomainEvent>, detail: string): void {
   vm.ended ??= { cause, at: at(e), detail, eventId: e.id };
 }
@@ -257,10 +343,12 @@ function endCauseOf(status: JobStatus): EndCause {
 function endJob(state: DesiredState, e: Stored<DomainEvent> & { data: { jobId: string } }, status: JobStatus, cause: EndCause, detail: string): void {
   const j = job(state, e.data.jobId, e.seq);
   if (!ENDED.includes(j.status)) j.status = status;
-  j.currentVmId = undefined;
-  for (const vmId of j.vmIds) {
+  unclaim(state, j);
+  // Only the VMs it runs on: a VM it merely claimed (booted for it, or rebound to it) may run
+  // another job, or take one; the scheduler rebinds or idles it.
+  for (const vmId of j.ranOnVmIds) {
     const vm = state.vms.get(vmId);
-    if (vm) end(vm, cause, e, detail);
+    if (vm?.runningJobId === j.jobId) end(vm, cause, e, detail);
   }
 }
 
@@ -288,7 +376,7 @@ export function forgetBefore(state: DesiredState, before: number): number {
     n++;
   }
   for (const [jobId, j] of state.jobs) {
-    if (j.status !== "active" && j.vmIds.every((v) => !state.vms.has(v))) state.jobs.delete(jobId);
+    if (j.status !== "active" && [...j.vmIds, ...j.ranOnVmIds].every((v) => !state.vms.has(v))) state.jobs.delete(jobId);
   }
   for (const [id, r] of state.reclaims) {
     if (!r.answer || r.answer.at >= before) continue;

@@ -1,7 +1,7 @@
 import type { LeakedResource } from "@oneshot/proto";
 import type { DesiredHost, DesiredState, DesiredVm } from "./desired-state.js";
 import type { ObservedHost, ObservedInventory } from "./observed-state.js";
-import type { JobDecision, Leak, LeakCause, LeakSettings, Plan, ReclaimDecision, StuckReclaim } from "./plan.js";
+import type { Leak, LeakCause, LeakSettings, Plan, ReclaimDecision, StuckReclaim, VanishedFact } from "./plan.js";
 import { reclaimIdFor } from "./reclaim-id.js";
 import type { ObservedResource } from "./resource-names.js";
 
@@ -13,22 +13,23 @@ interface Verdict {
   graceMs: number;
   /** Grace over: the latest inventory is recent enough to act on. */
   ready: boolean;
-  /** The VM died under a live job: the job needs a decision too. */
-  job: "by-policy" | "fail" | undefined;
+  /** The log holds the VM as live and its host does not have it: a VmVanished fact too. */
+  vanished: boolean;
   /** The event that made the VM unwanted, when there is one. */
   causationId: string | null;
 }
 
 /**
  * Compares what the log wants (`desired`) with what each live host reports (`observed`) and
- * says what to reclaim, which reclaims are stuck, and which jobs lost their VM. Pure.
+ * says what to reclaim, which reclaims are stuck, and which VMs vanished (facts; what
+ * becomes of their jobs is the scheduler's call). Pure.
  *
  * Only hosts with a fresh heartbeat and a fresh inventory are judged: a silent host is the
  * business of `findLostHosts` (its jobs are requeued by the scheduler on HostLost), and its
  * leftovers are reclaimed when it comes back and reports again.
  */
 export function findLeaks(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>, now: number, s: LeakSettings): Plan {
-  const plan: Plan = { reclaims: [], stuck: [], jobs: [], waiting: [] };
+  const plan: Plan = { reclaims: [], stuck: [], vanished: [], waiting: [] };
   for (const host of [...observed.values()].sort((a, b) => a.hostId.localeCompare(b.hostId))) {
     const inv = host.inventory;
     if (host.heartbeatAt === undefined || now - host.heartbeatAt >= s.staleAfterMs) continue;
@@ -44,11 +45,11 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
   const verdicts = new Map<string, Verdict>();
   const hostRec = desired.hosts.get(hostId);
 
-  // VMs the log places on this host and still wants: did they die under their job?
+  // VMs the log places on this host and still wants: are they still there, and within their time?
   for (const vmId of [...(desired.vmsByHost.get(hostId) ?? [])].sort()) {
     const vm = desired.vms.get(vmId);
     if (!vm || vm.ended) continue;
-    const v = judgeWantedVm(vm, hostRec, inv, buckets.get(vmId) ?? [], s);
+    const v = judgeWantedVm(desired, vm, hostRec, inv, buckets.get(vmId) ?? [], s);
     if (v) verdicts.set(vmId, v);
   }
   // Everything else this host reports, by VM id.
@@ -57,9 +58,9 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
     const vm = desired.vms.get(vmId);
     if (!vm) {
       const since = Math.min(...res.map((r) => inv.firstSeenAt.get(`${r.kind}:${r.name}`) ?? inv.observedAt));
-      verdicts.set(vmId, verdict("unknown-vm", `VM ${vmId} is unknown to the event log`, since, s.bootGraceMs, inv, undefined, null));
+      verdicts.set(vmId, verdict("unknown-vm", `VM ${vmId} is unknown to the event log`, since, s.bootGraceMs, inv, false, null));
     } else if (vm.ended) {
-      verdicts.set(vmId, verdict(vm.ended.cause, vm.ended.detail, vm.ended.at, s.destroyGraceMs, inv, undefined, vm.ended.eventId));
+      verdicts.set(vmId, verdict(vm.ended.cause, vm.ended.detail, vm.ended.at, s.destroyGraceMs, inv, false, vm.ended.eventId));
     }
     // Wanted (here, or on another host sharing this machine): keep.
   }
@@ -72,10 +73,7 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
       plan.waiting.push(...leaks);
       continue;
     }
-    if (v.job && vm) {
-      const d = jobDecision(desired, vm, v, s);
-      if (d) plan.jobs.push(d);
-    }
+    if (v.vanished && vm) plan.vanished.push(vanishedFact(vm, v));
     const toRequest: Leak[] = [];
     for (const leak of leaks) {
       const h = history(desired, hostId, leak, inv, s);
@@ -86,7 +84,7 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
   }
 }
 
-function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, bucket: readonly ObservedResource[], s: LeakSettings): Verdict | undefined {
+function judgeWantedVm(desired: DesiredState, vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, bucket: readonly ObservedResource[], s: LeakSettings): Verdict | undefined {
   if (vm.bootRequestedAt === undefined || vm.bootRequestedSeq === undefined) return undefined; // not taken by hostd yet: nothing exists
   const booted = vm.bootedAt !== undefined;
   const running = inv.vmProcesses.has(vm.vmId);
@@ -95,7 +93,7 @@ function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: Observ
   // destroys such VMs itself at start and logs it; this catches a hostd that did not.)
   if (running && host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
     const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
-    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, "by-policy", host.registeredEventId);
+    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, true, host.registeredEventId);
   }
   // The log says the VM runs but its VMM is gone; or it was accepted and nothing of it (not
   // even the run dir hostd writes before accepting) is left. A VM waiting in hostd's queue
@@ -105,39 +103,44 @@ function judgeWantedVm(vm: DesiredVm, host: DesiredHost | undefined, inv: Observ
     const lastSeen = inv.lastSeenAt.get(booted ? `vm:${vm.vmId}` : `any:${vm.vmId}`) ?? Number.NEGATIVE_INFINITY;
     const since = booted ? Math.max(vm.bootedAt!, lastSeen) : Math.max(vm.bootRequestedAt + s.bootGraceMs - s.destroyGraceMs, lastSeen);
     const what = booted ? "running" : "accepted";
-    return verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${what}`, since, s.destroyGraceMs, inv, "by-policy", null);
+    return verdict("vanished", `host ${vm.hostId} does not report VM ${vm.vmId}, which the log says is ${what}`, since, s.destroyGraceMs, inv, true, null);
   }
-  if (vm.timeoutSec !== undefined && running) {
-    const deadline = (vm.bootedAt ?? vm.bootRequestedAt) + vm.timeoutSec * 1000;
-    if (inv.observedAt >= deadline) {
-      return verdict("past-timeout", `VM ${vm.vmId} is past its job's timeout of ${vm.timeoutSec}s`, deadline, s.bootGraceMs, inv, "fail", vm.scheduledEventId ?? null);
-    }
+  const limit = running ? timeLimit(desired, vm) : undefined;
+  if (limit && inv.observedAt >= limit.deadline) {
+    return verdict("past-timeout", `VM ${vm.vmId} is past ${limit.what} of ${limit.timeoutSec}s`, limit.deadline, s.bootGraceMs, inv, false, vm.scheduledEventId ?? null);
   }
   return undefined;
 }
 
-function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, job: Verdict["job"], causationId: string | null): Verdict {
-  // Grace is judged on when the inventory was taken, not on when we read it: a stale report
-  // must not make a VM look older than it was.
-  return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, job, causationId };
+/**
+ * How long a live VM may exist. Running a job: that job's own timeout, from when it started
+ * there (a bound VM runs from its boot). Running nothing and not bound: its claim's timeout,
+ * from its boot or the rebind that gave it the claim, whichever is later; the backstop for a
+ * scheduler or reconciler that never idles or retires it. No claim left: the VM's own.
+ */
+function timeLimit(desired: DesiredState, vm: DesiredVm): { deadline: number; timeoutSec: number; what: string } | undefined {
+  const start = vm.bootedAt ?? vm.bootRequestedAt!;
+  const jobId = vm.runningJobId ?? vm.claimJobId;
+  const timeoutSec = (jobId === undefined ? undefined : desired.jobs.get(jobId)?.timeoutSec) ?? vm.timeoutSec;
+  if (timeoutSec === undefined) return undefined;
+  const from = Math.max(start, (vm.runningJobId !== undefined ? vm.runningSince : vm.claimedAt) ?? start);
+  const what = vm.runningJobId !== undefined ? `the timeout of job ${vm.runningJobId} it runs`
+    : vm.claimJobId !== undefined ? `the timeout of job ${vm.claimJobId} it is held for, running nothing`
+      : "its timeout, running nothing and held for no job";
+  return { deadline: from + timeoutSec * 1000, timeoutSec, what };
 }
 
-function jobDecision(desired: DesiredState, vm: DesiredVm, v: Verdict, s: LeakSettings): JobDecision | undefined {
-  const job = desired.jobs.get(vm.jobId);
-  if (!job || job.status !== "active" || job.currentVmId !== vm.vmId) return undefined;
-  const base = { expectedLastSubjectSeq: job.lastSeq, hostId: vm.hostId, vmId: vm.vmId, correlationId: vm.correlationId, causationId: v.causationId };
-  const why = `${v.cause}: ${v.detail}`.slice(0, 400);
-  const nextAttempt = vm.attempt + 1;
-  if (v.job === "by-policy" && s.vanishedPolicy === "requeue" && nextAttempt < s.maxAttempts) {
-    return {
-      ...base, msgId: `requeue:${vm.jobId}:${nextAttempt}`,
-      event: { type: "JobRequeued", data: { jobId: vm.jobId, fromHostId: vm.hostId, vmId: vm.vmId, reason: why, attempt: nextAttempt } },
-    };
-  }
-  const suffix = v.job === "by-policy" && s.vanishedPolicy === "requeue" ? ` (attempt ${vm.attempt + 1} of ${s.maxAttempts})` : "";
+function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, vanished: boolean, causationId: string | null): Verdict {
+  // Grace is judged on when the inventory was taken, not on when we read it: a stale report
+  // must not make a VM look older than it was.
+  return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, vanished, causationId };
+}
+
+function vanishedFact(vm: DesiredVm, v: Verdict): VanishedFact {
   return {
-    ...base, msgId: `janitor-fail:${vm.jobId}:${vm.attempt}`,
-    event: { type: "JobFailed", data: { jobId: vm.jobId, reason: `${why}${suffix}`.slice(0, 512), hostId: vm.hostId, vmId: vm.vmId } },
+    hostId: vm.hostId, vmId: vm.vmId, msgId: `vanished:${vm.hostId}:${vm.vmId}`, correlationId: vm.correlationId, causationId: v.causationId,
+    // jobId: the job it was booted for, as in every VM event; the scheduler knows what ran on it.
+    event: { type: "VmVanished", data: { hostId: vm.hostId, vmId: vm.vmId, jobId: vm.jobId, reason: `${v.cause}: ${v.detail}`.slice(0, 512) } },
   };
 }
 

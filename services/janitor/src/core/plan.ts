@@ -1,9 +1,6 @@
-import type { DomainEvent, LeakedResource } from "@oneshot/proto";
+import type { LeakedResource, VmVanished } from "@oneshot/proto";
 import type { EndCause } from "./desired-state.js";
 import type { ObservedResource } from "./resource-names.js";
-
-/** What the janitor does with a job whose VM died under it (JANITOR_VANISHED_POLICY). */
-export type VanishedPolicy = "requeue" | "fail";
 
 export interface LeakSettings {
   /** JANITOR_GRACE: how long something may take to boot or to show up in the log. */
@@ -16,9 +13,6 @@ export interface LeakSettings {
   reclaimTimeoutMs: number;
   /** JANITOR_RECLAIM_ATTEMPTS: requests per resource; after that the janitor only escalates. */
   maxReclaimAttempts: number;
-  vanishedPolicy: VanishedPolicy;
-  /** JANITOR_MAX_ATTEMPTS: a requeue that would reach this attempt number fails the job instead. */
-  maxAttempts: number;
 }
 
 /**
@@ -65,12 +59,14 @@ export interface StuckReclaim {
   key: string;
 }
 
-/** A job decision about a VM that died under its job (always on the job's subject). */
-export interface JobDecision {
-  event: Extract<DomainEvent, { type: "JobRequeued" | "JobFailed" }>;
+/**
+ * A fact about a VM the log holds as live: its host does not have it (gone, or orphaned by a
+ * hostd restart). On the host's subject, once per VM (msgId `vanished:<host>:<vm>`). What
+ * becomes of the job it ran or claimed is the scheduler's decision, never the janitor's.
+ */
+export interface VanishedFact {
+  event: VmVanished;
   msgId: string;
-  /** The job subject's last sequence the decision was made on (optimistic concurrency). */
-  expectedLastSubjectSeq: number;
   hostId: string;
   vmId: string;
   correlationId: string;
@@ -80,7 +76,7 @@ export interface JobDecision {
 export interface Plan {
   reclaims: ReclaimDecision[];
   stuck: StuckReclaim[];
-  jobs: JobDecision[];
+  vanished: VanishedFact[];
   /** Leaks still inside their grace period (for /metrics and debugging). */
   waiting: Leak[];
 }

@@ -10,11 +10,13 @@ export const sec = (s: number): number => T0 + s * 1000;
 
 export const settings: LeakSettings = {
   bootGraceMs: 120_000, destroyGraceMs: 10_000, staleAfterMs: 60_000, reclaimTimeoutMs: 60_000,
-  maxReclaimAttempts: 3, vanishedPolicy: "requeue", maxAttempts: 3,
+  maxReclaimAttempts: 3,
 };
 
 const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 } as const;
 const source = { provider: "local" as const, repo: "local", org: "local", providerJobId: "x", labels: [] as string[] };
+
+export interface Placement { timeoutSec?: number; attempt?: number; script?: string }
 
 /** An event log under construction. */
 export class Log {
@@ -41,8 +43,23 @@ export class Log {
     return this.add(atSec, { type: "JobQueued", data: { jobId, source: { ...source, providerJobId: jobId }, spec } });
   }
 
-  scheduled(atSec: number, jobId: string, vmId: string, hostId: string, o: { timeoutSec?: number; attempt?: number } = {}): this {
-    return this.add(atSec, { type: "JobScheduled", data: { jobId, vmId, hostId, spec: { ...spec, timeoutSec: o.timeoutSec ?? 600 }, attempt: o.attempt ?? 0 } });
+  /** `script`: a local job, bound to its VM. */
+  scheduled(atSec: number, jobId: string, vmId: string, hostId: string, o: Placement = {}): this {
+    const data = { jobId, vmId, hostId, spec: { ...spec, timeoutSec: o.timeoutSec ?? 600 }, attempt: o.attempt ?? 0 };
+    return this.add(atSec, { type: "JobScheduled", data: o.script === undefined ? data : { ...data, script: o.script } });
+  }
+
+  /** The provider says `jobId` started on the runner of `vmId` (hostId may be absent, as from a bare runner name). */
+  started(atSec: number, jobId: string, vmId: string, hostId?: string): this {
+    return this.add(atSec, { type: "JobStarted", data: { jobId, runnerName: `oneshot-${hostId ?? "h"}-${vmId}`, vmId, ...(hostId ? { hostId } : {}), reportedBy: "webhook" } });
+  }
+
+  completed(atSec: number, jobId: string): this {
+    return this.add(atSec, { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: 0, reportedBy: "provider" } });
+  }
+
+  rebound(atSec: number, jobId: string, vmId: string, hostId: string, fromVmId?: string): this {
+    return this.add(atSec, { type: "JobRebound", data: { jobId, vmId, hostId, ...(fromVmId ? { fromVmId } : {}), reason: "free VM covers it" } });
   }
 
   bootRequested(atSec: number, jobId: string, vmId: string, hostId: string): this {
@@ -54,9 +71,15 @@ export class Log {
     return this.add(atSec, { type: "VmBooted", data: { jobId, vmId, hostId, vmm: "qemu", accel: "tcg", pid: 42, timings } });
   }
 
-  /** Queued, placed, boot requested and booted: a VM running its job. */
-  running(atSec: number, jobId: string, vmId: string, hostId: string, o: { timeoutSec?: number; attempt?: number } = {}): this {
+  /** Queued, placed, boot requested and booted: a VM whose runner has taken nothing yet. */
+  bootedFor(atSec: number, jobId: string, vmId: string, hostId: string, o: Placement = {}): this {
     return this.queued(atSec, jobId).scheduled(atSec, jobId, vmId, hostId, o).bootRequested(atSec, jobId, vmId, hostId).booted(atSec, jobId, vmId, hostId);
+  }
+
+  /** Booted and running its own job: started on it (provider jobs), or bound to it (`script`: local jobs). */
+  running(atSec: number, jobId: string, vmId: string, hostId: string, o: Placement = {}): this {
+    this.bootedFor(atSec, jobId, vmId, hostId, o);
+    return o.script === undefined ? this.started(atSec, jobId, vmId, hostId) : this;
   }
 
   desired(): DesiredState {
