@@ -30,7 +30,7 @@ export type Decoded<M extends Message = Message> = M & Meta & { version: number 
 export type Stored<M extends Message = Message> = Decoded<M> & { subject: string; seq: number };
 
 export class DecodeError extends Error {
-  override readonly name = "DecodeError";
+  override readonly name: string = "DecodeError";
   readonly retryable = false;
   constructor(
     message: string,

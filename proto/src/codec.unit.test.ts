@@ -20,8 +20,8 @@ describe("codec", () => {
   });
 
   it("drops undefined fields instead of encoding an extension", () => {
-    const bytes = encode({ type: "JobStarted", data: { jobId: "j1", runnerName: undefined } }, goldenMeta);
-    expect(decode(bytes).data).toEqual({ jobId: "j1" });
+    const bytes = encode({ type: "JobStarted", data: { jobId: "j1", runnerName: undefined, reportedBy: "webhook" } }, goldenMeta);
+    expect(decode(bytes).data).toEqual({ jobId: "j1", reportedBy: "webhook" });
   });
 
   it("refuses to encode an invalid event, naming the field", () => {

@@ -29,3 +29,16 @@ describe("golden payloads (frozen: a published version is never edited)", () => 
     expect(decoded.correlationId).toBe(raw?.correlationId);
   });
 });
+
+describe("upcasters keep what a published version meant", () => {
+  const load = (f: string) => decode(readFileSync(join(dir, f)), { subject: "golden", seq: 1 });
+  it("a v1 JobStarted came from a webhook", () => {
+    expect(load("JobStarted.v1.msgpack").data).toMatchObject({ reportedBy: "webhook" });
+  });
+  it("a v1 JobRequeued ended the named VM's reservation", () => {
+    expect(load("JobRequeued.v1.msgpack").data).toMatchObject({ releasesVm: true });
+  });
+  it("a v1 RunnerConfigReply's kind becomes v2's provider", () => {
+    expect(load("RunnerConfigReply.v1.msgpack").data).toMatchObject({ result: { ok: true, provider: "github" } });
+  });
+});

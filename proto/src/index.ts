@@ -8,4 +8,5 @@ export * from "./telemetry.js";
 export * from "./rpc.js";
 export * from "./catalog.js";
 export * from "./subjects.js";
+export * from "./subject-table.js";
 export * from "./codec.js";

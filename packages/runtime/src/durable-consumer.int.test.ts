@@ -2,11 +2,11 @@ import { pack } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTest, missing, startNats, waitFor, type TestNats } from "@oneshot/testing";
 import { RetryableError, TerminalError, createLogger, dlqHeaders, runDurableConsumer, type EventStore, type Nats } from "@oneshot/runtime";
-import type { DomainEvent } from "@oneshot/proto";
+import { encode, type DomainEvent } from "@oneshot/proto";
 
 const skip = missing("nats");
 const log = createLogger("test", { level: "silent" });
-const started = (jobId: string): DomainEvent => ({ type: "JobStarted", data: { jobId } });
+const started = (jobId: string): DomainEvent => ({ type: "JobStarted", data: { jobId, reportedBy: "webhook" } });
 
 describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
   let server: TestNats;
@@ -71,6 +71,27 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     const dl = await nats.jsm.streams.getMessage("DLQ", { last_by_subj: "dlq.poisoned" });
     expect(dl?.header.get(dlqHeaders.reason)).toMatch(/bad envelope|invalid/);
     expect(dl?.header.get(dlqHeaders.subject)).toBe("evt.job.poison-1");
+  });
+
+  it("dead-letters a valid message that breaks the subject table (a host speaking for another), never handing it over", async () => {
+    const res = { vcpus: 2, memMiB: 2048, diskGiB: 10 };
+    const heartbeat = { hostId: "metal-01", runningVms: 0, used: res, capacity: res, accel: "tcg" as const, draining: false, uptimeSec: 1 };
+    const meta = { id: "019375e0-0000-7000-8000-0000000000aa", occurredAt: new Date().toISOString(), correlationId: "x", causationId: null };
+    // Valid on its own, misplaced here: a host's credential writing another host's deregistration.
+    await nats.js.publish("evt.host.metal-01", encode({ type: "HostDeregistered", data: { hostId: "metal-02", reason: "forged" } }, meta));
+    await nats.js.publish("evt.host.metal-01", encode({ type: "HostHeartbeat", data: heartbeat }, meta));
+    await nats.js.publish("evt.host.metal-01", encode({ type: "HostCordoned", data: { hostId: "metal-01", reason: "real" } }, meta));
+    const handled: string[] = [];
+    const c = await runDurableConsumer(nats, {
+      stream: "EVENTS", durable: "misplaced", filterSubject: "evt.host.metal-01", log,
+      handler: async (e) => void handled.push(`${e.type}:${(e.data as { hostId: string }).hostId}`),
+    });
+    closers.push(c.stop);
+    await waitFor("the well-placed message", () => handled.length === 1);
+    await waitFor("two dead letters", async () => (await dlqCount("misplaced")) === 2);
+    expect(handled).toEqual(["HostCordoned:metal-01"]);
+    const dl = await nats.jsm.streams.getMessage("DLQ", { last_by_subj: "dlq.misplaced" });
+    expect(dl?.header.get(dlqHeaders.reason)).toMatch(/misplaced HostHeartbeat: HostHeartbeat is not an event/);
   });
 
   it("retries a retryable failure, then dead-letters when attempts run out; terminal goes at once", async () => {

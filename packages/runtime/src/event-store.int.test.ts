@@ -13,7 +13,7 @@ const queued = (jobId: string): DomainEvent => ({
     script: "true",
   },
 });
-const started = (jobId: string): DomainEvent => ({ type: "JobStarted", data: { jobId } });
+const started = (jobId: string): DomainEvent => ({ type: "JobStarted", data: { jobId, reportedBy: "webhook" } });
 
 describe.skipIf(skip)("event store on a real nats-server", () => {
   let server: TestNats;

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JsMsg, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { DecodeError, decode, encode, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
+import { DecodeError, decode, encode, misplacement, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
 import { ConcurrencyError, StoreUnavailableError } from "./errors.js";
 import { newEventId } from "./ids.js";
 
@@ -157,8 +157,20 @@ export class EventStore {
   }
 }
 
+/**
+ * A stored message that decodes but may not stand where it is (proto's subject table): a
+ * heartbeat on a host subject, a host speaking for another host, a job decision on a host
+ * subject. It is a DecodeError, so every reader skips it (reported, dead-lettered by durable
+ * consumers) and no projection ever applies it.
+ */
+export class MisplacedEventError extends DecodeError {
+  override readonly name = "MisplacedEventError";
+}
+
 export function decodeMsg(m: JsMsg): Stored<DomainEvent> {
   const d = decode(m.data, { subject: m.subject, seq: m.seq });
+  const why = misplacement(d.type, d.data, m.subject);
+  if (why) throw new MisplacedEventError(`misplaced ${d.type}: ${why}`, m.subject, m.seq);
   return { ...d, subject: m.subject, seq: m.seq } as Stored<DomainEvent>;
 }
 
@@ -170,6 +182,8 @@ function tryDecode(m: JsMsg, onDecodeError?: (e: DecodeError) => void): Stored<D
       onDecodeError(e);
       return undefined;
     }
+    // A misplaced event is never applied, and never stops a reader that did not ask to hear of it.
+    if (e instanceof MisplacedEventError) return undefined;
     throw e;
   }
 }
