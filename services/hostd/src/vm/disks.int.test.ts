@@ -17,11 +17,14 @@ describe.skipIf(!tools)("VM disks (real mkfs.ext4 and qemu-img)", () => {
 
   it("builds a read-only ext4 config drive labelled oneshot-cfg, with the secret only inside the image", async () => {
     const image = join(dir, "config.ext4");
-    await buildConfigDrive(exec, image, configDriveFiles({ kind: "github", jobId: "gh-7", hostname: "oneshot-x", timeoutSec: 60, runner: { kind: "github", jitConfig: "s3cr3t" } }));
+    const launch = { argv: ["/opt/runner/run"], env: { RUNNER_TOKEN: "s3cr3t" }, user: "runner" as const };
+    await buildConfigDrive(exec, image, configDriveFiles({ source: "runner", jobId: "job-7", hostname: "oneshot-x", timeoutSec: 60, launch }));
     expect((await exec("e2label", [image])).stdout.trim()).toBe("oneshot-cfg");
-    expect(await cat(image, "/oneshot/kind")).toBe("github\n");
-    expect(await cat(image, "/oneshot/runner/jitconfig")).toBe("s3cr3t\n");
-    expect((await exec("debugfs", ["-R", "stat /oneshot/runner/jitconfig", image])).stdout).toMatch(/Mode:\s+0600/);
+    expect(await cat(image, "/oneshot/version")).toBe("2\n");
+    expect(await cat(image, "/oneshot/kind")).toBe("runner\n");
+    expect(await cat(image, "/oneshot/launch/argv")).toBe("/opt/runner/run\n");
+    expect(await cat(image, "/oneshot/launch/env")).toBe("RUNNER_TOKEN=s3cr3t\n");
+    expect((await exec("debugfs", ["-R", "stat /oneshot/launch/env", image])).stdout).toMatch(/Mode:\s+0600/);
     expect(statSync(image).mode & 0o777).toBe(0o400);
     // The staging directory is gone: the plaintext exists on the host only inside the image.
     expect((await exec("ls", ["-A", dir])).stdout.trim()).toBe("config.ext4");
