@@ -1,14 +1,28 @@
 import { BaseEnv, envInt } from "@oneshot/runtime";
-import type { z } from "zod";
+import { z } from "zod";
 
 /** The scheduler's configuration: environment only, parsed once at start. */
 export const SchedulerEnv = BaseEnv.extend({
   /** Port of `/healthz` and `/metrics` (0: any free port). */
   SCHEDULER_HTTP_PORT: envInt(0, 65535).default(9102),
   /**
-   * Boot failures one job may have: after the last one the job is `JobFailed` instead of
-   * `JobRequeued`. A host lost under a job does not count (the job is not to blame).
+   * Boot failures one job may have (a VM that failed to boot, or that ended before any job ran
+   * on it, or a local job's VM that vanished): after the last one the job is `JobFailed`
+   * instead of `JobRequeued`. A host lost under a job, or a runner of another job taking its
+   * VM, does not count (the job is not to blame).
    */
   SCHEDULER_MAX_ATTEMPTS: envInt(1, 100).default(3),
+  /**
+   * Seconds after its boot a VM may go without a running job before the scheduler declares it
+   * idle (`VmIdle`, reason "idle deadline"): the reconciler then asks the provider and retires
+   * it, and its claim, if any, looks for another VM.
+   */
+  SCHEDULER_IDLE_DEADLINE: envInt(10, 86_400).default(600),
+  /**
+   * A local job whose VM vanished under it (the janitor's `VmVanished`: its VMM died, hostd
+   * restarted without it): `requeue` appends JobRequeued (the next attempt, as after a failed
+   * boot) until SCHEDULER_MAX_ATTEMPTS, then JobFailed; `fail` appends JobFailed at once.
+   */
+  SCHEDULER_VANISHED_POLICY: z.enum(["requeue", "fail"]).default("requeue"),
 });
 export type SchedulerConfig = z.infer<typeof SchedulerEnv>;

@@ -10,7 +10,11 @@ const scheduler = await startScheduler({
   store: svc.store,
   log: svc.log,
   metrics: schedulerMetrics(svc.registry),
-  policy: { maxAttempts: svc.config.SCHEDULER_MAX_ATTEMPTS },
+  policy: {
+    maxAttempts: svc.config.SCHEDULER_MAX_ATTEMPTS,
+    idleDeadlineMs: svc.config.SCHEDULER_IDLE_DEADLINE * 1000,
+    vanishedPolicy: svc.config.SCHEDULER_VANISHED_POLICY,
+  },
   clock: () => new Date(),
   newId: newEventId,
   onFatal: (e) => {
@@ -20,4 +24,6 @@ const scheduler = await startScheduler({
 });
 svc.shutdown.add("scheduler", () => scheduler.stop());
 await svc.startOps(svc.config.SCHEDULER_HTTP_PORT, [{ name: "event-log", check: () => scheduler.caughtUp() }]);
-svc.log.info({ maxAttempts: svc.config.SCHEDULER_MAX_ATTEMPTS }, "scheduler running");
+svc.log.info({
+  maxAttempts: svc.config.SCHEDULER_MAX_ATTEMPTS, idleDeadlineSec: svc.config.SCHEDULER_IDLE_DEADLINE, vanishedPolicy: svc.config.SCHEDULER_VANISHED_POLICY,
+}, "scheduler running");

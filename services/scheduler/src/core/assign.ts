@@ -21,7 +21,7 @@ export function assign(ordered: readonly JobView[], hosts: readonly HostView[]):
   const admitted: Assignment = [];
   const waiting: JobView[] = [];
   for (const job of ordered) {
-    const hostId = fair.take(job.spec.arch, job.requiredLabels, job.spec);
+    const hostId = fair.take(job.spec.arch, job.requiredLabels, job.spec, job.spec.image);
     if (hostId) admitted.push([job, hostId]);
     else waiting.push(job);
   }
@@ -30,13 +30,13 @@ export function assign(ordered: readonly JobView[], hosts: readonly HostView[]):
   const packed = new Bins(hosts);
   const repacked: Assignment = [];
   for (const job of biggestFirst(admitted.map(([j]) => j), hosts)) {
-    const hostId = packed.take(job.spec.arch, job.requiredLabels, job.spec);
+    const hostId = packed.take(job.spec.arch, job.requiredLabels, job.spec, job.spec.image);
     if (!hostId) return admitted;
     repacked.push([job, hostId]);
   }
   if (packed.opened > fair.opened) return admitted;
   for (const job of waiting) {
-    const hostId = packed.take(job.spec.arch, job.requiredLabels, job.spec);
+    const hostId = packed.take(job.spec.arch, job.requiredLabels, job.spec, job.spec.image);
     if (hostId) repacked.push([job, hostId]);
   }
   return repacked;

@@ -6,6 +6,7 @@ import { isPlaceable, type HostView } from "./state.js";
 interface Bin {
   hostId: string;
   labels: string[];
+  images: string[];
   capV: number; capM: number; capD: number;
   freeV: number; freeM: number; freeD: number;
   /** 10^(free/capacity) per resource: the best-fit score's terms before this job (see score.ts); -1 until needed. */
@@ -14,9 +15,10 @@ interface Bin {
   at: number;
 }
 
-/** Empty hosts of one shape (arch, capacity, labels) score the same: only the first registered is tried. */
+/** Empty hosts of one shape (arch, capacity, labels, images) score the same: only the first registered is tried. */
 interface EmptyShape {
   labels: string[];
+  images: string[];
   bins: Bin[];
   next: number;
 }
@@ -50,7 +52,7 @@ export class Bins {
     for (const h of this.hosts) {
       if (h.arch !== arch || !isPlaceable(h)) continue;
       const b: Bin = {
-        hostId: h.hostId, labels: h.labels, capV: h.capacity.vcpus, capM: h.capacity.memMiB, capD: h.capacity.diskGiB,
+        hostId: h.hostId, labels: h.labels, images: h.images, capV: h.capacity.vcpus, capM: h.capacity.memMiB, capD: h.capacity.diskGiB,
         freeV: h.capacity.vcpus - h.used.vcpus, freeM: h.capacity.memMiB - h.used.memMiB, freeD: h.capacity.diskGiB - h.used.diskGiB, pV: -1, pM: -1, pD: -1, at: -1,
       };
       if (b.freeV <= 0 || b.freeM <= 0 || b.freeD <= 0) continue;
@@ -58,10 +60,10 @@ export class Bins {
       a.ceilM = Math.max(a.ceilM, b.freeM);
       a.ceilD = Math.max(a.ceilD, b.freeD);
       if (h.used.vcpus === 0 && h.used.memMiB === 0 && h.used.diskGiB === 0) {
-        const key = `${b.capV}|${b.capM}|${b.capD}|${h.labels.join(",")}`;
+        const key = `${b.capV}|${b.capM}|${b.capD}|${h.labels.join(",")}|${h.images.join(",")}`;
         let shape = shapes.get(key);
         if (!shape) {
-          shapes.set(key, (shape = { labels: h.labels, bins: [], next: 0 }));
+          shapes.set(key, (shape = { labels: h.labels, images: h.images, bins: [], next: 0 }));
           a.empty.push(shape);
         }
         shape.bins.push(b);
@@ -74,7 +76,7 @@ export class Bins {
   }
 
   /** The best-fit host for `demand`, its room reserved here; undefined when none has room now. */
-  take(arch: Arch, labels: readonly string[], demand: Resources): string | undefined {
+  take(arch: Arch, labels: readonly string[], demand: Resources, image: string): string | undefined {
     const a = this.archBins(arch);
     const { vcpus: v, memMiB: m, diskGiB: d } = demand;
     if (v > a.ceilV || m > a.ceilM || d > a.ceilD) return undefined;
@@ -99,10 +101,10 @@ export class Bins {
         bestShape = shape;
       }
     };
-    for (const b of a.open) consider(b, undefined, hasLabels(b.labels, labels));
+    for (const b of a.open) consider(b, undefined, hasLabels(b.labels, labels) && b.images.includes(image));
     for (const s of a.empty) {
       const b = s.bins[s.next];
-      if (b) consider(b, s, hasLabels(s.labels, labels));
+      if (b) consider(b, s, hasLabels(s.labels, labels) && s.images.includes(image));
     }
     const chosen = best as Bin | undefined;
     if (!chosen) {

@@ -1,7 +1,8 @@
 import { subjects, vmIdFor, type EventOf } from "@oneshot/proto";
-import type { JobView } from "./state.js";
+import { runnerNameFor } from "./runner-name.js";
+import type { Allocation, JobView } from "./state.js";
 
-export type DecisionEvent = EventOf<"JobScheduled" | "JobUnschedulable" | "JobRequeued" | "JobFailed" | "JobCompleted">;
+export type DecisionEvent = EventOf<"JobScheduled" | "JobUnschedulable" | "JobRequeued" | "JobFailed" | "JobCompleted" | "JobRebound" | "VmIdle">;
 
 /**
  * An event the scheduler wants appended, with what makes the append safe:
@@ -33,6 +34,30 @@ export function scheduled(job: JobView, hostId: string, hostSubjectSeq: number, 
     expectedLastSubjectSeq: hostSubjectSeq,
     correlationId: job.correlationId,
     causationId: job.causationId,
+    occurredAt: now,
+  };
+}
+
+/** The job's claim moves to a free VM that covers it, instead of a new boot. */
+export function rebound(job: JobView, to: Allocation, fromVmId: string | undefined, reason: string, now: string): Decision {
+  const data = { jobId: job.jobId, hostId: to.hostId, vmId: to.vmId, ...(fromVmId !== undefined ? { fromVmId } : {}), reason: clip(reason) };
+  return onJob(job, { type: "JobRebound", data }, `rebind:${job.jobId}:${to.vmId}`, now);
+}
+
+/**
+ * The VM has no purpose left: on its host's subject (what hostd and the reconciler follow),
+ * expecting that subject's sequence so it is never written on a view older than a placement there.
+ */
+export function idle(a: Allocation, reason: string, candidateJobIds: string[], hostSubjectSeq: number, now: string): Decision {
+  const { hostId, vmId } = a;
+  return {
+    event: { type: "VmIdle", data: { hostId, vmId, bootedForJobId: a.jobId, runnerName: runnerNameFor(hostId, vmId), reason: clip(reason), candidateJobIds: candidateJobIds.slice(0, 100) } },
+    subject: subjects.host(hostId),
+    msgId: `idle:${hostId}:${vmId}`,
+    expectedLastSubjectSeq: hostSubjectSeq,
+    // A VM's events carry no id of their own in the state: the VM names the thread.
+    correlationId: `vm-${vmId}`,
+    causationId: `vm-${vmId}`,
     occurredAt: now,
   };
 }

@@ -2,7 +2,8 @@ import type { EventOf, Stored } from "@oneshot/proto";
 import { normaliseHostLabels } from "./host-labels.js";
 import { plus, resourcesOf, zero } from "./resources.js";
 import { release } from "./reservations.js";
-import { setPhase, type SchedulerState } from "./state.js";
+import { setPhase } from "./job-phase.js";
+import type { SchedulerState } from "./state.js";
 
 type HostEvent = Stored<EventOf<"HostRegistered" | "HostCordoned" | "HostUncordoned" | "HostDrained" | "HostLost" | "HostDeregistered" | "ReclaimRequested" | "ResourceReclaimed">>;
 
@@ -10,12 +11,12 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
   const host = s.hosts.get(e.data.hostId);
   switch (e.type) {
     case "HostRegistered": {
-      const { hostId, arch, capacity, labels } = e.data;
+      const { hostId, arch, capacity, labels, images } = e.data;
       // hostd registers at every start: an operator's cordon or drain outlives the restart,
       // a lost host is back, a deregistered one starts afresh.
       const keep = host && !host.deregistered;
       s.hosts.set(hostId, {
-        hostId, arch, capacity: resourcesOf(capacity), labels: normaliseHostLabels(labels),
+        hostId, arch, capacity: resourcesOf(capacity), labels: normaliseHostLabels(labels), images: [...images],
         used: host ? host.used : usedBy(s, hostId),
         cordoned: keep ? host.cordoned : false, draining: keep ? host.draining : false, lost: false, deregistered: false,
       });
@@ -49,12 +50,16 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
   }
 }
 
-/** Drops every reservation on the host; the jobs placed there are owed a requeue. */
+/**
+ * Drops every reservation on the host. Jobs that only claimed a VM there, and local jobs
+ * (bound to theirs), are owed a requeue; a provider job a runner there started is not: the
+ * provider fails it when the runner stops answering, and a requeue would boot a VM no job takes.
+ */
 function releaseHost(s: SchedulerState, hostId: string, causationId: string, reason: string): void {
   for (const a of [...s.allocations.values()]) {
     if (a.hostId !== hostId) continue;
     release(s, hostId, a.vmId);
-    const job = s.jobs.get(a.jobId);
+    const job = a.claim !== undefined ? s.jobs.get(a.claim) : undefined;
     if (job && job.phase === "placed" && job.hostId === hostId && job.vmId === a.vmId) {
       setPhase(s, job, "released");
       job.outcome = { kind: "host-lost", hostId, vmId: a.vmId, reason };

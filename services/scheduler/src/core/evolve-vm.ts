@@ -1,42 +1,63 @@
 import type { EventOf, Stored } from "@oneshot/proto";
+import { setPhase } from "./job-phase.js";
 import { release } from "./reservations.js";
-import { allocationKey, finish, setPhase, type SchedulerState } from "./state.js";
+import { allocationKey, type Allocation, type Outcome, type SchedulerState } from "./state.js";
+import { booted, refresh } from "./vm-index.js";
 
-type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed">>;
+type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed" | "VmIdle" | "VmRetired" | "VmVanished">>;
 
 export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
   const { hostId, vmId } = e.data;
   const alloc = s.allocations.get(allocationKey(hostId, vmId));
   switch (e.type) {
     case "VmBootRequested": case "VmBooted":
+      // The idle deadline counts from the boot; the request stands in until the VM is up.
+      if (alloc && (e.type === "VmBooted" || alloc.bootedAtMs === undefined)) booted(s, alloc, Date.parse(e.occurredAt));
       return;
     case "VmBootFailed": {
       if (!alloc || alloc.bootFailed) return;
       alloc.bootFailed = { code: e.data.code, reason: e.data.reason };
-      const job = s.jobs.get(alloc.jobId);
-      if (job && job.vmId === vmId && job.hostId === hostId) job.bootFailures++;
+      refresh(s, alloc);
+      const job = claimOf(s, alloc);
+      if (job) job.bootFailures++;
       return;
     }
     case "VmExited":
-      if (alloc) alloc.exited = { exitCode: e.data.exitCode, reason: e.data.reason };
+      if (!alloc) return;
+      alloc.exited = { exitCode: e.data.exitCode, reason: e.data.reason };
+      refresh(s, alloc);
       return;
-    case "VmDestroyed": {
+    case "VmIdle":
+      if (!alloc) return;
+      alloc.idleWritten = true;
+      refresh(s, alloc);
+      return;
+    case "VmRetired":
+      // Retired for being idle is not its claim's fault: the claim looks for another VM, uncounted.
+      if (!alloc || alloc.retired) return;
+      alloc.retired = true;
+      refresh(s, alloc);
+      if (!alloc.runningJobId) lose(s, alloc, e.id, { kind: "vm-gone-unused", hostId, vmId, reason: `VM retired: ${e.data.reason}`, counts: false });
+      return;
+    case "VmDestroyed": case "VmVanished": {
       // Capacity frees here, not at JobCompleted: until now the VM still holds it.
       if (!release(s, hostId, vmId) || !alloc) return;
-      const job = s.jobs.get(alloc.jobId);
-      if (!job || job.phase !== "placed" || job.vmId !== vmId || job.hostId !== hostId) return;
+      const gone = e.type === "VmDestroyed" ? "VM destroyed" : `VM vanished: ${e.data.reason}`;
       if (alloc.bootFailed) {
-        setPhase(s, job, "released");
-        job.outcome = { kind: "boot-failed", hostId, vmId, ...alloc.bootFailed };
-        job.causationId = e.id;
-      } else if (job.local) {
-        setPhase(s, job, "released");
-        job.outcome = { kind: "destroyed", hostId, vmId, exitCode: alloc.exited?.exitCode ?? null, exitReason: alloc.exited?.reason ?? null };
-        job.causationId = e.id;
-      } else {
-        // A provider job ran; GitHub/GitLab report how it ended. Nothing more for the scheduler.
-        finish(s, job.jobId);
+        lose(s, alloc, e.id, { kind: "boot-failed", hostId, vmId, ...alloc.bootFailed });
+      } else if (alloc.bound) {
+        const job = claimOf(s, alloc);
+        // A VM that vanished under its job counts toward maxAttempts, as a failed boot does.
+        if (job && e.type === "VmVanished") job.bootFailures++;
+        lose(s, alloc, e.id, e.type === "VmDestroyed"
+          ? { kind: "destroyed", hostId, vmId, exitCode: alloc.exited?.exitCode ?? null, exitReason: alloc.exited?.reason ?? null }
+          : { kind: "vanished", hostId, vmId, reason: gone });
+      } else if (!alloc.runningJobId) {
+        const job = claimOf(s, alloc);
+        if (job && !alloc.retired) job.bootFailures++;
+        lose(s, alloc, e.id, { kind: "vm-gone-unused", hostId, vmId, reason: `${gone} before any job ran on it`, counts: !alloc.retired });
       }
+      // A provider job that ran: GitHub/GitLab report how it ended. Nothing more for the scheduler.
       return;
     }
     default: {
@@ -44,4 +65,22 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
       return _never;
     }
   }
+}
+
+/** The job whose claim this VM holds, while that job still counts on it. */
+function claimOf(s: SchedulerState, a: Allocation) {
+  if (a.claim === undefined) return undefined;
+  const job = s.jobs.get(a.claim);
+  return job && job.phase === "placed" && job.hostId === a.hostId && job.vmId === a.vmId ? job : undefined;
+}
+
+/** The claim job lost its VM: it is owed a follow-up. */
+function lose(s: SchedulerState, a: Allocation, causationId: string, outcome: Outcome): void {
+  const job = claimOf(s, a);
+  delete a.claim;
+  refresh(s, a);
+  if (!job) return;
+  setPhase(s, job, "released");
+  job.outcome = outcome;
+  job.causationId = causationId;
 }

@@ -18,7 +18,7 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
   state.lastSeq = e.seq;
   switch (e.type) {
     case "JobQueued": case "JobIgnored": case "JobScheduled": case "JobUnschedulable": case "JobStarted":
-    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed":
+    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
       applyJobEvent(state, e);
       break;
     case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost":
@@ -26,7 +26,11 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
       applyHostEvent(state, e);
       break;
     case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
+    case "VmIdle": case "VmRetired": case "VmVanished":
       applyVmEvent(state, e);
+      break;
+    case "DeliveryRedelivered":
+      // The reconciler's audit trail: what it recovers arrives as job events.
       break;
     default: {
       const _never: never = e;

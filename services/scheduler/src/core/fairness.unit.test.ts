@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { given, placements, queued, registered, vmDestroyed } from "../testing/fixtures.js";
+import { given, placements, queued, registered, started, vmDestroyed } from "../testing/fixtures.js";
 
 const burst = (org: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => queued(`${org}-${from + i}`, { org, vcpus: 1 }));
 
@@ -15,7 +15,9 @@ describe("fairness: FIFO within an org, round-robin across orgs", () => {
     for (let i = 0; i < 6; i++) {
       const running = [...s.state.jobs.values()].find((j) => j.phase === "placed")!.jobId;
       order.push(running);
-      s = s.and(vmDestroyed(s.placementOf(running))).decided();
+      // Its runner ran it (a provider job's VM ends after its one job), then the VM is destroyed.
+      const vm = s.placementOf(running);
+      s = s.and(started(running, vm), vmDestroyed(vm)).decided();
     }
     expect(order).toEqual(["a-0", "b-0", "a-1", "b-1", "a-2", "b-2"]);
   });

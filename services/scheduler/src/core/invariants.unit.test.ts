@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import type { Arch, DomainEvent, Resources, Stored } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
-import { NOW, hostEvent, lost, queued, registered, vmBootFailed, vmDestroyed, vmExited } from "../testing/fixtures.js";
+import { NOW, hostEvent, lost, queued, registered, started, vmBootFailed, vmDestroyed, vmExited, vmVanished } from "../testing/fixtures.js";
 import { evolve, fold } from "./evolve.js";
 import { hasLabels, requiredLabels } from "./host-labels.js";
 import { historyOf } from "./history.js";
@@ -36,7 +36,7 @@ const actionArb = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("finish" as const), pick: fc.nat(), exit: fc.integer({ min: 0, max: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("boot-fail" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel" as const), pick: fc.nat() }) },
-  // The janitor finds a VM vanished under its job and requeues it (no VmDestroyed ever comes).
+  // The janitor finds a VM vanished under its job (no VmDestroyed ever comes); the scheduler decides what follows.
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("vanish" as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("cordon" as const, "uncordon" as const, "drain" as const, "lose" as const, "register" as const), host: fc.nat() }) },
 );
@@ -46,7 +46,7 @@ type World = typeof worldArb extends fc.Arbitrary<infer W> ? W : never;
 /** Reads the log and fails on the first event that breaks an invariant. */
 class Checker {
   hosts = new Map<string, { arch: Arch; cap: Resources; labels: string[]; placeable: boolean; cordoned: boolean; draining: boolean; used: Resources }>();
-  live = new Map<string, { hostId: string; vmId: string; jobId: string; res: Resources }>();
+  live = new Map<string, { hostId: string; vmId: string; jobId: string; res: Resources; claim: string }>();
   jobs = new Map<string, { arch: Arch; labels: string[]; spec: Resources; ended: boolean; placedAttempts: Set<number>; liveKey?: string; unschedulable?: string; everPlaced: boolean; bootFailures: number; failed: boolean }>();
 
   see(e: Stored<DomainEvent>): void {
@@ -86,19 +86,32 @@ class Checker {
         expect(used.vcpus <= host!.cap.vcpus && used.memMiB <= host!.cap.memMiB && used.diskGiB <= host!.cap.diskGiB, `${hostId} over capacity`).toBe(true);
         host!.used = used;
         const key = `${hostId}/${vmId}`;
-        this.live.set(key, { hostId, vmId, jobId, res: spec });
+        this.live.set(key, { hostId, vmId, jobId, res: spec, claim: jobId });
         job.placedAttempts.add(attempt);
         job.liveKey = key;
         job.everPlaced = true;
         break;
       }
+      case "JobRebound": case "JobStarted": {
+        const a = e.data.hostId !== undefined && e.data.vmId !== undefined ? this.live.get(`${e.data.hostId}/${e.data.vmId}`) : undefined;
+        if (a) a.claim = e.data.jobId;
+        break;
+      }
       case "VmBootFailed": {
         const a = this.live.get(`${e.data.hostId}/${e.data.vmId}`);
-        if (a) this.jobs.get(a.jobId)!.bootFailures++;
+        if (a) this.jobs.get(a.claim)!.bootFailures++;
         break;
       }
       case "VmDestroyed": this.free(`${e.data.hostId}/${e.data.vmId}`); break;
-      case "JobRequeued": this.free(`${e.data.fromHostId}/${e.data.vmId}`); break;
+      case "VmVanished": {
+        // A VM gone under its claim without running anything counts toward maxAttempts too.
+        const a = this.live.get(`${e.data.hostId}/${e.data.vmId}`);
+        if (a) this.jobs.get(a.claim)!.bootFailures++;
+        this.free(`${e.data.hostId}/${e.data.vmId}`);
+        break;
+      }
+      // Only an old (v1, janitor's) requeue ends the VM it names; the scheduler's keeps it until VmDestroyed.
+      case "JobRequeued": if (e.data.releasesVm) this.free(`${e.data.fromHostId}/${e.data.vmId}`); break;
       case "JobUnschedulable": this.jobs.get(e.data.jobId)!.unschedulable = e.data.reason; this.end(e.data.jobId); break;
       case "JobFailed": this.jobs.get(e.data.jobId)!.failed = true; this.end(e.data.jobId); break;
       case "JobCompleted": case "JobCancelled": this.end(e.data.jobId); break;
@@ -151,6 +164,13 @@ class Sim {
     const all = [...this.check.live.values()];
     return all.length ? all[pick % all.length] : undefined;
   }
+  /** The VM runs to its end: a provider runner first takes the job that claims it (if any). */
+  runToEnd(vm: { hostId: string; vmId: string; jobId: string }, exit: number) {
+    const claim = this.state.allocations.get(`${vm.hostId}/${vm.vmId}`)?.claim;
+    const job = claim !== undefined ? this.state.jobs.get(claim) : undefined;
+    if (job && !job.local && job.phase === "placed") this.append(started(job.jobId, vm));
+    this.append(vmExited(vm, exit), vmDestroyed(vm));
+  }
 }
 
 function run(w: World): Sim {
@@ -168,7 +188,7 @@ function run(w: World): Sim {
       case "decide": sim.decide(); break;
       case "finish": {
         const vm = sim.liveVm(a.pick);
-        if (vm) sim.append(vmExited(vm, a.exit), vmDestroyed(vm));
+        if (vm) sim.runToEnd(vm, a.exit);
         break;
       }
       case "boot-fail": {
@@ -178,10 +198,7 @@ function run(w: World): Sim {
       }
       case "vanish": {
         const vm = sim.liveVm(a.pick);
-        const job = vm && sim.state.jobs.get(vm.jobId);
-        if (vm && job?.phase === "placed" && job.vmId === vm.vmId) {
-          sim.append({ type: "JobRequeued", data: { jobId: vm.jobId, fromHostId: vm.hostId, vmId: vm.vmId, reason: "vanished", attempt: job.attempt + 1 } });
-        }
+        if (vm) sim.append(vmVanished(vm));
         break;
       }
       case "cancel": {
@@ -211,7 +228,7 @@ function settle(sim: Sim, w: World): void {
     sim.decide();
     const vms = [...sim.check.live.values()];
     if (vms.length === 0 && sim.state.pending.size === 0 && sim.state.released.size === 0) return;
-    for (const vm of vms) sim.append(vmExited(vm, 0), vmDestroyed(vm));
+    for (const vm of vms) sim.runToEnd(vm, 0);
   }
   throw new Error("the scheduler did not settle in 500 rounds");
 }

@@ -2,7 +2,7 @@ import { vmIdFor } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
 import { evolve } from "./evolve.js";
 import { historyOf } from "./history.js";
-import { given, hostEvent, jobEvent, lost, placements, queued, registered, vmBootFailed, vmDestroyed, vmExited } from "../testing/fixtures.js";
+import { given, hostEvent, jobEvent, lost, placements, queued, registered, started, vmBootFailed, vmDestroyed, vmExited } from "../testing/fixtures.js";
 
 describe("capacity frees when the VM is destroyed", () => {
   const full = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 4 })).decided().and(queued("b", { vcpus: 4 }));
@@ -14,13 +14,13 @@ describe("capacity frees when the VM is destroyed", () => {
 
   it("given a full host, when its VM is destroyed, then the waiting job is placed at once", () => {
     const a = full.placementOf("a");
-    expect(placements(full.and(vmExited(a), vmDestroyed(a)).decisions())).toEqual({ b: "h1" });
+    expect(placements(full.and(started("a", a), vmExited(a), vmDestroyed(a)).decisions())).toEqual({ b: "h1" });
   });
 
   it("given a VM destroyed twice (a repeated event), then capacity is freed once", () => {
     const s = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 2 }), queued("x", { vcpus: 2 })).decided();
     const a = s.placementOf("a");
-    const after = s.and(vmDestroyed(a), vmDestroyed(a), queued("b", { vcpus: 2 }), queued("c", { vcpus: 2 }));
+    const after = s.and(started("a", a), vmDestroyed(a), vmDestroyed(a), queued("b", { vcpus: 2 }), queued("c", { vcpus: 2 }));
     expect(Object.keys(placements(after.decisions()))).toHaveLength(1);
     expect(after.state.hosts.get("h1")!.used.vcpus).toBe(2);
   });
@@ -45,18 +45,19 @@ describe("what the scheduler writes after a VM is gone", () => {
     expect(local.and(vmExited(vm, 0)).decisions()).toEqual([]);
   });
 
-  it("given a GitHub job whose VM is destroyed, then the scheduler writes nothing (GitHub reports the end)", () => {
+  it("given a GitHub job that ran on its VM, when the VM is destroyed, then the scheduler writes nothing (GitHub reports the end)", () => {
     const s = given(registered("h1"), queued("g1")).decided();
     const g = s.placementOf("g1");
-    const after = s.and(vmExited(g, 0), vmDestroyed(g));
+    const after = s.and(started("g1", g), vmExited(g, 0), vmDestroyed(g));
     expect(after.decisions()).toEqual([]);
-    expect(after.state.finished.has("g1")).toBe(true);
+    expect(after.state.jobs.get("g1")!.phase).toBe("started");
+    expect(after.and(jobEvent("JobCompleted", "g1")).state.finished.has("g1")).toBe(true);
   });
 
   it("given a boot failure, when the VM is destroyed, then the job is requeued with the next attempt and placed with a new VM id", () => {
     const s = local.and(vmBootFailed(vm), vmDestroyed(vm));
     expect(s.decisions()).toEqual([
-      { type: "JobRequeued", data: { jobId: "l1", fromHostId: "h1", vmId: vm.vmId, reason: "boot failed: agent-timeout: no ready marker", attempt: 1 } },
+      { type: "JobRequeued", data: { jobId: "l1", fromHostId: "h1", vmId: vm.vmId, reason: "boot failed: agent-timeout: no ready marker", attempt: 1, releasesVm: false } },
     ]);
     expect(s.decide()[0]!.msgId).toBe("requeue:l1:1");
     const again = s.decided().decisions();
@@ -94,10 +95,10 @@ describe("what the scheduler writes after a VM is gone", () => {
     expect(s.decisions().map((e) => e.data.jobId)).toEqual(["b"]);
   });
 
-  it("given the janitor requeued a job whose VM vanished (no VmDestroyed), then that VM's capacity frees and the job is placed again", () => {
+  it("given the janitor requeued a job whose VM vanished (an old v1 JobRequeued, upcast to releasesVm: true), then that VM's capacity frees and the job is placed again", () => {
     const s = given(registered("h1", { vcpus: 2 }), queued("a", { vcpus: 2 })).decided();
     const a = s.placementOf("a");
-    const after = s.and({ type: "JobRequeued", data: { jobId: "a", fromHostId: "h1", vmId: a.vmId, reason: "vanished", attempt: 1 } });
+    const after = s.and({ type: "JobRequeued", data: { jobId: "a", fromHostId: "h1", vmId: a.vmId, reason: "vanished", attempt: 1, releasesVm: true } });
     expect(after.state.hosts.get("h1")!.used.vcpus).toBe(0);
     expect(after.decisions()).toEqual([expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "a", hostId: "h1", attempt: 1 }) })]);
   });

@@ -9,41 +9,53 @@ export interface HostView {
   used: Resources;
   /** Lowercased and sorted: a job runs only where every label it asks for is present. */
   labels: string[];
+  /** Root images the host can boot (`HostRegistered.images`): a job goes only where its `spec.image` is. */
+  images: string[];
   cordoned: boolean;
   draining: boolean;
   lost: boolean;
   deregistered: boolean;
 }
 
-/** Why a placed job's VM is gone, kept until the scheduler has written what follows from it. */
+/** Why a job lost its claim, kept until the scheduler has written what follows from it. */
 export type Outcome =
   | { kind: "boot-failed"; hostId: string; vmId: string; code: string; reason: string }
   | { kind: "destroyed"; hostId: string; vmId: string; exitCode: number | null; exitReason: string | null }
-  | { kind: "host-lost"; hostId: string; vmId: string; reason: string };
+  | { kind: "host-lost"; hostId: string; vmId: string; reason: string }
+  /** Another job's runner took the VM this job claimed; `inheritKey` is that job's own claim, freed by it. */
+  | { kind: "displaced"; byJobId: string; hostId: string; vmId: string; inheritKey?: string }
+  /** The claimed VM ended (destroyed, vanished, retired) without running anything; `counts`: toward maxAttempts. */
+  | { kind: "vm-gone-unused"; hostId: string; vmId: string; reason: string; counts: boolean }
+  /** A local job's VM vanished under it: SCHEDULER_VANISHED_POLICY says requeue or fail. */
+  | { kind: "vanished"; hostId: string; vmId: string; reason: string };
 
 /**
  * A job that is not finished yet.
- *  - pending:  waits for a placement (after JobQueued or JobRequeued)
- *  - placed:   a JobScheduled reserved capacity for its current attempt
- *  - released: its VM is gone (destroyed, or its host lost); the scheduler owes a follow-up
- *              event (requeue, fail, or complete a local job)
+ *  - pending:  waits for a claim (after JobQueued or JobRequeued)
+ *  - placed:   claims a VM (JobScheduled or JobRebound); `hostId`/`vmId` name it
+ *  - released: lost its claim; the scheduler owes a follow-up (rebind, requeue, fail, complete)
+ *  - started:  a runner took it (JobStarted): never placed again; waits for the provider's end
  */
 export interface JobView {
   jobId: string;
   /** Fairness key: FIFO within an org, round-robin across orgs. */
   org: string;
-  /** Local jobs are completed by the scheduler from the VM's exit; provider jobs by webhooks. */
+  /** Local jobs are bound to their VM and completed by the scheduler from its exit. */
   local: boolean;
   spec: JobSpec;
   /** Local jobs: the script, handed to hostd in JobScheduled. */
   script?: string;
   /** Host labels this job needs (see host-labels.ts). */
   requiredLabels: string[];
+  /** Its runs-on labels, lowercased and sorted: what a runner must carry to take it. */
+  labels: string[];
+  /** Which runners may take it at all (see runner-scope.ts). */
+  scope: string;
   /** Stream sequence of its first JobQueued: its place in its org's line, kept across requeues. */
   queuedSeq: number;
   attempt: number;
   bootFailures: number;
-  phase: "pending" | "placed" | "released";
+  phase: "pending" | "placed" | "released" | "started";
   hostId?: string;
   vmId?: string;
   outcome?: Outcome;
@@ -54,13 +66,30 @@ export interface JobView {
   causationId: string;
 }
 
-/** A capacity reservation, from its JobScheduled until VmDestroyed or HostLost. */
+/** A VM's capacity reservation, from its JobScheduled until VmDestroyed, VmVanished or HostLost. */
 export interface Allocation {
   hostId: string;
   vmId: string;
+  /** The job it was booted for. */
   jobId: string;
   attempt: number;
   res: Resources;
+  arch: Arch;
+  image: string;
+  /** The job its capacity is held for (at most one; undefined: none). */
+  claim?: string;
+  /** The job a runner on it started (JobStarted naming it). */
+  runningJobId?: string;
+  /** Its runner's labels and scope (those of the job it was booted for); undefined when that job was unknown. */
+  runner?: { labels: string[]; scope: string };
+  /** A local job's VM: runs its script and nothing else. */
+  bound: boolean;
+  /** ms since epoch of VmBooted (or VmBootRequested until then). */
+  bootedAtMs?: number;
+  idleWritten: boolean;
+  retired: boolean;
+  /** How its booted-for claim ended, for VmIdle's reason. */
+  freedBecause?: string;
   bootFailed?: { code: string; reason: string };
   exited?: { exitCode: number | null; reason: string };
 }
@@ -76,10 +105,20 @@ export interface SchedulerState {
   /** Ids of the jobs in phase `pending` / `released`: what a decision looks at, without scanning every job. */
   pending: Set<string>;
   released: Set<string>;
-  /** Jobs that reached an end (completed, cancelled, failed, ignored, unschedulable, or ran). */
+  /** Jobs that reached an end (completed, cancelled, failed, ignored, unschedulable). */
   finished: Set<string>;
+  /** Jobs a runner started before their JobQueued was read: a late JobQueued places nothing. */
+  startedEarly: Set<string>;
   /** Live reservations by `allocationKey(hostId, vmId)`. */
   allocations: Map<string, Allocation>;
+  /** vmId → allocation key: JobStarted may name the VM without its host. */
+  vmKeys: Map<string, string>;
+  /** Allocations that are free (no claim, no running job, alive, unbound, not yet idle): what rebinding and VmIdle look at. */
+  free: Set<string>;
+  /** Unbound allocations with no running job, by boot time (insertion order ≈ boot order): the idle deadline's candidates. */
+  waiting: Map<string, number>;
+  /** Unstarted provider jobs by runner scope: who a free VM could serve. */
+  scopeJobs: Map<string, Set<string>>;
   /** Sequence of the last placement of each org's jobs: the round-robin turn across orgs. */
   orgServedSeq: Map<string, number>;
 }
@@ -92,7 +131,12 @@ export const initialState = (): SchedulerState => ({
   pending: new Set(),
   released: new Set(),
   finished: new Set(),
+  startedEarly: new Set(),
   allocations: new Map(),
+  vmKeys: new Map(),
+  free: new Set(),
+  waiting: new Map(),
+  scopeJobs: new Map(),
   orgServedSeq: new Map(),
 });
 
@@ -101,23 +145,5 @@ export const allocationKey = (hostId: string, vmId: string): string => `${hostId
 
 /** Placeable: registered and not cordoned, draining, lost or deregistered. */
 export const isPlaceable = (h: HostView): boolean => !h.cordoned && !h.draining && !h.lost && !h.deregistered;
-
-/** Moves a job to another phase, keeping the phase indexes in step. */
-export function setPhase(s: SchedulerState, job: JobView, phase: JobView["phase"]): void {
-  index(s, job.phase)?.delete(job.jobId);
-  job.phase = phase;
-  index(s, phase)?.add(job.jobId);
-}
-
-/** The job ended: later events about it change nothing (its VM keeps its reservation until destroyed). */
-export function finish(s: SchedulerState, jobId: string): void {
-  const job = s.jobs.get(jobId);
-  if (job) index(s, job.phase)?.delete(jobId);
-  s.jobs.delete(jobId);
-  s.finished.add(jobId);
-}
-
-const index = (s: SchedulerState, phase: JobView["phase"]): Set<string> | undefined =>
-  phase === "pending" ? s.pending : phase === "released" ? s.released : undefined;
 
 export const pendingCount = (s: SchedulerState): number => s.pending.size;

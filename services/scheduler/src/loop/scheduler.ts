@@ -57,11 +57,13 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     },
   });
 
+  const tickMs = Math.min(30_000, Math.max(1_000, Math.floor(d.policy.idleDeadlineMs / 10)));
   const loop = (async () => {
     let decidedAt = -1;
     let backoffMs = 0;
     while (!stopped) {
-      await projection.changedSince(decidedAt);
+      // Time alone makes decisions too (the idle deadline): wake up now and then even when the log is quiet.
+      await wakeOrTick(projection.changedSince(decidedAt), tickMs);
       if (stopped) break;
       decidedAt = projection.readSeq;
       metrics.logSeq.set(decidedAt);
@@ -111,7 +113,7 @@ function record(r: AppendReport, metrics: SchedulerMetrics, log: Logger): void {
       metrics.placements.inc();
       log.info({ jobId: e.data.jobId, hostId: e.data.hostId, vmId: e.data.vmId, attempt: e.data.attempt }, "job placed");
     } else {
-      log.info({ jobId: e.data.jobId, type: e.type, reason: "reason" in e.data ? e.data.reason : undefined }, "job decision stored");
+      log.info({ ...("jobId" in e.data ? { jobId: e.data.jobId } : { hostId: e.data.hostId, vmId: e.data.vmId }), type: e.type, reason: "reason" in e.data ? e.data.reason : undefined }, "decision stored");
     }
   }
   if (r.conflicts) metrics.conflicts.inc(r.conflicts);
@@ -120,3 +122,9 @@ function record(r: AppendReport, metrics: SchedulerMetrics, log: Logger): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function wakeOrTick(change: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([change, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}

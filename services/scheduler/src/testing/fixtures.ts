@@ -5,7 +5,7 @@ import type { Decision, DecisionEvent } from "../core/decision.js";
 import { fold } from "../core/evolve.js";
 import type { Policy } from "../core/follow-ups.js";
 import { historyOf } from "../core/history.js";
-import { place } from "../core/place.js";
+import { defaultPolicy, place } from "../core/place.js";
 import { initialState, type SchedulerState } from "../core/state.js";
 
 export const NOW = "2026-01-01T00:00:00.000Z";
@@ -33,7 +33,7 @@ export const hostEvent = <T extends "HostCordoned" | "HostUncordoned" | "HostDra
   ({ type, data: { hostId, reason: "test" } }) as EventOf<T>;
 export const lost = (hostId: string): EventOf<"HostLost"> => ({ type: "HostLost", data: { hostId, lastSeenAt: null, reason: "no heartbeat for 60s" } });
 
-type Ref = { hostId: string; vmId: string; jobId: string };
+export type Ref = { hostId: string; vmId: string; jobId: string };
 export const vmExited = (r: Ref, exitCode: number | null = 0, reason: EventOf<"VmExited">["data"]["reason"] = "exited"): EventOf<"VmExited"> =>
   ({ type: "VmExited", data: { ...r, exitCode, reason, runMs: 10 } });
 export const vmDestroyed = (r: Ref): EventOf<"VmDestroyed"> => ({ type: "VmDestroyed", data: { ...r, removed: [] } });
@@ -42,7 +42,19 @@ export const vmBootFailed = (r: Ref): EventOf<"VmBootFailed"> =>
 export const jobEvent = <T extends "JobCompleted" | "JobCancelled" | "JobStarted">(type: T, jobId: string) =>
   (type === "JobCompleted"
     ? { type, data: { jobId, conclusion: "success", exitCode: 0, reportedBy: "provider" } }
-    : type === "JobCancelled" ? { type, data: { jobId, reason: "test" } } : { type, data: { jobId } }) as EventOf<T>;
+    : type === "JobCancelled" ? { type, data: { jobId, reason: "test" } } : { type, data: { jobId, reportedBy: "webhook" } }) as EventOf<T>;
+
+/** The provider says job `jobId` started on the runner of VM `on` (named by VM id only when `withHost` is false). */
+export const started = (jobId: string, on: Ref, withHost = true): EventOf<"JobStarted"> => ({
+  type: "JobStarted",
+  data: { jobId, runnerName: `oneshot-${on.hostId}-${on.vmId}`, vmId: on.vmId, ...(withHost ? { hostId: on.hostId } : {}), reportedBy: "webhook" },
+});
+export const vmBooted = (r: Ref): EventOf<"VmBooted"> => ({
+  type: "VmBooted",
+  data: { ...r, vmm: "qemu", accel: "kvm", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } },
+});
+export const vmVanished = (r: Ref): EventOf<"VmVanished"> => ({ type: "VmVanished", data: { ...r, reason: "not in the host's inventory" } });
+export const vmRetired = (r: Ref): EventOf<"VmRetired"> => ({ type: "VmRetired", data: { hostId: r.hostId, vmId: r.vmId, reason: "runner removed" } });
 
 /** A log, the state folded from it, and the scheduler's decisions on that state. */
 export class Scenario {
@@ -54,17 +66,21 @@ export class Scenario {
   }
   /** More events happen. */
   and(...events: DomainEvent[]): Scenario {
-    return new Scenario([...this.log, ...historyOf(events, this.log.length + 1)]);
+    return this.andAt(NOW, ...events);
   }
-  decide(policy?: Policy): Decision[] {
-    return place(this.state, NOW, policy);
+  /** More events happen at time `at`. */
+  andAt(at: string, ...events: DomainEvent[]): Scenario {
+    return new Scenario([...this.log, ...historyOf(events, this.log.length + 1, at)]);
   }
-  decisions(policy?: Policy): DecisionEvent[] {
-    return this.decide(policy).map((d) => d.event);
+  decide(policy?: Partial<Policy>, now = NOW): Decision[] {
+    return place(this.state, now, { ...defaultPolicy, ...policy });
+  }
+  decisions(policy?: Partial<Policy>, now = NOW): DecisionEvent[] {
+    return this.decide(policy, now).map((d) => d.event);
   }
   /** The scheduler's decisions are appended (as one writer would) and folded back in. */
-  decided(policy?: Policy): Scenario {
-    return this.and(...this.decisions(policy));
+  decided(policy?: Partial<Policy>, now = NOW): Scenario {
+    return this.andAt(now, ...this.decisions(policy, now));
   }
   /** The reservation a job's current attempt holds. */
   placementOf(jobId: string): Ref {

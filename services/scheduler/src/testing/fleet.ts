@@ -26,7 +26,7 @@ export async function appendAll(store: EventStore, events: DomainEvent[], parall
   const queue = [...events];
   const worker = async () => {
     for (let e = queue.shift(); e; e = queue.shift()) {
-      const id = "vmId" in e.data && e.data.vmId ? e.data.vmId : "jobId" in e.data ? e.data.jobId : e.data.hostId;
+      const id = "vmId" in e.data && e.data.vmId ? e.data.vmId : "jobId" in e.data ? e.data.jobId : "hostId" in e.data ? e.data.hostId : e.data.provider;
       await store.append(e, { correlationId: `test-${id}`, msgId: `test:${e.type}:${id}` });
     }
   };
