@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { subjects, type EventOf, type Stored } from "@oneshot/proto";
 import type { EventStore, Nats } from "@oneshot/runtime";
 import { connectTest, missing, startNats, waitFor, type TestNats } from "@oneshot/testing";
-import { FakeHost, addTo, eventsOn, runningJob, startJanitorProcess, vmResources, type JanitorProc } from "./janitor.test-kit.js";
+import { FakeHost, JOB_DECISIONS, addTo, eventsOn, runningJob, startJanitorProcess, vmResources, type JanitorProc } from "./janitor.test-kit.js";
 
 // Real nats-server, real janitor processes (dist/main.js); hostd is played by FakeHost, which
 // publishes the same telemetry and answers reclaims the way hostd does.
@@ -12,6 +12,11 @@ type Reclaim = Stored<EventOf<"ReclaimRequested">>;
 const reclaimsOn = async (store: EventStore, hostId: string): Promise<Reclaim[]> =>
   (await eventsOn(store, subjects.host(hostId))).filter((e): e is Reclaim => e.type === "ReclaimRequested");
 const names = (r: Reclaim) => r.data.resources.map((x) => `${x.kind}:${x.name}`).sort();
+
+/** After every scenario: the janitor appended no job decision at all (its own count, by event type). */
+async function expectNoJobDecisions(j: JanitorProc): Promise<void> {
+  for (const type of JOB_DECISIONS) expect(await j.metric("janitor_appends_total", { type }), type).toBe(0);
+}
 
 describe.skipIf(skip)("janitor against a real nats-server", () => {
   let server: TestNats;
@@ -29,13 +34,23 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
   beforeAll(async () => {
     server = await startNats();
     ({ nats, store, close } = await connectTest(server.url));
-    janitor = await startJanitorProcess(server.url);
+    // An old deployment file still sets the variables that moved to the scheduler: warned about, not fatal.
+    janitor = await startJanitorProcess(server.url, { JANITOR_VANISHED_POLICY: "fail", JANITOR_MAX_ATTEMPTS: "3" });
   });
+  afterEach(async () => expectNoJobDecisions(janitor));
   afterAll(async () => {
     for (const h of hosts) await h.close();
     await janitor?.stop();
     await close?.();
     await server?.dispose();
+  });
+
+  it("warns once that JANITOR_VANISHED_POLICY and JANITOR_MAX_ATTEMPTS moved to the scheduler, and runs", async () => {
+    const lines = janitor.output().split("\n").filter((l) => l.includes("moved to the scheduler"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/"JANITOR_VANISHED_POLICY":"SCHEDULER_VANISHED_POLICY"/);
+    expect(lines[0]).toMatch(/"JANITOR_MAX_ATTEMPTS":"SCHEDULER_MAX_ATTEMPTS"/);
+    expect(lines[0]).toMatch(/"level":40/);
   });
 
   it("answers /healthz with ok once it has replayed the log", async () => {
@@ -101,16 +116,52 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     expect((await eventsOn(store, subjects.job("j-lost"))).map((e) => e.type)).toEqual(["JobQueued"]);
   });
 
-  it("requeues the job of a VM that its host no longer reports", async () => {
+  it("states once, on the host's subject, that a VM its host no longer reports vanished, and decides nothing about its job", async () => {
     const h = host("h-van");
     await h.register();
     await runningJob(store, "j-van", "vanvm1", h.hostId);
     await h.startReporting(); // the inventory never lists vanvm1
-    const rq = await waitFor("JobRequeued", async () => (await eventsOn(store, subjects.job("j-van"))).find((e) => e.type === "JobRequeued"), 30_000, 200);
-    expect(rq.data).toMatchObject({ jobId: "j-van", fromHostId: "h-van", vmId: "vanvm1", attempt: 1 });
-    expect((rq.data as { reason: string }).reason).toMatch(/^vanished: host h-van does not report VM vanvm1/);
-    expect(rq.correlationId).toBe("req-j-van");
-    expect(await janitor.metric("janitor_job_decisions_total", { type: "JobRequeued" })).toBe(1);
+    const vanished = async () => (await eventsOn(store, subjects.host(h.hostId))).filter((e) => e.type === "VmVanished");
+    const [v] = await waitFor("VmVanished", async () => ((await vanished()).length ? await vanished() : undefined), 30_000, 200);
+    expect(v!.data).toEqual({ hostId: "h-van", vmId: "vanvm1", jobId: "j-van", reason: expect.stringMatching(/^vanished: host h-van does not report VM vanvm1/) });
+    expect(v!.correlationId).toBe("req-j-van");
+    const ticks = await janitor.metric("janitor_tick_seconds_count");
+    await waitFor("three more ticks", async () => (await janitor.metric("janitor_tick_seconds_count")) >= ticks + 3, 20_000, 200);
+    expect(await vanished()).toHaveLength(1);
+    expect(await janitor.metric("janitor_vms_vanished_total")).toBe(1);
+    // The job's subject is the scheduler's: the janitor wrote nothing there.
+    expect((await eventsOn(store, subjects.job("j-van"))).map((e) => e.type)).toEqual(["JobQueued"]);
+  });
+
+  it("keeps the VM that runs another job when the job it was booted for completes, and reclaims it when its running job does", async () => {
+    const h = host("h-swap");
+    await h.register();
+    const spec = { arch: "amd64" as const, vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 };
+    const source = (id: string) => ({ provider: "github" as const, repo: "o/r", org: "o", providerJobId: id, labels: ["oneshot"] });
+    const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
+    for (const [jobId, vmId] of [["gh-swapa", "swapvma"], ["gh-swapb", "swapvmb"]] as const) {
+      const c = { correlationId: `req-${jobId}` };
+      await store.append({ type: "JobQueued", data: { jobId, source: source(jobId), spec } }, c);
+      await store.append({ type: "JobScheduled", data: { jobId, hostId: h.hostId, vmId, spec, attempt: 0 } }, c);
+      await store.append({ type: "VmBootRequested", data: { jobId, hostId: h.hostId, vmId, tap: `os-${vmId}`, disks: [] } }, c);
+      await store.append({ type: "VmBooted", data: { jobId, hostId: h.hostId, vmId, vmm: "qemu", accel: "tcg", pid: 4242, timings } }, c);
+      addTo(h.inv, vmResources(vmId));
+    }
+    // GitHub gave A to B's runner and B to A's.
+    await store.append({ type: "JobStarted", data: { jobId: "gh-swapa", runnerName: `oneshot-${h.hostId}-swapvmb`, vmId: "swapvmb", reportedBy: "webhook" } }, { correlationId: "req-gh-swapa" });
+    await store.append({ type: "JobStarted", data: { jobId: "gh-swapb", runnerName: `oneshot-${h.hostId}-swapvma`, vmId: "swapvma", reportedBy: "webhook" } }, { correlationId: "req-gh-swapb" });
+    await store.append({ type: "JobCompleted", data: { jobId: "gh-swapa", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "req-gh-swapa" });
+    await h.startReporting();
+    const forB = await waitFor("reclaim of swapvmb", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvmb")), 30_000, 200);
+    expect(forB.data.reason).toMatch(/^job-completed: job gh-swapa completed/);
+    const ticks = await janitor.metric("janitor_tick_seconds_count");
+    await waitFor("three more ticks", async () => (await janitor.metric("janitor_tick_seconds_count")) >= ticks + 3, 20_000, 200);
+    expect((await reclaimsOn(store, h.hostId)).filter((r) => r.data.resources.some((x) => x.vmId === "swapvma"))).toEqual([]);
+    expect(h.inv.vms.map((v) => v.vmId)).toEqual(["swapvma"]); // B still runs
+
+    await store.append({ type: "JobCompleted", data: { jobId: "gh-swapb", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "req-gh-swapb" });
+    const forA = await waitFor("reclaim of swapvma", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvma")), 30_000, 200);
+    expect(forA.data.reason).toMatch(/^job-completed: job gh-swapb completed/);
   });
 
   it("escalates a reclaim that hostd answered but that did not take, and asks again", async () => {
@@ -185,5 +236,6 @@ describe.skipIf(skip)("two janitors", () => {
     expect(after.data.reason).toMatch(/^unknown-vm/);
     expect(await b.metric("janitor_appends_total", { type: "ReclaimRequested", outcome: "stored" })).toBeGreaterThan(0);
     expect(b.output()).toMatch(/took the janitor lease: acting/);
+    await expectNoJobDecisions(b);
   });
 });

@@ -157,15 +157,18 @@ export const addTo = (inv: Inv, more: Inv): void => {
   inv.runDirs.push(...more.runDirs);
 };
 
-/** A job placed on `hostId` and booted there, as the log tells it. */
+/** A local job (bound to its VM: JobScheduled carries its script) placed on `hostId` and booted there, as the log tells it. */
 export async function runningJob(store: EventStore, jobId: string, vmId: string, hostId: string, attempt = 0): Promise<void> {
   const spec = { arch: "amd64" as const, vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 };
   const c = { correlationId: `req-${jobId}` };
   await store.append({ type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: "true" } }, c);
-  await store.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } }, c);
+  await store.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt, script: "true" } }, c);
   await store.append({ type: "VmBootRequested", data: { jobId, hostId, vmId, tap: `os-${vmId}`, disks: [] } }, c);
   await store.append({ type: "VmBooted", data: { jobId, hostId, vmId, vmm: "qemu", accel: "tcg", pid: 4242, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } } }, c);
 }
+
+/** Job events the janitor must never append: those decisions belong to the scheduler and ingest. */
+export const JOB_DECISIONS = ["JobRequeued", "JobFailed", "JobCompleted", "JobCancelled", "JobRebound", "JobStarted"] as const;
 
 export async function eventsOn(store: EventStore, subject: string): Promise<Stored<DomainEvent>[]> {
   return (await store.readAggregate(subject)).events;
