@@ -20,6 +20,13 @@ export interface ConnectOptions {
   firstConnectTimeoutMs?: number;
 }
 
+/**
+ * The reply-subject prefix of an identity: `_INBOX_<user>`. NATS permissions give each user
+ * only its own prefix, so no identity can subscribe to another's replies (placements, scripts,
+ * runner configs travel in replies). Without a user (a dev stack with no auth): the default.
+ */
+export const inboxPrefixFor = (user: string | undefined): string | undefined => (user ? `_INBOX_${user}` : undefined);
+
 /** Connects with endless reconnects; logs status changes; a clear error when unreachable. */
 export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Nats> {
   const servers = opts.url.split(",").map((s) => s.trim());
@@ -29,6 +36,7 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
     try {
       const nc = await connect({
         servers, name: opts.name, user: opts.user, pass: opts.password,
+        ...(inboxPrefixFor(opts.user) ? { inboxPrefix: inboxPrefixFor(opts.user)! } : {}),
         maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000,
       });
       watchStatus(nc, log);

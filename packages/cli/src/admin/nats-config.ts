@@ -37,6 +37,9 @@ const controlPlaneApi = [
   "$JS.API.CONSUMER.>", "$JS.ACK.>",
 ];
 
+/** Each identity reads replies only under its own prefix (runtime's `inboxPrefixFor`). */
+const inboxOf = (name: string) => [`_INBOX_${name}.>`];
+
 function user(name: string, pub: string[], sub: string[], allowResponses = false): string {
   return [
     `      {`,
@@ -53,12 +56,11 @@ function user(name: string, pub: string[], sub: string[], allowResponses = false
 
 export function natsConfig(input: NatsConfigInput): string {
   for (const h of input.hosts) if (!HOST_ID.test(h)) throw new Error(`host id ${JSON.stringify(h)}: must be 1-64 chars of [A-Za-z0-9_-]`);
-  const inbox = ["_INBOX.>"];
   const users = [
     user("admin", [">"], [">"]),
-    user("ingest", [...controlPlaneApi, "evt.job.*", "evt.host.*", "evt.provider.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>"], [...inbox, "rpc.runner.config.*"], true),
-    user("scheduler", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.scheduler", "dlq.scheduler-*"], inbox),
-    user("janitor", [...controlPlaneApi, "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inbox),
+    user("ingest", [...controlPlaneApi, "evt.job.*", "evt.host.*", "evt.provider.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>"], [...inboxOf("ingest"), "rpc.runner.config.*"], true),
+    user("scheduler", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.scheduler", "dlq.scheduler-*"], inboxOf("scheduler")),
+    user("janitor", [...controlPlaneApi, "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inboxOf("janitor")),
     ...input.hosts.map((h) =>
       user(
         `hostd-${h}`,
@@ -67,7 +69,7 @@ export function natsConfig(input: NatsConfigInput): string {
           `$JS.API.CONSUMER.INFO.EVENTS.hostd-${h}`, `$JS.API.CONSUMER.MSG.NEXT.EVENTS.hostd-${h}`, `$JS.ACK.EVENTS.hostd-${h}.>`,
           `evt.host.${h}`, `evt.host.${h}.vm.*`, `tel.host.${h}.>`, `log.host.${h}.>`, `rpc.runner.config.${h}`, `dlq.hostd-${h}`,
         ],
-        inbox,
+        inboxOf(`hostd-${h}`),
       ),
     ),
   ];

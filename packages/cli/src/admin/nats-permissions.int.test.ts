@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { encode, subjects, type DomainEvent } from "@oneshot/proto";
-import { EventStore, connectNats, createLogger } from "@oneshot/runtime";
+import { EventStore, connectNats, createLogger, inboxPrefixFor } from "@oneshot/runtime";
 import { freePort, missing, startNats, type TestNats } from "@oneshot/testing";
 import { envVarFor, natsConfig } from "./nats-config.js";
 import { provisionAll } from "./provision.js";
@@ -22,7 +22,7 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
   const passwords: Record<string, string> = {};
   const conns: NatsConnection[] = [];
   const as = async (user: string) => {
-    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, user, pass: passwords[user], maxReconnectAttempts: 0 });
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, user, pass: passwords[user], maxReconnectAttempts: 0, inboxPrefix: inboxPrefixFor(user)! });
     conns.push(nc);
     return nc;
   };
@@ -99,6 +99,25 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
       data: { jobId: "j9", spec, source: { provider: "local", repo: "local", org: "local", providerJobId: "j9", labels: [] } },
     };
     expect(await tryPublish(nc, subjects.job("j9"), queued)).toBe("ok");
+  });
+
+  it("gives each identity its own reply inbox: a host cannot read another's replies or the shared _INBOX", async () => {
+    const spy = await as("hostd-metal-02");
+    /** Resolves to the permission error the server sends for a refused subscription, or "ok". */
+    const trySubscribe = async (subject: string) => {
+      const sub = spy.subscribe(subject);
+      const refused = (async () => {
+        for await (const s of spy.status()) if (s.type === "error" && /permission/i.test(String(s.error))) return String(s.error);
+        return "ok";
+      })();
+      const verdict = await Promise.race([refused, sub.closed.then((e) => (e ? String(e) : "closed")), new Promise<string>((r) => setTimeout(() => r("ok"), 1_500))]);
+      sub.unsubscribe();
+      return verdict;
+    };
+    expect(await trySubscribe("_INBOX_hostd-metal-01.>")).toMatch(/permission/i);
+    expect(await trySubscribe("_INBOX.>")).toMatch(/permission/i);
+    // Its own inbox works: a JetStream publish waits for its acknowledgement there.
+    expect(await tryPublish(spy, subjects.host("metal-02"), { type: "HostCordoned", data: { hostId: "metal-02", reason: "own" } })).toBe("ok");
   });
 
   it("refuses the janitor job subjects: job decisions are the scheduler's", async () => {
