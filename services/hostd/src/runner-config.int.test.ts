@@ -4,12 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing } from "@oneshot/testing";
 import { decode, encode, subjects, type RunnerConfigReply, type RunnerConfigRequest, type RunnerLaunch } from "@oneshot/proto";
 import { sealedBox } from "@oneshot/runtime";
+import { brokerLaunches } from "./testing/fixtures.js";
 import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
 
 // Jobs without an inline script: hostd asks "ingest" (this test, answering
 // rpc.runner.config.<hostId>) for a launch, opens the sealed RunnerLaunch with its private key
 // and writes it only to the config drive. hostd and the agent know no provider: the launches
-// below are shaped like the broker's for GitHub and GitLab, and only the test knows that.
+// are the broker's (fixtures/broker-launches.json, one for any provider); hostd never sees which.
 // The minimal image's stand-in runner prints the secret's sha256 and checks no argv holds it.
 const skip = missing("nats", "root", "qemu-x86", "nft") ?? missingImage("amd64");
 const T = 300_000;
@@ -47,9 +48,13 @@ describe.skipIf(skip)("runner launches for jobs without a script (real hostd, fa
     expect(spawnSync("grep", ["-rl", secret, h.state]).stdout.toString()).toBe("");
   };
 
+  const launches = brokerLaunches(secret);
+  const launchRunning = (argv0: string) => launches.find((l) => l.launch.argv[0] === argv0)!.launch;
+
   it("requests the launch with the host's key; the secret reaches the runner only through its environment", async () => {
     const jobId = `job-${randomBytes(6).toString("hex")}`;
-    answers.set(jobId, { launch: { argv: ["/opt/actions-runner/run.sh"], env: { ACTIONS_RUNNER_INPUT_JITCONFIG: secret }, user: "runner" } });
+    // The minimal image's stand-in sits where the broker's launch expects the Actions runner.
+    answers.set(jobId, { launch: launchRunning("/opt/actions-runner/run.sh") });
     const { vmId } = await h.schedule({ jobId });
     await h.waitEvent("VmDestroyed", vmId);
     expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
@@ -63,15 +68,13 @@ describe.skipIf(skip)("runner launches for jobs without a script (real hostd, fa
     expect(h.leftovers(vmId)).toEqual([]);
   }, T);
 
-  it("runs any argv the broker sends: a runner the image lacks is an agent error naming it", async () => {
+  it("runs any argv the broker sends: a runner program the image lacks is an agent error naming it", async () => {
     const jobId = `job-${randomBytes(6).toString("hex")}`;
-    answers.set(jobId, { launch: {
-      argv: ["gitlab-runner", "run-single", "--executor", "shell", "--max-builds", "1", "--wait-timeout", "120"],
-      env: { CI_SERVER_URL: "https://ci.example", CI_SERVER_TOKEN: secret }, user: "runner",
-    } });
+    const launch = launches.find((l) => !l.launch.argv[0]!.startsWith("/"))!.launch;
+    answers.set(jobId, { launch });
     const { vmId } = await h.schedule({ jobId });
     const failed = await h.waitEvent("VmBootFailed", vmId);
-    expect(failed.data).toMatchObject({ code: "agent-error", reason: expect.stringMatching(/launch: gitlab-runner is not in this image/) });
+    expect(failed.data).toMatchObject({ code: "agent-error", reason: expect.stringContaining(`launch: ${launch.argv[0]} is not in this image`) });
     expect(failed.data.consoleTail).not.toContain(secret);
     await h.waitEvent("VmDestroyed", vmId);
     noSecretAnywhere(vmId);

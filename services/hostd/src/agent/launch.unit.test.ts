@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { TerminalError } from "@oneshot/runtime";
+import { brokerLaunches } from "../testing/fixtures.js";
 import { RunnerLaunchInvalidError, parseLaunch } from "./job-inputs.js";
 
 const ids = { jobId: "job-7", vmId: "k3j9x2ab", provider: "any" };
@@ -14,9 +15,8 @@ const attempt = (plain: string): RunnerLaunchInvalidError => {
 };
 
 describe("the broker's sealed launch, opened (parseLaunch)", () => {
-  it("accepts a RunnerLaunch of any provider's shape", () => {
-    const l = { argv: ["gitlab-runner", "run-single", "--max-builds", "1"], env: { CI_SERVER_URL: "https://x", CI_SERVER_TOKEN: secret }, user: "runner" };
-    expect(parseLaunch(JSON.stringify(l), ids)).toEqual(l);
+  it.each(brokerLaunches(secret))("accepts the broker's launch for any provider: $name", ({ launch }) => {
+    expect(parseLaunch(JSON.stringify(launch), ids)).toEqual(launch);
   });
 
   it.each([

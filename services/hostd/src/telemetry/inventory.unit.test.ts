@@ -3,7 +3,7 @@ import type { VmRecord } from "../vm/run-dir.js";
 import { assembleInventory, type RawInventory } from "./inventory.js";
 
 const rec = (vmId: string, hostId: string): VmRecord => ({
-  vmId, jobId: `loc-${vmId}`, hostId, attempt: 0, kind: "local", correlationId: "c", scheduledEventId: "e", phase: "running",
+  vmId, jobId: `loc-${vmId}`, hostId, attempt: 0, kind: "script", correlationId: "c", scheduledEventId: "e", phase: "running",
   acceptedAt: "2026-01-01T00:00:00Z", startedAt: "2026-01-01T00:00:01Z", events: {},
   spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 },
 });

@@ -12,7 +12,12 @@ import { z } from "zod";
 export const VmPhase = z.enum(["accepted", "booting", "running", "exited"]);
 export type VmPhase = z.infer<typeof VmPhase>;
 
-const LaunchKind = z.enum(["script", "runner", "local", "github", "gitlab"])
+/**
+ * hostd 0.1.0 wrote `local` or the name of the job's provider (any provider) here, always
+ * `[a-z]+`: `local` means a script, any other name a runner launch
+ * (fixtures/vm-record-0.1.0-*.json).
+ */
+const LaunchKind = z.union([z.enum(["script", "runner"]), z.string().regex(/^[a-z]{1,32}$/)])
   .transform((k): "script" | "runner" => (k === "script" || k === "local" ? "script" : "runner"));
 
 export const VmRecord = z.object({
@@ -21,10 +26,7 @@ export const VmRecord = z.object({
   /** The hostd that owns it (two hostds may share a state dir on one machine). */
   hostId: z.string(),
   attempt: z.number().int().nonnegative(),
-  /**
-   * Where the launch comes from (config-drive.ts LaunchSource). Records written before the
-   * launch was provider-neutral said `local`/`github`/`gitlab`: read as `script`/`runner`.
-   */
+  /** Where the launch comes from (config-drive.ts LaunchSource); older records: see LaunchKind. */
   kind: LaunchKind,
   /** `runner` launches, once the broker answered: for logs only (never the launch itself: it may hold a secret). */
   provider: z.string().max(32).optional(),

@@ -1,23 +1,34 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { VmRecord } from "./run-dir.js";
 
-const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 };
-const base = { vmId: "k3j9x2ab", jobId: "gh-1", hostId: "h1", attempt: 0, spec, correlationId: "c", scheduledEventId: "e", phase: "accepted", acceptedAt: "2026-12-01T00:00:00Z" };
+// Records as hostd 0.1.0 wrote them (kind: `local` or the job's provider): a hostd restarted
+// across the upgrade must read them, or it would leave their VMs to the janitor.
+const fixtures = join(import.meta.dirname, "..", "..", "fixtures");
+const legacy = readdirSync(fixtures).filter((f) => /^vm-record-0\.1\.0-.*\.json$/.test(f));
+const read = (f: string) => JSON.parse(readFileSync(join(fixtures, f), "utf8")) as Record<string, unknown>;
 
 describe("run-dir records across the provider-neutral upgrade", () => {
-  it.each([["local", "script"], ["github", "runner"], ["gitlab", "runner"], ["script", "script"], ["runner", "runner"]])(
-    "reads kind %s (a record written by %s hostd) as %s", (kind, want) => {
-      expect(VmRecord.parse({ ...base, kind }).kind).toBe(want);
-    });
+  it("has the 0.1.0 fixtures", () => expect(legacy.length).toBeGreaterThanOrEqual(3));
 
-  it("refuses an unknown kind", () => {
-    expect(VmRecord.safeParse({ ...base, kind: "jenkins" }).success).toBe(false);
+  it.each(legacy)("reads %s: `local` as a script launch, a provider's name as a runner launch", (f) => {
+    const raw = read(f);
+    const rec = VmRecord.parse(raw);
+    expect(rec.kind).toBe(raw.kind === "local" ? "script" : "runner");
+    expect(rec.script).toBe(raw.script);
+    // Written back in the new form, it reads the same.
+    expect(VmRecord.parse(JSON.parse(JSON.stringify(rec)))).toEqual(rec);
   });
 
-  it("a record round-trips, and holds no launch (provider and runner name only)", () => {
-    const rec = VmRecord.parse({ ...base, kind: "runner", provider: "any", runnerName: "oneshot-h1-k3j9x2ab" });
-    expect(VmRecord.parse(JSON.parse(JSON.stringify(rec)))).toEqual(rec);
-    expect(Object.keys(VmRecord.shape)).not.toEqual(expect.arrayContaining(["launch"]));
-    expect(VmRecord.parse({ ...base, kind: "runner", launch: { env: { T: "secret" } } })).not.toHaveProperty("launch");
+  it("refuses a kind that no version wrote", () => {
+    const raw = read(legacy[0]!);
+    for (const kind of ["", "Script", "a b", 3]) expect(VmRecord.safeParse({ ...raw, kind }).success).toBe(false);
+  });
+
+  it("holds no launch: provider and runner name only, anything else dropped", () => {
+    const raw = { ...read(legacy[0]!), kind: "runner", provider: "any", runnerName: "oneshot-metal-01-k3j9x2ab" };
+    expect(VmRecord.parse(raw)).toMatchObject({ provider: "any", runnerName: "oneshot-metal-01-k3j9x2ab" });
+    expect(VmRecord.parse({ ...raw, launch: { env: { T: "secret" } } })).not.toHaveProperty("launch");
   });
 });
