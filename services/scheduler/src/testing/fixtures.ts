@@ -19,13 +19,13 @@ export const registered = (hostId: string, o: HostOpts = {}): EventOf<"HostRegis
   },
 });
 
-export interface JobOpts { arch?: Arch; vcpus?: number; memMiB?: number; diskGiB?: number; org?: string; provider?: Provider; labels?: string[] }
+export interface JobOpts { arch?: Arch; vcpus?: number; memMiB?: number; diskGiB?: number; org?: string; provider?: Provider; labels?: string[]; image?: string }
 export const queued = (jobId: string, o: JobOpts = {}): EventOf<"JobQueued"> => ({
   type: "JobQueued",
   data: {
     jobId,
     source: { provider: o.provider ?? "github", repo: `${o.org ?? "acme"}/repo`, org: o.org ?? "acme", providerJobId: jobId, labels: o.labels ?? ["self-hosted", "oneshot"] },
-    spec: { arch: o.arch ?? "amd64", vcpus: o.vcpus ?? 1, memMiB: o.memMiB ?? 1024, diskGiB: o.diskGiB ?? 10, image: "minimal", timeoutSec: 600 },
+    spec: { arch: o.arch ?? "amd64", vcpus: o.vcpus ?? 1, memMiB: o.memMiB ?? 1024, diskGiB: o.diskGiB ?? 10, image: o.image ?? "minimal", timeoutSec: 600 },
   },
 });
 
