@@ -1,6 +1,6 @@
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { BaseEnv, ConfigError, envInt } from "@oneshot/runtime";
+import { BaseEnv, ConfigError, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 
 /** An unset or empty variable is absent (compose writes `VAR=` for unset ones). */
@@ -57,6 +57,32 @@ export const IngestEnv = BaseEnv.extend({
   INGEST_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be an image name like full or minimal").default("full"),
   /** How long reading and storing may take before the webhook gets 503 (GitHub and GitLab give up at 10 s). */
   INGEST_STORE_TIMEOUT_MS: envInt(100, 9_000).default(5_000),
+  // ── Reconcile (reconcile/, docs/runner-model.md "The reconciler") ──
+  /**
+   * Run the reconciler: answer VmIdle (ask the provider, remove the runner, VmRetired), redeliver
+   * failed GitHub deliveries, ask about stale jobs. It asks GitHub only with an App configured and
+   * GitLab only with GITLAB_API_TOKEN; local VMs retire without asking. Off: idle VMs wait for the
+   * janitor's backstop and lost deliveries stay lost.
+   */
+  RECONCILE_ENABLED: envBool.default(true),
+  /** Seconds between passes: deliveries are listed, stale jobs asked about (each at most once per interval). */
+  RECONCILE_INTERVAL: envInt(1, 3600).default(120),
+  /** Seconds a job may stay queued or started without news before its provider is asked about it. */
+  RECONCILE_STALE_AFTER: envInt(1, 7 * 24 * 3600).default(300),
+  /** Most reconcile API requests in flight at once (GitHub's secondary limit counts concurrency). */
+  RECONCILE_MAX_CONCURRENCY: envInt(1, 100).default(4),
+  /** Most stale jobs asked about per pass (the least recently asked first). */
+  RECONCILE_MAX_CHECKS_PER_TICK: envInt(1, 10_000).default(200),
+  /** Requests per hour per budget key (a GitHub installation, the App, the GitLab token); GitHub allows 5,000. */
+  RECONCILE_BUDGET_PER_HOUR: envInt(1, 15_000).default(4_000),
+  /** Points per minute per key (GET 1, POST/DELETE 5); GitHub's secondary limit is ~900. */
+  RECONCILE_POINTS_PER_MINUTE: envInt(5, 900).default(600),
+  /** A budget or `retry-after` wait up to this many seconds is waited out; a longer one defers the call to a later pass. */
+  RECONCILE_MAX_WAIT: envInt(0, 600).default(30),
+  /** Pages of 100 deliveries read per pass at most, walking back to the checkpoint (the first pass walks back 3 days). */
+  RECONCILE_DELIVERIES_MAX_PAGES: envInt(1, 1000).default(10),
+  /** Seconds the reconcile lease (KV `ingest-reconcile`) lives unrenewed: a standby replica takes over after it. */
+  RECONCILE_LEASE_TTL: envInt(5, 600).default(30),
 }).superRefine((c, ctx) => {
   if (c.INGEST_DEFAULT_VCPUS > c.INGEST_MAX_VCPUS) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_VCPUS"], message: `is above INGEST_MAX_VCPUS (${c.INGEST_MAX_VCPUS})` });
   if (c.INGEST_DEFAULT_MEM_GIB > c.INGEST_MAX_MEM_GIB) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_MEM_GIB"], message: `is above INGEST_MAX_MEM_GIB (${c.INGEST_MAX_MEM_GIB})` });
