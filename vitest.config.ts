@@ -10,7 +10,8 @@ const alias = {
   "@oneshot/testing": src("./packages/testing/src/index.ts"),
   "@oneshot/scheduler": src("./services/scheduler/src/index.ts"),
 };
-const exclude = ["**/node_modules/**", "**/dist/**"];
+// images/ holds guest root trees (debootstrap, with /proc mounted while they build): never crawl them.
+const exclude = ["**/node_modules/**", "**/dist/**", "images/**", "**/.cache/**"];
 
 export default defineConfig({
   resolve: { alias },
