@@ -12,6 +12,9 @@ import { provisionAll } from "../../../packages/cli/src/admin/provision.js";
 import { registerHost, type FakeHost } from "../test/broker-harness.js";
 import { GITLAB_TOKEN, jobHook, postGitlab } from "../test/harness.js";
 import { gitlabApi } from "./providers/gitlab/api.js";
+import { gitlabProvider } from "./providers/gitlab/provider.js";
+import { localProvider } from "./providers/local/provider.js";
+import { providerMap } from "./providers/registry.js";
 import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup } from "./providers/gitlab/runners.js";
 import { startRunnerBroker, type Broker } from "./broker/runner-broker.js";
 import { IngestEnv } from "./config.js";
@@ -52,11 +55,15 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
     const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
     const registry = kvRunnerRegistry(await ensureKv(ingest, GITLAB_RUNNERS_BUCKET));
     const metrics = ingestMetrics(new Registry());
-    broker = startRunnerBroker({ nats: ingest, store, log, metrics, runnerGroupId: 1, newId: newEventId, gitlab: { url: gitlab.url, createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember } });
+    const providers = providerMap([
+      gitlabProvider({ url: gitlab.url, jobTags: api.jobTags, runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember } }),
+      localProvider(),
+    ]);
+    broker = startRunnerBroker({ nats: ingest, store, log, metrics, providers, newId: newEventId });
     cleanup = await startGitlabCleanup({ nats: ingest, registry, log, deleteRunner: api.deleteRunner });
     http = createIngestServer({
       config: parseConfig(IngestEnv, { GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN }), store, log, metrics, registry: new Registry(), newId: newEventId,
-      healthy: () => true, gitlabTags: api.jobTags,
+      healthy: () => true, providers,
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
@@ -77,7 +84,7 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
     expect((await postGitlab(base, jobHook("pending", 6001))).status).toBe(202);
     const vmId = await host.accept("gl-6001");
     const reply = await host.ask("gl-6001", vmId);
-    expect(reply).toMatchObject({ ok: true, kind: "gitlab" });
+    expect(reply).toMatchObject({ ok: true, provider: "gitlab" });
     expect(gitlab.runners.size).toBe(1);
     expect((await postGitlab(base, jobHook("canceled", 6001, { runner: { id: 1 } }))).status).toBe(202);
     await waitFor("the runner to be deleted", () => gitlab.runners.size === 0, 15_000);

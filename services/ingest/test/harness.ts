@@ -13,6 +13,7 @@ import { connectTest, startNats, type TestNats } from "@oneshot/testing";
 import { IngestEnv } from "../src/config.js";
 import type { GitlabTags } from "../src/providers/gitlab/payload.js";
 import { createIngestServer } from "../src/http/server.js";
+import { webhookProviders } from "../src/providers/registry.js";
 import { ingestMetrics, type IngestMetrics } from "../src/metrics.js";
 
 /** The secret of GitHub's documented test vector (reference/github-gitlab.md). */
@@ -73,7 +74,7 @@ export async function startIngest(o: { env?: Record<string, string>; gitlabTags?
   const { log, lines } = capturingLogger();
   const http: Server = createIngestServer({
     config, store, registry, metrics, log, newId: newEventId, healthy: () => !nats.nc.isClosed(),
-    gitlabTags: o.gitlabTags ?? (async () => ({ ok: false, reason: "job tags unavailable: ingest has no GITLAB_API_TOKEN" })),
+    providers: webhookProviders(config, o.gitlabTags),
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const events = async (jobId: string) => (await store.readAggregate(subjects.job(jobId))).events;

@@ -1,4 +1,5 @@
 import type { DomainEvent, JobSource, RunnerConfigRequest, Stored } from "@oneshot/proto";
+import { foldHistory } from "../providers/shared/job-history.js";
 import type { ProviderErrorCode } from "../providers/shared/provider-error.js";
 
 type Code = ProviderErrorCode | "wrong-host" | "not-runnable";
@@ -15,7 +16,8 @@ export interface RequestFacts {
   registeredKey: string | undefined;
 }
 
-export type Verdict = { ok: true; source: JobSource } | { ok: false; code: Code; message: string };
+/** `provider`: the job's, once its JobQueued was found (the metrics label of a refusal). */
+export type Verdict = { ok: true; source: JobSource } | { ok: false; code: Code; message: string; provider?: string };
 
 const X25519_RAW_B64 = /^[A-Za-z0-9+/]{43}=$/;
 
@@ -23,7 +25,9 @@ const X25519_RAW_B64 = /^[A-Za-z0-9+/]{43}=$/;
  * Whether a runner config may be minted for this request (docs/event-flow.md "Runner
  * configs"). Pure. The asking host must be the subject's host, hold the key it registered, and
  * have accepted a placement of this job on this VM (its own VmBootRequested) that has not ended;
- * the job must be a GitHub or GitLab job that is queued and not over.
+ * the job must be queued and not over. Provider-neutral: whether the job's provider mints
+ * runners at all, and whether its source has what minting needs, is the provider's to say
+ * (`CiProvider.runners`, providers/port.ts).
  */
 export function checkRequest(f: RequestFacts): Verdict {
   const { hostId, jobId, vmId, publicKey } = f.request;
@@ -39,12 +43,7 @@ export function checkRequest(f: RequestFacts): Verdict {
   if (f.registeredKey !== publicKey) return { ok: false, code: "wrong-host", message: `the public key is not the one host ${hostId} registered` };
   const queued = f.jobEvents.find((e) => e.type === "JobQueued");
   if (!queued || queued.type !== "JobQueued") return { ok: false, code: "not-found", message: `job ${jobId} was never queued` };
-  if (f.jobEvents.some((e) => e.type === "JobCompleted" || e.type === "JobCancelled" || e.type === "JobFailed")) {
-    return { ok: false, code: "not-runnable", message: `job ${jobId} has already ended` };
-  }
   const source = queued.data.source;
-  if (source.provider === "local") return { ok: false, code: "invalid", message: "local jobs need no runner config" };
-  if (source.provider === "github" && !source.installationId) return { ok: false, code: "invalid", message: `job ${jobId} came without a GitHub App installation id (not an App delivery)` };
-  if (source.provider === "gitlab" && !source.projectId) return { ok: false, code: "invalid", message: `job ${jobId} has no GitLab project id` };
+  if (foldHistory(f.jobEvents, 0).ended) return { ok: false, code: "not-runnable", message: `job ${jobId} has already ended`, provider: source.provider };
   return { ok: true, source };
 }

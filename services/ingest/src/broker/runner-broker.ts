@@ -1,33 +1,27 @@
 import type { Msg, Subscription } from "@nats-io/transport-node";
-import { DecodeError, RunnerConfigRequest, decode, encode, subjects, type JobSource, type RunnerConfigReply } from "@oneshot/proto";
+import { DecodeError, RunnerConfigRequest, RunnerLaunch, decode, encode, subjects, type RunnerConfigReply } from "@oneshot/proto";
 import { sealedBox, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
-import { runnerNameFor } from "../providers/shared/runner-name.js";
 import type { IngestMetrics } from "../metrics.js";
-import { checkRequest } from "./check-request.js";
-import type { MintGithub } from "../providers/github/jit-minter.js";
-import { HostKeys } from "./host-keys.js";
+import type { Providers } from "../providers/registry.js";
+import { foldHistory } from "../providers/shared/job-history.js";
 import { ProviderError } from "../providers/shared/provider-error.js";
+import { runnerNameFor } from "../providers/shared/runner-name.js";
+import { checkRequest } from "./check-request.js";
+import { HostKeys } from "./host-keys.js";
 import { ReplyCache } from "./reply-cache.js";
 
 type Result = RunnerConfigReply["data"]["result"];
 type Failure = Extract<Result, { ok: false }>;
+/** A reply and the provider it was for (the metrics label: `source.provider`, or `unknown` before the job is known). */
+interface Answer { provider: string; result: Result }
 
 export interface BrokerDeps {
   nats: Nats;
   store: EventStore;
   log: Logger;
   metrics: IngestMetrics;
-  runnerGroupId: number;
-  /** Undefined without a GitHub App: GitHub jobs get `not-configured`. */
-  mintGithub?: MintGithub;
-  /** Undefined without a GitLab API token: GitLab jobs get `not-configured`. */
-  gitlab?: {
-    url: string;
-    createRunner: (projectId: number, tags: string[], description: string) => Promise<{ id: number; token: string }>;
-    deleteRunner: (runnerId: number) => Promise<void>;
-    /** Remembers the runner, so it is deleted when the job ends. */
-    remember: (jobId: string, runnerId: number) => Promise<void>;
-  };
+  /** The CI providers by name: a job's runner is minted by the provider of its `source.provider`. */
+  providers: Providers;
   /** How long an answered request is answered again from memory (default 10 min). */
   replayTtlMs?: number;
   newId: () => string;
@@ -41,15 +35,16 @@ export interface Broker {
 
 /**
  * Answers hostd's `rpc.runner.config.<hostId>` requests (queue group `ingest-broker`: one
- * replica answers each). The request is checked against the log (checkRequest), the runner is
- * minted (GitHub JIT config, or a GitLab runner), and the secret is sealed to the host's X25519
- * key: in plaintext it exists only in this process's memory, never in an event, a log line or
- * an error message.
+ * replica answers each). Provider-neutral: the request is checked against the log
+ * (checkRequest), the job's provider mints a runner and says what the guest runs (a proto
+ * `RunnerLaunch`), and that launch, as JSON, is sealed to the host's X25519 key. In plaintext
+ * the runner's secret exists only in this process's memory, never in an event, a log line or an
+ * error message.
  */
 export function startRunnerBroker(d: BrokerDeps): Broker {
   const sub: Subscription = d.nats.nc.subscribe(subjects.allRunnerConfig, { queue: "ingest-broker" });
   const hostKeys = new HostKeys(d.store);
-  const replies = new ReplyCache<Result>(d.replayTtlMs ?? 10 * 60_000);
+  const replies = new ReplyCache<Answer>(d.replayTtlMs ?? 10 * 60_000);
   const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const m of sub) {
@@ -67,40 +62,41 @@ export function startRunnerBroker(d: BrokerDeps): Broker {
   };
 }
 
-async function answer(d: BrokerDeps, hostKeys: HostKeys, replies: ReplyCache<Result>, m: Msg): Promise<void> {
+async function answer(d: BrokerDeps, hostKeys: HostKeys, replies: ReplyCache<Answer>, m: Msg): Promise<void> {
   const timer = d.metrics.brokerSeconds.startTimer();
   let jobId = "unknown";
   let correlationId = "unknown";
   let causationId: string | null = null;
-  const reply = (result: Result) => {
-    const provider = providerOf(jobId);
+  const reply = ({ provider, result }: Answer) => {
     d.metrics.brokerRequests.inc({ provider, outcome: result.ok ? "ok" : result.code });
     timer({ provider });
     m.respond(encode({ type: "RunnerConfigReply", data: { jobId, result } }, { id: d.newId(), occurredAt: (d.now?.() ?? new Date()).toISOString(), correlationId, causationId }));
   };
+  const unknown = (result: Result): Answer => ({ provider: "unknown", result });
 
   let request: RunnerConfigRequest["data"];
   try {
     const decoded = decode(m.data, { subject: m.subject });
     const parsed = RunnerConfigRequest.safeParse({ type: decoded.type, data: decoded.data });
-    if (!parsed.success) return reply(failure("invalid", `expected a RunnerConfigRequest, got ${decoded.type}`));
+    if (!parsed.success) return reply(unknown(failure("invalid", `expected a RunnerConfigRequest, got ${decoded.type}`)));
     request = parsed.data.data;
     ({ correlationId } = decoded);
     causationId = decoded.id;
   } catch (e) {
-    return reply(failure("invalid", e instanceof DecodeError ? "the request does not decode" : "bad request"));
+    return reply(unknown(failure("invalid", e instanceof DecodeError ? "the request does not decode" : "bad request")));
   }
   jobId = request.jobId;
   const log = d.log.child({ jobId, hostId: request.hostId, vmId: request.vmId });
   // The subject is part of the key: an answer is only ever repeated to the host it was checked for.
   const key = [m.subject, request.hostId, request.vmId, request.jobId, request.publicKey].join("/");
-  const result = await replies.get(key, () => mint(d, hostKeys, m.subject, request, log), (r) => r.ok);
-  if (result.ok) log.info({ runnerName: result.runnerName }, "runner config sealed to the host");
-  else log.warn({ code: result.code, reason: result.message }, "runner config refused");
-  reply(result);
+  const a = await replies.get(key, () => mint(d, hostKeys, m.subject, request, log), (r) => r.result.ok);
+  if (a.result.ok) log.info({ provider: a.provider, runnerName: a.result.runnerName }, "runner config sealed to the host");
+  else log.warn({ provider: a.provider, code: a.result.code, reason: a.result.message }, "runner config refused");
+  reply(a);
 }
 
-async function mint(d: BrokerDeps, hostKeys: HostKeys, subject: string, req: RunnerConfigRequest["data"], log: Logger): Promise<Result> {
+async function mint(d: BrokerDeps, hostKeys: HostKeys, subject: string, req: RunnerConfigRequest["data"], log: Logger): Promise<Answer> {
+  let provider = "unknown";
   try {
     const [vm, job, registeredKey] = await Promise.all([
       d.store.readAggregate(subjects.vm(req.hostId, req.vmId)),
@@ -108,46 +104,35 @@ async function mint(d: BrokerDeps, hostKeys: HostKeys, subject: string, req: Run
       hostKeys.keyOf(req.hostId),
     ]);
     const verdict = checkRequest({ subject, request: req, vmEvents: vm.events, jobEvents: job.events, registeredKey });
-    if (!verdict.ok) return failure(verdict.code, verdict.message);
-    const runnerName = runnerNameFor(req.hostId, req.vmId);
-    if (verdict.source.provider === "github") return await mintGithub(d, verdict.source, runnerName, req.publicKey);
-    return await mintGitlab(d, verdict.source, runnerName, req);
+    if (!verdict.ok) return { provider: verdict.provider ?? provider, result: failure(verdict.code, verdict.message) };
+    const { source } = verdict;
+    provider = source.provider;
+    const p = d.providers.get(source.provider);
+    if (!p) return { provider, result: failure("not-configured", `ingest has no CI provider ${source.provider}`) };
+    if (!p.runners) return { provider, result: failure("invalid", `${source.provider} jobs need no runner config`) };
+    const problem = p.runners.sourceProblem(source);
+    if (problem) return { provider, result: failure("invalid", `job ${req.jobId} ${problem}`) };
+
+    const minted = await p.runners.mintLaunch({
+      jobId: req.jobId, source, runnerName: runnerNameFor(req.hostId, req.vmId),
+      jobEnded: async () => {
+        const now = await d.store.readAggregate(subjects.job(req.jobId));
+        return foldHistory(now.events, now.lastSeq).ended;
+      },
+    });
+    // proto's schema is the contract with hostd and the agent; its issues name fields, never values.
+    const launch = RunnerLaunch.safeParse(minted.launch);
+    if (!launch.success) {
+      log.error({ provider, fields: launch.error.issues.map((i) => i.path.map(String).join(".")).slice(0, 5) }, "the provider made a launch that is not a RunnerLaunch");
+      return { provider, result: failure("provider-error", `ingest made an invalid ${provider} runner launch`) };
+    }
+    return { provider, result: { ok: true, provider: p.name, runnerName: minted.runnerName, sealed: sealedBox.seal(JSON.stringify(launch.data), req.publicKey) } };
   } catch (e) {
-    if (e instanceof ProviderError) return failure(e.code, e.message, e.retryAfterSec);
-    log.error({ err: (e as Error).message }, "runner config request failed");
-    return failure("provider-error", "ingest could not answer now; ask again");
+    if (e instanceof ProviderError) return { provider, result: failure(e.code, e.message, e.retryAfterSec) };
+    log.error({ provider, err: (e as Error).message }, "runner config request failed");
+    return { provider, result: failure("provider-error", "ingest could not answer now; ask again") };
   }
 }
-
-async function mintGithub(d: BrokerDeps, source: JobSource, runnerName: string, publicKey: string): Promise<Result> {
-  if (!d.mintGithub) return failure("not-configured", "ingest has no GitHub App (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY_FILE)");
-  // Organisations get an org-level runner; a user's repository can only have repo-level ones.
-  const scope = source.ownerType === "User" ? { repo: source.repo } : { org: source.org };
-  const jit = await d.mintGithub({ installationId: source.installationId!, scope, name: runnerName, labels: source.labels, runnerGroupId: d.runnerGroupId });
-  return { ok: true, kind: "github", runnerName: jit.runnerName, sealed: sealedBox.seal(jit.encodedJitConfig, publicKey) };
-}
-
-async function mintGitlab(d: BrokerDeps, source: JobSource, runnerName: string, req: RunnerConfigRequest["data"]): Promise<Result> {
-  if (!d.gitlab) return failure("not-configured", "ingest has no GitLab API token (GITLAB_API_TOKEN)");
-  const runner = await d.gitlab.createRunner(source.projectId!, source.labels, runnerName);
-  try {
-    await d.gitlab.remember(req.jobId, runner.id);
-  } catch (e) {
-    // Unremembered, it would never be deleted: take it back now.
-    await d.gitlab.deleteRunner(runner.id).catch(() => undefined);
-    throw e;
-  }
-  // The job may have ended while the runner was made, after the cleanup looked: look again.
-  const job = await d.store.readAggregate(subjects.job(req.jobId));
-  if (job.events.some((e) => e.type === "JobCompleted" || e.type === "JobCancelled" || e.type === "JobFailed")) {
-    await d.gitlab.deleteRunner(runner.id).catch(() => undefined);
-    return failure("not-runnable", `job ${req.jobId} ended while its runner was being created`);
-  }
-  const secret = JSON.stringify({ url: d.gitlab.url, token: runner.token, runnerId: runner.id });
-  return { ok: true, kind: "gitlab", runnerName, sealed: sealedBox.seal(secret, req.publicKey) };
-}
-
-const providerOf = (jobId: string) => (jobId.startsWith("gh-") ? "github" : jobId.startsWith("gl-") ? "gitlab" : "other");
 
 function failure(code: Failure["code"], message: string, retryAfterSec?: number): Failure {
   return { ok: false, code, message: message.slice(0, 1024), ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) };

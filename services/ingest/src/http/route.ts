@@ -2,7 +2,6 @@ import type { IncomingMessage } from "node:http";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { IngestConfig } from "../config.js";
 import type { JobDefaults } from "../providers/shared/job-spec.js";
-import type { GitlabTags } from "../providers/gitlab/payload.js";
 import type { IngestMetrics } from "../metrics.js";
 import { HttpError } from "./http-error.js";
 
@@ -19,12 +18,6 @@ export interface RouteDeps {
   store: EventStore;
   log: Logger;
   metrics: IngestMetrics;
-  /**
-   * GitLab job tags (`GET /projects/:id/jobs/:job_id` → tag_list). Answers `{ok: false}` when
-   * they cannot exist (no API token, unknown job); throws a retryable error when GitLab is
-   * unreachable, so the hook gets 503 and is delivered again.
-   */
-  gitlabTags: (projectId: number, jobId: number) => Promise<GitlabTags>;
   /** A new UUIDv7 (job ids, correlation ids of local jobs). */
   newId: () => string;
 }

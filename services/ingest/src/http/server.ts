@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from "prom-client";
 import { BodyAborted, BodyTooLarge, readBody } from "./body.js";
 import { DeadlineExceeded } from "./deadline.js";
-import { githubRoute } from "../providers/github/webhook-route.js";
-import { gitlabRoute } from "../providers/gitlab/webhook-route.js";
+import { webhookProviders, type Providers } from "../providers/registry.js";
+import type { GitlabProviderDeps } from "../providers/gitlab/provider.js";
 import { HttpError } from "./http-error.js";
 import { jobsRoute } from "./jobs-route.js";
 import type { Route, RouteDeps } from "./route.js";
@@ -12,6 +12,10 @@ export interface IngestDeps extends RouteDeps {
   registry: Registry;
   /** Whether the service can do its work (NATS connection); `/healthz` answers 503 otherwise. */
   healthy: () => boolean;
+  /** The CI providers: each one with a webhook is served at `/webhooks/<name>`. */
+  providers?: Providers;
+  /** Without `providers` only: GitLab job tags for webhook-only providers (the bench). */
+  gitlabTags?: GitlabProviderDeps["jobTags"];
 }
 
 const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -30,11 +34,9 @@ const RETRY_AFTER = "5";
  */
 export function createIngestServer(d: IngestDeps): Server {
   const max = d.config.INGEST_MAX_BODY_BYTES;
-  const routes = new Map<string, Route>([
-    ["/webhooks/github", githubRoute(d)],
-    ["/webhooks/gitlab", gitlabRoute(d)],
-    ["/v1/jobs", jobsRoute(d)],
-  ]);
+  const providers = d.providers ?? webhookProviders(d.config, d.gitlabTags);
+  const routes = new Map<string, Route>([["/v1/jobs", jobsRoute(d)]]);
+  for (const p of providers.values()) if (p.webhook) routes.set(`/webhooks/${p.name}`, p.webhook(d));
 
   const ops = (res: ServerResponse, path: string) => {
     if (path === "/healthz") {

@@ -1,12 +1,17 @@
 import { generateKeyPairSync } from "node:crypto";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RunnerLaunch } from "@oneshot/proto";
 import { newEventId, sealedBox, type EventStore, type Nats } from "@oneshot/runtime";
 import { connectTest, missing, startFakeGitHub, startNats, type FakeGitHub, type TestNats } from "@oneshot/testing";
 import { registerHost, queueJob, type FakeHost } from "../../../test/broker-harness.js";
 import { capturingLogger } from "../../../test/harness.js";
 import { ingestMetrics } from "../../metrics.js";
+import { localProvider } from "../local/provider.js";
+import { providerMap } from "../registry.js";
 import { githubJitMinter } from "./jit-minter.js";
+import { GITHUB_RUNNER_RUN } from "./launch.js";
+import { githubProvider } from "./provider.js";
 import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
 
 const skip = missing("nats");
@@ -24,9 +29,10 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
   const logs = capturingLogger();
   const start = (o: { key?: string; mint?: boolean } = {}) => {
     const registry = new Registry();
+    const mint = o.mint === false ? {} : { mint: githubJitMinter({ appId: "4242", privateKey: o.key ?? pem(app.privateKey, "pkcs8"), baseUrl: github.url }) };
     return startRunnerBroker({
-      nats, store, log: logs.log, metrics: ingestMetrics(registry), runnerGroupId: 3, newId: newEventId,
-      ...(o.mint === false ? {} : { mintGithub: githubJitMinter({ appId: "4242", privateKey: o.key ?? pem(app.privateKey, "pkcs8"), baseUrl: github.url }) }),
+      nats, store, log: logs.log, metrics: ingestMetrics(registry), newId: newEventId,
+      providers: providerMap([githubProvider({ runnerGroupId: 3, ...mint }), localProvider()]),
     });
   };
   beforeAll(async () => {
@@ -43,14 +49,16 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
     await server?.dispose();
   });
 
-  it("mints an org JIT config as the App and seals it to the asking host only", async () => {
+  it("mints an org JIT config as the App and seals its launch (the config in env, never argv) to the asking host only", async () => {
     await queueJob(store, "gh-2001", { provider: "github", installationId: 42, ownerType: "Organization" });
     const vmId = await host.accept("gh-2001");
     const r = await host.ask("gh-2001", vmId);
-    expect(r, JSON.stringify(github.calls)).toMatchObject({ ok: true, kind: "github", runnerName: `oneshot-metal-01-${vmId}` });
+    expect(r, JSON.stringify(github.calls)).toMatchObject({ ok: true, provider: "github", runnerName: `oneshot-metal-01-${vmId}` });
     if (!r.ok) return;
-    const config = host.open(r.sealed);
-    expect(config).toBe(github.jitConfigs.get(`oneshot-metal-01-${vmId}`));
+    const launch = RunnerLaunch.parse(JSON.parse(host.open(r.sealed)));
+    const jit = github.jitConfigs.get(`oneshot-metal-01-${vmId}`)!;
+    expect(launch).toEqual({ argv: [GITHUB_RUNNER_RUN], env: { ACTIONS_RUNNER_INPUT_JITCONFIG: jit }, user: "runner" });
+    expect(launch.argv.join(" ")).not.toContain(jit);
     expect(() => sealedBox.open(r.sealed, generateKeyPairSync("x25519").privateKey)).toThrow(/cannot open/);
     expect(github.calls.map((c) => [c.method, c.path, c.status])).toEqual([
       ["POST", "/app/installations/42/access_tokens", 201],

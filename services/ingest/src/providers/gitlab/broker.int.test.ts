@@ -5,7 +5,10 @@ import { connectTest, missing, startFakeGitLab, startNats, waitFor, type FakeGit
 import { queueJob, registerHost, type FakeHost } from "../../../test/broker-harness.js";
 import { capturingLogger } from "../../../test/harness.js";
 import { ingestMetrics } from "../../metrics.js";
+import { RunnerLaunch } from "@oneshot/proto";
+import { providerMap } from "../registry.js";
 import { gitlabApi } from "./api.js";
+import { gitlabProvider } from "./provider.js";
 import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup, type RunnerRegistry } from "./runners.js";
 import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
 
@@ -25,8 +28,8 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
   const start = () => {
     const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
     return startRunnerBroker({
-      nats, store, log: logs.log, metrics: ingestMetrics(new Registry()), runnerGroupId: 1, newId: newEventId,
-      gitlab: { url: gitlab.url, createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember },
+      nats, store, log: logs.log, metrics: ingestMetrics(new Registry()), newId: newEventId,
+      providers: providerMap([gitlabProvider({ url: gitlab.url, jobTags: api.jobTags, runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember } })]),
     });
   };
   beforeAll(async () => {
@@ -50,11 +53,21 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     await queueJob(store, "gl-1977", { provider: "gitlab", projectId: 380, labels: ["oneshot-2cpu-4gb", "docker"] });
     const vmId = await host.accept("gl-1977");
     const r = await host.ask("gl-1977", vmId);
-    expect(r).toMatchObject({ ok: true, kind: "gitlab", runnerName: `oneshot-metal-02-${vmId}` });
+    const runnerName = `oneshot-metal-02-${vmId}`;
+    expect(r).toMatchObject({ ok: true, provider: "gitlab", runnerName });
     if (!r.ok) return;
-    const opened = JSON.parse(host.open(r.sealed)) as { url: string; token: string; runnerId: number };
-    expect(opened).toMatchObject({ url: gitlab.url, token: expect.stringMatching(/^glrt-/) });
-    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token: opened.token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: `oneshot-metal-02-${vmId}` });
+    const launch = RunnerLaunch.parse(JSON.parse(host.open(r.sealed)));
+    const token = launch.env.CI_SERVER_TOKEN!;
+    expect(token).toMatch(/^glrt-/);
+    expect(launch).toEqual({
+      argv: ["gitlab-runner", "run-single", "--url", gitlab.url, "--executor", "shell", "--max-builds", "1", "--wait-timeout", "120"],
+      env: { CI_SERVER_URL: gitlab.url, CI_SERVER_TOKEN: token, RUNNER_NAME: runnerName },
+      user: "runner",
+    });
+    expect(launch.argv.join(" ")).not.toContain(token);
+    const [runnerId] = [...gitlab.runners].find(([, v]) => v.token === token) ?? [];
+    const opened = { runnerId: runnerId! };
+    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: runnerName });
     expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({ runner_type: "project_type", project_id: 380, run_untagged: false, locked: true });
     expect(await registry.ids("gl-1977")).toEqual([opened.runnerId]);
 

@@ -5,7 +5,9 @@ import type { GitlabJobPayload, GitlabTags } from "./payload.js";
 import { isNew, type Decision, type JobHistory } from "../shared/job-history.js";
 import { parseLabels } from "../shared/labels.js";
 
-export const gitlabJobId = (p: GitlabJobPayload) => `gl-${p.build_id}`;
+/** GitLab jobs are `gl-<build_id>`: the runner cleanup (runners.ts) only looks at those. */
+export const GITLAB_JOB_ID_PREFIX = "gl-";
+export const gitlabJobId = (p: GitlabJobPayload) => `${GITLAB_JOB_ID_PREFIX}${p.build_id}`;
 
 export function gitlabSource(p: GitlabJobPayload, tags: readonly string[]): JobSource {
   const path = p.project?.path_with_namespace ?? String(p.project_id);

@@ -2,6 +2,7 @@ import type { KV } from "@nats-io/kv";
 import { streams, subjects } from "@oneshot/proto";
 import { RetryableError, runDurableConsumer, type Logger, type Nats } from "@oneshot/runtime";
 import { ProviderError } from "../shared/provider-error.js";
+import { GITLAB_JOB_ID_PREFIX } from "./decide.js";
 
 /** The KV bucket (created by `oneshot admin init`) mapping a GitLab job to its runners' ids. */
 export const GITLAB_RUNNERS_BUCKET = "ingest-gitlab-runners";
@@ -77,7 +78,7 @@ export async function startGitlabCleanup(o: { nats: Nats; registry: RunnerRegist
     log: o.log,
     handler: async (e) => {
       if (e.type !== "JobCompleted" && e.type !== "JobCancelled" && e.type !== "JobFailed") return;
-      if (!e.data.jobId.startsWith("gl-")) return;
+      if (!e.data.jobId.startsWith(GITLAB_JOB_ID_PREFIX)) return;
       try {
         const deleted = await deleteRunnersOf(e.data.jobId, o.registry, o.deleteRunner);
         if (deleted.length) o.log.info({ jobId: e.data.jobId, runnerIds: deleted }, "GitLab runners deleted");

@@ -12,7 +12,7 @@ import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Rou
  * get one; every authentic delivery that is not for us gets 202. Deduplicated on
  * `Idempotency-Key` (stable across GitLab's retries), which is also the correlation id.
  */
-export function gitlabRoute(d: RouteDeps): Route {
+export function gitlabRoute(d: RouteDeps, jobTags: (projectId: number, jobId: number) => Promise<GitlabTags>): Route {
   const c = d.config;
   const defaults = jobDefaults(c);
   return async (req, readBody) => {
@@ -34,7 +34,7 @@ export function gitlabRoute(d: RouteDeps): Route {
     const jobId = gitlabJobId(payload);
 
     let tags: Promise<GitlabTags> | undefined;
-    const tagsOnce = () => (tags ??= d.gitlabTags(payload.project_id, payload.build_id).catch((e: unknown) => {
+    const tagsOnce = () => (tags ??= jobTags(payload.project_id, payload.build_id).catch((e: unknown) => {
       tags = undefined; // a failed fetch is tried again on the next attempt
       throw e;
     }));

@@ -1,17 +1,17 @@
-import type { RunnerConfigErrorCode } from "@oneshot/proto";
+import type { Provider, RunnerConfigErrorCode } from "@oneshot/proto";
 import type { z } from "zod";
 
-export type ProviderErrorCode = Extract<z.infer<typeof RunnerConfigErrorCode>, "duplicate-name" | "invalid" | "rate-limited" | "provider-error" | "not-configured" | "not-found">;
+export type ProviderErrorCode = Extract<z.infer<typeof RunnerConfigErrorCode>, "duplicate-name" | "invalid" | "rate-limited" | "provider-error" | "not-configured" | "not-found" | "not-runnable">;
 
 /**
- * A GitHub or GitLab API call that did not give what we asked, as a code hostd can act on
+ * A CI provider's API call that did not give what we asked, as a code hostd can act on
  * (RunnerConfigReply). Messages name the call and the status, never a token or a config.
  */
 export class ProviderError extends Error {
   override readonly name = "ProviderError";
   readonly retryable: boolean;
   constructor(
-    readonly provider: "github" | "gitlab",
+    readonly provider: Provider,
     readonly code: ProviderErrorCode,
     message: string,
     readonly retryAfterSec?: number,

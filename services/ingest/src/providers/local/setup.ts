@@ -1,0 +1,4 @@
+import type { ProviderSetup } from "../registry.js";
+import { localProvider } from "./provider.js";
+
+export const localSetup = (): ProviderSetup => async () => localProvider();
