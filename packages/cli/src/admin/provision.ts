@@ -3,7 +3,12 @@ import { subjects, streams } from "@oneshot/proto";
 import { ensureKv, ensureStreams, type Nats } from "@oneshot/runtime";
 import type { Logger } from "@oneshot/runtime";
 
-/** The durable a hostd reads its work from; created by an operator so hostd needs no create right. */
+/**
+ * The durable a hostd reads its work from; created by an operator so hostd needs no create right.
+ * It starts at the tail: a host consumer recreated after a deletion must not re-run placements
+ * of long ago (a placement it misses meanwhile is never booted, and the janitor reports its VM
+ * as vanished, so the scheduler places the job again).
+ */
 export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_000): Promise<"created" | "exists"> {
   const durable = `hostd-${hostId}`;
   const have = await nats.jsm.consumers.info(streams.events.name, durable).catch(() => undefined);
@@ -12,7 +17,7 @@ export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_0
     durable_name: durable,
     filter_subject: subjects.host(hostId),
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: DeliverPolicy.New,
     ack_wait: ackWaitMs * 1_000_000,
     max_deliver: -1,
   });
