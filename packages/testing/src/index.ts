@@ -8,3 +8,4 @@ export * from "./github-model/actions.js";
 export * from "./github-model/deliveries.js";
 export * from "./github-model/rate-limit.js";
 export * from "./github-model/rng.js";
+export * from "./github-model/runner-client.js";
