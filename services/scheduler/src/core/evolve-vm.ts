@@ -53,9 +53,15 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
           ? { kind: "destroyed", hostId, vmId, exitCode: alloc.exited?.exitCode ?? null, exitReason: alloc.exited?.reason ?? null }
           : { kind: "vanished", hostId, vmId, reason: gone });
       } else if (!alloc.runningJobId) {
+        // An ephemeral runner's clean exit means it ran a job whose start is not reported yet
+        // (webhooks can be minutes late, the VM ends in seconds): the claim still needs a VM,
+        // but its VM did nothing wrong. Only a VM that died unused counts against the job.
+        const clean = alloc.exited?.reason === "exited";
+        const counts = !alloc.retired && !clean;
         const job = claimOf(s, alloc);
-        if (job && !alloc.retired) job.bootFailures++;
-        lose(s, alloc, e.id, { kind: "vm-gone-unused", hostId, vmId, reason: `${gone} before any job ran on it`, counts: !alloc.retired });
+        if (job && counts) job.bootFailures++;
+        const why = clean ? `${gone} after its runner exited; no start reported on it yet` : `${gone} before any job ran on it`;
+        lose(s, alloc, e.id, { kind: "vm-gone-unused", hostId, vmId, reason: why, counts });
       }
       // A provider job that ran: GitHub/GitLab report how it ended. Nothing more for the scheduler.
       return;

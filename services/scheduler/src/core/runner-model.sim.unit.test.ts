@@ -20,7 +20,7 @@ const policy = { ...defaultPolicy, idleDeadlineMs: 120_000 };
 /** hostd's boot and kill take a few steps on top of the deadline and one reconcile period. */
 const IDLE_SLACK_MS = policy.idleDeadlineMs + RECONCILE_MS + 6 * STEP_MS;
 
-interface RunStats { jobs: number; idleVmMs: number }
+interface RunStats { jobs: number; idleVmMs: number; swaps: number; types: Map<string, number> }
 
 function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean }): RunStats {
   const rng = new Rng(seed);
@@ -50,7 +50,7 @@ function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean
   let queuedJobs = 0;
   for (let step = 0; step < 3_000; step++) {
     w.t += STEP_MS;
-    if (queuedJobs < o.jobs && rng.chance(0.5)) github.queue(`j${queuedJobs++}`, rng.pick(["acme", "beta"]), rng.int(1, 2), rng.chance(0.25));
+    if (queuedJobs < o.jobs && rng.chance(0.5)) github.queue(`j${queuedJobs++}`, rng.pick(["acme", "beta"]), rng.int(1, 2), o.hosts > 1 && rng.chance(0.25));
     const s: Step = { append };
     github.step(s);
     ingest.step(s);
@@ -70,9 +70,14 @@ function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean
   for (const h of w.state.hosts.values()) expect(h.used, `capacity leaked on ${h.hostId}`).toEqual({ vcpus: 0, memMiB: 0, diskGiB: 0 });
   // Exactly one runner ran each job GitHub handed out; the rest were cancelled before pickup.
   for (const j of github.jobs.values()) {
-    expect(j.status === "completed" ? j.ranOn.length : j.ranOn.length, `${j.id} runners`).toBe(j.status === "completed" ? 1 : 0);
+    expect(j.ranOn.length, `${j.id} (${j.status}): runners that ran it`).toBe(j.status === "completed" ? 1 : 0);
   }
-  return { jobs: github.jobs.size, idleVmMs: hostd.idleMs };
+  const types = new Map<string, number>();
+  for (const e of w.log) types.set(e.type, (types.get(e.type) ?? 0) + 1);
+  // Jobs that ran on a VM booted for another job: what the model is about.
+  const bootedFor = new Set(w.log.flatMap((e) => (e.type === "JobScheduled" ? [`${e.data.jobId}@oneshot-${e.data.hostId}-${e.data.vmId}`] : [])));
+  const swaps = [...github.jobs.values()].filter((j) => j.ranOn.length && !bootedFor.has(`${j.id}@${j.ranOn[0]}`)).length;
+  return { jobs: github.jobs.size, idleVmMs: hostd.idleMs, swaps, types };
 }
 
 function subjectFor(e: DomainEvent): string {
@@ -85,14 +90,19 @@ describe("the runner model, simulated (fast-check seeds)", () => {
   it("strands no job, kills no busy VM, idles no VM past the deadline, leaks no capacity", () => {
     let jobs = 0;
     let idleMs = 0;
+    let swaps = 0;
+    const types = new Map<string, number>();
     fc.assert(
       fc.property(fc.integer(), fc.integer({ min: 1, max: 3 }), fc.boolean(), (seed, hosts, lossy) => {
         const r = simulate(seed, { jobs: 12, hosts, lossy });
         jobs += r.jobs;
         idleMs += r.idleVmMs;
+        swaps += r.swaps;
+        for (const [t, n] of r.types) types.set(t, (types.get(t) ?? 0) + n);
       }),
       { numRuns: 200 },
     );
-    console.log(`runner-model sim: ${jobs} jobs, mean idle-VM seconds per job ${(idleMs / 1000 / Math.max(1, jobs)).toFixed(1)}`);
+    console.log(`runner-model sim: ${jobs} jobs, ${swaps} ran on a VM booted for another job, mean idle-VM seconds per job ${(idleMs / 1000 / Math.max(1, jobs)).toFixed(1)}`);
+    console.log(`runner-model sim events: ${[...types].filter(([t]) => /Rebound|Requeued|Failed|Idle|Retired|Scheduled|Started|Unsched/.test(t)).map(([t, n]) => `${t} ${n}`).join(", ")}`);
   }, 60_000);
 });

@@ -23,7 +23,7 @@ export class Rng {
   pick<T>(xs: readonly T[]): T { return xs[Math.floor(this.next() * xs.length)]!; }
 }
 
-export interface GhJob { id: string; org: string; labels: string[]; vcpus: number; status: "queued" | "in_progress" | "completed" | "cancelled"; runner?: string; steps: number; ranOn: string[] }
+export interface GhJob { id: string; org: string; labels: string[]; vcpus: number; status: "queued" | "in_progress" | "completed" | "cancelled"; runner?: string; steps: number; ranOn: string[]; queuedAt: number }
 interface Runner { name: string; hostId: string; vmId: string; org: string; labels: string[]; busy?: string; done: boolean; removed: boolean }
 interface Delivery { kind: "queued" | "in_progress" | "completed"; jobId: string; due: number }
 
@@ -41,7 +41,7 @@ export class GithubModel {
 
   queue(id: string, org: string, vcpus: number, gpu: boolean): void {
     const labels = ["self-hosted", `oneshot-${vcpus}cpu-${vcpus * 2}gb`, ...(gpu ? ["gpu"] : [])];
-    this.jobs.set(id, { id, org, labels, vcpus, status: "queued", steps: 0, ranOn: [] });
+    this.jobs.set(id, { id, org, labels, vcpus, status: "queued", steps: 0, ranOn: [], queuedAt: this.w.t });
     this.deliver("queued", id);
   }
 
@@ -66,7 +66,8 @@ export class GithubModel {
 
   step(_: Step): void {
     for (const j of this.jobs.values()) {
-      if (j.status === "queued" && this.rng.chance(0.02)) {
+      // Cancelled before pickup, soon after queueing (a later cancel would hide a stranded job).
+      if (j.status === "queued" && this.w.t - j.queuedAt < 30_000 && this.rng.chance(0.05)) {
         j.status = "cancelled";
         this.deliver("completed", j.id);
       } else if (j.status === "queued" && this.rng.chance(0.6)) {
