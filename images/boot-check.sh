@@ -13,8 +13,15 @@ img="${ONESHOT_IMAGE_DIR:-$here/out}/$arch"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/cfg/oneshot"
-printf '1' > "$work/cfg/oneshot/version"
-printf 'local' > "$work/cfg/oneshot/kind"
+# The drive layout the agent in this tree reads (docs/guest-contract.md): version 2 names the
+# launch (argv, env, user); version 1 only the script. Both sets are written, the version decides.
+if grep -q '"\$version" = "2"' "$here/agent/oneshot-agent"; then drive=2 kind=script; else drive=1 kind=local; fi
+printf '%s' "$drive" > "$work/cfg/oneshot/version"
+printf '%s' "$kind" > "$work/cfg/oneshot/kind"
+mkdir -p "$work/cfg/oneshot/launch"
+printf '/bin/sh\n/run/oneshot/cfg/oneshot/script\n' > "$work/cfg/oneshot/launch/argv"
+: > "$work/cfg/oneshot/launch/env"
+printf 'root\n' > "$work/cfg/oneshot/launch/user"
 printf 'boot-check' > "$work/cfg/oneshot/job-id"
 printf 'boot-check' > "$work/cfg/oneshot/hostname"
 printf '%s' "${ONESHOT_CHECK_TIMEOUT:-60}" > "$work/cfg/oneshot/timeout-sec"

@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 mode="${1:-}"
 case "$mode" in demo|test|install) ;; *) echo "usage: $0 demo|test|install" >&2; exit 2 ;; esac
 
+# debootstrap, kmod (depmod/modprobe), curl and python3 (the stand-in runners' file server)
+# build and check the full image (images/ci-full.sh); qemu-user-static only for an arm64 full
+# image built on amd64 (images/build-full.sh installs it itself then).
 APT_PACKAGES=(nats-server qemu-system-x86 qemu-system-arm qemu-utils busybox-static nftables
-  e2fsprogs cpio zstd lz4 iproute2 ca-certificates)
+  e2fsprogs cpio zstd lz4 iproute2 ca-certificates debootstrap kmod curl python3)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -53,6 +56,13 @@ case "$mode" in
         step "boot check ($arch): a script job's output and exit code"
         images/boot-check.sh "$arch" 'echo hi from $(uname -m); exit 3' 3
       done
+    fi
+    # The full image (what CI jobs boot by default): built through the download + verify path
+    # with stand-in runners from a local file server, booted, and a Dockerfile built and run
+    # in it as the unprivileged runner user. ONESHOT_SKIP_FULL=1 skips it (not in CI).
+    if [[ -x images/ci-full.sh && ${ONESHOT_SKIP_FULL:-0} != 1 ]]; then
+      step "full image (amd64): build with stand-in runners, boot, docker build + run as runner"
+      images/ci-full.sh amd64
     fi
     step "test suite"
     npm test
