@@ -2,20 +2,33 @@
 # Installs hostd on an amd64 or arm64 metal host (Debian/Ubuntu, as root):
 #   deploy/hostd/install.sh --host-id metal-01 --nats-url nats://control:4222 --nats-password-file pw.txt
 # It installs QEMU (and uses Firecracker when /usr/local/bin/firecracker + jailer exist), builds
-# the guest image for this arch, writes /etc/oneshot/hostd.env (0600) with this host's own NATS
-# identity only, and enables the systemd unit. Provision the host's work consumer on the control
-# side first: `oneshot admin init --hosts <id>` (and add the host to nats.conf).
+# the FULL guest image for this arch (Docker, the GitHub Actions runner and gitlab-runner, each
+# downloaded at its pinned version and verified by sha256: images/build-full.sh) and installs it
+# where hostd looks, so the image hostd advertises is the one CI jobs ask for (ingest's
+# INGEST_IMAGE, default `full`). It writes /etc/oneshot/hostd.env (0600) with this host's own
+# NATS identity only, and enables the systemd unit. Provision the host's work consumer on the
+# control side first: `oneshot admin init --hosts <id>` (and add the host to nats.conf).
+# Offline hosts (no GitHub/GitLab): give the runner files, which are verified against the pins
+#   --runner-tarball actions-runner-linux-x64-<ver>.tar.gz [--runner-sha256 HEX]
+#   --gitlab-runner gitlab-runner-linux-amd64 --gitlab-runner-sha256 HEX
+# or an image built elsewhere: --image-from DIR (DIR = images/out/full/<arch> of a build: vmlinuz,
+# initrd.img, rootfs.ext4, manifest.json). --no-runners builds without them (jobs then cannot run).
 set -euo pipefail
-host_id="" nats_url="" pw_file="" vmm="auto"
+host_id="" nats_url="" pw_file="" vmm="auto" image_from="" build_args=()
 while (($#)); do
   case "$1" in
     --host-id) host_id="$2"; shift 2 ;;
     --nats-url) nats_url="$2"; shift 2 ;;
     --nats-password-file) pw_file="$2"; shift 2 ;;
     --vmm) vmm="$2"; shift 2 ;;
+    --image-from) image_from="$2"; shift 2 ;;
+    --runner-tarball|--gitlab-runner) [[ -f ${2:-} ]] || { echo "$1 ${2:-}: no such file" >&2; exit 2; }; build_args+=("$1" "$(realpath "$2")"); shift 2 ;;
+    --runner-sha256|--gitlab-runner-sha256) build_args+=("$1" "$2"); shift 2 ;;
+    --no-runners) build_args+=("$1"); shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+[[ -z $image_from || ${#build_args[@]} -eq 0 ]] || { echo "--image-from installs a built image: the runner options are for building one" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "run as root" >&2; exit 1; }
 [[ -n $host_id && -n $nats_url && -r $pw_file ]] || { echo "need --host-id, --nats-url and a readable --nats-password-file" >&2; exit 2; }
 [[ $host_id =~ ^[A-Za-z0-9_-]{1,64}$ ]] || { echo "--host-id must be 1-64 chars of [A-Za-z0-9_-]" >&2; exit 2; }
@@ -30,7 +43,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 
 echo "==> packages"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "$qemu" qemu-utils busybox-static nftables e2fsprogs cpio zstd lz4 iproute2 ca-certificates >/dev/null
+  "$qemu" qemu-utils busybox-static nftables e2fsprogs cpio zstd lz4 iproute2 ca-certificates \
+  debootstrap kmod curl >/dev/null
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 echo "==> /opt/oneshot (from $src)"
@@ -41,8 +55,34 @@ npm ci --no-audit --no-fund --loglevel=error
 npm run build
 npm prune --omit=dev --loglevel=error
 
-echo "==> guest image ($arch)"
-ONESHOT_IMAGE_DIR=/var/lib/oneshot/images images/build-minimal.sh "$arch"
+# hostd reads the image in <HOSTD_IMAGE_DIR>/<arch>/ and advertises the name its manifest gives
+# (services/hostd/src/vm/images.ts): that directory gets the full image.
+images=/var/lib/oneshot/images
+if [[ -n $image_from ]]; then
+  echo "==> guest image ($arch): installing the full image from $image_from"
+  src_img=$(realpath "$image_from")
+else
+  echo "==> guest image ($arch): building the full image (debootstrap: minutes; the runners are downloaded and verified)"
+  ONESHOT_IMAGE_DIR=/var/lib/oneshot/build images/build-full.sh "$arch" ${build_args[@]+"${build_args[@]}"}
+  src_img=/var/lib/oneshot/build/full/$arch
+fi
+for f in vmlinuz initrd.img rootfs.ext4 manifest.json; do
+  [[ -f $src_img/$f ]] || { echo "$src_img/$f is missing (an image dir holds vmlinuz, initrd.img, rootfs.ext4, manifest.json)" >&2; exit 1; }
+done
+grep -q '"arch": "'"$arch"'"' "$src_img/manifest.json" || { echo "$src_img is not an $arch image" >&2; exit 1; }
+grep -q '"name": "full"' "$src_img/manifest.json" || { echo "$src_img/manifest.json does not name the image full" >&2; exit 1; }
+mkdir -p "$images/$arch.new"
+for f in vmlinuz initrd.img rootfs.ext4 manifest.json; do
+  # A hard link when the build is on the same filesystem (the build replaces its files, never
+  # rewrites them in place), else a sparse copy.
+  ln -f "$src_img/$f" "$images/$arch.new/$f" 2>/dev/null || cp --sparse=always --reflink=auto "$src_img/$f" "$images/$arch.new/$f"
+done
+rm -rf "$images/$arch.old"; [[ -d $images/$arch ]] && mv "$images/$arch" "$images/$arch.old"
+mv "$images/$arch.new" "$images/$arch" && rm -rf "$images/$arch.old"
+lacks=$(tr -d '\n' < "$images/$arch/manifest.json" | sed -n 's/.*"lacks": \[\([^]]*\)\].*/\1/p')
+echo "    image 'full' ($arch) in $images/$arch: rootfs $(du -h --apparent-size "$images/$arch/rootfs.ext4" | cut -f1) ($(du -h "$images/$arch/rootfs.ext4" | cut -f1) allocated)"
+sed -n 's/^ *"runners": \(.*\),$/    runners: \1/p' "$images/$arch/manifest.json"
+[[ -z $lacks ]] || echo "    WARNING: this image lacks $lacks: CI jobs that need it will fail"
 
 echo "==> /etc/oneshot/hostd.env"
 install -d -m 0700 /etc/oneshot
@@ -58,4 +98,4 @@ ENV
 install -m 0644 deploy/hostd/oneshot-hostd.service /etc/systemd/system/oneshot-hostd.service
 systemctl daemon-reload
 systemctl enable --now oneshot-hostd
-echo "hostd $host_id ($arch) installed; logs: journalctl -u oneshot-hostd -f"
+echo "hostd $host_id ($arch) installed with the full image in $images/$arch; logs: journalctl -u oneshot-hostd -f"
