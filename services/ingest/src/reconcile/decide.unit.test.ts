@@ -56,6 +56,8 @@ describe("staleJobs", () => {
     ["checked 1 min ago: not again", [[queued("gh-1"), T0]], new Map([["gh-1", T0 + 5 * MIN]]), T0 + 6 * MIN, []],
     ["checked 2 min ago: again", [[queued("gh-1"), T0]], new Map([["gh-1", T0 + 4 * MIN]]), T0 + 6 * MIN, ["gh-1"]],
     ["started 6 min ago: stale (its completed may be lost)", [[queued("gh-1"), T0], [started("gh-1"), T0 + 1 * MIN]], new Map(), T0 + 7 * MIN, ["gh-1"]],
+    ["started 40 min ago, checked 5 min ago: not yet (every quarter of its run)", [[queued("gh-1"), T0], [started("gh-1"), T0]], new Map([["gh-1", T0 + 35 * MIN]]), T0 + 40 * MIN, []],
+    ["started 40 min ago, checked 11 min ago: again", [[queued("gh-1"), T0], [started("gh-1"), T0]], new Map([["gh-1", T0 + 29 * MIN]]), T0 + 40 * MIN, ["gh-1"]],
     ["started 4 min ago: fresh", [[queued("gh-1"), T0], [started("gh-1"), T0 + 3 * MIN]], new Map(), T0 + 7 * MIN, []],
     ["ended: never", [[queued("gh-1"), T0], [{ type: "JobCancelled", data: { jobId: "gh-1", reason: "r" } }, T0]], new Map(), T0 + 60 * MIN, []],
     ["local: no API", [[queued("lo-1", T0, { ...ghSource("1"), provider: "local" }), T0]], new Map(), T0 + 60 * MIN, []],

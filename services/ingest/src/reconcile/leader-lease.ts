@@ -1,0 +1,85 @@
+// Copied from services/janitor/src/leader-lease.ts (a service cannot import another): it
+// belongs in @oneshot/runtime, where both should take it from.
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "@oneshot/runtime";
+
+/**
+ * One reconciler acts at a time (several ingest replicas may run): the leader holds key `leader` in KV bucket `ingest-reconcile`, whose
+ * TTL (the stream's max age) deletes the key when the leader stops renewing it.
+ *
+ * Why a lease rather than optimistic concurrency alone: VmRetired goes to host subjects that
+ * hostd, the scheduler and the janitor also write (an expected sequence there would conflict
+ * all the time), and two reconcilers would both spend the API budget. The standby follows the
+ * same log (warm at takeover) and stays silent. A leader that stalls past its TTL could act
+ * once after a standby took over; that is harmless because every append is idempotent
+ * (`retired:<host>:<vm>`, `reconcile-started:<job>`, `redelivered:<delivery>`) and job
+ * decisions carry the job subject's expected sequence. The holder also stops acting on its own clock: it counts
+ * itself leader only until `renewed-at-send + TTL - margin`, which is before the server can
+ * expire the key.
+ */
+export class LeaderLease {
+  private revision: number | undefined;
+  private heldUntil = 0;
+  private lastHolder: string | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly o: { key: string; holder: string; ttlMs: number; clock: () => number; log: Logger; onChange: (leader: boolean) => void },
+  ) {}
+
+  /** True while this instance holds the lease by its own clock. */
+  isLeader(): boolean {
+    return this.revision !== undefined && this.o.clock() < this.heldUntil;
+  }
+
+  /** Renews the lease if held, else tries to take it. Call every TTL/3. Never throws. */
+  async tick(): Promise<void> {
+    const was = this.isLeader();
+    const sentAt = this.o.clock();
+    const value = JSON.stringify({ holder: this.o.holder, renewedAt: new Date(sentAt).toISOString() });
+    try {
+      this.revision = this.revision === undefined
+        ? await this.kv.create(this.o.key, value)
+        : await this.kv.update(this.o.key, value, this.revision);
+      this.heldUntil = sentAt + this.o.ttlMs - Math.max(500, this.o.ttlMs / 10);
+    } catch (e) {
+      if (isWrongSequence(e)) {
+        // Someone else holds it (or our key expired and was taken): we are a standby.
+        if (this.revision !== undefined) this.o.log.warn({ holder: this.o.holder }, "lost the reconcile lease");
+        this.revision = undefined;
+        this.heldUntil = 0;
+        await this.noteHolder();
+      } else {
+        // NATS unreachable: keep the revision; the lease lapses by our own clock if this lasts.
+        this.o.log.warn({ err: e }, "reconcile lease renewal failed");
+      }
+    }
+    const is = this.isLeader();
+    if (is !== was) {
+      this.o.log.info({ holder: this.o.holder, leader: is }, is ? "took the reconcile lease: acting" : "reconcile lease lapsed: standing by");
+      this.o.onChange(is);
+    }
+  }
+
+  /** Gives the lease up (graceful shutdown) so a standby takes over without waiting a TTL. */
+  async release(): Promise<void> {
+    if (this.revision === undefined) return;
+    const rev = this.revision;
+    this.revision = undefined;
+    this.heldUntil = 0;
+    this.o.onChange(false);
+    await this.kv.delete(this.o.key, { previousSeq: rev }).catch(() => undefined);
+  }
+
+  private async noteHolder(): Promise<void> {
+    const entry = await this.kv.get(this.o.key).catch(() => null);
+    const holder = entry && entry.operation === "PUT" ? (JSON.parse(entry.string()) as { holder?: string }).holder : undefined;
+    if (holder && holder !== this.lastHolder) this.o.log.info({ leader: holder }, "another ingest replica holds the reconcile lease: standing by");
+    this.lastHolder = holder;
+  }
+}
+
+function isWrongSequence(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === 10071 || code === 10164 || /wrong last sequence/i.test(String((e as Error)?.message));
+}
