@@ -9,3 +9,4 @@ export * from "./github-model/deliveries.js";
 export * from "./github-model/rate-limit.js";
 export * from "./github-model/rng.js";
 export * from "./github-model/runner-client.js";
+export * from "./netns-relay.js";
