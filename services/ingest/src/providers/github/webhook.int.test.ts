@@ -35,7 +35,7 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     expect(events.map((e) => e.correlationId)).toEqual([sent.queued, sent.in_progress, sent.completed]);
     const [queued, started, completed] = events as unknown as [Extract<DomainEvent, { type: "JobQueued" }>, Extract<DomainEvent, { type: "JobStarted" }>, Extract<DomainEvent, { type: "JobCompleted" }>];
     expect(queued.data).toMatchObject({ spec: { vcpus: 2, memMiB: 2048, arch: "amd64" }, source: { provider: "github", repo: "acme/widgets", installationId: 42, labels: ["self-hosted", "oneshot-2cpu-2gb"] } });
-    expect(started.data).toEqual({ jobId: "gh-1001", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab" });
+    expect(started.data).toEqual({ jobId: "gh-1001", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab", reportedBy: "webhook" });
     expect(completed.data).toEqual({ jobId: "gh-1001", conclusion: "success", exitCode: null, reportedBy: "provider" });
   });
 
