@@ -3,7 +3,7 @@ import { connectTest, freePort, missing, startNats, waitFor, type TestNats } fro
 import { subjects, vmIdFor, type DomainEvent, type EventOf, type Stored } from "@oneshot/proto";
 import type { EventStore } from "@oneshot/runtime";
 import { auditLog } from "./testing/audit.js";
-import { hostEvent, jobEvent, lost, queued, registered, vmBootFailed, vmDestroyed, vmExited } from "./testing/fixtures.js";
+import { hostEvent, jobEvent, lost, queued, registered, started, vmBootFailed, vmDestroyed, vmExited } from "./testing/fixtures.js";
 import { Tally, appendAll, fakeHostd, readLog } from "./testing/fleet.js";
 import { buildScheduler, healthy, startSchedulerProcess, type SchedulerProcess } from "./testing/scheduler-process.js";
 
@@ -73,8 +73,8 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     await append(queued("b", { vcpus: 4 }));
     await settled();
     expect(placed("b")(), "b placed while h1 is full").toBeUndefined();
-    // GitHub says the job completed and the VM exited: the VM still holds the host.
-    await append(jobEvent("JobCompleted", "a"), vmExited(a));
+    // Its runner ran it, GitHub says the job completed and the VM exited: the VM still holds the host.
+    await append(started("a", a), jobEvent("JobCompleted", "a"), vmExited(a));
     await settled();
     expect(placed("b")(), "b placed before a's VM was destroyed").toBeUndefined();
     // The VM is destroyed: b goes to h1 at once.
@@ -89,7 +89,7 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     expect((await waitFor("j placed", placed("j"))).data.hostId).toBe("h1");
     await append(hostEvent("HostUncordoned", "h2"), lost("h1"));
     const requeued = await waitFor("JobRequeued", () => tally.events.find((e) => e.type === "JobRequeued"));
-    expect(requeued.data).toEqual({ jobId: "j", fromHostId: "h1", vmId: vmIdFor("j", 0), attempt: 1, reason: "host lost: no heartbeat for 60s" });
+    expect(requeued.data).toEqual({ jobId: "j", fromHostId: "h1", vmId: vmIdFor("j", 0), attempt: 1, reason: "host lost: no heartbeat for 60s", releasesVm: false });
     const again = (await waitFor("j placed again", placed("j", 1))).data;
     expect(again).toMatchObject({ hostId: "h2", vmId: vmIdFor("j", 1) });
     const audit = auditLog(await readLog(store));

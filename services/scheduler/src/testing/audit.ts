@@ -54,11 +54,11 @@ export function auditLog(log: Iterable<Stored<DomainEvent>>): Audit {
         live.set(`${hostId}/${vmId}`, { hostId, res: spec, jobId });
         break;
       }
-      case "VmDestroyed": free(`${e.data.hostId}/${e.data.vmId}`); break;
+      case "VmDestroyed": case "VmVanished": free(`${e.data.hostId}/${e.data.vmId}`); break;
       case "JobCompleted": bump(a.completions, e.data.jobId); break;
       case "JobRequeued":
-        // A requeue ends the VM it names (the janitor's, for a VM that vanished).
-        free(`${e.data.fromHostId}/${e.data.vmId}`);
+        // Only a v1 requeue (the janitor's, for a VM that vanished) ends the VM it names.
+        if (e.data.releasesVm) free(`${e.data.fromHostId}/${e.data.vmId}`);
         bump(a.requeues, e.data.jobId);
         break;
       case "JobUnschedulable": bump(a.unschedulable, e.data.jobId); break;

@@ -2,7 +2,7 @@
 // that "runs" each placed VM for a moment then destroys it, and a tally of what the log says.
 import { subjects, type Arch, type DomainEvent, type Stored } from "@oneshot/proto";
 import type { EventStore } from "@oneshot/runtime";
-import { queued, registered, vmDestroyed, vmExited, type JobOpts } from "./fixtures.js";
+import { queued, registered, started, vmDestroyed, vmExited, type JobOpts } from "./fixtures.js";
 
 export const fleetHosts = (n: number): DomainEvent[] =>
   Array.from({ length: n }, (_, i) =>
@@ -34,8 +34,8 @@ export async function appendAll(store: EventStore, events: DomainEvent[], parall
 }
 
 /**
- * Stands in for every hostd: each JobScheduled's VM "runs" for `runMs()` then exits 0 and is
- * destroyed, with hostd's message ids. Errors are collected, not thrown.
+ * Stands in for every hostd: each JobScheduled's VM "runs" for `runMs()` (a provider VM's
+ * runner starts its own job) then exits 0 and is destroyed, with hostd's message ids. Errors are collected, not thrown.
  */
 export async function fakeHostd(store: EventStore, runMs: () => number, errors: unknown[]): Promise<() => Promise<void>> {
   const timers = new Set<NodeJS.Timeout>();
@@ -46,6 +46,8 @@ export async function fakeHostd(store: EventStore, runMs: () => number, errors: 
     const t = setTimeout(() => {
       timers.delete(t);
       void (async () => {
+        // A provider VM's runner takes its job (ingest's JobStarted from the webhook) before it exits.
+        if (e.data.script === undefined) await store.append(started(ref.jobId, ref), { ...meta, msgId: `test:started:${ref.jobId}` });
         await store.append(vmExited(ref, 0), { ...meta, msgId: `vm:${ref.vmId}:VmExited` });
         await store.append(vmDestroyed(ref), { ...meta, msgId: `vm:${ref.vmId}:VmDestroyed` });
       })().catch((err: unknown) => errors.push(err));
