@@ -3,6 +3,7 @@ import { startRunnerBroker } from "./broker/runner-broker.js";
 import { IngestEnv } from "./config.js";
 import { createIngestServer } from "./http/server.js";
 import { ingestMetrics } from "./metrics.js";
+import { startReconcile } from "./reconcile/start.js";
 import { providerNames, providerSetup, startProviders, type ProviderSetup } from "./providers/registry.js";
 
 // Every provider reads and checks its configuration (the GitHub App key, …) before anything
@@ -24,6 +25,16 @@ const metrics = ingestMetrics(registry);
 const providers = await startProviders(setups, { nats, log });
 for (const p of providers.values()) if (p.stop) shutdown.add(`${p.name}-provider`, p.stop);
 
+// The reconciler (reconcile/): one acting replica by lease; stops before NATS drains.
+const reconcile = await startReconcile({
+  config: c, nats, store, log, registry,
+  onFatal: (e) => {
+    log.fatal({ err: e }, "reconcile: event log follow failed");
+    void shutdown.run(1);
+  },
+});
+if (reconcile) shutdown.add("reconcile", reconcile.stop);
+
 const broker = startRunnerBroker({ nats, store, log, metrics, providers, newId: newEventId });
 shutdown.add("broker", () => broker.drain());
 
@@ -39,7 +50,7 @@ log.info(
   {
     port: c.INGEST_PORT, opsPort: c.INGEST_HTTP_PORT ?? c.INGEST_PORT, providers: [...providers.keys()],
     github: Boolean(c.GITHUB_WEBHOOK_SECRET), gitlab: Boolean(c.GITLAB_WEBHOOK_TOKEN), jobApi: Boolean(c.ONESHOT_API_TOKEN),
-    githubApp: Boolean(c.GITHUB_APP_ID), gitlabApi: Boolean(c.GITLAB_API_TOKEN),
+    githubApp: Boolean(c.GITHUB_APP_ID), gitlabApi: Boolean(c.GITLAB_API_TOKEN), reconcile: Boolean(reconcile),
   },
   "ingest listening",
 );

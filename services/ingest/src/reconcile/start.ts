@@ -38,33 +38,39 @@ export async function startReconcile(o: { config: IngestConfig; nats: Nats; stor
   }
 
   const ttlMs = c.RECONCILE_LEASE_TTL * 1000;
-  const kv = await ensureKv(o.nats, RECONCILE_BUCKET, { ttlMs });
+  const kv = await ensureKv(o.nats, RECONCILE_BUCKET, { ttlMs }).catch((e: unknown) => {
+    // A least-privilege identity cannot create buckets: `oneshot admin init` provisions it.
+    // Without it this replica acts alone (appends stay idempotent; two replicas would both spend budget).
+    log.error({ err: (e as Error).message, bucket: RECONCILE_BUCKET }, "reconcile: no lease bucket (provision it with `oneshot admin init`); acting without a lease: run one ingest replica");
+    return undefined;
+  });
   let reconciler: Reconciler | undefined;
-  const lease = new LeaderLease(kv, {
+  const lease = kv ? new LeaderLease(kv, {
     key: "leader", holder: `${hostname()}-${process.pid}`, ttlMs, clock: Date.now, log,
     onChange: (leader) => {
       metrics.leader.set(leader ? 1 : 0);
       if (leader) void reconciler?.tick();
     },
-  });
-  await lease.tick();
-  const renew = setInterval(() => void lease.tick(), Math.max(1000, ttlMs / 3));
+  }) : undefined;
+  metrics.leader.set(lease ? 0 : 1);
+  await lease?.tick();
+  const renew = setInterval(() => void lease?.tick(), Math.max(1000, ttlMs / 3));
   reconciler = await startReconciler({
     store: o.store, log, metrics, apis, ...(github ? { deliveries: github.deliveries } : {}),
-    isLeader: () => lease.isLeader(), clock: Date.now, onFatal: o.onFatal,
+    isLeader: () => (lease ? lease.isLeader() : true), clock: Date.now, onFatal: o.onFatal,
     options: {
       intervalMs: c.RECONCILE_INTERVAL * 1000, staleAfterMs: c.RECONCILE_STALE_AFTER * 1000, maxChecksPerTick: c.RECONCILE_MAX_CHECKS_PER_TICK,
       deliveriesLookbackMs: 3 * 24 * 3600_000, deliveriesMaxPages: c.RECONCILE_DELIVERIES_MAX_PAGES, idleDelayMs: 1000,
     },
   });
-  log.info({ github: Boolean(apis.github), gitlab: Boolean(apis.gitlab), leader: lease.isLeader(), intervalSec: c.RECONCILE_INTERVAL }, "reconciler running");
+  log.info({ github: Boolean(apis.github), gitlab: Boolean(apis.gitlab), leader: lease ? lease.isLeader() : true, intervalSec: c.RECONCILE_INTERVAL }, "reconciler running");
   void reconciler.tick();
   return {
     reconciler,
     stop: async () => {
       clearInterval(renew);
       await reconciler!.stop();
-      await lease.release();
+      await lease?.release();
     },
   };
 }
