@@ -61,9 +61,6 @@ cache="$here/.cache/$arch"
 say() { printf '[image-full %s] %s\n' "$arch" "$*"; }
 started=$(date +%s)
 
-"$here/build-minimal.sh" "$arch"   # kernel, initrd and the cached kernel package
-kdir=$(ls -d "$cache"/x-linux-image-*/ | head -1)
-kver=$(ls "$kdir/lib/modules")
 root="$cache/full-root"
 # The GitHub runner is .NET: its bin/installdependencies.sh asks Debian 12 for liblttng-ust1,
 # libkrb5-3, zlib1g, libssl3 and libicu72 (ICU: it dies on globalization without it).
@@ -135,6 +132,10 @@ elif ! $no_runners; then
     || { echo "no gitlab-runner: give --gitlab-runner PATH --gitlab-runner-sha256 HEX (offline), fix the network, or build with --no-runners" >&2; exit 1; }
   gl_from="$gitlab_base/v$GITLAB_RUNNER_VERSION/binaries/$gitlab_file"
 fi
+
+"$here/build-minimal.sh" "$arch"   # kernel, initrd and the cached kernel package
+kdir=$(ls -d "$cache"/x-linux-image-*/ | head -1)
+kver=$(ls "$kdir/lib/modules")
 
 # A foreign arch runs its maintainer scripts under qemu-user: binfmt_misc with the F flag (the
 # interpreter is opened at registration, so it works inside the chroot). Undone on exit.
