@@ -129,6 +129,26 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     expect([...audit.placements.values(), ...audit.completions.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it("rebinds a job whose VM another job's runner took, and declares a VM idle once nothing is left for it", async () => {
+    await start();
+    await append(registered("h1"), registered("arm1", { arch: "arm64", vcpus: 64 }), queued("c"), queued("d"));
+    const c = (await waitFor("c placed", placed("c"))).data;
+    const d = (await waitFor("d placed", placed("d"))).data;
+    // GitHub hands d to c's runner: c takes d's VM instead of a new boot.
+    await append(started("d", c));
+    const rebound = await waitFor("JobRebound", () => tally.events.find((e): e is Stored<EventOf<"JobRebound">> => e.type === "JobRebound"));
+    expect(rebound.subject).toBe("evt.job.c");
+    expect(rebound.data).toMatchObject({ jobId: "c", hostId: "h1", vmId: d.vmId, fromVmId: c.vmId });
+    // c is cancelled before its runner picks it up: the VM has nothing left to do.
+    await append(jobEvent("JobCancelled", "c"));
+    const idle = await waitFor("VmIdle", () => tally.events.find((e): e is Stored<EventOf<"VmIdle">> => e.type === "VmIdle"));
+    expect(idle.subject).toBe("evt.host.h1");
+    expect(idle.data).toMatchObject({ hostId: "h1", vmId: d.vmId, bootedForJobId: "d", runnerName: `oneshot-h1-${d.vmId}` });
+    await settled();
+    expect(tally.events.filter((e) => e.type === "VmIdle")).toHaveLength(1);
+    expect(placed("c", 1)(), "c booted a new VM").toBeUndefined();
+  });
+
   it("stops at start with one line naming a bad variable", async () => {
     const p = startSchedulerProcess("bad", server.url, await freePort(), { SCHEDULER_MAX_ATTEMPTS: "zero" });
     expect(await p.exited).toBe(78);
