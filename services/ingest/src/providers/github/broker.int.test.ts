@@ -27,8 +27,9 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
   let broker: Broker;
   const app = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const logs = capturingLogger();
+  let registry: Registry;
   const start = (o: { key?: string; mint?: boolean } = {}) => {
-    const registry = new Registry();
+    registry = new Registry();
     const mint = o.mint === false ? {} : { mint: githubJitMinter({ appId: "4242", privateKey: o.key ?? pem(app.privateKey, "pkcs8"), baseUrl: github.url }) };
     return startRunnerBroker({
       nats, store, log: logs.log, metrics: ingestMetrics(registry), newId: newEventId,
@@ -65,6 +66,8 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
       ["POST", "/orgs/acme/actions/runners/generate-jitconfig", 201],
     ]);
     expect(github.calls[1]!.body).toEqual({ name: `oneshot-metal-01-${vmId}`, runner_group_id: 3, labels: ["self-hosted", "oneshot-2cpu-2gb"], work_folder: "_work" });
+    // The metrics label is the job's source.provider, not a job-id prefix.
+    expect(await registry.metrics()).toMatch(/ingest_runner_config_requests_total\{[^}]*provider="github"[^}]*outcome="ok"[^}]*\} 1/);
   });
 
   it("mints a repo-level runner for a user-owned repo, reusing the cached installation token", async () => {
