@@ -30,6 +30,7 @@ export async function provisionAll(nats: Nats, hosts: string[], log: Logger): Pr
   // Buckets the services use but may not create under their own identities.
   await ensureKv(nats, "janitor", { ttlMs: 15_000 }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
   await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000 });
+  await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000 }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
   const done: string[] = [];
   for (const h of hosts) done.push(`${h}: ${await provisionHost(nats, h)}`);
   return done;
