@@ -208,7 +208,12 @@ function steadyCase(nHosts: number, rounds: number): void {
     live.pop();
     if (gone.type === "JobScheduled") {
       const { hostId, vmId, jobId } = gone.data;
-      state = applyAll(state, store([{ type: "VmDestroyed", data: { hostId, vmId, jobId, removed: [] } }]));
+      // Its runner ran its job, which ended; then the VM is destroyed (docs/runner-model.md).
+      state = applyAll(state, store([
+        { type: "JobStarted", data: { jobId, runnerName: `oneshot-${hostId}-${vmId}`, hostId, vmId, reportedBy: "webhook" } },
+        { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: null, reportedBy: "provider" } },
+        { type: "VmDestroyed", data: { hostId, vmId, jobId, removed: [] } },
+      ]));
     }
   }
   times.sort((a, b) => a - b);
@@ -323,6 +328,9 @@ async function e2e(burstJobs: number): Promise<void> {
   const lifecycle = placedVms.map((r): DomainEvent[] => [
     { type: "VmBootRequested", data: { ...r, tap: null, disks: [] } },
     { type: "VmBooted", data: { ...r, vmm: "qemu", accel: "kvm", pid: 1, timings } },
+    // Its runner takes the job it was booted for (docs/runner-model.md: a provider job is
+    // bound to a VM only by JobStarted; without one the scheduler would rebind or requeue it).
+    { type: "JobStarted", data: { jobId: r.jobId, runnerName: `oneshot-${r.hostId}-${r.vmId}`, hostId: r.hostId, vmId: r.vmId, reportedBy: "webhook" } },
     { type: "VmExited", data: { ...r, exitCode: 0, reason: "exited", runMs: 10 } },
     { type: "VmDestroyed", data: { ...r, removed: [] } },
   ]);
