@@ -79,7 +79,7 @@ export const IngestEnv = BaseEnv.extend({
   RECONCILE_POINTS_PER_MINUTE: envInt(5, 900).default(600),
   /** A budget or `retry-after` wait up to this many seconds is waited out; a longer one defers the call to a later pass. */
   RECONCILE_MAX_WAIT: envInt(0, 600).default(30),
-  /** Pages of 100 deliveries read per pass at most, walking back to the checkpoint (the first pass walks back 3 days). */
+  /** Pages of 100 deliveries read per pass at most, walking back to the checkpoint (the first pass walks back 3 days; a walk that hits the cap logs how far it got and moves on). */
   RECONCILE_DELIVERIES_MAX_PAGES: envInt(1, 1000).default(10),
   /** Seconds the reconcile lease (KV `ingest-reconcile`) lives unrenewed: a standby replica takes over after it. */
   RECONCILE_LEASE_TTL: envInt(5, 600).default(30),

@@ -38,11 +38,11 @@ export function deliveriesToRedeliver(rows: readonly HookDelivery[], redelivered
 /**
  * Where the next walk back through the deliveries may stop: the newest attempt seen, less an
  * overlap (an attempt is listed once it finished, up to GitHub's 10 s timeout after it began,
- * so a slow one can appear behind a newer one). An incomplete walk keeps the old checkpoint:
- * what it did not reach is read again next time.
+ * so a slow one can appear behind a newer one). An incomplete walk (the page cap was reached)
+ * moves on too: otherwise every pass would read the same newest pages again; the caller logs
+ * how far back it got, and older failures are left to the stale-job checks.
  */
-export function nextCheckpoint(prevMs: number, rows: readonly HookDelivery[], complete: boolean, overlapMs = 5 * 60_000): number {
-  if (!complete) return prevMs;
+export function nextCheckpoint(prevMs: number, rows: readonly HookDelivery[], overlapMs = 5 * 60_000): number {
   let newest = prevMs;
   for (const d of rows) {
     const at = Date.parse(d.deliveredAt);

@@ -179,7 +179,11 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
         failed(fields, err);
       }
     }
-    checkpoint = nextCheckpoint(checkpoint, walk.rows, walk.complete);
+    if (!walk.complete) {
+      const oldest = walk.rows.at(-1)?.deliveredAt;
+      log.warn({ pages: walk.pages, checkpoint: new Date(checkpoint).toISOString(), reachedBack: oldest }, "reconcile: deliveries walk stopped at RECONCILE_DELIVERIES_MAX_PAGES before the checkpoint; older failures are not redelivered");
+    }
+    checkpoint = nextCheckpoint(checkpoint, walk.rows);
   };
 
   const pass = async () => {
