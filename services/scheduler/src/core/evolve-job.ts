@@ -83,6 +83,7 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       // a VM it ran on keeps its reservation until VmDestroyed.
       const job = s.jobs.get(e.data.jobId);
       if (job) unclaim(s, job.hostId, job.vmId, job.jobId, `${job.jobId} ended (${e.type})`);
+      s.startedEarly.delete(e.data.jobId);
       finish(s, e.data.jobId);
       return;
     }
