@@ -54,6 +54,12 @@ describe("compose.yaml", () => {
     expect(compose.services.nats!.volumes).toContain("./deploy/nats/nats.conf:/etc/nats/nats.conf:ro");
   });
 
+  it("ships the NATS config `oneshot admin nats-config` generates today (no stale permissions)", async () => {
+    const { natsConfig } = await import("../packages/cli/src/admin/nats-config.js");
+    const conf = readFileSync(join(root, "deploy", "nats", "nats.conf"), "utf8");
+    expect(conf).toBe(natsConfig({ hosts: ["metal-01", "metal-02"], monitorPort: 8222 }));
+  });
+
   it("passes `docker compose config` where the compose plugin exists", () => {
     const has = spawnSync("docker", ["compose", "version"], { encoding: "utf8" });
     if (has.status !== 0) {
