@@ -10,3 +10,4 @@ export * from "./shutdown.js";
 export * from "./telemetry.js";
 export * from "./service.js";
 export * as sealedBox from "./sealed-box.js";
+export * from "./leader-lease.js";

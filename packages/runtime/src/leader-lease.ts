@@ -1,19 +1,20 @@
 import type { KV } from "@nats-io/kv";
-import type { Logger } from "@oneshot/runtime";
+import type { Logger } from "pino";
 
 /**
- * One janitor acts at a time: the leader holds key `leader` in KV bucket `janitor`, whose
- * TTL (the stream's max age) deletes the key when the leader stops renewing it.
+ * One instance of a role acts at a time (the janitor; ingest's reconciler): the leader holds
+ * key `key` in a KV bucket whose TTL (the stream's max age) deletes the key when the leader
+ * stops renewing it.
  *
- * Why a lease rather than optimistic concurrency alone: the janitor's appends go to host
- * subjects that hostd and the scheduler also write, so an expected-sequence check would
- * conflict with them all the time, and two janitors would both do (and log, and count) all
- * the work. With a lease, the standby follows the same log and telemetry (warm: nothing to
- * replay at takeover) and stays silent. The lease is not a fence on its own: a leader that
- * stalls past its TTL could act once after a standby took over. That is harmless because
- * every append is idempotent (msgIds derived from the decision: `reclaim:<id>`,
- * `lost:<host>:<registration>`, `requeue:<job>:<attempt>`) and job decisions carry the job
- * subject's expected sequence. The holder also stops acting on its own clock: it counts
+ * Why a lease rather than optimistic concurrency alone: these roles append to host subjects
+ * that hostd and the scheduler also write, so an expected-sequence check would conflict with
+ * them all the time, and two instances would both do (and log, count, spend API budget on)
+ * all the work. With a lease, the standby follows the same log (warm: nothing to replay at
+ * takeover) and stays silent. The lease is not a fence on its own: a leader that stalls past
+ * its TTL could act once after a standby took over. That is harmless because every append is
+ * idempotent (msgIds derived from the decision: `reclaim:<id>`, `lost:<host>:<registration>`,
+ * `vanished:<host>:<vm>`, `retired:<host>:<vm>`, `redelivered:<delivery>`) and job decisions
+ * carry the job subject's expected sequence. The holder also stops acting on its own clock: it counts
  * itself leader only until `renewed-at-send + TTL - margin`, which is before the server can
  * expire the key.
  */
@@ -24,7 +25,11 @@ export class LeaderLease {
 
   constructor(
     private readonly kv: KV,
-    private readonly o: { key: string; holder: string; ttlMs: number; clock: () => number; log: Logger; onChange: (leader: boolean) => void },
+    private readonly o: {
+      key: string; holder: string; ttlMs: number; clock: () => number; log: Logger; onChange: (leader: boolean) => void;
+      /** Names the role in log lines (`janitor`, `reconcile`). */
+      role: string;
+    },
   ) {}
 
   /** True while this instance holds the lease by its own clock. */
@@ -45,18 +50,18 @@ export class LeaderLease {
     } catch (e) {
       if (isWrongSequence(e)) {
         // Someone else holds it (or our key expired and was taken): we are a standby.
-        if (this.revision !== undefined) this.o.log.warn({ holder: this.o.holder }, "lost the janitor lease");
+        if (this.revision !== undefined) this.o.log.warn({ role: this.o.role, holder: this.o.holder }, "lost the lease");
         this.revision = undefined;
         this.heldUntil = 0;
         await this.noteHolder();
       } else {
         // NATS unreachable: keep the revision; the lease lapses by our own clock if this lasts.
-        this.o.log.warn({ err: e }, "janitor lease renewal failed");
+        this.o.log.warn({ role: this.o.role, err: e }, "lease renewal failed");
       }
     }
     const is = this.isLeader();
     if (is !== was) {
-      this.o.log.info({ holder: this.o.holder, leader: is }, is ? "took the janitor lease: acting" : "janitor lease lapsed: standing by");
+      this.o.log.info({ role: this.o.role, holder: this.o.holder, leader: is }, is ? "took the lease: acting" : "lease lapsed: standing by");
       this.o.onChange(is);
     }
   }
@@ -74,7 +79,7 @@ export class LeaderLease {
   private async noteHolder(): Promise<void> {
     const entry = await this.kv.get(this.o.key).catch(() => null);
     const holder = entry && entry.operation === "PUT" ? (JSON.parse(entry.string()) as { holder?: string }).holder : undefined;
-    if (holder && holder !== this.lastHolder) this.o.log.info({ leader: holder }, "another janitor holds the lease: standing by");
+    if (holder && holder !== this.lastHolder) this.o.log.info({ role: this.o.role, leader: holder }, "another instance holds the lease: standing by");
     this.lastHolder = holder;
   }
 }

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { DomainEvent, Stored } from "@oneshot/proto";
-import type { EventStore, Logger, Nats } from "@oneshot/runtime";
+import { LeaderLease, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { leakSettings, type JanitorConfig } from "./config.js";
 import { appendsOf, type JanitorEvent } from "./core/appends.js";
@@ -10,7 +10,6 @@ import { findLeaks } from "./core/find-leaks.js";
 import { findLostHosts, livenessOf } from "./core/find-lost-hosts.js";
 import type { Plan } from "./core/plan.js";
 import { DesiredView } from "./desired-view.js";
-import { LeaderLease } from "./leader-lease.js";
 import { janitorMetrics } from "./metrics.js";
 import { TelemetryView } from "./telemetry-view.js";
 
@@ -48,7 +47,7 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   const settings = leakSettings(c);
   const holder = c.JANITOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
   const ttlMs = await leaseTtlMs(d.kv, c.JANITOR_LEASE_TTL * 1000, log);
-  const lease = new LeaderLease(d.kv, { key: LEASE_KEY, holder, ttlMs, clock, log, onChange: (l) => metrics.leader.set(l ? 1 : 0) });
+  const lease = new LeaderLease(d.kv, { role: "janitor", key: LEASE_KEY, holder, ttlMs, clock, log, onChange: (l) => metrics.leader.set(l ? 1 : 0) });
   metrics.leader.set(0);
 
   let running: Promise<void> | undefined;

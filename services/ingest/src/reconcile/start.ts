@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { ensureKv, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { LeaderLease, ensureKv, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { githubAppCredentials, type IngestConfig } from "../config.js";
 import { githubReconcileClient } from "../providers/github/reconcile-api-client.js";
@@ -7,7 +7,6 @@ import { gitlabReconcileClient } from "../providers/gitlab/reconcile-api-client.
 import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry } from "../providers/gitlab/runners.js";
 import { apiCaller } from "./api-call.js";
 import { CallBudget } from "./budget.js";
-import { LeaderLease } from "./leader-lease.js";
 import { startReconciler, type Reconciler } from "./loop.js";
 import { reconcileMetrics } from "./metrics.js";
 import type { ReconcileApi } from "./types.js";
@@ -46,6 +45,7 @@ export async function startReconcile(o: { config: IngestConfig; nats: Nats; stor
   });
   let reconciler: Reconciler | undefined;
   const lease = kv ? new LeaderLease(kv, {
+    role: "reconcile",
     key: "leader", holder: `${hostname()}-${process.pid}`, ttlMs, clock: Date.now, log,
     onChange: (leader) => {
       metrics.leader.set(leader ? 1 : 0);
