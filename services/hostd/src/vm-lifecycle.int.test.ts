@@ -3,7 +3,8 @@ import { missing, waitFor } from "@oneshot/testing";
 import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { qmpCommand } from "./vmm/qemu/qmp.js";
-import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
+import { HostdHarness, missingImage, testImageDir } from "./testing/hostd-harness.js";
+import { findImages } from "./vm/images.js";
 
 // The real hostd process with a real nats-server boots real QEMU guests (TCG here) on a real
 // bridge with real nftables; the test appends what the scheduler would and reads the events.
@@ -15,9 +16,12 @@ describe.skipIf(skip)("hostd runs one-shot VMs (real hostd, NATS, QEMU, taps, nf
   beforeAll(() => h.start(), T);
   afterAll(() => h.dispose(), T);
 
-  it("registers with capacity, accel, arch and an X25519 key", () => {
+  it("registers with capacity, accel, arch, an X25519 key and exactly the images on disk", async () => {
     const reg = h.events.find((e) => e.type === "HostRegistered")!;
-    expect(reg.data).toMatchObject({ hostId: h.hostId, arch: "amd64", vmm: "qemu", emulated: false, images: ["minimal"] });
+    // minimal, plus full when images/build-full.sh has been run here.
+    const onDisk = (await findImages(testImageDir(), "amd64")).map((i) => i.name);
+    expect(onDisk[0]).toBe("minimal");
+    expect(reg.data).toMatchObject({ hostId: h.hostId, arch: "amd64", vmm: "qemu", emulated: false, images: onDisk });
     const d = reg.data as { accel: string; publicKey: string; capacity: { vcpus: number } };
     expect(["kvm", "tcg"]).toContain(d.accel);
     expect(Buffer.from(d.publicKey, "base64")).toHaveLength(32);
