@@ -103,7 +103,8 @@ export class GithubModel {
   }
 
   drained(): boolean {
-    return this.unfinished().length === 0 && this.inFlight.length === 0 && this.failed.length === 0;
+    const gaveUp = new Set(this.w.log.flatMap((e) => (e.type === "JobFailed" ? [e.data.jobId] : [])));
+    return this.unfinished().every((u) => gaveUp.has(u.split(":")[0]!)) && this.inFlight.length === 0 && this.failed.length === 0;
   }
   unfinished(): string[] {
     return [...this.jobs.values()].filter((j) => j.status === "queued" || j.status === "in_progress").map((j) => `${j.id}:${j.status}`);
