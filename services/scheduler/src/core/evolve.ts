@@ -33,8 +33,11 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
       // The reconciler's audit trail: what it recovers arrives as job events.
       break;
     default: {
+      // Exhaustive at compile time; at run time an unknown type changes nothing. (Returning
+      // the event here once made a stray message the scheduler's state, on every replay.)
       const _never: never = e;
-      return _never;
+      void _never;
+      return state;
     }
   }
   trackSubjectSeq(state, e);
