@@ -291,7 +291,7 @@ async function e2e(burstJobs: number): Promise<void> {
     return performance.now() - t;
   };
   const base: number[] = [];
-  for (let i = 0; i < 200; i++) base.push(await roundTrip(`base-b${i}`, () => store.append({ type: "JobStarted", data: { jobId: `b${i}` } }, { correlationId: "bench" })));
+  for (let i = 0; i < 200; i++) base.push(await roundTrip(`base-b${i}`, () => store.append({ type: "JobStarted", data: { jobId: `b${i}`, reportedBy: "webhook" } }, { correlationId: "bench" })));
 
   // 20 hosts with room for every job (no waiting for capacity: this measures deciding).
   for (let i = 0; i < 20; i++) {

@@ -35,7 +35,7 @@ describe("fleet read-model", () => {
     const f = emptyFleet();
     applyToFleet(f, at(queued("j2")));
     applyToFleet(f, at({ type: "JobCompleted", data: { jobId: "j2", conclusion: "cancelled", exitCode: null, reportedBy: "provider" } }));
-    applyToFleet(f, at({ type: "JobStarted", data: { jobId: "j2" } }));
+    applyToFleet(f, at({ type: "JobStarted", data: { jobId: "j2", reportedBy: "webhook" } }));
     expect(f.jobs.get("j2")?.state).toBe("completed");
   });
 

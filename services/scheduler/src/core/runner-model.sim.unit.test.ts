@@ -5,7 +5,7 @@ import { registered } from "../testing/fixtures.js";
 import { evolve } from "./evolve.js";
 import { defaultPolicy, place } from "./place.js";
 import { initialState } from "./state.js";
-import { GithubModel, HostdModel, Ingest, Reconciler, Rng, Step, type World } from "../testing/runner-world.js";
+import { GithubModel, HostdModel, Ingest, Reconciler, Rng, type Step, type World } from "../testing/runner-world.js";
 
 // The real scheduler core (evolve + place) against a small pure model of GitHub: any idle
 // runner whose labels cover a queued job may be handed it, webhooks are dropped, repeated,

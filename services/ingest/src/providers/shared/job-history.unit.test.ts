@@ -6,7 +6,7 @@ let seq = 0;
 const stored = (e: DomainEvent): Stored<DomainEvent> =>
   ({ ...e, id: `e${++seq}`, version: 1, occurredAt: "2026-12-01T10:00:00Z", correlationId: "c", causationId: null, subject: "evt.job.gh-1", seq }) as Stored<DomainEvent>;
 const spec = { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 600 } as const;
-const source = { provider: "github", repo: "acme/w", org: "acme", providerJobId: "1", labels: ["oneshot"] } as const;
+const source = { provider: "github" as const, repo: "acme/w", org: "acme", providerJobId: "1", labels: ["oneshot"] };
 const queued = stored({ type: "JobQueued", data: { jobId: "gh-1", spec, source } });
 
 describe("a job's history as ingest reads it (state only moves forward)", () => {
