@@ -25,14 +25,23 @@ export async function decideAndStore(
   o: { msgId: string; correlationId: string; timeoutMs: number },
 ): Promise<StoreOutcome> {
   const subject = subjects.job(jobId);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const notes: string[] = [];
+  // A second append of one delivery (Decision.again) has its own msgId: `<delivery>:2`.
+  let msgId = o.msgId;
+  for (let attempt = 0; attempt < 6; attempt++) {
     const { events, lastSeq } = await store.readAggregate(subject);
     const d = await decide(foldHistory(events, lastSeq));
-    if (!d.append) return { note: d.note };
+    const note = [...notes, d.note].join("; ");
+    if (!d.append) return { note };
     try {
-      const r = await store.append(d.append, { msgId: o.msgId, expectedLastSubjectSeq: lastSeq, correlationId: o.correlationId, timeoutMs: o.timeoutMs });
-      if (r.duplicate) return { note: `${d.note}: duplicate delivery, stored once`, seq: r.seq, duplicate: true };
-      return { note: d.note, type: d.append.type, seq: r.seq };
+      const r = await store.append(d.append, { msgId, expectedLastSubjectSeq: lastSeq, correlationId: o.correlationId, timeoutMs: o.timeoutMs });
+      if (d.again && notes.length === 0) {
+        notes.push(r.duplicate ? `${d.note} (stored before)` : d.note);
+        msgId = `${o.msgId}:2`;
+        continue;
+      }
+      if (r.duplicate) return { note: `${note}: duplicate delivery, stored once`, seq: r.seq, duplicate: true };
+      return { note, type: d.append.type, seq: r.seq };
     } catch (e) {
       if (!(e instanceof ConcurrencyError)) throw e;
     }

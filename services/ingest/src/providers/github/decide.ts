@@ -53,11 +53,14 @@ export function decideGithub(p: WorkflowJobPayload, h: JobHistory, d: JobDefault
       // An environment gate: nothing to boot until GitHub queues it again (with a new delivery id).
       return { note: "waiting for approval" };
     case "in_progress":
-      if (h.started || h.ended) return { note: "already started" };
-      return { append: started(jobId, j.runner_name), note: "started" };
+      if (h.started || h.cancelled) return { note: "already started or cancelled" };
+      // Late (after its `completed`): still the one record of which runner, hence which VM, ran it.
+      return { append: started(jobId, j.runner_name), note: h.ended ? "started (late: already ended)" : "started" };
     case "completed": {
       if (h.ended) return { note: "already ended" };
       const c = j.conclusion ?? "cancelled";
+      // Its `in_progress` was lost or is late: the completion names the runner that ran it.
+      if (!h.started && j.runner_name) return { append: started(jobId, j.runner_name), note: "started (from its completion)", again: true };
       // No runner ever took it (runner_id null or 0 on GitHub's side) and we saw no start.
       if (c === "cancelled" && !h.started && !j.runner_id) {
         return { append: { type: "JobCancelled", data: { jobId, reason: "cancelled before it started" } }, note: "cancelled" };

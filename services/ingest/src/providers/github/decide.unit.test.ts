@@ -49,7 +49,9 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
     const p = delivery("in_progress", { runner_name: "oneshot-metal-01-k2x9q0a1bc" });
     expect(decideGithub(p, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" } });
     expect(decideGithub(p, given({ queued: true, started: true }), d).append).toBeUndefined();
-    expect(decideGithub(p, given({ ended: true }), d).append).toBeUndefined();
+    // Late, after its completion: still stored, it is the one record of which VM ran the job.
+    expect(decideGithub(p, given({ ended: true }), d)).toMatchObject({ append: { type: "JobStarted", data: { vmId: "k2x9q0a1bc" } }, note: "started (late: already ended)" });
+    expect(decideGithub(p, given({ ended: true, started: true }), d).append).toBeUndefined();
   });
 
   it("in_progress on someone else's runner name → JobStarted without a VM", () => {
@@ -57,7 +59,7 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
   });
 
   it("completed before queued is stored; the late queued then boots nothing", () => {
-    const done = decideGithub(delivery("completed", { conclusion: "success" }), given(), d);
+    const done = decideGithub(delivery("completed", { conclusion: "success", runner_name: null }), given(), d);
     expect(done.append).toEqual({ type: "JobCompleted", data: { jobId: "gh-29679449", conclusion: "success", exitCode: null, reportedBy: "provider" } });
     expect(decideGithub(delivery("queued"), given({ ended: true }), d).append).toBeUndefined();
   });
@@ -67,12 +69,21 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
     expect(decideGithub(cancelled, given({ queued: true }), d).append).toEqual({ type: "JobCancelled", data: { jobId: "gh-29679449", reason: "cancelled before it started" } });
     expect(decideGithub(cancelled, given({ queued: true, started: true }), d).append).toMatchObject({ type: "JobCompleted", data: { conclusion: "cancelled" } });
     // A runner id means a runner took it even if its in_progress never reached us.
-    expect(decideGithub(delivery("completed", { conclusion: "cancelled", runner_id: 7 }), given({ queued: true }), d).append?.type).toBe("JobCompleted");
+    expect(decideGithub(delivery("completed", { conclusion: "cancelled", runner_id: 7, runner_name: null }), given({ queued: true }), d).append?.type).toBe("JobCompleted");
+  });
+
+  it("completed naming a runner we never saw start → JobStarted first (which VM ran it), then JobCompleted", () => {
+    const p = delivery("completed", { conclusion: "success", runner_id: 7, runner_name: "oneshot-metal-01-k2x9q0a1bc" });
+    expect(decideGithub(p, given({ queued: true }), d)).toEqual({
+      append: { type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" } },
+      note: "started (from its completion)", again: true,
+    });
+    expect(decideGithub(p, given({ queued: true, started: true }), d).append).toMatchObject({ type: "JobCompleted", data: { conclusion: "success" } });
   });
 
   it("completed twice → stored once; an unknown conclusion → neutral", () => {
     expect(decideGithub(delivery("completed"), given({ ended: true }), d).append).toBeUndefined();
-    expect(decideGithub(delivery("completed", { conclusion: "exploded" }), given({ queued: true }), d).append).toMatchObject({ data: { conclusion: "neutral" } });
+    expect(decideGithub(delivery("completed", { conclusion: "exploded" }), given({ queued: true, started: true }), d).append).toMatchObject({ data: { conclusion: "neutral" } });
   });
 
   it("a job that was never ours (GitHub-hosted, no oneshot label) is recorded once as JobIgnored with the reason", () => {

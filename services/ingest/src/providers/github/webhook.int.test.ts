@@ -97,7 +97,11 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     await postGithub(t.base, workflowJob("completed", 1008));
     await postGithub(t.base, workflowJob("queued", 1008));
     await postGithub(t.base, workflowJob("in_progress", 1008));
-    expect(await t.history("gh-1008")).toEqual(["JobCompleted"]);
+    // The completion names our runner (its in_progress came later): the start is recorded first.
+    expect(await t.history("gh-1008")).toEqual(["JobStarted", "JobCompleted"]);
+    // A redelivery of that completion stores nothing more.
+    await postGithub(t.base, workflowJob("completed", 1008));
+    expect(await t.history("gh-1008")).toEqual(["JobStarted", "JobCompleted"]);
   });
 
   it("records a job cancelled before it started as JobCancelled, and nothing after", async () => {
@@ -113,7 +117,8 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     await postGithub(t.base, workflowJob("completed", 1010, { conclusion: "failure" }));
     await postGithub(t.base, workflowJob("queued", 1011, { run_attempt: 2 }));
     await postGithub(t.base, workflowJob("completed", 1010, { conclusion: "failure" }));
-    expect(await t.history("gh-1010")).toEqual(["JobQueued", "JobCompleted"]);
+    // Its completion named our runner (no in_progress came): the start, then the end, once.
+    expect(await t.history("gh-1010")).toEqual(["JobQueued", "JobStarted", "JobCompleted"]);
     const [rerun] = await t.events("gh-1011");
     expect(rerun).toMatchObject({ type: "JobQueued", data: { source: { runAttempt: 2, runId: "10371460" } } });
   });

@@ -10,10 +10,12 @@ export interface JobHistory {
   started: boolean;
   /** Completed, cancelled or failed: nothing more happens to it. */
   ended: boolean;
+  /** It ended because it was cancelled before any runner took it (JobCancelled). */
+  cancelled: boolean;
   source?: JobSource;
 }
 
-export const emptyHistory = (): JobHistory => ({ lastSeq: 0, queued: false, ignored: false, started: false, ended: false });
+export const emptyHistory = (): JobHistory => ({ lastSeq: 0, queued: false, ignored: false, started: false, ended: false, cancelled: false });
 
 /** Nothing is known of the job yet: the delivery in hand is the first we store. */
 export const isNew = (h: JobHistory) => !h.queued && !h.ignored && !h.started && !h.ended;
@@ -38,7 +40,8 @@ export function foldHistory(events: readonly Stored<DomainEvent>[], lastSeq: num
       // From a webhook or the reconciler (v2 `reportedBy`): either way a runner took it.
       case "JobStarted": h.started = true; break;
       // Said by the provider, the VM or the reconciler; cancelled; failed by the scheduler.
-      case "JobCompleted": case "JobCancelled": case "JobFailed": h.ended = true; break;
+      case "JobCompleted": case "JobFailed": h.ended = true; break;
+      case "JobCancelled": h.ended = h.cancelled = true; break;
       // Where the job runs is the scheduler's business: none of these moves its state for ingest.
       case "JobScheduled": case "JobUnschedulable": case "JobRequeued": case "JobRebound": break;
       default: {
@@ -51,4 +54,9 @@ export function foldHistory(events: readonly Stored<DomainEvent>[], lastSeq: num
 }
 
 /** The one event a delivery leads to, or why none (the note goes into the reply and the log). */
-export type Decision = { append: DomainEvent; note: string } | { append?: undefined; note: string };
+/**
+ * The event a delivery leads to, or why none. `again`: after this append, decide once more on
+ * the new history (a `completed` that names a runner we never saw start records the start
+ * first: which VM ran the job is a fact the scheduler and the janitor need).
+ */
+export type Decision = { append: DomainEvent; note: string; again?: true } | { append?: undefined; note: string };
