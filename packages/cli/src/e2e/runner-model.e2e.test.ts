@@ -140,6 +140,32 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
     for (const v of new Set(ev.filter((e) => e.type === "VmBootRequested").map((e) => (e.data as { vmId: string }).vmId))) expect(leftovers(v, stack.state)).toEqual([]);
   });
 
+  it("retires a VM whose job was cancelled before pickup when nothing else is queued: VmIdle → runner removed at GitHub → VmRetired → destroyed", { timeout: 300_000 }, async () => {
+    const id = 880_007;
+    // No runner may take it: the VM boots, its runner registers and goes online, then the job is cancelled.
+    github.pauseAssignment(true);
+    github.queueJob({ id, runId: 4401, repo: "acme/widgets", labels: LABELS, name: "lonely", script: "exit 0" });
+    const vmOf = (e: EventJson) => (e.data as { vmId?: string }).vmId;
+    const booted = await waitFor("its VM booted", async () => (await stack.events(["--job", `gh-${id}`])).find((e) => e.type === "VmBooted"), 180_000, 1000);
+    const vmId = vmOf(booted)!;
+    await waitFor("its runner online", () => [...github.model.runners.values()].some((r) => r.name.endsWith(`-${vmId}`) && github.model.online(r)), 120_000, 500);
+    const cancelledAt = Date.now();
+    github.cancelJob(id);
+    github.pauseAssignment(false);
+    const destroyed = await waitFor("the idle VM destroyed", async () => (await stack.events()).find((e) => e.type === "VmDestroyed" && vmOf(e) === vmId), 180_000, 1000);
+    const ev = await stack.events();
+    const mine = ev.filter((e) => vmOf(e) === vmId).map((e) => e.type);
+    expect(mine).toEqual(expect.arrayContaining(["VmIdle", "VmRetired", "VmDestroyed"]));
+    expect(mine.indexOf("VmIdle")).toBeLessThan(mine.indexOf("VmRetired"));
+    expect(ev.filter((e) => e.type === "JobStarted" && (e.data as { jobId: string }).jobId === `gh-${id}`)).toEqual([]);
+    expect((await stack.events(["--job", `gh-${id}`])).map((e) => e.type)).toContain("JobCancelled");
+    // The runner's registration is gone at GitHub (the reconciler removed it before the VM went).
+    expect([...github.model.runners.values()].filter((r) => r.name.endsWith(`-${vmId}`))).toEqual([]);
+    expect(leftovers(vmId, stack.state)).toEqual([]);
+    const retired = ev.find((e) => e.type === "VmRetired" && vmOf(e) === vmId)!;
+    process.stdout.write(`runner-model e2e: cancelled job's idle VM ${vmId}: cancel → VmRetired ${((Date.parse(retired.time) - cancelledAt) / 1000).toFixed(1)} s, → VmDestroyed ${((Date.parse(destroyed.time) - cancelledAt) / 1000).toFixed(1)} s\n`);
+  });
+
   async function report(): Promise<void> {
     const ev: EventJson[] = await stack.events().catch(() => []);
     const at = (e: EventJson) => Date.parse(e.time);
