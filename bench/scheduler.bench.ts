@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { DomainEvent, Stored } from "@oneshot/proto";
 import { evolve, historyOf, initialState, place, type SchedulerState } from "@oneshot/scheduler";
+import { seededRng } from "@oneshot/testing";
 
 const { values } = parseArgs({
   options: {
@@ -36,16 +37,7 @@ interface WJob { id: string; arch: Arch; vcpus: number; memMiB: number; diskGiB:
 interface Workload { hosts: WHost[]; jobs: WJob[] }
 
 // ---- deterministic workload generation (the bench may be random; the core may not) ----
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRng;
 const GiB = 1024;
 const hostShape: Record<Arch, Omit<WHost, "id" | "arch">> = {
   amd64: { vcpus: 64, memMiB: 256 * GiB, diskGiB: 2000 },
