@@ -37,8 +37,19 @@ export const IngestEnv = BaseEnv.extend({
   GITHUB_APP_PRIVATE_KEY_FILE: optional,
   /** Runner group the just-in-time runners join (1 = Default). */
   GITHUB_RUNNER_GROUP_ID: envInt(1, 2 ** 31).default(1),
-  /** Bodies above this many bytes get 413 without being read to the end (GitHub sends up to 25 MB). */
-  INGEST_MAX_BODY_BYTES: envInt(1024, 25 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Webhook bodies above this many bytes get 413 without being read to the end. Real
+   * `workflow_job` bodies are ~25 KB (a GitLab Job Hook a few KB); 256 KiB is 10× that with
+   * room for 100 long labels, and with INGEST_MAX_IN_FLIGHT bounds what slow bodies can hold
+   * in memory (256 × 256 KiB = 64 MiB). GitHub may send up to 25 MB: raise it only if yours do.
+   */
+  INGEST_MAX_BODY_BYTES: envInt(1024, 25 * 1024 * 1024).default(256 * 1024),
+  /** The job API's body cap: a local job carries its script (up to 256 KiB) as JSON. */
+  INGEST_JOB_MAX_BODY_BYTES: envInt(1024, 25 * 1024 * 1024).default(1024 * 1024),
+  /** Requests handled at once; more get 503 with retry-after (GitHub and GitLab deliver again via the reconciler / their retries). */
+  INGEST_MAX_IN_FLIGHT: envInt(1, 100_000).default(256),
+  /** Open connections at once (node:http `maxConnections`); more are refused at accept. */
+  INGEST_MAX_CONNECTIONS: envInt(1, 1_000_000).default(1024),
   /** vCPUs of a job labelled plain `oneshot`. */
   INGEST_DEFAULT_VCPUS: envInt(1, 1024).default(2),
   /** Memory (GiB) of a job labelled plain `oneshot`. */

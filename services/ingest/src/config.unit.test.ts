@@ -8,7 +8,7 @@ const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.expor
 describe("ingest configuration", () => {
   it("has working defaults", () => {
     const c = parseConfig(IngestEnv, {});
-    expect(c).toMatchObject({ INGEST_PORT: 8080, GITHUB_API_URL: "https://api.github.com", INGEST_MAX_BODY_BYTES: 1024 * 1024, GITHUB_RUNNER_GROUP_ID: 1, INGEST_STORE_TIMEOUT_MS: 5000 });
+    expect(c).toMatchObject({ INGEST_PORT: 8080, GITHUB_API_URL: "https://api.github.com", INGEST_MAX_BODY_BYTES: 256 * 1024, INGEST_JOB_MAX_BODY_BYTES: 1024 * 1024, INGEST_MAX_IN_FLIGHT: 256, GITHUB_RUNNER_GROUP_ID: 1, INGEST_STORE_TIMEOUT_MS: 5000 });
     expect(c.INGEST_HTTP_PORT).toBeUndefined();
     expect(githubAppCredentials(c)).toBeUndefined();
   });

@@ -50,12 +50,15 @@ describe.skipIf(skip)("ingest as a process (built service, real nats-server)", (
     await nats?.dispose();
   });
 
-  it("serves webhooks, /healthz and /metrics on INGEST_PORT, and /healthz and /metrics on INGEST_HTTP_PORT", async () => {
+  it("serves webhooks and /healthz on INGEST_PORT, and /healthz and /metrics only on INGEST_HTTP_PORT", async () => {
     const base = `http://127.0.0.1:${port}`;
     expect((await postGithub(base, workflowJob("queued", 4001), { delivery: deliveryId() })).status).toBe(202);
-    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/ingest_requests_total\{route="\/webhooks\/github",outcome="202",service="ingest"\} 1/);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${opsPort}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text()).toContain("ingest_store_seconds_bucket");
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    expect(metrics).toContain("ingest_store_seconds_bucket");
+    expect(metrics).toMatch(/ingest_requests_total\{route="\/webhooks\/github",outcome="202",service="ingest"\} 1/);
     expect((await fetch(`http://127.0.0.1:${opsPort}/webhooks/github`, { method: "POST" })).status).toBe(404);
   });
 

@@ -28,12 +28,17 @@ const send = (res: ServerResponse, status: number, body: unknown, headers: Recor
 const RETRY_AFTER = "5";
 
 /**
- * ingest's one HTTP server (node:http): the webhooks, the job API, `/healthz` and `/metrics`.
+ * ingest's one HTTP server (node:http): the webhooks, the job API, `/healthz`, and `/metrics`
+ * unless an ops port (INGEST_HTTP_PORT) serves it. Requests in flight and connections are
+ * capped, so slow bodies cannot pile up in memory.
  * Every failure maps to one status here; a 5xx never says more than "retry later" or
  * "internal error", and nothing from a request body reaches a log line.
  */
 export function createIngestServer(d: IngestDeps): Server {
-  const max = d.config.INGEST_MAX_BODY_BYTES;
+  const c = d.config;
+  // Prometheus is scraped on the ops port when there is one: the internet-facing port then serves no /metrics.
+  const opsPaths = c.INGEST_HTTP_PORT ? ["/healthz"] : ["/healthz", "/metrics"];
+  let inFlight = 0;
   const providers = d.providers ?? webhookProviders(d.config, d.gitlabTags);
   const routes = new Map<string, Route>([["/v1/jobs", jobsRoute(d)]]);
   for (const p of providers.values()) if (p.webhook) routes.set(`/webhooks/${p.name}`, p.webhook(d));
@@ -56,7 +61,7 @@ export function createIngestServer(d: IngestDeps): Server {
     const count = (status: number) => d.metrics.requests.inc({ route: path, outcome: String(status) });
     let bodyRead = false;
     const body = async () => {
-      const b = await readBody(req, max);
+      const b = await readBody(req, path === "/v1/jobs" ? c.INGEST_JOB_MAX_BODY_BYTES : c.INGEST_MAX_BODY_BYTES);
       bodyRead = true;
       return b;
     };
@@ -94,7 +99,7 @@ export function createIngestServer(d: IngestDeps): Server {
 
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
-    if (path === "/healthz" || path === "/metrics") {
+    if (opsPaths.includes(path)) {
       if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "use GET" }, { allow: "GET" });
       return ops(res, path);
     }
@@ -107,8 +112,14 @@ export function createIngestServer(d: IngestDeps): Server {
       d.metrics.requests.inc({ route: path, outcome: "405" });
       return send(res, 405, { error: "use POST" }, { allow: "POST" });
     }
-    void handle(req, res, route, path);
+    if (inFlight >= c.INGEST_MAX_IN_FLIGHT) {
+      d.metrics.requests.inc({ route: path, outcome: "503" });
+      return send(res, 503, { error: "too many requests in flight; deliver again later" }, { "retry-after": RETRY_AFTER, connection: "close" });
+    }
+    inFlight++;
+    void handle(req, res, route, path).finally(() => inFlight--);
   });
+  server.maxConnections = c.INGEST_MAX_CONNECTIONS;
   // Webhook senders deliver in one go: a request trickling in for longer is not one of them.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
