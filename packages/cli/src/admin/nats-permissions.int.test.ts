@@ -8,7 +8,7 @@ import { encode, subjects, type DomainEvent } from "@oneshot/proto";
 import { EventStore, connectNats, createLogger, inboxPrefixFor } from "@oneshot/runtime";
 import { freePort, missing, startNats, type TestNats } from "@oneshot/testing";
 import { envVarFor, natsConfig } from "./nats-config.js";
-import { provisionAll } from "./provision.js";
+import { provisionAll, provisionHost } from "./provision.js";
 
 const skip = missing("nats");
 const log = createLogger("test", { level: "silent" });
@@ -34,7 +34,7 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     const hosts = ["metal-01", "metal-02"];
     const dir = mkdtempSync(join(tmpdir(), "oneshot-natsconf-"));
     const port = await freePort();
-    for (const u of ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`)]) {
+    for (const u of ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), "audit"]) {
       passwords[u] = `pw-${u}`;
       process.env[envVarFor(u)] = passwords[u];
     }
@@ -49,6 +49,34 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
   afterAll(async () => {
     for (const c of conns) await c.close().catch(() => undefined);
     await server?.dispose();
+  });
+
+  it("lets an audit identity replay the whole log, and nothing else: no publish, no durable, no delete", async () => {
+    const audit = await connectNats({ url: server.url, name: "audit", user: "audit", password: passwords.audit }, log);
+    try {
+      const seen: string[] = [];
+      const r = await new EventStore(audit.js, audit.jsm).replay("evt.>", (e) => void seen.push(e.type));
+      expect(r.count).toBeGreaterThan(0);
+      expect(seen).toContain("JobScheduled");
+      const forged = await audit.js.publish(subjects.host("metal-01"), encode(scheduled("metal-01"), meta), { timeout: 2_000 }).then(() => "ok", (e: Error) => e.message);
+      expect(forged).toMatch(/permission/i);
+      // nats-server 2.9 names a consumer in the create subject whether it is durable or not, so
+      // an identity that may create ordered consumers may also create a named one; what it may
+      // not do is remove anyone's, and `admin init` re-provisions a host durable whose filter is wrong.
+      const deleted = await audit.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message);
+      expect(deleted).toMatch(/permission/i);
+      const stream = await audit.jsm.streams.add({ name: "ROGUE2", subjects: ["rogue2.>"] }).then(() => "created", (e: Error) => e.message);
+      expect(stream).toMatch(/permission/i);
+      // A squatted host durable reading another host's work is replaced by `admin init`.
+      await audit.jsm.consumers.add("EVENTS", { durable_name: "hostd-metal-03", filter_subject: "evt.host.metal-01", ack_policy: "explicit" as never });
+      const admin = await connectNats({ url: server.url, name: "admin", user: "admin", password: passwords.admin }, log);
+      expect(await provisionHost(admin, "metal-03")).toBe("replaced");
+      expect((await admin.jsm.consumers.info("EVENTS", "hostd-metal-03")).config.filter_subject).toBe("evt.host.metal-03");
+      expect(await provisionHost(admin, "metal-03")).toBe("exists");
+      await admin.nc.close();
+    } finally {
+      await audit.nc.close();
+    }
   });
 
   it("lets a hostd append its own host's events", async () => {

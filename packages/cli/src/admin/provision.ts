@@ -9,10 +9,13 @@ import type { Logger } from "@oneshot/runtime";
  * of long ago (a placement it misses meanwhile is never booted, and the janitor reports its VM
  * as vanished, so the scheduler places the job again).
  */
-export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_000): Promise<"created" | "exists"> {
+export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_000): Promise<"created" | "exists" | "replaced"> {
   const durable = `hostd-${hostId}`;
   const have = await nats.jsm.consumers.info(streams.events.name, durable).catch(() => undefined);
-  if (have) return "exists";
+  // A consumer of that name with another filter was not made here (a read identity may create
+  // named consumers): the host would read another host's work. Replace it.
+  if (have && have.config.filter_subject === subjects.host(hostId) && have.config.ack_policy === AckPolicy.Explicit) return "exists";
+  if (have) await nats.jsm.consumers.delete(streams.events.name, durable);
   await nats.jsm.consumers.add(streams.events.name, {
     durable_name: durable,
     filter_subject: subjects.host(hostId),
@@ -21,7 +24,7 @@ export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_0
     ack_wait: ackWaitMs * 1_000_000,
     max_deliver: -1,
   });
-  return "created";
+  return have ? "replaced" : "created";
 }
 
 /** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */

@@ -14,14 +14,16 @@ export function adminCommand(program: Command): void {
     .requiredOption("--hosts <ids>", "comma-separated host ids, e.g. metal-01,metal-02")
     .option("--port <port>", "client port", "4222")
     .option("--store-dir <dir>", "JetStream store directory", "/data")
-    .action((o: { hosts: string; port: string; storeDir: string }) => {
+    .option("--audit <users>", "comma-separated read-only audit identities (each starting with `audit`)", "audit")
+    .action((o: { hosts: string; port: string; storeDir: string; audit: string }) => {
       const hosts = hostList(o.hosts);
+      const audit = hostList(o.audit);
       try {
-        process.stdout.write(natsConfig({ hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222 }));
+        process.stdout.write(natsConfig({ hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit }));
       } catch (e) {
         throw new CliError((e as Error).message);
       }
-      process.stderr.write(`set these in nats-server's environment: ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`)].map(envVarFor).join(" ")}\n`);
+      process.stderr.write(`set these in nats-server's environment: ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit].map(envVarFor).join(" ")}\n`);
     });
   admin
     .command("init")
