@@ -40,7 +40,7 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "oneshot-ingest-perm-"));
     const port = await freePort();
-    for (const u of ["admin", "ingest", "scheduler", "janitor", "hostd-metal-01"]) process.env[envVarFor(u)] = `pw-${u}`;
+    for (const u of ["admin", "ingest", "scheduler", "janitor", "hostd-metal-01", "audit"]) process.env[envVarFor(u)] = `pw-${u}`;
     const conf = join(dir, "nats.conf");
     writeFileSync(conf, natsConfig({ hosts: ["metal-01"], port, listen: "127.0.0.1", storeDir: join(dir, "js") }));
     server = await startNats({ port, config: conf });

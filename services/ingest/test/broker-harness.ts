@@ -10,7 +10,7 @@ export interface FakeHost {
   hostId: string;
   publicKey: string;
   privateKey: KeyObject;
-  /** Appends VmBootRequested for the job's first placement; returns its VM id. */
+  /** Appends the scheduler's JobScheduled and the host's VmBootRequested for the job's placement; returns its VM id. */
   accept(jobId: string, attempt?: number): Promise<string>;
   ask(jobId: string, vmId: string, o?: { publicKey?: string; subjectHost?: string; raw?: Uint8Array }): Promise<RunnerConfigReply["data"]["result"]>;
   open(box: Extract<RunnerConfigReply["data"]["result"], { ok: true }>["sealed"]): string;
@@ -24,6 +24,8 @@ export async function registerHost(nats: Nats, store: EventStore, hostId: string
     hostId, publicKey, privateKey: keys.privateKey,
     accept: async (jobId, attempt = 0) => {
       const vmId = vmIdFor(jobId, attempt);
+      // The scheduler's placement on this host, then the host's acceptance of it.
+      await store.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } }, { correlationId: jobId, msgId: `sched:${jobId}:${attempt}` });
       await store.append({ type: "VmBootRequested", data: { hostId, vmId, jobId, tap: `os-${vmId}`, disks: [] } }, { correlationId: jobId, msgId: `vm:${vmId}:VmBootRequested` });
       return vmId;
     },

@@ -14,6 +14,8 @@ export interface RequestFacts {
   jobEvents: readonly Stored<DomainEvent>[];
   /** The public key of the host's latest HostRegistered, if any. */
   registeredKey: string | undefined;
+  /** The scheduler's JobScheduled of this VM on the asking host's subject, if any. */
+  placement: { jobId: string; attempt: number } | undefined;
 }
 
 /** `provider`: the job's, once its JobQueued was found (the metrics label of a refusal). */
@@ -25,7 +27,9 @@ const X25519_RAW_B64 = /^[A-Za-z0-9+/]{43}=$/;
  * Whether a runner config may be minted for this request (docs/event-flow.md "Runner
  * configs"). Pure. The asking host must be the subject's host, hold the key it registered, and
  * have accepted a placement of this job on this VM (its own VmBootRequested) that has not ended;
- * the job must be queued and not over. Provider-neutral: whether the job's provider mints
+ * that placement must be the scheduler's (a JobScheduled on that host's subject for this job and
+ * VM) and the job's latest attempt; the job must be queued and not over. A host can therefore
+ * mint runners only for work the scheduler gave it, never for another host's or a stale one. Provider-neutral: whether the job's provider mints
  * runners at all, and whether its source has what minting needs, is the provider's to say
  * (`CiProvider.runners`, providers/port.ts).
  */
@@ -44,6 +48,13 @@ export function checkRequest(f: RequestFacts): Verdict {
   const queued = f.jobEvents.find((e) => e.type === "JobQueued");
   if (!queued || queued.type !== "JobQueued") return { ok: false, code: "not-found", message: `job ${jobId} was never queued` };
   const source = queued.data.source;
+  if (!f.placement || f.placement.jobId !== jobId) {
+    return { ok: false, code: "wrong-host", message: `the scheduler placed no job ${jobId} on VM ${vmId} of host ${hostId}`, provider: source.provider };
+  }
+  const latest = f.jobEvents.reduce((a, e) => (e.type === "JobRequeued" ? Math.max(a, e.data.attempt) : a), 0);
+  if (f.placement.attempt !== latest) {
+    return { ok: false, code: "not-runnable", message: `VM ${vmId} is attempt ${f.placement.attempt} of job ${jobId}; its latest is ${latest}`, provider: source.provider };
+  }
   if (foldHistory(f.jobEvents, 0).ended) return { ok: false, code: "not-runnable", message: `job ${jobId} has already ended`, provider: source.provider };
   return { ok: true, source };
 }

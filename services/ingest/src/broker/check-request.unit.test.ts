@@ -18,6 +18,7 @@ const facts = (o: Partial<RequestFacts> = {}): RequestFacts => ({
   vmEvents: [boot],
   jobEvents: [queued("github", { installationId: 42 })],
   registeredKey: key,
+  placement: { jobId: "gh-1", attempt: 0 },
   ...o,
 });
 
@@ -39,6 +40,9 @@ describe("may a runner config be minted for this request?", () => {
     ["the host never registered", { registeredKey: undefined }, "wrong-host"],
     ["the key is not an X25519 key", { request: { hostId: "h1", jobId: "gh-1", vmId: "vm1", publicKey: "abc" } }, "invalid"],
     ["the job was never queued", { jobEvents: [] }, "not-found"],
+    ["the scheduler never placed it on this host (a host minting for another's work)", { placement: undefined }, "wrong-host"],
+    ["the scheduler placed another job on that VM", { placement: { jobId: "gh-2", attempt: 0 } }, "wrong-host"],
+    ["the VM is a stale attempt (the job was requeued since)", { jobEvents: [queued("github", { installationId: 42 }), stored({ type: "JobRequeued", data: { jobId: "gh-1", fromHostId: "h1", vmId: "vm1", reason: "x", attempt: 1, releasesVm: false } })] }, "not-runnable"],
     ["the job already ended", { jobEvents: [queued("github", { installationId: 42 }), stored({ type: "JobCancelled", data: { jobId: "gh-1", reason: "x" } })] }, "not-runnable"],
   ] as const)("no: %s", (_, o, code) => {
     expect(checkRequest(facts(o as Partial<RequestFacts>))).toMatchObject({ ok: false, code });

@@ -7,7 +7,7 @@ import { foldHistory } from "../providers/shared/job-history.js";
 import { ProviderError } from "../providers/shared/provider-error.js";
 import { runnerNameFor } from "../providers/shared/runner-name.js";
 import { checkRequest } from "./check-request.js";
-import { HostKeys } from "./host-keys.js";
+import { HostFacts } from "./host-facts.js";
 import { ReplyCache } from "./reply-cache.js";
 
 type Result = RunnerConfigReply["data"]["result"];
@@ -43,12 +43,12 @@ export interface Broker {
  */
 export function startRunnerBroker(d: BrokerDeps): Broker {
   const sub: Subscription = d.nats.nc.subscribe(subjects.allRunnerConfig, { queue: "ingest-broker" });
-  const hostKeys = new HostKeys(d.store);
+  const hosts = new HostFacts(d.store);
   const replies = new ReplyCache<Answer>(d.replayTtlMs ?? 10 * 60_000);
   const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const m of sub) {
-      const p = answer(d, hostKeys, replies, m).catch((e: unknown) => d.log.error({ err: (e as Error).message }, "runner config reply failed"));
+      const p = answer(d, hosts, replies, m).catch((e: unknown) => d.log.error({ err: (e as Error).message }, "runner config reply failed"));
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     }
@@ -62,7 +62,7 @@ export function startRunnerBroker(d: BrokerDeps): Broker {
   };
 }
 
-async function answer(d: BrokerDeps, hostKeys: HostKeys, replies: ReplyCache<Answer>, m: Msg): Promise<void> {
+async function answer(d: BrokerDeps, hosts: HostFacts, replies: ReplyCache<Answer>, m: Msg): Promise<void> {
   const timer = d.metrics.brokerSeconds.startTimer();
   let jobId = "unknown";
   let correlationId = "unknown";
@@ -89,21 +89,21 @@ async function answer(d: BrokerDeps, hostKeys: HostKeys, replies: ReplyCache<Ans
   const log = d.log.child({ jobId, hostId: request.hostId, vmId: request.vmId });
   // The subject is part of the key: an answer is only ever repeated to the host it was checked for.
   const key = [m.subject, request.hostId, request.vmId, request.jobId, request.publicKey].join("/");
-  const a = await replies.get(key, () => mint(d, hostKeys, m.subject, request, log), (r) => r.result.ok);
+  const a = await replies.get(key, () => mint(d, hosts, m.subject, request, log), (r) => r.result.ok);
   if (a.result.ok) log.info({ provider: a.provider, runnerName: a.result.runnerName }, "runner config sealed to the host");
   else log.warn({ provider: a.provider, code: a.result.code, reason: a.result.message }, "runner config refused");
   reply(a);
 }
 
-async function mint(d: BrokerDeps, hostKeys: HostKeys, subject: string, req: RunnerConfigRequest["data"], log: Logger): Promise<Answer> {
+async function mint(d: BrokerDeps, hosts: HostFacts, subject: string, req: RunnerConfigRequest["data"], log: Logger): Promise<Answer> {
   let provider = "unknown";
   try {
-    const [vm, job, registeredKey] = await Promise.all([
+    const [vm, job, host] = await Promise.all([
       d.store.readAggregate(subjects.vm(req.hostId, req.vmId)),
       d.store.readAggregate(subjects.job(req.jobId)),
-      hostKeys.keyOf(req.hostId),
+      hosts.of(req.hostId),
     ]);
-    const verdict = checkRequest({ subject, request: req, vmEvents: vm.events, jobEvents: job.events, registeredKey });
+    const verdict = checkRequest({ subject, request: req, vmEvents: vm.events, jobEvents: job.events, registeredKey: host.key, placement: host.placement(req.vmId) });
     if (!verdict.ok) return { provider: verdict.provider ?? provider, result: failure(verdict.code, verdict.message) };
     const { source } = verdict;
     provider = source.provider;

@@ -128,6 +128,12 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
       ["not a request at all", host.ask("gh-2005", vmId, { raw: new TextEncoder().encode("hello") }), "invalid"],
     ];
     for (const [what, reply, code] of cases) expect(await reply, what).toMatchObject({ ok: false, code });
+    // A host holding only its own credential accepts, on its own VM subject, a VM the scheduler
+    // placed on another host (it can write that much): still no runner for it.
+    await queueJob(store, "gh-2006", { provider: "github", installationId: 42 });
+    const placedOnOne = await host.accept("gh-2006");
+    await store.append({ type: "VmBootRequested", data: { hostId: "metal-02", vmId: placedOnOne, jobId: "gh-2006", tap: null, disks: [] } }, { correlationId: "attacker" });
+    expect(await other.ask("gh-2006", placedOnOne)).toMatchObject({ ok: false, code: "wrong-host", message: expect.stringMatching(/scheduler placed no job gh-2006 on VM .* of host metal-02/) });
     // The job was never queued / has ended / is local.
     const ghostVm = await host.accept("gh-2999");
     expect(await host.ask("gh-2999", ghostVm)).toMatchObject({ ok: false, code: "not-found" });

@@ -82,6 +82,8 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     const a = await host.ask("gl-1978", vmA);
     await broker.drain();
     broker = start(); // a restarted ingest: the reply cache is empty
+    // The first VM's boot failed: the scheduler requeued the job, and placed attempt 1.
+    await store.append({ type: "JobRequeued", data: { jobId: "gl-1978", fromHostId: host.hostId, vmId: vmA, reason: "boot failed", attempt: 1, releasesVm: false } }, { correlationId: "sched" });
     const vmB = await host.accept("gl-1978", 1);
     const b = await host.ask("gl-1978", vmB);
     expect(a.ok && b.ok).toBe(true);
