@@ -7,6 +7,9 @@ export const redactPaths = [
   "secret", "*.secret", "token", "*.token", "password", "*.password", "privateKey", "*.privateKey",
   "jitConfig", "*.jitConfig", "encodedJitConfig", "*.encodedJitConfig", "authorization", "*.authorization",
   "headers.authorization", "headers.cookie", "headers[\"x-gitlab-token\"]", "body", "*.body", "sealed", "*.sealed",
+  // A local job's script is the user's data (it may hold what they pasted into a command line):
+  // the event log keeps it for replay, log lines never do.
+  "script", "*.script", "env", "*.env", "launch", "*.launch",
 ];
 
 /** One root logger per process; bind `{jobId, hostId, vmId}` with `.child()`. */
