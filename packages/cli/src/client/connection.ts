@@ -10,6 +10,9 @@ export const UpInfo = z.object({
   apiToken: z.string(),
   pid: z.number().int(),
   hosts: z.array(z.string()),
+  /** The identity the CLI uses against that stack (admin), and the 0600 file with its password. */
+  natsUser: z.string().optional(),
+  natsPasswordFile: z.string().optional(),
 });
 export type UpInfo = z.infer<typeof UpInfo>;
 
@@ -18,6 +21,15 @@ export function readUpInfo(): UpInfo | undefined {
   if (!existsSync(f)) return undefined;
   const parsed = UpInfo.safeParse(JSON.parse(readFileSync(f, "utf8")));
   return parsed.success ? parsed.data : undefined;
+}
+
+/** NATS_USER/NATS_PASSWORD, else the identity the running `oneshot up` made for the CLI. */
+export function natsIdentity(): { user?: string; password?: string } {
+  if (process.env.NATS_USER) return { user: process.env.NATS_USER, ...(process.env.NATS_PASSWORD ? { password: process.env.NATS_PASSWORD } : {}) };
+  const up = readUpInfo();
+  if (!up?.natsUser || !up.natsPasswordFile || !existsSync(up.natsPasswordFile)) return {};
+  if (process.env.NATS_URL && process.env.NATS_URL !== up.natsUrl) return {};
+  return { user: up.natsUser, password: readFileSync(up.natsPasswordFile, "utf8").trim() };
 }
 
 /** NATS_URL, else the running `oneshot up`, else the default. */
@@ -38,7 +50,7 @@ export async function connect(): Promise<{ nats: Nats; store: EventStore; close:
   const url = natsUrl();
   try {
     const nats = await connectNats(
-      { url, name: "oneshot-cli", user: process.env.NATS_USER, password: process.env.NATS_PASSWORD, firstConnectTimeoutMs: 3_000 },
+      { url, name: "oneshot-cli", ...natsIdentity(), firstConnectTimeoutMs: 3_000 },
       log,
     );
     return { nats, store: new EventStore(nats.js, nats.jsm), close: () => nats.nc.close() };

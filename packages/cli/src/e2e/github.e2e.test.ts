@@ -80,8 +80,9 @@ async function consoleOf(stack: UpStack, hostId: string, vmId: string): Promise<
   const { connect } = await import("@nats-io/transport-node");
   const { jetstream } = await import("@nats-io/jetstream");
   const { decode } = await import("@oneshot/proto");
-  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string };
-  const nc = await connect({ servers: up.natsUrl });
+  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string; natsUser: string; natsPasswordFile: string };
+  // `oneshot up` runs NATS with production's identities: read as the CLI's (admin) one.
+  const nc = await connect({ servers: up.natsUrl, user: up.natsUser, pass: readFileSync(up.natsPasswordFile, "utf8").trim() });
   const c = await jetstream(nc).consumers.get("LOGS", { filter_subjects: `log.host.${hostId}.vm.${vmId}` });
   let text = "";
   const it = await c.consume();

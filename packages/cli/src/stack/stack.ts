@@ -6,8 +6,11 @@ import { arch as osArch } from "node:os";
 import { join } from "node:path";
 import { repoRoot, stateDir, upFile } from "./paths.js";
 import { Supervisor, type ChildSpec } from "./supervisor.js";
+import { connectNats, createLogger } from "@oneshot/runtime";
 import type { UpInfo } from "../client/connection.js";
 import { CliError } from "../client/connection.js";
+import { envVarFor, natsConfig } from "../admin/nats-config.js";
+import { provisionAll } from "../admin/provision.js";
 
 export interface StackOptions {
   ingestPort: number;
@@ -38,6 +41,16 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const ingestPort = await portOr(o.ingestPort);
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const base = { NATS_URL: natsUrl, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
+  const hostIds = archs.map((a) => `local-${a}${a === nativeArch() ? "" : "-emulated"}`);
+  // The same identities and permissions as production (`oneshot admin nats-config`): least
+  // privilege is exercised by the whole stack, not only by the NATS-level tests.
+  const identities = join(state, "nats-identities");
+  mkdirSync(identities, { recursive: true, mode: 0o700 });
+  const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`)];
+  const passwords = Object.fromEntries(users.map((u) => [u, secretFile(join(identities, u))]));
+  const as = (user: string) => ({ NATS_USER: user, NATS_PASSWORD: passwords[user]! });
+  const natsConf = join(state, "nats.conf");
+  writeFileSync(natsConf, natsConfig({ hosts: hostIds, port: natsPort, listen: "127.0.0.1", storeDir: join(state, "nats"), audit: [] }), { mode: 0o600 });
 
   let crashed: ((why: string) => void) | undefined;
   const sup = new Supervisor(join(state, "logs"), join(state, "run"), (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`), o.report);
@@ -50,21 +63,22 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const janitorPort = await portOr(9104);
   const specs: ChildSpec[] = [
     {
-      name: "nats", command: "nats-server", args: ["-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", join(state, "nats")],
-      env: {}, ready: () => listening(natsPort), stopGraceMs: 10_000,
+      name: "nats", command: "nats-server", args: ["-c", natsConf],
+      env: Object.fromEntries(users.map((u) => [envVarFor(u), passwords[u]!])), ready: () => listening(natsPort), stopGraceMs: 10_000,
     },
     svc("ingest", ingestPort, {
-      INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken,
+      INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken, ...as("ingest"),
     }),
-    svc("scheduler", schedulerPort, { SCHEDULER_HTTP_PORT: String(schedulerPort) }),
-    svc("janitor", janitorPort, { JANITOR_HTTP_PORT: String(janitorPort) }),
+    svc("scheduler", schedulerPort, { SCHEDULER_HTTP_PORT: String(schedulerPort), ...as("scheduler") }),
+    svc("janitor", janitorPort, { JANITOR_HTTP_PORT: String(janitorPort), ...as("janitor") }),
   ];
   const hosts: string[] = [];
   for (const [i, a] of archs.entries()) {
     const port = await portOr(9103 + i * 10);
-    const hostId = `local-${a}${a === nativeArch() ? "" : "-emulated"}`;
+    const hostId = hostIds[i]!;
     hosts.push(hostId);
     specs.push(svc(`hostd-${a}`, port, {
+      ...as(`hostd-${hostId}`),
       HOSTD_HOST_ID: hostId, HOSTD_HTTP_PORT: String(port), HOSTD_ARCH: a, HOSTD_IMAGE_DIR: join(root, "images", "out"),
       // Distinct bridge and subnet per local host; ONESHOT_UP_BRIDGE_PREFIX/SUBNET_BASE let
       // tests run a stack beside another one.
@@ -76,8 +90,12 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   for (const s of specs) {
     o.report(`starting ${s.name}`);
     await sup.start(s, s.name.startsWith("hostd") ? 300_000 : 60_000);
+    if (s.name === "nats") await provision(natsUrl, passwords.admin!, hostIds);
   }
-  const info: UpInfo = { natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts };
+  const info: UpInfo = {
+    natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts,
+    natsUser: "admin", natsPasswordFile: join(identities, "admin"),
+  };
   writeFileSync(upFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
   let stopped = false;
   const stop = async () => {
@@ -103,6 +121,17 @@ function ensureImage(root: string, arch: string, report: (s: string) => void): v
   report(`building the ${arch} guest image (once; a few minutes)`);
   const r = spawnSync(join(root, "images", "build-minimal.sh"), [arch], { stdio: "inherit" });
   if (r.status !== 0) throw new CliError(`building the ${arch} guest image failed: see the output above`);
+}
+
+/** Streams, buckets and each host's work consumer, as `oneshot admin init` makes them. */
+async function provision(url: string, password: string, hosts: string[]): Promise<void> {
+  const log = createLogger("cli", { level: "warn", fd: 2 });
+  const nats = await connectNats({ url, name: "oneshot-up", user: "admin", password }, log);
+  try {
+    await provisionAll(nats, hosts, log);
+  } finally {
+    await nats.nc.close();
+  }
 }
 
 /** A random secret kept in a 0600 file, made on first use. */
