@@ -77,5 +77,16 @@ export function misplacement(type: string, data: unknown, subject: string): stri
   return undefined;
 }
 
+/**
+ * The event subjects an identity may publish, from the table: every pattern it writes, with
+ * the tokens it is bound to filled in (a hostd's `{hostId}`) and the rest a wildcard. NATS
+ * permissions are generated from this, so the two layers cannot drift apart.
+ */
+export function eventSubjectsFor(writer: string, bind: Readonly<Record<string, string>> = {}): string[] {
+  return subjectTable
+    .filter((r) => r.writers.includes(writer))
+    .map((r) => tokens(r.pattern).map((t) => (t.startsWith("{") ? (bind[t.slice(1, -1)] ?? "*") : t)).join("."));
+}
+
 /** The same check on a decoded event. */
 export const isPlaced = (e: DomainEvent, subject: string): boolean => misplacement(e.type, e.data, subject) === undefined;

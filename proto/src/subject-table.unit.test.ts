@@ -1,12 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { eventTypes, type DomainEvent } from "./catalog.js";
 import { examples } from "./examples.js";
-import { misplacement, subjectTable } from "./subject-table.js";
+import { eventSubjectsFor, misplacement, subjectTable } from "./subject-table.js";
 import { subjectOf, subjects } from "./subjects.js";
 
 const example = (type: DomainEvent["type"]) => ({ type, data: examples[type] }) as DomainEvent;
 
 describe("subject table", () => {
+  it("derives each identity's event subjects (what NATS permissions allow it to publish)", () => {
+    expect(eventSubjectsFor("ingest")).toEqual(["evt.job.*", "evt.host.*", "evt.provider.*"]);
+    expect(eventSubjectsFor("scheduler")).toEqual(["evt.job.*", "evt.host.*"]);
+    expect(eventSubjectsFor("janitor")).toEqual(["evt.host.*"]);
+    expect(eventSubjectsFor("hostd", { hostId: "metal-01" })).toEqual(["evt.host.metal-01", "evt.host.metal-01.vm.*"]);
+    expect(eventSubjectsFor("audit")).toEqual([]);
+  });
+
   it("has a rule for every event type, and subjectOf always picks a subject the table allows", () => {
     const ruled = new Set(subjectTable.flatMap((r) => r.types));
     expect(eventTypes.filter((t) => !ruled.has(t))).toEqual([]);

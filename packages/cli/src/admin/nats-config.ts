@@ -1,7 +1,10 @@
+import { eventSubjectsFor } from "@oneshot/proto";
+
 /**
  * Generates nats-server's config: JetStream on, one user per service, least-privilege
- * subject permissions (nats-server 2.9 syntax). Passwords are `$ENV` references, so the
- * file holds no secret. Pure: the same inputs give the same text.
+ * subject permissions (nats-server 2.9 syntax). The event subjects each identity may publish
+ * come from proto's subject table (`eventSubjectsFor`), the same table every reader checks.
+ * Passwords are `$ENV` references, so the file holds no secret. Pure: the same inputs give the same text.
  *
  * What each identity may do:
  *  - ingest:    append job events (evt.job.*), answer runner-config requests; its reconciler
@@ -77,16 +80,16 @@ export function natsConfig(input: NatsConfigInput): string {
   for (const a of audit) if (!AUDIT_USER.test(a)) throw new Error(`audit user ${JSON.stringify(a)}: must start with "audit", then up to 58 of [A-Za-z0-9_-]`);
   const users = [
     user("admin", [">"], [">"]),
-    user("ingest", [...controlPlaneApi, "evt.job.*", "evt.host.*", "evt.provider.*", "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>"], [...inboxOf("ingest"), "rpc.runner.config.*"], true),
-    user("scheduler", [...controlPlaneApi, "evt.job.*", "evt.host.*", "dlq.scheduler", "dlq.scheduler-*"], inboxOf("scheduler")),
-    user("janitor", [...controlPlaneApi, "evt.host.*", "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inboxOf("janitor")),
+    user("ingest", [...controlPlaneApi, ...eventSubjectsFor("ingest"), "dlq.ingest", "dlq.ingest-*", "$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>"], [...inboxOf("ingest"), "rpc.runner.config.*"], true),
+    user("scheduler", [...controlPlaneApi, ...eventSubjectsFor("scheduler"), "dlq.scheduler", "dlq.scheduler-*"], inboxOf("scheduler")),
+    user("janitor", [...controlPlaneApi, ...eventSubjectsFor("janitor"), "dlq.janitor", "dlq.janitor-*", "$KV.janitor.>"], inboxOf("janitor")),
     ...input.hosts.map((h) =>
       user(
         `hostd-${h}`,
         [
           "$JS.API.INFO", "$JS.API.STREAM.INFO.EVENTS", "$JS.API.STREAM.INFO.TELEMETRY", "$JS.API.STREAM.INFO.LOGS", "$JS.API.STREAM.INFO.DLQ",
           `$JS.API.CONSUMER.INFO.EVENTS.hostd-${h}`, `$JS.API.CONSUMER.MSG.NEXT.EVENTS.hostd-${h}`, `$JS.ACK.EVENTS.hostd-${h}.>`,
-          `evt.host.${h}`, `evt.host.${h}.vm.*`, `tel.host.${h}.>`, `log.host.${h}.>`, `rpc.runner.config.${h}`, `dlq.hostd-${h}`,
+          ...eventSubjectsFor("hostd", { hostId: h }), `tel.host.${h}.>`, `log.host.${h}.>`, `rpc.runner.config.${h}`, `dlq.hostd-${h}`,
         ],
         inboxOf(`hostd-${h}`),
       ),
