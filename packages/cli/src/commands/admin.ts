@@ -23,7 +23,7 @@ export function adminCommand(program: Command): void {
       } catch (e) {
         throw new CliError((e as Error).message);
       }
-      process.stderr.write(`set these in nats-server's environment: ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit].map(envVarFor).join(" ")}\n`);
+      process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit].map(envVarFor).join(" ")}\n`);
     });
   admin
     .command("init")

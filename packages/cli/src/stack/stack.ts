@@ -47,7 +47,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const identities = join(state, "nats-identities");
   mkdirSync(identities, { recursive: true, mode: 0o700 });
   const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`)];
-  const passwords = Object.fromEntries(users.map((u) => [u, secretFile(join(identities, u))]));
+  const passwords = Object.fromEntries(users.map((u) => [u, natsPassword(join(identities, u))]));
   const as = (user: string) => ({ NATS_USER: user, NATS_PASSWORD: passwords[user]! });
   const natsConf = join(state, "nats.conf");
   writeFileSync(natsConf, natsConfig({ hosts: hostIds, port: natsPort, listen: "127.0.0.1", storeDir: join(state, "nats"), audit: [] }), { mode: 0o600 });
@@ -132,6 +132,18 @@ async function provision(url: string, password: string, hosts: string[]): Promis
   } finally {
     await nats.nc.close();
   }
+}
+
+/**
+ * A NATS password kept in a 0600 file. It starts with letters: nats-server parses an environment
+ * variable's value as a config value, so a hex string such as `9e2…` would be read as a number
+ * and the server would not start. A file from before that rule is replaced.
+ */
+function natsPassword(path: string): string {
+  const ok = (s: string) => /^pw[0-9a-f]{48}$/.test(s);
+  if (!existsSync(path) || !ok(readFileSync(path, "utf8").trim())) writeFileSync(path, `pw${randomBytes(24).toString("hex")}`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return readFileSync(path, "utf8").trim();
 }
 
 /** A random secret kept in a 0600 file, made on first use. */
