@@ -10,3 +10,4 @@ export * from "./catalog.js";
 export * from "./subjects.js";
 export * from "./subject-table.js";
 export * from "./codec.js";
+export * from "./runner-name.js";

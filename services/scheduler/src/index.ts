@@ -1,7 +1,6 @@
 // The scheduler's pure core: what `oneshot state --at`, benches and tests import.
 export * from "./core/state.js";
 export { setPhase, finish } from "./core/job-phase.js";
-export { runnerNameFor } from "./core/runner-name.js";
 export { covers, runnerScope } from "./core/runner-scope.js";
 export { evolve, fold } from "./core/evolve.js";
 export { place, defaultPolicy } from "./core/place.js";

@@ -1,11 +1,10 @@
 import type { Msg, Subscription } from "@nats-io/transport-node";
-import { DecodeError, RunnerConfigRequest, RunnerLaunch, decode, encode, subjects, type RunnerConfigReply } from "@oneshot/proto";
+import { DecodeError, RunnerConfigRequest, RunnerLaunch, decode, encode, runnerNameFor, subjects, type RunnerConfigReply } from "@oneshot/proto";
 import { sealedBox, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import type { IngestMetrics } from "../metrics.js";
 import type { Providers } from "../providers/registry.js";
 import { foldHistory } from "../providers/shared/job-history.js";
 import { ProviderError } from "../providers/shared/provider-error.js";
-import { runnerNameFor } from "../providers/shared/runner-name.js";
 import { checkRequest } from "./check-request.js";
 import { HostFacts } from "./host-facts.js";
 import { ReplyCache } from "./reply-cache.js";

@@ -38,7 +38,7 @@ export interface RunnerMinting {
 export interface MintRequest {
   jobId: string;
   source: JobSource;
-  /** `oneshot-<hostId>-<vmId>` (shared/runner-name.ts): unique per VM, ≤ 64 characters. */
+  /** `oneshot-<hostId>-<vmId>` (proto/src/runner-name.ts): unique per VM, ≤ 64 characters. */
   runnerName: string;
   /** Re-reads the job's log: true once it has ended (a runner made meanwhile must be taken back). */
   jobEnded(): Promise<boolean>;

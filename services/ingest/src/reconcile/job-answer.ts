@@ -1,5 +1,4 @@
-import type { DomainEvent } from "@oneshot/proto";
-import { parseRunnerName } from "../providers/shared/runner-name.js";
+import { parseRunnerName, type DomainEvent } from "@oneshot/proto";
 import type { JobView } from "./projection.js";
 import type { ProviderJob } from "./types.js";
 

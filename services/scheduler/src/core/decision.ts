@@ -1,5 +1,4 @@
-import { subjects, vmIdFor, type EventOf } from "@oneshot/proto";
-import { runnerNameFor } from "./runner-name.js";
+import { runnerNameFor, subjects, vmIdFor, type EventOf } from "@oneshot/proto";
 import type { Allocation, JobView } from "./state.js";
 
 export type DecisionEvent = EventOf<"JobScheduled" | "JobUnschedulable" | "JobRequeued" | "JobFailed" | "JobCompleted" | "JobRebound" | "VmIdle">;

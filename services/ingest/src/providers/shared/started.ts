@@ -1,5 +1,4 @@
-import type { DomainEvent } from "@oneshot/proto";
-import { parseRunnerName } from "./runner-name.js";
+import { parseRunnerName, type DomainEvent } from "@oneshot/proto";
 
 /**
  * JobStarted as a webhook reports it, naming the VM when the runner is one of ours

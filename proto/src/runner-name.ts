@@ -5,6 +5,8 @@ const PREFIX = "oneshot-";
 /**
  * The just-in-time runner's name: `oneshot-<hostId>-<vmId>`, unique per VM (the VM id is
  * derived from the job and its attempt). A long host id is cut so the VM id always survives.
+ * One rule for the broker that mints it, the scheduler that names it in VmIdle and the
+ * webhooks and reconciler that parse it back.
  */
 export function runnerNameFor(hostId: string, vmId: string): string {
   const room = RUNNER_NAME_MAX - PREFIX.length - 1 - vmId.length;
