@@ -49,6 +49,18 @@ describe.skipIf(skip)("event store on a real nats-server", () => {
     expect(await store.readAggregate("evt.job.nobody")).toEqual({ events: [], lastSeq: 0 });
   });
 
+  it("reads only its own subject's events among interleaved ones (not a prefix's)", async () => {
+    const seqs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await store.append(started("il-10"), { correlationId: "x" });
+      seqs.push((await store.append(i === 0 ? queued("il-1") : started("il-1"), { correlationId: "y" })).seq);
+      await store.append(started("il-1-b"), { correlationId: "z" });
+    }
+    const { events, lastSeq } = await store.readAggregate("evt.job.il-1");
+    expect(events.map((e) => [e.seq, e.type])).toEqual([[seqs[0], "JobQueued"], [seqs[1], "JobStarted"], [seqs[2], "JobStarted"]]);
+    expect(lastSeq).toBe(seqs[2]);
+  });
+
   it("lets exactly one of two concurrent appenders with the same expected sequence win", async () => {
     const first = await store.append(queued("occ-1"), { correlationId: "c" });
     const results = await Promise.allSettled([

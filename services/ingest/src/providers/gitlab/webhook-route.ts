@@ -1,6 +1,7 @@
 import { decideGitlab, gitlabJobId, gitlabNeedsTags } from "./decide.js";
 import { GitlabJobPayload, type GitlabTags } from "./payload.js";
 import { decideAndStore } from "../../job-store.js";
+import { emptyHistory } from "../shared/job-history.js";
 import { safeEqual } from "../../http/auth.js";
 import { withinDeadline } from "../../http/deadline.js";
 import { HttpError, header } from "../../http/http-error.js";
@@ -42,6 +43,8 @@ export function gitlabRoute(d: RouteDeps, jobTags: (projectId: number, jobId: nu
     const out = await withinDeadline(c.INGEST_STORE_TIMEOUT_MS, () =>
       decideAndStore(d.store, jobId, async (h) => decideGitlab(payload, gitlabNeedsTags(payload, h) ? await tagsOnce() : undefined, h, defaults), {
         msgId: `gl:${key}`, correlationId: key, timeoutMs: c.INGEST_STORE_TIMEOUT_MS,
+        // Deciding a new job fetches its tags: read its history first rather than guess.
+        guessNew: !gitlabNeedsTags(payload, emptyHistory()),
       }),
     ).finally(end);
     d.metrics.decisions.inc({ provider: "gitlab", result: out.type ?? "none" });
