@@ -45,6 +45,7 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   },
   VmRetired: { hostId: "metal-01", vmId: "k3j9x2ab", reason: "runner oneshot-metal-01-k3j9x2ab removed from GitHub: no job took it" },
   VmVanished: { hostId: "metal-01", vmId: "k3j9x2ab", jobId: "gh-29679449", reason: "not in the host's inventory for 30s" },
+  VmIsolationLost: { ...ref, action: "killed", reason: "cannot restore isolation rules: nft -f - exited 1: Error: Could not process rule: Operation not permitted" },
   DeliveryRedelivered: {
     provider: "github", deliveryId: "12345678", guid: "0b989ba4-242f-11e5-81e1-c7b6966d2516", event: "workflow_job", action: "queued",
     statusCode: 503, deliveredAt: "2026-11-28T09:58:00Z", reason: "failed delivery (503) redelivered",

@@ -34,7 +34,7 @@ export const subjectTable: readonly SubjectRule[] = [
   },
   {
     pattern: "evt.host.{hostId}.vm.{vmId}",
-    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed"],
+    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed", "VmIsolationLost"],
     writers: ["hostd"],
   },
   {

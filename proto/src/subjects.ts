@@ -65,7 +65,7 @@ export function subjectOf(event: DomainEvent): string {
       return subjects.host(event.data.hostId);
     case "DeliveryRedelivered":
       return subjects.provider(event.data.provider);
-    case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
+    case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed": case "VmIsolationLost":
       return subjects.vm(event.data.hostId, event.data.vmId);
     default: {
       const never: never = event;

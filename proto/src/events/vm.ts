@@ -100,4 +100,19 @@ export const VmVanished = defineEvent("VmVanished", {
 });
 export type VmVanished = z.infer<typeof VmVanished>;
 
-export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished] as const;
+/**
+ * hostd, on the VM's subject: the host's isolation rules for this VM were missing or altered
+ * (a firewall reload, `nft flush ruleset`) and could not be put back, so the VM was ended
+ * rather than left running unisolated (fail closed). Its VmExited (`killed`) and VmDestroyed
+ * follow as usual; this event says why.
+ */
+export const VmIsolationLost = defineEvent("VmIsolationLost", {
+  ...vmRef,
+  /** What hostd did about it: `killed` (the VMM stopped at once, no grace). */
+  action: z.enum(["killed"]),
+  /** What was wrong and why restoring failed (nft's own message, the rules still missing). */
+  reason: z.string().max(512),
+});
+export type VmIsolationLost = z.infer<typeof VmIsolationLost>;
+
+export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished, VmIsolationLost] as const;

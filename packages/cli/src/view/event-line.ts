@@ -49,6 +49,7 @@ function summary(e: DomainEvent): string {
     case "VmBootFailed": return `${e.data.vmId} ${e.data.code}: ${e.data.reason}`;
     case "VmExited": return `${e.data.vmId} ${e.data.reason} exit ${e.data.exitCode ?? "?"} after ${Math.round(e.data.runMs)}ms`;
     case "VmDestroyed": return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;
+    case "VmIsolationLost": return `${e.data.vmId} ${e.data.action}: ${e.data.reason}`;
     case "ReclaimRequested": return `${e.data.hostId} ${e.data.resources.map((r) => `${r.kind}:${r.name}`).join(", ")}: ${e.data.reason}`;
     case "VmIdle": return `${e.data.vmId} on ${e.data.hostId} (runner ${e.data.runnerName}): ${e.data.reason}`;
     case "VmRetired": case "VmVanished": return `${e.data.vmId} on ${e.data.hostId}: ${e.data.reason}`;

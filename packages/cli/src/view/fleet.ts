@@ -118,6 +118,7 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
     case "VmExited": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "exited", { exitCode: e.data.exitCode }); break;
     case "VmDestroyed": case "VmVanished": release(e.data.vmId); break;
     case "VmIdle": case "VmRetired": case "DeliveryRedelivered": break;
+    case "VmIsolationLost": break; // its VmExited/VmDestroyed release the VM
     case "HostRegistered": {
       const prev = f.hosts.get(e.data.hostId);
       f.hosts.set(e.data.hostId, {

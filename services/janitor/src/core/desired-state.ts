@@ -245,6 +245,8 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
     }
     case "VmIdle": // a proposal: the reconciler checks with the provider first (VmRetired or JobStarted follows)
       break;
+    case "VmIsolationLost": // hostd is killing the VM: its VmExited and VmDestroyed end it here
+      break;
     case "ReclaimRequested": {
       const d = e.data;
       if (state.reclaims.has(d.reclaimId)) break;

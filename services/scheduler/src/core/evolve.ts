@@ -29,6 +29,8 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
     case "VmIdle": case "VmRetired": case "VmVanished":
       applyVmEvent(state, e);
       break;
+    case "VmIsolationLost":
+      // Why a VM is being killed; its VmExited and VmDestroyed carry the consequences.
     case "DeliveryRedelivered":
       // The reconciler's audit trail: what it recovers arrives as job events.
       break;
