@@ -1,6 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CONTAINER_TLS_DIR, bootstrap } from "../packages/cli/src/admin/bootstrap.js";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { z } from "zod";
@@ -9,7 +12,8 @@ import type { z } from "zod";
 // statically, and every service's environment is parsed by that service's own config schema.
 const root = join(import.meta.dirname, "..");
 const compose = parse(readFileSync(join(root, "compose.yaml"), "utf8"), { merge: true }) as {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: unknown; restart?: string; volumes?: string[]; image?: string }>;
+  services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: unknown; restart?: string; volumes?: string[]; image?: string; ports?: string[]; secrets?: unknown[] }>;
+  secrets: Record<string, { file: string }>;
 };
 const control = ["ingest", "scheduler", "janitor"] as const;
 
@@ -44,20 +48,39 @@ describe("compose.yaml", () => {
     expect(unknown).toEqual([]);
     const parsed = schema.safeParse(env);
     expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([]);
+  }, 30_000); // the first import of a service config transforms its module graph: slow on a loaded machine
+
+  it("runs NATS with the config, certificate and key `oneshot admin bootstrap` writes, on one address only", () => {
+    const n = compose.services.nats!;
+    expect(n.volumes).toEqual(expect.arrayContaining([
+      "./secrets/nats.conf:/etc/nats/nats.conf:ro", `./secrets/tls/server.pem:${CONTAINER_TLS_DIR}/server.pem:ro`, `./secrets/tls/server.key:${CONTAINER_TLS_DIR}/server.key:ro`,
+    ]));
+    expect(n.environment ?? {}).toEqual({});
+    expect(n.ports).toEqual([expect.stringMatching(/^\$\{ONESHOT_NATS_BIND:\?[^}]+\}:4222:4222$/)]);
   });
 
-  it("gives nats-server every password its config file references", () => {
-    const conf = readFileSync(join(root, "deploy", "nats", "nats.conf"), "utf8");
-    const wanted = [...conf.matchAll(/password: \$([A-Z0-9_]+)/g)].map((m) => m[1]!).sort();
-    expect(wanted.length).toBeGreaterThan(4);
-    expect(Object.keys(compose.services.nats!.environment ?? {}).sort()).toEqual(wanted);
-    expect(compose.services.nats!.volumes).toContain("./deploy/nats/nats.conf:/etc/nats/nats.conf:ro");
+  it.each([...control, "nats-init"])("%s: logs in with its own NKey and verifies NATS's certificate over TLS (no password)", (name) => {
+    const s = compose.services[name]!;
+    const identity = name === "nats-init" ? "admin" : name;
+    expect(s.environment?.NATS_URL).toBe("tls://nats:4222");
+    expect(s.environment?.NATS_USER).toBe(identity);
+    expect(s.environment?.NATS_NKEY_FILE).toBe("/run/secrets/nats-nkey");
+    expect(s.environment?.NATS_CA_FILE).toBe("/run/secrets/nats-ca");
+    expect(Object.keys(s.environment ?? {}).filter((k) => /PASSWORD/.test(k))).toEqual([]);
+    expect(s.secrets).toEqual(expect.arrayContaining([{ source: `nats-${identity}`, target: "nats-nkey" }, "nats-ca"]));
+    // The secret is the seed bootstrap made for exactly this identity.
+    expect(compose.secrets[`nats-${identity}`]?.file).toBe(`./secrets/identities/${identity}.nk`);
   });
 
-  it("ships the NATS config `oneshot admin nats-config` generates today (no stale permissions)", async () => {
-    const { natsConfig } = await import("../packages/cli/src/admin/nats-config.js");
-    const conf = readFileSync(join(root, "deploy", "nats", "nats.conf"), "utf8");
-    expect(conf).toBe(natsConfig({ hosts: ["metal-01", "metal-02"], monitorPort: 8222 }));
+  it("bootstrap's config names the files compose mounts, and its certificate the name services dial", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "oneshot-compose-"));
+    await bootstrap({ dir, hosts: ["metal-01", "metal-02"], audit: ["audit"], natsNames: ["10.0.0.5"], containerUid: process.getuid?.() ?? 1000 });
+    const conf = readFileSync(join(dir, "nats.conf"), "utf8");
+    expect(conf).toContain(`cert_file: "${CONTAINER_TLS_DIR}/server.pem", key_file: "${CONTAINER_TLS_DIR}/server.key"`);
+    expect(conf).toContain("http_port: 8222");
+    expect(new X509Certificate(readFileSync(join(dir, "tls", "server.pem"))).subjectAltName).toContain("DNS:nats");
+    for (const id of ["admin", "ingest", "scheduler", "janitor"]) expect(existsSync(join(dir, "identities", `${id}.nk`))).toBe(true);
+    expect(compose.secrets["nats-ca"]?.file).toBe("./secrets/tls/ca.pem");
   });
 
   it("passes `docker compose config` where the compose plugin exists", () => {

@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # Installs hostd on an amd64 or arm64 metal host (Debian/Ubuntu, as root):
-#   deploy/hostd/install.sh --host-id metal-01 --nats-url nats://control:4222 --nats-password-file pw.txt
+#   deploy/hostd/install.sh --host-id metal-01 --nats-url tls://control:4222 \
+#     --nats-ca-file ca.pem --nats-nkey-file hostd-metal-01.nk
+# (both from `oneshot admin bootstrap` on the control side: the CA that signed NATS's certificate,
+# and this host's own NKey seed; NATS is reached over verified TLS only).
 # It installs QEMU (and uses Firecracker when /usr/local/bin/firecracker + jailer exist), builds
 # the FULL guest image for this arch (Docker, the GitHub Actions runner and gitlab-runner, each
 # downloaded at its pinned version and verified by sha256: images/build-full.sh) and installs it
 # where hostd looks, so the image hostd advertises is the one CI jobs ask for (ingest's
 # INGEST_IMAGE, default `full`). It writes /etc/oneshot/hostd.env (0600) with this host's own
-# NATS identity only, and enables the systemd unit. Provision the host's work consumer on the
-# control side first: `oneshot admin init --hosts <id>` (and add the host to nats.conf).
+# NATS identity only (the seed and CA are copied to /etc/oneshot/nats/, 0600), and enables the
+# systemd unit. On the control side first: `oneshot admin bootstrap --hosts ...,<id>` (adds the
+# host to nats.conf; restart NATS) and `oneshot admin init --hosts <id>` (its work consumer).
 # Offline hosts (no GitHub/GitLab): give the runner files, which are verified against the pins
 #   --runner-tarball actions-runner-linux-x64-<ver>.tar.gz [--runner-sha256 HEX]
 #   --gitlab-runner gitlab-runner-linux-amd64 --gitlab-runner-sha256 HEX
 # or an image built elsewhere: --image-from DIR (DIR = images/out/full/<arch> of a build: vmlinuz,
 # initrd.img, rootfs.ext4, manifest.json). --no-runners builds without them (jobs then cannot run).
 set -euo pipefail
-host_id="" nats_url="" pw_file="" vmm="auto" image_from="" build_args=()
+host_id="" nats_url="" ca_file="" nkey_file="" vmm="auto" image_from="" build_args=()
 while (($#)); do
   case "$1" in
     --host-id) host_id="$2"; shift 2 ;;
     --nats-url) nats_url="$2"; shift 2 ;;
-    --nats-password-file) pw_file="$2"; shift 2 ;;
+    --nats-ca-file) ca_file="$2"; shift 2 ;;
+    --nats-nkey-file) nkey_file="$2"; shift 2 ;;
     --vmm) vmm="$2"; shift 2 ;;
     --image-from) image_from="$2"; shift 2 ;;
     --runner-tarball|--gitlab-runner) [[ -f ${2:-} ]] || { echo "$1 ${2:-}: no such file" >&2; exit 2; }; build_args+=("$1" "$(realpath "$2")"); shift 2 ;;
@@ -30,7 +35,9 @@ while (($#)); do
 done
 [[ -z $image_from || ${#build_args[@]} -eq 0 ]] || { echo "--image-from installs a built image: the runner options are for building one" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "run as root" >&2; exit 1; }
-[[ -n $host_id && -n $nats_url && -r $pw_file ]] || { echo "need --host-id, --nats-url and a readable --nats-password-file" >&2; exit 2; }
+[[ -n $host_id && -n $nats_url && -r $ca_file && -r $nkey_file ]] || { echo "need --host-id, --nats-url, and readable --nats-ca-file and --nats-nkey-file (from oneshot admin bootstrap)" >&2; exit 2; }
+[[ $nats_url =~ ^tls:// ]] || { echo "--nats-url must be tls://host:port: hosts reach NATS over verified TLS only" >&2; exit 2; }
+grep -qE '^SU[A-Z2-7]{56}$' "$nkey_file" || { echo "$nkey_file does not hold a user NKey seed (SU...): use identities/hostd-$host_id.nk from oneshot admin bootstrap" >&2; exit 2; }
 [[ $host_id =~ ^[A-Za-z0-9_-]{1,64}$ ]] || { echo "--host-id must be 1-64 chars of [A-Za-z0-9_-]" >&2; exit 2; }
 
 case "$(uname -m)" in
@@ -85,12 +92,15 @@ sed -n 's/^ *"runners": \(.*\),$/    runners: \1/p' "$images/$arch/manifest.json
 [[ -z $lacks ]] || echo "    WARNING: this image lacks $lacks: CI jobs that need it will fail"
 
 echo "==> /etc/oneshot/hostd.env"
-install -d -m 0700 /etc/oneshot
+install -d -m 0700 /etc/oneshot /etc/oneshot/nats
+install -m 0600 "$ca_file" /etc/oneshot/nats/ca.pem
+install -m 0600 "$nkey_file" /etc/oneshot/nats/hostd.nk
 umask 077
 cat > /etc/oneshot/hostd.env <<ENV
 NATS_URL=$nats_url
 NATS_USER=hostd-$host_id
-NATS_PASSWORD=$(cat "$pw_file")
+NATS_NKEY_FILE=/etc/oneshot/nats/hostd.nk
+NATS_CA_FILE=/etc/oneshot/nats/ca.pem
 HOSTD_HOST_ID=$host_id
 HOSTD_VMM=$vmm
 ENV

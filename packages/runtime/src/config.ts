@@ -9,9 +9,17 @@ const bool = z
 export const BaseEnv = z.object({
   /** Where NATS listens; comma-separated for a cluster. */
   NATS_URL: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must look like nats://host:port").default("nats://127.0.0.1:4222"),
-  /** This service's NATS identity (compose gives each service its own). */
+  /**
+   * This service's NATS identity name (compose gives each service its own). It names the
+   * reply inbox `_INBOX_<name>`; with NATS_PASSWORD it is also the login name.
+   */
   NATS_USER: z.string().optional(),
+  /** Password login (development stacks and tests). Production uses NATS_NKEY_FILE. */
   NATS_PASSWORD: z.string().optional(),
+  /** A file holding this identity's NKey seed (`oneshot admin bootstrap` makes one per identity). */
+  NATS_NKEY_FILE: z.string().min(1).optional(),
+  /** The CA certificate (PEM) that signed nats-server's certificate: connects with TLS and verifies it. */
+  NATS_CA_FILE: z.string().min(1).optional(),
   /** trace | debug | info | warn | error | fatal */
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
   /** Human-readable logs instead of JSON lines (needs pino-pretty). */

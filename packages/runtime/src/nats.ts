@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
 import { streams, type StreamDef } from "@oneshot/proto";
 import type { Logger } from "pino";
 import { RetryableError } from "./errors.js";
@@ -16,6 +17,10 @@ export interface ConnectOptions {
   name: string;
   user?: string | undefined;
   password?: string | undefined;
+  /** A file with this identity's NKey seed (`SU…`): challenge-response login, no secret on the wire. */
+  nkeySeedFile?: string | undefined;
+  /** The CA (PEM) that signed the server's certificate: TLS, and the server's name is verified. */
+  caFile?: string | undefined;
   /** How long to keep trying the first connection before giving up (ms). */
   firstConnectTimeoutMs?: number;
 }
@@ -31,11 +36,12 @@ export const inboxPrefixFor = (user: string | undefined): string | undefined => 
 export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Nats> {
   const servers = opts.url.split(",").map((s) => s.trim());
   const deadline = Date.now() + (opts.firstConnectTimeoutMs ?? 15_000);
+  const auth = credentialsOf(opts);
   let lastErr: unknown;
   while (Date.now() < deadline) {
     try {
       const nc = await connect({
-        servers, name: opts.name, user: opts.user, pass: opts.password,
+        servers, name: opts.name, ...auth,
         ...(inboxPrefixFor(opts.user) ? { inboxPrefix: inboxPrefixFor(opts.user)! } : {}),
         maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000,
       });
@@ -53,6 +59,29 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
     `cannot reach NATS at ${opts.url} (${why}): is nats-server running with JetStream (-js)? Set NATS_URL to its address.`,
     lastErr,
   );
+}
+
+/**
+ * Login and TLS options: an NKey seed file wins over a password (the NATS user name then only
+ * names the inbox); a CA file turns TLS on and verifies the server's certificate and name.
+ */
+function credentialsOf(opts: ConnectOptions) {
+  const tls = opts.caFile ? { tls: { caFile: readable(opts.caFile, "NATS_CA_FILE") } } : {};
+  if (opts.nkeySeedFile) {
+    const seed = readFileSync(readable(opts.nkeySeedFile, "NATS_NKEY_FILE"), "utf8").trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new Error(`NATS_NKEY_FILE ${opts.nkeySeedFile} does not hold a user NKey seed (SU…): make one with \`oneshot admin bootstrap\``);
+    return { ...tls, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) };
+  }
+  return { ...tls, user: opts.user, pass: opts.password };
+}
+
+function readable(path: string, what: string): string {
+  try {
+    readFileSync(path);
+  } catch (e) {
+    throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return path;
 }
 
 const isAuthError = (e: unknown) => /authorization|authentication/i.test(String((e as Error)?.message));

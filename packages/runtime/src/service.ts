@@ -30,7 +30,7 @@ export async function bootService<S extends typeof BaseEnv>(name: string, schema
   const shutdown = onShutdown(log);
   let nats: Nats;
   try {
-    nats = await connectNats({ url: config.NATS_URL, name: `oneshot-${name}`, user: config.NATS_USER, password: config.NATS_PASSWORD }, log);
+    nats = await connectNats({ url: config.NATS_URL, name: `oneshot-${name}`, user: config.NATS_USER, password: config.NATS_PASSWORD, nkeySeedFile: config.NATS_NKEY_FILE, caFile: config.NATS_CA_FILE }, log);
   } catch (e) {
     process.stderr.write(`oneshot-${name}: ${(e as Error).message}\n`);
     process.exit(69); // EX_UNAVAILABLE

@@ -10,9 +10,13 @@ export const UpInfo = z.object({
   apiToken: z.string(),
   pid: z.number().int(),
   hosts: z.array(z.string()),
-  /** The identity the CLI uses against that stack (admin), and the 0600 file with its password. */
+  /** The identity the CLI uses against that stack (admin), its NKey seed file (0600) and the CA. */
   natsUser: z.string().optional(),
-  natsPasswordFile: z.string().optional(),
+  natsNkeyFile: z.string().optional(),
+  natsCaFile: z.string().optional(),
+  /** The read-only identity the CLI's read commands use. */
+  auditUser: z.string().optional(),
+  auditNkeyFile: z.string().optional(),
 });
 export type UpInfo = z.infer<typeof UpInfo>;
 
@@ -23,13 +27,33 @@ export function readUpInfo(): UpInfo | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** NATS_USER/NATS_PASSWORD, else the identity the running `oneshot up` made for the CLI. */
-export function natsIdentity(): { user?: string; password?: string } {
-  if (process.env.NATS_USER) return { user: process.env.NATS_USER, ...(process.env.NATS_PASSWORD ? { password: process.env.NATS_PASSWORD } : {}) };
+export interface NatsIdentity {
+  user?: string;
+  password?: string;
+  nkeySeedFile?: string;
+  caFile?: string;
+}
+
+/**
+ * NATS_USER with NATS_NKEY_FILE or NATS_PASSWORD (and NATS_CA_FILE for TLS), else the identity
+ * the running `oneshot up` made for the CLI: admin, or the read-only audit identity when the
+ * command only reads (`readOnly`).
+ */
+export function natsIdentity(readOnly = false): NatsIdentity {
+  const env = process.env;
+  const ca = env.NATS_CA_FILE ? { caFile: env.NATS_CA_FILE } : {};
+  if (env.NATS_USER || env.NATS_NKEY_FILE) {
+    return {
+      ...(env.NATS_USER ? { user: env.NATS_USER } : {}), ...ca,
+      ...(env.NATS_NKEY_FILE ? { nkeySeedFile: env.NATS_NKEY_FILE } : env.NATS_PASSWORD ? { password: env.NATS_PASSWORD } : {}),
+    };
+  }
   const up = readUpInfo();
-  if (!up?.natsUser || !up.natsPasswordFile || !existsSync(up.natsPasswordFile)) return {};
-  if (process.env.NATS_URL && process.env.NATS_URL !== up.natsUrl) return {};
-  return { user: up.natsUser, password: readFileSync(up.natsPasswordFile, "utf8").trim() };
+  if (!up || (env.NATS_URL && env.NATS_URL !== up.natsUrl)) return ca;
+  const upCa = up.natsCaFile ? { caFile: up.natsCaFile } : ca;
+  if (readOnly && up.auditUser && up.auditNkeyFile && existsSync(up.auditNkeyFile)) return { user: up.auditUser, nkeySeedFile: up.auditNkeyFile, ...upCa };
+  if (up.natsUser && up.natsNkeyFile && existsSync(up.natsNkeyFile)) return { user: up.natsUser, nkeySeedFile: up.natsNkeyFile, ...upCa };
+  return upCa;
 }
 
 /** NATS_URL, else the running `oneshot up`, else the default. */
@@ -45,17 +69,19 @@ export function ingestTarget(): { url: string; token: string } {
   return { url, token };
 }
 
-export async function connect(): Promise<{ nats: Nats; store: EventStore; close: () => Promise<void> }> {
+/** Connects as the CLI's identity; `readOnly` commands use the audit identity when there is one. */
+export async function connect(opts: { readOnly?: boolean } = {}): Promise<{ nats: Nats; store: EventStore; close: () => Promise<void> }> {
   const log = createLogger("cli", { level: process.env.ONESHOT_CLI_LOG_LEVEL ?? "warn", fd: 2 });
   const url = natsUrl();
   try {
     const nats = await connectNats(
-      { url, name: "oneshot-cli", ...natsIdentity(), firstConnectTimeoutMs: 3_000 },
+      { url, name: "oneshot-cli", ...natsIdentity(opts.readOnly), firstConnectTimeoutMs: 3_000 },
       log,
     );
     return { nats, store: new EventStore(nats.js, nats.jsm), close: () => nats.nc.close() };
-  } catch {
-    throw new CliError(`cannot reach NATS at ${url}: start the stack with \`oneshot up\` or set NATS_URL`);
+  } catch (e) {
+    const why = (e as Error).message.replace(/^cannot reach NATS at [^ ]+ /, "");
+    throw new CliError(`cannot reach NATS at ${url} ${why.startsWith("(") ? why.split(": is nats-server")[0] : `(${why})`}: start the stack with \`oneshot up\` or set NATS_URL (and NATS_USER, NATS_NKEY_FILE, NATS_CA_FILE)`);
   }
 }
 

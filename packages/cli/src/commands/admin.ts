@@ -2,6 +2,9 @@ import type { Command } from "commander";
 import { createLogger } from "@oneshot/runtime";
 import { CliError, connect } from "../client/connection.js";
 import { envVarFor, natsConfig } from "../admin/nats-config.js";
+import { identityReport } from "../admin/nats-permissions.js";
+import { ensureIdentities } from "../admin/identities.js";
+import { bootstrap } from "../admin/bootstrap.js";
 import { provisionAll } from "../admin/provision.js";
 
 const hostList = (v: string) => v.split(",").map((h) => h.trim()).filter(Boolean);
@@ -9,21 +12,58 @@ const hostList = (v: string) => v.split(",").map((h) => h.trim()).filter(Boolean
 export function adminCommand(program: Command): void {
   const admin = program.command("admin").description("operator tasks: NATS identities, streams, host provisioning");
   admin
+    .command("bootstrap")
+    .description("make (or extend) a deployment's NATS secrets: a CA and server certificate, one NKey per identity, and nats.conf")
+    .requiredOption("--hosts <ids>", "comma-separated host ids, e.g. metal-01,metal-02")
+    .requiredOption("--nats-name <names>", "comma-separated DNS names or IPs hosts dial NATS on (the certificate names them)")
+    .option("--dir <dir>", "where to write (keep it out of git; compose reads ./secrets)", "secrets")
+    .option("--audit <users>", "comma-separated read-only audit identities (each starting with `audit`)", "audit")
+    .option("--container-uid <uid>", "uid the control containers run as (their seeds are chowned to it)", "1000")
+    .action(async (o: { hosts: string; natsName: string; dir: string; audit: string; containerUid: string }) => {
+      try {
+        const notes = await bootstrap({ dir: o.dir, hosts: hostList(o.hosts), audit: hostList(o.audit), natsNames: hostList(o.natsName), containerUid: Number(o.containerUid) });
+        process.stdout.write(`wrote ${o.dir}/nats.conf, ${o.dir}/tls/, ${o.dir}/identities/\n${notes.map((n) => `  ${n}\n`).join("")}`);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+    });
+  admin
     .command("nats-config")
-    .description("print a nats-server config with one least-privilege user per service and per host")
+    .description("print a nats-server config with one least-privilege identity per service and per host")
     .requiredOption("--hosts <ids>", "comma-separated host ids, e.g. metal-01,metal-02")
     .option("--port <port>", "client port", "4222")
     .option("--store-dir <dir>", "JetStream store directory", "/data")
     .option("--audit <users>", "comma-separated read-only audit identities (each starting with `audit`)", "audit")
-    .action((o: { hosts: string; port: string; storeDir: string; audit: string }) => {
+    .option("--identities <dir>", "log in with NKeys: public keys of the seeds in <dir> (missing seeds are made); without it, passwords from the environment")
+    .option("--tls-cert <file>", "server certificate (chain): TLS required for every client")
+    .option("--tls-key <file>", "server key")
+    .option("--sync-always", "fsync before every ack (nats-server 2.10+)")
+    .action((o: { hosts: string; port: string; storeDir: string; audit: string; identities?: string; tlsCert?: string; tlsKey?: string; syncAlways?: boolean }) => {
       const hosts = hostList(o.hosts);
       const audit = hostList(o.audit);
+      if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("--tls-cert and --tls-key go together");
       try {
-        process.stdout.write(natsConfig({ hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit }));
+        const nkeys = o.identities ? ensureIdentities(o.identities, ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit]) : undefined;
+        process.stdout.write(natsConfig({
+          hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit, ...(nkeys ? { nkeys } : {}),
+          ...(o.tlsCert && o.tlsKey ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}), syncAlways: !!o.syncAlways,
+        }));
+        if (!nkeys) process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit].map(envVarFor).join(" ")}\n`);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
-      process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit].map(envVarFor).join(" ")}\n`);
+    });
+  admin
+    .command("identities")
+    .description("print what each NATS identity may publish and subscribe to (Markdown), from the same rules nats-config uses")
+    .requiredOption("--hosts <ids>", "comma-separated host ids")
+    .option("--audit <users>", "comma-separated audit identities", "audit")
+    .action((o: { hosts: string; audit: string }) => {
+      try {
+        process.stdout.write(identityReport({ hosts: hostList(o.hosts), audit: hostList(o.audit) }));
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
     });
   admin
     .command("init")

@@ -19,7 +19,7 @@ export function eventsCommand(program: Command): void {
       } catch (e) {
         throw new CliError((e as Error).message);
       }
-      const { store, close } = await connect();
+      const { store, close } = await connect({ readOnly: true });
       const print = (e: Parameters<typeof humanLine>[0]) => {
         if (!concerns(e, { job: o.job, host: o.host })) return;
         process.stdout.write(`${o.json ? JSON.stringify(toJson(e)) : humanLine(e)}\n`);

@@ -4,7 +4,7 @@ import { connect } from "../client/connection.js";
 import { applyToFleet, bar, emptyFleet, type Fleet } from "../view/fleet.js";
 
 async function loadFleet(): Promise<Fleet> {
-  const { store, close } = await connect();
+  const { store, close } = await connect({ readOnly: true });
   const fleet = emptyFleet();
   await store.replay(subjects.allEvents, (e) => void applyToFleet(fleet, e), {
     onDecodeError: (err) => process.stderr.write(`skipping undecodable message: ${err.message}\n`),

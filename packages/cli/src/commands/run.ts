@@ -39,7 +39,7 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
   }
   const progress = (s: string) => (o.quiet || o.json ? undefined : process.stderr.write(`oneshot: ${s}\n`));
   const target = ingestTarget();
-  const { nats, store, close } = await connect();
+  const { nats, store, close } = await connect({ readOnly: true });
   const fromSeq = (await store.lastStreamSeq()) + 1;
   const submittedAt = performance.now();
   const res = await fetch(`${target.url}/v1/jobs`, {

@@ -14,7 +14,7 @@ export function stateCommand(program: Command): void {
     .action(async (o: { at: string; json?: boolean }) => {
       const at = o.at === "now" ? new Date() : new Date(o.at);
       if (Number.isNaN(at.getTime())) throw new CliError(`--at ${JSON.stringify(o.at)}: expected an ISO time or \`now\``);
-      const { store, close } = await connect();
+      const { store, close } = await connect({ readOnly: true });
       let state: SchedulerState = initialState();
       await store.replay(subjects.allEvents, (e) => {
         // Events are appended in time order by each writer; one past the moment ends the view.

@@ -77,13 +77,12 @@ describe.skipIf(skip)("GitHub workflow_job end to end (real NATS, real QEMU gues
 
 /** The guest console as hostd published it (stream LOGS), via a small consumer. */
 async function consoleOf(stack: UpStack, hostId: string, vmId: string): Promise<string> {
-  const { connect } = await import("@nats-io/transport-node");
-  const { jetstream } = await import("@nats-io/jetstream");
+  const { connectNats, createLogger } = await import("@oneshot/runtime");
   const { decode } = await import("@oneshot/proto");
-  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string; natsUser: string; natsPasswordFile: string };
-  // `oneshot up` runs NATS with production's identities: read as the CLI's (admin) one.
-  const nc = await connect({ servers: up.natsUrl, user: up.natsUser, pass: readFileSync(up.natsPasswordFile, "utf8").trim() });
-  const c = await jetstream(nc).consumers.get("LOGS", { filter_subjects: `log.host.${hostId}.vm.${vmId}` });
+  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string; natsCaFile: string; auditUser: string; auditNkeyFile: string };
+  // `oneshot up` runs NATS with production's identities, NKeys and TLS: read as the audit one.
+  const { nc, js } = await connectNats({ url: up.natsUrl, name: "e2e-audit", user: up.auditUser, nkeySeedFile: up.auditNkeyFile, caFile: up.natsCaFile }, createLogger("e2e", { level: "silent" }));
+  const c = await js.consumers.get("LOGS", { filter_subjects: `log.host.${hostId}.vm.${vmId}` });
   let text = "";
   const it = await c.consume();
   for await (const m of it) {

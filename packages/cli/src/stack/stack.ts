@@ -9,7 +9,9 @@ import { Supervisor, type ChildSpec } from "./supervisor.js";
 import { connectNats, createLogger } from "@oneshot/runtime";
 import type { UpInfo } from "../client/connection.js";
 import { CliError } from "../client/connection.js";
-import { envVarFor, natsConfig } from "../admin/nats-config.js";
+import { natsConfig } from "../admin/nats-config.js";
+import { ensureIdentities, seedFileOf } from "../admin/identities.js";
+import { ensurePki } from "../admin/pki.js";
 import { provisionAll } from "../admin/provision.js";
 
 export interface StackOptions {
@@ -39,18 +41,22 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const gitlabToken = secretFile(join(state, "gitlab-webhook-token"));
   const natsPort = await portOr(o.natsPort);
   const ingestPort = await portOr(o.ingestPort);
-  const natsUrl = `nats://127.0.0.1:${natsPort}`;
-  const base = { NATS_URL: natsUrl, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
   const hostIds = archs.map((a) => `local-${a}${a === nativeArch() ? "" : "-emulated"}`);
-  // The same identities and permissions as production (`oneshot admin nats-config`): least
-  // privilege is exercised by the whole stack, not only by the NATS-level tests.
+  // The same identities, permissions, NKeys and TLS as production (`oneshot admin bootstrap`):
+  // least privilege and certificate checks are exercised by the whole stack, not only by the
+  // NATS-level tests. Seeds and the CA stay in the state dir (0600 / 0700).
   const identities = join(state, "nats-identities");
-  mkdirSync(identities, { recursive: true, mode: 0o700 });
-  const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`)];
-  const passwords = Object.fromEntries(users.map((u) => [u, natsPassword(join(identities, u))]));
-  const as = (user: string) => ({ NATS_USER: user, NATS_PASSWORD: passwords[user]! });
+  const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`), "audit"];
+  const nkeys = ensureIdentities(identities, users);
+  const pki = await ensurePki(join(state, "tls"), ["127.0.0.1", "localhost"]);
+  const natsUrl = `tls://127.0.0.1:${natsPort}`;
+  const base = { NATS_URL: natsUrl, NATS_CA_FILE: pki.files.ca, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
+  const as = (user: string) => ({ NATS_USER: user, NATS_NKEY_FILE: seedFileOf(identities, user) });
   const natsConf = join(state, "nats.conf");
-  writeFileSync(natsConf, natsConfig({ hosts: hostIds, port: natsPort, listen: "127.0.0.1", storeDir: join(state, "nats"), audit: [] }), { mode: 0o600 });
+  writeFileSync(natsConf, natsConfig({
+    hosts: hostIds, port: natsPort, listen: "127.0.0.1", storeDir: join(state, "nats"), audit: ["audit"], nkeys,
+    tls: { certFile: pki.files.cert, keyFile: pki.files.key }, syncAlways: natsServerAtLeast(2, 10),
+  }), { mode: 0o600 });
 
   let crashed: ((why: string) => void) | undefined;
   const sup = new Supervisor(join(state, "logs"), join(state, "run"), (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`), o.report);
@@ -64,7 +70,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const specs: ChildSpec[] = [
     {
       name: "nats", command: "nats-server", args: ["-c", natsConf],
-      env: Object.fromEntries(users.map((u) => [envVarFor(u), passwords[u]!])), ready: () => listening(natsPort), stopGraceMs: 10_000,
+      env: {}, ready: () => listening(natsPort), stopGraceMs: 10_000,
     },
     svc("ingest", ingestPort, {
       INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken, ...as("ingest"),
@@ -90,11 +96,12 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   for (const s of specs) {
     o.report(`starting ${s.name}`);
     await sup.start(s, s.name.startsWith("hostd") ? 300_000 : 60_000);
-    if (s.name === "nats") await provision(natsUrl, passwords.admin!, hostIds);
+    if (s.name === "nats") await provision({ url: natsUrl, nkeySeedFile: seedFileOf(identities, "admin"), caFile: pki.files.ca }, hostIds);
   }
   const info: UpInfo = {
     natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts,
-    natsUser: "admin", natsPasswordFile: join(identities, "admin"),
+    natsUser: "admin", natsNkeyFile: seedFileOf(identities, "admin"), natsCaFile: pki.files.ca,
+    auditUser: "audit", auditNkeyFile: seedFileOf(identities, "audit"),
   };
   writeFileSync(upFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
   let stopped = false;
@@ -124,9 +131,9 @@ function ensureImage(root: string, arch: string, report: (s: string) => void): v
 }
 
 /** Streams, buckets and each host's work consumer, as `oneshot admin init` makes them. */
-async function provision(url: string, password: string, hosts: string[]): Promise<void> {
+async function provision(o: { url: string; nkeySeedFile: string; caFile: string }, hosts: string[]): Promise<void> {
   const log = createLogger("cli", { level: "warn", fd: 2 });
-  const nats = await connectNats({ url, name: "oneshot-up", user: "admin", password }, log);
+  const nats = await connectNats({ ...o, name: "oneshot-up", user: "admin" }, log);
   try {
     await provisionAll(nats, hosts, log);
   } finally {
@@ -134,16 +141,11 @@ async function provision(url: string, password: string, hosts: string[]): Promis
   }
 }
 
-/**
- * A NATS password kept in a 0600 file. It starts with letters: nats-server parses an environment
- * variable's value as a config value, so a hex string such as `9e2…` would be read as a number
- * and the server would not start. A file from before that rule is replaced.
- */
-function natsPassword(path: string): string {
-  const ok = (s: string) => /^pw[0-9a-f]{48}$/.test(s);
-  if (!existsSync(path) || !ok(readFileSync(path, "utf8").trim())) writeFileSync(path, `pw${randomBytes(24).toString("hex")}`, { mode: 0o600 });
-  chmodSync(path, 0o600);
-  return readFileSync(path, "utf8").trim();
+/** Whether the nats-server on PATH is at least major.minor (2.10 has `sync_interval`). */
+function natsServerAtLeast(major: number, minor: number): boolean {
+  const out = spawnSync("nats-server", ["--version"], { encoding: "utf8" }).stdout ?? "";
+  const m = /v(\d+)\.(\d+)/.exec(out);
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 /** A random secret kept in a 0600 file, made on first use. */

@@ -1,0 +1,54 @@
+import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureIdentities, seedFileOf } from "./identities.js";
+import { natsConfig } from "./nats-config.js";
+import { ensurePki, pkiFiles } from "./pki.js";
+
+/**
+ * Everything a deployment's NATS needs, in one directory (default `./secrets`, git-ignored):
+ *   nats.conf                the server config: NKey public keys, permissions, TLS, fsync
+ *   tls/ca.pem ca.key        the private CA (ca.key never leaves the operator)
+ *   tls/server.pem .key      nats-server's certificate for `nats` (compose) + the given names
+ *   identities/<name>.nk     one NKey seed per identity (0600), each for that service only
+ * Re-running keeps existing keys and certificates, adds missing identities (a new host) and
+ * re-issues the server certificate when its names change.
+ */
+export interface BootstrapInput {
+  dir: string;
+  hosts: string[];
+  audit: string[];
+  /** DNS names / IPs hosts dial NATS on (the server certificate names them, plus `nats`). */
+  natsNames: string[];
+  /** uid the control containers run as (the image's `node` user): their seeds are chowned to it when we are root. */
+  containerUid: number;
+}
+
+export const CONTAINER_TLS_DIR = "/etc/nats/tls";
+export const controlIdentities = ["admin", "ingest", "scheduler", "janitor"] as const;
+
+export async function bootstrap(b: BootstrapInput): Promise<string[]> {
+  mkdirSync(b.dir, { recursive: true, mode: 0o700 });
+  const identities = join(b.dir, "identities");
+  const all = [...controlIdentities, ...b.hosts.map((h) => `hostd-${h}`), ...b.audit];
+  const nkeys = ensureIdentities(identities, all);
+  const pki = await ensurePki(join(b.dir, "tls"), ["nats", ...b.natsNames]);
+  writeFileSync(join(b.dir, "nats.conf"), natsConfig({
+    hosts: b.hosts, audit: b.audit, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0",
+    tls: { certFile: `${CONTAINER_TLS_DIR}/server.pem`, keyFile: `${CONTAINER_TLS_DIR}/server.key` },
+    // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
+    syncAlways: true,
+  }), { mode: 0o644 });
+  const notes: string[] = [];
+  const asRoot = process.getuid?.() === 0;
+  for (const id of controlIdentities) {
+    if (asRoot) chownSync(seedFileOf(identities, id), b.containerUid, b.containerUid);
+  }
+  if (!asRoot && process.getuid?.() !== b.containerUid) {
+    notes.push(`the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")}`);
+  }
+  notes.push(`ca: ${pki.ca}, server certificate: ${pki.server} (names: nats, ${b.natsNames.join(", ")})`);
+  for (const h of b.hosts) {
+    notes.push(`host ${h}: copy ${pkiFiles(join(b.dir, "tls")).ca} and ${seedFileOf(identities, `hostd-${h}`)} to it, then deploy/hostd/install.sh --host-id ${h} --nats-url tls://${b.natsNames[0] ?? "<nats-address>"}:4222 --nats-ca-file ca.pem --nats-nkey-file hostd-${h}.nk`);
+  }
+  return notes;
+}
