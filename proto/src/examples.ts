@@ -31,6 +31,9 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   HostDrained: { hostId: "metal-01", reason: "kernel upgrade" },
   HostLost: { hostId: "metal-01", lastSeenAt: "2026-11-28T10:00:00.000Z", reason: "no heartbeat for 60s" },
   HostDeregistered: { hostId: "metal-01", reason: "drained" },
+  HostFenced: { hostId: "metal-01", registeredSeq: 41, lostSeq: 57, trigger: "host-lost", vmsStopped: ["k3j9x2ab"], reason: "read HostLost (seq 57) for this host: stopped 1 VM before registering again" },
+  HostLeaseExpired: { hostId: "metal-01", registeredSeq: 41, lostSeq: 57, waitedSec: 45, reason: "no HostFenced 45s after HostLost (JANITOR_FENCE_WAIT 45s)" },
+  PlacementExpired: { hostId: "metal-01", vmId: "k3j9x2ab", jobId: "gh-29679449", attempt: 0, waitedSec: 300, reason: "no VmBootRequested 300s after JobScheduled (JANITOR_PLACEMENT_TIMEOUT 300s)" },
   VmBootRequested: { ...ref, tap: "os-k3j9x2ab", disks: ["/var/lib/oneshot/vms/k3j9x2ab/root.qcow2"] },
   VmBooted: {
     ...ref, vmm: "qemu", accel: "tcg", pid: 4242,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Accel, Arch, Id, Resources, Vmm, defineEvent } from "../common.js";
+import { Accel, Arch, Id, Resources, VmId, Vmm, defineEvent } from "../common.js";
 
 export const HostRegistered = defineEvent("HostRegistered", {
   hostId: Id,
@@ -38,6 +38,24 @@ export type HostLost = z.infer<typeof HostLost>;
 export const HostDeregistered = defineEvent("HostDeregistered", { hostId: Id, reason: z.string().max(512) });
 export type HostDeregistered = z.infer<typeof HostDeregistered>;
 
+/**
+ * hostd, on its own subject (docs/fencing.md): it stopped every VM it had (running ones killed,
+ * queued ones never booted) because it was declared lost (`trigger: host-lost`, `lostSeq` the
+ * HostLost it read) or because it could not renew its lease (`lease-expired`: no heartbeat
+ * acknowledged for HOSTD_FENCE_AFTER). Appended after the VMs' own VmExited/VmDestroyed and
+ * before it registers again: the scheduler requeues the host's jobs from here.
+ */
+export const HostFenced = defineEvent("HostFenced", {
+  hostId: Id,
+  /** Sequence of the HostRegistered whose VMs were stopped. */
+  registeredSeq: z.number().int().nonnegative(),
+  lostSeq: z.number().int().positive().nullable(),
+  trigger: z.enum(["host-lost", "lease-expired"]),
+  vmsStopped: z.array(VmId).max(1024),
+  reason: z.string().max(512),
+});
+export type HostFenced = z.infer<typeof HostFenced>;
+
 export const hostEvents = [
-  HostRegistered, HostCordoned, HostUncordoned, HostDrained, HostLost, HostDeregistered,
+  HostRegistered, HostCordoned, HostUncordoned, HostDrained, HostLost, HostDeregistered, HostFenced,
 ] as const;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id, defineEvent } from "../common.js";
+import { Id, VmId, defineEvent } from "../common.js";
 
 export const ResourceKind = z.enum(["vm", "tap", "disk", "nft", "rundir"]);
 export type ResourceKind = z.infer<typeof ResourceKind>;
@@ -29,4 +29,35 @@ export const ResourceReclaimed = defineEvent("ResourceReclaimed", {
 });
 export type ResourceReclaimed = z.infer<typeof ResourceReclaimed>;
 
-export const janitorEvents = [ReclaimRequested, ResourceReclaimed] as const;
+/**
+ * Janitor, on the host subject: a fact. The host was declared lost (`lostSeq`) and has not
+ * reported its fence, and its lease has run out by the janitor's own clock (HostLost +
+ * JANITOR_FENCE_WAIT, sized so that a hostd that could not renew its lease has stopped its VMs
+ * by then: docs/fencing.md). The scheduler requeues the host's jobs from here.
+ */
+export const HostLeaseExpired = defineEvent("HostLeaseExpired", {
+  hostId: Id,
+  registeredSeq: z.number().int().nonnegative(),
+  lostSeq: z.number().int().positive(),
+  waitedSec: z.number().int().nonnegative(),
+  reason: z.string().max(512),
+});
+export type HostLeaseExpired = z.infer<typeof HostLeaseExpired>;
+
+/**
+ * Janitor, on the host subject: a fact. A placement (JobScheduled) that its host did not claim
+ * (no VmBootRequested, no VmBootFailed) within JANITOR_PLACEMENT_TIMEOUT. Its reservation ends
+ * here; the scheduler decides about the job (as after a failed boot), and hostd, which reads it
+ * after the placement, never boots it. A VmBootRequested stored before it makes it void.
+ */
+export const PlacementExpired = defineEvent("PlacementExpired", {
+  hostId: Id,
+  vmId: VmId,
+  jobId: Id,
+  attempt: z.number().int().nonnegative(),
+  waitedSec: z.number().int().nonnegative(),
+  reason: z.string().max(512),
+});
+export type PlacementExpired = z.infer<typeof PlacementExpired>;
+
+export const janitorEvents = [ReclaimRequested, ResourceReclaimed, HostLeaseExpired, PlacementExpired] as const;

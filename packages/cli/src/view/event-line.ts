@@ -54,6 +54,9 @@ function summary(e: DomainEvent): string {
     case "VmIdle": return `${e.data.vmId} on ${e.data.hostId} (runner ${e.data.runnerName}): ${e.data.reason}`;
     case "VmRetired": case "VmVanished": return `${e.data.vmId} on ${e.data.hostId}: ${e.data.reason}`;
     case "DeliveryRedelivered": return `${e.data.provider} ${e.data.event}${e.data.action ? `.${e.data.action}` : ""} ${e.data.guid} (was ${e.data.statusCode}): ${e.data.reason}`;
+    case "HostFenced": return `${e.data.hostId} stopped ${e.data.vmsStopped.length} VM(s) (${e.data.trigger}): ${e.data.reason}`;
+    case "HostLeaseExpired": return `${e.data.hostId} lease ran out ${e.data.waitedSec}s after HostLost: ${e.data.reason}`;
+    case "PlacementExpired": return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}: ${e.data.reason}`;
     case "ResourceReclaimed": return `${e.data.hostId} ${e.data.reclaimed.length} reclaimed, ${e.data.failed.length} failed`;
     default: {
       const never: never = e;

@@ -34,7 +34,7 @@ export interface HostRow {
 export interface Fleet {
   jobs: Map<string, JobRow>;
   hosts: Map<string, HostRow>;
-  /** Live allocations by vmId: freed at VmDestroyed or HostLost. */
+  /** Live allocations by vmId: freed at VmDestroyed, or once a lost host fenced (HostFenced, HostLeaseExpired). */
   allocations: Map<string, { hostId: string; jobId: string; res: Resources }>;
 }
 
@@ -132,10 +132,12 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
     case "HostUncordoned": setStatus(f, e.data.hostId, "ready"); break;
     case "HostDrained": setStatus(f, e.data.hostId, "draining"); break;
     case "HostDeregistered": setStatus(f, e.data.hostId, "deregistered"); break;
-    case "HostLost":
-      setStatus(f, e.data.hostId, "lost");
+    case "HostLost": setStatus(f, e.data.hostId, "lost"); break;
+    // A lost host's VMs hold their capacity until it fenced them, or its lease ran out (docs/fencing.md).
+    case "HostFenced": case "HostLeaseExpired":
       for (const [vmId, a] of f.allocations) if (a.hostId === e.data.hostId) release(vmId);
       break;
+    case "PlacementExpired": release(e.data.vmId); break;
     case "ReclaimRequested": case "ResourceReclaimed": break;
     default: {
       const never: never = e;

@@ -39,11 +39,13 @@ describe("fleet read-model", () => {
     expect(f.jobs.get("j2")?.state).toBe("completed");
   });
 
-  it("releases a lost host's allocations and marks it lost", () => {
+  it("marks a lost host lost, and releases its allocations once it fenced", () => {
     const f = emptyFleet();
     applyToFleet(f, at(host("h1")));
     applyToFleet(f, at({ type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: "vm1", spec, attempt: 0 } }));
     applyToFleet(f, at({ type: "HostLost", data: { hostId: "h1", lastSeenAt: null, reason: "gone" } }));
+    expect(f.hosts.get("h1")).toMatchObject({ status: "lost", vms: 1 });
+    applyToFleet(f, at({ type: "HostFenced", data: { hostId: "h1", registeredSeq: 1, lostSeq: 3, trigger: "host-lost", vmsStopped: ["vm1"], reason: "x" } }));
     expect(f.hosts.get("h1")).toMatchObject({ status: "lost", vms: 0, used: { vcpus: 0 } });
   });
 

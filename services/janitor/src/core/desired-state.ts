@@ -3,7 +3,7 @@ import type { DomainEvent, LeakedResource, Stored } from "@oneshot/proto";
 /** Why the log says a VM should no longer exist. The first cause wins; later ones are history. */
 export type EndCause =
   | "job-completed" | "job-cancelled" | "job-failed" | "job-requeued"
-  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "vm-retired" | "vm-vanished" | "host-lost" | "host-deregistered";
+  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "vm-retired" | "vm-vanished" | "host-lost" | "host-deregistered" | "placement-expired";
 
 export interface VmEnd {
   cause: EndCause;
@@ -77,6 +77,10 @@ export interface DesiredHost {
   correlationId: string;
   /** Set by HostLost, cleared by the next HostRegistered. */
   lost: { at: number; seq: number } | undefined;
+  /** Sequence of the latest HostFenced (0: none): a fence after `lost.seq` answers it. */
+  fencedSeq: number;
+  /** `lost.seq` of the latest HostLeaseExpired (0: none): one per HostLost. */
+  leaseExpiredFor: number;
   deregistered: boolean;
 }
 
@@ -195,7 +199,7 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       if (h && h.registeredSeq >= e.seq) break;
       state.hosts.set(e.data.hostId, {
         hostId: e.data.hostId, registeredAt: at(e), registeredSeq: e.seq, registeredEventId: e.id, correlationId: e.correlationId,
-        lost: undefined, deregistered: false,
+        lost: undefined, fencedSeq: h?.fencedSeq ?? 0, leaseExpiredFor: h?.leaseExpiredFor ?? 0, deregistered: false,
       });
       break;
     }
@@ -203,6 +207,22 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       const h = state.hosts.get(e.data.hostId);
       if (h && (!h.lost || h.lost.seq < e.seq) && h.registeredSeq < e.seq) h.lost = { at: at(e), seq: e.seq };
       endHostVms(state, e, "host-lost", `host ${e.data.hostId} lost: ${e.data.reason}`);
+      break;
+    }
+    case "HostFenced": {
+      const h = state.hosts.get(e.data.hostId);
+      if (h) h.fencedSeq = Math.max(h.fencedSeq, e.seq);
+      break;
+    }
+    case "HostLeaseExpired": {
+      const h = state.hosts.get(e.data.hostId);
+      if (h) h.leaseExpiredFor = Math.max(h.leaseExpiredFor, e.data.lostSeq);
+      break;
+    }
+    case "PlacementExpired": {
+      // Void once hostd claimed it (VmBootRequested first in the log), as the scheduler reads it.
+      const vm = state.vms.get(e.data.vmId);
+      if (vm && vm.hostId === e.data.hostId && vm.bootRequestedSeq === undefined) end(vm, "placement-expired", e, `placement expired: ${e.data.reason}`);
       break;
     }
     case "HostDeregistered": {

@@ -4,17 +4,29 @@ import { release } from "./reservations.js";
 import { allocationKey, type Allocation, type Outcome, type SchedulerState } from "./state.js";
 import { booted, refresh } from "./vm-index.js";
 
-type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed" | "VmIdle" | "VmRetired" | "VmVanished">>;
+type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed" | "VmIdle" | "VmRetired" | "VmVanished" | "PlacementExpired">>;
 
 export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
   const { hostId, vmId } = e.data;
   const alloc = s.allocations.get(allocationKey(hostId, vmId));
   switch (e.type) {
     case "VmBootRequested": case "VmBooted":
+      if (alloc) alloc.claimedByHost = true;
       // The idle deadline counts from the boot; the request stands in until the VM is up.
       if (alloc && (e.type === "VmBooted" || alloc.bootedAtMs === undefined)) booted(s, alloc, Date.parse(e.occurredAt));
       return;
+    case "PlacementExpired": {
+      // The janitor found nobody claimed it in time. Void once hostd claimed it (first in the
+      // log wins; hostd reads the same order and never boots an expired placement).
+      if (!alloc || alloc.claimedByHost || alloc.attempt !== e.data.attempt || !release(s, hostId, vmId)) return;
+      const job = claimOf(s, alloc);
+      // Counted like a failed boot: a host that never claims would otherwise get the job forever.
+      if (job) job.bootFailures++;
+      lose(s, alloc, e.id, { kind: "boot-failed", hostId, vmId, code: "placement-expired", reason: e.data.reason });
+      return;
+    }
     case "VmBootFailed": {
+      if (alloc) alloc.claimedByHost = true;
       if (!alloc || alloc.bootFailed) return;
       alloc.bootFailed = { code: e.data.code, reason: e.data.reason };
       refresh(s, alloc);
@@ -24,6 +36,7 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
     }
     case "VmExited":
       if (!alloc) return;
+      alloc.claimedByHost = true;
       alloc.exited = { exitCode: e.data.exitCode, reason: e.data.reason };
       refresh(s, alloc);
       return;
@@ -43,7 +56,11 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
       // Capacity frees here, not at JobCompleted: until now the VM still holds it.
       if (!release(s, hostId, vmId) || !alloc) return;
       const gone = e.type === "VmDestroyed" ? "VM destroyed" : `VM vanished: ${e.data.reason}`;
-      if (alloc.bootFailed) {
+      if (alloc.fencing) {
+        // Its host was declared lost and this VM is now known gone: the job did not fail, its
+        // host did. Requeued at once (uncounted), before the rest of the host's fence.
+        lose(s, alloc, e.id, { kind: "host-lost", hostId, vmId, reason: `host lost (${s.hosts.get(hostId)?.lostReason ?? "no heartbeat"}); ${gone}` });
+      } else if (alloc.bootFailed) {
         lose(s, alloc, e.id, { kind: "boot-failed", hostId, vmId, ...alloc.bootFailed });
       } else if (alloc.bound) {
         const job = claimOf(s, alloc);

@@ -22,11 +22,11 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
       applyJobEvent(state, e);
       break;
     case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost":
-    case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed":
+    case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed": case "HostFenced": case "HostLeaseExpired":
       applyHostEvent(state, e);
       break;
     case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
-    case "VmIdle": case "VmRetired": case "VmVanished":
+    case "VmIdle": case "VmRetired": case "VmVanished": case "PlacementExpired":
       applyVmEvent(state, e);
       break;
     case "VmIsolationLost":

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { given, placements, queued, registered, started, vmDestroyed } from "../testing/fixtures.js";
+import { fenced, given, placements, queued, registered, started, vmDestroyed } from "../testing/fixtures.js";
 
 const burst = (org: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => queued(`${org}-${from + i}`, { org, vcpus: 1 }));
 
@@ -30,7 +30,7 @@ describe("fairness: FIFO within an org, round-robin across orgs", () => {
   it("given a requeued job, then it keeps its place at the front of its org's line", () => {
     let s = given(registered("h1", { vcpus: 1 }), registered("h2", { vcpus: 1 }), ...burst("a", 2)).decided().and(...burst("a", 3, 2));
     const first = s.placementOf("a-0");
-    s = s.and({ type: "HostLost", data: { hostId: first.hostId, lastSeenAt: null, reason: "gone" } }, { type: "HostRegistered", data: { ...registeredData(first.hostId) } });
+    s = s.and({ type: "HostLost", data: { hostId: first.hostId, lastSeenAt: null, reason: "gone" } }, fenced(first.hostId), { type: "HostRegistered", data: { ...registeredData(first.hostId) } });
     expect(placements(s.decided().decisions())).toEqual({ "a-0": first.hostId });
   });
 

@@ -1,7 +1,9 @@
 import fc from "fast-check";
 import type { Arch, DomainEvent, Resources, Stored } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
-import { NOW, hostEvent, lost, queued, registered, started, vmBootFailed, vmDestroyed, vmExited, vmVanished } from "../testing/fixtures.js";
+import {
+  NOW, fenced, hostEvent, leaseExpired, lost, placementExpired, queued, registered, started, vmBootFailed, vmBootRequested, vmDestroyed, vmExited, vmVanished,
+} from "../testing/fixtures.js";
 import { evolve, fold } from "./evolve.js";
 import { hasLabels, requiredLabels } from "./host-labels.js";
 import { historyOf } from "./history.js";
@@ -9,9 +11,12 @@ import { place } from "./place.js";
 import { initialState, type SchedulerState } from "./state.js";
 
 // The world does random things (jobs arrive, VMs end or fail to boot, operators cordon and
-// drain, hosts get lost and come back) and now and then the scheduler decides; its decisions
-// are appended as one writer would. An independent checker reads the resulting log (never
-// the scheduler's state) and holds the invariants at every event.
+// drain, hosts get lost, fence and come back, placements expire) and now and then the
+// scheduler decides; its decisions are appended as one writer would. An independent checker
+// reads the resulting log (never the scheduler's state) and holds the invariants at every
+// event. A lost host's VMs count as live until it fenced (HostFenced), its lease ran out
+// (HostLeaseExpired) or the VM itself is reported gone: a job placed again before that could
+// run twice (docs/fencing.md), and "placed while already placed" catches it.
 
 const archs: Arch[] = ["amd64", "arm64"];
 const hostArb = fc.record({
@@ -39,30 +44,59 @@ const actionArb = fc.oneof(
   // The janitor finds a VM vanished under its job (no VmDestroyed ever comes); the scheduler decides what follows.
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("vanish" as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("cordon" as const, "uncordon" as const, "drain" as const, "lose" as const, "register" as const), host: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("fence" as const, "self-fence" as const, "lease-expire" as const), host: fc.nat() }) },
+  // hostd claims a placement (VmBootRequested), or the janitor expires one nobody claimed.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("claim" as const, "expire" as const), pick: fc.nat() }) },
 );
-const worldArb = fc.record({ hosts: fc.array(hostArb, { minLength: 1, maxLength: 6 }), actions: fc.array(actionArb, { maxLength: 80 }) });
+const worldArb = fc.record({ hosts: fc.array(hostArb, { minLength: 1, maxLength: 6 }), actions: fc.array(actionArb, { minLength: 20, maxLength: 80 }) });
 type World = typeof worldArb extends fc.Arbitrary<infer W> ? W : never;
 
 /** Reads the log and fails on the first event that breaks an invariant. */
 class Checker {
-  hosts = new Map<string, { arch: Arch; cap: Resources; labels: string[]; placeable: boolean; cordoned: boolean; draining: boolean; used: Resources }>();
-  live = new Map<string, { hostId: string; vmId: string; jobId: string; res: Resources; claim: string }>();
+  hosts = new Map<string, { arch: Arch; cap: Resources; labels: string[]; placeable: boolean; cordoned: boolean; draining: boolean; lostUnfenced: boolean; used: Resources }>();
+  live = new Map<string, { hostId: string; vmId: string; jobId: string; res: Resources; claim: string; attempt: number; claimed: boolean }>();
   jobs = new Map<string, { arch: Arch; labels: string[]; spec: Resources; ended: boolean; placedAttempts: Set<number>; liveKey?: string; unschedulable?: string; everPlaced: boolean; bootFailures: number; failed: boolean }>();
 
   see(e: Stored<DomainEvent>): void {
     switch (e.type) {
       case "HostRegistered": {
+        // Registered again without a fence: a restarted hostd reported what it destroyed; the rest stays live.
         const prev = this.hosts.get(e.data.hostId);
         const cordoned = prev?.cordoned ?? false, draining = prev?.draining ?? false;
-        this.hosts.set(e.data.hostId, { arch: e.data.arch, cap: e.data.capacity, labels: e.data.labels, cordoned, draining, placeable: !cordoned && !draining, used: prev?.used ?? { vcpus: 0, memMiB: 0, diskGiB: 0 } });
+        this.hosts.set(e.data.hostId, {
+          arch: e.data.arch, cap: e.data.capacity, labels: e.data.labels, cordoned, draining, placeable: !cordoned && !draining, lostUnfenced: false,
+          used: prev?.used ?? { vcpus: 0, memMiB: 0, diskGiB: 0 },
+        });
         break;
       }
       case "HostCordoned": this.flag(e.data.hostId, { cordoned: true }); break;
       case "HostDrained": this.flag(e.data.hostId, { draining: true }); break;
       case "HostUncordoned": this.flag(e.data.hostId, { cordoned: false, draining: false }); break;
       case "HostLost": {
-        this.hosts.get(e.data.hostId)!.placeable = false;
+        const h = this.hosts.get(e.data.hostId)!;
+        h.placeable = false;
+        h.lostUnfenced = true;
+        break;
+      }
+      case "HostFenced": case "HostLeaseExpired": {
+        // Only the fence of a lost host ends its VMs here; a self-fence nobody asked for is told by the VMs' own events.
+        const h = this.hosts.get(e.data.hostId)!;
+        if (!h.lostUnfenced) break;
+        h.lostUnfenced = false;
         for (const [k, a] of this.live) if (a.hostId === e.data.hostId) this.free(k);
+        break;
+      }
+      case "VmBootRequested": {
+        const a = this.live.get(`${e.data.hostId}/${e.data.vmId}`);
+        if (a) a.claimed = true;
+        break;
+      }
+      case "PlacementExpired": {
+        const key = `${e.data.hostId}/${e.data.vmId}`;
+        const a = this.live.get(key);
+        if (!a || a.claimed || a.attempt !== e.data.attempt) break;
+        this.jobs.get(a.claim)!.bootFailures++;
+        this.free(key);
         break;
       }
       case "JobQueued":
@@ -86,7 +120,7 @@ class Checker {
         expect(used.vcpus <= host!.cap.vcpus && used.memMiB <= host!.cap.memMiB && used.diskGiB <= host!.cap.diskGiB, `${hostId} over capacity`).toBe(true);
         host!.used = used;
         const key = `${hostId}/${vmId}`;
-        this.live.set(key, { hostId, vmId, jobId, res: spec, claim: jobId });
+        this.live.set(key, { hostId, vmId, jobId, res: spec, claim: jobId, attempt, claimed: false });
         job.placedAttempts.add(attempt);
         job.liveKey = key;
         job.everPlaced = true;
@@ -211,6 +245,16 @@ function run(w: World): Sim {
       case "uncordon": sim.append(hostEvent("HostUncordoned", hostIds[a.host % hostIds.length]!)); break;
       case "drain": sim.append(hostEvent("HostDrained", hostIds[a.host % hostIds.length]!)); break;
       case "lose": sim.append(lost(hostIds[a.host % hostIds.length]!)); break;
+      case "fence": sim.append(fenced(hostIds[a.host % hostIds.length]!)); break;
+      case "self-fence": sim.append(fenced(hostIds[a.host % hostIds.length]!, [], "lease-expired")); break;
+      case "lease-expire": sim.append(leaseExpired(hostIds[a.host % hostIds.length]!)); break;
+      case "claim": case "expire": {
+        const vm = sim.liveVm(a.pick);
+        if (!vm) break;
+        const attempt = sim.check.live.get(`${vm.hostId}/${vm.vmId}`)!.attempt;
+        sim.append(a.kind === "claim" ? vmBootRequested(vm) : placementExpired(vm, attempt));
+        break;
+      }
       case "register": {
         const i = a.host % hostIds.length;
         sim.append(registered(hostIds[i]!, w.hosts[i]));

@@ -2,7 +2,9 @@ import { vmIdFor } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
 import { evolve } from "./evolve.js";
 import { historyOf } from "./history.js";
-import { given, hostEvent, jobEvent, lost, placements, queued, registered, started, vmBootFailed, vmDestroyed, vmExited } from "../testing/fixtures.js";
+import {
+  fenced, given, hostEvent, jobEvent, leaseExpired, lost, placementExpired, placements, queued, registered, started, vmBootFailed, vmBootRequested, vmDestroyed, vmExited,
+} from "../testing/fixtures.js";
 
 describe("capacity frees when the VM is destroyed", () => {
   const full = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 4 })).decided().and(queued("b", { vcpus: 4 }));
@@ -80,18 +82,62 @@ describe("what the scheduler writes after a VM is gone", () => {
     expect(failed.decisions({ maxAttempts: 5 })[0]!.type).toBe("JobRequeued");
   });
 
-  it("given a host is lost, then its jobs are requeued and placed elsewhere, and its capacity is dropped", () => {
-    const s = given(registered("h1"), queued("a"), queued("b")).decided().and(registered("h2"), lost("h1"));
+  it("given a host is lost, then nothing of its jobs moves until it fenced; then they are requeued and placed elsewhere, and its capacity is dropped", () => {
+    const lostOnly = given(registered("h1"), queued("a"), queued("b")).decided().and(registered("h2"), lost("h1"));
+    // Its VMs may still run (docs/fencing.md): no requeue, no new work there.
+    expect(lostOnly.decisions()).toEqual([]);
+    expect(lostOnly.state.hosts.get("h1")!.used.vcpus).toBe(2);
+    const s = lostOnly.and(fenced("h1"));
     const requeues = s.decisions();
     expect(requeues.map((e) => [e.type, "jobId" in e.data ? e.data.jobId : "", "reason" in e.data ? e.data.reason : ""])).toEqual([
-      ["JobRequeued", "a", "host lost: no heartbeat for 60s"], ["JobRequeued", "b", "host lost: no heartbeat for 60s"],
+      ["JobRequeued", "a", "host lost (no heartbeat for 60s); it stopped its VMs"], ["JobRequeued", "b", "host lost (no heartbeat for 60s); it stopped its VMs"],
     ]);
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);
     expect(placements(s.decided().decisions())).toEqual({ a: "h2", b: "h2" });
   });
 
-  it("given a host lost while a job is cancelled, then only the live job is requeued", () => {
-    const s = given(registered("h1"), queued("a"), queued("b")).decided().and(jobEvent("JobCancelled", "a"), lost("h1"));
+  it("given a lost host that never reports a fence, then its jobs are requeued when the janitor says its lease ran out", () => {
+    const s = given(registered("h1"), queued("a")).decided().and(registered("h2"), lost("h1"), leaseExpired("h1"));
+    expect(s.decisions().map((e) => [e.type, "reason" in e.data ? e.data.reason : ""])).toEqual([["JobRequeued", "host lost (no heartbeat for 60s); its lease ran out"]]);
+    expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);
+  });
+
+  it("given a lost host's VM is reported destroyed before its fence, then that job is requeued at once, uncounted (the VM is known gone)", () => {
+    const s = given(registered("h1"), registered("h2"), queued("a", { provider: "local", org: "local" }), queued("b")).decided();
+    const a = s.placementOf("a");
+    const b = s.placementOf("b");
+    const onLost = s.and(lost(a.hostId), vmExited(a, null, "killed"), vmDestroyed(a));
+    // Not completed from its exit (the job did not fail, its host did); b's VM may still run: b waits.
+    expect(onLost.decisions().map((e) => [e.type, "jobId" in e.data ? e.data.jobId : ""])).toEqual([["JobRequeued", "a"]]);
+    expect(onLost.state.jobs.get("a")!.bootFailures).toBe(0);
+    expect(onLost.state.jobs.get("b")).toMatchObject({ phase: "placed", vmId: b.vmId });
+  });
+
+  it("given a host lost and then registered again without a fence (a restarted hostd), then what it kept stays placed there", () => {
+    const s = given(registered("h1"), queued("a")).decided().and(lost("h1"), registered("h1"));
+    expect(s.decisions()).toEqual([]);
+    expect(s.state.jobs.get("a")).toMatchObject({ phase: "placed", hostId: "h1" });
+    expect(s.state.hosts.get("h1")).toMatchObject({ lost: false, fencePending: false, used: { vcpus: 1 } });
+  });
+
+  it("given a host fenced itself (lease-expired) while nobody declared it lost, then nothing moves: its VMs' own events tell", () => {
+    const s = given(registered("h1"), queued("a")).decided().and(fenced("h1", [], "lease-expired"));
+    expect(s.decisions()).toEqual([]);
+    expect(s.state.jobs.get("a")).toMatchObject({ phase: "placed", hostId: "h1" });
+  });
+
+  it("given a free VM on a lost host, then no job is rebound to it and it is not idled before the fence", () => {
+    const s = given(registered("h1"), registered("h2"), queued("c")).decided();
+    const c = s.placementOf("c");
+    const free = s.and(jobEvent("JobCancelled", "c"), lost(c.hostId), queued("d"));
+    const ds = free.decisions();
+    expect(ds.map((d) => d.type)).toEqual(["JobScheduled"]);
+    expect(ds[0]!.data).toMatchObject({ jobId: "d" });
+    expect((ds[0]!.data as { hostId: string }).hostId).not.toBe(c.hostId);
+  });
+
+  it("given a host lost while a job is cancelled, then only the live job is requeued once it fenced", () => {
+    const s = given(registered("h1"), queued("a"), queued("b")).decided().and(jobEvent("JobCancelled", "a"), lost("h1"), fenced("h1"));
     expect(s.decisions().map((e) => ("jobId" in e.data ? e.data.jobId : e.type))).toEqual(["b"]);
   });
 
@@ -106,12 +152,47 @@ describe("what the scheduler writes after a VM is gone", () => {
   it("given a requeued job's old VM is destroyed later, then the new placement is unaffected", () => {
     const s = given(registered("h1"), registered("h2"), queued("a")).decided();
     const old = s.placementOf("a");
-    const moved = s.and(lost(old.hostId), registered(old.hostId)).decided().decided();
+    const moved = s.and(lost(old.hostId), fenced(old.hostId), registered(old.hostId)).decided().decided();
     const now = moved.placementOf("a");
     expect(now.vmId).not.toBe(old.vmId);
     const after = moved.and(vmDestroyed(old));
     expect(after.state.jobs.get("a")).toMatchObject({ phase: "placed", vmId: now.vmId });
     expect(after.decisions()).toEqual([]);
+  });
+});
+
+describe("placements nobody claimed (PlacementExpired)", () => {
+  it("given the janitor expired an unclaimed placement, then its capacity frees and the job is placed again, counted as a failed boot", () => {
+    const s = given(registered("h1", { vcpus: 1 }), queued("a")).decided();
+    const a = s.placementOf("a");
+    const after = s.and(placementExpired(a));
+    expect(after.state.hosts.get("h1")!.used.vcpus).toBe(0);
+    expect(after.state.jobs.get("a")!.bootFailures).toBe(1);
+    expect(after.decisions()).toEqual([expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ jobId: "a", attempt: 1 }) })]);
+    expect(after.decisions()[0]!.data).toMatchObject({ reason: expect.stringMatching(/^boot failed: placement-expired: no VmBootRequested/) });
+  });
+
+  it("given hostd claimed the placement before the expiry was stored, then the expiry is void", () => {
+    const s = given(registered("h1"), queued("a")).decided();
+    const a = s.placementOf("a");
+    const after = s.and(vmBootRequested(a), placementExpired(a));
+    expect(after.state.hosts.get("h1")!.used.vcpus).toBe(1);
+    expect(after.decisions()).toEqual([]);
+  });
+
+  it("given an expiry for another attempt than the live placement, then nothing changes", () => {
+    const s = given(registered("h1"), queued("a")).decided();
+    const a = s.placementOf("a");
+    expect(s.and(placementExpired(a, 7)).state.hosts.get("h1")!.used.vcpus).toBe(1);
+  });
+
+  it("given placements expire maxAttempts times, then the job fails", () => {
+    let s = given(registered("h1"), queued("a")).decided();
+    for (let i = 0; i < 2; i++) s = s.and(placementExpired(s.placementOf("a"), i)).decided().decided();
+    const last = s.placementOf("a");
+    expect(s.and(placementExpired(last, 2)).decisions()).toEqual([
+      expect.objectContaining({ type: "JobFailed", data: expect.objectContaining({ reason: expect.stringMatching(/^boot failed 3 times; last on h1: placement-expired/) }) }),
+    ]);
   });
 });
 

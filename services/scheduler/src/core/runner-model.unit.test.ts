@@ -1,7 +1,7 @@
 import { vmIdFor } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
 import {
-  NOW, given, jobEvent, lost, placements, queued, registered, started, vmBootFailed, vmBooted, vmDestroyed, vmRetired, vmVanished,
+  NOW, fenced, given, jobEvent, lost, placements, queued, registered, started, vmBootFailed, vmBooted, vmDestroyed, vmRetired, vmVanished,
 } from "../testing/fixtures.js";
 
 // docs/runner-model.md, the scheduler's rules: who runs where is the provider's fact.
@@ -128,7 +128,7 @@ describe("vanished VMs and lost hosts", () => {
   });
 
   it("given a host is lost under a started GitHub job and an unstarted one, then only the unstarted claim is requeued", () => {
-    const s = two.and(started("d", vd), registered("h2"), lost("h1"));
+    const s = two.and(started("d", vd), registered("h2"), lost("h1"), fenced("h1"));
     expect(s.decisions().map((e) => [e.type, "jobId" in e.data ? e.data.jobId : ""])).toEqual([["JobRequeued", "c"]]);
     expect(s.state.jobs.get("d")!.phase).toBe("started");
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);

@@ -14,6 +14,15 @@ export interface HostView {
   cordoned: boolean;
   draining: boolean;
   lost: boolean;
+  /**
+   * Declared lost (HostLost) and not yet known to have stopped its VMs: its reservations and
+   * their claims stay until HostFenced, HostLeaseExpired or each VM's own VmDestroyed/VmVanished
+   * (docs/fencing.md). Cleared by those, and by a HostRegistered (a restarted hostd destroyed
+   * what it could not follow before registering).
+   */
+  fencePending: boolean;
+  /** The last HostLost's reason, for the requeue's. */
+  lostReason?: string;
   deregistered: boolean;
 }
 
@@ -66,7 +75,7 @@ export interface JobView {
   causationId: string;
 }
 
-/** A VM's capacity reservation, from its JobScheduled until VmDestroyed, VmVanished or HostLost. */
+/** A VM's capacity reservation, from its JobScheduled until VmDestroyed, VmVanished, PlacementExpired, or its lost host's fence. */
 export interface Allocation {
   hostId: string;
   vmId: string;
@@ -92,6 +101,10 @@ export interface Allocation {
   freedBecause?: string;
   bootFailed?: { code: string; reason: string };
   exited?: { exitCode: number | null; reason: string };
+  /** hostd claimed it (VmBootRequested or a later VM event): a PlacementExpired after that is void. */
+  claimedByHost?: boolean;
+  /** On a lost host that has not fenced yet: no job may be moved onto it, and it is never idled. */
+  fencing?: boolean;
 }
 
 export interface SchedulerState {

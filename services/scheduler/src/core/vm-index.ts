@@ -7,7 +7,7 @@ import { allocationKey, type Allocation, type SchedulerState } from "./state.js"
 export function refresh(s: SchedulerState, a: Allocation): void {
   const key = allocationKey(a.hostId, a.vmId);
   const live = s.allocations.get(key) === a;
-  const usable = live && !a.bound && !a.runningJobId && !a.retired && !a.idleWritten && !a.exited && !a.bootFailed;
+  const usable = live && !a.bound && !a.runningJobId && !a.retired && !a.idleWritten && !a.exited && !a.bootFailed && !a.fencing;
   if (usable && a.runner && !a.claim) s.free.add(key);
   else s.free.delete(key);
   if (usable && a.bootedAtMs !== undefined) {

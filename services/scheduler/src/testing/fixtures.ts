@@ -32,6 +32,15 @@ export const queued = (jobId: string, o: JobOpts = {}): EventOf<"JobQueued"> => 
 export const hostEvent = <T extends "HostCordoned" | "HostUncordoned" | "HostDrained" | "HostDeregistered">(type: T, hostId: string) =>
   ({ type, data: { hostId, reason: "test" } }) as EventOf<T>;
 export const lost = (hostId: string): EventOf<"HostLost"> => ({ type: "HostLost", data: { hostId, lastSeenAt: null, reason: "no heartbeat for 60s" } });
+/** hostd read its HostLost and stopped its VMs (docs/fencing.md). */
+export const fenced = (hostId: string, vmsStopped: string[] = [], trigger: "host-lost" | "lease-expired" = "host-lost"): EventOf<"HostFenced"> =>
+  ({ type: "HostFenced", data: { hostId, registeredSeq: 1, lostSeq: trigger === "host-lost" ? 2 : null, trigger, vmsStopped, reason: "test" } });
+/** The janitor: no fence reported, the lost host's lease ran out. */
+export const leaseExpired = (hostId: string): EventOf<"HostLeaseExpired"> =>
+  ({ type: "HostLeaseExpired", data: { hostId, registeredSeq: 1, lostSeq: 2, waitedSec: 45, reason: "test" } });
+export const placementExpired = (r: Ref, attempt = 0): EventOf<"PlacementExpired"> =>
+  ({ type: "PlacementExpired", data: { ...r, attempt, waitedSec: 300, reason: "no VmBootRequested 300s after JobScheduled" } });
+export const vmBootRequested = (r: Ref): EventOf<"VmBootRequested"> => ({ type: "VmBootRequested", data: { ...r, tap: `os-${r.vmId}`, disks: [] } });
 
 export type Ref = { hostId: string; vmId: string; jobId: string };
 export const vmExited = (r: Ref, exitCode: number | null = 0, reason: EventOf<"VmExited">["data"]["reason"] = "exited"): EventOf<"VmExited"> =>
