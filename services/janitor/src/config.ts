@@ -13,6 +13,19 @@ export const JanitorEnv = BaseEnv.extend({
    */
   JANITOR_HOST_LOST_AFTER: envInt(2, 86_400).default(60),
   /**
+   * Fence wait: after declaring a host lost, how long to wait for its HostFenced before stating
+   * HostLeaseExpired (the scheduler then requeues its jobs). A host that cannot renew its lease
+   * stops its VMs HOSTD_FENCE_AFTER after its last acknowledged heartbeat, so keep
+   * JANITOR_HOST_LOST_AFTER + JANITOR_FENCE_WAIT above HOSTD_FENCE_AFTER plus its kill time
+   * (a few seconds) with a margin for clock rates (docs/fencing.md).
+   */
+  JANITOR_FENCE_WAIT: envInt(0, 86_400).default(30),
+  /**
+   * A placement (JobScheduled) its host has not claimed (VmBootRequested) this long after it
+   * was placed is stated expired (PlacementExpired), which frees its capacity. 0: never.
+   */
+  JANITOR_PLACEMENT_TIMEOUT: envInt(0, 86_400).default(300),
+  /**
    * Boot grace: how long a VM may take to boot, or to show up in the event log, before it
    * counts as vanished / unknown, and the slack past a job's timeout before its VM is
    * reaped. Generous under TCG (software emulation), where guests boot slowly; keep it above

@@ -7,6 +7,8 @@ import { leakSettings, type JanitorConfig } from "./config.js";
 import { appendsOf, type JanitorEvent } from "./core/appends.js";
 import { forgetBefore } from "./core/desired-state.js";
 import { findLeaks } from "./core/find-leaks.js";
+import { findExpiredLeases } from "./core/find-expired-leases.js";
+import { findExpiredPlacements } from "./core/find-expired-placements.js";
 import { findLostHosts, livenessOf } from "./core/find-lost-hosts.js";
 import type { Plan } from "./core/plan.js";
 import { DesiredView } from "./desired-view.js";
@@ -76,7 +78,7 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
     }, 250);
   };
   const telemetry = new TelemetryView(d.nats, { clock, log, onInventory: kickSoon });
-  const desired = new DesiredView(d.store, { log, onFatal: d.onFatal });
+  const desired = new DesiredView(d.store, { log, onFatal: d.onFatal, clock });
   await telemetry.start();
   const replay = await desired.start();
   metrics.replay.set(replay.eventsPerSec);
@@ -95,6 +97,7 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
       for (const l of plan.waiting) metrics.waiting.inc({ cause: l.cause });
       if (!lease.isLeader()) return;
       await declareLost(now);
+      await declareExpired(now);
       await act(plan, now);
       if (now - lastForget > 3_600_000) {
         lastForget = now;
@@ -122,12 +125,30 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   }
 
   async function declareLost(now: number): Promise<void> {
-    for (const lost of findLostHosts(livenessOf(desired.state, telemetry.hosts), now, c.JANITOR_HOST_LOST_AFTER * 1000, telemetry.watchingSince)) {
+    for (const lost of findLostHosts(livenessOf(desired.state, telemetry.hosts, desired.seen), now, c.JANITOR_HOST_LOST_AFTER * 1000, telemetry.watchingSince)) {
       if (!lease.isLeader()) return;
       const res = await append(lost.event, lost, now);
       const hl = log.child({ hostId: lost.event.data.hostId });
       if (!res.duplicate) metrics.hostsLost.inc();
       hl.warn({ lastSeenAt: lost.event.data.lastSeenAt, reason: lost.event.data.reason, duplicate: res.duplicate, seq: res.seq }, "host declared lost");
+    }
+  }
+
+  /** Facts with a deadline: lost hosts whose lease ran out unfenced, placements nobody claimed. */
+  async function declareExpired(now: number): Promise<void> {
+    for (const x of findExpiredLeases(desired.state, desired.seen, now, c.JANITOR_FENCE_WAIT * 1000)) {
+      if (!lease.isLeader()) return;
+      const res = await append(x.event, x, now);
+      if (!res.duplicate) metrics.leasesExpired.inc();
+      log.child({ hostId: x.event.data.hostId }).warn({ lostSeq: x.event.data.lostSeq, reason: x.event.data.reason, duplicate: res.duplicate }, "lost host's lease expired without a fence");
+    }
+    for (const x of findExpiredPlacements(desired.state, now, c.JANITOR_PLACEMENT_TIMEOUT * 1000)) {
+      if (!lease.isLeader()) return;
+      const res = await append(x.event, x, now);
+      if (!res.duplicate) metrics.placementsExpired.inc();
+      log.child({ hostId: x.event.data.hostId, vmId: x.event.data.vmId, jobId: x.event.data.jobId }).warn(
+        { reason: x.event.data.reason, duplicate: res.duplicate }, "placement expired: no host claimed it",
+      );
     }
   }
 

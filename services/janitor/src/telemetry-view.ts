@@ -5,8 +5,11 @@ import { observeHeartbeat, observeInventory, type ObservedHost } from "./core/ob
 
 /**
  * The latest heartbeat and inventory of every host, read from TELEMETRY: first the last
- * message of each subject (what the stream still holds), then live. Times are the messages'
- * occurredAt (hostd's clock), so a janitor that starts late still sees how old they are.
+ * message of each subject (what the stream still holds), then live. A heartbeat counts from
+ * when this janitor received it, by its own clock: a host's occurredAt is the host's clock
+ * (skewed, or frozen and resumed) and never decides whether it is alive (docs/fencing.md).
+ * Messages read at start count as received then, which is what `watchingSince` says anyway.
+ * Inventories keep hostd's occurredAt: leak grace periods compare them with one another.
  */
 export class TelemetryView {
   readonly hosts = new Map<string, ObservedHost>();
@@ -28,7 +31,7 @@ export class TelemetryView {
       for await (const m of iter) {
         try {
           const msg = decode(m.data, { subject: m.subject, seq: m.seq });
-          if (msg.type === "HostHeartbeat") this.heartbeat(msg.data, Date.parse(msg.occurredAt), m.subject);
+          if (msg.type === "HostHeartbeat") this.heartbeat(msg.data, this.o.clock(), m.subject);
           else if (msg.type === "HostInventory") this.inventory(msg.data, Date.parse(msg.occurredAt), m.seq, m.subject);
         } catch (e) {
           this.o.log.warn({ err: e, subject: m.subject, seq: m.seq }, "telemetry message skipped");

@@ -1,4 +1,4 @@
-import type { HostLost, ReclaimRequested, VmVanished } from "@oneshot/proto";
+import type { HostLeaseExpired, HostLost, PlacementExpired, ReclaimRequested, VmVanished } from "@oneshot/proto";
 import type { Plan, ReclaimDecision, VanishedFact } from "./plan.js";
 
 /**
@@ -6,7 +6,7 @@ import type { Plan, ReclaimDecision, VanishedFact } from "./plan.js";
  * job event is in this union on purpose: requeueing, failing or completing a job is the
  * scheduler's (or ingest's) decision (docs/runner-model.md, "one policy, one owner").
  */
-export type JanitorEvent = VmVanished | ReclaimRequested | HostLost;
+export type JanitorEvent = VmVanished | ReclaimRequested | HostLost | HostLeaseExpired | PlacementExpired;
 
 export type PlannedAppend =
   | { kind: "vanished"; event: VmVanished; msgId: string; correlationId: string; causationId: string | null; fact: VanishedFact }

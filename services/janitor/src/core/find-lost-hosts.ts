@@ -2,12 +2,18 @@ import type { HostLost } from "@oneshot/proto";
 import type { DesiredState } from "./desired-state.js";
 import type { ObservedHost } from "./observed-state.js";
 
-/** One host as the lost-host check sees it. */
+/** When the janitor read a host's latest HostRegistered / HostLost (its own clock, ms), by sequence. */
+export interface HostSeen {
+  registered?: { seq: number; at: number };
+  lost?: { seq: number; at: number };
+}
+
+/** One host as the lost-host check sees it. Every time here is the janitor's own clock. */
 export interface HostLiveness {
   hostId: string;
-  /** occurredAt of its latest heartbeat (ms), null when it never sent one. */
+  /** When the janitor received its latest heartbeat (ms), null when it never got one. */
   lastHeartbeatAt: number | null;
-  /** Its latest HostRegistered (ms) and that event's sequence (one HostLost per registration). */
+  /** When the janitor read its latest HostRegistered (ms), and that event's sequence (one HostLost per registration). */
   registeredAt: number;
   registeredSeq: number;
   /** The registration's event id and chain: HostLost joins that chain. */
@@ -24,12 +30,15 @@ export interface LostHostDecision {
   causationId: string;
 }
 
-/** Every registered host, with its latest heartbeat. */
-export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>): HostLiveness[] {
+/**
+ * Every registered host, with its latest heartbeat. A registration counts from when the
+ * janitor read it (`seen`); the event's occurredAt, the host's clock, only when that is unknown.
+ */
+export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>, seen: ReadonlyMap<string, HostSeen> = new Map()): HostLiveness[] {
   return [...desired.hosts.values()].map((h) => ({
     hostId: h.hostId,
     lastHeartbeatAt: observed.get(h.hostId)?.heartbeatAt ?? null,
-    registeredAt: h.registeredAt,
+    registeredAt: seen.get(h.hostId)?.registered?.seq === h.registeredSeq ? seen.get(h.hostId)!.registered!.at : h.registeredAt,
     registeredSeq: h.registeredSeq,
     registeredEventId: h.registeredEventId,
     correlationId: h.correlationId,
@@ -41,6 +50,7 @@ export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, 
  * Hosts silent for at least `lostAfterMs`. Silence counts from the latest of: the last
  * heartbeat, the registration, and `watchingSince` (when this janitor started reading
  * telemetry, or last reconnected): a janitor or NATS outage is not the host's silence.
+ * All of them, and `now`, are the janitor's clock: two machines' clocks are never compared.
  * Pure; `now` is an input.
  */
 export function findLostHosts(hosts: readonly HostLiveness[], now: number, lostAfterMs: number, watchingSince = Number.NEGATIVE_INFINITY): LostHostDecision[] {
