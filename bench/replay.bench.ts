@@ -6,19 +6,26 @@
 //   scheduler-full     startScheduler() until it is ready (replay + follow started), no snapshot
 //   scheduler-snapshot the same after a snapshot was written near the end of the log
 //                      (only when the build has snapshots)
-// One JSON line per case, each with its ratio to the baseline's time.
+//   breakdown          the same messages decoded, then folded, in memory: where the time goes
+// One JSON line per case, each with its ratio to the baseline's time. `--profile DIR` writes a
+// CPU profile of each scheduler case alone (not the log's writing) to DIR/<case>.cpuprofile.
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { encode, subjectOf } from "@oneshot/proto";
-import { newEventId } from "@oneshot/runtime";
+import { decodeMsg, newEventId } from "@oneshot/runtime";
+import { evolve, initialState } from "@oneshot/scheduler";
 import { connectTest, startNats } from "@oneshot/testing";
 import { schedulerMetrics } from "../services/scheduler/src/loop/metrics.js";
 import { startScheduler, type SchedulerDeps } from "../services/scheduler/src/loop/scheduler.js";
 import { syntheticLog } from "./synthetic-log.js";
 
-const { values } = parseArgs({ options: { events: { type: "string", default: "1000000" }, cases: { type: "string", default: "bare,full,snapshot" } } });
+const { values } = parseArgs({
+  options: { events: { type: "string", default: "1000000" }, cases: { type: "string", default: "breakdown,full,snapshot" }, profile: { type: "string" } },
+});
 const total = Number(values.events);
 const cases = new Set(values.cases.split(","));
 const line = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
@@ -45,17 +52,31 @@ const { nats, store, close } = await connectTest(server.url, "bench");
   line({ case: "write-log", events: n, ms: Math.round(performance.now() - t), streamBytes: info.state.bytes, lastSeq: info.state.last_seq });
 }
 
-async function bareOrderedRead(): Promise<{ count: number; ms: number }> {
+const kept: { data: Uint8Array; subject: string; seq: number }[] = [];
+async function bareOrderedRead(keep = false): Promise<{ count: number; ms: number }> {
   const t = performance.now();
   const oc = await nats.js.consumers.get("EVENTS", { filter_subjects: "evt.>", deliver_policy: DeliverPolicy.All });
   const it = await oc.consume({ max_messages: 1000 });
   let count = 0;
   for await (const m of it) {
     count++;
+    if (keep) kept.push({ data: m.data, subject: m.subject, seq: m.seq });
     if (m.info.pending === 0) break;
   }
   await it.close();
   return { count, ms: performance.now() - t };
+}
+
+/** Where a replay's time goes, without NATS: decoding (msgpack + schemas + subject table), then the fold. */
+function breakdown(): void {
+  let t = performance.now();
+  const events = kept.map((m) => decodeMsg(m));
+  const decodeMs = performance.now() - t;
+  t = performance.now();
+  let s = initialState();
+  for (const e of events) s = evolve(s, e);
+  const evolveMs = performance.now() - t;
+  line({ case: "breakdown", events: events.length, decodeMs: Math.round(decodeMs), decodeUsPerEvent: +((decodeMs * 1000) / events.length).toFixed(2), evolveMs: Math.round(evolveMs), evolveUsPerEvent: +((evolveMs * 1000) / events.length).toFixed(2) });
 }
 
 const quiet = pino({ level: "silent" });
@@ -67,16 +88,31 @@ const deps = (registry: Registry, log = quiet): SchedulerDeps => ({
 async function schedulerReady(label: string, extra: Partial<SchedulerDeps> = {}): Promise<{ ms: number }> {
   let replayed: Record<string, unknown> = {};
   const log = pino({ level: "info" }, { write: (s: string) => { const o = JSON.parse(s) as Record<string, unknown>; if (o.msg === "event log replayed") replayed = o; } });
+  const profiler = values.profile ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+  }
   const t = performance.now();
   const s = await startScheduler({ ...deps(new Registry(), log), ...extra });
   const ms = performance.now() - t;
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(`${values.profile}/${label}.cpuprofile`, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   await s.stop();
   line({ case: label, readyMs: Math.round(ms), ...Object.fromEntries(Object.entries(replayed).filter(([k]) => ["events", "eventsPerSec", "hosts", "pending", "live", "fromSnapshotSeq"].includes(k))) });
   return { ms };
 }
 
-const base = cases.has("bare") || true ? await bareOrderedRead() : undefined;
+const base = await bareOrderedRead(cases.has("breakdown"));
 line({ case: "bare-ordered-read", events: base!.count, ms: Math.round(base!.ms), eventsPerSec: Math.round((base!.count * 1000) / base!.ms) });
+if (cases.has("breakdown")) {
+  breakdown();
+  kept.length = 0;
+}
 if (cases.has("full")) {
   const r = await schedulerReady("scheduler-full");
   line({ case: "scheduler-full-vs-bare", ratio: +(r.ms / base!.ms).toFixed(3) });

@@ -65,6 +65,20 @@ export function encode<M extends Message>(message: M, meta: Meta): Uint8Array {
   return packr.pack(envelope);
 }
 
+const ISO_DATETIME = z.iso.datetime({ offset: true });
+const str = (v: unknown, min: number, max: number): v is string => typeof v === "string" && v.length >= min && v.length <= max;
+
+/** `Envelope.safeParse(raw)` for an envelope that passes, by hand; undefined: ask zod. */
+function checkEnvelope(raw: unknown): { success: true; data: Envelope } | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  const { id, type, version, occurredAt, correlationId, causationId } = r;
+  if (!str(id, 1, 64) || !str(type, 1, 64) || typeof version !== "number" || !Number.isSafeInteger(version) || version <= 0) return undefined;
+  if (!str(correlationId, 1, 128) || !(causationId === null || str(causationId, 0, 128))) return undefined;
+  if (!str(occurredAt, 1, 64) || !ISO_DATETIME.safeParse(occurredAt).success) return undefined;
+  return { success: true, data: { id, type, version, occurredAt, correlationId, causationId, data: r.data } };
+}
+
 /** Decodes, validates and upcasts; throws DecodeError with the subject, sequence and zod issues. */
 export function decode(bytes: Uint8Array, where: { subject?: string; seq?: number } = {}): Decoded {
   let raw: unknown;
@@ -73,9 +87,13 @@ export function decode(bytes: Uint8Array, where: { subject?: string; seq?: numbe
   } catch (cause) {
     throw new DecodeError("not MessagePack", where.subject, where.seq, [], { cause });
   }
-  const env = Envelope.safeParse(raw);
+  // The envelope is checked by hand first (a replay decodes millions of them; zod's object
+  // parse was a fifth of the cost); anything the check refuses goes through zod, for its verdict
+  // and its issues. Both accept exactly the same envelopes.
+  const env = checkEnvelope(raw) ?? Envelope.safeParse(raw);
   if (!env.success) throw new DecodeError("bad envelope", where.subject, where.seq, env.error.issues);
-  const { type, version, data, ...meta } = env.data;
+  const { type, version, data, id, occurredAt, correlationId, causationId } = env.data;
+  const meta: Meta = { id, occurredAt, correlationId, causationId };
   const entry = catalog[type as MessageType];
   if (!entry) throw new DecodeError(`unknown message type ${JSON.stringify(type)}`, where.subject, where.seq);
   const schema = entry.versions[version];
