@@ -79,4 +79,5 @@ export const catalog: Record<MessageType, CatalogEntry> = Object.fromEntries(
 
 export const messageTypes = Object.keys(catalog) as MessageType[];
 export const eventTypes = DomainEvent.options.map((s) => s.shape.type.value) as EventType[];
-export const isEventType = (t: string): t is EventType => (eventTypes as string[]).includes(t);
+const eventTypeSet: ReadonlySet<string> = new Set(eventTypes);
+export const isEventType = (t: string): t is EventType => eventTypeSet.has(t);

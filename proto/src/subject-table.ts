@@ -25,12 +25,23 @@ export const subjectTable: readonly SubjectRule[] = [
     writers: ["ingest", "scheduler"],
   },
   {
+    // What hostd must act on. hostd does not write here: a host that could would forge its own
+    // placements (JobScheduled for any queued job, which the broker would then mint a runner
+    // for). HostRegistered and ResourceReclaimed stay readable here for logs written before
+    // hostd moved to `.self`; no identity writes them here any more.
     pattern: "evt.host.{hostId}",
     types: [
       "HostRegistered", "HostCordoned", "HostUncordoned", "HostDrained", "HostLost", "HostDeregistered",
       "ReclaimRequested", "ResourceReclaimed", "JobScheduled", "VmIdle", "VmRetired", "VmVanished",
+      "HostLeaseExpired", "PlacementExpired",
     ],
-    writers: ["hostd", "scheduler", "janitor", "ingest", "admin"],
+    writers: ["scheduler", "janitor", "ingest", "admin"],
+  },
+  {
+    // What a host says about itself, and only about itself.
+    pattern: "evt.host.{hostId}.self",
+    types: ["HostRegistered", "HostDeregistered", "ResourceReclaimed", "HostFenced"],
+    writers: ["hostd"],
   },
   {
     pattern: "evt.host.{hostId}.vm.{vmId}",
@@ -46,13 +57,30 @@ export const subjectTable: readonly SubjectRule[] = [
 
 const tokens = (s: string) => s.split(".");
 
+/** The table, pre-split once: replay checks every event, so each check is a few compares. */
+const compiled = subjectTable.map((rule) => {
+  const want = tokens(rule.pattern);
+  return {
+    rule, want, types: new Set<string>(rule.types),
+    bound: want.flatMap((t, i) => (t.startsWith("{") ? [{ i, field: t.slice(1, -1) }] : [])),
+  };
+});
+
+function compiledFor(got: string[]) {
+  outer: for (const c of compiled) {
+    if (c.want.length !== got.length) continue;
+    for (let i = 0; i < got.length; i++) {
+      const t = c.want[i]!;
+      if (t.charCodeAt(0) !== 123 /* { */ && t !== got[i]) continue outer;
+    }
+    return c;
+  }
+  return undefined;
+}
+
 /** The rule whose pattern the subject matches (same token count, equal literals), if any. */
 export function ruleFor(subject: string): SubjectRule | undefined {
-  const got = tokens(subject);
-  return subjectTable.find((r) => {
-    const want = tokens(r.pattern);
-    return want.length === got.length && want.every((t, i) => t.startsWith("{") || t === got[i]);
-  });
+  return compiledFor(tokens(subject))?.rule;
 }
 
 /**
@@ -62,16 +90,12 @@ export function ruleFor(subject: string): SubjectRule | undefined {
  */
 export function misplacement(type: string, data: unknown, subject: string): string | undefined {
   if (!isEventType(type)) return `${type} is not an event of the audit log`;
-  const rule = ruleFor(subject);
-  if (!rule) return `no event may be stored on ${subject}`;
-  if (!rule.types.includes(type)) return `${type} may not appear on ${rule.pattern}`;
-  const want = tokens(rule.pattern);
   const got = tokens(subject);
+  const c = compiledFor(got);
+  if (!c) return `no event may be stored on ${subject}`;
+  if (!c.types.has(type)) return `${type} may not appear on ${c.rule.pattern}`;
   const fields = (data ?? {}) as Record<string, unknown>;
-  for (let i = 0; i < want.length; i++) {
-    const t = want[i]!;
-    if (!t.startsWith("{")) continue;
-    const field = t.slice(1, -1);
+  for (const { i, field } of c.bound) {
     if (fields[field] !== got[i]) return `${type}.${field} ${JSON.stringify(fields[field])} does not match ${subject}`;
   }
   return undefined;

@@ -11,7 +11,9 @@ describe("subject table", () => {
     expect(eventSubjectsFor("ingest")).toEqual(["evt.job.*", "evt.host.*", "evt.provider.*"]);
     expect(eventSubjectsFor("scheduler")).toEqual(["evt.job.*", "evt.host.*"]);
     expect(eventSubjectsFor("janitor")).toEqual(["evt.host.*"]);
-    expect(eventSubjectsFor("hostd", { hostId: "metal-01" })).toEqual(["evt.host.metal-01", "evt.host.metal-01.vm.*"]);
+    // Not its host subject: that is where its placements come from, and a host that could write
+    // there would place jobs on itself.
+    expect(eventSubjectsFor("hostd", { hostId: "metal-01" })).toEqual(["evt.host.metal-01.self", "evt.host.metal-01.vm.*"]);
     expect(eventSubjectsFor("audit")).toEqual([]);
   });
 
@@ -34,6 +36,11 @@ describe("subject table", () => {
     // A VM event about another host's VM, or on the host subject itself.
     expect(misplacement("VmDestroyed", examples.VmDestroyed, subjects.vm("metal-02", examples.VmDestroyed.vmId))).toMatch(/does not match/);
     expect(misplacement("VmDestroyed", examples.VmDestroyed, own)).toMatch(/may not appear/);
+    // On its own `.self` subject: only statements about itself, never placements.
+    const self = subjects.hostSelf("metal-01");
+    expect(misplacement("JobScheduled", examples.JobScheduled, self)).toMatch(/may not appear on evt.host.\{hostId\}.self/);
+    expect(misplacement("HostRegistered", { ...examples.HostRegistered, hostId: "metal-02" }, self)).toMatch(/does not match/);
+    expect(misplacement("HostRegistered", examples.HostRegistered, self)).toBeUndefined();
   });
 
   it("refuses subjects no rule covers and ids that differ from the subject's", () => {

@@ -3,8 +3,11 @@ import type { DomainEvent } from "./catalog.js";
 /**
  * Subject map. One subject per aggregate so `Nats-Expected-Last-Subject-Sequence` guards it:
  *   evt.job.<jobId>              job lifecycle (ingest, scheduler)
- *   evt.host.<hostId>            host lifecycle + capacity reservations (JobScheduled) +
- *                                reclaim requests: everything hostd must act on, in order
+ *   evt.host.<hostId>            what hostd must act on, in order: placements (JobScheduled),
+ *                                operator and janitor decisions, reclaim requests. hostd
+ *                                reads it (its durable) and may NOT write it.
+ *   evt.host.<hostId>.self       what hostd says about itself: registration, its own
+ *                                deregistration, reclaim results, fences. Only that hostd writes it.
  *   evt.host.<hostId>.vm.<vmId>  VM lifecycle, written only by that host's hostd
  *   tel.host.<hostId>.{heartbeat,inventory}   telemetry, short retention
  *   log.host.<hostId>.vm.<vmId>  guest console lines, short retention
@@ -15,6 +18,7 @@ import type { DomainEvent } from "./catalog.js";
 export const subjects = {
   job: (jobId: string) => `evt.job.${jobId}`,
   host: (hostId: string) => `evt.host.${hostId}`,
+  hostSelf: (hostId: string) => `evt.host.${hostId}.self`,
   vm: (hostId: string, vmId: string) => `evt.host.${hostId}.vm.${vmId}`,
   provider: (provider: string) => `evt.provider.${provider}`,
   heartbeat: (hostId: string) => `tel.host.${hostId}.heartbeat`,
@@ -59,9 +63,12 @@ export function subjectOf(event: DomainEvent): string {
       return subjects.job(event.data.jobId);
     case "JobScheduled":
       return subjects.host(event.data.hostId);
-    case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained":
-    case "HostLost": case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed":
+    case "HostRegistered": case "ResourceReclaimed": case "HostFenced":
+      return subjects.hostSelf(event.data.hostId);
+    case "HostCordoned": case "HostUncordoned": case "HostDrained":
+    case "HostLost": case "HostDeregistered": case "ReclaimRequested":
     case "VmIdle": case "VmRetired": case "VmVanished":
+    case "HostLeaseExpired": case "PlacementExpired":
       return subjects.host(event.data.hostId);
     case "DeliveryRedelivered":
       return subjects.provider(event.data.provider);
@@ -79,6 +86,6 @@ export function parseSubject(subject: string): { jobId?: string; hostId?: string
   const p = subject.split(".");
   if (p[1] === "provider") return { provider: p[2] };
   if (p[1] === "job") return { jobId: p[2] };
-  if (p[1] === "host") return p[3] === "vm" ? { hostId: p[2], vmId: p[4] } : { hostId: p[2] };
+  if (p[1] === "host") return p[3] === "vm" ? { hostId: p[2], vmId: p[4] } : { hostId: p[2] }; // incl. evt.host.<h>.self
   return {};
 }

@@ -79,6 +79,47 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     }
   });
 
+  it("refuses a hostd writing its own host subject: it cannot place jobs on itself or cordon itself there", async () => {
+    const nc = await as("hostd-metal-01");
+    expect(await tryPublish(nc, subjects.host("metal-01"), scheduled("metal-01"))).toMatch(/permission/i);
+    expect(await tryPublish(nc, subjects.host("metal-01"), { type: "HostCordoned", data: { hostId: "metal-01", reason: "x" } })).toMatch(/permission/i);
+  });
+
+  it("keeps each durable to its owner: no other identity may delete, update, read from or ack a host's durable", async () => {
+    for (const who of ["ingest", "scheduler", "janitor", "audit"]) {
+      const nc = await as(who);
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
+      expect(await jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message), who).toMatch(/permission/i);
+      const update = await jsm.consumers.update("EVENTS", "hostd-metal-01", { max_deliver: 1, ack_wait: 1_000_000 }).then(() => "updated", (e: Error) => e.message);
+      expect(update, who).toMatch(/permission/i);
+      const recreate = await jsm.consumers
+        .add("EVENTS", { durable_name: "hostd-metal-01", filter_subject: "evt.host.metal-01", ack_policy: "explicit" as never, deliver_policy: "all" as never })
+        .then(() => "created", (e: Error) => e.message);
+      expect(recreate, who).toMatch(/permission/i);
+      const pulled = await jetstream(nc).consumers.get("EVENTS", "hostd-metal-01").then(
+        (c) => c.next({ expires: 1_000 }).then((m) => (m ? "read a message" : "nothing"), (e: Error) => e.message),
+        (e: Error) => e.message,
+      );
+      expect(pulled, who).not.toBe("read a message");
+    }
+    const admin = await as("admin");
+    const info = await jetstreamManager(admin).then((m) => m.consumers.info("EVENTS", "hostd-metal-01"));
+    expect(info.config.filter_subject).toBe("evt.host.metal-01");
+    expect(info.config.max_deliver).not.toBe(1);
+  });
+
+  it("lets the control-plane services still read the whole log through their own consumers, and run their own durables", async () => {
+    const ingest = await connectNats({ url: server.url, name: "ingest", user: "ingest", password: passwords.ingest }, log);
+    const seen: string[] = [];
+    await new EventStore(ingest.js, ingest.jsm).replay(subjects.allEvents, (e) => void seen.push(e.type));
+    expect(seen).toContain("JobScheduled");
+    const made = await ingest.jsm.consumers
+      .add("EVENTS", { durable_name: "ingest-gitlab-cleanup", filter_subject: "evt.job.*", ack_policy: "explicit" as never })
+      .then(() => "created", (e: Error) => e.message);
+    expect(made).toBe("created");
+    await ingest.nc.close();
+  });
+
   it("lets a hostd append its own host's events", async () => {
     const nc = await as("hostd-metal-01");
     expect(await tryPublish(nc, subjects.vm("metal-01", "abc123"), vmExited("metal-01"))).toBe("ok");
@@ -145,7 +186,7 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     expect(await trySubscribe("_INBOX_hostd-metal-01.>")).toMatch(/permission/i);
     expect(await trySubscribe("_INBOX.>")).toMatch(/permission/i);
     // Its own inbox works: a JetStream publish waits for its acknowledgement there.
-    expect(await tryPublish(spy, subjects.host("metal-02"), { type: "HostCordoned", data: { hostId: "metal-02", reason: "own" } })).toBe("ok");
+    expect(await tryPublish(spy, subjects.hostSelf("metal-02"), { type: "HostDeregistered", data: { hostId: "metal-02", reason: "own" } })).toBe("ok");
   });
 
   it("refuses the janitor job subjects: job decisions are the scheduler's", async () => {

@@ -69,10 +69,12 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
   for (const a of input.audit) if (!AUDIT_USER.test(a)) throw new Error(`audit user ${JSON.stringify(a)}: must start with "audit", then up to 58 of [A-Za-z0-9_-]`);
   const durables = durablesFor(input.hosts);
   const own = (name: string) => durables.filter((d) => d.owner === name).flatMap(durableApi);
+  // Where a consumer of this identity dead-letters: `dlq.<role>` and `dlq.<durable>` of each durable it owns.
+  const dlqOf = (name: string) => [`dlq.${name}`, ...durables.filter((d) => d.owner === name && d.name !== name).map((d) => `dlq.${d.name}`)];
   const others = (name: string) => durables.filter((d) => d.owner !== name).flatMap(durableApi);
   const service = (role: "ingest" | "scheduler" | "janitor", extraPub: string[], extraSub: string[] = [], allowResponses = false): IdentityPermissions => ({
     name: role, role,
-    publish: { allow: [...readApi, ...consumerApi, ...own(role), ...eventSubjectsFor(role), `dlq.${role}`, `dlq.${role}-*`, ...extraPub], deny: others(role) },
+    publish: { allow: [...readApi, ...consumerApi, ...own(role), ...eventSubjectsFor(role), ...dlqOf(role), ...extraPub], deny: others(role) },
     subscribe: { allow: [...inboxOf(role), ...extraSub], deny: [] },
     allowResponses,
   });
@@ -106,7 +108,7 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
   ];
 }
 
-/** A Markdown table of every identity's rights: what `oneshot admin identities` prints. */
+/** A Markdown table of every identity's rights: what `oneshot admin identities` prints (docs/identities.md). */
 export function identityReport(input: PermissionInput): string {
   const code = (xs: string[]) => (xs.length ? xs.map((x) => `\`${x}\``).join(" ") : "—");
   const rows = identityPermissions(input).map((p) =>

@@ -17,13 +17,14 @@ export interface HostFactsView {
 const MAX_PLACEMENTS = 10_000;
 
 /**
- * What the broker needs to know of each host, read from `evt.host.<hostId>` incrementally (a
- * host subject grows with every placement on it, so each look-up reads only what was appended
- * since the previous one): its registered key and the placements made on it. Look-ups of one
- * host run one at a time.
+ * What the broker needs to know of each host, read incrementally (a host subject grows with
+ * every placement on it, so each look-up reads only what was appended since the previous one):
+ * its registered key, from `evt.host.<h>.self` (what only that host writes; older logs kept it
+ * on `evt.host.<h>`), and the placements the scheduler made on `evt.host.<h>`, which that host
+ * cannot write. Look-ups of one host run one at a time.
  */
 export class HostFacts {
-  private readonly seen = new Map<string, { seq: number; key?: string; placements: Map<string, Placement> }>();
+  private readonly seen = new Map<string, { seq: number; selfSeq: number; key?: string; placements: Map<string, Placement> }>();
   private readonly queue = new Map<string, Promise<unknown>>();
   constructor(private readonly store: EventStore) {}
 
@@ -40,12 +41,22 @@ export class HostFacts {
   private async refresh(hostId: string): Promise<HostFactsView> {
     const subject = subjects.host(hostId);
     let known = this.seen.get(hostId);
-    if (!known) this.seen.set(hostId, (known = { seq: 0, placements: new Map() }));
+    if (!known) this.seen.set(hostId, (known = { seq: 0, selfSeq: 0, placements: new Map() }));
+    const self = subjects.hostSelf(hostId);
+    const lastSelf = await this.store.lastSeq(self);
+    if (lastSelf > known.selfSeq) {
+      const k = known;
+      await this.store.replay(self, (e) => {
+        if (e.type === "HostRegistered") k.key = e.data.publicKey;
+      }, { startSeq: known.selfSeq + 1, untilSeq: lastSelf });
+      known.selfSeq = lastSelf;
+    }
     const last = await this.store.lastSeq(subject);
     if (last > known.seq) {
       const k = known;
       await this.store.replay(subject, (e) => {
-        if (e.type === "HostRegistered") k.key = e.data.publicKey;
+        // A registration here predates `.self`: only the newest of the two subjects counts.
+        if (e.type === "HostRegistered" && k.selfSeq === 0) k.key = e.data.publicKey;
         if (e.type === "JobScheduled") {
           k.placements.set(e.data.vmId, { jobId: e.data.jobId, attempt: e.data.attempt });
           if (k.placements.size > MAX_PLACEMENTS) k.placements.delete(k.placements.keys().next().value!);
