@@ -1,4 +1,4 @@
-import type { DomainEvent, EventOf, HostRegistered, LeakedResource, Stored } from "@oneshot/proto";
+import { subjects, type DomainEvent, type EventOf, type HostRegistered, type LeakedResource, type Stored } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { DestroyDeps } from "../vm/destroy.js";
 import type { DoneLog } from "../vm/done-log.js";
@@ -164,7 +164,8 @@ export class HostAgent {
   private async checkDrained(): Promise<void> {
     if (!shouldDeregister(this.state)) return;
     await this.setState(deregistered(this.state));
-    await this.d.store.append({ type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } }, { correlationId: this.d.correlationId });
+    // On its own `.self` subject: hostd may not write its host subject (that is where its work comes from).
+    await this.d.store.append({ type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } }, { correlationId: this.d.correlationId, subject: subjects.hostSelf(this.d.hostId) });
     this.d.log.info("host drained and deregistered");
   }
 
