@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { exec } from "../services/hostd/src/host/exec.js";
 import { tscKhz } from "../services/hostd/src/host/cpu.js";
 import { buildConfigDrive, configDriveFiles, scriptLaunch } from "../services/hostd/src/vm/config-drive.js";
+import { newMarkerKey } from "../services/hostd/src/vm/marker-auth.js";
 import { ensureRootDisk } from "../services/hostd/src/vm/root-disk.js";
 import { kernelCmdline, qemuBinary } from "../services/hostd/src/vmm/qemu/argv.js";
 import { HostdHarness, missingImage, testImageDir } from "../services/hostd/src/testing/hostd-harness.js";
@@ -44,7 +45,7 @@ async function bareBoot(): Promise<number> {
   try {
     const img = join(testImageDir(), arch);
     await ensureRootDisk(exec, { base: join(img, "rootfs.ext4"), path: join(dir, "root.qcow2"), format: "qcow2", diskGiB: 1 });
-    await buildConfigDrive(exec, join(dir, "config.ext4"), configDriveFiles({ source: "script", launch: scriptLaunch(), jobId: "bench", hostname: "bench", timeoutSec: 60, script: "exit 0\n" }));
+    await buildConfigDrive(exec, join(dir, "config.ext4"), configDriveFiles({ source: "script", launch: scriptLaunch(), jobId: "bench", hostname: "bench", timeoutSec: 60, script: "exit 0\n" }), newMarkerKey());
     const tsc = arch === "amd64" ? tscKhz(readFileSync("/proc/cpuinfo", "utf8"), (await exec("dmesg", [])).stdout) : undefined;
     const machine = arch === "amd64" ? ["-M", "microvm", "-cpu", "max"] : ["-M", "virt", "-cpu", "cortex-a72"];
     const t0 = performance.now();
@@ -59,7 +60,7 @@ async function bareBoot(): Promise<number> {
     let ready = 0;
     p.stdout.on("data", (d: Buffer) => {
       out += d.toString();
-      if (!ready && /^ONESHOT-AGENT-READY\r?$/m.test(out)) ready = performance.now() - t0;
+      if (!ready && /^ONESHOT-AGENT-READY( mac=[0-9a-f]{64})?\r?$/m.test(out)) ready = performance.now() - t0;
     });
     await new Promise((r) => p.once("exit", r));
     if (!ready) throw new Error(`bare boot never got ready:\n${out.slice(-2000)}`);

@@ -28,6 +28,9 @@ printf '%s' "${ONESHOT_CHECK_TIMEOUT:-60}" > "$work/cfg/oneshot/timeout-sec"
 printf '%s\n' "$script" > "$work/cfg/oneshot/script"
 truncate -s 4M "$work/cfg.img"
 mkfs.ext4 -q -F -L oneshot-cfg -d "$work/cfg" "$work/cfg.img"
+# The marker key block past the filesystem's end (docs/guest-contract.md "Console markers").
+key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+{ printf 'oneshot-marker-key-v1 %s\n' "$key"; head -c $((4096 - 87)) /dev/zero; } >> "$work/cfg.img"
 rootfs="$img/${ONESHOT_CHECK_ROOTFS:-rootfs.ext4}"
 [[ -f $rootfs ]] || { echo "no $rootfs" >&2; exit 1; }
 qemu-img create -q -f qcow2 -b "$rootfs" -F raw "$work/root.qcow2"
@@ -48,7 +51,7 @@ start=$(date +%s%N)
 "${qemu[@]}" -accel tcg -m "${ONESHOT_CHECK_MEM:-256}" -smp "${ONESHOT_CHECK_CPUS:-1}" -nodefaults -no-user-config -display none -no-reboot \
   -serial stdio -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$cmdline" \
   -drive "id=root,file=$work/root.qcow2,format=qcow2,if=none" -device virtio-blk-device,drive=root \
-  -drive "id=cfg,file=$work/cfg.img,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=cfg \
+  -drive "id=cfg,file=$work/cfg.img,format=raw,if=none" -device virtio-blk-device,drive=cfg \
   < /dev/null > "$work/serial" 2> "$work/qemu.err" &
 qpid=$!
 trap 'kill "$qpid" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -63,7 +66,12 @@ wait "$qpid" || true
 ready_ms=$(cat "$work/ready" 2>/dev/null || true)
 total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 sed -n '/^oneshot: dockerd/p; /^ONESHOT-JOB-START/,/^ONESHOT-JOB-EXIT/p' "$work/console.log"
-rc=$(sed -n 's/^ONESHOT-JOB-EXIT=//p' "$work/console.log" | tail -1)
+# The exit code from the one exit marker whose MAC verifies under this boot's key.
+rc=""
+while read -r text mac; do
+  want=$(printf '%s' "$text" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" | awk '{print $NF}')
+  [[ "mac=$want" == "$mac" ]] && rc=${text#ONESHOT-JOB-EXIT=}
+done < <(grep -E '^ONESHOT-JOB-EXIT=-?[0-9]+ mac=[0-9a-f]{64}$' "$work/console.log")
 echo "{\"arch\":\"$arch\",\"exitCode\":${rc:-null},\"agentReadyMs\":${ready_ms:-null},\"totalMs\":$total_ms}"
 if [[ "${rc:-none}" != "$expect" ]]; then
   echo "expected exit $expect, got ${rc:-no marker}; console:" >&2

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { BaseEnv, envInt } from "@oneshot/runtime";
+import { BaseEnv, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 
 /** `a,b , c` → ["a","b","c"]; empty → []. */
@@ -65,5 +65,20 @@ export const HostdEnv = BaseEnv.extend({
    * a uid. 0 keeps them root (not recommended).
    */
   HOSTD_VMM_UID_BASE: envInt(0, 2 ** 31 - 2).default(64200),
+  /**
+   * `1` lets QEMU VMs boot WITHOUT the seccomp sandbox when `-sandbox` cannot be applied here
+   * (a QEMU build or kernel without seccomp, or a probe that failed). Default: such a boot
+   * fails (VmBootFailed `no-sandbox`, with the reason). hostd logs the choice at start.
+   */
+  HOSTD_ALLOW_NO_SANDBOX: envBool.default(false),
+  /**
+   * Each VMM process in a cgroup v2 leaf of its own with cpu.max (its vCPUs) and memory.max
+   * (guest RAM + the VMM's overhead). `auto`: limits where the hierarchy offers cpu and memory,
+   * else leaves without limits (logged at start); `required`: a boot fails (`no-cgroup`) without
+   * limits; `off`: no cgroups (QEMU; the Firecracker jailer always makes its own).
+   */
+  HOSTD_VMM_CGROUP: z.enum(["auto", "required", "off"]).default("auto"),
+  /** The cgroup v2 parent of the VMs' leaves, relative to the cgroup2 mount (hostd creates it). */
+  HOSTD_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path").default("oneshot.slice"),
 });
 export type HostdConfig = z.infer<typeof HostdEnv>;

@@ -23,6 +23,7 @@ import { findImages } from "./vm/images.js";
 import { listRunDirs, readRecord, runDirOf, vmsDir } from "./vm/run-dir.js";
 import { VmEvents } from "./vm/vm-events.js";
 import { selectDriver } from "./vmm/select.js";
+import { VmCgroups } from "./vmm/cgroup/vm-cgroups.js";
 
 const VERSION = "0.1.0";
 const svc = await bootService("hostd", HostdEnv);
@@ -47,7 +48,17 @@ await mkdir(hostDir, { recursive: true, mode: 0o700 });
 const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
 const dmesg = (await exec("dmesg", [], { timeoutMs: 5_000 })).stdout;
 const tsc = arch === "amd64" ? tscKhz(cpuinfo, dmesg) : undefined;
-const { driver, probe, why } = await selectDriver(c.HOSTD_VMM, arch, { exec, log, uidBase: c.HOSTD_VMM_UID_BASE, tscKhz: tsc, stateDir }).catch((e: Error) => fatal(e.message, e));
+// Each VMM in a cgroup v2 leaf of its own under HOSTD_CGROUP_PARENT, with cpu.max and memory.max.
+const cgroups = c.HOSTD_VMM_CGROUP === "off" ? undefined : await VmCgroups.detect({ parent: c.HOSTD_CGROUP_PARENT });
+if (!cgroups) log.warn({ cgroups: "off" }, "HOSTD_VMM_CGROUP=off: VMM processes run without cgroup limits");
+else if (cgroups.support.kind === "limits") log.info({ cgroups: "limits", parent: cgroups.support.parentDir }, "every VMM gets a cgroup v2 leaf with cpu.max and memory.max");
+else {
+  const level = c.HOSTD_VMM_CGROUP === "required" ? "error" : "warn";
+  log[level]({ cgroups: cgroups.support.kind, reason: cgroups.support.reason, policy: c.HOSTD_VMM_CGROUP }, c.HOSTD_VMM_CGROUP === "required"
+    ? "cgroup v2 limits unavailable: boots fail (VmBootFailed no-cgroup) under HOSTD_VMM_CGROUP=required"
+    : "cgroup v2 limits unavailable: VMMs run without cpu.max/memory.max");
+}
+const { driver, probe, why } = await selectDriver(c.HOSTD_VMM, arch, { exec, log, uidBase: c.HOSTD_VMM_UID_BASE, tscKhz: tsc, stateDir, allowNoSandbox: c.HOSTD_ALLOW_NO_SANDBOX, cgroups, cgroupPolicy: c.HOSTD_VMM_CGROUP }).catch((e: Error) => fatal(e.message, e));
 const images = await findImages(c.HOSTD_IMAGE_DIR, arch);
 if (!images.length) log.warn({ dir: resolve(c.HOSTD_IMAGE_DIR), arch }, "no guest image found: every placement will fail until one is built (images/build-minimal.sh)");
 log.info({ vmm: driver.name, why, arch, emulated, images: images.map((i) => i.name), tscKhz: tsc }, "VMM selected");
@@ -80,6 +91,7 @@ const facts = await machineFacts(stateDir);
 const capacity = computeCapacity(facts, {
   reserveVcpus: c.HOSTD_RESERVE_VCPUS, reserveMemMiB: c.HOSTD_RESERVE_MEM_MIB, reserveDiskGiB: c.HOSTD_RESERVE_DISK_GIB,
   maxVcpus: c.HOSTD_MAX_VCPUS, maxMemMiB: c.HOSTD_MAX_MEM_MIB, maxDiskGiB: c.HOSTD_MAX_DISK_GIB,
+  vmmOverheadMiB: driver.memOverheadMiB, maxConcurrentVms: c.HOSTD_MAX_CONCURRENT_VMS,
 });
 const labels = [...new Set([`arch:${arch}`, `vmm:${driver.name}`, `accel:${accel}`, ...(emulated ? ["emulated"] : []), ...c.HOSTD_LABELS])];
 const registration = (): HostRegistered["data"] => ({

@@ -62,7 +62,7 @@ describe.skipIf(skip)("runner launches for jobs without a script (real hostd, fa
     const sha = createHash("sha256").update(secret).digest("hex");
     // user=root: the minimal image has no user runner.
     await expect.poll(() => h.consoleText(vmId), { timeout: 10_000 }).toContain(`jitconfig bytes=${secret.length} sha256=${sha}`);
-    expect(h.consoleText(vmId)).toMatch(/^ONESHOT-JOB-START kind=runner job=\S+ user=root\r?$/m);
+    expect(h.consoleText(vmId)).toMatch(/^ONESHOT-JOB-START kind=runner job=\S+ user=root mac=[0-9a-f]{64}\r?$/m);
     expect(h.logs).toMatch(/"provider":"test".*"msg":"runner launch received"/);
     noSecretAnywhere(vmId);
     expect(h.leftovers(vmId)).toEqual([]);

@@ -39,7 +39,7 @@ describe.skipIf(skip)("hostd runs one-shot VMs (real hostd, NATS, QEMU, taps, nf
     for (const k of ["diskMs", "configMs", "netMs", "vmmStartMs", "agentReadyMs", "totalMs"]) expect(booted.timings[k]).toBeGreaterThan(0);
     expect(h.vmEvents(vmId).every((e) => e.correlationId === correlationId)).toBe(true);
     expect(destroyed.data.removed.some((r) => r.startsWith("tap:os-"))).toBe(true);
-    await expect.poll(() => h.consoleText(vmId), { timeout: 10_000 }).toMatch(/^ONESHOT-JOB-EXIT=3\r?$/m);
+    await expect.poll(() => h.consoleText(vmId), { timeout: 10_000 }).toMatch(/^ONESHOT-JOB-EXIT=3 mac=[0-9a-f]{64}\r?$/m);
     expect(h.consoleText(vmId)).toMatch(/^hello-from-the-guest\r?$/m);
     expect(h.consoleText(vmId)).toMatch(/^second line\r?$/m);
     console.log(JSON.stringify({ test: "exit-3", timings: booted.timings }));

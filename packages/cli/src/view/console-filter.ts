@@ -1,7 +1,10 @@
 /**
  * Splits a guest console stream into the job's own output: the lines between the agent's
  * `ONESHOT-JOB-START` and the last `ONESHOT-JOB-EXIT=<rc>` markers (docs/guest-contract.md).
- * Kernel messages before the start marker are dropped unless `raw` is set.
+ * Kernel messages before the start marker are dropped unless `raw` is set. The agent signs its
+ * markers (` mac=<hex>`, docs/guest-contract.md); only hostd has the key, so this display filter
+ * can only ask for the MAC's shape: a line without one is job output, and the exit code shown
+ * as the result always comes from hostd's VmExited, never from here.
  */
 export class ConsoleFilter {
   private buf = "";
@@ -31,8 +34,11 @@ export class ConsoleFilter {
     return rest ? this.line(rest) : "";
   }
 
-  private line(line: string): string {
-    const exit = /^ONESHOT-JOB-EXIT=(-?\d+)\s*$/.exec(line);
+  private line(raw: string): string {
+    const signed = / mac=[0-9a-f]{64}$/.exec(raw);
+    if (!signed) return this.raw || this.inJob ? `${raw}\n` : "";
+    const line = raw.slice(0, signed.index);
+    const exit = /^ONESHOT-JOB-EXIT=(-?\d+)$/.exec(line);
     if (exit) {
       this.exitCode = Number(exit[1]);
       this.inJob = false;

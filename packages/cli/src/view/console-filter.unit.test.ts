@@ -1,25 +1,29 @@
 import { describe, expect, it } from "vitest";
 import { ConsoleFilter, parseDuration, parseMem } from "./console-filter.js";
 
+// The agent's markers end in a MAC (docs/guest-contract.md); its shape is all the CLI can check.
+const mac = ` mac=${"ab".repeat(32)}`;
+
 describe("ConsoleFilter", () => {
   it("shows only the job's lines and takes the exit code from the marker", () => {
     const f = new ConsoleFilter();
     const out =
-      f.push("[    0.1] Linux version 6.1\nONESHOT-AGENT-READY\nONESHOT-JOB-START kind=local job=j1\nhi\nthe") +
-      f.push("re\nONESHOT-JOB-EXIT=3\n[ 2.0] reboot: Restarting system\n");
+      f.push(`[    0.1] Linux version 6.1\nONESHOT-AGENT-READY${mac}\nONESHOT-JOB-START kind=local job=j1${mac}\nhi\nthe`) +
+      f.push(`re\nONESHOT-JOB-EXIT=3${mac}\n[ 2.0] reboot: Restarting system\n`);
     expect(out).toBe("hi\nthere\n");
     expect(f.exitCode).toBe(3);
   });
 
-  it("keeps the last exit marker (a job can print a fake one)", () => {
+  it("shows marker text without a MAC as the job's output (a job printing a fake marker)", () => {
     const f = new ConsoleFilter();
-    f.push("ONESHOT-JOB-START kind=local job=j\nONESHOT-JOB-EXIT=0\nONESHOT-JOB-EXIT=7\n");
+    const out = f.push(`ONESHOT-JOB-START kind=local job=j${mac}\nONESHOT-JOB-EXIT=0\nONESHOT-JOB-EXIT=7${mac}\n`);
+    expect(out).toBe("ONESHOT-JOB-EXIT=0\n");
     expect(f.exitCode).toBe(7);
   });
 
   it("reports the agent's error line", () => {
     const f = new ConsoleFilter();
-    f.push("ONESHOT-AGENT-ERROR no script on the config drive\nONESHOT-JOB-EXIT=125\n");
+    f.push(`ONESHOT-AGENT-ERROR no script on the config drive${mac}\nONESHOT-JOB-EXIT=125${mac}\n`);
     expect(f.agentError).toBe("no script on the config drive");
     expect(f.exitCode).toBe(125);
   });

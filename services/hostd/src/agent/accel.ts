@@ -8,6 +8,7 @@ import type { Nft } from "../net/nft.js";
 import { buildConfigDrive, configDriveFiles, scriptLaunch } from "../vm/config-drive.js";
 import { ConsoleMarkers } from "../vm/console-markers.js";
 import { ConsoleTail } from "../vm/console-tail.js";
+import { newMarkerKey } from "../vm/marker-auth.js";
 import { destroyVm } from "../vm/destroy.js";
 import type { GuestImage } from "../vm/images.js";
 import { ensureRootDisk } from "../vm/root-disk.js";
@@ -49,14 +50,15 @@ export async function probeBoot(o: {
   const runDir = join(o.stateDir, "hostd", "probe", PROBE_VM_ID);
   const files = runFiles(runDir, o.driver.rootDiskFormat);
   const t0 = performance.now();
-  const markers = new ConsoleMarkers();
+  const markerKey = newMarkerKey();
+  const markers = new ConsoleMarkers(markerKey);
   const tail = new ConsoleTail(files.consoleLog, (text) => void markers.push(text));
   const deps = { driver: o.driver, nft: o.nft, links: o.links };
   await destroyVm(deps, PROBE_VM_ID, runDir);
   try {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await ensureRootDisk(o.exec, { base: o.image.rootfs, path: files.rootDisk, format: o.driver.rootDiskFormat, diskGiB: 1 });
-    await buildConfigDrive(o.exec, files.configDisk, configDriveFiles({ source: "script", jobId: "kvm-probe", hostname: "oneshot-kvm-probe", timeoutSec: Math.ceil(o.timeoutMs / 1000), launch: scriptLaunch(), script: "exit 0\n" }));
+    await buildConfigDrive(o.exec, files.configDisk, configDriveFiles({ source: "script", jobId: "kvm-probe", hostname: "oneshot-kvm-probe", timeoutSec: Math.ceil(o.timeoutMs / 1000), launch: scriptLaunch(), script: "exit 0\n" }), markerKey);
     const vm = await o.driver.start({
       vmId: PROBE_VM_ID, arch: o.image.arch, vcpus: 1, memMiB: 256, kernel: o.image.kernel, initrd: o.image.initrd, rootDisk: files.rootDisk,
       configDisk: files.configDisk, runDir, consoleLog: files.consoleLog, consoleMaxBytes: 1024 * 1024, accel: o.accel,

@@ -1,8 +1,9 @@
-import { chmod, mkdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { appendFile, chmod, mkdir, open, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { RunnerLaunch } from "@oneshot/proto";
 import { run, type Exec } from "../host/exec.js";
 import type { VmNet } from "../net/vm-address.js";
+import { MARKER_KEY_BLOCK, markerKeyTrailer } from "./marker-auth.js";
 
 /** Where the agent mounts the drive: a local job's launch names its script by this path. */
 export const GUEST_DRIVE_DIR = "/run/oneshot/cfg/oneshot";
@@ -102,12 +103,14 @@ export function configDriveBytes(files: Record<string, DriveFile>): number {
 }
 
 /**
- * Writes the drive image (ext4, label `oneshot-cfg`, read-only for the guest) at `image`.
+ * Writes the drive image at `image`: an ext4 filesystem (label `oneshot-cfg`) followed by one
+ * 4 KiB block outside it holding the VM's marker key (marker-auth.ts). The guest gets the drive
+ * writable only so the agent can erase that block; the filesystem it mounts read-only.
  * The files are staged next to it in a 0700 directory that is removed right after, so a
  * runner secret exists on the host only inside the image. Measure, then act: an existing
  * image is rebuilt (its content may be from an attempt that crashed mid-way).
  */
-export async function buildConfigDrive(exec: Exec, image: string, files: Record<string, DriveFile>): Promise<void> {
+export async function buildConfigDrive(exec: Exec, image: string, files: Record<string, DriveFile>, markerKey: Buffer): Promise<void> {
   const stage = join(dirname(image), ".config-stage");
   await rm(stage, { recursive: true, force: true });
   await rm(image, { force: true });
@@ -122,9 +125,24 @@ export async function buildConfigDrive(exec: Exec, image: string, files: Record<
     await writeFile(image, "", { mode: 0o600 });
     await truncate(image, configDriveBytes(files));
     await run(exec, "mkfs.ext4", ["-q", "-F", "-L", "oneshot-cfg", "-d", stage, "-E", "root_owner=0:0", "-O", "^has_journal", "-m", "0", "-N", "64", image]);
-    await chmod(image, 0o400);
+    // After mkfs: the filesystem took the file's size, so the key block is past its end.
+    await appendFile(image, markerKeyTrailer(markerKey));
+    await chmod(image, 0o600);
   } finally {
     await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/** Whether the key block of a drive image is still there (false once the agent erased it). */
+export async function markerKeyPresent(image: string): Promise<boolean> {
+  const fh = await open(image, "r");
+  try {
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(MARKER_KEY_BLOCK);
+    await fh.read(buf, 0, buf.length, size - MARKER_KEY_BLOCK);
+    return buf.some((b) => b !== 0);
+  } finally {
+    await fh.close();
   }
 }
 

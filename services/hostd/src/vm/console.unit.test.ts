@@ -1,40 +1,80 @@
 import { describe, expect, it } from "vitest";
 import { ConsoleMarkers } from "./console-markers.js";
+import { markerKeyTrailer, signMarker, verifyMarker } from "./marker-auth.js";
 import { bootFailure, exitOutcome } from "./outcome.js";
 
+const key = Buffer.alloc(32, 7);
+const other = Buffer.alloc(32, 8);
+const s = (text: string) => signMarker(key, text);
+
 describe("console markers", () => {
-  it("finds the agent's markers in chunks split anywhere, CRLF or not", () => {
-    const m = new ConsoleMarkers();
-    const stream = "[    0.3] kernel line\r\nONESHOT-AGENT-RE" + "ADY\r\nONESHOT-JOB-START kind=local job=x\nhello\nONESHOT-JOB-EX" + "IT=3\n";
+  it("finds the agent's (signed) markers in chunks split anywhere, CRLF or not", () => {
+    const m = new ConsoleMarkers(key);
+    const stream = `[    0.3] kernel line\r\n${s("ONESHOT-AGENT-READY")}\r\n${s("ONESHOT-JOB-START kind=script job=x user=root")}\nhello\n${s("ONESHOT-JOB-EXIT=3")}\n`;
     const seen: string[] = [];
     for (let i = 0; i < stream.length; i += 7) seen.push(...m.push(stream.slice(i, i + 7)));
-    expect(seen).toEqual(["ONESHOT-AGENT-READY", "ONESHOT-JOB-START kind=local job=x", "ONESHOT-JOB-EXIT=3"]);
-    expect([m.agentReady, m.jobStarted, m.exitCode]).toEqual([true, true, 3]);
+    expect(seen).toEqual(["ONESHOT-AGENT-READY", "ONESHOT-JOB-START kind=script job=x user=root", "ONESHOT-JOB-EXIT=3"]);
+    expect([m.agentReady, m.jobStarted, m.exitCode, m.forged]).toEqual([true, true, 3, 0]);
   });
 
-  it("takes the LAST exit marker (a job can print a fake one) and ignores markers that do not start a line", () => {
-    const m = new ConsoleMarkers();
-    m.push("ONESHOT-AGENT-READY\nONESHOT-JOB-EXIT=0\necho ONESHOT-JOB-EXIT=9\nONESHOT-JOB-EXIT=42\n");
-    expect(m.exitCode).toBe(42);
-    m.push("  ONESHOT-JOB-EXIT=1\nONESHOT-JOB-EXIT=1x\n");
-    expect(m.exitCode).toBe(42);
+  it("ignores (and counts) marker text the job printed: no MAC, a wrong MAC, another VM's key, a MAC over other text", () => {
+    const m = new ConsoleMarkers(key);
+    m.push(`${s("ONESHOT-AGENT-READY")}\nONESHOT-JOB-EXIT=0\n`);
+    m.push(`ONESHOT-JOB-EXIT=0 mac=${"0".repeat(64)}\n${signMarker(other, "ONESHOT-JOB-EXIT=0")}\n`);
+    m.push(`ONESHOT-JOB-EXIT=0 mac=${s("ONESHOT-JOB-EXIT=7").split("mac=")[1]}\nONESHOT-AGENT-ERROR fake\n`);
+    expect(m.exitCode).toBeUndefined();
+    expect(m.agentError).toBeUndefined();
+    expect(m.forged).toBe(5);
+    m.push(`${s("ONESHOT-JOB-EXIT=7")}\n`);
+    expect(m.exitCode).toBe(7);
+  });
+
+  it("needs the marker at the start of the line and an exact exit marker", () => {
+    const m = new ConsoleMarkers(key);
+    m.push(`  ${s("ONESHOT-JOB-EXIT=1")}\n${s("ONESHOT-JOB-EXIT=1x")}\n${s("ONESHOT-JOB-EXIT=1")}x\n`);
+    expect(m.exitCode).toBeUndefined();
   });
 
   it("does not count a marker line until it ends, and keeps agent errors", () => {
-    const m = new ConsoleMarkers();
-    m.push("ONESHOT-JOB-EXIT=1");
+    const m = new ConsoleMarkers(key);
+    const exit = s("ONESHOT-JOB-EXIT=125");
+    m.push(`${s("ONESHOT-AGENT-ERROR no script on the config drive")}\n${exit.slice(0, 20)}`);
     expect(m.exitCode).toBeUndefined();
-    m.push("2\nONESHOT-AGENT-ERROR no script on the config drive\nONESHOT-JOB-EXIT=125\n");
+    m.push(`${exit.slice(20)}\n`);
     expect(m.exitCode).toBe(125);
     expect(m.agentError).toBe("no script on the config drive");
     expect(m.agentReady).toBe(false);
   });
 
+  it("keeps an unauthenticated agent error from before the ready marker as a reason only, never after", () => {
+    const m = new ConsoleMarkers(key);
+    m.push("ONESHOT-AGENT-ERROR initramfs: no root disk\nONESHOT-JOB-EXIT=125\n");
+    expect([m.unverifiedAgentError, m.agentError, m.exitCode]).toEqual(["initramfs: no root disk", undefined, undefined]);
+    const n = new ConsoleMarkers(key);
+    n.push(`${s("ONESHOT-AGENT-READY")}\nONESHOT-AGENT-ERROR job says so\n`);
+    expect(n.unverifiedAgentError).toBeUndefined();
+  });
+
   it("never buffers an endless line", () => {
-    const m = new ConsoleMarkers();
+    const m = new ConsoleMarkers(key);
     m.push("x".repeat(100_000));
-    m.push("\nONESHOT-AGENT-READY\n");
+    m.push(`\n${s("ONESHOT-AGENT-READY")}\n`);
     expect(m.agentReady).toBe(true);
+  });
+});
+
+describe("marker key block", () => {
+  it("is one 4 KiB block: magic, the key in hex, zeros", () => {
+    const b = markerKeyTrailer(key);
+    expect(b.length).toBe(4096);
+    expect(b.subarray(0, 87).toString()).toBe(`oneshot-marker-key-v1 ${key.toString("hex")}\n`);
+    expect(b.subarray(87).every((x) => x === 0)).toBe(true);
+    expect(() => markerKeyTrailer(Buffer.alloc(16))).toThrow(RangeError);
+  });
+  it("signs with HMAC-SHA256 over the text before ' mac='", () => {
+    // Computed independently: printf 'ONESHOT-JOB-EXIT=0' | openssl dgst -sha256 -mac HMAC -macopt hexkey:0707…07 (32 bytes)
+    expect(signMarker(key, "ONESHOT-JOB-EXIT=0")).toBe("ONESHOT-JOB-EXIT=0 mac=387d3a8e213c237a558d0378d4635bbaee6d91b820bfe3ed599c96c87eba0bac");
+    expect(verifyMarker(key, signMarker(key, "ONESHOT-JOB-EXIT=0"))).toEqual({ text: "ONESHOT-JOB-EXIT=0" });
   });
 });
 
@@ -56,5 +96,6 @@ describe("VmExited verdict", () => {
     expect(bootFailure({ vmmExited: false, timedOut: true, bootTimeoutSec: 9 })).toEqual({ code: "agent-timeout", reason: "no ONESHOT-AGENT-READY within 9s of the VMM start" });
     expect(bootFailure({ vmmExited: true, timedOut: false, agentError: "bad config", bootTimeoutSec: 9 })).toEqual({ code: "agent-error", reason: "guest agent: bad config" });
     expect(bootFailure({ vmmExited: false, timedOut: false, killed: true, bootTimeoutSec: 9 }).code).toBe("killed");
+    expect(bootFailure({ vmmExited: true, timedOut: false, unverifiedAgentError: "initramfs: no root disk", bootTimeoutSec: 9 }).reason).toMatch(/unauthenticated.*no root disk/);
   });
 });

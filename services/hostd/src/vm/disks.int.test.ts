@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { exec } from "../host/exec.js";
-import { buildConfigDrive, configDriveFiles } from "./config-drive.js";
+import { buildConfigDrive, configDriveFiles, markerKeyPresent } from "./config-drive.js";
+import { MARKER_KEY_BLOCK } from "./marker-auth.js";
 import { ensureRootDisk } from "./root-disk.js";
 
 const has = async (bin: string) => (await exec("sh", ["-c", `command -v ${bin}`])).code === 0;
@@ -15,17 +16,24 @@ describe.skipIf(!tools)("VM disks (real mkfs.ext4 and qemu-img)", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const cat = async (image: string, path: string) => (await exec("debugfs", ["-R", `cat ${path}`, image])).stdout;
 
-  it("builds a read-only ext4 config drive labelled oneshot-cfg, with the secret only inside the image", async () => {
+  it("builds an ext4 config drive labelled oneshot-cfg plus the marker key block past its end, with the secrets only inside the image", async () => {
     const image = join(dir, "config.ext4");
     const launch = { argv: ["/opt/runner/run"], env: { RUNNER_TOKEN: "s3cr3t" }, user: "runner" as const };
-    await buildConfigDrive(exec, image, configDriveFiles({ source: "runner", jobId: "job-7", hostname: "oneshot-x", timeoutSec: 60, launch }));
+    const key = Buffer.alloc(32, 0xab);
+    await buildConfigDrive(exec, image, configDriveFiles({ source: "runner", jobId: "job-7", hostname: "oneshot-x", timeoutSec: 60, launch }), key);
+    // The filesystem ends where the key block begins: the guest's ext4 never sees the key.
+    const fsBlocks = Number(/Block count:\s+(\d+)/.exec((await exec("dumpe2fs", ["-h", image])).stdout)?.[1]);
+    const blockSize = Number(/Block size:\s+(\d+)/.exec((await exec("dumpe2fs", ["-h", image])).stdout)?.[1]);
+    expect(fsBlocks * blockSize).toBe(statSync(image).size - MARKER_KEY_BLOCK);
+    expect(readFileSync(image).subarray(-MARKER_KEY_BLOCK, -MARKER_KEY_BLOCK + 87).toString()).toBe(`oneshot-marker-key-v1 ${"ab".repeat(32)}\n`);
+    expect(await markerKeyPresent(image)).toBe(true);
     expect((await exec("e2label", [image])).stdout.trim()).toBe("oneshot-cfg");
     expect(await cat(image, "/oneshot/version")).toBe("2\n");
     expect(await cat(image, "/oneshot/kind")).toBe("runner\n");
     expect(await cat(image, "/oneshot/launch/argv")).toBe("/opt/runner/run\n");
     expect(await cat(image, "/oneshot/launch/env")).toBe("RUNNER_TOKEN=s3cr3t\n");
     expect((await exec("debugfs", ["-R", "stat /oneshot/launch/env", image])).stdout).toMatch(/Mode:\s+0600/);
-    expect(statSync(image).mode & 0o777).toBe(0o400);
+    expect(statSync(image).mode & 0o777).toBe(0o600);
     // The staging directory is gone: the plaintext exists on the host only inside the image.
     expect((await exec("ls", ["-A", dir])).stdout.trim()).toBe("config.ext4");
   });

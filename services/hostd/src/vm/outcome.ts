@@ -8,7 +8,7 @@ export interface ExitOutcome {
 
 /**
  * The VmExited verdict from what the console said and why the VM ended (pure):
- *  - the last `ONESHOT-JOB-EXIT=` marker is the job's exit code, whoever stopped the VM;
+ *  - the last authenticated `ONESHOT-JOB-EXIT=` marker is the job's exit code, whoever stopped the VM;
  *  - killed by hostd (reclaim, shutdown) → `killed`;
  *  - past its timeout with no marker → `timeout` (exit code unknown);
  *  - ended on its own with no marker → `crashed` (docs/guest-contract.md: `no-exit-marker`).
@@ -21,9 +21,13 @@ export function exitOutcome(lastExitMarker: number | undefined, cause: StopCause
 }
 
 /** A boot that never reached the agent's ready marker, as a VmBootFailed code and reason (pure). */
-export function bootFailure(o: { vmmExited: boolean; timedOut: boolean; agentError?: string | undefined; killed?: boolean; bootTimeoutSec: number }): { code: string; reason: string } {
+export function bootFailure(o: {
+  vmmExited: boolean; timedOut: boolean; agentError?: string | undefined; unverifiedAgentError?: string | undefined; killed?: boolean; bootTimeoutSec: number;
+}): { code: string; reason: string } {
   if (o.killed) return { code: "killed", reason: "stopped by hostd before the guest agent was ready" };
   if (o.agentError) return { code: "agent-error", reason: `guest agent: ${o.agentError}` };
+  // Without a MAC (the initramfs, or the agent before it read its key): a reason, never trusted for more.
+  if (o.unverifiedAgentError) return { code: "agent-error", reason: `guest (unauthenticated, before the agent had its key): ${o.unverifiedAgentError}` };
   if (o.timedOut) return { code: "agent-timeout", reason: `no ONESHOT-AGENT-READY within ${o.bootTimeoutSec}s of the VMM start` };
   return { code: "vmm-exited", reason: "the VM stopped before the guest agent was ready" };
 }

@@ -6,10 +6,11 @@ import type { AddressPool } from "../net/address-pool.js";
 import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
-import type { RunningVm, VmmDriver } from "../vmm/port.js";
+import { VmmError, type RunningVm, type VmmDriver } from "../vmm/port.js";
 import type { OpenedLaunch } from "../agent/job-inputs.js";
 import { buildConfigDrive, configDriveFiles, scriptLaunch } from "./config-drive.js";
 import { ConsoleMarkers } from "./console-markers.js";
+import { newMarkerKey } from "./marker-auth.js";
 import { ConsoleTail } from "./console-tail.js";
 import { destroyVm } from "./destroy.js";
 import type { PendingDestroyed } from "./done-log.js";
@@ -113,7 +114,10 @@ export class VmRunner {
     const timings: Partial<BootTimings> = {};
     let vm: RunningVm | undefined;
     let spawnAt = 0;
-    const markers = new ConsoleMarkers();
+    // This VM's marker key: in hostd's memory and on the config drive only (a restart never
+    // resumes a started VM, so it is never written anywhere else).
+    const markerKey = newMarkerKey();
+    const markers = new ConsoleMarkers(markerKey);
     const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
       markers.push(text);
       d.output(rec, text, offset);
@@ -141,7 +145,7 @@ export class VmRunner {
         source: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec, launch,
         ...(script !== undefined ? { script } : {}), net,
         env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
-      })));
+      }), markerKey));
       timings.configMs = elapsed(t);
 
       t = performance.now();
@@ -177,7 +181,7 @@ export class VmRunner {
       await tail.poll();
     }
     if (!markers.agentReady) {
-      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
       await vm.exited;
       await tail.stop();
@@ -213,6 +217,8 @@ export class VmRunner {
     await vm.exited;
     await tail.stop();
     const outcome = exitOutcome(markers.exitCode, cause);
+    // What the job printed as markers without the key: ignored, but an attempt is worth a line.
+    if (markers.forged) log.warn({ forgedMarkers: markers.forged }, "console lines that looked like agent markers had no valid MAC: ignored");
     rec.phase = "exited";
     await d.events.append(rec, this.runDir, "VmExited", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, ...outcome, runMs: elapsed(readyAt) });
     log.info({ ...outcome }, "VM exited");
@@ -233,6 +239,7 @@ export class VmRunner {
       return await f();
     } catch (e) {
       if (e instanceof BootStepError) throw e;
+      if (e instanceof VmmError && e.refusal) throw new BootStepError(this.rec.vmId, e.code, e.message, { cause: e });
       throw new BootStepError(this.rec.vmId, code, e instanceof Error ? e.message : String(e), { cause: e });
     }
   }

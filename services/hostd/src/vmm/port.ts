@@ -16,7 +16,7 @@ export interface VmLaunchSpec {
   extraCmdline?: string;
   /** The VM's own CoW root disk, in `driver.rootDiskFormat`. */
   rootDisk: string;
-  /** Read-only config drive (raw ext4, label `oneshot-cfg`). */
+  /** Config drive (raw ext4, label `oneshot-cfg`, then the marker key block): attached writable, the agent erases the key. */
   configDisk: string;
   /** Tap device on the oneshot bridge, with the guest MAC; absent = no network. */
   net?: { tap: string; mac: string };
@@ -48,6 +48,9 @@ export interface ProbeResult {
   reason?: string;
 }
 
+/** Codes of boots the host refuses by policy (fail closed): they become the VmBootFailed code as they are. */
+export const REFUSAL_CODES = ["no-sandbox", "no-cgroup"] as const;
+
 /** Typed boot failure: the VMM refused the configuration or failed to start. */
 export class VmmError extends Error {
   override readonly name = "VmmError";
@@ -55,12 +58,18 @@ export class VmmError extends Error {
   constructor(readonly vmId: string, readonly code: string, message: string, options?: { cause?: unknown }) {
     super(`vm ${vmId}: ${message}`, options);
   }
+  /** The host refused to boot (a missing jail piece), rather than the VMM failing. */
+  get refusal(): boolean {
+    return (REFUSAL_CODES as readonly string[]).includes(this.code);
+  }
 }
 
 export interface VmmDriver {
   readonly name: "qemu" | "firecracker";
   /** The root disk format this driver boots (qcow2 overlay for QEMU, raw for Firecracker). */
   readonly rootDiskFormat: "qcow2" | "raw";
+  /** The VMM's own memory beside each guest's RAM (MiB): in the VM's `memory.max`, reserved in capacity. */
+  readonly memOverheadMiB: number;
   /** Whether this VMM can run guests of `arch` here, and with which accelerator. */
   probe(arch: Arch): Promise<ProbeResult>;
   /** Starts the VMM (the guest boots). Throws VmmError when it cannot start. */

@@ -3,6 +3,7 @@ import type { Logger } from "@oneshot/runtime";
 import type { Exec } from "../host/exec.js";
 import { createQemuDriver } from "./qemu/index.js";
 import type { ProbeResult, VmmDriver } from "./port.js";
+import type { VmCgroups } from "./cgroup/vm-cgroups.js";
 
 export interface DriverDeps {
   exec: Exec;
@@ -10,6 +11,11 @@ export interface DriverDeps {
   uidBase: number;
   tscKhz?: number | undefined;
   stateDir: string;
+  /** HOSTD_ALLOW_NO_SANDBOX: QEMU may boot without its seccomp sandbox when it cannot be applied. */
+  allowNoSandbox?: boolean | undefined;
+  /** Each VMM's cgroup v2 leaf (main.ts detects the hierarchy once); absent = off. */
+  cgroups?: VmCgroups | undefined;
+  cgroupPolicy?: "auto" | "required" | "off" | undefined;
 }
 
 export class DriverUnavailableError extends Error {
@@ -43,9 +49,15 @@ export async function loadFirecracker(): Promise<Factory | undefined> {
  */
 export async function selectDriver(choice: "auto" | "qemu" | "firecracker", arch: Arch, deps: DriverDeps): Promise<{ driver: VmmDriver; probe: ProbeResult; why: string }> {
   const qemu = async (why: string) => {
-    const driver = createQemuDriver({ exec: deps.exec, uidBase: deps.uidBase, tscKhz: deps.tscKhz });
+    const driver = createQemuDriver({ exec: deps.exec, uidBase: deps.uidBase, tscKhz: deps.tscKhz, allowNoSandbox: deps.allowNoSandbox,
+      cgroups: deps.cgroups, cgroupPolicy: deps.cgroupPolicy === "required" ? "required" : "auto" });
     const probe = await driver.probe(arch);
     if (!probe.ok) throw new DriverUnavailableError(`QEMU cannot run ${arch} guests here: ${probe.reason}`);
+    // Said once at start: whether VMs get the seccomp filter, and what happens when they cannot.
+    const sb = driver.lastSandboxProbe;
+    if (!sb || sb.ok) deps.log.info({ sandbox: "on" }, "QEMU seccomp sandbox available: every VM gets -sandbox");
+    else if (deps.allowNoSandbox) deps.log.warn({ sandbox: "off", reason: sb.reason }, "QEMU seccomp sandbox unavailable: HOSTD_ALLOW_NO_SANDBOX=1, VMs boot WITHOUT it");
+    else deps.log.error({ sandbox: "refused", reason: sb.reason }, "QEMU seccomp sandbox unavailable: boots fail (VmBootFailed no-sandbox) until it works or HOSTD_ALLOW_NO_SANDBOX=1");
     return { driver, probe, why };
   };
   if (choice === "qemu") return qemu("HOSTD_VMM=qemu");

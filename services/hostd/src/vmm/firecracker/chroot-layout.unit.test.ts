@@ -48,7 +48,7 @@ describe("boot sequence", () => {
       { path: "/machine-config", body: { vcpu_count: 2, mem_size_mib: 1024, smt: false } },
       { path: "/boot-source", body: { kernel_image_path: "/vmlinux", initrd_path: "/initrd.img", boot_args: "console=ttyS0 reboot=k panic=1 pci=off quiet tsc=reliable tsc_early_khz=2100000" } },
       { path: "/drives/root", body: { drive_id: "root", path_on_host: "/root.raw", is_root_device: true, is_read_only: false } },
-      { path: "/drives/config", body: { drive_id: "config", path_on_host: "/config.ext4", is_root_device: false, is_read_only: true } },
+      { path: "/drives/config", body: { drive_id: "config", path_on_host: "/config.ext4", is_root_device: false, is_read_only: false } },
       { path: "/network-interfaces/eth0", body: { iface_id: "eth0", host_dev_name: "os-tap3", guest_mac: "06:00:0a:00:00:03" } },
       { path: "/actions", body: { action_type: "InstanceStart" } },
     ]);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { rm } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import { machineArch } from "../../host/cpu.js";
 import { processAlive, watchVmmProcess } from "../watch-process.js";
@@ -18,6 +18,7 @@ import { probeFacts, probeVerdict, resolveBinary } from "./probe.js";
 import { pickSlot, slotOfUid, slotOwner, type UidPool } from "./uid-pool.js";
 import { uidsInUse } from "./uids-in-use.js";
 import { waitForApi } from "./wait-api.js";
+import { DEFAULT_CGROUP_PARENT } from "../cgroup/cgroup-plan.js";
 
 /**
  * Firecracker behind the VMM port, always through the jailer: per-VM chroot, uid/gid from a
@@ -27,6 +28,10 @@ import { waitForApi } from "./wait-api.js";
 export class FirecrackerDriver implements VmmDriver {
   readonly name = "firecracker" as const;
   readonly rootDiskFormat = "raw" as const;
+  /** Firecracker's own memory in `memory.max`, reserved per VM in the host's capacity. */
+  readonly memOverheadMiB: number;
+  /** Where the jailer makes each VM's leaf (`<parent>/oneshot-<vmId>`): hostd's parent, as for QEMU. */
+  private readonly parentCgroup: string;
   private readonly children = new Map<string, { child: ChildProcess; exited: Promise<VmExit> }>();
   /** Slots of VMs this driver started, from choosing the slot until the VMM has exited. */
   private readonly reserved = new Set<number>();
@@ -38,6 +43,8 @@ export class FirecrackerDriver implements VmmDriver {
     this.pool = { base: o.uidBase, size: o.uidPoolSize ?? 4096 };
     this.firecrackerBin = o.firecrackerBin ?? "firecracker";
     this.jailerBin = o.jailerBin ?? "jailer";
+    this.memOverheadMiB = o.memOverheadMiB ?? 64;
+    this.parentCgroup = o.parentCgroup ?? DEFAULT_CGROUP_PARENT;
   }
 
   async probe(arch: Arch): Promise<ProbeResult> {
@@ -76,9 +83,9 @@ export class FirecrackerDriver implements VmmDriver {
         chrootBaseDir: this.o.chrootBaseDir ?? defaultChrootBase(spec.runDir),
         vcpus: spec.vcpus,
         memMiB: spec.memMiB,
-        memOverheadMiB: this.o.memOverheadMiB ?? 64,
+        memOverheadMiB: this.memOverheadMiB,
         netns: this.o.netns,
-        parentCgroup: this.o.parentCgroup,
+        parentCgroup: this.parentCgroup,
       });
       child = spawn(jailer, argv, { stdio: ["ignore", "pipe", "pipe"] });
     } catch (e) {
@@ -148,7 +155,7 @@ export class FirecrackerDriver implements VmmDriver {
   /** Removes the VM's chroot, its cgroup (both left behind by the jailer) and its stderr file. */
   async cleanup(vmId: string, runDir: string): Promise<void> {
     const paths = jailPaths(vmId, runDir, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: this.firecrackerBin });
-    const cgroupParent = join(this.o.cgroupRoot ?? "/sys/fs/cgroup", this.o.parentCgroup ?? basename(this.firecrackerBin));
+    const cgroupParent = join(this.o.cgroupRoot ?? "/sys/fs/cgroup", this.parentCgroup);
     await removeChroot(paths, cgroupParent);
     if (!this.o.chrootBaseDir) await rm(paths.base, { recursive: true, force: true });
     await rm(join(runDir, "vmm.stderr"), { force: true });

@@ -21,7 +21,7 @@ export interface FirecrackerDriverOptions {
   chrootBaseDir?: string | undefined;
   /** `--netns` for every VM (the taps must live in it). Default: the host's namespace. */
   netns?: string | undefined;
-  /** `--parent-cgroup`. Default: the jailer's (the firecracker binary's name). */
+  /** `--parent-cgroup`. Default: hostd's parent for every VMM (`oneshot.slice`, cgroup-plan.ts). */
   parentCgroup?: string | undefined;
   /** cgroup v2 mount, to remove the VM's cgroup the jailer leaves behind. Default /sys/fs/cgroup. */
   cgroupRoot?: string | undefined;

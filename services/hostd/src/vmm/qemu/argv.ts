@@ -57,7 +57,7 @@ export function qemuArgv(spec: VmLaunchSpec, host: QemuHostOptions): string[] {
     "-serial", "chardev:console",
     "-drive", `id=root,file=${opt(spec.rootDisk)},format=${spec.rootDisk.endsWith(".qcow2") ? "qcow2" : "raw"},if=none,cache=unsafe,discard=unmap`,
     "-device", "virtio-blk-device,drive=root",
-    "-drive", `id=config,file=${opt(spec.configDisk)},format=raw,if=none,readonly=on`,
+    "-drive", `id=config,file=${opt(spec.configDisk)},format=raw,if=none`,
     "-device", "virtio-blk-device,drive=config",
   ];
   if (spec.net) {

@@ -27,11 +27,11 @@ describe("QEMU command line", () => {
     expect([after(a, "-m"), after(a, "-smp")]).toEqual([["512"], ["2"]]);
   });
 
-  it("puts the root disk first (vda), the read-only config drive second (vdb), then the NIC on the tap without vhost", () => {
+  it("puts the root disk first (vda), the config drive second (writable: the agent erases its key block) (vdb), then the NIC on the tap without vhost", () => {
     const a = qemuArgv(spec, host);
     expect(after(a, "-drive")).toEqual([
       "id=root,file=/run/vm/root.qcow2,format=qcow2,if=none,cache=unsafe,discard=unmap",
-      "id=config,file=/run/vm/config.ext4,format=raw,if=none,readonly=on",
+      "id=config,file=/run/vm/config.ext4,format=raw,if=none",
     ]);
     expect(after(a, "-device")).toEqual(["virtio-blk-device,drive=root", "virtio-blk-device,drive=config", "virtio-net-device,netdev=net0,mac=02:05:ac:1e:00:02"]);
     expect(after(a, "-netdev")).toEqual(["tap,id=net0,ifname=os-k3v9x0aa12,script=no,downscript=no,vhost=off"]);

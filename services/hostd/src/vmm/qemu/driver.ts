@@ -7,8 +7,11 @@ import type { Exec } from "../../host/exec.js";
 import { hwVirtHint, machineArch } from "../../host/cpu.js";
 import { processAlive, watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
-import { SANDBOX_OPTIONS, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
+import { qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 import { qmpCommand } from "./qmp.js";
+import { probeSandbox, sandboxDecision, type SandboxProbe } from "./sandbox.js";
+import { QEMU_MEM_OVERHEAD_MIB } from "../cgroup/cgroup-plan.js";
+import type { VmCgroups } from "../cgroup/vm-cgroups.js";
 
 export interface QemuDriverOptions {
   exec: Exec;
@@ -20,6 +23,14 @@ export interface QemuDriverOptions {
   hostArch?: Arch | undefined;
   /** /proc, for `list()` (tests may point it elsewhere). */
   procDir?: string;
+  /** Boot without the seccomp sandbox when it cannot be applied (HOSTD_ALLOW_NO_SANDBOX); default: refuse. */
+  allowNoSandbox?: boolean | undefined;
+  /** How long the sandbox probe may take (default 15 s). */
+  sandboxProbeTimeoutMs?: number | undefined;
+  /** Each VMM in its own cgroup v2 leaf (vm-cgroups.ts); absent = no cgroups (HOSTD_VMM_CGROUP=off). */
+  cgroups?: VmCgroups | undefined;
+  /** `required`: a boot fails (`no-cgroup`) unless the leaf can carry cpu.max and memory.max. */
+  cgroupPolicy?: "auto" | "required" | undefined;
 }
 
 /** Files the driver keeps in a VM's run dir. */
@@ -38,10 +49,14 @@ export const qemuFiles = (runDir: string) => ({
 export class QemuDriver implements VmmDriver {
   readonly name = "qemu" as const;
   readonly rootDiskFormat = "qcow2" as const;
+  readonly memOverheadMiB = QEMU_MEM_OVERHEAD_MIB;
   private readonly children = new Map<string, { child: ChildProcess; exited: Promise<VmExit>; slot: number }>();
   /** Slots of VMs this driver started, from choosing the slot until the VMM has exited. */
   private readonly reserved = new Set<number>();
-  private sandbox: boolean | undefined;
+  /** Only a success is remembered: a failed probe (a timeout under load) is asked again at the next boot. */
+  private sandboxOk = false;
+  /** The last sandbox probe, for the start-up log line. */
+  lastSandboxProbe: SandboxProbe | undefined;
 
   constructor(private readonly o: QemuDriverOptions) {}
 
@@ -49,7 +64,7 @@ export class QemuDriver implements VmmDriver {
     const bin = qemuBinary(arch);
     const version = await this.o.exec(bin, ["--version"]);
     if (version.code !== 0) return { ok: false, accel: "tcg", reason: `${bin} not runnable here (${version.stderr.trim() || "not installed"})` };
-    this.sandbox = await this.hasSandbox(arch);
+    await this.sandboxProbe(arch);
     const host = this.o.hostArch ?? machineArch(process.arch);
     if (host !== arch) return { ok: true, accel: "tcg", reason: `emulating ${arch} on a ${host ?? process.arch} machine` };
     const hint = hwVirtHint(arch, await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
@@ -59,24 +74,27 @@ export class QemuDriver implements VmmDriver {
     return { ok: true, accel: "kvm" };
   }
 
-  /**
-   * Whether this build has seccomp: start QEMU with no machine and the same `-sandbox` option a
-   * VM gets, and quit it over QMP on stdin. A build without seccomp refuses the option.
-   */
-  private async hasSandbox(arch: Arch): Promise<boolean> {
-    const r = await this.o.exec(
-      qemuBinary(arch),
-      ["-M", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", SANDBOX_OPTIONS, "-qmp", "stdio"],
-      { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeoutMs: 15_000 },
-    );
-    return r.code === 0;
+  /** Probes `-sandbox` (sandbox.ts) unless an earlier probe succeeded. */
+  async sandboxProbe(arch: Arch): Promise<SandboxProbe> {
+    if (this.sandboxOk) return { ok: true };
+    const p = await probeSandbox(this.o.exec, arch, this.o.sandboxProbeTimeoutMs);
+    this.sandboxOk = p.ok;
+    this.lastSandboxProbe = p;
+    return p;
   }
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
     if (this.children.has(spec.vmId)) throw new VmmError(spec.vmId, "already-running", "a VMM for this VM is already running");
-    if (this.sandbox === undefined) this.sandbox = await this.hasSandbox(spec.arch);
+    const sandbox = sandboxDecision(await this.sandboxProbe(spec.arch), this.o.allowNoSandbox ?? false);
+    if (sandbox.kind === "refuse") throw new VmmError(spec.vmId, "no-sandbox", sandbox.reason);
+    const cg = this.o.cgroups;
+    if (this.o.cgroupPolicy === "required" && cg?.support.kind !== "limits") {
+      const why = !cg ? "HOSTD_VMM_CGROUP=off" : cg.support.reason;
+      throw new VmmError(spec.vmId, "no-cgroup", `cgroup v2 limits cannot be applied, refusing to boot (HOSTD_VMM_CGROUP=required): ${why}`);
+    }
     const files = qemuFiles(spec.runDir);
     await mkdir(files.jail, { recursive: true, mode: 0o755 });
+    const leaf = await cg?.create(spec.vmId, spec.vcpus, spec.memMiB, this.memOverheadMiB);
     await rm(files.qmp, { force: true });
     const taken = await this.slotsInUseElsewhere();
     // From here to the reservation nothing awaits: two starts cannot pick the same slot.
@@ -84,8 +102,12 @@ export class QemuDriver implements VmmDriver {
     while (taken.has(slot) || this.reserved.has(slot)) slot++;
     this.reserved.add(slot);
     const runAs = this.o.uidBase > 0 ? { uid: this.o.uidBase + slot, gid: this.o.uidBase + slot } : undefined;
-    const argv = qemuArgv(spec, { sandbox: this.sandbox, runAs, chroot: files.jail, tscKhz: this.o.tscKhz, qmpSocket: files.qmp });
-    const child = spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
+    const argv = qemuArgv(spec, { sandbox: sandbox.kind === "apply", runAs, chroot: files.jail, tscKhz: this.o.tscKhz, qmpSocket: files.qmp });
+    // In its leaf before QEMU runs a single instruction: the shell joins the leaf, then execs
+    // QEMU in the same process (same pid; /proc/<pid>/cmdline is QEMU's from then on).
+    const child = leaf
+      ? spawn("/bin/sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', leaf, qemuBinary(spec.arch), ...argv], { stdio: ["ignore", "pipe", "pipe"], detached: false })
+      : spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
     const { exited, stderr } = watchVmmProcess(child, {
       consoleLog: spec.consoleLog, consoleMaxBytes: spec.consoleMaxBytes, stderrFile: files.stderr,
       onExit: () => {
@@ -166,7 +188,8 @@ export class QemuDriver implements VmmDriver {
     return out;
   }
 
-  async cleanup(_vmId: string, runDir: string): Promise<void> {
+  async cleanup(vmId: string, runDir: string): Promise<void> {
+    await this.o.cgroups?.remove(vmId);
     const f = qemuFiles(runDir);
     await rm(f.qmp, { force: true });
     await rm(f.jail, { recursive: true, force: true });
