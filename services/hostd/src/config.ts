@@ -48,6 +48,32 @@ export const HostdEnv = BaseEnv.extend({
    * isolation rules (udp/tcp 53). Default: the host's first non-loopback nameserver, else 1.1.1.1.
    */
   HOSTD_DNS: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "must be an IPv4 address").optional(),
+  /**
+   * Routes that lead to the internet, not to the host's private side (CIDRs, comma-separated).
+   * The forbidden set holds every network the host routes to besides its default route; a
+   * route inside one of these is left out of it. The fixed ranges and the host's own
+   * addresses and connected networks are forbidden whatever this says.
+   */
+  HOSTD_PUBLIC_ROUTES: csv.pipe(z.array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, "must be IPv4 CIDRs"))).default([]),
+  /**
+   * Seconds between isolation checks: the host's networks are read again (forbidden set) and
+   * the nft tables and every VM's rules measured and restored; what cannot be restored ends
+   * its VMs (fail closed, VmIsolationLost). Short: a flushed ruleset is open until the next check.
+   */
+  HOSTD_ISOLATION_CHECK_INTERVAL: envInt(1, 3600).default(2),
+  /**
+   * A VM's network rate, Mbit/s, each direction (into and out of its tap). 200: a 1 GB image
+   * pull takes about 40 s, and four busy VMs fill a gigabit uplink's VM share, not more.
+   */
+  HOSTD_NET_RATE_MBIT: envInt(1, 100_000).default(200),
+  /** The most any single VM may get (a job's own request is cut down to this). */
+  HOSTD_NET_MAX_RATE_MBIT: envInt(1, 100_000).default(1000),
+  /**
+   * All VMs of this host together, Mbit/s, each direction; 0 = no shared cap. The rest of the
+   * uplink stays free for the host itself (hostd ⇄ NATS heartbeats and events): 800 leaves a
+   * fifth of a gigabit NIC. Set it to about 80% of the uplink.
+   */
+  HOSTD_NET_TOTAL_MBIT: envInt(0, 1_000_000).default(800),
   /** Seconds between HostHeartbeat messages. */
   HOSTD_HEARTBEAT_INTERVAL: envInt(1, 3600).default(5),
   /** Seconds between HostInventory reports (what is really on the machine). */

@@ -55,6 +55,7 @@ describe.skipIf(skip)("VM network isolation, from inside real guests", () => {
     hostServer = createServer((_req, res) => res.end("host-answered"));
     await new Promise<void>((r) => hostServer.listen(hostPort, "0.0.0.0", r));
     h.env.HOSTD_DNS = net.peerIp; // the DNS exception, pointed at the namespace's private address
+    h.env.HOSTD_PUBLIC_ROUTES = `${net.publicIp}/32`; // its host route is "the internet", not the host's private side
     await h.start();
   }, T);
   afterAll(async () => {

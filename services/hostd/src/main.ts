@@ -13,7 +13,10 @@ import { exec } from "./host/exec.js";
 import { loadOrCreateHostKey } from "./host/host-key.js";
 import { AddressPool } from "./net/address-pool.js";
 import { hostDns } from "./net/dns.js";
-import { ensureHostNetwork } from "./net/host-network.js";
+import { ensureHostNetwork, readForbidden } from "./net/host-network.js";
+import { IsolationGuard } from "./net/isolation-guard.js";
+import { mbitToBytesPerSec } from "./net/nft-rules.js";
+import { vmRate } from "./net/vm-rate.js";
 import { Links } from "./net/links.js";
 import { Nft } from "./net/nft.js";
 import { assembleInventory, scanMachine } from "./telemetry/inventory.js";
@@ -67,8 +70,17 @@ log.info({ vmm: driver.name, why, arch, emulated, images: images.map((i) => i.na
 const links = new Links(exec);
 const nft = new Nft(exec);
 const dns = c.HOSTD_DNS ?? (await hostDns());
-const net = await ensureHostNetwork({ exec, links, nft, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
-log.info({ bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, changed: net.bridge, forwardingEnabled: net.forwarding, rules: net.rules, forbidden: net.forbidden.length }, "host network ready");
+// Rates: every VM's own (each way), and all VMs' together, so the host's own traffic keeps its share.
+const rate = vmRate({ defaultMbit: c.HOSTD_NET_RATE_MBIT, maxMbit: c.HOSTD_NET_MAX_RATE_MBIT, totalMbit: c.HOSTD_NET_TOTAL_MBIT });
+const totalBytesPerSec = c.HOSTD_NET_TOTAL_MBIT ? mbitToBytesPerSec(c.HOSTD_NET_TOTAL_MBIT) : 0;
+const netRate = { bytesPerSec: mbitToBytesPerSec(rate.mbit), shared: totalBytesPerSec > 0 };
+const net = await ensureHostNetwork({
+  exec, links, nft, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, publicRoutes: c.HOSTD_PUBLIC_ROUTES, totalBytesPerSec,
+}).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
+log.info({
+  bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, changed: net.bridge, forwardingEnabled: net.forwarding, rules: net.rules, forbidden: net.forbidden.length,
+  vmRateMbit: rate.mbit, vmRateSource: rate.source, totalMbit: c.HOSTD_NET_TOTAL_MBIT,
+}, "host network ready");
 
 // The accelerator: KVM only when a real guest boots under it.
 let accelDecision = decideAccel({ requested: c.HOSTD_ACCEL, emulated, driver: probe, haveImage: images.length > 0 });
@@ -115,7 +127,7 @@ const agent = new HostAgent(
   {
     hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
     vm: {
-      hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, addresses, events: vmEvents, log,
+      hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, netRate, addresses, events: vmEvents, log,
       image: (a, name) => images.find((i) => i.arch === a && i.name === name),
       jobScript: (jobId) => readJobScript(nats, jobId),
       runnerLaunch: (rec) => requestRunnerLaunch(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
@@ -160,14 +172,18 @@ const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () =>
     data: { hostId, runningVms: state.running.length, used, capacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
   }, bootId);
 }, log);
-// Isolation must not silently go away (a firewall reload flushing the ruleset): every
-// inventory interval the base tables and each running VM's rules are measured and restored.
-const baseRules = { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, forbidden: net.forbidden };
-const stopIsolationCheck = every(c.HOSTD_INVENTORY_INTERVAL, "isolation-check", async () => {
-  const base = await nft.ensureBase(baseRules);
-  const vms = await agent.reassertIsolation();
-  if (base === "rebuilt" || vms.length) log.warn({ baseRebuilt: base === "rebuilt", vms }, "isolation rules were missing and have been restored");
-}, log);
+// Isolation must not silently go away (a firewall reload flushing the ruleset, a VPN coming
+// up): every few seconds the forbidden set is read again, the tables and each VM's rules are
+// measured and restored, and VMs whose isolation cannot be restored are ended (fail closed).
+const guard = new IsolationGuard({
+  nft, log,
+  base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}) },
+  initialForbidden: net.forbidden,
+  readForbidden: () => readForbidden({ exec, bridge: c.HOSTD_BRIDGE, publicRoutes: c.HOSTD_PUBLIC_ROUTES }),
+  vms: () => agent.isolationTargets(),
+  failClosed: (reason) => agent.failClosed(reason),
+});
+const stopIsolationCheck = every(c.HOSTD_ISOLATION_CHECK_INTERVAL, "isolation-check", async () => void (await guard.check()), log);
 const stopInventory = every(c.HOSTD_INVENTORY_INTERVAL, "inventory", async () => {
   const raw = await scanMachine({ hostId, bridge: c.HOSTD_BRIDGE, stateDir, driver, links, nft });
   await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);

@@ -56,6 +56,8 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
         GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: app.privateKey.export({ type: "pkcs8", format: "pem" }).toString(), GITHUB_API_URL: github.url,
         ONESHOT_UP_BRIDGE_PREFIX: "osrm", ONESHOT_UP_SUBNET_BASE: "44",
         INGEST_IMAGE: "minimal", HOSTD_MAX_VCPUS: "6", HOSTD_MAX_MEM_MIB: "7168", HOSTD_RESERVE_VCPUS: "0",
+        // The stand-in internet is a host route; without this hostd would forbid it as the host's private side.
+        HOSTD_PUBLIC_ROUTES: `${net.publicIp}/32`,
         RECONCILE_INTERVAL: "10", RECONCILE_STALE_AFTER: "60", SCHEDULER_IDLE_DEADLINE: "180",
       },
     });

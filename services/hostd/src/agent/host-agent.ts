@@ -5,6 +5,7 @@ import type { DoneLog } from "../vm/done-log.js";
 import { readRecord, removeRunDir, runDirOf, runFiles, writeRecord, type VmRecord } from "../vm/run-dir.js";
 import { VmRunner, type VmDeps } from "../vm/vm-runner.js";
 import { tapName } from "../net/vm-address.js";
+import type { VmIsolation } from "../net/nft-rules.js";
 import {
   admit, cordon, deregistered, drain, enqueue, finish, initialHostState, judgePlacement, owns, shouldDeregister, uncordon, used,
   type HostState, type Placement,
@@ -287,6 +288,31 @@ export class HostAgent {
       await new VmRunner(this.d.vm, rec, runDir).destroy(log);
     }
     this.pump();
+  }
+
+  /** Every VM whose isolation must hold right now (its rules exist, its destroy has not begun): the isolation guard's list. */
+  isolationTargets(): VmIsolation[] {
+    return [...this.runners.values()].flatMap((r) => r.isolation() ?? []);
+  }
+
+  /**
+   * Isolation is lost and cannot be restored: every VM that should be isolated is stopped at
+   * once (no clean shutdown: it runs unisolated meanwhile) and VmIsolationLost says why; its
+   * VmExited (`killed`) and VmDestroyed follow from its runner. Returns the VM ids.
+   */
+  async failClosed(reason: string): Promise<string[]> {
+    const ended: string[] = [];
+    for (const [vmId, runner] of this.runners) {
+      if (!runner.isolation()) continue;
+      ended.push(vmId);
+      void runner.kill(`isolation lost: ${reason}`, 0);
+      const { rec } = runner;
+      await this.d.store.append(
+        { type: "VmIsolationLost", data: { vmId, hostId: this.d.hostId, jobId: rec.jobId, action: "killed", reason: reason.slice(0, 512) } },
+        { msgId: `vm:${vmId}:VmIsolationLost`, correlationId: rec.correlationId, causationId: rec.events.VmBooted ?? rec.events.VmBootRequested ?? rec.scheduledEventId },
+      ).catch((err: unknown) => this.d.log.error({ err, vmId }, "cannot append VmIsolationLost (the VM is being killed anyway)"));
+    }
+    return ended;
   }
 
   /** Re-adds the rules of running VMs that lost them; returns the VM ids that needed it. */

@@ -21,6 +21,32 @@ export function hostNetworks(ipAddrJson: string): string[] {
   return out;
 }
 
+interface IpRouteJson {
+  dst?: string;
+  dev?: string;
+  type?: string;
+}
+
+/**
+ * Every network the host has a route to other than its default route, from
+ * `ip -j -4 route show table all` (pure): a VPN or a second NIC brings its networks as routes
+ * (in any routing table: WireGuard and friends use their own), and what is behind them is
+ * the host's private side. Routes shorter than /8 are left out: `0.0.0.0/1` + `128.0.0.0/1`
+ * is how a full-tunnel VPN replaces the default route, and forbidding it would forbid the
+ * internet; the bridge's own routes are left out (they are the VMs').
+ */
+export function routedNetworks(ipRouteJson: string, bridge?: string): string[] {
+  const out: string[] = [];
+  for (const r of JSON.parse(ipRouteJson || "[]") as IpRouteJson[]) {
+    if (!r.dst || r.dst === "default" || (bridge && r.dev === bridge)) continue;
+    if (r.type && !["unicast", "local", "broadcast"].includes(r.type)) continue;
+    const c = parseCidr(r.dst);
+    if (c.prefix < 8) continue;
+    out.push(formatCidr(c));
+  }
+  return out;
+}
+
 /**
  * The fixed forbidden ranges plus the host's networks, with everything already covered by a
  * wider entry removed (nft refuses overlapping interval elements). Sorted, deduplicated.

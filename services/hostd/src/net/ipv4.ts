@@ -58,3 +58,27 @@ export const FORBIDDEN_RANGES: readonly string[] = [
   "224.0.0.0/4", // multicast
   "240.0.0.0/4", // reserved + broadcast
 ];
+
+/** An inclusive range of IPv4 addresses as numbers. */
+export type IntRange = [number, number];
+
+/**
+ * Addresses, CIDRs and `[first, last]` pairs → sorted ranges with overlapping and adjacent
+ * ones merged (pure). nft's auto-merge joins neighbouring set elements, so two sets are the
+ * same set exactly when their merged ranges are equal.
+ */
+export function cidrRangesOf(items: (string | [string, string])[]): IntRange[] {
+  const ranges = items.map((x): IntRange => {
+    if (Array.isArray(x)) return [ipToInt(x[0]), ipToInt(x[1])];
+    const c = parseCidr(x);
+    return [c.network, c.network + cidrSize(c) - 1];
+  });
+  ranges.sort((a, b) => a[0] - b[0]);
+  const out: IntRange[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
+}

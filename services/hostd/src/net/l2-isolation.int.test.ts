@@ -53,7 +53,7 @@ describe.skipIf(skip)("layer-2 VM isolation rules on their own (bridge family, b
 
   it("with each VM's tagged rules, frames between the VMs are dropped, whichever side still has rules", async () => {
     await nft.ensureBase({ bridge: "br0", subnet: "10.77.0.0/24", dns: "10.77.0.1", forbidden: ["10.0.0.0/8"] });
-    for (const [i, v] of vms.entries()) await nft.ensureVmRules("br0", v.vmId, nets[i]!);
+    for (const [i, v] of vms.entries()) await nft.ensureVmRules("br0", { vmId: v.vmId, net: nets[i]!, bytesPerSec: 125_000_000 }, false);
     // The neighbour caches still hold each other's MACs: only the bridge rules stand in the way.
     expect(ping(vms[0]!.ns, nets[1]!.address)).toBe(false);
     expect(ping(vms[1]!.ns, nets[0]!.address)).toBe(false);

@@ -5,7 +5,7 @@ import { testNames } from "../testing/names.js";
 import { ensureHostNetwork } from "./host-network.js";
 import { Links } from "./links.js";
 import { Nft } from "./nft.js";
-import { VM_RULE_COUNT, tableName } from "./nft-rules.js";
+import { tableName, vmRuleCount } from "./nft-rules.js";
 import { vmNetFor } from "./vm-address.js";
 
 // Real bridge, tap and nftables on this machine (as root), under names unique to this run.
@@ -17,6 +17,8 @@ describe.skipIf(skip)("host network steps (real bridge, tap, nftables)", () => {
   const nft = new Nft(exec);
   const vmId = `nt${n.suffix}`;
   const net = vmNetFor(vmId, n.subnet, n.subnet.replace(/0\/24$/, "9"), "10.0.0.2");
+  const iso = { vmId, net, bytesPerSec: 25_000_000 };
+  const VM_RULE_COUNT = vmRuleCount(false);
 
   afterAll(async () => {
     await nft.removeVmRules(vmId).catch(() => undefined);
@@ -43,18 +45,19 @@ describe.skipIf(skip)("host network steps (real bridge, tap, nftables)", () => {
   });
 
   it("creates a VM's isolated tap and tagged rules idempotently, and removes them by tag", async () => {
-    expect(await links.ensureTap(net.tap, n.bridge)).toEqual(["created", `master ${n.bridge}`, "isolated", "up"]);
-    expect(await links.ensureTap(net.tap, n.bridge)).toEqual([]);
-    expect(await links.get(net.tap)).toMatchObject({ master: n.bridge, isolated: true, kind: "tun" });
-    expect(await nft.ensureVmRules(n.bridge, vmId, net)).toBe("added");
-    expect(await nft.ensureVmRules(n.bridge, vmId, net)).toBe("present");
+    expect(await links.ensureTap(net.tap, n.bridge, net.mac)).toEqual(["created", `master ${n.bridge}`, "isolated", "learning off", `fdb ${net.mac}`, "up"]);
+    expect(await links.ensureTap(net.tap, n.bridge, net.mac)).toEqual([]);
+    expect(await links.get(net.tap)).toMatchObject({ master: n.bridge, isolated: true, kind: "tun", learning: false, flood: false, mcastFlood: false });
+    expect(await links.fdb(n.bridge)).toContainEqual({ mac: net.mac, ifname: net.tap, state: "static", sticky: true });
+    expect(await nft.ensureVmRules(n.bridge, iso, false)).toBe("added");
+    expect(await nft.ensureVmRules(n.bridge, iso, false)).toBe("present");
     expect(await nft.vmComments(n.bridge)).toEqual([`oneshot:${vmId}`]);
     const tagged = (await nft.ruleset()).rules.filter((r) => r.comment === `oneshot:${vmId}`);
     expect(tagged).toHaveLength(VM_RULE_COUNT);
 
     // A half-written set (a crash mid-way) is replaced by a whole one.
     await exec("nft", ["delete", "rule", tagged[0]!.family, tagged[0]!.table, tagged[0]!.chain, "handle", String(tagged[0]!.handle)]);
-    expect(await nft.ensureVmRules(n.bridge, vmId, net)).toBe("added");
+    expect(await nft.ensureVmRules(n.bridge, iso, false)).toBe("added");
     expect((await nft.ruleset()).rules.filter((r) => r.comment === `oneshot:${vmId}`)).toHaveLength(VM_RULE_COUNT);
 
     expect(await nft.removeVmRules(vmId)).toBe(VM_RULE_COUNT);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { cidrRangesOf, type IntRange } from "./ipv4.js";
 import type { VmNet } from "./vm-address.js";
 
 /**
@@ -6,16 +7,22 @@ import type { VmNet } from "./vm-address.js";
  *
  * Two tables per bridge, so two hostds on one machine (native + emulated arch) never touch
  * each other's rules:
- *  - `bridge oneshot_<br>`: layer 2. Per VM: frames from its tap must carry its MAC and its
- *    IPv4 address (or be ARP for them), anything else from the tap is dropped; frames between
- *    two ports of the bridge are dropped (no VM ⇄ VM). This kernel has no `meta ibrname` in
- *    the bridge family, so every layer-2 rule names the tap: they are all per-VM.
+ *  - `bridge oneshot_<br>`: layer 2, filtered in PREROUTING — before the bridge learns a
+ *    source MAC into its forwarding table — and again in POSTROUTING, on the way to a tap.
+ *    Per VM: frames from its tap must carry its MAC and its IPv4 address (or be ARP for
+ *    them), anything else from the tap is dropped before the bridge can learn from it; frames
+ *    towards its tap must be addressed to its MAC (or be broadcast ARP); frames between two
+ *    ports of the bridge are dropped (no VM ⇄ VM). Both directions are rate limited per VM
+ *    and, through two shared limit objects, for all VMs of the bridge together. This kernel
+ *    has no `meta ibrname` in the bridge family, so every layer-2 rule names the tap: they
+ *    are all per-VM. (Learning and unknown-unicast flooding are off on VM ports and each VM's
+ *    MAC has a static FDB entry: `links.ts`. The rules here are the half `nft flush` removes.)
  *  - `inet oneshot_<br>`: layer 3. From the bridge, nothing reaches the host itself (input
  *    drop: covers every host address, the gateway included); forwarded packets must come from
  *    a known VM address (per-VM rule) and then go to the internet only: the forbidden set
  *    (RFC1918, link-local incl. 169.254.169.254, CGNAT, loopback, multicast, the host's own
- *    addresses and connected networks) is dropped, DNS to the configured server excepted.
- *    Masquerade on the way out; nothing may open a connection towards a VM.
+ *    addresses, connected networks and routes) is dropped, DNS to the configured server
+ *    excepted. Masquerade on the way out; nothing may open a connection towards a VM.
  * Every per-VM rule carries the comment `oneshot:<vmId>`: that is how they are found and removed.
  */
 
@@ -25,6 +32,15 @@ export interface BaseRulesInput {
   dns: string;
   /** CIDRs and addresses VMs must never reach. */
   forbidden: string[];
+  /** All VMs of the bridge together, bytes per second, each direction; absent or 0 = no shared cap. */
+  totalBytesPerSec?: number;
+}
+
+/** One VM's isolation: its addresses on the bridge and its own rate, bytes per second each way. */
+export interface VmIsolation {
+  vmId: string;
+  net: VmNet;
+  bytesPerSec: number;
 }
 
 export const vmRuleComment = (vmId: string): string => `oneshot:${vmId}`;
@@ -35,74 +51,133 @@ export const tableName = (bridge: string): string => `oneshot_${bridge.replace(/
 
 const q = (s: string) => JSON.stringify(s);
 
+/** Mbit/s (the unit operators think in) → bytes/s (nft's). */
+export const mbitToBytesPerSec = (mbit: number): number => Math.round((mbit * 1_000_000) / 8);
+
+/**
+ * Bucket depth of a byte-rate limit: a tenth of a second of the rate, but never below 256 KiB,
+ * because with GSO one packet crossing the bridge can be a 64 KiB super-frame, and a bucket
+ * smaller than one packet would drop every such packet whatever the rate.
+ */
+export const burstBytes = (bytesPerSec: number): number => Math.max(256 * 1024, Math.round(bytesPerSec / 10));
+
+const limitOver = (bytesPerSec: number) => `limit rate over ${bytesPerSec} bytes/second burst ${burstBytes(bytesPerSec)} bytes`;
+
+/** The shared limit objects (bridge table): all VMs' traffic out of the taps, and into them. */
+export const TOTAL_FROM_VMS = "from_vms";
+export const TOTAL_TO_VMS = "to_vms";
+
 /**
  * The marker kept in each base table (as the comment of a rule in a chain nothing jumps to:
  * nft 1.0.6 does not show table comments in JSON): a different input means a rebuild.
  */
 export function baseMarker(input: BaseRulesInput): string {
-  const h = createHash("sha256").update(JSON.stringify({ v: 1, ...input, forbidden: [...input.forbidden].sort() })).digest("hex");
-  return `oneshot base v1 ${h.slice(0, 16)}`;
+  const norm = { v: 2, ...input, forbidden: [...input.forbidden].sort(), totalBytesPerSec: input.totalBytesPerSec || 0 };
+  const h = createHash("sha256").update(JSON.stringify(norm)).digest("hex");
+  return `oneshot base v2 ${h.slice(0, 16)}`;
 }
 
-/** Deletes (if present) and recreates both base tables in one atomic transaction. */
-export function baseRulesScript(input: BaseRulesInput, present: { bridge: boolean; inet: boolean }): string {
-  const t = tableName(input.bridge);
+interface BaseChain {
+  family: "bridge" | "inet";
+  name: string;
+  /** `type … hook …; policy …;`, or empty for a regular chain. */
+  head: string;
+  rules: string[];
+}
+
+/** The base chains as data: the script is printed from them, and the check counts their rules. */
+export function baseChains(input: BaseRulesInput): BaseChain[] {
   const br = q(input.bridge);
-  const marker = q(baseMarker(input));
+  const marker = `accept comment ${q(baseMarker(input))}`;
+  return [
+    { family: "bridge", name: "marker", head: "", rules: [marker] },
+    // -300: ahead of every other bridge-family filter; prerouting runs before MAC learning.
+    { family: "bridge", name: "prerouting", head: "type filter hook prerouting priority -300; policy accept;", rules: [] },
+    { family: "bridge", name: "forward", head: "type filter hook forward priority filter; policy accept;", rules: [] },
+    { family: "bridge", name: "postrouting", head: "type filter hook postrouting priority filter; policy accept;", rules: [] },
+    { family: "inet", name: "marker", head: "", rules: [marker] },
+    { family: "inet", name: "vm_src", head: "", rules: [] },
+    {
+      family: "inet", name: "egress", head: "",
+      rules: [`ip daddr ${input.dns} meta l4proto { tcp, udp } th dport 53 accept`, `oifname ${br} drop`, "ip daddr @forbidden drop", "accept"],
+    },
+    {
+      family: "inet", name: "input", head: "type filter hook input priority filter; policy accept;",
+      rules: [`iifname ${br} ct state established,related accept`, `iifname ${br} drop`],
+    },
+    {
+      family: "inet", name: "forward", head: "type filter hook forward priority filter; policy accept;",
+      rules: [`oifname ${br} ct state established,related accept`, `oifname ${br} drop`, `iifname ${br} jump vm_src`, `iifname ${br} drop`],
+    },
+    {
+      family: "inet", name: "postrouting", head: "type nat hook postrouting priority srcnat; policy accept;",
+      rules: [`ip saddr ${input.subnet} oifname != ${br} masquerade`],
+    },
+  ];
+}
+
+/** Untagged rules each base chain must hold, keyed `family/chain`. */
+export function expectedBaseRuleCounts(input: BaseRulesInput): Record<string, number> {
+  return Object.fromEntries(baseChains(input).map((c) => [`${c.family}/${c.name}`, c.rules.length]));
+}
+
+/**
+ * Deletes (if present) and recreates both base tables in one atomic transaction — with the
+ * rules of every VM in `vms`, so a rebuild (after a flush, or because the forbidden set
+ * changed) never leaves a running VM without its rules, not even between two commands.
+ */
+export function baseRulesScript(input: BaseRulesInput, present: { bridge: boolean; inet: boolean }, vms: VmIsolation[] = []): string {
+  const t = tableName(input.bridge);
+  const total = input.totalBytesPerSec || 0;
+  const table = (family: "bridge" | "inet", extra: string[]) => [
+    `table ${family} ${t} {`,
+    ...extra,
+    ...baseChains(input).filter((c) => c.family === family).map((c) => `  chain ${c.name} {${c.head ? ` ${c.head}` : ""}${c.rules.map((r) => `\n    ${r}`).join("")}\n  }`),
+    `}`,
+  ];
   return [
     ...(present.bridge ? [`delete table bridge ${t}`] : []),
     ...(present.inet ? [`delete table inet ${t}`] : []),
-    `table bridge ${t} {`,
-    `  chain marker { accept comment ${marker}; }`,
-    `  chain input { type filter hook input priority filter; policy accept; }`,
-    `  chain forward { type filter hook forward priority filter; policy accept; }`,
-    `}`,
-    `table inet ${t} {`,
-    `  chain marker { accept comment ${marker}; }`,
-    `  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} } }`,
-    `  chain vm_src { }`,
-    `  chain egress {`,
-    `    ip daddr ${input.dns} meta l4proto { tcp, udp } th dport 53 accept`,
-    `    oifname ${br} drop`,
-    `    ip daddr @forbidden drop`,
-    `    accept`,
-    `  }`,
-    `  chain input { type filter hook input priority filter; policy accept;`,
-    `    iifname ${br} ct state established,related accept`,
-    `    iifname ${br} drop`,
-    `  }`,
-    `  chain forward { type filter hook forward priority filter; policy accept;`,
-    `    oifname ${br} ct state established,related accept`,
-    `    oifname ${br} drop`,
-    `    iifname ${br} jump vm_src`,
-    `    iifname ${br} drop`,
-    `  }`,
-    `  chain postrouting { type nat hook postrouting priority srcnat; policy accept;`,
-    `    ip saddr ${input.subnet} oifname != ${br} masquerade`,
-    `  }`,
-    `}`,
+    ...table("bridge", total ? [TOTAL_FROM_VMS, TOTAL_TO_VMS].map((n) => `  limit ${n} { rate over ${total} bytes/second burst ${burstBytes(total)} bytes; }`) : []),
+    ...table("inet", [`  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} }; }`]),
+    ...vms.map((v) => vmRulesScript(input.bridge, v, total > 0).trimEnd()),
     ``,
   ].join("\n");
 }
 
-/** How many rules `vmRulesScript` adds: a VM with fewer is half-configured and is redone. */
-export const VM_RULE_COUNT = 6;
-
-/** Adds one VM's rules (all tagged `oneshot:<vmId>`) in one transaction. */
-export function vmRulesScript(bridge: string, vmId: string, net: VmNet): string {
+/**
+ * One VM's rules (all tagged `oneshot:<vmId>`), as `add rule` lines in one transaction.
+ * `shared`: the base table has the shared limit objects (a total rate is configured).
+ */
+export function vmRulesScript(bridge: string, vm: VmIsolation, shared: boolean): string {
   const t = tableName(bridge);
-  const c = `comment ${q(vmRuleComment(vmId))}`;
+  const { net } = vm;
+  const c = `comment ${q(vmRuleComment(vm.vmId))}`;
   const tap = q(net.tap);
+  const from = (chain: string, rule: string) => `add rule bridge ${t} ${chain} iifname ${tap} ${rule} ${c}`;
+  const to = (chain: string, rule: string) => `add rule bridge ${t} ${chain} oifname ${tap} ${rule} ${c}`;
   return [
-    `add rule bridge ${t} input iifname ${tap} ether saddr ${net.mac} ether type ip ip saddr ${net.address} accept ${c}`,
-    `add rule bridge ${t} input iifname ${tap} ether saddr ${net.mac} ether type arp arp saddr ether ${net.mac} arp saddr ip ${net.address} accept ${c}`,
-    `add rule bridge ${t} input iifname ${tap} drop ${c}`,
-    `add rule bridge ${t} forward iifname ${tap} drop ${c}`,
-    `add rule bridge ${t} forward oifname ${tap} drop ${c}`,
+    // Out of the VM, before the bridge learns anything from the frame: rate, then identity.
+    from("prerouting", `${limitOver(vm.bytesPerSec)} drop`),
+    ...(shared ? [from("prerouting", `limit name ${q(TOTAL_FROM_VMS)} drop`)] : []),
+    from("prerouting", `ether saddr ${net.mac} ether type ip ip saddr ${net.address} accept`),
+    from("prerouting", `ether saddr ${net.mac} ether type arp arp saddr ether ${net.mac} arp saddr ip ${net.address} accept`),
+    from("prerouting", "drop"),
+    from("forward", "drop"),
+    to("forward", "drop"),
+    // Into the VM: rate, then only what is addressed to it (or broadcast ARP).
+    to("postrouting", `${limitOver(vm.bytesPerSec)} drop`),
+    ...(shared ? [to("postrouting", `limit name ${q(TOTAL_TO_VMS)} drop`)] : []),
+    to("postrouting", `ether daddr ${net.mac} accept`),
+    to("postrouting", "ether daddr ff:ff:ff:ff:ff:ff ether type arp accept"),
+    to("postrouting", "drop"),
     `add rule inet ${t} vm_src ip saddr ${net.address} goto egress ${c}`,
     ``,
   ].join("\n");
 }
+
+/** How many rules `vmRulesScript` adds: a VM with another count is half-configured and is redone. */
+export const vmRuleCount = (shared: boolean): number => (shared ? 13 : 11);
 
 export interface NftRuleRef {
   family: string;
@@ -112,16 +187,53 @@ export interface NftRuleRef {
   comment?: string;
 }
 
+export interface NftTableRef {
+  family: string;
+  name: string;
+  marker?: string;
+}
+
+export interface NftChainRef {
+  family: string;
+  table: string;
+  name: string;
+  hook?: string;
+  policy?: string;
+}
+
+export interface NftSetRef {
+  family: string;
+  table: string;
+  name: string;
+  /** The elements as merged integer ranges (prefixes, ranges and single addresses alike). */
+  ranges: IntRange[];
+}
+
 /** Deletes the given rules (by handle) in one transaction. */
 export function deleteRulesScript(rules: NftRuleRef[]): string {
   return rules.map((r) => `delete rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`).join("\n") + "\n";
 }
 
-/** Rules and tables (with their base marker, when they have one) out of `nft -j list ruleset` output. */
-export function parseRuleset(json: string): { rules: NftRuleRef[]; tables: { family: string; name: string; marker?: string }[] } {
+type JsonElem = string | { prefix?: { addr: string; len: number }; range?: [string, string] };
+
+/** Rules, tables (with their base marker, when they have one) and sets out of `nft -j list ruleset` output. */
+export interface Ruleset {
+  rules: NftRuleRef[];
+  tables: NftTableRef[];
+  chains: NftChainRef[];
+  sets: NftSetRef[];
+  /** Named limit objects, `family/table/name`. */
+  limits: string[];
+}
+
+/** Rules, tables (with their base marker, when they have one), chains, sets and limits out of `nft -j list ruleset` output. */
+export function parseRuleset(json: string): Ruleset {
   const doc = JSON.parse(json) as { nftables?: Record<string, Record<string, unknown>>[] };
   const rules: NftRuleRef[] = [];
-  const tables: { family: string; name: string; marker?: string }[] = [];
+  const tables: NftTableRef[] = [];
+  const chains: NftChainRef[] = [];
+  const sets: NftSetRef[] = [];
+  const limits: string[] = [];
   for (const item of doc.nftables ?? []) {
     const r = item.rule;
     if (r) {
@@ -132,13 +244,29 @@ export function parseRuleset(json: string): { rules: NftRuleRef[]; tables: { fam
     }
     const t = item.table;
     if (t) tables.push({ family: String(t.family), name: String(t.name) });
+    const ch = item.chain;
+    if (ch) {
+      chains.push({
+        family: String(ch.family), table: String(ch.table), name: String(ch.name),
+        ...(typeof ch.hook === "string" ? { hook: ch.hook } : {}), ...(typeof ch.policy === "string" ? { policy: ch.policy } : {}),
+      });
+    }
+    const l = item.limit;
+    if (l) limits.push(`${String(l.family)}/${String(l.table)}/${String(l.name)}`);
+    const s = item.set;
+    if (s && s.type === "ipv4_addr") {
+      const elems = (Array.isArray(s.elem) ? s.elem : []) as JsonElem[];
+      const cidrs = elems.flatMap((e): (string | [string, string])[] =>
+        typeof e === "string" ? [e] : e.prefix ? [`${e.prefix.addr}/${e.prefix.len}`] : e.range ? [e.range] : []);
+      sets.push({ family: String(s.family), table: String(s.table), name: String(s.name), ranges: cidrRangesOf(cidrs) });
+    }
   }
   for (const r of rules) {
     if (r.chain !== "marker" || !r.comment?.startsWith("oneshot base ")) continue;
     const t = tables.find((x) => x.family === r.family && x.name === r.table);
     if (t) t.marker = r.comment;
   }
-  return { rules, tables };
+  return { rules, tables, chains, sets, limits };
 }
 
 /** The rules of one VM, found by their comment. */

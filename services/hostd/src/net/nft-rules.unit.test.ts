@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { VM_RULE_COUNT, baseMarker, baseRulesScript, deleteRulesScript, parseRuleset, rulesOfVm, tableName, vmRulesScript } from "./nft-rules.js";
+import { baseMarker, baseRulesScript, burstBytes, deleteRulesScript, mbitToBytesPerSec, parseRuleset, rulesOfVm, tableName, vmRuleCount, vmRulesScript } from "./nft-rules.js";
 import { vmNetFor } from "./vm-address.js";
 
 const base = { bridge: "osbr0", subnet: "172.30.0.0/16", dns: "10.0.0.2", forbidden: ["10.0.0.0/8", "169.254.0.0/16"] };
@@ -33,23 +33,49 @@ describe("nft base tables", () => {
 });
 
 describe("per-VM rules", () => {
-  const script = vmRulesScript("osbr0", "abc123", net);
-  const lines = script.trim().split("\n");
+  const vm = { vmId: "abc123", net, bytesPerSec: mbitToBytesPerSec(200) };
+  const lines = vmRulesScript("osbr0", vm, true).trim().split("\n");
+  const chain = (c: string) => lines.filter((l) => l.startsWith(`add rule bridge oneshot_osbr0 ${c} `)).map((l) => l.replace(/^add rule bridge oneshot_osbr0 \w+ /, "").replace(/ comment "oneshot:abc123"$/, ""));
 
-  it("are all tagged oneshot:<vmId>, and there are VM_RULE_COUNT of them", () => {
-    expect(lines).toHaveLength(VM_RULE_COUNT);
+  it("are all tagged oneshot:<vmId>, and there are vmRuleCount of them (with and without the shared total)", () => {
+    expect(lines).toHaveLength(vmRuleCount(true));
+    expect(vmRulesScript("osbr0", vm, false).trim().split("\n")).toHaveLength(vmRuleCount(false));
     for (const l of lines) expect(l).toMatch(/ comment "oneshot:abc123"$/);
   });
 
-  it("pin the tap to its MAC and address (no spoofing), drop the rest, and keep VMs apart on the bridge", () => {
-    expect(lines[0]).toBe('add rule bridge oneshot_osbr0 input iifname "os-abc123" ether saddr 02:05:ac:1e:00:05 ether type ip ip saddr 172.30.0.5 accept comment "oneshot:abc123"');
-    expect(lines[1]).toContain("arp saddr ether 02:05:ac:1e:00:05 arp saddr ip 172.30.0.5 accept");
-    expect(lines[2]).toBe('add rule bridge oneshot_osbr0 input iifname "os-abc123" drop comment "oneshot:abc123"');
-    expect(lines.slice(3, 5)).toEqual([
-      'add rule bridge oneshot_osbr0 forward iifname "os-abc123" drop comment "oneshot:abc123"',
-      'add rule bridge oneshot_osbr0 forward oifname "os-abc123" drop comment "oneshot:abc123"',
+  it("filter what leaves the tap in PREROUTING, before the bridge learns its source MAC: rate, shared rate, its own MAC+IP or ARP for them, nothing else", () => {
+    expect(chain("prerouting")).toEqual([
+      'iifname "os-abc123" limit rate over 25000000 bytes/second burst 2500000 bytes drop',
+      'iifname "os-abc123" limit name "from_vms" drop',
+      'iifname "os-abc123" ether saddr 02:05:ac:1e:00:05 ether type ip ip saddr 172.30.0.5 accept',
+      'iifname "os-abc123" ether saddr 02:05:ac:1e:00:05 ether type arp arp saddr ether 02:05:ac:1e:00:05 arp saddr ip 172.30.0.5 accept',
+      'iifname "os-abc123" drop',
     ]);
-    expect(lines[5]).toBe('add rule inet oneshot_osbr0 vm_src ip saddr 172.30.0.5 goto egress comment "oneshot:abc123"');
+    expect(lines.some((l) => / input /.test(l))).toBe(false);
+  });
+
+  it("let into the tap only frames for its MAC (or broadcast ARP), rate limited; keep VMs apart on the bridge", () => {
+    expect(chain("postrouting")).toEqual([
+      'oifname "os-abc123" limit rate over 25000000 bytes/second burst 2500000 bytes drop',
+      'oifname "os-abc123" limit name "to_vms" drop',
+      'oifname "os-abc123" ether daddr 02:05:ac:1e:00:05 accept',
+      'oifname "os-abc123" ether daddr ff:ff:ff:ff:ff:ff ether type arp accept',
+      'oifname "os-abc123" drop',
+    ]);
+    expect(chain("forward")).toEqual(['iifname "os-abc123" drop', 'oifname "os-abc123" drop']);
+    expect(lines.at(-1)).toBe('add rule inet oneshot_osbr0 vm_src ip saddr 172.30.0.5 goto egress comment "oneshot:abc123"');
+  });
+
+  it("never make a bucket smaller than a GSO super-frame", () => {
+    expect(burstBytes(mbitToBytesPerSec(1))).toBe(256 * 1024);
+    expect(burstBytes(mbitToBytesPerSec(8000))).toBe(100_000_000);
+  });
+
+  it("are part of a base rebuild, in the same transaction", () => {
+    const script = baseRulesScript({ ...base, totalBytesPerSec: 100_000_000 }, { bridge: true, inet: true }, [vm]);
+    expect(script).toContain("limit from_vms { rate over 100000000 bytes/second burst 10000000 bytes; }");
+    expect(script.indexOf("table inet")).toBeLessThan(script.indexOf('comment "oneshot:abc123"'));
+    expect(script.match(/comment "oneshot:abc123"/g)).toHaveLength(vmRuleCount(true));
   });
 });
 

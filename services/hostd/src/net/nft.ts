@@ -1,15 +1,23 @@
 import { run, type Exec } from "../host/exec.js";
 import {
-  VM_COMMENT, VM_RULE_COUNT, baseMarker, baseRulesScript, deleteRulesScript, parseRuleset, rulesOfVm, tableName, vmRulesScript,
-  type BaseRulesInput, type NftRuleRef,
+  VM_COMMENT, baseRulesScript, deleteRulesScript, parseRuleset, rulesOfVm, tableName, vmRuleCount, vmRulesScript,
+  type BaseRulesInput, type NftRuleRef, type Ruleset, type VmIsolation,
 } from "./nft-rules.js";
-import type { VmNet } from "./vm-address.js";
+import { isolationProblems, type IsolationProblems } from "./ruleset-check.js";
+
+export interface EnsureReport {
+  base: "unchanged" | "rebuilt";
+  /** VMs whose rules were put back (alone, or with the rebuilt base). */
+  vms: string[];
+  /** What was wrong before acting (for the log line). */
+  problems: IsolationProblems;
+}
 
 /** nftables through the `nft` binary: every change is one atomic `nft -f -` transaction. */
 export class Nft {
   constructor(private readonly exec: Exec) {}
 
-  async ruleset(): Promise<ReturnType<typeof parseRuleset>> {
+  async ruleset(): Promise<Ruleset> {
     return parseRuleset(await run(this.exec, "nft", ["-j", "list", "ruleset"]));
   }
 
@@ -17,16 +25,36 @@ export class Nft {
     return run(this.exec, "nft", ["-f", "-"], { input: script });
   }
 
-  /** Measure: both tables exist with this input's marker. Act: rebuild them atomically. */
-  async ensureBase(input: BaseRulesInput): Promise<"unchanged" | "rebuilt"> {
+  /**
+   * Measure: the base tables are intact (ruleset-check.ts) and every VM in `vms` has its
+   * rules. Act: a damaged base is rebuilt in one transaction together with all of `vms`'
+   * rules; otherwise only the VMs missing rules get them back.
+   */
+  async ensureAll(input: BaseRulesInput, vms: VmIsolation[] = []): Promise<EnsureReport> {
+    const rs = await this.ruleset();
+    const problems = isolationProblems(rs, input, vms);
     const t = tableName(input.bridge);
-    const { tables } = await this.ruleset();
-    const marker = baseMarker(input);
-    const bridge = tables.find((x) => x.family === "bridge" && x.name === t);
-    const inet = tables.find((x) => x.family === "inet" && x.name === t);
-    if (bridge?.marker === marker && inet?.marker === marker) return "unchanged";
-    await this.apply(baseRulesScript(input, { bridge: !!bridge, inet: !!inet }));
-    return "rebuilt";
+    if (problems.base.length) {
+      const present = { bridge: rs.tables.some((x) => x.family === "bridge" && x.name === t), inet: rs.tables.some((x) => x.family === "inet" && x.name === t) };
+      await this.apply(baseRulesScript(input, present, vms));
+      return { base: "rebuilt", vms: vms.map((v) => v.vmId), problems };
+    }
+    if (problems.vms.length) {
+      const fix = vms.filter((v) => problems.vms.some((p) => p.vmId === v.vmId));
+      const stale = fix.flatMap((v) => rulesOfVm(rs.rules, v.vmId));
+      await this.apply((stale.length ? deleteRulesScript(stale) : "") + fix.map((v) => vmRulesScript(input.bridge, v, !!input.totalBytesPerSec)).join(""));
+    }
+    return { base: "unchanged", vms: problems.vms.map((p) => p.vmId), problems };
+  }
+
+  /** What is wrong now (empty lists: isolation is intact), without changing anything. */
+  async problems(input: BaseRulesInput, vms: VmIsolation[] = []): Promise<IsolationProblems> {
+    return isolationProblems(await this.ruleset(), input, vms);
+  }
+
+  /** The base tables only (start-up, before any VM). */
+  async ensureBase(input: BaseRulesInput): Promise<"unchanged" | "rebuilt"> {
+    return (await this.ensureAll(input, [])).base;
   }
 
   /** Removes both base tables of a bridge (a test's teardown; hostd keeps them). */
@@ -37,11 +65,15 @@ export class Nft {
     if (script.length) await this.apply(script.join("\n") + "\n");
   }
 
-  /** Measure: all of the VM's rules are there. Act: drop a partial set, add the whole set. */
-  async ensureVmRules(bridge: string, vmId: string, net: VmNet): Promise<"present" | "added"> {
-    const mine = rulesOfVm((await this.ruleset()).rules, vmId);
-    if (mine.length === VM_RULE_COUNT) return "present";
-    await this.apply((mine.length ? deleteRulesScript(mine) : "") + vmRulesScript(bridge, vmId, net));
+  /**
+   * Measure: all of the VM's rules are there. Act: drop a partial set, add the whole set.
+   * `shared`: the base has a total rate (BaseRulesInput.totalBytesPerSec), so the VM's
+   * rules use its shared limits too.
+   */
+  async ensureVmRules(bridge: string, vm: VmIsolation, shared: boolean): Promise<"present" | "added"> {
+    const mine = rulesOfVm((await this.ruleset()).rules.filter((r) => r.table === tableName(bridge)), vm.vmId);
+    if (mine.length === vmRuleCount(shared)) return "present";
+    await this.apply((mine.length ? deleteRulesScript(mine) : "") + vmRulesScript(bridge, vm, shared));
     return "added";
   }
 
@@ -61,4 +93,4 @@ export class Nft {
   }
 }
 
-export type { NftRuleRef };
+export type { NftRuleRef, VmIsolation };

@@ -5,6 +5,7 @@ import type { Exec } from "../host/exec.js";
 import type { AddressPool } from "../net/address-pool.js";
 import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
+import type { VmIsolation } from "../net/nft-rules.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
 import { VmmError, type RunningVm, type VmmDriver } from "../vmm/port.js";
 import type { OpenedLaunch } from "../agent/job-inputs.js";
@@ -31,6 +32,8 @@ export interface VmDeps {
   driver: VmmDriver;
   links: Links;
   nft: Nft;
+  /** Every VM's network rate (bytes/s, each way), and whether the bridge also has a shared total (BaseRulesInput.totalBytesPerSec). */
+  netRate: { bytesPerSec: number; shared: boolean };
   addresses: AddressPool;
   events: VmEvents;
   log: Logger;
@@ -75,6 +78,10 @@ export class VmRunner {
   /** Rule re-assertions run one at a time, and the destroy waits for the one in flight. */
   private netOps: Promise<unknown> = Promise.resolve();
   private killReason: string | undefined;
+  /** How long a requested kill lets the guest shut down; 0 when isolation is lost (fail closed). */
+  private killGraceMs: number | undefined;
+  /** Set once the VM's tap and rules exist: from then until `netClosed` the isolation guard keeps them. */
+  private netReady: VmNet | undefined;
   private readonly killed = new Promise<string>((r) => (this.killRequested = r));
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -83,8 +90,9 @@ export class VmRunner {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
-  /** Asks the VM to end now (reclaim, shutdown); resolves when it is destroyed. */
-  kill(why: string): Promise<void> {
+  /** Asks the VM to end now (reclaim, shutdown; `graceMs` 0: no clean shutdown); resolves when it is destroyed. */
+  kill(why: string, graceMs?: number): Promise<void> {
+    if (graceMs !== undefined) this.killGraceMs = Math.min(graceMs, this.killGraceMs ?? graceMs);
     if (!this.killReason) {
       this.killReason = why;
       this.killRequested?.(why);
@@ -150,8 +158,9 @@ export class VmRunner {
 
       t = performance.now();
       await this.step("network", async () => {
-        await d.links.ensureTap(net.tap, d.bridge);
-        await d.nft.ensureVmRules(d.bridge, rec.vmId, net);
+        await d.links.ensureTap(net.tap, d.bridge, net.mac);
+        await d.nft.ensureVmRules(d.bridge, this.isolationOf(net), d.netRate.shared);
+        this.netReady = net;
       });
       timings.netMs = elapsed(t);
 
@@ -182,7 +191,7 @@ export class VmRunner {
     }
     if (!markers.agentReady) {
       const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
-      await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
+      await d.driver.stop(rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
       await vm.exited;
       await tail.stop();
       log.warn({ code: f.code }, "VM boot failed");
@@ -211,7 +220,7 @@ export class VmRunner {
       else if (markerAt !== undefined && now - markerAt > (d.poweroffGraceMs ?? 20_000)) cause = undefined;
       else continue;
       log.info({ cause: cause ?? "no-poweroff", reason: this.killReason }, "stopping VM");
-      await d.driver.stop(rec.vmId, this.runDir, 3_000);
+      await d.driver.stop(rec.vmId, this.runDir, this.killGraceMs ?? 3_000);
       break;
     }
     await vm.exited;
@@ -261,11 +270,20 @@ export class VmRunner {
     const run = async (): Promise<"present" | "added" | "skipped"> => {
       const { rec, d } = this;
       if (this.netClosed || rec.phase !== "running" || !rec.net) return "skipped";
-      return d.nft.ensureVmRules(d.bridge, rec.vmId, vmNetFor(rec.vmId, d.subnet, rec.net.address, d.dns));
+      return d.nft.ensureVmRules(d.bridge, this.isolationOf(vmNetFor(rec.vmId, d.subnet, rec.net.address, d.dns)), d.netRate.shared);
     };
     const op = this.netOps.then(run, run);
     this.netOps = op.catch(() => undefined);
     return op;
+  }
+
+  private isolationOf(net: VmNet): VmIsolation {
+    return { vmId: this.rec.vmId, net, bytesPerSec: this.d.netRate.bytesPerSec };
+  }
+
+  /** What the isolation guard must keep in place for this VM: from its rules' creation until its destroy begins. */
+  isolation(): VmIsolation | undefined {
+    return this.netReady && !this.netClosed ? this.isolationOf(this.netReady) : undefined;
   }
 
   async destroy(log: Logger): Promise<void> {
