@@ -76,6 +76,13 @@ export const HostdEnv = BaseEnv.extend({
   HOSTD_NET_TOTAL_MBIT: envInt(0, 1_000_000).default(800),
   /** Seconds between HostHeartbeat messages. */
   HOSTD_HEARTBEAT_INTERVAL: envInt(1, 3600).default(5),
+  /**
+   * Fence lease (docs/fencing.md): when no heartbeat has been acknowledged by JetStream for this
+   * long, hostd (or, if hostd is frozen, its watchdog process) kills every VM of this host,
+   * because the control side may run its jobs elsewhere. Keep it several heartbeat intervals,
+   * and below JANITOR_HOST_LOST_AFTER + JANITOR_FENCE_WAIT minus a few seconds of kill time.
+   */
+  HOSTD_FENCE_AFTER: envInt(2, 3600).default(30),
   /** Seconds between HostInventory reports (what is really on the machine). */
   HOSTD_INVENTORY_INTERVAL: envInt(1, 86400).default(15),
   /** Extra labels for HostRegistered, comma-separated (e.g. `gpu,fast-disk`). */

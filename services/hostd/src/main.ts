@@ -3,6 +3,8 @@ import { join, resolve } from "node:path";
 import { streams, subjects, type HostRegistered } from "@oneshot/proto";
 import { bootService, newEventId, publishMessage, runDurableConsumer } from "@oneshot/runtime";
 import { decideAccel, probeBoot } from "./agent/accel.js";
+import { startFenceGuard } from "./agent/fence-guard.js";
+import { fenced as markFenced, mustFence, newLease, remainingMs, renew } from "./agent/fence-lease.js";
 import { HostAgent } from "./agent/host-agent.js";
 import { loadFlags, saveFlags } from "./agent/host-flags.js";
 import { readJobScript, requestRunnerLaunch } from "./agent/job-inputs.js";
@@ -156,7 +158,7 @@ if (flags.deregistered) {
   // Drained and deregistered before this restart: it stays out until an operator uncordons it.
   log.warn({ flags }, "host was drained and deregistered: not registering (HostUncordoned brings it back)");
 } else {
-  await store.append({ type: "HostRegistered", data: registration() }, { msgId: `host:${hostId}:registered:${bootId}`, correlationId: bootId });
+  await agent.register("start", `host:${hostId}:registered:${bootId}`);
   log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity, labels, flags, startMs: Math.round(performance.now() - startedAt) }, "host registered");
 }
 
@@ -165,12 +167,33 @@ const consumer = await runDurableConsumer(nats, {
   handler: (e) => agent.handle(e),
 });
 
+// The fence lease (docs/fencing.md): VMs run here only while a heartbeat was acknowledged within
+// HOSTD_FENCE_AFTER. hostd fences itself when it lapses, and so does the watchdog process when
+// hostd cannot (frozen, hung): the janitor and scheduler count on it before running its jobs elsewhere.
+if (c.HOSTD_FENCE_AFTER < 3 * c.HOSTD_HEARTBEAT_INTERVAL) fatal(`HOSTD_FENCE_AFTER (${c.HOSTD_FENCE_AFTER}s) must be at least 3 × HOSTD_HEARTBEAT_INTERVAL (${c.HOSTD_HEARTBEAT_INTERVAL}s): one late heartbeat must not fence the host`);
+const leaseMs = c.HOSTD_FENCE_AFTER * 1000;
+let lease = newLease(leaseMs, performance.now());
+const fenceGuard = startFenceGuard(leaseMs, log);
+const checkLease = (): void => {
+  const now = performance.now();
+  if (!mustFence(lease, now)) return;
+  lease = markFenced(lease, now);
+  log.error({ leaseMs, sinceAckMs: Math.round(now - lease.renewedAt) }, "no heartbeat acknowledged within HOSTD_FENCE_AFTER: fencing this host");
+  void agent.fence({ trigger: "lease-expired", lostSeq: null, reason: `no heartbeat acknowledged for ${Math.round((now - lease.renewedAt) / 1000)}s (HOSTD_FENCE_AFTER ${c.HOSTD_FENCE_AFTER}s)` })
+    .catch((err: unknown) => log.error({ err }, "fence failed"));
+};
+const leaseTimer = setInterval(checkLease, 500);
 const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () => {
+  checkLease(); // first: after a freeze, the lapse is acted on before anything is renewed
   const { state, used } = agent.snapshot;
+  const sentAt = performance.now();
   await publishMessage(nats, subjects.heartbeat(hostId), {
     type: "HostHeartbeat",
     data: { hostId, runningVms: state.running.length, used, capacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
   }, bootId);
+  lease = renew(lease, sentAt);
+  const vmms = await driver.list().catch(() => undefined);
+  fenceGuard.renew(remainingMs(lease, performance.now()), vmms ?? []);
 }, log);
 // Isolation must not silently go away (a firewall reload flushing the ruleset, a VPN coming
 // up): every few seconds the forbidden set is read again, the tables and each VM's rules are
@@ -203,7 +226,9 @@ shutdown.add("network", async () => {
   log.info({ bridge: c.HOSTD_BRIDGE }, "bridge and isolation tables removed");
 });
 shutdown.add("vms", async () => {
+  clearInterval(leaseTimer);
   await agent.stop();
+  fenceGuard.stop();
   stopping = true;
   await Promise.all(outputQueues.values());
 });

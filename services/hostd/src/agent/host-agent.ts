@@ -12,6 +12,7 @@ import {
 } from "./host-state.js";
 import { noFlags, type HostFlags } from "./host-flags.js";
 import { reclaimResource } from "./reclaim.js";
+import { placementFailure } from "./placement-failure.js";
 
 export interface AgentDeps {
   hostId: string;
@@ -39,6 +40,15 @@ export class HostAgent {
   private readonly runners = new Map<string, VmRunner>();
   private readonly records = new Map<string, VmRecord>();
   private stopping = false;
+  /** Sequence of this host's latest HostRegistered: a HostLost at or below it is about an earlier life. */
+  private registeredSeq = 0;
+  /** Fences run one after another; while one runs nothing new starts. */
+  private fenceChain: Promise<unknown> = Promise.resolve();
+  private fencing = 0;
+  /** VM ids whose placement the janitor expired before this host claimed it: never booted. */
+  private readonly expired = new Set<string>();
+  /** Sequence of this host's VmBootRequested per VM it claimed (first in the log wins against a PlacementExpired). */
+  private readonly claimSeq = new Map<string, number>();
 
   constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0], flags: HostFlags = noFlags) {
     this.state = { ...initialHostState(init), ...flags };
@@ -80,28 +90,156 @@ export class HostAgent {
         if (wasOut) await this.register("uncordoned after deregistration");
         return;
       }
-      case "HostLost":
-        this.d.log.warn({ reason: e.data.reason }, "the janitor declared this host lost; registering again");
-        return this.register("declared lost while alive");
+      case "HostLost": return this.onLost(e as Stored<EventOf<"HostLost">>);
+      case "PlacementExpired": return this.onPlacementExpired(e as Stored<EventOf<"PlacementExpired">>);
       default:
         return; // our own HostRegistered/HostDeregistered/ResourceReclaimed, and anything new
     }
   }
 
-  private async register(why: string): Promise<void> {
-    await this.d.store.append({ type: "HostRegistered", data: this.d.registration() }, { correlationId: this.d.correlationId });
-    this.d.log.info({ why }, "host registered again");
+  /** Appends HostRegistered (at start with `msgId`, again after an uncordon or a fence) and remembers its sequence. */
+  async register(why: string, msgId?: string): Promise<number> {
+    const res = await this.d.store.append({ type: "HostRegistered", data: this.d.registration() }, { correlationId: this.d.correlationId, ...(msgId ? { msgId } : {}) });
+    this.registeredSeq = Math.max(this.registeredSeq, res.seq);
+    this.d.log.info({ why, seq: res.seq }, msgId ? "host registered" : "host registered again");
+    return res.seq;
+  }
+
+  /**
+   * Declared lost while alive (docs/fencing.md): the scheduler will run this host's jobs
+   * elsewhere, so every VM here is stopped first (HostFenced says which), and only then does the
+   * host register again. A HostLost from before our latest registration is about an earlier life.
+   */
+  private async onLost(e: Stored<EventOf<"HostLost">>): Promise<void> {
+    if (e.seq <= this.registeredSeq) {
+      this.d.log.info({ lostSeq: e.seq, registeredSeq: this.registeredSeq }, "HostLost for an earlier registration of this host: nothing to fence");
+      return;
+    }
+    this.d.log.warn({ reason: e.data.reason, lostSeq: e.seq }, "the janitor declared this host lost: fencing (stopping every VM) before registering again");
+    await this.fence({ trigger: "host-lost", lostSeq: e.seq, reason: `declared lost (HostLost seq ${e.seq}: ${e.data.reason})` });
+    await this.register("declared lost while alive; fenced first");
+  }
+
+  /**
+   * Stops every VM of this host: running ones killed at once (no clean shutdown: the job may
+   * already run elsewhere), queued ones never booted. Waits until no VMM process of theirs is
+   * left, then appends HostFenced. The VMs' own VmExited/VmBootFailed and VmDestroyed follow
+   * from their runners. Safe to call again (a lease fence, then the HostLost): one at a time.
+   */
+  fence(o: { trigger: "host-lost" | "lease-expired"; lostSeq: number | null; reason: string }): Promise<string[]> {
+    this.fencing++;
+    const run = this.fenceChain.then(() => this.fenceNow(o)).finally(() => {
+      this.fencing--;
+      this.pump();
+    });
+    this.fenceChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async fenceNow(o: { trigger: "host-lost" | "lease-expired"; lostSeq: number | null; reason: string }): Promise<string[]> {
+    const log = this.d.log.child({ fence: o.trigger });
+    const running = [...this.runners.keys()];
+    for (const runner of this.runners.values()) void runner.kill(`fenced: ${o.reason}`, 0);
+    const queued = this.state.queue.map((p) => p.vmId);
+    for (const vmId of queued) {
+      void this.finishQueued(vmId, "fenced", `host fenced before it started: ${o.reason}`)
+        .catch((err: unknown) => log.error({ err, vmId }, "cannot end a queued placement after the fence"));
+    }
+    await this.untilVmmsGone(running, log);
+    const vmsStopped = [...running, ...queued];
+    const data = { hostId: this.d.hostId, registeredSeq: this.registeredSeq, lostSeq: o.lostSeq, trigger: o.trigger, vmsStopped: vmsStopped.slice(0, 1024), reason: o.reason.slice(0, 512) };
+    await this.appendRetrying(
+      { type: "HostFenced", data },
+      { msgId: `fenced:${this.d.hostId}:${this.registeredSeq}:${o.lostSeq ?? `lease-${Date.now()}`}`, correlationId: this.d.correlationId },
+      log,
+    );
+    log.warn({ vmsStopped, lostSeq: o.lostSeq }, "host fenced: no VM of this host runs");
+    return vmsStopped;
+  }
+
+  /** Polls the driver until none of these VMs has a VMM process left (a kill in D state can take a while: said every 10 s). */
+  private async untilVmmsGone(vmIds: string[], log: Logger): Promise<void> {
+    if (!vmIds.length) return;
+    const want = new Set(vmIds);
+    const t0 = performance.now();
+    let said = t0;
+    for (;;) {
+      const left = (await this.d.vm.driver.list().catch(() => [{ vmId: "?", pid: 0 }])).filter((p) => want.has(p.vmId) || p.vmId === "?");
+      if (!left.length) return;
+      if (performance.now() - said > 10_000) {
+        said = performance.now();
+        log.error({ left, waitedMs: Math.round(said - t0) }, "fence: VMM processes still running after the kill");
+        for (const vmId of new Set(left.map((p) => p.vmId))) void this.runners.get(vmId)?.kill("fenced", 0);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async appendRetrying(event: DomainEvent, opts: { msgId: string; correlationId: string }, log: Logger): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.d.store.append(event, opts);
+        return;
+      } catch (err) {
+        if (!(err as { retryable?: boolean }).retryable) throw err;
+        if (attempt % 10 === 1) log.warn({ err, type: event.type, attempt }, "cannot append; retrying");
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * attempt)));
+      }
+    }
+  }
+
+  /**
+   * The janitor found this placement unclaimed past JANITOR_PLACEMENT_TIMEOUT (the scheduler has
+   * freed its capacity). First in the log wins: if our VmBootRequested came before it, it is
+   * void; otherwise the VM must not run. A placement we never read is remembered, not booted.
+   */
+  private async onPlacementExpired(e: Stored<EventOf<"PlacementExpired">>): Promise<void> {
+    const { vmId } = e.data;
+    const log = this.d.log.child({ vmId, jobId: e.data.jobId });
+    const claimed = this.claimSeq.get(vmId);
+    if (claimed !== undefined && claimed < e.seq) {
+      log.info({ claimSeq: claimed, expirySeq: e.seq }, "PlacementExpired after our claim: void");
+      return;
+    }
+    this.expired.add(vmId);
+    if (this.isQueued(vmId)) return this.finishQueued(vmId, "placement-expired", `placement expired before it started: ${e.data.reason}`);
+    const runner = this.runners.get(vmId);
+    if (runner) {
+      log.warn({ reason: e.data.reason }, "placement expired before our claim was stored: stopping the VM");
+      void runner.kill(`placement expired: ${e.data.reason}`, 0);
+      return;
+    }
+    log.info({ reason: e.data.reason }, "placement expired before this host read it: it will not run");
   }
 
   private async onPlacement(e: Stored<EventOf<"JobScheduled">>): Promise<void> {
-    const { vmId, jobId, spec, attempt } = e.data;
+    const { vmId, jobId } = e.data;
     const log = this.d.log.child({ vmId, jobId });
     if (this.stopping) throw Object.assign(new Error("hostd is stopping"), { retryable: true });
+    // A lease fence running beside the consumer finishes first: a placement is never booted under it.
+    if (this.fencing) await this.fenceChain;
     if (owns(this.state, vmId) || this.d.done.has(vmId)) {
       log.info("placement already handled (redelivery)");
       return;
     }
+    if (this.expired.has(vmId)) {
+      log.warn("placement already expired (PlacementExpired): not running it");
+      return;
+    }
     const runDir = runDirOf(this.d.stateDir, vmId);
+    try {
+      await this.accept(e, runDir, log);
+    } catch (err) {
+      // A NATS outage is retried (redelivery); anything else (ENOSPC, EIO, a bug) ends the
+      // placement in VmBootFailed with the reason, or its capacity would stay reserved.
+      const failure = placementFailure(err);
+      if (!failure) throw err;
+      await this.failPlacement(e, runDir, failure, log);
+    }
+  }
+
+  private async accept(e: Stored<EventOf<"JobScheduled">>, runDir: string, log: Logger): Promise<void> {
+    const { vmId, jobId, spec, attempt } = e.data;
     const existing = await readRecord(runDir);
     if (existing && existing.hostId === this.d.hostId) {
       // Ours from before a crash between writing the record and the ack: recover() handles it.
@@ -124,6 +262,7 @@ export class HostAgent {
     const claim = await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
       vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
     });
+    if (claim.seq !== undefined) this.claimSeq.set(vmId, claim.seq);
     if (claim.duplicate) {
       // Stored before by an earlier life of this host whose run dir is gone: it already ran.
       log.warn("VmBootRequested was already on the log: not running this placement again");
@@ -143,9 +282,28 @@ export class HostAgent {
     this.pump();
   }
 
-  /** Starts every queued VM that fits now. */
+  /**
+   * A placement that could not be accepted: VmBootFailed with the reason, whatever is left of its
+   * run dir removed, VmDestroyed, so the scheduler frees its capacity and decides (requeue, or
+   * fail after SCHEDULER_MAX_ATTEMPTS). Writes nothing to disk that it needs (the disk may be full).
+   */
+  private async failPlacement(e: Stored<EventOf<"JobScheduled">>, runDir: string, f: { code: string; reason: string }, log: Logger): Promise<void> {
+    const { vmId, jobId, attempt, spec } = e.data;
+    log.error({ code: f.code, reason: f.reason }, "placement cannot be accepted: failing its boot");
+    const rec: VmRecord = {
+      vmId, jobId, hostId: this.d.hostId, attempt, spec, kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId,
+      scheduledEventId: e.id, phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
+    };
+    this.records.delete(vmId);
+    const removed = await removeRunDir(runDir).then((r) => (r ? [`rundir:${runDir}`] : []), (err: unknown) => [`failed:rundir ${String(err).slice(0, 200)}`]);
+    await this.d.vm.events.append(rec, undefined, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId, code: f.code, reason: f.reason.slice(0, 1024), consoleTail: "" });
+    await this.d.vm.events.append(rec, undefined, "VmDestroyed", { vmId, hostId: this.d.hostId, jobId, removed });
+    await this.d.done.add(vmId, new Date()).catch((err: unknown) => log.warn({ err }, "cannot journal the failed placement as done (a redelivery fails it again, idempotently)"));
+  }
+
+  /** Starts every queued VM that fits now (none while a fence runs). */
   private pump(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.fencing) return;
     const { state, start } = admit(this.state);
     this.state = state;
     for (const p of start) {

@@ -19,8 +19,11 @@ export class VmEvents {
     private readonly stopping: () => boolean = () => false,
   ) {}
 
-  /** Appends once; `duplicate` when the log already had this VM's event of this type (another attempt of ours stored it). */
-  async append<T extends VmEventType>(rec: VmRecord, runDir: string | undefined, type: T, data: VmEventOf<T>["data"]): Promise<{ id: string; duplicate: boolean }> {
+  /**
+   * Appends once; `duplicate` when the log already had this VM's event of this type (another
+   * attempt of ours stored it). `seq`: its stream sequence when this call stored it.
+   */
+  async append<T extends VmEventType>(rec: VmRecord, runDir: string | undefined, type: T, data: VmEventOf<T>["data"]): Promise<{ id: string; duplicate: boolean; seq?: number }> {
     const already = rec.events[type];
     if (already) return { id: already, duplicate: true };
     const order: VmEventType[] = ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed"];
@@ -35,7 +38,7 @@ export class VmEvents {
         });
         rec.events[type] = r.id;
         if (runDir) await writeRecord(runDir, rec).catch(() => undefined);
-        return { id: r.id, duplicate: r.duplicate };
+        return { id: r.id, duplicate: r.duplicate, ...(r.duplicate ? {} : { seq: r.seq }) };
       } catch (e) {
         if (this.stopping() || !(e as { retryable?: boolean }).retryable) throw e;
         const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt, 5));

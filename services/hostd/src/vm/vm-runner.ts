@@ -309,10 +309,15 @@ export class VmRunner {
     // Journal first, then remove the record: once VmDestroyed is visible, nothing of the VM is left.
     const order = ["VmExited", "VmBootFailed", "VmBooted", "VmBootRequested"] as const;
     const causationId = order.map((t) => rec.events[t]).find(Boolean) ?? rec.scheduledEventId;
-    if (!rec.events.VmDestroyed) await d.markDestroying({ vmId: rec.vmId, jobId: rec.jobId, correlationId: rec.correlationId, causationId, removed: removed.slice(-32) });
+    // A full disk must not keep VmDestroyed from the log (its capacity would stay reserved): the
+    // journal only guards a crash in the next two lines, the janitor's VmVanished is the backstop.
+    if (!rec.events.VmDestroyed) {
+      await d.markDestroying({ vmId: rec.vmId, jobId: rec.jobId, correlationId: rec.correlationId, causationId, removed: removed.slice(-32) })
+        .catch((err: unknown) => log.warn({ err }, "cannot journal the destroy (disk full?): storing VmDestroyed without it"));
+    }
     await removeRunDir(this.runDir);
     await d.events.append(rec, undefined, "VmDestroyed", { vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, removed: removed.slice(-32) });
-    await d.markDone(rec.vmId);
+    await d.markDone(rec.vmId).catch((err: unknown) => log.warn({ err }, "cannot journal VmDestroyed as done (disk full?)"));
     log.info({ removed }, "VM destroyed");
   }
 }
