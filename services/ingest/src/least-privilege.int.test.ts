@@ -31,6 +31,7 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
   let server: TestNats;
   let ingest: Nats;
   let hostd: Nats;
+  let scheduler: Nats;
   let gitlab: FakeGitLab;
   let http: Server;
   let base: string;
@@ -67,7 +68,8 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
-    host = await registerHost(hostd, new EventStore(hostd.js, hostd.jsm), "metal-01");
+    scheduler = await connectNats({ url: server.url, name: "scheduler", user: "scheduler", password: "pw-scheduler" }, log);
+    host = await registerHost(hostd, new EventStore(hostd.js, hostd.jsm), "metal-01", new EventStore(scheduler.js, scheduler.jsm));
   });
   afterAll(async () => {
     http?.close();
@@ -76,6 +78,7 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
     await gitlab?.close();
     await ingest?.nc.close();
     await hostd?.nc.close();
+    await scheduler?.nc.close();
     await server?.dispose();
   });
 

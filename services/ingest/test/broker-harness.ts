@@ -16,7 +16,12 @@ export interface FakeHost {
   open(box: Extract<RunnerConfigReply["data"]["result"], { ok: true }>["sealed"]): string;
 }
 
-export async function registerHost(nats: Nats, store: EventStore, hostId: string): Promise<FakeHost> {
+/**
+ * A host as the broker sees it. `store` writes what the host writes (HostRegistered on its
+ * `.self` subject, VmBootRequested); `scheduler` writes the placement (JobScheduled on the host
+ * subject, which a hostd's identity may not write), default the same store.
+ */
+export async function registerHost(nats: Nats, store: EventStore, hostId: string, scheduler: EventStore = store): Promise<FakeHost> {
   const keys = generateKeyPairSync("x25519");
   const publicKey = sealedBox.rawPublicKey(keys.publicKey);
   await store.append({ type: "HostRegistered", data: { hostId, arch: "amd64", capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey, version: "test" } }, { correlationId: `host-${hostId}` });
@@ -25,7 +30,7 @@ export async function registerHost(nats: Nats, store: EventStore, hostId: string
     accept: async (jobId, attempt = 0) => {
       const vmId = vmIdFor(jobId, attempt);
       // The scheduler's placement on this host, then the host's acceptance of it.
-      await store.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } }, { correlationId: jobId, msgId: `sched:${jobId}:${attempt}` });
+      await scheduler.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } }, { correlationId: jobId, msgId: `sched:${jobId}:${attempt}` });
       await store.append({ type: "VmBootRequested", data: { hostId, vmId, jobId, tap: `os-${vmId}`, disks: [] } }, { correlationId: jobId, msgId: `vm:${vmId}:VmBootRequested` });
       return vmId;
     },
