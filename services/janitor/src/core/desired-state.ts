@@ -76,7 +76,7 @@ export interface DesiredHost {
   registeredEventId: string;
   correlationId: string;
   /** Set by HostLost, cleared by the next HostRegistered. */
-  lost: { at: number; seq: number } | undefined;
+  lost: { at: number; seq: number; reason: string } | undefined;
   /** Sequence of the latest HostFenced (0: none): a fence after `lost.seq` answers it. */
   fencedSeq: number;
   /** `lost.seq` of the latest HostLeaseExpired (0: none): one per HostLost. */
@@ -205,18 +205,21 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
     }
     case "HostLost": {
       const h = state.hosts.get(e.data.hostId);
-      if (h && (!h.lost || h.lost.seq < e.seq) && h.registeredSeq < e.seq) h.lost = { at: at(e), seq: e.seq };
-      endHostVms(state, e, "host-lost", `host ${e.data.hostId} lost: ${e.data.reason}`);
+      if (h && (!h.lost || h.lost.seq < e.seq) && h.registeredSeq < e.seq) h.lost = { at: at(e), seq: e.seq, reason: e.data.reason };
+      // Its VMs end at its fence (or lease expiry), not here: they may still run, and a restarted
+      // hostd that registers again keeps the placements still waiting for room (docs/fencing.md).
       break;
     }
     case "HostFenced": {
       const h = state.hosts.get(e.data.hostId);
       if (h) h.fencedSeq = Math.max(h.fencedSeq, e.seq);
+      if (h?.lost) endHostVms(state, e, "host-lost", `host ${e.data.hostId} lost (${h.lost.reason}) and fenced: ${e.data.reason}`);
       break;
     }
     case "HostLeaseExpired": {
       const h = state.hosts.get(e.data.hostId);
       if (h) h.leaseExpiredFor = Math.max(h.leaseExpiredFor, e.data.lostSeq);
+      if (h?.lost) endHostVms(state, e, "host-lost", `host ${e.data.hostId} lost (${h.lost.reason}); its lease ran out: ${e.data.reason}`);
       break;
     }
     case "PlacementExpired": {

@@ -107,9 +107,16 @@ describe("desired state", () => {
     expect(once.reclaims.get("r1")!.answer!.failed.get("tap:os-zz")).toBe("busy");
   });
 
+  it("given a host lost, then its VMs live on until it fenced or its lease ran out (they may still run)", () => {
+    const log = new Log().registered(0, H).running(1, "j1", "vm1", H).add(10, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "x" } });
+    expect(log.desired().vms.get("vm1")!.ended).toBeUndefined();
+    const expired = log.add(40, { type: "HostLeaseExpired", data: { hostId: H, registeredSeq: 1, lostSeq: 6, waitedSec: 30, reason: "y" } }).desired();
+    expect(expired.vms.get("vm1")!.ended).toMatchObject({ cause: "host-lost", at: sec(40) });
+  });
+
   it("marks a host lost until it registers again", () => {
     const log = new Log().registered(0, H).add(10, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "x" } });
-    expect(log.desired().hosts.get(H)!.lost).toEqual({ at: sec(10), seq: 2 });
+    expect(log.desired().hosts.get(H)!.lost).toEqual({ at: sec(10), seq: 2, reason: "x" });
     expect(log.registered(20, H).desired().hosts.get(H)!.lost).toBeUndefined();
   });
 

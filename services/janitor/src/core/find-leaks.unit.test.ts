@@ -242,9 +242,11 @@ describe("findLeaks: VMs of a hostd that restarted", () => {
 });
 
 describe("findLeaks: hosts", () => {
-  it("given a host that was lost and came back, then the VMs it had are reclaimed without a job decision (the scheduler requeued them)", () => {
+  it("given a host that was lost, fenced and came back, then the VMs it had are reclaimed without a job decision (the scheduler requeued them)", () => {
     const desired = new Log().registered(0, H).running(10, "j1", "vm1", H)
-      .add(100, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "silent" } }).registered(300, H).desired();
+      .add(100, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "silent" } })
+      .add(120, { type: "HostFenced", data: { hostId: H, registeredSeq: 1, lostSeq: 5, trigger: "host-lost", vmsStopped: ["vm1"], reason: "x" } })
+      .registered(300, H).desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 310, allOf("vm1")).hosts, sec(310), settings);
     expect(reclaimed(plan)).toEqual(everything("vm1"));
     expect(causes(plan)).toEqual(["host-lost"]);
