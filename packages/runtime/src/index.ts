@@ -11,3 +11,5 @@ export * from "./telemetry.js";
 export * from "./service.js";
 export * as sealedBox from "./sealed-box.js";
 export * from "./leader-lease.js";
+export * from "./snapshot-store.js";
+export * from "./state-codec.js";

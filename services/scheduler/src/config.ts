@@ -24,5 +24,13 @@ export const SchedulerEnv = BaseEnv.extend({
    * boot) until SCHEDULER_MAX_ATTEMPTS, then JobFailed; `fail` appends JobFailed at once.
    */
   SCHEDULER_VANISHED_POLICY: z.enum(["requeue", "fail"]).default("requeue"),
+  /**
+   * Write a snapshot of the scheduler's state (KV bucket `snapshots`, key `scheduler.head`)
+   * after this many events (0: no snapshots: every start replays the whole log). A start reads
+   * the newest snapshot this version wrote and replays only the events after it.
+   */
+  SCHEDULER_SNAPSHOT_EVERY: envInt(0, 100_000_000).default(20_000),
+  /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
+  SCHEDULER_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
 });
 export type SchedulerConfig = z.infer<typeof SchedulerEnv>;

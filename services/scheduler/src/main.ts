@@ -1,4 +1,4 @@
-import { bootService, newEventId } from "@oneshot/runtime";
+import { SNAPSHOT_BUCKET, SnapshotStore, bootService, ensureKv, newEventId } from "@oneshot/runtime";
 import { SchedulerEnv } from "./config.js";
 import { schedulerMetrics } from "./loop/metrics.js";
 import { startScheduler } from "./loop/scheduler.js";
@@ -6,6 +6,11 @@ import { startScheduler } from "./loop/scheduler.js";
 // Places queued jobs on hosts. Any number of instances may run: appends with expected
 // sequences and message ids keep them from overbooking a host or placing a job twice.
 const svc = await bootService("scheduler", SchedulerEnv);
+const snapshotEvery = svc.config.SCHEDULER_SNAPSHOT_EVERY;
+// Without the bucket (an identity that may not create it, before `oneshot admin init`): no snapshots, full replays.
+const snapshotKv = snapshotEvery > 0
+  ? await ensureKv(svc.nats, SNAPSHOT_BUCKET).catch((e: unknown) => void svc.log.warn({ err: e, bucket: SNAPSHOT_BUCKET }, "snapshot bucket unavailable: every start replays the whole log"))
+  : undefined;
 const scheduler = await startScheduler({
   store: svc.store,
   log: svc.log,
@@ -17,6 +22,7 @@ const scheduler = await startScheduler({
   },
   clock: () => new Date(),
   newId: newEventId,
+  ...(snapshotKv ? { snapshots: { store: new SnapshotStore(snapshotKv, "scheduler"), policy: { everyEvents: snapshotEvery, everyMs: svc.config.SCHEDULER_SNAPSHOT_SECONDS * 1000 } } } : {}),
   onFatal: (e) => {
     svc.log.fatal({ err: e }, "event log follow failed");
     void svc.shutdown.run(1);

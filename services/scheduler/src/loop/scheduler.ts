@@ -1,10 +1,12 @@
 import { subjects, type DecodeError } from "@oneshot/proto";
-import type { EventStore, Logger } from "@oneshot/runtime";
+import type { EventStore, Logger, SnapshotStore } from "@oneshot/runtime";
 import type { Policy } from "../core/follow-ups.js";
+import type { SchedulerState } from "../core/state.js";
 import { place } from "../core/place.js";
 import { appendDecisions, type AppendReport } from "./append-decisions.js";
 import type { SchedulerMetrics } from "./metrics.js";
 import { Projection } from "./projection.js";
+import { loadSnapshot, schedulerSnapshotVersion, SnapshotWriter, type SnapshotPolicy } from "./snapshots.js";
 
 export interface SchedulerDeps {
   store: EventStore;
@@ -15,10 +17,16 @@ export interface SchedulerDeps {
   newId: () => string;
   /** The log follow broke: the process should stop (and be restarted) rather than decide blind. */
   onFatal: (e: unknown) => void;
+  /** Start from the newest readable snapshot and write new ones; without it, every start replays the whole log. */
+  snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
 }
 
 export interface RunningScheduler {
   caughtUp: () => boolean;
+  /** The projection as it stands (tests and benches compare it; never change it). */
+  state: () => SchedulerState;
+  /** Where the start began: the snapshot's sequence, or undefined for a full replay. */
+  startedFromSeq: number | undefined;
   stop: () => Promise<void>;
 }
 
@@ -36,19 +44,38 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     if (e.seq !== undefined) projection.advance(e.seq);
   };
   const until = await store.lastStreamSeq();
-  const report = until > 0
-    ? await store.replay(subjects.allEvents, (e) => projection.apply(e), { untilSeq: until, onDecodeError })
+  const version = d.snapshots ? schedulerSnapshotVersion() : undefined;
+  const snap = d.snapshots && version && until > 0 ? await loadSnapshot(d.snapshots.store, version, log) : undefined;
+  // A snapshot from a log that was since cut short (a new stream) is not this log's state.
+  const from = snap && snap.seq <= until ? snap : undefined;
+  if (from) {
+    projection.state = from.state;
+    projection.advance(from.seq);
+  }
+  const report = until > (from?.seq ?? 0)
+    ? await store.replay(subjects.allEvents, (e) => projection.apply(e), { startSeq: (from?.seq ?? 0) + 1, untilSeq: until, onDecodeError })
     : { count: 0, ms: 0, eventsPerSec: 0, lastSeq: 0 };
   projection.advance(until);
   metrics.replayEventsPerSec.set(report.eventsPerSec);
   log.info({
-    events: report.count, ms: Math.round(report.ms), eventsPerSec: report.eventsPerSec, lastSeq: until,
+    events: report.count, ms: Math.round(report.ms), eventsPerSec: report.eventsPerSec, lastSeq: until, fromSnapshotSeq: from?.seq ?? null,
     hosts: projection.state.hosts.size, pending: projection.state.pending.size, live: projection.state.allocations.size,
   }, "event log replayed");
+  const writer = d.snapshots && version
+    ? new SnapshotWriter({ store: d.snapshots.store, version, policy: d.snapshots.policy, clock: () => d.clock().getTime(), log, fromSeq: from?.seq ?? 0 })
+    : undefined;
+  // A long replay is worth keeping at once: the next start should not do it again.
+  if (writer && d.snapshots!.policy.everyEvents > 0 && until - (from?.seq ?? 0) >= d.snapshots!.policy.everyEvents) void writer.write(projection.state, until);
+  const apply = writer
+    ? (e: Parameters<Projection["apply"]>[0]) => {
+        projection.apply(e);
+        writer.maybeWrite(projection.state, projection.readSeq);
+      }
+    : (e: Parameters<Projection["apply"]>[0]) => projection.apply(e);
 
   let alive = true;
   let stopped = false;
-  const stopFollow = await store.follow(subjects.allEvents, (e) => projection.apply(e), {
+  const stopFollow = await store.follow(subjects.allEvents, apply, {
     startSeq: until + 1,
     onDecodeError,
     onError: (e) => {
@@ -96,11 +123,14 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
 
   return {
     caughtUp: () => alive && !stopped,
+    state: () => projection.state,
+    startedFromSeq: from?.seq,
     stop: async () => {
       stopped = true;
       projection.interrupt();
       await loop;
       await stopFollow();
+      await writer?.idle();
     },
   };
 }
