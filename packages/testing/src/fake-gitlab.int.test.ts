@@ -39,8 +39,12 @@ describe("GitLab stand-in: pull model, Job Hooks, runner/job REST", () => {
     expect(((await took.json()) as { id: number }).id).toBe(302);
     expect(await (await api("GET", "/projects/1/jobs/302")).json()).toMatchObject({ status: "running", runner: { id: a.id }, tag_list: ["Oneshot"] });
     expect(await (await api("GET", `/runners/${a.id}/jobs?status=running`)).json()).toEqual([expect.objectContaining({ id: 302, status: "running" })]);
+    const jobToken = gl.jobs.get(302)!.token!;
+    expect(jobToken).toMatch(/^glcbt-/);
+    // GitLab's runner API updates a job with its job token: not another runner's, not even its own runner's.
     expect((await api("PUT", "/jobs/302", { token: other.token, state: "success" }, {})).status).toBe(403);
-    expect((await api("PUT", "/jobs/302", { token: a.token, state: "success" }, {})).status).toBe(200);
+    expect((await api("PUT", "/jobs/302", { token: a.token, state: "success" }, {})).status).toBe(403);
+    expect((await api("PUT", "/jobs/302", { token: jobToken, state: "success" }, {})).status).toBe(200);
     expect(await (await api("GET", "/projects/1/jobs/301")).json()).toMatchObject({ status: "pending", runner: null });
     expect(await (await api("GET", `/runners/${a.id}/jobs?status=running`)).json()).toEqual([]);
     expect((await api("DELETE", `/runners/${a.id}`)).status).toBe(204);
@@ -63,5 +67,22 @@ describe("GitLab stand-in: pull model, Job Hooks, runner/job REST", () => {
     expect(gl.hooks.filter((h) => h.jobId === 401).map((h) => [h.status, h.dropped])).toEqual([["pending", true], ["canceled", false]]);
     const r = await runner(["oneshot"]);
     expect((await api("POST", "/jobs/request", { token: r.token }, {})).status).toBe(204); // a cancelled job is not taken
+  });
+
+  it("a ref_protected runner takes only jobs of protected refs; a deleted runner's job still ends with its job token", async () => {
+    gl.queueJob({ id: 501, projectId: 3, tags: ["oneshot"], ref: "feature/x" });
+    gl.queueJob({ id: 502, projectId: 3, tags: ["oneshot"], ref: "main", protectedRef: true });
+    expect(await (await api("GET", "/projects/3/repository/branches/main")).json()).toEqual({ name: "main", protected: true });
+    expect(await (await api("GET", `/projects/3/repository/branches/${encodeURIComponent("feature/x")}`)).json()).toEqual({ name: "feature/x", protected: false });
+    expect((await api("GET", "/projects/3/repository/tags/main")).status).toBe(404);
+    expect((await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "protected" })).status).toBe(400);
+    const prot = (await (await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "ref_protected" })).json()) as { id: number; token: string };
+    const took = (await (await api("POST", "/jobs/request", { token: prot.token }, {})).json()) as { id: number; token: string };
+    expect(took.id).toBe(502); // 501 is older, but its ref is not protected
+    expect((await api("POST", "/jobs/request", { token: prot.token }, {})).status).toBe(204);
+    expect((await api("DELETE", `/runners/${prot.id}`)).status).toBe(204);
+    expect((await api("POST", "/jobs/request", { token: prot.token }, {})).status).toBe(403); // the runner token is dead
+    expect((await api("PUT", "/jobs/502", { token: took.token, state: "success" }, {})).status).toBe(200);
+    expect(gl.jobs.get(502)!.status).toBe("success");
   });
 });

@@ -12,6 +12,7 @@ import { newEventId, parseConfig, redactPaths, type EventStore, type Logger, typ
 import { connectTest, startNats, type TestNats } from "@oneshot/testing";
 import { IngestEnv } from "../src/config.js";
 import type { GitlabTags } from "../src/providers/gitlab/payload.js";
+import type { GitlabProviderDeps } from "../src/providers/gitlab/provider.js";
 import { createIngestServer } from "../src/http/server.js";
 import { webhookProviders } from "../src/providers/registry.js";
 import { ingestMetrics, type IngestMetrics } from "../src/metrics.js";
@@ -62,7 +63,9 @@ export interface IngestUnderTest {
 }
 
 /** A real nats-server and ingest's real HTTP server on free loopback ports. */
-export async function startIngest(o: { env?: Record<string, string>; gitlabTags?: (projectId: number, jobId: number) => Promise<GitlabTags>; natsServer?: TestNats } = {}): Promise<IngestUnderTest> {
+export async function startIngest(o: {
+  env?: Record<string, string>; gitlabTags?: (projectId: number, jobId: number) => Promise<GitlabTags>; gitlabRunners?: GitlabProviderDeps["runners"]; natsServer?: TestNats;
+} = {}): Promise<IngestUnderTest> {
   const natsServer = o.natsServer ?? (await startNats());
   const { nats, store, close } = await connectTest(natsServer.url, "ingest-test");
   const config = parseConfig(IngestEnv, {
@@ -74,7 +77,7 @@ export async function startIngest(o: { env?: Record<string, string>; gitlabTags?
   const { log, lines } = capturingLogger();
   const http: Server = createIngestServer({
     config, store, registry, metrics, log, newId: newEventId, healthy: () => !nats.nc.isClosed(),
-    providers: webhookProviders(config, o.gitlabTags),
+    providers: webhookProviders(config, o.gitlabTags, o.gitlabRunners),
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const events = async (jobId: string) => (await store.readAggregate(subjects.job(jobId))).events;

@@ -54,7 +54,7 @@ export async function startProviders(setups: readonly ProviderSetup[], ctx: Prov
  * Webhook-only providers from the configuration and a job-tags lookup, for an HTTP server built
  * without a broker (bench/ingest.bench.ts): nothing is minted and nothing runs in the background.
  */
-export function webhookProviders(c: IngestConfig, gitlabTags?: GitlabProviderDeps["jobTags"]): Providers {
+export function webhookProviders(c: IngestConfig, gitlabTags?: GitlabProviderDeps["jobTags"], gitlabRunners?: GitlabProviderDeps["runners"]): Providers {
   const jobTags = gitlabTags ?? (async () => ({ ok: false as const, reason: "job tags unavailable: ingest has no GITLAB_API_TOKEN" }));
-  return providerMap([githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID }), gitlabProvider({ url: c.GITLAB_URL, jobTags }), localProvider()]);
+  return providerMap([githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID }), gitlabProvider({ url: c.GITLAB_URL, jobTags, ...(gitlabRunners ? { runners: gitlabRunners } : {}) }), localProvider()]);
 }

@@ -8,6 +8,7 @@ import { ingestMetrics } from "../../metrics.js";
 import { RunnerLaunch } from "@oneshot/proto";
 import { providerMap } from "../registry.js";
 import { gitlabApi } from "./api.js";
+import { GITLAB_RUNNER_WRAPPER } from "./launch.js";
 import { gitlabProvider } from "./provider.js";
 import { GITLAB_RUNNERS_BUCKET, kvRunnerRegistry, startGitlabCleanup, type RunnerRegistry } from "./runners.js";
 import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
@@ -29,7 +30,10 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
     return startRunnerBroker({
       nats, store, log: logs.log, metrics: ingestMetrics(new Registry()), newId: newEventId,
-      providers: providerMap([gitlabProvider({ url: gitlab.url, jobTags: api.jobTags, runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember } })]),
+      providers: providerMap([gitlabProvider({
+        url: gitlab.url, jobTags: api.jobTags,
+        runners: { createRunner: api.createRunner, refProtected: api.refProtected, deleteRunner: api.deleteRunner, remember: registry.remember },
+      })]),
     });
   };
   beforeAll(async () => {
@@ -60,20 +64,37 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     const token = launch.env.CI_SERVER_TOKEN!;
     expect(token).toMatch(/^glrt-/);
     expect(launch).toEqual({
-      argv: ["gitlab-runner", "run-single", "--url", gitlab.url, "--executor", "shell", "--max-builds", "1", "--wait-timeout", "120"],
+      argv: ["/bin/sh", "-c", GITLAB_RUNNER_WRAPPER, "oneshot-gitlab-runner"],
       env: { CI_SERVER_URL: gitlab.url, CI_SERVER_TOKEN: token, RUNNER_NAME: runnerName },
       user: "runner",
     });
     expect(launch.argv.join(" ")).not.toContain(token);
     const [runnerId] = [...gitlab.runners].find(([, v]) => v.token === token) ?? [];
     const opened = { runnerId: runnerId! };
-    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: runnerName });
-    expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({ runner_type: "project_type", project_id: 380, run_untagged: false, locked: true });
+    // GitLab knows no job 1977 here, so it cannot say whether its ref is protected: any ref.
+    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: runnerName, accessLevel: "not_protected" });
+    expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({ runner_type: "project_type", project_id: 380, run_untagged: false, locked: true, access_level: "not_protected" });
     expect(await registry.ids("gl-1977")).toEqual([opened.runnerId]);
 
     await store.append({ type: "JobCompleted", data: { jobId: "gl-1977", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "hook" });
     await waitFor("the runner to be deleted", async () => !gitlab.runners.has(opened.runnerId) && (await registry.ids("gl-1977")).length === 0, 15_000);
     expect(gitlab.calls.filter((c) => c.method === "DELETE")).toEqual([expect.objectContaining({ path: `/api/v4/runners/${opened.runnerId}`, status: 204 })]);
+  });
+
+  it("gives a job of a protected ref a ref_protected runner, and a job of another ref one that takes any ref", async () => {
+    gitlab.queueJob({ id: 1990, projectId: 381, tags: ["oneshot"], ref: "main", protectedRef: true });
+    gitlab.queueJob({ id: 1991, projectId: 381, tags: ["oneshot"], ref: "v1.2.0", tag: true, protectedRef: false });
+    const levels: Record<string, string | undefined> = {};
+    for (const id of ["gl-1990", "gl-1991"]) {
+      await queueJob(store, id, { provider: "gitlab", projectId: 381, labels: ["oneshot"] });
+      const vmId = await host.accept(id);
+      const r = await host.ask(id, vmId);
+      if (!r.ok) throw new Error(`no launch for ${id}`);
+      const token = RunnerLaunch.parse(JSON.parse(host.open(r.sealed))).env.CI_SERVER_TOKEN;
+      levels[id] = [...gitlab.runners.values()].find((v) => v.token === token)?.accessLevel;
+    }
+    expect(levels).toEqual({ "gl-1990": "ref_protected", "gl-1991": "not_protected" });
+    expect(gitlab.calls.map((c) => c.path)).toEqual(expect.arrayContaining(["/api/v4/projects/381/repository/branches/main", "/api/v4/projects/381/repository/tags/v1.2.0"]));
   });
 
   it("remembers every runner of a job (a retried boot after a restart) and deletes them all when it ends", async () => {

@@ -2,6 +2,7 @@ import type { CiProvider } from "../port.js";
 import { ProviderError } from "../shared/provider-error.js";
 import { gitlabLaunch } from "./launch.js";
 import type { GitlabTags } from "./payload.js";
+import type { RunnerAccessLevel } from "./api.js";
 import { gitlabRoute } from "./webhook-route.js";
 
 export interface GitlabProviderDeps {
@@ -15,7 +16,9 @@ export interface GitlabProviderDeps {
   jobTags: (projectId: number, jobId: number) => Promise<GitlabTags>;
   /** Undefined without a GitLab API token: GitLab jobs get `not-configured`. */
   runners?: {
-    createRunner: (projectId: number, tags: string[], description: string) => Promise<{ id: number; token: string }>;
+    createRunner: (projectId: number, tags: string[], description: string, accessLevel?: RunnerAccessLevel) => Promise<{ id: number; token: string }>;
+    /** Whether the job's ref is protected (api.ts); undefined: GitLab cannot say. */
+    refProtected?: (projectId: number, jobId: number) => Promise<boolean | undefined>;
     deleteRunner: (runnerId: number) => Promise<void>;
     /** Remembers the runner, so it is deleted when the job ends (runners.ts). */
     remember: (jobId: string, runnerId: number) => Promise<void>;
@@ -28,13 +31,18 @@ export interface GitlabProviderDeps {
 export function gitlabProvider(o: GitlabProviderDeps): CiProvider {
   return {
     name: "gitlab",
-    webhook: (d) => gitlabRoute(d, o.jobTags),
+    webhook: (d) => gitlabRoute(d, o.jobTags, o.runners?.deleteRunner),
     runners: {
       sourceProblem: (s) => (s.projectId ? undefined : "has no GitLab project id"),
       mintLaunch: async ({ jobId, source, runnerName, jobEnded }) => {
         const api = o.runners;
         if (!api) throw new ProviderError("gitlab", "not-configured", "ingest has no GitLab API token (GITLAB_API_TOKEN)");
-        const runner = await api.createRunner(source.projectId!, source.labels, runnerName);
+        // A job of a protected ref gets a ref_protected runner: no job of an unprotected ref
+        // (anyone who can push) can take it. GitLab has no level for "unprotected refs only", so
+        // an unprotected job's runner could take a protected job with the same tags: what bounds
+        // that is the token's reach and life (launch.ts; deleted at pickup, webhook-route.ts).
+        const isProtected = await api.refProtected?.(source.projectId!, Number(source.providerJobId));
+        const runner = await api.createRunner(source.projectId!, source.labels, runnerName, isProtected ? "ref_protected" : "not_protected");
         try {
           await api.remember(jobId, runner.id);
         } catch (e) {

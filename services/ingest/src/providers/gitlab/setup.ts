@@ -20,7 +20,7 @@ export function gitlabSetup(c: IngestConfig): ProviderSetup {
     const cleanup = await startGitlabCleanup({ nats, registry, log, deleteRunner: api.deleteRunner });
     return gitlabProvider({
       url: c.GITLAB_URL, jobTags: api.jobTags, stop: cleanup.stop,
-      runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember },
+      runners: { createRunner: api.createRunner, refProtected: api.refProtected, deleteRunner: api.deleteRunner, remember: registry.remember },
     });
   };
 }

@@ -1,3 +1,4 @@
+import { parseRunnerName } from "@oneshot/proto";
 import { decideGitlab, gitlabJobId, gitlabNeedsTags } from "./decide.js";
 import { GitlabJobPayload, type GitlabTags } from "./payload.js";
 import { decideAndStore } from "../../job-store.js";
@@ -13,7 +14,12 @@ import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Rou
  * get one; every authentic delivery that is not for us gets 202. Deduplicated on
  * `Idempotency-Key` (stable across GitLab's retries), which is also the correlation id.
  */
-export function gitlabRoute(d: RouteDeps, jobTags: (projectId: number, jobId: number) => Promise<GitlabTags>): Route {
+export function gitlabRoute(
+  d: RouteDeps,
+  jobTags: (projectId: number, jobId: number) => Promise<GitlabTags>,
+  /** Deletes a runner of ours that has picked its job (its token dies; the job runs on with its job token). */
+  deleteRunner?: (runnerId: number) => Promise<void>,
+): Route {
   const c = d.config;
   const defaults = jobDefaults(c);
   return async (req, readBody) => {
@@ -49,6 +55,16 @@ export function gitlabRoute(d: RouteDeps, jobTags: (projectId: number, jobId: nu
     ).finally(end);
     d.metrics.decisions.inc({ provider: "gitlab", result: out.type ?? "none" });
     d.log.info({ jobId, idempotencyKey: key, status: payload.build_status, note: out.note, seq: out.seq }, "gitlab delivery");
+    // One of our runners took a job: delete it now. It takes no second job (--max-builds 1),
+    // and its token, which any code in the VM may have read, stops working: the window is
+    // pickup → this hook (GitLab sends it at once; the job's end deletes it again if this fails).
+    const runnerId = payload.runner?.id;
+    if (deleteRunner && payload.build_status === "running" && typeof runnerId === "number" && parseRunnerName(payload.runner?.description)) {
+      void deleteRunner(runnerId).then(
+        () => d.log.info({ jobId, runnerId }, "GitLab runner deleted at pickup"),
+        (e: unknown) => d.log.warn({ jobId, runnerId, err: e }, "cannot delete the GitLab runner at pickup: deleted when the job ends"),
+      );
+    }
     return { status: 202, body: { ok: true, jobId, ...out } };
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { missing, startFakeGitLab, type FakeGitLab } from "@oneshot/testing";
+import { missing, startFakeGitLab, waitFor, type FakeGitLab } from "@oneshot/testing";
 import { GITLAB_TOKEN, jobHook, postGitlab, startIngest, type IngestUnderTest } from "../../../test/harness.js";
 import { gitlabApi } from "./api.js";
 
@@ -12,7 +12,10 @@ describe.skipIf(skip)("POST /webhooks/gitlab (real nats-server, GitLab API stand
   beforeAll(async () => {
     gitlab = await startFakeGitLab({ token: "glpat-api" });
     const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
-    t = await startIngest({ gitlabTags: api.jobTags, env: { INGEST_STORE_TIMEOUT_MS: "1500" } });
+    t = await startIngest({
+      gitlabTags: api.jobTags, env: { INGEST_STORE_TIMEOUT_MS: "1500" },
+      gitlabRunners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: async () => undefined },
+    });
   });
   afterAll(async () => {
     await t?.close();
@@ -90,5 +93,27 @@ describe.skipIf(skip)("POST /webhooks/gitlab (real nats-server, GitLab API stand
     expect((await postGitlab(t.base, "{")).status).toBe(400);
     expect((await postGitlab(t.base, JSON.stringify({ pad: "x".repeat(70_000) }))).status).toBe(413);
     expect(await t.lastSeq()).toBe(before);
+  });
+
+  it("deletes one of our runners as soon as GitLab says it picked a job (its token dies), and never anyone else's", async () => {
+    const make = async (description: string) =>
+      (await (await fetch(`${gitlab.url}/api/v4/user/runners`, {
+        method: "POST", headers: { "private-token": "glpat-api", "content-type": "application/json" },
+        body: JSON.stringify({ runner_type: "project_type", project_id: 380, tag_list: ["oneshot"], description }),
+      })).json()) as { id: number; token: string };
+    const ours = await make("oneshot-metal-02-pick000001");
+    const theirs = await make("team-shared-runner");
+    for (const [id, r] of [[2101, ours], [2102, theirs]] as const) {
+      gitlab.setJobTags(380, id, ["oneshot"]);
+      await postGitlab(t.base, jobHook("pending", id));
+      const hook = jobHook("running", id, { runner: { id: r.id, description: id === 2101 ? "oneshot-metal-02-pick000001" : "team-shared-runner", active: true, is_shared: false } });
+      expect((await postGitlab(t.base, hook)).status).toBe(202);
+    }
+    await waitFor("our runner to be deleted", () => !gitlab.runners.has(ours.id), 10_000);
+    expect(gitlab.runners.has(theirs.id)).toBe(true);
+    // The token no longer works: a job that read it cannot ask GitLab for another job.
+    const again = await fetch(`${gitlab.url}/api/v4/jobs/request`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: ours.token }) });
+    expect(again.status).toBe(403);
+    expect((await t.events("gl-2101")).map((e) => e.type)).toEqual(["JobQueued", "JobStarted"]);
   });
 });
