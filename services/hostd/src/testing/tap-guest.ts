@@ -175,15 +175,20 @@ export function sendUdp(o: { ns?: string; to: string; port: number; tag: string;
   if (!r.ok) throw new Error(`udp send to ${o.to}: ${r.out}`);
 }
 
-/** Floods UDP (1400-byte datagrams) to `to` for `ms` from inside `ns`; resolves to the datagrams handed to the kernel. */
-export function floodUdp(o: { ns?: string; to: string; port: number; ms: number }): Promise<number> {
-  const code = `const s=require("dgram").createSocket("udp4");const b=Buffer.alloc(1400);let n=0;const t=Date.now();const go=()=>{for(let k=0;k<32;k++){s.send(b,${o.port},"${o.to}");n++}if(Date.now()-t<${o.ms})setImmediate(go);else setTimeout(()=>{console.log(n);s.close()},50)};go();`;
+/**
+ * Floods UDP (1400-byte datagrams) to `to` for `ms` from inside `ns`. `started` resolves once
+ * datagrams are flowing (measure inside the flood, not around a process start-up);
+ * `done` with the number of datagrams handed to the kernel.
+ */
+export function floodUdp(o: { ns?: string; to: string; port: number; ms: number }): { started: Promise<void>; done: Promise<number> } {
+  const code = `const s=require("dgram").createSocket("udp4");const b=Buffer.alloc(1400);let n=0;const t=Date.now();console.log("go");const go=()=>{for(let k=0;k<32;k++){s.send(b,${o.port},"${o.to}");n++}if(Date.now()-t<${o.ms})setImmediate(go);else setTimeout(()=>{console.log(n);s.close()},50)};go();`;
   const args = o.ns ? ["ip", "netns", "exec", o.ns, process.execPath, "-e", code] : [process.execPath, "-e", code];
-  return new Promise((resolve, reject) => {
-    const p = spawn(args[0]!, args.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    p.on("exit", (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`udp flood to ${o.to}: ${out}`))));
-  });
+  const p = spawn(args[0]!, args.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const started = new Promise<void>((resolve) => p.stdout.once("data", () => resolve()));
+  p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const done = new Promise<number>((resolve, reject) =>
+    p.on("exit", (c) => (c === 0 ? resolve(Number(out.trim().split("\n").at(-1))) : reject(new Error(`udp flood to ${o.to}: ${out}`)))));
+  return { started, done };
 }
