@@ -1,5 +1,6 @@
 import type { EventOf, Stored } from "@oneshot/proto";
 import { normaliseHostLabels, requiredLabels } from "./host-labels.js";
+import { eventTimeMs } from "./job-memory.js";
 import { finish, setPhase, track } from "./job-phase.js";
 import { applyJobStarted } from "./job-started.js";
 import { release, reserve } from "./reservations.js";
@@ -84,7 +85,7 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       const job = s.jobs.get(e.data.jobId);
       if (job) unclaim(s, job.hostId, job.vmId, job.jobId, `${job.jobId} ended (${e.type})`);
       s.startedEarly.delete(e.data.jobId);
-      finish(s, e.data.jobId);
+      finish(s, e.data.jobId, eventTimeMs(e));
       return;
     }
     case "JobStarted":

@@ -1,6 +1,7 @@
 import type { DomainEvent, Stored } from "@oneshot/proto";
 import { applyHostEvent } from "./evolve-host.js";
 import { applyJobEvent } from "./evolve-job.js";
+import { forgetOldJobs } from "./job-memory.js";
 import { applyVmEvent } from "./evolve-vm.js";
 import type { SchedulerState } from "./state.js";
 
@@ -43,6 +44,7 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
     }
   }
   trackSubjectSeq(state, e);
+  forgetOldJobs(state, e);
   return state;
 }
 

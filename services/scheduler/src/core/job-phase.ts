@@ -18,15 +18,17 @@ export function track(s: SchedulerState, job: JobView): void {
   set.add(job.jobId);
 }
 
-/** The job ended: later events about it change nothing. */
-export function finish(s: SchedulerState, jobId: string): void {
+/** The job ended (at `atMs`, the event's time): later events about it change nothing. */
+export function finish(s: SchedulerState, jobId: string, atMs: number): void {
   const job = s.jobs.get(jobId);
   if (job) {
     index(s, job.phase)?.delete(jobId);
     unscope(s, job);
   }
   s.jobs.delete(jobId);
-  s.finished.add(jobId);
+  // Deleted first so that the map stays in the order jobs ended (job-memory.ts forgets from its front).
+  s.finished.delete(jobId);
+  s.finished.set(jobId, atMs);
 }
 
 function unscope(s: SchedulerState, job: JobView): void {

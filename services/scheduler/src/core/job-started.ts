@@ -1,4 +1,5 @@
 import type { EventOf, Stored } from "@oneshot/proto";
+import { eventTimeMs } from "./job-memory.js";
 import { setPhase } from "./job-phase.js";
 import { allocationKey, type SchedulerState } from "./state.js";
 import { allocationFor, refresh, unclaim } from "./vm-index.js";
@@ -15,7 +16,7 @@ export function applyJobStarted(s: SchedulerState, e: Stored<EventOf<"JobStarted
   const job = s.jobs.get(jobId);
   // A local job is bound to its VM from JobScheduled on: a start changes nothing.
   if (job?.local) return;
-  if (!job && !s.finished.has(jobId)) s.startedEarly.add(jobId);
+  if (!job && !s.finished.has(jobId)) s.startedEarly.set(jobId, eventTimeMs(e));
   let inheritKey: string | undefined;
   if (job && job.phase !== "started") {
     const own = job.hostId !== undefined && job.vmId !== undefined ? allocationKey(job.hostId, job.vmId) : undefined;

@@ -118,10 +118,14 @@ export interface SchedulerState {
   /** Ids of the jobs in phase `pending` / `released`: what a decision looks at, without scanning every job. */
   pending: Set<string>;
   released: Set<string>;
-  /** Jobs that reached an end (completed, cancelled, failed, ignored, unschedulable). */
-  finished: Set<string>;
-  /** Jobs a runner started before their JobQueued was read: a late JobQueued places nothing. */
-  startedEarly: Set<string>;
+  /**
+   * Jobs that reached an end (completed, cancelled, failed, ignored, unschedulable), with the
+   * time of that end (ms, the event's occurredAt), in the order they ended. Forgotten
+   * FINISHED_MEMORY_MS later (job-memory.ts): by then no delivery about them can arrive.
+   */
+  finished: Map<string, number>;
+  /** Jobs a runner started before their JobQueued was read (a late JobQueued places nothing), with when; forgotten likewise. */
+  startedEarly: Map<string, number>;
   /** Live reservations by `allocationKey(hostId, vmId)`. */
   allocations: Map<string, Allocation>;
   /** vmId → allocation key: JobStarted may name the VM without its host. */
@@ -143,8 +147,8 @@ export const initialState = (): SchedulerState => ({
   jobs: new Map(),
   pending: new Set(),
   released: new Set(),
-  finished: new Set(),
-  startedEarly: new Set(),
+  finished: new Map(),
+  startedEarly: new Map(),
   allocations: new Map(),
   vmKeys: new Map(),
   free: new Set(),
