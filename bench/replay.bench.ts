@@ -4,8 +4,8 @@
 // per hosted job beside it) written to a real nats-server, then, in the same process:
 //   bare-ordered-read  the baseline: one ordered consumer over evt.> that only counts messages
 //   scheduler-full     startScheduler() until it is ready (replay + follow started), no snapshot
-//   scheduler-snapshot the same after a snapshot was written near the end of the log
-//                      (only when the build has snapshots)
+//   scheduler-snapshot the same from a snapshot taken `--tail` events (default 10,000: half of
+//                      SCHEDULER_SNAPSHOT_EVERY's default) before the end of the log
 //   breakdown          the same messages decoded, then folded, in memory: where the time goes
 // One JSON line per case, each with its ratio to the baseline's time. `--profile DIR` writes a
 // CPU profile of each scheduler case alone (not the log's writing) to DIR/<case>.cpuprofile.
@@ -16,15 +16,16 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { encode, subjectOf } from "@oneshot/proto";
-import { decodeMsg, newEventId } from "@oneshot/runtime";
+import { SNAPSHOT_BUCKET, SnapshotStore, decodeMsg, encodeState, ensureKv, newEventId } from "@oneshot/runtime";
 import { evolve, initialState } from "@oneshot/scheduler";
 import { connectTest, startNats } from "@oneshot/testing";
 import { schedulerMetrics } from "../services/scheduler/src/loop/metrics.js";
 import { startScheduler, type SchedulerDeps } from "../services/scheduler/src/loop/scheduler.js";
+import { schedulerSnapshotVersion } from "../services/scheduler/src/loop/snapshots.js";
 import { syntheticLog } from "./synthetic-log.js";
 
 const { values } = parseArgs({
-  options: { events: { type: "string", default: "1000000" }, cases: { type: "string", default: "breakdown,full,snapshot" }, profile: { type: "string" } },
+  options: { events: { type: "string", default: "1000000" }, tail: { type: "string", default: "10000" }, cases: { type: "string", default: "breakdown,full,snapshot" }, profile: { type: "string" } },
 });
 const total = Number(values.events);
 const cases = new Set(values.cases.split(","));
@@ -108,14 +109,29 @@ async function schedulerReady(label: string, extra: Partial<SchedulerDeps> = {})
 }
 
 const base = await bareOrderedRead(cases.has("breakdown"));
-line({ case: "bare-ordered-read", events: base!.count, ms: Math.round(base!.ms), eventsPerSec: Math.round((base!.count * 1000) / base!.ms) });
+line({ case: "bare-ordered-read", events: base.count, ms: Math.round(base.ms), eventsPerSec: Math.round((base.count * 1000) / base.ms) });
 if (cases.has("breakdown")) {
   breakdown();
   kept.length = 0;
 }
 if (cases.has("full")) {
   const r = await schedulerReady("scheduler-full");
-  line({ case: "scheduler-full-vs-bare", ratio: +(r.ms / base!.ms).toFixed(3) });
+  line({ case: "scheduler-full-vs-bare", ratio: +(r.ms / base.ms).toFixed(3) });
+}
+
+if (cases.has("snapshot")) {
+  const at = (await store.lastStreamSeq()) - Number(values.tail);
+  let state = initialState();
+  await store.replay("evt.>", (e) => void (state = evolve(state, e)), { untilSeq: at });
+  const snaps = new SnapshotStore(await ensureKv(nats, SNAPSHOT_BUCKET), "scheduler");
+  let t = performance.now();
+  const bytes = encodeState(state);
+  const encodeMs = performance.now() - t;
+  t = performance.now();
+  await snaps.write(at, schedulerSnapshotVersion(), bytes, new Date().toISOString());
+  line({ case: "snapshot-write", seq: at, bytes: bytes.length, encodeMs: Math.round(encodeMs), storeMs: Math.round(performance.now() - t) });
+  const r = await schedulerReady("scheduler-snapshot", { snapshots: { store: snaps, policy: { everyEvents: 20_000, everyMs: 300_000 } } });
+  line({ case: "scheduler-snapshot-vs-bare", ratio: +(r.ms / base.ms).toFixed(3) });
 }
 
 await close();
