@@ -35,7 +35,7 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     server = await startNats();
     ({ nats, store, close } = await connectTest(server.url));
     // An old deployment file still sets the variables that moved to the scheduler: warned about, not fatal.
-    janitor = await startJanitorProcess(server.url, { JANITOR_VANISHED_POLICY: "fail", JANITOR_MAX_ATTEMPTS: "3" });
+    janitor = await startJanitorProcess(server.url, { JANITOR_VANISHED_POLICY: "fail", JANITOR_MAX_ATTEMPTS: "3", JANITOR_FENCE_WAIT: "3" });
   });
   afterEach(async () => expectNoJobDecisions(janitor));
   afterAll(async () => {
@@ -87,7 +87,7 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     expect(await janitor.metric("janitor_reclaim_stuck_total")).toBe(0);
   });
 
-  it("declares a host that stops heartbeating lost, then reclaims its leftovers when it comes back", async () => {
+  it("declares a host that stops heartbeating lost, states its lease expired when it never reports a fence, then reclaims its leftovers when it comes back", async () => {
     const h = host("h-lost");
     await h.register();
     await runningJob(store, "j-lost", "lostvm1", h.hostId);
@@ -102,6 +102,11 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     expect(lost.data.reason).toMatch(/^no heartbeat for \d+s \(limit 4s\)$/);
     expect(Date.parse(lost.data.lastSeenAt!)).toBeLessThanOrEqual(lastBeat);
     expect(await reclaimsOn(store, h.hostId)).toEqual([]); // nothing was asked of a silent host
+    // No HostFenced came: JANITOR_FENCE_WAIT (3 s) after the HostLost, by the janitor's clock, its lease has run out.
+    const expired = await waitFor("HostLeaseExpired", async () => (await eventsOn(store, subjects.host(h.hostId))).find((e) => e.type === "HostLeaseExpired"), 30_000, 200);
+    if (expired.type !== "HostLeaseExpired") throw new Error("unreachable");
+    expect(expired.data).toMatchObject({ hostId: h.hostId, lostSeq: lost.seq, reason: expect.stringMatching(/^no HostFenced \d+s after HostLost/) });
+    expect(expired.data.waitedSec).toBeGreaterThanOrEqual(3);
 
     // The host comes back: hostd registers again and reports what is still on the machine.
     await h.register();
@@ -111,9 +116,32 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
       { kind: "vm", name: "lostvm1" }, { kind: "tap", name: "os-lostvm1" }, { kind: "disk", name: "/s/hostd/vms/lostvm1/root.qcow2" },
       { kind: "nft", name: "oneshot:lostvm1" }, { kind: "rundir", name: "/s/hostd/vms/lostvm1" },
     ] } } as Reclaim));
-    expect(r.data.reason).toMatch(/^host-lost: host h-lost lost: no heartbeat/);
+    expect(r.data.reason).toMatch(/^host-lost: host h-lost lost \(no heartbeat for \d+s \(limit 4s\)\); its lease ran out/);
     // The janitor makes no job decision here: HostLost is the scheduler's cue to requeue.
     expect((await eventsOn(store, subjects.job("j-lost"))).map((e) => e.type)).toEqual(["JobQueued"]);
+  });
+
+  it("judges liveness by when it received a heartbeat: a host whose clock is an hour behind is not lost while it heartbeats, one an hour ahead is lost as soon as it stops", async () => {
+    const behind = host("h-behind");
+    behind.clockSkewMs = -3_600_000;
+    const ahead = host("h-ahead");
+    ahead.clockSkewMs = 3_600_000;
+    for (const h of [behind, ahead]) {
+      await h.register();
+      await h.startReporting();
+    }
+    // Three times JANITOR_HOST_LOST_AFTER (4 s) of heartbeats stamped an hour off, either way.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const lostEvents = async (id: string) => (await eventsOn(store, subjects.host(id))).filter((e) => e.type === "HostLost");
+    expect(await lostEvents(behind.hostId)).toEqual([]);
+    expect(await lostEvents(ahead.hostId)).toEqual([]);
+    // The one an hour ahead dies: lost after JANITOR_HOST_LOST_AFTER of silence, not an hour.
+    ahead.stopReporting();
+    const stoppedAt = Date.now();
+    const [lost] = await waitFor("HostLost of the host an hour ahead", async () => ((await lostEvents(ahead.hostId)).length ? lostEvents(ahead.hostId) : undefined), 30_000, 200);
+    expect(Date.parse(lost!.occurredAt) - stoppedAt).toBeLessThan(15_000);
+    expect(await lostEvents(behind.hostId)).toEqual([]);
+    behind.stopReporting();
   });
 
   it("states once, on the host's subject, that a VM its host no longer reports vanished, and decides nothing about its job", async () => {

@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { subjects, type DomainEvent, type EventOf, type HostInventory, type Stored } from "@oneshot/proto";
-import { publishMessage, type EventStore, type Nats } from "@oneshot/runtime";
+import { encode, subjects, type DomainEvent, type EventOf, type HostInventory, type Message, type Stored } from "@oneshot/proto";
+import { newEventId, publishMessage, type EventStore, type Nats } from "@oneshot/runtime";
 import { freePort, waitFor } from "@oneshot/testing";
 
 const main = join(import.meta.dirname, "..", "dist", "main.js");
@@ -80,6 +80,8 @@ export class FakeHost {
   inv: Inv = { vms: [], taps: [], disks: [], nftRules: [], runDirs: [] };
   /** `remove`: reclaim works; `keep`: hostd answers but the resource stays; `silent`: no answer. */
   reclaimMode: "remove" | "keep" | "silent" = "remove";
+  /** How far this host's clock is off (ms): stamped on its registration and its telemetry, as a skewed hostd would. */
+  clockSkewMs = 0;
   readonly reclaims: EventOf<"ReclaimRequested">["data"][] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopFollow: (() => Promise<void>) | undefined;
@@ -93,7 +95,16 @@ export class FakeHost {
         hostId: this.hostId, arch: "amd64", capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 }, labels: [], vmm: "qemu", accel: "tcg",
         emulated: false, images: ["minimal"], publicKey: "AAAA", version: "test",
       },
-    }, { correlationId: `boot-${this.hostId}` });
+    }, { correlationId: `boot-${this.hostId}`, occurredAt: this.now() });
+  }
+
+  private now(): string {
+    return new Date(Date.now() + this.clockSkewMs).toISOString();
+  }
+
+  private async publish(subject: string, message: Message): Promise<void> {
+    if (this.clockSkewMs === 0) return void (await publishMessage(this.nats, subject, message, `boot-${this.hostId}`));
+    await this.nats.js.publish(subject, encode(message, { id: newEventId(), occurredAt: this.now(), correlationId: `boot-${this.hostId}`, causationId: null }));
   }
 
   /** Heartbeat and inventory every `everyMs`, like hostd with tiny intervals. */
@@ -115,8 +126,8 @@ export class FakeHost {
       hostId: this.hostId, runningVms: this.inv.vms.length, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
       accel: "tcg" as const, draining: false, uptimeSec: 1,
     } };
-    await publishMessage(this.nats, subjects.heartbeat(this.hostId), data, `boot-${this.hostId}`);
-    await publishMessage(this.nats, subjects.inventory(this.hostId), { type: "HostInventory", data: { hostId: this.hostId, ...this.inv } }, `boot-${this.hostId}`);
+    await this.publish(subjects.heartbeat(this.hostId), data);
+    await this.publish(subjects.inventory(this.hostId), { type: "HostInventory", data: { hostId: this.hostId, ...this.inv } });
   }
 
   async close(): Promise<void> {
