@@ -34,6 +34,7 @@ export async function provisionAll(nats: Nats, hosts: string[], log: Logger): Pr
   await ensureKv(nats, "janitor", { ttlMs: 15_000 }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
   await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000 });
   await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000 }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
+  await ensureKv(nats, "ingest-foreign", { ttlMs: 4 * 24 * 3600_000 }); // deliveries for jobs not ours (ingest's FOREIGN_TTL_MS)
   await ensureKv(nats, SNAPSHOT_BUCKET); // projections' snapshots (the scheduler's: SCHEDULER_SNAPSHOT_EVERY)
   const done: string[] = [];
   for (const h of hosts) done.push(`${h}: ${await provisionHost(nats, h)}`);
