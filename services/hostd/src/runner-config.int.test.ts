@@ -70,7 +70,8 @@ describe.skipIf(skip)("runner launches for jobs without a script (real hostd, fa
 
   it("runs any argv the broker sends: a runner program the image lacks is an agent error naming it", async () => {
     const jobId = `job-${randomBytes(6).toString("hex")}`;
-    const launch = launches.find((l) => !l.launch.argv[0]!.startsWith("/"))!.launch;
+    // A broker's launch (its env holds the secret) naming, by PATH lookup, a program this image lacks.
+    const launch = { ...launches[0]!.launch, argv: ["oneshot-absent-runner", "run-single"] };
     answers.set(jobId, { launch });
     const { vmId } = await h.schedule({ jobId });
     const failed = await h.waitEvent("VmBootFailed", vmId);
