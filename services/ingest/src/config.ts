@@ -66,6 +66,12 @@ export const IngestEnv = BaseEnv.extend({
   INGEST_JOB_TIMEOUT_SEC: envInt(60, 7 * 24 * 3600).default(6 * 3600),
   /** Guest image CI jobs boot. */
   INGEST_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be an image name like full or minimal").default("full"),
+  /**
+   * Store deliveries for jobs with no oneshot label (GitHub-hosted jobs of the installed
+   * organisations) as JobIgnored events, for ever. Off (the default): they are counted
+   * (`ingest_foreign_deliveries_total`) and kept 4 days in the KV bucket `ingest-foreign`.
+   */
+  INGEST_RECORD_FOREIGN_JOBS: envBool.default(false),
   /** How long reading and storing may take before the webhook gets 503 (GitHub and GitLab give up at 10 s). */
   INGEST_STORE_TIMEOUT_MS: envInt(100, 9_000).default(5_000),
   // ── Reconcile (reconcile/, docs/runner-model.md "The reconciler") ──

@@ -1,4 +1,5 @@
-import { ConfigError, bootService, loadConfig, newEventId } from "@oneshot/runtime";
+import { ConfigError, bootService, ensureKv, loadConfig, newEventId } from "@oneshot/runtime";
+import { FOREIGN_BUCKET, FOREIGN_TTL_MS, kvForeignJobs } from "./foreign-jobs.js";
 import { startRunnerBroker } from "./broker/runner-broker.js";
 import { IngestEnv } from "./config.js";
 import { createIngestServer } from "./http/server.js";
@@ -38,7 +39,12 @@ if (reconcile) shutdown.add("reconcile", reconcile.stop);
 const broker = startRunnerBroker({ nats, store, log, metrics, providers, newId: newEventId });
 shutdown.add("broker", () => broker.drain());
 
-const server = createIngestServer({ config: c, store, log, metrics, registry, newId: newEventId, providers, healthy: () => !nats.nc.isClosed() });
+// Jobs that are not ours are kept a few days (foreign-jobs.ts); without the bucket (before `oneshot admin init`) only counted.
+const foreignKv = c.INGEST_RECORD_FOREIGN_JOBS
+  ? undefined
+  : await ensureKv(nats, FOREIGN_BUCKET, { ttlMs: FOREIGN_TTL_MS }).catch((e: unknown) => void log.warn({ err: e, bucket: FOREIGN_BUCKET }, "foreign-jobs bucket unavailable: foreign deliveries are only counted"));
+const foreign = foreignKv ? kvForeignJobs(foreignKv, log) : undefined;
+const server = createIngestServer({ config: c, store, log, metrics, registry, newId: newEventId, providers, healthy: () => !nats.nc.isClosed(), ...(foreign ? { foreign } : {}) });
 await new Promise<void>((resolve, reject) => {
   server.once("error", reject);
   server.listen(c.INGEST_PORT, c.INGEST_HOST, resolve);

@@ -8,11 +8,12 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { subjects, type DomainEvent } from "@oneshot/proto";
-import { newEventId, parseConfig, redactPaths, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { ensureKv, newEventId, parseConfig, redactPaths, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import { connectTest, startNats, type TestNats } from "@oneshot/testing";
 import { IngestEnv } from "../src/config.js";
 import type { GitlabTags } from "../src/providers/gitlab/payload.js";
 import type { GitlabProviderDeps } from "../src/providers/gitlab/provider.js";
+import { FOREIGN_BUCKET, FOREIGN_TTL_MS, kvForeignJobs, type ForeignJob } from "../src/foreign-jobs.js";
 import { createIngestServer } from "../src/http/server.js";
 import { webhookProviders } from "../src/providers/registry.js";
 import { ingestMetrics, type IngestMetrics } from "../src/metrics.js";
@@ -57,6 +58,8 @@ export interface IngestUnderTest {
   /** Every event stored on a job's subject, in order. */
   history(jobId: string): Promise<DomainEvent["type"][]>;
   events(jobId: string): Promise<Awaited<ReturnType<EventStore["readAggregate"]>>["events"]>;
+  /** The short-lived record of a job that is not ours (KV bucket ingest-foreign), if any. */
+  foreign(jobId: string): Promise<ForeignJob | undefined>;
   /** The EVENTS stream's last sequence: unchanged means nothing was stored. */
   lastSeq(): Promise<number>;
   close(): Promise<void>;
@@ -75,8 +78,9 @@ export async function startIngest(o: {
   const registry = new Registry();
   const metrics = ingestMetrics(registry);
   const { log, lines } = capturingLogger();
+  const foreignKv = await ensureKv(nats, FOREIGN_BUCKET, { ttlMs: FOREIGN_TTL_MS });
   const http: Server = createIngestServer({
-    config, store, registry, metrics, log, newId: newEventId, healthy: () => !nats.nc.isClosed(),
+    config, store, registry, metrics, log, newId: newEventId, healthy: () => !nats.nc.isClosed(), foreign: kvForeignJobs(foreignKv, log),
     providers: webhookProviders(config, o.gitlabTags, o.gitlabRunners),
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
@@ -87,6 +91,7 @@ export async function startIngest(o: {
     events,
     history: async (jobId) => (await events(jobId)).map((e) => e.type),
     lastSeq: () => store.lastStreamSeq(),
+    foreign: async (jobId) => (await foreignKv.get(jobId))?.json<ForeignJob>(),
     close: async () => {
       http.closeAllConnections();
       await new Promise((r) => http.close(r));

@@ -1,3 +1,4 @@
+import type { ForeignJobs } from "../foreign-jobs.js";
 import type { IncomingMessage } from "node:http";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { IngestConfig } from "../config.js";
@@ -20,6 +21,8 @@ export interface RouteDeps {
   metrics: IngestMetrics;
   /** A new UUIDv7 (job ids, correlation ids of local jobs). */
   newId: () => string;
+  /** Where deliveries for jobs that are not ours are kept for a while (foreign-jobs.ts); without it they are only counted. */
+  foreign?: ForeignJobs;
 }
 
 export const jobDefaults = (c: IngestConfig): JobDefaults => ({

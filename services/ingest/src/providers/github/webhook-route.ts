@@ -1,5 +1,6 @@
 import { Webhooks } from "@octokit/webhooks";
-import { decideGithub, githubJobId } from "./decide.js";
+import { decideGithub, githubJobId, githubSource } from "./decide.js";
+import { parseLabels } from "../shared/labels.js";
 import { WorkflowJobPayload } from "./payload.js";
 import { decideAndStore } from "../../job-store.js";
 import { withinDeadline } from "../../http/deadline.js";
@@ -41,6 +42,13 @@ export function githubRoute(d: RouteDeps): Route {
     if (!parsed.success) throw new HttpError(400, `not a workflow_job payload: ${firstIssue(parsed.error.issues)}`);
     const payload = parsed.data;
     const jobId = githubJobId(payload);
+    const labels = parseLabels(payload.workflow_job.labels, defaults);
+    if (!labels.ok && !labels.ours && !c.INGEST_RECORD_FOREIGN_JOBS) {
+      d.metrics.foreignDeliveries.inc({ provider: "github" });
+      const s = githubSource(payload);
+      await d.foreign?.note(jobId, { provider: "github", org: s.org, repo: s.repo, labels: s.labels, reason: labels.reason, action: payload.action, at: new Date().toISOString() });
+      return { status: 202, body: { ok: true, jobId, note: `not ours: ${labels.reason} (counted, not stored)` } };
+    }
 
     const end = d.metrics.storeSeconds.startTimer({ route: "github" });
     const out = await withinDeadline(c.INGEST_STORE_TIMEOUT_MS, () =>

@@ -123,21 +123,42 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     expect(rerun).toMatchObject({ type: "JobQueued", data: { source: { runAttempt: 2, runId: "10371460" } } });
   });
 
-  it("records jobs that are not ours once, with the reason, and answers 202", async () => {
+  it("counts jobs with no oneshot label and keeps them a few days outside the log; records refused oneshot labels once, with the reason", async () => {
     const hosted = { labels: ["ubuntu-latest"], runner_id: 3, runner_name: "GitHub Actions 3" };
-    expect((await postGithub(t.base, workflowJob("queued", 1012, { labels: ["ubuntu-latest"] }))).status).toBe(202);
+    const counted = async () => (await t.metrics.foreignDeliveries.get()).values.find((v) => v.labels.provider === "github")?.value ?? 0;
+    const before = await counted();
+    const seqBefore = await t.lastSeq();
+    const r = await postGithub(t.base, workflowJob("queued", 1012, { labels: ["ubuntu-latest"] }));
+    expect(r.status).toBe(202);
+    expect(await r.json()).toMatchObject({ note: "not ours: no oneshot label (counted, not stored)" });
     expect((await postGithub(t.base, workflowJob("completed", 1012, hosted))).status).toBe(202);
-    // Seen first at `completed` (GitHub-hosted runner, runner_id set): still recorded as not ours.
+    // Seen first at `completed` (GitHub-hosted runner, runner_id set): still not ours.
     await postGithub(t.base, workflowJob("completed", 1013, { ...hosted, runner_id: null }));
+    expect(await t.lastSeq()).toBe(seqBefore);
+    expect(await counted()).toBe(before + 3);
+    expect(await t.foreign("gh-1012")).toMatchObject({ provider: "github", org: "acme", repo: "acme/widgets", labels: ["ubuntu-latest"], reason: "no oneshot label", action: "completed" });
+    expect(await t.foreign("gh-1013")).toMatchObject({ reason: "no oneshot label" });
+    // A job that asked for oneshot but cannot have it is the user's business: an event, for ever.
     await postGithub(t.base, workflowJob("queued", 1014, { labels: ["self-hosted", "oneshot-2cpu-4gb", "oneshot-4cpu-8gb"] }));
     await postGithub(t.base, workflowJob("queued", 1015, { labels: ["oneshot-512cpu-8gb"] }));
     const reasons = await Promise.all([1012, 1013, 1014, 1015].map(async (id) => (await t.events(`gh-${id}`)).map((e) => [e.type, (e.data as { reason?: string }).reason])));
     expect(reasons).toEqual([
-      [["JobIgnored", "no oneshot label"]],
-      [["JobIgnored", "no oneshot label"]],
+      [],
+      [],
       [["JobIgnored", "conflicting size labels: oneshot-2cpu-4gb, oneshot-4cpu-8gb"]],
       [["JobIgnored", "label \"oneshot-512cpu-8gb\": 512 vCPUs is above the cap of 32"]],
     ]);
+    expect(await t.foreign("gh-1014")).toBeUndefined();
+  });
+
+  it("stores jobs with no oneshot label as JobIgnored with INGEST_RECORD_FOREIGN_JOBS=true", async () => {
+    const u = await startIngest({ env: { INGEST_RECORD_FOREIGN_JOBS: "true" } });
+    try {
+      await postGithub(u.base, workflowJob("queued", 1016, { labels: ["ubuntu-latest"] }));
+      expect((await u.events("gh-1016")).map((e) => [e.type, (e.data as { reason?: string }).reason])).toEqual([["JobIgnored", "no oneshot label"]]);
+    } finally {
+      await u.close();
+    }
   });
 
   it("answers 413 to a body that never ends, without waiting for its end", async () => {
