@@ -473,13 +473,6 @@ export class HostAgent {
     return ended;
   }
 
-  /** Re-adds the rules of running VMs that lost them; returns the VM ids that needed it. */
-  async reassertIsolation(): Promise<string[]> {
-    const fixed: string[] = [];
-    for (const [vmId, runner] of this.runners) if ((await runner.reassertNet()) === "added") fixed.push(vmId);
-    return fixed;
-  }
-
   /** Shutdown: no new VMs; running ones are stopped and destroyed (queued ones resume at the next start). */
   async stop(): Promise<void> {
     this.stopping = true;

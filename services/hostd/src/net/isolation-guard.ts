@@ -69,6 +69,10 @@ export class IsolationGuard {
       const vms = d.vms();
       try {
         const r = await d.nft.ensureAll(input, vms);
+        // A VM whose destroy began while we re-added its rules: its destroy may have removed
+        // them before we put them back, so take them out again (idempotent either way).
+        const still = new Set(d.vms().map((v) => v.vmId));
+        for (const v of vms) if (r.vms.includes(v.vmId) && !still.has(v.vmId)) await d.nft.removeVmRules(v.vmId);
         if (r.base === "rebuilt") report.base = "rebuilt";
         report.restored = [...new Set([...report.restored, ...r.vms])];
         if (r.base === "rebuilt" || r.vms.length) d.log.warn({ problems: r.problems, restored: r.vms, attempt }, "isolation rules were missing or altered: restored");

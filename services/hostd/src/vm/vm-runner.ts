@@ -73,10 +73,8 @@ const elapsed = (t: number) => Math.round((performance.now() - t) * 10) / 10;
  */
 export class VmRunner {
   private killRequested: ((why: string) => void) | undefined;
-  /** Set before the destroy removes the VM's rules: from then on nothing may add them back. */
+  /** Set before the destroy removes the VM's rules: from then on the isolation guard leaves them alone (net/isolation-guard.ts). */
   private netClosed = false;
-  /** Rule re-assertions run one at a time, and the destroy waits for the one in flight. */
-  private netOps: Promise<unknown> = Promise.resolve();
   private killReason: string | undefined;
   /** How long a requested kill lets the guest shut down; 0 when isolation is lost (fail closed). */
   private killGraceMs: number | undefined;
@@ -261,22 +259,6 @@ export class VmRunner {
     await this.destroy(log);
   }
 
-  /** Destroy steps, then VmDestroyed. Retried: a step that failed (busy tap, nft hiccup) gets another go. */
-  /**
-   * Puts the VM's isolation rules back if something removed them (a firewall reload flushing
-   * the ruleset): only while the VM runs, never once its destroy has begun.
-   */
-  reassertNet(): Promise<"present" | "added" | "skipped"> {
-    const run = async (): Promise<"present" | "added" | "skipped"> => {
-      const { rec, d } = this;
-      if (this.netClosed || rec.phase !== "running" || !rec.net) return "skipped";
-      return d.nft.ensureVmRules(d.bridge, this.isolationOf(vmNetFor(rec.vmId, d.subnet, rec.net.address, d.dns)), d.netRate.shared);
-    };
-    const op = this.netOps.then(run, run);
-    this.netOps = op.catch(() => undefined);
-    return op;
-  }
-
   private isolationOf(net: VmNet): VmIsolation {
     return { vmId: this.rec.vmId, net, bytesPerSec: this.d.netRate.bytesPerSec };
   }
@@ -286,10 +268,10 @@ export class VmRunner {
     return this.netReady && !this.netClosed ? this.isolationOf(this.netReady) : undefined;
   }
 
+  /** Destroy steps, then VmDestroyed. Retried: a step that failed (busy tap, nft hiccup) gets another go. */
   async destroy(log: Logger): Promise<void> {
     const { rec, d } = this;
     this.netClosed = true;
-    await this.netOps;
     let removed: string[] = [];
     for (let attempt = 1; ; attempt++) {
       try {
