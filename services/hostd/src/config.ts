@@ -81,8 +81,9 @@ export const HostdEnv = BaseEnv.extend({
    * long, hostd (or, if hostd is frozen, its watchdog process) kills every VM of this host,
    * because the control side may run its jobs elsewhere. Keep it several heartbeat intervals,
    * and below JANITOR_HOST_LOST_AFTER + JANITOR_FENCE_WAIT minus a few seconds of kill time.
+   * A NATS outage longer than this fences every host (a host cannot tell it from a partition).
    */
-  HOSTD_FENCE_AFTER: envInt(2, 3600).default(30),
+  HOSTD_FENCE_AFTER: envInt(2, 3600).default(45),
   /** Seconds between HostInventory reports (what is really on the machine). */
   HOSTD_INVENTORY_INTERVAL: envInt(1, 86400).default(15),
   /** Extra labels for HostRegistered, comma-separated (e.g. `gpu,fast-disk`). */

@@ -17,7 +17,8 @@ const INVENTORY_S = 5;
 const JANITOR = {
   JANITOR_INTERVAL: "1", JANITOR_GRACE: "20", JANITOR_DESTROY_GRACE: "5", JANITOR_HOST_LOST_AFTER: "15", JANITOR_LEASE_TTL: "3",
 };
-const HOSTD = { HOSTD_HEARTBEAT_INTERVAL: "1", HOSTD_INVENTORY_INTERVAL: String(INVENTORY_S), HOSTD_BOOT_TIMEOUT: "180" };
+// docs/fencing.md: JANITOR_HOST_LOST_AFTER (15) + JANITOR_FENCE_WAIT (default 30) > HOSTD_FENCE_AFTER (20) + kill time.
+const HOSTD = { HOSTD_HEARTBEAT_INTERVAL: "1", HOSTD_INVENTORY_INTERVAL: String(INVENTORY_S), HOSTD_BOOT_TIMEOUT: "180", HOSTD_FENCE_AFTER: "20" };
 const figure = (name: string, ms: number, extra = "") => console.log(`FIGURE ${name}: ${(ms / 1000).toFixed(1)} s${extra}`);
 const rand = () => randomBytes(8).toString("hex").replace(/[^a-z0-9]/g, "").slice(0, 10);
 
@@ -161,7 +162,7 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
     await s.waitEvent("VmBooted", (d) => d.vmId === vm3b && d.hostId === b.hostId);
     figure("HostLost → the job's next VM booted on the other host", performance.now() - lostAt);
 
-    // docs/fencing.md: the requeue waited for the lease (HOSTD_FENCE_AFTER 30 s), by when the
+    // docs/fencing.md: the requeue waited for the lease (HOSTD_FENCE_AFTER 20 s), by when the
     // frozen hostd's watchdog had killed its guest; the guest is gone before the job runs again.
     expect(s.leftovers(vm3).some((l) => l.startsWith("process"))).toBe(false);
     const thawed = performance.now();
