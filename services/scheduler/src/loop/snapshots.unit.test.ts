@@ -100,12 +100,14 @@ describe("scheduler snapshots", () => {
   });
 
   it("would catch a snapshot that loses the pending jobs' order (the property can fail)", () => {
-    const sortsPending = (s: SchedulerState) => {
+    const swapsFirstTwo = (s: SchedulerState) => {
       const back = decodeState<SchedulerState>(encodeState(s));
-      back.pending = new Set([...back.pending].sort().reverse());
+      const [a, b, ...rest] = [...back.pending];
+      if (b !== undefined) back.pending = new Set([b, a!, ...rest]);
       return back;
     };
-    expect(fc.check(resumesExactly(sortsPending), { numRuns: 300 }).failed).toBe(true);
+    // Seeded: the check itself must not be flaky (most logs have two pending jobs at some cut).
+    expect(fc.check(resumesExactly(swapsFirstTwo), { numRuns: 300, seed: 7 }).failed).toBe(true);
   });
 
   it("keeps the iteration order of Maps and Sets (first come, first served depends on it)", () => {
