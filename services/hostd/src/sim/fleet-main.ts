@@ -26,6 +26,8 @@ const { values: a } = parseArgs({
     "inventory-sec": { type: "string", default: "30" },
     "stats-every": { type: "string", default: "0" },
     provision: { type: "boolean", default: false },
+    /** With --provision: stream and bucket replicas (3 on a 3-node cluster), as `oneshot admin init --replicas`. */
+    replicas: { type: "string" },
   },
 });
 const int = (name: keyof typeof a): number => {
@@ -46,10 +48,10 @@ const hostIds = Array.from({ length: int("hosts") }, (_, i) => simHostId(a.prefi
 if (a.provision) {
   // The operator's step (`oneshot admin init`: streams, buckets, one durable per host), from the
   // CLI's admin code; the fleet's identity must be allowed it.
-  type ProvisionAll = (n: Nats, hosts: string[], log: Logger) => Promise<string[]>;
+  type ProvisionAll = (n: Nats, hosts: string[], log: Logger, o?: { replicas?: number }) => Promise<string[]>;
   const { provisionAll } = (await import(new URL("../../../../packages/cli/dist/admin/provision.js", import.meta.url).href)) as { provisionAll: ProvisionAll };
   const admin = await connectNats({ url: natsUrl, name: "sim-fleet-provision", user: process.env.NATS_USER, password: process.env.NATS_PASSWORD }, log);
-  await provisionAll(admin, hostIds, log);
+  await provisionAll(admin, hostIds, log, a.replicas ? { replicas: int("replicas") } : {});
   await admin.nc.close();
 }
 const [runLo, runHi] = range(a["run-ms"]!);
