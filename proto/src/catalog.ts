@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { hostEvents } from "./events/host.js";
 import { janitorEvents } from "./events/janitor.js";
-import { JobCompletedV1, JobRequeuedV1, JobStartedV1, jobEvents } from "./events/job.js";
+import { JobCompletedV1, JobQueuedV1, JobRequeuedV1, JobScheduledV1, JobStartedV1, jobEvents } from "./events/job.js";
 import { providerEvents } from "./events/provider.js";
 import { vmEvents } from "./events/vm.js";
 import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
@@ -39,6 +39,9 @@ interface CatalogEntry {
 const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcaster[] }>> = {
   // v1 → v2: `used` may be zero; every v1 value is a valid v2 value.
   HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
+  // v1 → v2: `spec.netMbit` is new and optional; every v1 value is a valid v2 value.
+  JobQueued: { versions: [JobQueuedV1.shape.data], upcasters: [(d) => d] },
+  JobScheduled: { versions: [JobScheduledV1.shape.data], upcasters: [(d) => d] },
   // v1 → v2: every v1 JobStarted came from a webhook.
   JobStarted: { versions: [JobStartedV1.shape.data], upcasters: [(d) => ({ ...(d as object), reportedBy: "webhook" })] },
   // v1 → v2: `reportedBy` gained `reconcile`, `reason` is new and optional; every v1 is a v2.

@@ -19,11 +19,20 @@ export const Resources = z.object({
 });
 export type Resources = z.infer<typeof Resources>;
 
-export const JobSpec = Resources.extend({
+/** JobSpec as JobQueued v1 and JobScheduled v1 carry it (frozen). */
+export const JobSpecV1 = Resources.extend({
   arch: Arch,
   /** Guest image name, e.g. `minimal` or `full`. */
   image: z.string().min(1).max(64),
   timeoutSec: z.number().int().positive(),
+});
+
+export const JobSpec = JobSpecV1.extend({
+  /**
+   * The network rate the job asked for (a `net-<N>mbit` label), Mbit/s each way; absent = the
+   * host's default. hostd cuts it down to its operator's cap (HOSTD_NET_MAX_RATE_MBIT).
+   */
+  netMbit: z.number().int().positive().max(1_000_000).optional(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 

@@ -12,9 +12,9 @@ const sealed = { alg: "x25519-hkdf-sha256-aes256gcm", ephemeralPublicKey: "AAAA"
 
 /** One example of the latest version of every message: the source of new golden files. */
 export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
-  JobQueued: { jobId: "gh-29679449", source, spec },
+  JobQueued: { jobId: "gh-29679449", source: { ...source, labels: [...source.labels, "net-500mbit"] }, spec: { ...spec, netMbit: 500 } },
   JobIgnored: { jobId: "gh-29679450", source: { ...source, labels: ["ubuntu-latest"] }, reason: "no oneshot label" },
-  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "k3j9x2ab", spec, attempt: 0 },
+  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "k3j9x2ab", spec: { ...spec, netMbit: 500 }, attempt: 0 },
   JobUnschedulable: { jobId: "gh-29679451", reason: "no arm64 host has 64 vCPUs" },
   JobStarted: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab", reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: in_progress on oneshot-metal-01-k3j9x2ab" },
   JobCompleted: { jobId: "gh-29679449", conclusion: "success", exitCode: 0, reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: completed (success)" },

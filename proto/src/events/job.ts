@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id, JobSpec, Provider, VmId, defineEvent } from "../common.js";
+import { Id, JobSpec, JobSpecV1, Provider, VmId, defineEvent } from "../common.js";
 
 /** Where a job came from; `org` is the fairness key (GitHub org/owner, GitLab namespace, `local`). */
 export const JobSource = z.object({
@@ -20,6 +20,15 @@ export const JobSource = z.object({
 });
 export type JobSource = z.infer<typeof JobSource>;
 
+/** JobQueued v1, frozen: its spec had no `netMbit`. Every v1 is a v2. */
+export const JobQueuedV1 = defineEvent("JobQueued", {
+  jobId: Id,
+  source: JobSource,
+  spec: JobSpecV1,
+  script: z.string().max(256 * 1024).optional(),
+});
+
+/** v2: `spec.netMbit`, the rate the job asked for. */
 export const JobQueued = defineEvent("JobQueued", {
   jobId: Id,
   source: JobSource,
@@ -36,7 +45,17 @@ export const JobIgnored = defineEvent("JobIgnored", {
 });
 export type JobIgnored = z.infer<typeof JobIgnored>;
 
-/** Appended to the *host* subject with optimistic concurrency: it is the capacity reservation. */
+/** JobScheduled v1, frozen: its spec had no `netMbit`. Every v1 is a v2. */
+export const JobScheduledV1 = defineEvent("JobScheduled", {
+  jobId: Id,
+  hostId: Id,
+  vmId: VmId,
+  spec: JobSpecV1,
+  attempt: z.number().int().nonnegative(),
+  script: z.string().max(256 * 1024).optional(),
+});
+
+/** Appended to the *host* subject with optimistic concurrency: it is the capacity reservation. v2: `spec.netMbit`. */
 export const JobScheduled = defineEvent("JobScheduled", {
   jobId: Id,
   hostId: Id,

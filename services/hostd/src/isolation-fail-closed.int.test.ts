@@ -41,10 +41,13 @@ describe.skipIf(skip)("isolation fails closed (real hostd, QEMU guest, nftables)
   }, T);
 
   it("hostd's tables deleted under a running job come back within the check interval, with the VM's rules", async () => {
-    const { vmId } = await h.schedule({ script: "echo job-running; sleep 600\n" });
+    // The job asks for 40 Mbit/s (a `net-40mbit` label ends up as spec.netMbit): its tap's limits say 5,000,000 bytes/s.
+    const { vmId } = await h.schedule({ script: "echo job-running; sleep 600\n", spec: { netMbit: 40 } });
     await h.waitEvent("VmBooted", vmId, T);
     const rules = () => (ours().match(new RegExp(`comment "oneshot:${vmId}"`, "g")) ?? []).length;
     expect(rules()).toBe(vmRuleCount(true));
+    expect(ours()).toContain(`iifname "os-${vmId}" limit rate over 5000000 bytes/second`);
+    expect(ours()).toContain(`oifname "os-${vmId}" limit rate over 5000000 bytes/second`);
     deleteTables();
     expect(ours()).not.toContain(`table inet ${t}`);
     const gone = performance.now();

@@ -73,9 +73,10 @@ const links = new Links(exec);
 const nft = new Nft(exec);
 const dns = c.HOSTD_DNS ?? (await hostDns());
 // Rates: every VM's own (each way), and all VMs' together, so the host's own traffic keeps its share.
-const rate = vmRate({ defaultMbit: c.HOSTD_NET_RATE_MBIT, maxMbit: c.HOSTD_NET_MAX_RATE_MBIT, totalMbit: c.HOSTD_NET_TOTAL_MBIT });
+const ratePolicy = { defaultMbit: c.HOSTD_NET_RATE_MBIT, maxMbit: c.HOSTD_NET_MAX_RATE_MBIT, totalMbit: c.HOSTD_NET_TOTAL_MBIT };
+const rate = vmRate(ratePolicy);
 const totalBytesPerSec = c.HOSTD_NET_TOTAL_MBIT ? mbitToBytesPerSec(c.HOSTD_NET_TOTAL_MBIT) : 0;
-const netRate = { bytesPerSec: mbitToBytesPerSec(rate.mbit), shared: totalBytesPerSec > 0 };
+const netRate = { policy: ratePolicy, shared: totalBytesPerSec > 0 };
 const net = await ensureHostNetwork({
   exec, links, nft, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, publicRoutes: c.HOSTD_PUBLIC_ROUTES, totalBytesPerSec,
 }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));

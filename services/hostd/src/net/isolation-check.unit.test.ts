@@ -4,7 +4,7 @@ import { cidrRangesOf, ipToInt } from "./ipv4.js";
 import { baseChains, baseMarker, tableName, vmRuleComment, vmRuleCount, type BaseRulesInput, type Ruleset } from "./nft-rules.js";
 import { isolationProblems } from "./ruleset-check.js";
 import { vmNetFor } from "./vm-address.js";
-import { requestedMbit, vmRate } from "./vm-rate.js";
+import { vmRate } from "./vm-rate.js";
 
 const input: BaseRulesInput = { bridge: "osbr0", subnet: "172.30.0.0/16", dns: "10.0.0.2", forbidden: ["10.0.0.0/8", "11.0.0.0/8", "1.2.3.4"], totalBytesPerSec: 100_000_000 };
 const vm = { vmId: "abc123", net: vmNetFor("abc123", "172.30.0.0/16", "172.30.0.5", "10.0.0.2"), bytesPerSec: 25_000_000 };
@@ -89,10 +89,5 @@ describe("per-VM rates", () => {
     expect(vmRate(policy, 5000)).toEqual({ mbit: 800, source: "capped" });
     expect(vmRate({ ...policy, totalMbit: 0 }, 5000)).toEqual({ mbit: 1000, source: "capped" });
     expect(vmRate({ ...policy, defaultMbit: 900 })).toEqual({ mbit: 800, source: "capped" });
-  });
-
-  it("reads net-<N>mbit labels", () => {
-    expect(requestedMbit(["oneshot-2cpu-4gb", "net-500mbit"])).toBe(500);
-    expect(requestedMbit(["net-0mbit", "net-fast"])).toBeUndefined();
   });
 });

@@ -19,19 +19,9 @@ export interface VmRate {
   source: "default" | "job" | "capped";
 }
 
-/** The rate a VM gets: the job's request within the operator's cap, else the default (also capped). */
+/** The rate a VM gets: the job's request (`JobSpec.netMbit`, from a `net-<N>mbit` label) within the operator's cap, else the default (also capped). */
 export function vmRate(policy: RatePolicy, requestedMbit?: number): VmRate {
   const cap = Math.min(policy.maxMbit, policy.totalMbit || Infinity);
   if (requestedMbit === undefined) return policy.defaultMbit > cap ? { mbit: cap, source: "capped" } : { mbit: policy.defaultMbit, source: "default" };
   return requestedMbit > cap ? { mbit: cap, source: "capped" } : { mbit: requestedMbit, source: "job" };
-}
-
-/** A job's own rate from its labels: `net-<N>mbit` (e.g. `net-500mbit`); the last one wins. */
-export function requestedMbit(labels: readonly string[]): number | undefined {
-  let got: number | undefined;
-  for (const l of labels) {
-    const m = /^net-(\d{1,6})mbit$/i.exec(l);
-    if (m && Number(m[1]) > 0) got = Number(m[1]);
-  }
-  return got;
 }

@@ -81,7 +81,7 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
       hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
       vm: {
         hostId, bridge: BRIDGE, subnet: SUBNET, dns: "1.1.1.1", accel: "tcg", exec: simDiskExec, driver: vmm, links, nft,
-        netRate: { bytesPerSec: 25_000_000, shared: false }, addresses: new AddressPool(SUBNET), events: new VmEvents(store, log, () => stopping), log,
+        netRate: { policy: { defaultMbit: 200, maxMbit: 1000, totalMbit: 0 }, shared: false }, addresses: new AddressPool(SUBNET), events: new VmEvents(store, log, () => stopping), log,
         image: (a, name) => (a === "amd64" && name === "minimal" ? image : undefined),
         jobScript: (jobId) => readJobScript(nats, jobId),
         runnerLaunch: () => Promise.reject(new Error("a simulated host runs local (script) jobs only")),

@@ -5,7 +5,8 @@ import type { Exec } from "../host/exec.js";
 import type { AddressPool } from "../net/address-pool.js";
 import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
-import type { VmIsolation } from "../net/nft-rules.js";
+import { mbitToBytesPerSec, type VmIsolation } from "../net/nft-rules.js";
+import { vmRate, type RatePolicy } from "../net/vm-rate.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
 import { VmmError, type RunningVm, type VmmDriver } from "../vmm/port.js";
 import type { OpenedLaunch } from "../agent/job-inputs.js";
@@ -32,8 +33,8 @@ export interface VmDeps {
   driver: VmmDriver;
   links: Links;
   nft: Nft;
-  /** Every VM's network rate (bytes/s, each way), and whether the bridge also has a shared total (BaseRulesInput.totalBytesPerSec). */
-  netRate: { bytesPerSec: number; shared: boolean };
+  /** Network rates: the operator's policy (a job's `spec.netMbit` within its cap), and whether the bridge also has a shared total (BaseRulesInput.totalBytesPerSec). */
+  netRate: { policy: RatePolicy; shared: boolean };
   addresses: AddressPool;
   events: VmEvents;
   log: Logger;
@@ -260,7 +261,7 @@ export class VmRunner {
   }
 
   private isolationOf(net: VmNet): VmIsolation {
-    return { vmId: this.rec.vmId, net, bytesPerSec: this.d.netRate.bytesPerSec };
+    return { vmId: this.rec.vmId, net, bytesPerSec: mbitToBytesPerSec(vmRate(this.d.netRate.policy, this.rec.spec.netMbit).mbit) };
   }
 
   /** What the isolation guard must keep in place for this VM: from its rules' creation until its destroy begins. */

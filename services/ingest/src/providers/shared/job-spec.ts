@@ -11,7 +11,8 @@ export interface JobDefaults extends SizeDefaults {
 /** Labels as they are stored: lowercased, each cut to what JobSource holds, at most 100. */
 export const storedLabels = (labels: readonly string[]) => [...new Set(labels.map((l) => l.trim().toLowerCase().slice(0, 128)))].slice(0, 100);
 
-/** The VM a labelled CI job boots: the size from its labels, the rest from the defaults. */
-export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number }, d: JobDefaults): JobSpec => ({
+/** The VM a labelled CI job boots: the size (and a `net-<N>mbit` rate) from its labels, the rest from the defaults. */
+export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number; netMbit?: number }, d: JobDefaults): JobSpec => ({
   arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec,
+  ...(size.netMbit ? { netMbit: size.netMbit } : {}),
 });

@@ -12,7 +12,11 @@ export interface SizeDefaults {
 }
 
 export type LabelVerdict =
-  | { ok: true; arch: Arch; vcpus: number; memMiB: number; /** The label that set the size (`oneshot` for the default). */ label: string }
+  | {
+    ok: true; arch: Arch; vcpus: number; memMiB: number; /** The label that set the size (`oneshot` for the default). */ label: string;
+    /** A `net-<N>mbit` label: the network rate the job asks for (hostd caps it). */
+    netMbit?: number;
+  }
   /** `ours: false`: no oneshot label at all, the job is for someone else's runners. */
   | { ok: false; ours: boolean; reason: string };
 
@@ -27,6 +31,9 @@ const ARCH_HINT: ReadonlyMap<string, Arch> = new Map([["x64", "amd64"], ["amd64"
 const ONESHOT = /^oneshot(?:-(amd64|arm64))?(?:-(\d+)cpu-(\d+)gb)?$/;
 
 interface Parsed { label: string; arch?: Arch; size?: { vcpus: string; memGiB: string } }
+
+/** `net-<N>mbit`: the job's own network rate, Mbit/s each way. */
+const NET = /^net-(\d{1,7})mbit$/;
 
 /** Shown in reasons: labels come from webhooks, keep them short. */
 const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
@@ -62,9 +69,14 @@ export function parseLabels(labels: readonly string[], d: SizeDefaults): LabelVe
   if (archs.size > 1) return { ok: false, ours: true, reason: `conflicting arch labels: ${archSources.map(([l]) => l).join(", ")}` };
   const arch = archSources[0]?.[1] ?? d.arch;
 
+  const nets = [...new Set(lower.flatMap((l) => NET.exec(l)?.[1] ?? []).map(Number))];
+  if (nets.length > 1) return { ok: false, ours: true, reason: `conflicting net labels: ${nets.map((m) => `net-${m}mbit`).join(", ")}` };
+  if (nets[0] === 0) return { ok: false, ours: true, reason: "label net-0mbit: the rate must be at least 1 Mbit/s" };
+  const net = nets.length ? { netMbit: nets[0]! } : {};
+
   const size = sized[0];
   const label = size?.label ?? parsed.find((p) => p.arch)?.label ?? "oneshot";
-  if (!size) return { ok: true, arch, vcpus: d.vcpus, memMiB: d.memGiB * 1024, label };
+  if (!size) return { ok: true, arch, vcpus: d.vcpus, memMiB: d.memGiB * 1024, label, ...net };
   // Compare as numbers, but never print a thousand digits back.
   const vcpus = Number(size.size!.vcpus);
   const memGiB = Number(size.size!.memGiB);
@@ -72,5 +84,5 @@ export function parseLabels(labels: readonly string[], d: SizeDefaults): LabelVe
   if (vcpus < 1 || memGiB < 1) return { ok: false, ours: true, reason: `label ${show(label)}: vCPUs and GiB must be at least 1` };
   if (vcpus > d.maxVcpus) return { ok: false, ours: true, reason: `label ${show(label)}: ${n(size.size!.vcpus)} vCPUs is above the cap of ${d.maxVcpus}` };
   if (memGiB > d.maxMemGiB) return { ok: false, ours: true, reason: `label ${show(label)}: ${n(size.size!.memGiB)} GiB is above the cap of ${d.maxMemGiB}` };
-  return { ok: true, arch, vcpus, memMiB: memGiB * 1024, label };
+  return { ok: true, arch, vcpus, memMiB: memGiB * 1024, label, ...net };
 }

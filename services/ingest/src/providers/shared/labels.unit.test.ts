@@ -19,6 +19,8 @@ describe("runs-on labels → VM size and arch", () => {
     [["oneshot-02cpu-4gb", "oneshot-2cpu-04gb"], { vcpus: 2, memMiB: 4096 }],
     [["oneshot-32cpu-128gb"], { vcpus: 32, memMiB: 131072 }],
     [["oneshot", "gpu", "my-team-label"], { vcpus: 2 }],
+    // The job's own network rate (hostd caps it at HOSTD_NET_MAX_RATE_MBIT).
+    [["oneshot-2cpu-4gb", "NET-500MBIT"], { vcpus: 2, netMbit: 500 }],
   ])("%j", (labels, want) => {
     expect(parseLabels(labels, d)).toMatchObject({ ok: true, ...want });
   });
@@ -42,6 +44,8 @@ describe("runs-on labels → VM size and arch", () => {
     [["oneshot-riscv64-2cpu-4gb"], /unknown oneshot label/],
     [["oneshot-0cpu-1gb"], /at least 1/],
     [["oneshot-1cpu-0gb"], /at least 1/],
+    [["oneshot", "net-100mbit", "net-200mbit"], /conflicting net labels: net-100mbit, net-200mbit/],
+    [["oneshot", "net-0mbit"], /at least 1 Mbit/],
   ])("refuses %j with the reason, as ours", (labels, reason) => {
     expect(parseLabels(labels, d)).toMatchObject({ ok: false, ours: true, reason: expect.stringMatching(reason) });
   });
