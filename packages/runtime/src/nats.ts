@@ -96,7 +96,7 @@ function watchStatus(nc: NatsConnection, log: Logger): void {
   })();
 }
 
-function streamConfig(def: StreamDef) {
+function streamConfig(def: StreamDef, replicas = 1) {
   const sec = 1_000_000_000;
   return {
     name: def.name,
@@ -108,16 +108,26 @@ function streamConfig(def: StreamDef) {
     max_msgs_per_subject: def.maxMsgsPerSubject,
     max_bytes: def.maxBytes,
     duplicate_window: def.duplicateWindowSec * sec,
-    num_replicas: 1,
+    num_replicas: replicas,
   };
 }
 
+export interface EnsureOptions {
+  /**
+   * Replicas for streams and buckets (3 on a 3-node cluster: an acknowledged event is on two
+   * nodes' disks before the ack). Only an operator sets it (`oneshot admin init --replicas`):
+   * services ensure streams with it unset, which keeps whatever replicas a stream has.
+   */
+  replicas?: number;
+}
+
 /** Creates or updates every stream oneshot uses. Safe to call from every service at start. */
-export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: StreamDef[] = Object.values(streams)): Promise<void> {
+export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: StreamDef[] = Object.values(streams), opts: EnsureOptions = {}): Promise<void> {
   for (const def of defs) {
-    const cfg = streamConfig(def);
+    const cfg = streamConfig(def, opts.replicas);
     try {
       const info = await jsm.streams.info(def.name);
+      if (opts.replicas === undefined) cfg.num_replicas = info.config.num_replicas;
       if (sameStreamConfig(info.config, cfg)) continue;
       await jsm.streams.update(def.name, cfg).catch((e: Error) => {
         // Least-privilege identities may not update streams: the stream exists, use it as it is.
@@ -137,8 +147,9 @@ export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: St
   }
 }
 
-function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs_per_subject: number; max_bytes: number; duplicate_window: number }, want: ReturnType<typeof streamConfig>): boolean {
+function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs_per_subject: number; max_bytes: number; duplicate_window: number; num_replicas: number }, want: ReturnType<typeof streamConfig>): boolean {
   return (
+    have.num_replicas === want.num_replicas &&
     JSON.stringify(have.subjects ?? []) === JSON.stringify(want.subjects) && have.max_age === want.max_age &&
     have.max_msgs_per_subject === want.max_msgs_per_subject && have.max_bytes === want.max_bytes &&
     have.duplicate_window === want.duplicate_window
@@ -149,9 +160,12 @@ function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs
  * Opens a KV bucket, creating it only when it does not exist: least-privilege identities
  * may read and write a bucket an operator created (`oneshot admin init`) but not create one.
  */
-export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: number; history?: number } = {}): Promise<KV> {
+export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: number; history?: number } & EnsureOptions = {}): Promise<KV> {
   const kvm = new Kvm(nats.js);
-  const exists = await nats.jsm.streams.info(`KV_${bucket}`).then(() => true, () => false);
-  if (exists) return kvm.open(bucket);
-  return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1 });
+  const info = await nats.jsm.streams.info(`KV_${bucket}`).catch(() => undefined);
+  if (info && opts.replicas !== undefined && info.config.num_replicas !== opts.replicas) {
+    await nats.jsm.streams.update(`KV_${bucket}`, { ...info.config, num_replicas: opts.replicas });
+  }
+  if (info) return kvm.open(bucket);
+  return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1, replicas: opts.replicas ?? 1 });
 }

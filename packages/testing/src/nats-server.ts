@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,7 +72,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
   };
   const halt = async (signal: NodeJS.Signals) => {
     const p = proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return; // already gone (a SIGKILL leaves exitCode null)
     await new Promise<void>((resolve) => {
       p.once("exit", () => resolve());
       p.kill(signal);
@@ -128,4 +128,73 @@ async function waitForPort(port: number, timeoutMs: number, failed: () => string
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nats-server did not listen on ${port} within ${timeoutMs}ms`);
+}
+
+export interface TestNatsCluster {
+  /** Every node's client URL, comma-separated: what services get as NATS_URL. */
+  url: string;
+  nodes: TestNats[];
+  dispose(): Promise<void>;
+}
+
+/**
+ * A real JetStream cluster of `size` nats-server processes on loopback (routes between them,
+ * one store each), no auth: for failover tests. Each node can be killed and restarted on its
+ * own. `oneshot up --nats-cluster 3` runs the production shape (TLS, NKeys) the same way.
+ */
+export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
+  const avail = natsAvailability();
+  if (avail.kind !== "binary") throw new Error(avail.kind === "none" ? avail.reason : "a cluster needs the nats-server binary");
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const dir = mkdtempSync(join(tmpdir(), "oneshot-natsc-"));
+  const nodes: TestNats[] = [];
+  for (let i = 0; i < size; i++) {
+    const conf = join(dir, `n${i + 1}.conf`);
+    writeFileSync(conf, [
+      `server_name: "n${i + 1}"`,
+      `listen: "127.0.0.1:${ports[i]}"`,
+      `jetstream: { store_dir: ${JSON.stringify(join(dir, `n${i + 1}`))} }`,
+      `cluster: { name: "oneshot-test", listen: "127.0.0.1:${routePorts[i]}", routes: [${routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}] }`,
+      ``,
+    ].join("\n"));
+    nodes.push(await startNats({ port: ports[i]!, config: conf }));
+  }
+  await waitForJetStream(ports, size, 60_000);
+  return {
+    url: ports.map((p) => `nats://127.0.0.1:${p}`).join(","),
+    nodes,
+    dispose: async () => {
+      for (const n of nodes) await n.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Until the cluster can place a stream on `size` peers (a probe stream is made, then removed). */
+async function waitForJetStream(ports: number[], size: number, timeoutMs: number): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const nc = await connect({ servers: `127.0.0.1:${ports[0]}`, maxReconnectAttempts: 0 });
+      try {
+        const probe = JSON.stringify({ name: "PROBE", subjects: ["probe.cluster"], num_replicas: size, storage: "memory" });
+        const r = await nc.request("$JS.API.STREAM.CREATE.PROBE", new TextEncoder().encode(probe), { timeout: 3_000 });
+        const info = JSON.parse(new TextDecoder().decode(r.data)) as { error?: { description: string } };
+        if (!info.error) {
+          await nc.request("$JS.API.STREAM.DELETE.PROBE", undefined, { timeout: 3_000 });
+          return;
+        }
+        last = info.error.description;
+      } finally {
+        await nc.close();
+      }
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the NATS cluster has no JetStream leader after ${timeoutMs} ms: ${last}`);
 }
