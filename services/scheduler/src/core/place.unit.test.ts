@@ -11,7 +11,7 @@ describe("place: where a queued job goes", () => {
       event: { type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: vmIdFor("j1", 0), attempt: 0, spec: expect.objectContaining({ vcpus: 2, memMiB: 2048 }) } },
       subject: "evt.host.h1",
       msgId: "sched:j1:0",
-      expectedLastSubjectSeq: 1, // HostRegistered was the host subject's last message
+      expectedLastSubjectSeq: 0, // HostRegistered is on evt.host.h1.self: the host subject is empty until its first placement
       correlationId: "c-j1",
       causationId: "e-2", // the JobQueued it reacts to
       occurredAt: NOW,
@@ -73,7 +73,7 @@ describe("place: where a queued job goes", () => {
 
   it("given several jobs for one host, then each decision expects the host subject's last sequence (the loop chains them)", () => {
     const s = given(registered("h1"), queued("a"), queued("b"));
-    expect(s.decide().map((d) => [d.msgId, d.expectedLastSubjectSeq])).toEqual([["sched:a:0", 1], ["sched:b:0", 1]]);
+    expect(s.decide().map((d) => [d.msgId, d.expectedLastSubjectSeq])).toEqual([["sched:a:0", 0], ["sched:b:0", 0]]);
   });
 
   it("given a placement already in the log, then the job is not placed again", () => {
