@@ -102,6 +102,7 @@ describe.skipIf(skip)("bridge forwarding-table poisoning, from a guest's side of
 
   it("control: on a learning bridge with rules after learning, the attacker captures the neighbour's traffic", async () => {
     const r = await trafficToNeighbour();
+    process.stderr.write(`POISONING control: of 100 datagrams for the neighbour, attacker got ${r.attacker}, neighbour ${r.neighbour}\n`);
     expect(fdbOf(netN.mac)).toContain(`dev ${netA.tap}`);
     expect(r.attacker).toBeGreaterThan(50);
   });
