@@ -128,7 +128,7 @@ if (cases.has("snapshot")) {
   const bytes = encodeState(state);
   const encodeMs = performance.now() - t;
   t = performance.now();
-  await snaps.write(at, schedulerSnapshotVersion(), bytes, new Date().toISOString());
+  await snaps.write(at, schedulerSnapshotVersion(await store.streamCreated()), bytes, new Date().toISOString());
   line({ case: "snapshot-write", seq: at, bytes: bytes.length, encodeMs: Math.round(encodeMs), storeMs: Math.round(performance.now() - t) });
   const r = await schedulerReady("scheduler-snapshot", { snapshots: { store: snaps, policy: { everyEvents: 20_000, everyMs: 300_000 } } });
   line({ case: "scheduler-snapshot-vs-bare", ratio: +(r.ms / base.ms).toFixed(3) });

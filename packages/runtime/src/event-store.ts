@@ -86,6 +86,11 @@ export class EventStore {
     return (await this.jsm.streams.info(this.stream)).state.last_seq;
   }
 
+  /** When the stream was created: tells this log from an earlier one of the same name (a snapshot's log). */
+  async streamCreated(): Promise<string> {
+    return (await this.jsm.streams.info(this.stream)).created;
+  }
+
   /** Last sequence stored on exactly this subject; 0 when there is none. */
   async lastSeq(subject: string): Promise<number> {
     try {

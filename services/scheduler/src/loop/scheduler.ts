@@ -44,7 +44,7 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     if (e.seq !== undefined) projection.advance(e.seq);
   };
   const until = await store.lastStreamSeq();
-  const version = d.snapshots ? schedulerSnapshotVersion() : undefined;
+  const version = d.snapshots ? schedulerSnapshotVersion(await store.streamCreated()) : undefined;
   const snap = d.snapshots && version && until > 0 ? await loadSnapshot(d.snapshots.store, version, log) : undefined;
   // A snapshot from a log that was since cut short (a new stream) is not this log's state.
   const from = snap && snap.seq <= until ? snap : undefined;

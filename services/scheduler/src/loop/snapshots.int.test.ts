@@ -49,11 +49,20 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   /** The state a full replay gives of the log up to the last event `s` applied (it may stop before reading its own last appends). */
   const fullReplay = async (s: RunningScheduler) => fold(initialState(), (await readLog(store)).filter((e) => e.seq <= s.state().lastSeq));
   const headSeq = async () => {
-    const r = await snaps.read(schedulerSnapshotVersion());
+    const r = await snaps.read((await version()));
     return r.ok ? r.head.seq : 0;
   };
+  const version = async () => schedulerSnapshotVersion(await store.streamCreated());
   const placedAll = (n: number) => async () => (await readLog(store)).filter((e) => e.type === "JobScheduled").length >= n || undefined;
 
+  const reconnect = async () => {
+    await close();
+    const c = await connectTest(server.url);
+    nats = c.nats;
+    kv = await ensureKv(nats, SNAPSHOT_BUCKET);
+    snaps = new SnapshotStore(kv, "scheduler");
+    return c;
+  };
   beforeEach(async () => {
     server = await startNats();
     ({ nats, store, close } = await connectTest(server.url));
@@ -84,7 +93,7 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
     expect(s1.state()).toEqual(await fullReplay(s1));
 
     await appendAll(store, [queued("late-1"), queued("late-2")], 1);
-    const head = await snaps.read(schedulerSnapshotVersion());
+    const head = await snaps.read((await version()));
     expect(head.ok).toBe(true);
     const s2 = await start();
     expect(s2.startedFromSeq).toBe((head as { head: { seq: number } }).head.seq);
@@ -96,16 +105,16 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   it("refuses a damaged snapshot and replays the whole log", async () => {
     await appendAll(store, Array.from({ length: 12 }, (_, i) => queued(`x${i}`)), 1);
     await start(5);
-    await waitFor("a snapshot", async () => (await snaps.read(schedulerSnapshotVersion())).ok || undefined);
+    await waitFor("a snapshot", async () => (await snaps.read((await version()))).ok || undefined);
     await stopAll();
-    const good = await snaps.read(schedulerSnapshotVersion());
+    const good = await snaps.read((await version()));
     if (!good.ok) throw new Error("no snapshot");
     // One flipped byte in the state: the sha256 in the head no longer matches.
     const bytes = Buffer.from(good.bytes);
     const mid = Math.floor(bytes.length / 2);
     bytes[mid] = bytes[mid]! ^ 0xff;
     await kv.put(`scheduler.${good.head.seq}.0`, bytes.subarray(0, 512 * 1024));
-    expect(await snaps.read(schedulerSnapshotVersion())).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "corrupt" });
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();
@@ -114,24 +123,41 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
 
   it("refuses a snapshot that decodes to something that is not a scheduler state", async () => {
     const seq = await store.lastStreamSeq();
-    await snaps.write(seq, schedulerSnapshotVersion(), Buffer.from([0x93, 1, 2, 3]), new Date().toISOString()); // a msgpack array [1,2,3]
+    await snaps.write(seq, (await version()), Buffer.from([0x93, 1, 2, 3]), new Date().toISOString()); // a msgpack array [1,2,3]
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();
     expect(s.state().lastSeq).toBeGreaterThan(0);
   });
 
+  it("ignores a snapshot of another stream of the same name (deleted and created again)", async () => {
+    await appendAll(store, Array.from({ length: 12 }, (_, i) => queued(`y${i}`)), 1);
+    await start(5);
+    await waitFor("a snapshot", async () => (await snaps.read(await version())).ok || undefined);
+    await stopAll();
+    const old = await version();
+    await nats.jsm.streams.delete("EVENTS");
+    ({ store, close } = await reconnect());
+    await appendAll(store, [registered("h9"), ...Array.from({ length: 30 }, (_, i) => queued(`z${i}`))], 1);
+    expect((await version()).code).not.toBe(old.code);
+    const s = await start(0);
+    expect(s.startedFromSeq).toBeUndefined();
+    await stopAll();
+    expect(s.state().jobs.has("y0")).toBe(false);
+    expect(s.state()).toEqual(await fullReplay(s));
+  });
+
   it("ignores a snapshot written by other code (never misreads it)", async () => {
     await start(5);
     await waitFor("6 placements", placedAll(6));
-    await waitFor("a snapshot", async () => (await snaps.read(schedulerSnapshotVersion())).ok || undefined);
+    await waitFor("a snapshot", async () => (await snaps.read((await version()))).ok || undefined);
     await stopAll();
-    const good = await snaps.read(schedulerSnapshotVersion());
+    const good = await snaps.read((await version()));
     if (!good.ok) throw new Error("no snapshot");
     await snaps.write(good.head.seq, { schema: good.head.schema, code: "another-build" }, good.bytes, new Date().toISOString());
-    expect(await snaps.read(schedulerSnapshotVersion())).toMatchObject({ ok: false, reason: "foreign" });
+    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "foreign" });
     await snaps.write(good.head.seq, { schema: good.head.schema + 1, code: good.head.code }, good.bytes, new Date().toISOString());
-    expect(await snaps.read(schedulerSnapshotVersion())).toMatchObject({ ok: false, reason: "foreign" });
+    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "foreign" });
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();

@@ -7,11 +7,12 @@ import { initialState, type SchedulerState } from "../core/state.js";
 export const SCHEDULER_SNAPSHOT_SCHEMA = 1;
 
 /**
- * The version a snapshot must carry to be read: the schema and a hash of core/ (evolve and
- * everything it calls). A scheduler of other code replays the whole log and writes its own.
+ * The version a snapshot must carry to be read: the schema, a hash of core/ (evolve and
+ * everything it calls) and the creation time of the stream it was folded from. A scheduler of
+ * other code, or on a stream recreated since, replays the whole log and writes its own.
  */
-export function schedulerSnapshotVersion(): { schema: number; code: string } {
-  return { schema: SCHEDULER_SNAPSHOT_SCHEMA, code: codeVersionOf(join(dirname(fileURLToPath(import.meta.url)), "..", "core")) };
+export function schedulerSnapshotVersion(streamCreated: string): { schema: number; code: string } {
+  return { schema: SCHEDULER_SNAPSHOT_SCHEMA, code: `${codeVersionOf(join(dirname(fileURLToPath(import.meta.url)), "..", "core"))}@${streamCreated}` };
 }
 
 export interface SnapshotPolicy {
