@@ -113,3 +113,22 @@ describe("Dockerfile", () => {
     for (const p of ["node_modules", ".state", "images/out"]) expect(ignore).toContain(p);
   });
 });
+
+describe("compose.cluster.yaml (3-node JetStream cluster)", () => {
+  const cluster = parse(readFileSync(join(root, "compose.cluster.yaml"), "utf8"), { merge: true }) as typeof compose;
+  it("runs three nodes with the configs bootstrap --cluster 3 writes, and points every service at all three", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "oneshot-cluster-"));
+    await bootstrap({ dir, hosts: ["metal-01"], audit: ["audit"], natsNames: ["10.0.0.5"], containerUid: process.getuid?.() ?? 1000, cluster: 3 });
+    for (const [svc, i] of [["nats", 1], ["nats-2", 2], ["nats-3", 3]] as const) {
+      expect(cluster.services[svc]!.volumes).toContain(`./secrets/nats-${i}.conf:/etc/nats/nats.conf:ro`);
+      const conf = readFileSync(join(dir, `nats-${i}.conf`), "utf8");
+      expect(conf).toContain(`server_name: "n${i}"`);
+      expect(conf).toContain('routes: ["nats-route://nats:6222", "nats-route://nats-2:6222", "nats-route://nats-3:6222"]');
+      expect(conf).toContain(`ca_file: "${CONTAINER_TLS_DIR}/ca.pem", verify: true`);
+      expect(cluster.services[svc]!.volumes).toContain(`./secrets/tls/ca.pem:${CONTAINER_TLS_DIR}/ca.pem:ro`);
+    }
+    expect(new X509Certificate(readFileSync(join(dir, "tls", "server.pem"))).subjectAltName).toMatch(/DNS:nats-2.*DNS:nats-3/);
+    for (const svc of [...control, "nats-init"]) expect(cluster.services[svc]!.environment?.NATS_URL, svc).toBe("tls://nats:4222,tls://nats-2:4222,tls://nats-3:4222");
+    expect(cluster.services["nats-init"]!.command).toEqual(expect.arrayContaining(["--replicas", "3"]));
+  });
+});

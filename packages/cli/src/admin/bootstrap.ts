@@ -21,6 +21,8 @@ export interface BootstrapInput {
   natsNames: string[];
   /** uid the control containers run as (the image's `node` user): their seeds are chowned to it when we are root. */
   containerUid: number;
+  /** Nodes of a JetStream cluster (compose.cluster.yaml): 1 writes nats.conf; 3 or 5 write nats-<i>.conf. */
+  cluster?: number;
 }
 
 export const CONTAINER_TLS_DIR = "/etc/nats/tls";
@@ -31,13 +33,25 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   const identities = join(b.dir, "identities");
   const all = [...controlIdentities, ...b.hosts.map((h) => `hostd-${h}`), ...b.audit];
   const nkeys = ensureIdentities(identities, all);
-  const pki = await ensurePki(join(b.dir, "tls"), ["nats", ...b.natsNames]);
-  writeFileSync(join(b.dir, "nats.conf"), natsConfig({
-    hosts: b.hosts, audit: b.audit, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0",
-    tls: { certFile: `${CONTAINER_TLS_DIR}/server.pem`, keyFile: `${CONTAINER_TLS_DIR}/server.key` },
-    // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
-    syncAlways: true,
-  }), { mode: 0o644 });
+  const nodes = b.cluster ?? 1;
+  // Node i is `nats` (i = 1, so single-node compose and the cluster share names) or `nats-<i>`.
+  const nodeName = (i: number) => (i === 1 ? "nats" : `nats-${i}`);
+  const clusterNames = nodes > 1 ? Array.from({ length: nodes }, (_, i) => nodeName(i + 1)) : ["nats"];
+  const pki = await ensurePki(join(b.dir, "tls"), [...clusterNames, ...b.natsNames]);
+  const tls = { certFile: `${CONTAINER_TLS_DIR}/server.pem`, keyFile: `${CONTAINER_TLS_DIR}/server.key` };
+  for (let i = 1; i <= nodes; i++) {
+    writeFileSync(join(b.dir, nodes > 1 ? `nats-${i}.conf` : "nats.conf"), natsConfig({
+      hosts: b.hosts, audit: b.audit, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0", tls,
+      // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
+      syncAlways: true,
+      ...(nodes > 1 ? {
+        cluster: {
+          name: "oneshot", serverName: `n${i}`, listen: "0.0.0.0:6222", caFile: `${CONTAINER_TLS_DIR}/ca.pem`,
+          routes: clusterNames.map((n) => `nats-route://${n}:6222`),
+        },
+      } : {}),
+    }), { mode: 0o644 });
+  }
   const notes: string[] = [];
   const asRoot = process.getuid?.() === 0;
   for (const id of controlIdentities) {
@@ -46,9 +60,10 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   if (!asRoot && process.getuid?.() !== b.containerUid) {
     notes.push(`the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")}`);
   }
-  notes.push(`ca: ${pki.ca}, server certificate: ${pki.server} (names: nats, ${b.natsNames.join(", ")})`);
+  notes.push(`ca: ${pki.ca}, server certificate: ${pki.server} (names: ${[...clusterNames, ...b.natsNames].join(", ")})`);
+  if (nodes > 1) notes.push(`${nodes}-node cluster: docker compose -f compose.yaml -f compose.cluster.yaml up -d (streams at R${nodes})`);
   for (const h of b.hosts) {
-    notes.push(`host ${h}: copy ${pkiFiles(join(b.dir, "tls")).ca} and ${seedFileOf(identities, `hostd-${h}`)} to it, then deploy/hostd/install.sh --host-id ${h} --nats-url tls://${b.natsNames[0] ?? "<nats-address>"}:4222 --nats-ca-file ca.pem --nats-nkey-file hostd-${h}.nk`);
+    notes.push(`host ${h}: copy ${pkiFiles(join(b.dir, "tls")).ca} and ${seedFileOf(identities, `hostd-${h}`)} to it, then deploy/hostd/install.sh --host-id ${h} --nats-url ${nodes > 1 ? Array.from({ length: nodes }, (_, i) => `tls://${b.natsNames[0] ?? "<nats-address>"}:${4222 + i}`).join(",") : `tls://${b.natsNames[0] ?? "<nats-address>"}:4222`} --nats-ca-file ca.pem --nats-nkey-file hostd-${h}.nk`);
   }
   return notes;
 }

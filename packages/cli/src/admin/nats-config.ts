@@ -24,6 +24,12 @@ export interface NatsConfigInput {
    * acknowledged event survives a power cut on a single server. 2.9 has no such setting.
    */
   syncAlways?: boolean;
+  /**
+   * One node of a JetStream cluster: its unique name, the route port and every node's route URL
+   * (its own included; nats-server skips it). Routes use TLS with the same certificate, and each
+   * side must present a certificate our CA signed (`verify`), so only our nodes can join.
+   */
+  cluster?: { name: string; serverName: string; listen: string; routes: string[]; caFile?: string };
 }
 
 export const envVarFor = (user: string) => `ONESHOT_NATS_${user.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_PASSWORD`;
@@ -47,6 +53,18 @@ function user(p: IdentityPermissions, nkeys: NatsConfigInput["nkeys"]): string {
   ].join("\n");
 }
 
+function clusterBlock(c: NonNullable<NatsConfigInput["cluster"]>, tls: NatsConfigInput["tls"]): string[] {
+  if (tls && !c.caFile) throw new Error("a TLS cluster needs the CA file: routes verify each other's certificates");
+  return [
+    `cluster: {`,
+    `  name: ${JSON.stringify(c.name)}`,
+    `  listen: ${JSON.stringify(c.listen)}`,
+    `  routes: ${list(c.routes)}`,
+    ...(tls ? [`  tls: { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(c.caFile)}, verify: true, timeout: 3 }`] : []),
+    `}`,
+  ];
+}
+
 export function natsConfig(input: NatsConfigInput): string {
   const perms = identityPermissions({ hosts: input.hosts, audit: input.audit ?? ["audit"] });
   const js = [`store_dir: ${JSON.stringify(input.storeDir ?? "/data")}`, ...(input.syncAlways ? ["sync_interval: always"] : [])];
@@ -58,7 +76,9 @@ export function natsConfig(input: NatsConfigInput): string {
     `listen: ${JSON.stringify(`${input.listen ?? "0.0.0.0"}:${input.port ?? 4222}`)}`,
     ...(input.monitorPort ? [`http_port: ${input.monitorPort}`] : []),
     ...(input.tls ? [`tls: { cert_file: ${JSON.stringify(input.tls.certFile)}, key_file: ${JSON.stringify(input.tls.keyFile)}, timeout: 3 }`] : []),
+    ...(input.cluster ? [`server_name: ${JSON.stringify(input.cluster.serverName)}`] : []),
     `jetstream: { ${js.join(", ")} }`,
+    ...(input.cluster ? clusterBlock(input.cluster, input.tls) : []),
     `accounts: {`,
     `  ONESHOT: {`,
     `    jetstream: enabled`,

@@ -63,7 +63,8 @@ export async function ensurePki(dir: string, serverNames: string[], now = new Da
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      // clientAuth too: cluster nodes present it to each other on routes (mutual TLS).
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension(names.map((n) => (isIP(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }))),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
@@ -79,7 +80,8 @@ function serverCertStale(f: ReturnType<typeof pkiFiles>, names: string[], now: D
   const cert = new X509Certificate(readFileSync(f.cert));
   const ca = new X509Certificate(readFileSync(f.ca));
   const have = (cert.subjectAltName ?? "").split(", ").map((s) => s.replace(/^(DNS|IP Address):/, "")).filter(Boolean).sort();
-  const ok = cert.verify(ca.publicKey) && JSON.stringify(have) === JSON.stringify(names) && new Date(cert.validTo).getTime() - now.getTime() > 30 * DAY;
+  const clientAuth = (cert.keyUsage ?? []).includes("1.3.6.1.5.5.7.3.2");
+  const ok = cert.verify(ca.publicKey) && clientAuth && JSON.stringify(have) === JSON.stringify(names) && new Date(cert.validTo).getTime() - now.getTime() > 30 * DAY;
   return ok ? "kept" : "reissued";
 }
 

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { subjects, streams } from "@oneshot/proto";
-import { SNAPSHOT_BUCKET, ensureKv, ensureStreams, type Nats } from "@oneshot/runtime";
+import { SNAPSHOT_BUCKET, ensureKv, ensureStreams, type EnsureOptions, type Nats } from "@oneshot/runtime";
 import type { Logger } from "@oneshot/runtime";
 
 /**
@@ -28,14 +28,26 @@ export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_0
 }
 
 /** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */
-export async function provisionAll(nats: Nats, hosts: string[], log: Logger): Promise<string[]> {
-  await ensureStreams(nats.jsm, log);
+export async function provisionAll(nats: Nats, hosts: string[], log: Logger, opts: EnsureOptions = {}): Promise<string[]> {
+  // Replicas: 1 on one server; 3 on a 3-node cluster (`oneshot admin init --replicas 3`).
+  const r = opts.replicas === undefined ? {} : { replicas: opts.replicas };
+  // A cluster that just started may not know all its peers yet ("no suitable peers"): wait a little.
+  for (let tries = 0; ; tries++) {
+    try {
+      await ensureStreams(nats.jsm, log, undefined, r);
+      break;
+    } catch (e) {
+      if (!/no suitable peers|insufficient resources|jetstream not (enabled|available)|timeout/i.test((e as Error).message) || tries >= 30) throw e;
+      log.warn({ err: e, replicas: opts.replicas }, "the cluster cannot place the streams yet; retrying");
+      await new Promise((res) => setTimeout(res, 1_000));
+    }
+  }
   // Buckets the services use but may not create under their own identities.
-  await ensureKv(nats, "janitor", { ttlMs: 15_000 }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
-  await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000 });
-  await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000 }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
-  await ensureKv(nats, "ingest-foreign", { ttlMs: 4 * 24 * 3600_000 }); // deliveries for jobs not ours (ingest's FOREIGN_TTL_MS)
-  await ensureKv(nats, SNAPSHOT_BUCKET); // projections' snapshots (the scheduler's: SCHEDULER_SNAPSHOT_EVERY)
+  await ensureKv(nats, "janitor", { ttlMs: 15_000, ...r }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
+  await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000, ...r });
+  await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000, ...r }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
+  await ensureKv(nats, "ingest-foreign", { ttlMs: 4 * 24 * 3600_000, ...r }); // deliveries for jobs not ours (ingest's FOREIGN_TTL_MS)
+  await ensureKv(nats, SNAPSHOT_BUCKET, r); // projections' snapshots (the scheduler's: SCHEDULER_SNAPSHOT_EVERY)
   const done: string[] = [];
   for (const h of hosts) done.push(`${h}: ${await provisionHost(nats, h)}`);
   return done;

@@ -19,9 +19,12 @@ export function adminCommand(program: Command): void {
     .option("--dir <dir>", "where to write (keep it out of git; compose reads ./secrets)", "secrets")
     .option("--audit <users>", "comma-separated read-only audit identities (each starting with `audit`)", "audit")
     .option("--container-uid <uid>", "uid the control containers run as (their seeds are chowned to it)", "1000")
-    .action(async (o: { hosts: string; natsName: string; dir: string; audit: string; containerUid: string }) => {
+    .option("--cluster <nodes>", "a JetStream cluster of this many nodes (3 or 5; compose.cluster.yaml runs 3)", "1")
+    .action(async (o: { hosts: string; natsName: string; dir: string; audit: string; containerUid: string; cluster: string }) => {
+      const cluster = Number(o.cluster);
+      if (![1, 3, 5].includes(cluster)) throw new CliError("--cluster must be 1, 3 or 5");
       try {
-        const notes = await bootstrap({ dir: o.dir, hosts: hostList(o.hosts), audit: hostList(o.audit), natsNames: hostList(o.natsName), containerUid: Number(o.containerUid) });
+        const notes = await bootstrap({ dir: o.dir, hosts: hostList(o.hosts), audit: hostList(o.audit), natsNames: hostList(o.natsName), containerUid: Number(o.containerUid), cluster });
         process.stdout.write(`wrote ${o.dir}/nats.conf, ${o.dir}/tls/, ${o.dir}/identities/\n${notes.map((n) => `  ${n}\n`).join("")}`);
       } catch (e) {
         throw new CliError((e as Error).message);
@@ -69,10 +72,13 @@ export function adminCommand(program: Command): void {
     .command("init")
     .description("create the streams and each host's work consumer (run with the admin identity)")
     .option("--hosts <ids>", "comma-separated host ids to provision", "")
-    .action(async (o: { hosts: string }) => {
+    .option("--replicas <n>", "stream and bucket replicas: 3 on a 3-node cluster (raises existing ones too); default: keep what exists, 1 for new")
+    .action(async (o: { hosts: string; replicas?: string }) => {
+      const replicas = o.replicas === undefined ? undefined : Number(o.replicas);
+      if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)) throw new CliError("--replicas must be 1 to 5");
       const { nats, close } = await connect();
-      const done = await provisionAll(nats, hostList(o.hosts), createLogger("cli", { level: "warn", fd: 2 }));
+      const done = await provisionAll(nats, hostList(o.hosts), createLogger("cli", { level: "warn", fd: 2 }), replicas === undefined ? {} : { replicas });
       await close();
-      process.stdout.write(`streams ready${done.length ? `; hosts: ${done.join(", ")}` : ""}\n`);
+      process.stdout.write(`streams ready${replicas ? ` (R${replicas})` : ""}${done.length ? `; hosts: ${done.join(", ")}` : ""}\n`);
     });
 }

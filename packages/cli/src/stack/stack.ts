@@ -18,6 +18,8 @@ export interface StackOptions {
   ingestPort: number;
   natsPort: number;
   emulateArch?: "arm64" | "amd64";
+  /** Nodes of the local NATS: 1 (default) or a JetStream cluster (3: streams at R3), on loopback. */
+  natsCluster?: number;
   report: (line: string) => void;
 }
 
@@ -49,14 +51,24 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`), "audit"];
   const nkeys = ensureIdentities(identities, users);
   const pki = await ensurePki(join(state, "tls"), ["127.0.0.1", "localhost"]);
-  const natsUrl = `tls://127.0.0.1:${natsPort}`;
+  const nodes = o.natsCluster ?? 1;
+  const natsPorts = [natsPort, ...(await Promise.all(Array.from({ length: nodes - 1 }, () => portOr(0))))];
+  const routePorts = nodes > 1 ? await Promise.all(natsPorts.map(() => portOr(0))) : [];
+  const natsUrl = natsPorts.map((p) => `tls://127.0.0.1:${p}`).join(",");
   const base = { NATS_URL: natsUrl, NATS_CA_FILE: pki.files.ca, ONESHOT_STATE_DIR: state, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" };
   const as = (user: string) => ({ NATS_USER: user, NATS_NKEY_FILE: seedFileOf(identities, user) });
-  const natsConf = join(state, "nats.conf");
-  writeFileSync(natsConf, natsConfig({
-    hosts: hostIds, port: natsPort, listen: "127.0.0.1", storeDir: join(state, "nats"), audit: ["audit"], nkeys,
-    tls: { certFile: pki.files.cert, keyFile: pki.files.key }, syncAlways: natsServerAtLeast(2, 10),
-  }), { mode: 0o600 });
+  const natsSpecs: ChildSpec[] = natsPorts.map((port, i) => {
+    const name = nodes > 1 ? `nats-${i + 1}` : "nats";
+    const conf = join(state, `${name}.conf`);
+    writeFileSync(conf, natsConfig({
+      hosts: hostIds, port, listen: "127.0.0.1", storeDir: join(state, name), audit: ["audit"], nkeys,
+      tls: { certFile: pki.files.cert, keyFile: pki.files.key }, syncAlways: natsServerAtLeast(2, 10),
+      ...(nodes > 1 ? {
+        cluster: { name: "oneshot-up", serverName: `n${i + 1}`, listen: `127.0.0.1:${routePorts[i]}`, routes: routePorts.map((r) => `nats-route://127.0.0.1:${r}`), caFile: pki.files.ca },
+      } : {}),
+    }), { mode: 0o600 });
+    return { name, command: "nats-server", args: ["-c", conf], env: {}, ready: () => listening(port), stopGraceMs: 10_000 };
+  });
 
   let crashed: ((why: string) => void) | undefined;
   const sup = new Supervisor(join(state, "logs"), join(state, "run"), (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`), o.report);
@@ -68,10 +80,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const schedulerPort = await portOr(9102);
   const janitorPort = await portOr(9104);
   const specs: ChildSpec[] = [
-    {
-      name: "nats", command: "nats-server", args: ["-c", natsConf],
-      env: {}, ready: () => listening(natsPort), stopGraceMs: 10_000,
-    },
+    ...natsSpecs,
     svc("ingest", ingestPort, {
       INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken, ...as("ingest"),
     }),
@@ -96,7 +105,10 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   for (const s of specs) {
     o.report(`starting ${s.name}`);
     await sup.start(s, s.name.startsWith("hostd") ? 300_000 : 60_000);
-    if (s.name === "nats") await provision({ url: natsUrl, nkeySeedFile: seedFileOf(identities, "admin"), caFile: pki.files.ca }, hostIds);
+    if (s === natsSpecs.at(-1)) {
+      if (nodes > 1) o.report(`NATS: a ${nodes}-node JetStream cluster, streams at R${nodes}`);
+      await provision({ url: natsUrl, nkeySeedFile: seedFileOf(identities, "admin"), caFile: pki.files.ca }, hostIds, nodes > 1 ? nodes : undefined);
+    }
   }
   const info: UpInfo = {
     natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts,
@@ -131,11 +143,11 @@ function ensureImage(root: string, arch: string, report: (s: string) => void): v
 }
 
 /** Streams, buckets and each host's work consumer, as `oneshot admin init` makes them. */
-async function provision(o: { url: string; nkeySeedFile: string; caFile: string }, hosts: string[]): Promise<void> {
+async function provision(o: { url: string; nkeySeedFile: string; caFile: string }, hosts: string[], replicas?: number): Promise<void> {
   const log = createLogger("cli", { level: "warn", fd: 2 });
   const nats = await connectNats({ ...o, name: "oneshot-up", user: "admin" }, log);
   try {
-    await provisionAll(nats, hosts, log);
+    await provisionAll(nats, hosts, log, replicas === undefined ? {} : { replicas });
   } finally {
     await nats.nc.close();
   }
