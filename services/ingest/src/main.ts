@@ -1,6 +1,7 @@
 import { ConfigError, bootService, ensureKv, loadConfig, newEventId } from "@oneshot/runtime";
 import { FOREIGN_BUCKET, FOREIGN_TTL_MS, kvForeignJobs } from "./foreign-jobs.js";
 import { startRunnerBroker } from "./broker/runner-broker.js";
+import { RUNNER_REPLIES_BUCKET, RUNNER_REPLIES_TTL_MS } from "./broker/shared-replies.js";
 import { IngestEnv } from "./config.js";
 import { createIngestServer } from "./http/server.js";
 import { ingestMetrics } from "./metrics.js";
@@ -36,7 +37,10 @@ const reconcile = await startReconcile({
 });
 if (reconcile) shutdown.add("reconcile", reconcile.stop);
 
-const broker = startRunnerBroker({ nats, store, log, metrics, providers, newId: newEventId });
+// Shared by every replica: a host's retry answered by another replica is not minted again.
+const runnerReplies = await ensureKv(nats, RUNNER_REPLIES_BUCKET, { ttlMs: RUNNER_REPLIES_TTL_MS })
+  .catch((e: unknown) => void log.warn({ err: e, bucket: RUNNER_REPLIES_BUCKET }, "shared runner-reply bucket unavailable: answers are per replica (provision it with oneshot admin init)"));
+const broker = startRunnerBroker({ nats, store, log, metrics, providers, newId: newEventId, ...(runnerReplies ? { replies: runnerReplies } : {}) });
 shutdown.add("broker", () => broker.drain());
 
 // Jobs that are not ours are kept a few days (foreign-jobs.ts); without the bucket (before `oneshot admin init`) only counted.

@@ -80,7 +80,7 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
   });
   return [
     { name: "admin", role: "admin", publish: { allow: [">"], deny: [] }, subscribe: { allow: [">"], deny: [] }, allowResponses: false },
-    service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>"], ["rpc.runner.config.*"], true),
+    service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>", "$KV.ingest-runner-replies.>"], ["rpc.runner.config.*"], true),
     service("scheduler", ["$KV.snapshots.scheduler.>"]),
     service("janitor", ["$KV.janitor.>"]),
     ...input.hosts.map((h): IdentityPermissions => {

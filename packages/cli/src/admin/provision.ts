@@ -46,6 +46,7 @@ export async function provisionAll(nats: Nats, hosts: string[], log: Logger, opt
   await ensureKv(nats, "janitor", { ttlMs: 15_000, ...r }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
   await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000, ...r });
   await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000, ...r }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
+  await ensureKv(nats, "ingest-runner-replies", { ttlMs: 10 * 60_000, ...r }); // broker answers shared by ingest replicas
   await ensureKv(nats, "ingest-foreign", { ttlMs: 4 * 24 * 3600_000, ...r }); // deliveries for jobs not ours (ingest's FOREIGN_TTL_MS)
   await ensureKv(nats, SNAPSHOT_BUCKET, r); // projections' snapshots (the scheduler's: SCHEDULER_SNAPSHOT_EVERY)
   const done: string[] = [];

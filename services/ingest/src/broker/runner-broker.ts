@@ -8,6 +8,8 @@ import { ProviderError } from "../providers/shared/provider-error.js";
 import { checkRequest } from "./check-request.js";
 import { HostFacts } from "./host-facts.js";
 import { ReplyCache } from "./reply-cache.js";
+import { SharedReplies } from "./shared-replies.js";
+import type { KV } from "@nats-io/kv";
 
 type Result = RunnerConfigReply["data"]["result"];
 type Failure = Extract<Result, { ok: false }>;
@@ -23,6 +25,10 @@ export interface BrokerDeps {
   providers: Providers;
   /** How long an answered request is answered again from memory (default 10 min). */
   replayTtlMs?: number;
+  /** The bucket every replica shares answers through (`ingest-runner-replies`); without it, answers are per replica. */
+  replies?: KV;
+  /** This replica's name in a claim (logs). */
+  holder?: string;
   newId: () => string;
   now?: () => Date;
 }
@@ -44,10 +50,11 @@ export function startRunnerBroker(d: BrokerDeps): Broker {
   const sub: Subscription = d.nats.nc.subscribe(subjects.allRunnerConfig, { queue: "ingest-broker" });
   const hosts = new HostFacts(d.store);
   const replies = new ReplyCache<Answer>(d.replayTtlMs ?? 10 * 60_000);
+  const shared = new SharedReplies<Answer>(d.replies, { holder: d.holder ?? `ingest-${process.pid}`, log: d.log });
   const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
     for await (const m of sub) {
-      const p = answer(d, hosts, replies, m).catch((e: unknown) => d.log.error({ err: (e as Error).message }, "runner config reply failed"));
+      const p = answer(d, hosts, replies, shared, m).catch((e: unknown) => d.log.error({ err: (e as Error).message }, "runner config reply failed"));
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     }
@@ -61,7 +68,7 @@ export function startRunnerBroker(d: BrokerDeps): Broker {
   };
 }
 
-async function answer(d: BrokerDeps, hosts: HostFacts, replies: ReplyCache<Answer>, m: Msg): Promise<void> {
+async function answer(d: BrokerDeps, hosts: HostFacts, replies: ReplyCache<Answer>, shared: SharedReplies<Answer>, m: Msg): Promise<void> {
   const timer = d.metrics.brokerSeconds.startTimer();
   let jobId = "unknown";
   let correlationId = "unknown";
@@ -88,7 +95,11 @@ async function answer(d: BrokerDeps, hosts: HostFacts, replies: ReplyCache<Answe
   const log = d.log.child({ jobId, hostId: request.hostId, vmId: request.vmId });
   // The subject is part of the key: an answer is only ever repeated to the host it was checked for.
   const key = [m.subject, request.hostId, request.vmId, request.jobId, request.publicKey].join("/");
-  const a = await replies.get(key, () => mint(d, hosts, m.subject, request, log), (r) => r.result.ok);
+  // In memory first (the same replica asked twice at once), then across replicas (a retry the
+  // queue group gave to another one): the runner is minted once.
+  const keep = (r: Answer) => r.result.ok;
+  const busy = (): Answer => unknown(failure("provider-error", "another ingest replica is minting this runner; ask again"));
+  const a = await replies.get(key, () => shared.get(key, () => mint(d, hosts, m.subject, request, log), keep, busy), keep);
   if (a.result.ok) log.info({ provider: a.provider, runnerName: a.result.runnerName }, "runner config sealed to the host");
   else log.warn({ provider: a.provider, code: a.result.code, reason: a.result.message }, "runner config refused");
   reply(a);
