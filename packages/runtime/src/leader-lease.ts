@@ -22,6 +22,8 @@ export class LeaderLease {
   private revision: number | undefined;
   private heldUntil = 0;
   private lastHolder: string | undefined;
+  /** What onChange was last told: a lease that lapsed by the clock while frozen must still be reported. */
+  private reported = false;
 
   constructor(
     private readonly kv: KV,
@@ -39,7 +41,6 @@ export class LeaderLease {
 
   /** Renews the lease if held, else tries to take it. Call every TTL/3. Never throws. */
   async tick(): Promise<void> {
-    const was = this.isLeader();
     const sentAt = this.o.clock();
     const value = JSON.stringify({ holder: this.o.holder, renewedAt: new Date(sentAt).toISOString() });
     try {
@@ -60,7 +61,8 @@ export class LeaderLease {
       }
     }
     const is = this.isLeader();
-    if (is !== was) {
+    if (is !== this.reported) {
+      this.reported = is;
       this.o.log.info({ role: this.o.role, holder: this.o.holder, leader: is }, is ? "took the lease: acting" : "lease lapsed: standing by");
       this.o.onChange(is);
     }
@@ -72,6 +74,7 @@ export class LeaderLease {
     const rev = this.revision;
     this.revision = undefined;
     this.heldUntil = 0;
+    this.reported = false;
     this.o.onChange(false);
     await this.kv.delete(this.o.key, { previousSeq: rev }).catch(() => undefined);
   }

@@ -266,4 +266,34 @@ describe.skipIf(skip)("two janitors", () => {
     expect(b.output()).toMatch(/"role":"janitor".*"msg":"took the lease: acting"/);
     await expectNoJobDecisions(b);
   });
+  it("a leader frozen (SIGSTOP) past its lease does not act when it resumes: the standby took over", async () => {
+    for (const p of procs.splice(0)) await p.stop(); // the previous test's janitors: only these two compete
+    const a = await startJanitorProcess(server.url, { JANITOR_INSTANCE_ID: "janitor-f1" });
+    procs.push(a);
+    const b = await startJanitorProcess(server.url, { JANITOR_INSTANCE_ID: "janitor-f2" });
+    procs.push(b);
+    const [leader, standby] = await waitFor("one of them leads", async () => {
+      if ((await a.metric("janitor_is_leader")) === 1) return [a, b] as const;
+      if ((await b.metric("janitor_is_leader")) === 1) return [b, a] as const;
+      return undefined;
+    }, 30_000, 200);
+    const host = new FakeHost(nats, store, "h-frozen");
+    await host.register();
+    await host.startReporting();
+    leader.proc.kill("SIGSTOP");
+    const frozenAt = performance.now();
+    await waitFor("the standby takes over", async () => (await standby.metric("janitor_is_leader")) === 1, 30_000, 200);
+    console.log(`FIGURE SIGSTOP of the leader → standby leads: ${((performance.now() - frozenAt) / 1000).toFixed(1)} s (JANITOR_LEASE_TTL=3s)`);
+    // Work appears while the old leader is frozen; then it resumes with its timers due at once.
+    host.inv.taps.push("os-frozen1");
+    leader.proc.kill("SIGCONT");
+    await waitFor("reclaim of os-frozen1", async () => (await reclaimsOn(store, host.hostId)).find((r) => names(r).includes("tap:os-frozen1")), 30_000, 200);
+    const reclaims = (await reclaimsOn(store, host.hostId)).filter((r) => names(r).includes("tap:os-frozen1"));
+    expect(reclaims).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await leader.metric("janitor_is_leader")).toBe(0);
+    expect(await leader.metric("janitor_appends_total", { type: "ReclaimRequested", outcome: "stored" })).toBe(0);
+    expect(leader.output()).toMatch(/lost the lease|lease lapsed/);
+    await host.close();
+  });
 });
