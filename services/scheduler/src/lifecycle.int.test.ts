@@ -3,7 +3,7 @@ import { connectTest, freePort, missing, startNats, waitFor, type TestNats } fro
 import { subjects, vmIdFor, type DomainEvent, type EventOf, type Stored } from "@oneshot/proto";
 import type { EventStore } from "@oneshot/runtime";
 import { auditLog } from "./testing/audit.js";
-import { hostEvent, jobEvent, lost, queued, registered, started, vmBootFailed, vmDestroyed, vmExited } from "./testing/fixtures.js";
+import { fenced, hostEvent, jobEvent, lost, queued, registered, started, vmBootFailed, vmDestroyed, vmExited } from "./testing/fixtures.js";
 import { Tally, appendAll, fakeHostd, readLog } from "./testing/fleet.js";
 import { buildScheduler, healthy, startSchedulerProcess, type SchedulerProcess } from "./testing/scheduler-process.js";
 
@@ -83,13 +83,17 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     expect(auditLog(await readLog(store)).violations).toEqual([]);
   });
 
-  it("requeues the jobs of a lost host and places them on another host", async () => {
+  it("requeues the jobs of a lost host once it fenced (docs/fencing.md), and places them on another host", async () => {
     await start();
     await append(registered("h1"), registered("h2"), hostEvent("HostCordoned", "h2"), queued("j", { provider: "local" }));
     expect((await waitFor("j placed", placed("j"))).data.hostId).toBe("h1");
     await append(hostEvent("HostUncordoned", "h2"), lost("h1"));
+    // Lost is not dead: until the host fenced (or its lease ran out) its VM may still run the job.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(tally.events.filter((e) => e.type === "JobRequeued")).toEqual([]);
+    await append(fenced("h1", [vmIdFor("j", 0)]));
     const requeued = await waitFor("JobRequeued", () => tally.events.find((e) => e.type === "JobRequeued"));
-    expect(requeued.data).toEqual({ jobId: "j", fromHostId: "h1", vmId: vmIdFor("j", 0), attempt: 1, reason: "host lost: no heartbeat for 60s", releasesVm: false });
+    expect(requeued.data).toEqual({ jobId: "j", fromHostId: "h1", vmId: vmIdFor("j", 0), attempt: 1, reason: "host lost (no heartbeat for 60s); it stopped its VMs", releasesVm: false });
     const again = (await waitFor("j placed again", placed("j", 1))).data;
     expect(again).toMatchObject({ hostId: "h2", vmId: vmIdFor("j", 1) });
     const audit = auditLog(await readLog(store));
