@@ -49,6 +49,12 @@ fetch() { # package → extracted dir
 say "downloading and extracting Debian packages"
 kdir=$(fetch "$kernel_pkg")
 bbdir=$(fetch busybox-static)
+# util-linux's setpriv (busybox's cannot touch the capability bounding set): the agent runs a
+# root launch without CAP_SYS_PTRACE & co. (docs/guest-contract.md, threat model). It needs
+# libc and libcap-ng, taken from the same Debian release.
+uldir=$(fetch util-linux)
+libcdir=$(fetch libc6)
+capngdir=$(fetch libcap-ng0)
 kver=$(ls "$kdir/lib/modules")
 busybox="$bbdir/bin/busybox"
 
@@ -94,6 +100,12 @@ cp "$busybox" "$rd/bin/busybox"
 applets=$( ("$busybox" --list 2>/dev/null || busybox --list) )
 for a in $applets; do [[ $a == busybox ]] || ln -sf /bin/busybox "$rd/bin/$a"; done
 install -m 0755 "$here/agent/oneshot-agent" "$rd/sbin/oneshot-agent"
+install -D -m 0755 "$uldir/usr/bin/setpriv" "$rd/usr/bin/setpriv"
+# The dynamic loader and the two libraries setpriv needs, at Debian's paths (lib/<triplet>, lib64 or lib).
+for f in $(cd "$libcdir" && find lib lib64 -name 'ld-linux*' -o -name 'libc.so.6' 2>/dev/null) $(cd "$capngdir" && find lib -name 'libcap-ng.so.0*'); do
+  src="$libcdir/$f"; [[ -e $src || -L $src ]] || src="$capngdir/$f"
+  mkdir -p "$rd/$(dirname "$f")" && cp -a "$src" "$rd/$f"
+done
 install -m 0755 "$here/agent/stand-in-runner" "$rd/opt/actions-runner/run.sh"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$rd/etc/passwd"
 printf 'root:x:0:\n' > "$rd/etc/group"
