@@ -34,6 +34,10 @@ export interface FaultResult {
   what: string;
   /** From the fault to the faulty part being back (restarted and healthy, thawed, node back). */
   backMs?: number;
+  /** Wall clock of the fault (ms since the epoch), to read the log's own timeline after the run. */
+  wallAt?: number;
+  /** From the replayed log: the fault → the first JobScheduled the log says was appended after it. */
+  logPlacementMs?: number;
 }
 
 export interface ChaosReport {
@@ -46,6 +50,8 @@ export interface ChaosReport {
   /** The fleet's own last word: simulated VMs, taps and rule sets still present. */
   fleetEnd: { vmsRunning: number; tapsLeft: number; rulesLeft: number; queued: number } | undefined;
   settled: boolean;
+  /** Services that exited on their own (restarted by the suite, as a supervisor would). */
+  crashes: { service: string; code: number | null; signal: string | null }[];
   durationMs: number;
 }
 
@@ -88,9 +94,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   ], base);
   const all = [...janitors, ...schedulers, ...ingests, fleet];
   const healthy = async (p: ServiceProcess, ms = 60_000) => until(`${p.name} healthy`, async () => {
-    if (!p.running) throw new Error(`${p.name} exited:\n${p.output().slice(-3000)}`);
-    return p.healthy();
-  }, ms, 100);
+    return p.healthy(); // not running: a crash the supervisor restarts, or a failure the timeout reports
+  }, ms, 100).catch((e: Error) => {
+    throw new Error(`${e.message}; ${p.name} said:\n${p.output().slice(-3000)}`);
+  });
   const fleetReady = (from: number) => until("fleet ready", () => {
     if (!fleet.running) throw new Error(`fleet exited:\n${fleet.output().slice(-3000)}`);
     return fleet.lines.slice(from).some((l) => l.includes("\"ready\""));
@@ -111,13 +118,28 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const store = new EventStore(obs.js, obs.jsm);
   const seen = { at: new Map<string, number>(), queued: new Set<string>(), ended: new Set<string>(), claimed: new Set<string>(), destroyed: new Set<string>() };
   const TERMINAL = new Set(["JobCompleted", "JobFailed", "JobCancelled", "JobUnschedulable"]);
-  const unfollow = await store.follow(subjects.allEvents, (e) => {
+  let lastSeq = 0;
+  let observerRestarts = 0;
+  let unfollow: () => Promise<void> = async () => {};
+  const observe = async (): Promise<void> => {
+    unfollow = await store.follow(subjects.allEvents, onEvent, {
+      startSeq: lastSeq + 1,
+      // The observer must not go blind: a consumer lost with a node is followed again from where it was.
+      onError: () => {
+        observerRestarts++;
+        setTimeout(() => void observe().catch(() => setTimeout(() => void observe(), 1_000)), 200);
+      },
+    });
+  };
+  const onEvent = (e: Stored<DomainEvent>) => {
+    lastSeq = e.seq;
     seen.at.set(e.type, performance.now());
     if (e.type === "JobQueued") seen.queued.add(e.data.jobId);
     else if (TERMINAL.has(e.type)) seen.ended.add((e.data as { jobId: string }).jobId);
     else if (e.type === "VmBootRequested") seen.claimed.add(e.data.vmId);
     else if (e.type === "VmDestroyed" || e.type === "VmVanished") seen.destroyed.add(e.data.vmId);
-  });
+  };
+  await observe();
   const sinceEvent = (type: string, after: number) => (seen.at.get(type) ?? 0) > after;
 
   // The burst: paced POSTs, failing over between the two ingests.
@@ -186,7 +208,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const RECOVER_MS = 60_000;
   const fault = async (name: string, f: () => Promise<Omit<FaultResult, "fault">>) => {
     try {
-      const r = { fault: name, ...(await f()) };
+      const wallAt = Date.now();
+      const r: FaultResult = { fault: name, wallAt, ...(await f()) };
       faults.push(r);
       o.say(`fault ${name.padEnd(34)} recovered in ${String(Math.round(r.recoverMs)).padStart(6)} ms (${r.what})${r.backMs !== undefined ? `; back in ${Math.round(r.backMs)} ms` : ""}`);
     } catch (e) {
@@ -240,25 +263,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     };
     const l0 = await streamLeader();
     const other = cluster.nodes.find((n) => n !== nodeOf(l0))!;
-    await fault("kill -9 nats node (not the leader)", async () => {
-      await other.kill9();
-      const at = performance.now();
-      const recoverMs = await until("the log grows after a node loss", logGrows(), RECOVER_MS);
-      const placedMs = await until("placements after a node loss", placedSince(at), RECOVER_MS).then((ms) => ms + recoverMs);
-      await other.restart();
-      return { recoverMs, what: `an append acknowledged; next JobScheduled seen after ${Math.round(placedMs)} ms`, backMs: performance.now() - at };
-    });
-    await fault("kill -9 nats EVENTS stream leader", async () => {
-      const l = await until("EVENTS has a leader", async () => !!(await streamLeader()), RECOVER_MS).then(streamLeader);
-      const node = nodeOf(l)!;
+    // A node is started again whatever happened meanwhile (a failed wait must not leave the cluster short).
+    const downThenBack = async (node: (typeof cluster.nodes)[number], wait: (at: number) => Promise<Omit<FaultResult, "fault" | "backMs">>) => {
       await node.kill9();
       const at = performance.now();
+      try {
+        return { ...(await wait(at)), backMs: await node.restart().then(() => performance.now() - at) };
+      } catch (e) {
+        await node.restart();
+        throw e;
+      }
+    };
+    await fault("kill -9 nats node (not the leader)", () => downThenBack(other, async (at) => {
+      const recoverMs = await until("the log grows after a node loss", logGrows(), RECOVER_MS);
+      await until("placements after a node loss", placedSince(at), RECOVER_MS);
+      return { recoverMs, what: `an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms` };
+    }));
+    const l = await until("EVENTS has a leader", async () => !!(await streamLeader()), RECOVER_MS).then(streamLeader);
+    await fault("kill -9 nats EVENTS stream leader", () => downThenBack(nodeOf(l)!, async (at) => {
       const electedMs = await until("a new EVENTS leader", async () => { const n = await streamLeader(); return !!n && n !== l; }, RECOVER_MS, 100);
       const recoverMs = electedMs + await until("the log grows after the leader's loss", logGrows(), RECOVER_MS);
-      const placedMs = await until("placements after the leader's loss", placedSince(at), RECOVER_MS).then(() => performance.now() - at);
-      await node.restart();
-      return { recoverMs, what: `new leader after ${Math.round(electedMs)} ms (was ${l}), then an append acknowledged; next JobScheduled seen after ${Math.round(placedMs)} ms`, backMs: performance.now() - at };
-    });
+      await until("placements after the leader's loss", placedSince(at), RECOVER_MS);
+      return { recoverMs, what: `new leader after ${Math.round(electedMs)} ms (was ${l}), then an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms` };
+    }));
   }
   await fault("SIGSTOP scheduler-a 8 s", freeze(() => schedulers[0]!, 8_000, placedSince, "next JobScheduled (the other scheduler)"));
   const holder = await until("a janitor holds the lease", async () => !!(await leaseHolder()), 30_000).then(leaseHolder);
@@ -270,7 +297,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   // Settle: every accepted job ended and every claimed VM destroyed (as the log shows it).
   const settled = await until("settle", () => seen.queued.size > 0 && [...seen.queued].every((j) => seen.ended.has(j)) && [...seen.claimed].every((v) => seen.destroyed.has(v)), o.settleSec * 1000, 250)
     .then(() => true, () => false);
-  if (!settled) o.say(`not settled after ${o.settleSec}s: ${[...seen.queued].filter((j) => !seen.ended.has(j)).length} jobs open, ${[...seen.claimed].filter((v) => !seen.destroyed.has(v)).length} VMs not destroyed`);
+  if (!settled) {
+    o.say(`not settled after ${o.settleSec}s: ${[...seen.queued].filter((j) => !seen.ended.has(j)).length} jobs open, ${[...seen.claimed].filter((v) => !seen.destroyed.has(v)).length} VMs not destroyed`);
+    for (const p of schedulers) o.say(`${p.name} (running: ${p.running}) said last:\n${p.output().slice(-2500)}`);
+  }
   const fromFleet = fleet.lines.length;
   await fleet.stop(30_000);
   const last = fleet.lines.slice(fromFleet).find((l) => l.includes("\"stopped\""));
@@ -292,9 +322,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
   await replayer.nc.close();
   await obs.nc.close();
+  for (const p of all) for (const c of p.crashes) o.say(`crash: ${p.name} exited on its own (code ${c.code}, signal ${c.signal}) at +${Math.round(c.at - t0)} ms; restarted. Last output: ${c.tail.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 400)}`);
+  if (observerRestarts) o.say(`observer: its log consumer failed ${observerRestarts} time(s) and was followed again`);
   const verdict = checkLog(events);
+  // The log's own timeline: when the first placement after each fault was appended (its occurredAt).
+  const placedTimes = events.filter((e) => e.type === "JobScheduled").map((e) => Date.parse(e.occurredAt)).sort((x, y) => x - y);
+  for (const f of faults) {
+    const next = placedTimes.find((t) => t > f.wallAt!);
+    if (next !== undefined) f.logPlacementMs = next - f.wallAt!;
+    o.say(`log: after ${f.fault.padEnd(34)} the next JobScheduled was appended ${next === undefined ? "never" : `${f.logPlacementMs} ms`} later`);
+  }
   for (const p of all) await p.stop();
   await server.dispose();
   rmSync(dir, { recursive: true, force: true });
-  return { nats: cluster ? "cluster" : "single", faults, failedFaults: failed, verdict, submitted, accepted, fleetEnd, settled, durationMs: performance.now() - t0 };
+  return { nats: cluster ? "cluster" : "single", faults, failedFaults: failed, verdict, submitted, accepted, fleetEnd, settled,
+    crashes: all.flatMap((p) => p.crashes.map((c) => ({ service: p.name, code: c.code, signal: c.signal }))), durationMs: performance.now() - t0 };
 }

@@ -12,6 +12,10 @@ export class ServiceProcess {
   private exited: Promise<void> = Promise.resolve();
   /** Lines written to stdout, for processes that report in JSON lines (the sim fleet). */
   readonly lines: string[] = [];
+  /** Exits nobody asked for (a supervisor restarted each after 500 ms), with the output's tail. */
+  readonly crashes: { at: number; code: number | null; signal: string | null; tail: string }[] = [];
+  private expectExit = false;
+  private supervised = true;
 
   constructor(readonly name: string, private readonly script: string, private readonly args: string[], private readonly env: Record<string, string>, readonly httpPort?: number) {}
 
@@ -33,7 +37,15 @@ export class ServiceProcess {
     this.proc = p;
     const kill = () => p.kill("SIGKILL");
     process.once("exit", kill);
-    this.exited = new Promise((r) => p.once("exit", () => (process.off("exit", kill), r())));
+    this.expectExit = false;
+    this.exited = new Promise((r) => p.once("exit", (code, signal) => {
+      process.off("exit", kill);
+      r();
+      // As compose's `restart: unless-stopped` or `oneshot up`'s supervisor would.
+      if (this.expectExit || !this.supervised) return;
+      this.crashes.push({ at: performance.now(), code, signal, tail: this.out.slice(-1500) });
+      setTimeout(() => this.supervised && !this.running && this.start(), 500);
+    }));
     let partial = "";
     p.stdout!.on("data", (d: Buffer) => {
       const s = d.toString();
@@ -54,6 +66,7 @@ export class ServiceProcess {
   async signal(sig: NodeJS.Signals): Promise<void> {
     if (!this.running) return;
     const wait = sig === "SIGKILL" || sig === "SIGTERM" || sig === "SIGINT";
+    if (wait) this.expectExit = true;
     this.proc!.kill(sig);
     if (wait) await this.exited;
   }
@@ -64,6 +77,7 @@ export class ServiceProcess {
 
   /** SIGTERM, then SIGKILL after `ms`. */
   async stop(ms = 10_000): Promise<void> {
+    this.supervised = false;
     if (!this.running) return;
     const t = setTimeout(() => this.proc?.kill("SIGKILL"), ms);
     this.proc!.kill("SIGCONT");
