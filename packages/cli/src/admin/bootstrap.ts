@@ -2,6 +2,7 @@ import { chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureIdentities, seedFileOf } from "./identities.js";
 import { natsConfig } from "./nats-config.js";
+import { identityNames } from "./nats-permissions.js";
 import { ensurePki, pkiFiles } from "./pki.js";
 
 /**
@@ -31,8 +32,7 @@ export const controlIdentities = ["admin", "ingest", "scheduler", "janitor"] as 
 export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   mkdirSync(b.dir, { recursive: true, mode: 0o700 });
   const identities = join(b.dir, "identities");
-  const all = [...controlIdentities, ...b.hosts.map((h) => `hostd-${h}`), ...b.audit];
-  const nkeys = ensureIdentities(identities, all);
+  const nkeys = ensureIdentities(identities, identityNames(b.hosts, b.audit));
   const nodes = b.cluster ?? 1;
   // Node i is `nats` (i = 1, so single-node compose and the cluster share names) or `nats-<i>`.
   const nodeName = (i: number) => (i === 1 ? "nats" : `nats-${i}`);

@@ -61,6 +61,9 @@ const auditApi = [streams.events.name, streams.logs.name].flatMap((s) => [
   `$JS.API.CONSUMER.INFO.${s}.*`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`, `$JS.API.STREAM.MSG.GET.${s}`, `$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`,
 ]);
 
+/** Every identity of a fleet, in the order the config lists them. */
+export const identityNames = (hosts: string[], audit: string[]): string[] => ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit];
+
 export const AUDIT_USER = /^audit[A-Za-z0-9_-]{0,58}$/;
 export const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 

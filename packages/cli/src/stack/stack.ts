@@ -11,6 +11,7 @@ import type { UpInfo } from "../client/connection.js";
 import { CliError } from "../client/connection.js";
 import { natsConfig } from "../admin/nats-config.js";
 import { ensureIdentities, seedFileOf } from "../admin/identities.js";
+import { identityNames } from "../admin/nats-permissions.js";
 import { ensurePki } from "../admin/pki.js";
 import { provisionAll } from "../admin/provision.js";
 
@@ -48,8 +49,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   // least privilege and certificate checks are exercised by the whole stack, not only by the
   // NATS-level tests. Seeds and the CA stay in the state dir (0600 / 0700).
   const identities = join(state, "nats-identities");
-  const users = ["admin", "ingest", "scheduler", "janitor", ...hostIds.map((h) => `hostd-${h}`), "audit"];
-  const nkeys = ensureIdentities(identities, users);
+  const nkeys = ensureIdentities(identities, identityNames(hostIds, ["audit"]));
   const pki = await ensurePki(join(state, "tls"), ["127.0.0.1", "localhost"]);
   const nodes = o.natsCluster ?? 1;
   const natsPorts = [natsPort, ...(await Promise.all(Array.from({ length: nodes - 1 }, () => portOr(0))))];
