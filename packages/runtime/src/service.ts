@@ -5,7 +5,7 @@ import { BaseEnv, loadConfig } from "./config.js";
 import { EventStore } from "./event-store.js";
 import { createLogger } from "./logger.js";
 import { connectNats, ensureStreams, type Nats } from "./nats.js";
-import { createRegistry, startOpsServer, type HealthCheck } from "./ops-server.js";
+import { ListenError, createRegistry, startOpsServer, type HealthCheck } from "./ops-server.js";
 import { onShutdown } from "./shutdown.js";
 
 export interface Service<C> {
@@ -42,9 +42,16 @@ export async function bootService<S extends typeof BaseEnv>(name: string, schema
     config, log, nats, registry, shutdown,
     store: new EventStore(nats.js, nats.jsm),
     startOps: async (port, checks = []) => {
-      const server = await startOpsServer(port, registry, [{ name: "nats", check: () => !nats.nc.isClosed() }, ...checks]);
+      const server = await startOpsServer(port, registry, [{ name: "nats", check: () => !nats.nc.isClosed() }, ...checks]).catch((e: Error) => exitWith(name, e));
       shutdown.add("ops-server", () => new Promise((r) => server.close(r)));
       log.info({ port }, "health and metrics listening");
     },
   };
+}
+
+/** A service that cannot listen stops with one line naming the cause (exit 69), not a stack trace. */
+export function exitWith(service: string, e: Error): never {
+  if (!(e instanceof ListenError)) throw e;
+  process.stderr.write(`oneshot-${service}: ${e.message}\n`);
+  process.exit(69); // EX_UNAVAILABLE
 }

@@ -1,4 +1,4 @@
-import { ConfigError, bootService, ensureKv, loadConfig, newEventId } from "@oneshot/runtime";
+import { ConfigError, bootService, ensureKv, exitWith, listenOn, loadConfig, newEventId } from "@oneshot/runtime";
 import { FOREIGN_BUCKET, FOREIGN_TTL_MS, kvForeignJobs } from "./foreign-jobs.js";
 import { startRunnerBroker } from "./broker/runner-broker.js";
 import { RUNNER_REPLIES_BUCKET, RUNNER_REPLIES_TTL_MS } from "./broker/shared-replies.js";
@@ -49,10 +49,7 @@ const foreignKv = c.INGEST_RECORD_FOREIGN_JOBS
   : await ensureKv(nats, FOREIGN_BUCKET, { ttlMs: FOREIGN_TTL_MS }).catch((e: unknown) => void log.warn({ err: e, bucket: FOREIGN_BUCKET }, "foreign-jobs bucket unavailable: foreign deliveries are only counted"));
 const foreign = foreignKv ? kvForeignJobs(foreignKv, log) : undefined;
 const server = createIngestServer({ config: c, store, log, metrics, registry, newId: newEventId, providers, healthy: () => !nats.nc.isClosed(), ...(foreign ? { foreign } : {}) });
-await new Promise<void>((resolve, reject) => {
-  server.once("error", reject);
-  server.listen(c.INGEST_PORT, c.INGEST_HOST, resolve);
-});
+await listenOn(server, c.INGEST_PORT, c.INGEST_HOST, "webhooks and the job API (INGEST_PORT)").catch((e: Error) => exitWith("ingest", e));
 // Registered after the broker: shutdown runs in reverse, so HTTP stops first, NATS drains last.
 shutdown.add("http", () => new Promise((r) => server.close(r)));
 if (c.INGEST_HTTP_PORT) await svc.startOps(c.INGEST_HTTP_PORT);

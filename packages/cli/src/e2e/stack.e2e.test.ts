@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, waitFor } from "@oneshot/testing";
 import { leftovers, maxConcurrentVms, startUp, type UpStack } from "./harness.js";
@@ -5,6 +7,7 @@ import { leftovers, maxConcurrentVms, startUp, type UpStack } from "./harness.js
 // The whole system as a user runs it: `oneshot up` (NATS, ingest, scheduler, janitor, hostd as
 // separate processes), `oneshot run`, `oneshot events --json`; real QEMU guests.
 const skip = missing("nats", "root", "qemu-x86", "nft");
+const repo = join(import.meta.dirname, "..", "..", "..", "..");
 
 describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => {
   let stack: UpStack;
@@ -38,6 +41,28 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
       bootedToExitedMs: at("VmExited") - at("VmBooted"), exitedToDestroyedMs: at("VmDestroyed") - at("VmExited"),
       destroyedToCompletedMs: at("JobCompleted") - at("VmDestroyed"), timings: events.find((e) => e.type === "VmBooted")!.data,
     }));
+  });
+
+  it("answers the README's follow-up commands exactly as written (npx oneshot …, from the repository)", async () => {
+    const npx = (args: string[], timeoutMs = 120_000) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn("npx", ["oneshot", ...args], { cwd: repo, env: stack.env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const t = setTimeout(() => p.kill("SIGINT"), timeoutMs);
+      p.once("exit", (code) => (clearTimeout(t), resolve({ code, stdout, stderr })));
+    });
+    const run = await npx(["run", "--", "sh", "-c", "echo hi; exit 3"]);
+    expect(run.stdout).toContain("hi");
+    expect(run.code, run.stderr).toBe(3);
+    const hosts = await npx(["hosts"]);
+    expect(hosts.code, hosts.stderr).toBe(0);
+    expect(hosts.stdout).toMatch(/local-amd64|local-arm64/);
+    // --follow never ends by itself: it must print the log so far, then keep running until stopped.
+    const follow = await npx(["events", "--follow"], 8_000);
+    expect(follow.stdout).toMatch(/JobCompleted/);
+    expect(follow.stderr).not.toMatch(/could not determine executable|Error/);
   });
 
   it("runs ten jobs on a host that fits four, never more than four VMs at once", async () => {
