@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
@@ -325,6 +325,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   for (const p of all) for (const c of p.crashes) o.say(`crash: ${p.name} exited on its own (code ${c.code}, signal ${c.signal}) at +${Math.round(c.at - t0)} ms; restarted. Last output: ${c.tail.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 400)}`);
   if (observerRestarts) o.say(`observer: its log consumer failed ${observerRestarts} time(s) and was followed again`);
   const verdict = checkLog(events);
+  if (verdict.violations.length) {
+    // The evidence: the whole log, and the history of the first host a violation names.
+    const file = join(tmpdir(), `oneshot-chaos-log-${Date.now()}.jsonl`);
+    writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    o.say(`log with violations written to ${file}`);
+    const first = verdict.violations.find((x) => x.hostId);
+    if (first) {
+      const mine = events.filter((e) => e.subject.startsWith(`evt.host.${first.hostId}`) && (first.seq === 0 || e.seq <= first.seq)).slice(-60);
+      for (const e of mine) o.say(`  ${e.seq} ${e.occurredAt} ${e.type} ${"vmId" in e.data ? String(e.data.vmId) : ""} ${"jobId" in e.data ? String(e.data.jobId) : ""} ${e.correlationId}`);
+    }
+  }
   // The log's own timeline: when the first placement after each fault was appended (its occurredAt).
   const placedTimes = events.filter((e) => e.type === "JobScheduled").map((e) => Date.parse(e.occurredAt)).sort((x, y) => x - y);
   for (const f of faults) {

@@ -7,8 +7,8 @@ import type { DomainEvent, Resources, Stored } from "@oneshot/proto";
  *    JobCancelled or JobUnschedulable, never none and never two;
  *  - no host was ever overbooked: after every JobScheduled, the host's live reservations fit
  *    its registered capacity (a reservation lives from its JobScheduled until VmDestroyed,
- *    VmVanished, a JobRequeued that releases it, a PlacementExpired before its claim, or the
- *    fence of a lost host);
+ *    VmVanished, a JobRequeued that releases it, a PlacementExpired before its claim, the
+ *    fence of a lost host, or the host's HostDeregistered);
  *  - no reservation leaked: none is live at the end;
  *  - every VM a host claimed (VmBootRequested) was destroyed (VmDestroyed, or VmVanished).
  * The release rules are the scheduler's (core/invariants.unit.test.ts reads them the same way).
@@ -69,6 +69,13 @@ export function checkLog(log: readonly Stored<DomainEvent>[]): LogVerdict {
       case "HostLost": {
         const h = hosts.get(e.data.hostId);
         if (h) h.lostUnfenced = true;
+        break;
+      }
+      case "HostDeregistered": {
+        // The scheduler drops every reservation of a deregistered host (evolve-host.ts releaseHost).
+        const h = hosts.get(e.data.hostId);
+        if (h) h.lostUnfenced = false;
+        for (const [k, r] of live) if (r.hostId === e.data.hostId) free(k);
         break;
       }
       case "HostFenced": case "HostLeaseExpired": {

@@ -64,6 +64,12 @@ describe("the chaos suite's log checker", () => {
     expect(kinds(fenced)).not.toContain("overbooked");
   });
 
+  it("frees a deregistered host's reservations, as the scheduler does", () => {
+    const full = [registered("h1"), queued("j1"), queued("j2"), queued("j3"), scheduled("j1", "h1", "vm1"), scheduled("j2", "h1", "vm2")];
+    expect(kinds([...full, registered("h1"), scheduled("j3", "h1", "vm3")])).toContain("overbooked");
+    expect(kinds([...full, { type: "HostDeregistered", data: { hostId: "h1", reason: "drained" } }, registered("h1"), scheduled("j3", "h1", "vm3")])).not.toContain("overbooked");
+  });
+
   it("catches a placement on a host that never registered and one after the job ended", () => {
     expect(kinds([queued("j1"), scheduled("j1", "ghost", "vm1")])).toContain("unknown-host");
     expect(kinds([registered("h1"), ...life("j1", "h1", "vm1"), scheduled("j1", "h1", "vm9", 1), destroyed("j1", "h1", "vm9")])).toEqual(["placed-after-end"]);
