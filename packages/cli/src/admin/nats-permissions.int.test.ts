@@ -51,7 +51,7 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     await server?.dispose();
   });
 
-  it("lets an audit identity replay the whole log, and nothing else: no publish, no durable, no delete", async () => {
+  it("lets an audit identity replay the whole log and close its own consumers, and nothing else: no publish, no known durable, no delete of another's", async () => {
     const audit = await connectNats({ url: server.url, name: "audit", user: "audit", password: passwords.audit }, log);
     try {
       const seen: string[] = [];
@@ -61,10 +61,13 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
       const forged = await audit.js.publish(subjects.host("metal-01"), encode(scheduled("metal-01"), meta), { timeout: 2_000 }).then(() => "ok", (e: Error) => e.message);
       expect(forged).toMatch(/permission/i);
       // nats-server 2.9 names a consumer in the create subject whether it is durable or not, so
-      // an identity that may create ordered consumers may also create a named one; what it may
-      // not do is remove anyone's, and `admin init` re-provisions a host durable whose filter is wrong.
+      // an identity that may create ordered consumers may also create a named one; every known
+      // durable is denied by name, and `admin init` re-provisions a host durable whose filter is wrong.
       const deleted = await audit.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message);
       expect(deleted).toMatch(/permission/i);
+      // Its own (what closing an ordered consumer does) it may remove: no error on every close.
+      await audit.jsm.consumers.add("EVENTS", { name: "audit-own-1", filter_subject: "evt.>", ack_policy: "none" as never, inactive_threshold: 30_000_000_000 });
+      expect(await audit.jsm.consumers.delete("EVENTS", "audit-own-1").then(() => "deleted", (e: Error) => e.message)).toBe("deleted");
       const stream = await audit.jsm.streams.add({ name: "ROGUE2", subjects: ["rogue2.>"] }).then(() => "created", (e: Error) => e.message);
       expect(stream).toMatch(/permission/i);
       // A squatted host durable reading another host's work is replaced by `admin init`.

@@ -55,10 +55,14 @@ const readApi = ["$JS.API.INFO", "$JS.API.STREAM.INFO.*", "$JS.API.STREAM.NAMES"
 /** Each identity reads replies only under its own prefix (runtime's `inboxPrefixFor`). */
 const inboxOf = (name: string) => [`_INBOX_${name}.>`];
 
-/** What an audit identity may call: ordered consumers and direct reads, on EVENTS and LOGS only. */
+/**
+ * What an audit identity may call: ordered consumers and direct reads, on EVENTS and LOGS only.
+ * It deletes its ordered consumers when it closes them; every durable is denied by name.
+ */
 const auditApi = [streams.events.name, streams.logs.name].flatMap((s) => [
   `$JS.API.STREAM.INFO.${s}`, `$JS.API.CONSUMER.CREATE.${s}`, `$JS.API.CONSUMER.CREATE.${s}.>`,
-  `$JS.API.CONSUMER.INFO.${s}.*`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`, `$JS.API.STREAM.MSG.GET.${s}`, `$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`,
+  `$JS.API.CONSUMER.INFO.${s}.*`, `$JS.API.CONSUMER.MSG.NEXT.${s}.*`, `$JS.API.CONSUMER.DELETE.${s}.*`,
+  `$JS.API.STREAM.MSG.GET.${s}`, `$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`,
 ]);
 
 /** Every identity of a fleet, in the order the config lists them. */

@@ -45,12 +45,13 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
 
   it("answers the README's follow-up commands exactly as written (npx oneshot …, from the repository)", async () => {
     const npx = (args: string[], timeoutMs = 120_000) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn("npx", ["oneshot", ...args], { cwd: repo, env: stack.env, stdio: ["ignore", "pipe", "pipe"] });
+      // Its own process group: Ctrl-C reaches npx's whole tree (npx → sh → node), as in a terminal.
+      const p = spawn("npx", ["oneshot", ...args], { cwd: repo, env: stack.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
       let stdout = "";
       let stderr = "";
       p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
       p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const t = setTimeout(() => p.kill("SIGINT"), timeoutMs);
+      const t = setTimeout(() => process.kill(-p.pid!, "SIGINT"), timeoutMs);
       p.once("exit", (code) => (clearTimeout(t), resolve({ code, stdout, stderr })));
     });
     const run = await npx(["run", "--", "sh", "-c", "echo hi; exit 3"]);
