@@ -4,6 +4,7 @@ import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, natsAvailability } from "../nats-server.js";
+import { liveChildren } from "./procs.js";
 
 /** One nats-server of the chaos suite's cluster: killed with -9 and started again on its own store. */
 export interface ChaosNatsNode {
@@ -50,9 +51,10 @@ export async function startChaosNats(size: number): Promise<ChaosNats> {
     const launch = async () => {
       const p = spawn(avail.path, ["-c", conf], { stdio: ["ignore", "ignore", "ignore"] });
       proc = p;
+      liveChildren.add(p);
       const kill = () => p.kill("SIGKILL");
       process.once("exit", kill);
-      exited = new Promise((r) => p.once("exit", () => (process.off("exit", kill), r())));
+      exited = new Promise((r) => p.once("exit", () => (process.off("exit", kill), liveChildren.delete(p), r())));
       await listening(port, 15_000, () => !alive());
     };
     const halt = async (sig: NodeJS.Signals) => {

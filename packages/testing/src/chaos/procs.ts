@@ -1,6 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 
+/** Every child the chaos kit started and that is still alive (a test's afterAll kills them all). */
+export const liveChildren = new Set<ChildProcess>();
+
+/** SIGKILLs every process the kit started (after a timed-out test, nothing may keep running). */
+export function killEverything(): void {
+  for (const p of liveChildren) p.kill("SIGKILL");
+  liveChildren.clear();
+}
+
 /**
  * One service as production runs it (`node services/<x>/dist/main.js` with its environment),
  * which the chaos suite kills, freezes and starts again. The last 64 KiB of its output is kept
@@ -35,11 +44,13 @@ export class ServiceProcess {
     if (this.running) return;
     const p = spawn(process.execPath, [this.script, ...this.args], { env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe"] });
     this.proc = p;
+    liveChildren.add(p);
     const kill = () => p.kill("SIGKILL");
     process.once("exit", kill);
     this.expectExit = false;
     this.exited = new Promise((r) => p.once("exit", (code, signal) => {
       process.off("exit", kill);
+      liveChildren.delete(p);
       r();
       // As compose's `restart: unless-stopped` or `oneshot up`'s supervisor would.
       if (this.expectExit || !this.supervised) return;
