@@ -3,7 +3,7 @@ import { headers } from "@nats-io/transport-node";
 import { DecodeError, subjects, type DomainEvent, type Stored } from "@oneshot/proto";
 import type { Logger } from "pino";
 import { TerminalError, isRetryable } from "./errors.js";
-import { decodeMsg } from "./event-store.js";
+import { PULL_EXPIRES_MS, decodeMsg } from "./event-store.js";
 import type { Nats } from "./nats.js";
 
 export interface DurableOptions {
@@ -70,7 +70,8 @@ export async function runDurableConsumer(nats: Nats, o: DurableOptions): Promise
     });
   }
   const consumer = await nats.js.consumers.get(o.stream, o.durable);
-  const iter = await consumer.consume({ max_messages: 64 });
+  // Short pulls: a dead NATS node is noticed in seconds, not the default 30–60 s (PULL_EXPIRES_MS).
+  const iter = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
   const done = (async () => {
     for await (const m of iter) await handleOne(nats, o, m, maxAttempts, backoff);
   })();
