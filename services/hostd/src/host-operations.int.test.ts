@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { vmRuleCount } from "./net/nft-rules.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, waitFor } from "@oneshot/testing";
 import { HostdHarness, missingImage } from "./testing/hostd-harness.js";
@@ -84,15 +85,17 @@ describe.skipIf(skip)("operating a hostd (real hostd, NATS, QEMU, taps, nftables
     const { vmId } = await h.schedule({ script: "sleep 600\n" });
     await h.waitEvent("VmBooted", vmId);
     const tagged = () => (spawnSync("nft", ["list", "ruleset"], { encoding: "utf8" }).stdout.match(new RegExp(`comment "oneshot:${vmId}"`, "g")) ?? []).length;
-    expect(tagged()).toBe(6);
+    // Every rule of this VM's (L2 prerouting/egress, L3, rate limits: docs/network-isolation.md).
+    const all = tagged();
+    expect(all).toBe(vmRuleCount(true));
     spawnSync("nft", ["delete", "table", "inet", `oneshot_${h.names.bridge}`]);
     spawnSync("nft", ["delete", "table", "bridge", `oneshot_${h.names.bridge}`]);
     expect(tagged()).toBe(0);
-    await waitFor("the rules to be restored", () => tagged() === 6, 30_000);
+    await waitFor("the rules to be restored", () => tagged() === all, 30_000);
     const tables = spawnSync("nft", ["list", "tables"], { encoding: "utf8" }).stdout;
     expect(tables).toContain(`table inet oneshot_${h.names.bridge}`);
     expect(tables).toContain(`table bridge oneshot_${h.names.bridge}`);
-    await waitFor("the warning", () => h.logs.includes("isolation rules were missing and have been restored"), 10_000);
+    await waitFor("the warning", () => h.logs.includes("isolation rules were missing or altered: restored"), 10_000);
     await h.append({ type: "ReclaimRequested", data: { hostId: h.hostId, reclaimId: `r-${vmId}`, resources: [{ kind: "vm", name: vmId, vmId }], reason: "test done" } });
     await h.waitEvent("VmDestroyed", vmId);
     expect(h.leftovers(vmId)).toEqual([]);
