@@ -32,6 +32,8 @@ export interface TestNats {
   url: string;
   port: number;
   storeDir: string;
+  /** The running server's pid (its CPU, for benches); undefined while it is down or in a container. */
+  readonly pid: number | undefined;
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void>;
   /** SIGKILL: no flush, like a crashed server. */
@@ -83,6 +85,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    get pid() {
+      return proc && proc.exitCode === null && proc.signalCode === null ? proc.pid : undefined;
+    },
     stop: () => halt("SIGTERM"),
     kill9: () => halt("SIGKILL"),
     restart: async () => {
@@ -104,6 +109,7 @@ async function startNatsContainer(): Promise<TestNats> {
     url: `nats://${container.getHost()}:${port}`,
     port,
     storeDir: "(container)",
+    pid: undefined,
     stop: async () => void (await container.stop()),
     kill9: async () => void (await container.stop({ timeout: 0 })),
     restart: async () => {
@@ -133,7 +139,8 @@ async function waitForPort(port: number, timeoutMs: number, failed: () => string
 export interface TestNatsCluster {
   /** Every node's client URL, comma-separated: what services get as NATS_URL. */
   url: string;
-  nodes: TestNats[];
+  /** Node i is `server_name` `n<i+1>` (what stream info names as leader). */
+  nodes: (TestNats & { name: string })[];
   dispose(): Promise<void>;
 }
 
@@ -143,12 +150,16 @@ export interface TestNatsCluster {
  * own. `oneshot up --nats-cluster 3` runs the production shape (TLS, NKeys) the same way.
  */
 export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
+  if (size === 1) {
+    const one = await startNats();
+    return { url: one.url, nodes: [Object.assign(one, { name: "n1" })], dispose: () => one.dispose() };
+  }
   const avail = natsAvailability();
   if (avail.kind !== "binary") throw new Error(avail.kind === "none" ? avail.reason : "a cluster needs the nats-server binary");
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const dir = mkdtempSync(join(tmpdir(), "oneshot-natsc-"));
-  const nodes: TestNats[] = [];
+  const nodes: (TestNats & { name: string })[] = [];
   for (let i = 0; i < size; i++) {
     const conf = join(dir, `n${i + 1}.conf`);
     writeFileSync(conf, [
@@ -158,7 +169,7 @@ export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
       `cluster: { name: "oneshot-test", listen: "127.0.0.1:${routePorts[i]}", routes: [${routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}] }`,
       ``,
     ].join("\n"));
-    nodes.push(await startNats({ port: ports[i]!, config: conf }));
+    nodes.push(Object.assign(await startNats({ port: ports[i]!, config: conf }), { name: `n${i + 1}` }));
   }
   await waitForJetStream(ports, size, 60_000);
   return {

@@ -25,7 +25,7 @@ describe.skipIf(!!missing)("chaos: every service killed and frozen during a 1,00
   it("ends every accepted job exactly once, never overbooks a host, leaks nothing", async () => {
     const lines: string[] = [];
     const r = await runChaos({
-      repoRoot: root, jobs: 1000, hosts: 50, burstSec: 70, bootMs: [100, 300], runMs: [300, 1500], nats: "cluster", settleSec: 90,
+      repoRoot: root, jobs: 1000, hosts: 50, burstSec: 70, bootMs: [100, 300], runMs: [300, 1500], nats: "cluster", settleSec: 90, natsRecoverMs: 150_000,
       say: (l) => (lines.push(l), process.stdout.write(`${l}\n`)),
     });
     expect(r.failedFaults).toEqual([]);
@@ -35,7 +35,7 @@ describe.skipIf(!!missing)("chaos: every service killed and frozen during a 1,00
     expect(r.verdict.violations.slice(0, 20)).toEqual([]);
     expect(r.settled).toBe(true);
     expect(r.fleetEnd).toMatchObject({ vmsRunning: 0, tapsLeft: 0, rulesLeft: 0, queued: 0 });
-    // About 3.5 min on 2 cores while log consumers stall for up to a minute after a NATS node's loss; the
-    // budget leaves room for the suite's own 60 s limit per fault to fail it with a reason, not a timeout.
-  }, 480_000);
+    // About 2-4 min on 2 cores. A NATS node's fault may take up to natsRecoverMs (the time is printed,
+    // the < 5 s target is not asserted); the budget leaves room for that limit to fail it with a reason.
+  }, 720_000);
 });
