@@ -73,7 +73,8 @@ describe.skipIf(skip)("console markers a job cannot forge (real hostd, QEMU gues
   }, T);
 
   it("a root job cannot find the key on the drive, on any block device, in any process's environment or arguments, or in the agent's memory", async () => {
-    const { vmId } = await h.schedule({ script: KEY_HUNTER });
+    // It reads every block device: minutes under TCG on a busy machine, past the harness's 120 s default.
+    const { vmId } = await h.schedule({ script: KEY_HUNTER, spec: { timeoutSec: 900 } });
     await h.waitEvent("VmDestroyed", vmId);
     expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
     const out = h.consoleText(vmId);
