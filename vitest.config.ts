@@ -27,6 +27,13 @@ export default defineConfig({
         // Real QEMU guests under software emulation: one file at a time on a 2-core machine.
         test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude, testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false },
       },
+      {
+        resolve: { alias },
+        // The chaos suite's short version (`npm run test:chaos`): not in `npm test` while it
+        // finds an open bug (an overbooked host under chaos: issue 15), so CI stays a verdict on
+        // everything else. `npm run chaos` is the long version.
+        test: { name: "chaos", include: ["**/*.chaos.test.ts"], exclude, testTimeout: 720_000, hookTimeout: 300_000, fileParallelism: false },
+      },
     ],
   },
 });
