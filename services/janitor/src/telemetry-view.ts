@@ -9,7 +9,9 @@ import { observeHeartbeat, observeInventory, type ObservedHost } from "./core/ob
  * when this janitor received it, by its own clock: a host's occurredAt is the host's clock
  * (skewed, or frozen and resumed) and never decides whether it is alive (docs/fencing.md).
  * Messages read at start count as received then, which is what `watchingSince` says anyway.
- * Inventories keep hostd's occurredAt: leak grace periods compare them with one another.
+ * Inventories count from when they were received too: leak grace periods compare them with
+ * events the control plane wrote (a JobCancelled, a VmDestroyed), so a host an hour behind
+ * would have every inventory look older than the cancel, and its VMs would never be reclaimed.
  */
 export class TelemetryView {
   readonly hosts = new Map<string, ObservedHost>();
@@ -32,7 +34,7 @@ export class TelemetryView {
         try {
           const msg = decode(m.data, { subject: m.subject, seq: m.seq });
           if (msg.type === "HostHeartbeat") this.heartbeat(msg.data, this.o.clock(), m.subject);
-          else if (msg.type === "HostInventory") this.inventory(msg.data, Date.parse(msg.occurredAt), m.seq, m.subject);
+          else if (msg.type === "HostInventory") this.inventory(msg.data, this.o.clock(), m.seq, m.subject);
         } catch (e) {
           this.o.log.warn({ err: e, subject: m.subject, seq: m.seq }, "telemetry message skipped");
         }
