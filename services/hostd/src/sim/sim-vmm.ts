@@ -1,6 +1,7 @@
-import { appendFile, open } from "node:fs/promises";
+import { appendFile } from "node:fs/promises";
 import type { Arch } from "@oneshot/proto";
-import { MARKER_KEY_BLOCK, signMarker } from "../vm/marker-auth.js";
+import { readKeyBlock } from "../vm/config-drive.js";
+import { signMarker } from "../vm/marker-auth.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../vmm/port.js";
 
 /** How simulated guests behave: boot time, run time and exit code, each drawn per VM. */
@@ -24,17 +25,9 @@ interface SimVm {
 
 /** `oneshot-marker-key-v1 <hex>` in the drive's last 4 KiB (marker-auth.ts), as the guest agent reads it. */
 export async function readMarkerKey(configDisk: string): Promise<Buffer> {
-  const fh = await open(configDisk, "r");
-  try {
-    const { size } = await fh.stat();
-    const buf = Buffer.alloc(MARKER_KEY_BLOCK);
-    await fh.read(buf, 0, buf.length, size - MARKER_KEY_BLOCK);
-    const m = /^oneshot-marker-key-v1 ([0-9a-f]{64})\n/.exec(buf.toString("ascii"));
-    if (!m) throw new Error(`${configDisk}: no marker key block`);
-    return Buffer.from(m[1]!, "hex");
-  } finally {
-    await fh.close();
-  }
+  const m = /^oneshot-marker-key-v1 ([0-9a-f]{64})\n/.exec((await readKeyBlock(configDisk)).toString("ascii"));
+  if (!m) throw new Error(`${configDisk}: no marker key block`);
+  return Buffer.from(m[1]!, "hex");
 }
 
 /**

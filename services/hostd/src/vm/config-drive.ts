@@ -133,17 +133,22 @@ export async function buildConfigDrive(exec: Exec, image: string, files: Record<
   }
 }
 
-/** Whether the key block of a drive image is still there (false once the agent erased it). */
-export async function markerKeyPresent(image: string): Promise<boolean> {
+/** The last 4 KiB of a drive image: where the marker key block sits (marker-auth.ts). */
+export async function readKeyBlock(image: string): Promise<Buffer> {
   const fh = await open(image, "r");
   try {
     const { size } = await fh.stat();
     const buf = Buffer.alloc(MARKER_KEY_BLOCK);
     await fh.read(buf, 0, buf.length, size - MARKER_KEY_BLOCK);
-    return buf.some((b) => b !== 0);
+    return buf;
   } finally {
     await fh.close();
   }
+}
+
+/** Whether the key block of a drive image is still there (false once the agent erased it). */
+export async function markerKeyPresent(image: string): Promise<boolean> {
+  return (await readKeyBlock(image)).some((b) => b !== 0);
 }
 
 /** Whether a drive image exists with a plausible size (the step's own check). */
