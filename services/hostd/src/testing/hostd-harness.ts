@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { decode, streams, subjects, vmIdFor, type DomainEvent, type HostHeartbeat, type HostInventory, type JobSpec, type Stored, type VmOutput } from "@oneshot/proto";
 import type { EventStore, Nats } from "@oneshot/runtime";
-import { connectTest, freePort, startNats, waitFor, type TestNats } from "@oneshot/testing";
+import { connectTest, freePort, startNats, waitFor, WaitAborted, type TestNats } from "@oneshot/testing";
 import { exec } from "../host/exec.js";
 import { Links } from "../net/links.js";
 import { Nft } from "../net/nft.js";
@@ -171,9 +171,10 @@ export class HostdHarness {
 
   async waitEvent<T extends DomainEvent["type"]>(type: T, vmId?: string, timeoutMs = 240_000): Promise<Stored<Extract<DomainEvent, { type: T }>>> {
     return waitFor(`${type}${vmId ? ` of ${vmId}` : ""}`, () => {
-      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined && !this.expectExit) throw new Error(`hostd exited ${this.proc.exitCode}:\n${this.logs.slice(-4000)}`);
+      const p = this.proc;
+      if (p && (p.exitCode !== null || p.signalCode !== null) && !this.expectExit) throw new WaitAborted(`hostd exited ${p.exitCode ?? p.signalCode} while waiting for ${type}:\n${this.logs.slice(-4000)}`);
       return this.events.find((e) => e.type === type && (!vmId || (e.data as { vmId?: string }).vmId === vmId));
-    }, timeoutMs, 100) as Promise<Stored<Extract<DomainEvent, { type: T }>>>;
+    }, timeoutMs, 100, () => `hostd's last log lines:\n${this.logs.slice(-4000)}`) as Promise<Stored<Extract<DomainEvent, { type: T }>>>;
   }
 
   /** The VM's console as hostd published it (VmOutput chunks in offset order). */
