@@ -24,7 +24,8 @@ export function humanLine(e: Stored<DomainEvent>): string {
   return `${String(e.seq).padStart(6)}  ${t}  ${e.type.padEnd(17)} ${summary(e)}`;
 }
 
-function summary(e: DomainEvent): string {
+/** The few fields that matter for the event's type (the tail of `humanLine`). */
+export function summary(e: DomainEvent): string {
   switch (e.type) {
     case "JobQueued": {
       const s = e.data.spec;

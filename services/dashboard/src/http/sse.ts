@@ -1,0 +1,16 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** A server-sent events stream: named events with JSON data, a comment every 15 s to keep proxies from closing it. */
+export function openSse(req: IncomingMessage, res: ServerResponse): { send: (event: string, data: unknown) => void; onClose: (f: () => void) => void } {
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+  res.write("retry: 2000\n\n");
+  const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+  const closers: (() => void)[] = [() => clearInterval(ping)];
+  req.once("close", () => closers.forEach((f) => f()));
+  return {
+    send: (event, data) => {
+      if (!res.writableEnded) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    onClose: (f) => void closers.push(f),
+  };
+}
