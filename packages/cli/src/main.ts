@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { CliError } from "./client/connection.js";
 import { adminCommand } from "./commands/admin.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { eventsCommand } from "./commands/events.js";
 import { hostsCommand, jobsCommand } from "./commands/jobs-hosts.js";
 import { runCommand } from "./commands/run.js";
@@ -19,6 +20,7 @@ jobsCommand(program);
 hostsCommand(program);
 stateCommand(program);
 adminCommand(program);
+doctorCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CliError) {
