@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { hostEvents } from "./events/host.js";
 import { janitorEvents } from "./events/janitor.js";
-import { JobCompletedV1, JobQueuedV1, JobRequeuedV1, JobScheduledV1, JobStartedV1, jobEvents } from "./events/job.js";
+import { JobCompletedV1, JobQueuedV1, JobRequeuedV1, JobScheduledV1, JobScheduledV2, JobStartedV1, jobEvents } from "./events/job.js";
 import { providerEvents } from "./events/provider.js";
-import { vmEvents } from "./events/vm.js";
+import { VmBootedV1, vmEvents } from "./events/vm.js";
 import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
 import { HostHeartbeatV1, telemetryMessages } from "./telemetry.js";
 
@@ -41,7 +41,10 @@ const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcast
   HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
   // v1 → v2: `spec.netMbit` is new and optional; every v1 value is a valid v2 value.
   JobQueued: { versions: [JobQueuedV1.shape.data], upcasters: [(d) => d] },
-  JobScheduled: { versions: [JobScheduledV1.shape.data], upcasters: [(d) => d] },
+  // v2 → v3: `start` is new and optional (absent = cold, as every v2 placement was).
+  JobScheduled: { versions: [JobScheduledV1.shape.data, JobScheduledV2.shape.data], upcasters: [(d) => d, (d) => d] },
+  // v1 → v2: `start` and `handOverMs` are new and optional; every v1 VM was booted for its job.
+  VmBooted: { versions: [VmBootedV1.shape.data], upcasters: [(d) => d] },
   // v1 → v2: every v1 JobStarted came from a webhook.
   JobStarted: { versions: [JobStartedV1.shape.data], upcasters: [(d) => ({ ...(d as object), reportedBy: "webhook" })] },
   // v1 → v2: `reportedBy` gained `reconcile`, `reason` is new and optional; every v1 is a v2.

@@ -14,7 +14,7 @@ const sealed = { alg: "x25519-hkdf-sha256-aes256gcm", ephemeralPublicKey: "AAAA"
 export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   JobQueued: { jobId: "gh-29679449", source: { ...source, labels: [...source.labels, "net-500mbit"] }, spec: { ...spec, netMbit: 500 } },
   JobIgnored: { jobId: "gh-29679450", source: { ...source, labels: ["ubuntu-latest"] }, reason: "no oneshot label" },
-  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "k3j9x2ab", spec: { ...spec, netMbit: 500 }, attempt: 0 },
+  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "w4k2m8c1x9q0", spec: { ...spec, netMbit: 500 }, attempt: 0, start: "warm" },
   JobUnschedulable: { jobId: "gh-29679451", reason: "no arm64 host has 64 vCPUs" },
   JobStarted: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab", reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: in_progress on oneshot-metal-01-k3j9x2ab" },
   JobCompleted: { jobId: "gh-29679449", conclusion: "success", exitCode: 0, reportedBy: "reconcile", reason: "GET /repos/acme/widgets/actions/jobs/29679449: completed (success)" },
@@ -38,7 +38,13 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
   VmBooted: {
     ...ref, vmm: "qemu", accel: "tcg", pid: 4242,
     timings: { diskMs: 6, configMs: 9, netMs: 12, vmmStartMs: 30, agentReadyMs: 1900, totalMs: 1960 },
+    start: "warm", handOverMs: 41,
   },
+  VmWarmed: {
+    hostId: "metal-01", vmId: "w4k2m8c1x9q0", shape: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "minimal" }, vmm: "qemu", accel: "tcg",
+    timings: { diskMs: 6, configMs: 9, netMs: 12, vmmStartMs: 30, agentReadyMs: 1900, totalMs: 1960 },
+  },
+  WarmVmRetired: { hostId: "metal-01", vmId: "w4k2m8c1x9q0", reason: "max-age", detail: "warm for 3600s (HOSTD_WARM_MAX_AGE_SEC 3600)", removed: ["process:4242", "tap:os-w4k2m8c1x9q0"] },
   VmBootFailed: { ...ref, code: "agent-timeout", reason: "no ready marker after 120s", consoleTail: "tsc: Unable to calibrate" },
   VmExited: { ...ref, exitCode: 3, reason: "exited", runMs: 2500 },
   VmDestroyed: { ...ref, removed: ["process:4242", "tap:os-k3j9x2ab", "nft:oneshot:k3j9x2ab", "dir:/var/lib/oneshot/vms/k3j9x2ab"] },

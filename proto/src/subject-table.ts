@@ -45,7 +45,7 @@ export const subjectTable: readonly SubjectRule[] = [
   },
   {
     pattern: "evt.host.{hostId}.vm.{vmId}",
-    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed", "VmIsolationLost"],
+    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed", "VmIsolationLost", "VmWarmed", "WarmVmRetired"],
     writers: ["hostd"],
   },
   {

@@ -73,6 +73,7 @@ export function subjectOf(event: DomainEvent): string {
     case "DeliveryRedelivered":
       return subjects.provider(event.data.provider);
     case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed": case "VmIsolationLost":
+    case "VmWarmed": case "WarmVmRetired":
       return subjects.vm(event.data.hostId, event.data.vmId);
     default: {
       const never: never = event;

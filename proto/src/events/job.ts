@@ -55,7 +55,21 @@ export const JobScheduledV1 = defineEvent("JobScheduled", {
   script: z.string().max(256 * 1024).optional(),
 });
 
-/** Appended to the *host* subject with optimistic concurrency: it is the capacity reservation. v2: `spec.netMbit`. */
+/** JobScheduled v2, frozen: every placement booted a VM for its job. Every v2 is a v3 (cold). */
+export const JobScheduledV2 = defineEvent("JobScheduled", {
+  jobId: Id,
+  hostId: Id,
+  vmId: VmId,
+  spec: JobSpec,
+  attempt: z.number().int().nonnegative(),
+  script: z.string().max(256 * 1024).optional(),
+});
+
+/**
+ * Appended to the *host* subject with optimistic concurrency: it is the capacity reservation.
+ * v2: `spec.netMbit`. v3: `start` — `warm`: `vmId` names a ready pool VM of the host (VmWarmed)
+ * that is handed this job instead of a boot (docs/warm-pool.md); absent or `cold`: boot one.
+ */
 export const JobScheduled = defineEvent("JobScheduled", {
   jobId: Id,
   hostId: Id,
@@ -68,6 +82,7 @@ export const JobScheduled = defineEvent("JobScheduled", {
    * subject (least privilege: a hostd identity may not read job subjects).
    */
   script: z.string().max(256 * 1024).optional(),
+  start: z.enum(["cold", "warm"]).optional(),
 });
 export type JobScheduled = z.infer<typeof JobScheduled>;
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id, VmId, defineEvent } from "../common.js";
+import { Arch, Id, VmId, defineEvent } from "../common.js";
 
 const vmRef = { vmId: VmId, hostId: Id, jobId: Id };
 
@@ -22,12 +22,32 @@ export const BootTimings = z.object({
 });
 export type BootTimings = z.infer<typeof BootTimings>;
 
+/** VmBooted v1, frozen: every VM booted for its job (cold). Every v1 is a v2. */
+export const VmBootedV1 = defineEvent("VmBooted", {
+  ...vmRef,
+  vmm: z.enum(["qemu", "firecracker"]),
+  accel: z.enum(["kvm", "tcg"]),
+  pid: z.number().int().nullable(),
+  timings: BootTimings,
+});
+
+/** How a job's VM started: booted for it (`cold`) or a pool VM handed the job (`warm`, docs/warm-pool.md). */
+export const StartKind = z.enum(["cold", "warm"]);
+export type StartKind = z.infer<typeof StartKind>;
+
+/**
+ * The VM's agent is ready to run its job. v2: `start` (absent = cold) and, for a warm VM,
+ * `handOverMs`: the job's placement read → the agent ready with the job (the boot happened
+ * before, at pool fill; `timings` are that boot's).
+ */
 export const VmBooted = defineEvent("VmBooted", {
   ...vmRef,
   vmm: z.enum(["qemu", "firecracker"]),
   accel: z.enum(["kvm", "tcg"]),
   pid: z.number().int().nullable(),
   timings: BootTimings,
+  start: StartKind.optional(),
+  handOverMs: z.number().nonnegative().optional(),
 });
 export type VmBooted = z.infer<typeof VmBooted>;
 
@@ -115,4 +135,41 @@ export const VmIsolationLost = defineEvent("VmIsolationLost", {
 });
 export type VmIsolationLost = z.infer<typeof VmIsolationLost>;
 
-export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished, VmIsolationLost] as const;
+/** A warm pool's shape (docs/warm-pool.md): what a job must ask for to be handed a VM of it. */
+export const WarmShape = z.object({
+  arch: Arch,
+  vcpus: z.number().int().positive(),
+  memMiB: z.number().int().positive(),
+  diskGiB: z.number().int().positive(),
+  image: z.string().min(1).max(64),
+});
+export type WarmShape = z.infer<typeof WarmShape>;
+
+/**
+ * hostd, on the VM's subject: a pool VM of this shape booted with nothing job-specific and its
+ * agent waits for a job on its job drive. It ran nothing; a JobScheduled naming it hands it one.
+ */
+export const VmWarmed = defineEvent("VmWarmed", {
+  hostId: Id,
+  vmId: VmId,
+  shape: WarmShape,
+  vmm: z.enum(["qemu", "firecracker"]),
+  accel: z.enum(["kvm", "tcg"]),
+  timings: BootTimings,
+});
+export type VmWarmed = z.infer<typeof VmWarmed>;
+
+/**
+ * hostd, on the VM's subject: a pool VM was destroyed without ever running a job (past its
+ * maximum age, hostd stopping, boot failure, preempted, or its pool shrank).
+ */
+export const WarmVmRetired = defineEvent("WarmVmRetired", {
+  hostId: Id,
+  vmId: VmId,
+  reason: z.enum(["max-age", "stopping", "boot-failed", "preempted", "pool-shrunk", "killed"]),
+  detail: z.string().max(512),
+  removed: z.array(z.string().max(4096)).max(32),
+});
+export type WarmVmRetired = z.infer<typeof WarmVmRetired>;
+
+export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished, VmIsolationLost, VmWarmed, WarmVmRetired] as const;

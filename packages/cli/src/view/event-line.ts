@@ -32,7 +32,7 @@ export function summary(e: DomainEvent): string {
       return `${e.data.jobId} ${e.data.source.provider}:${e.data.source.repo} ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB`;
     }
     case "JobIgnored": return `${e.data.jobId} ${e.data.reason}`;
-    case "JobScheduled": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt})`;
+    case "JobScheduled": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt}, ${e.data.start ?? "cold"})`;
     case "JobUnschedulable": return `${e.data.jobId} ${e.data.reason}`;
     case "JobStarted": return `${e.data.jobId}${e.data.runnerName ? ` runner ${e.data.runnerName}` : ""} (${e.data.reportedBy}${e.data.reason ? `: ${e.data.reason}` : ""})`;
     case "JobRebound": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId}: ${e.data.reason}`;
@@ -46,7 +46,14 @@ export function summary(e: DomainEvent): string {
     case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost": case "HostDeregistered":
       return `${e.data.hostId} ${e.data.reason}`;
     case "VmBootRequested": return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}`;
-    case "VmBooted": return `${e.data.vmId} ${e.data.vmm}/${e.data.accel} agent ready in ${Math.round(e.data.timings.totalMs)}ms`;
+    case "VmBooted": return e.data.start === "warm"
+      ? `${e.data.vmId} ${e.data.vmm}/${e.data.accel} warm: handed over in ${Math.round(e.data.handOverMs ?? 0)}ms`
+      : `${e.data.vmId} ${e.data.vmm}/${e.data.accel} agent ready in ${Math.round(e.data.timings.totalMs)}ms`;
+    case "VmWarmed": {
+      const s = e.data.shape;
+      return `${e.data.vmId} on ${e.data.hostId} warm ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB ${s.image} (booted in ${Math.round(e.data.timings.totalMs)}ms)`;
+    }
+    case "WarmVmRetired": return `${e.data.vmId} on ${e.data.hostId} ${e.data.reason}: ${e.data.detail}`;
     case "VmBootFailed": return `${e.data.vmId} ${e.data.code}: ${e.data.reason}`;
     case "VmExited": return `${e.data.vmId} ${e.data.reason} exit ${e.data.exitCode ?? "?"} after ${Math.round(e.data.runMs)}ms`;
     case "VmDestroyed": return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;

@@ -119,6 +119,7 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
     case "VmDestroyed": case "VmVanished": release(e.data.vmId); break;
     case "VmIdle": case "VmRetired": case "DeliveryRedelivered": break;
     case "VmIsolationLost": break; // its VmExited/VmDestroyed release the VM
+    case "VmWarmed": case "WarmVmRetired": break; // pool VMs hold no job (docs/warm-pool.md)
     case "HostRegistered": {
       const prev = f.hosts.get(e.data.hostId);
       f.hosts.set(e.data.hostId, {

@@ -147,6 +147,10 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       const j = job(state, d.jobId, 0);
       j.timeoutSec = d.spec.timeoutSec;
       const vm = vmOf(state, d.vmId, d.jobId, d.hostId, e.correlationId);
+      // A warm VM handed this job (docs/warm-pool.md): from now on it is the job's VM, and its
+      // job's time counts from the hand-over, not from the pool fill.
+      const warm = d.start === "warm";
+      if (warm) vm.jobId = d.jobId;
       vm.attempt = d.attempt;
       vm.correlationId = e.correlationId;
       vm.scheduledEventId ??= e.id;
@@ -155,9 +159,9 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       if (!j.vmIds.includes(d.vmId)) j.vmIds.push(d.vmId);
       if (d.script !== undefined) {
         vm.bound = true;
-        if (vm.runningJobId === undefined) startOn(state, j, vm, undefined);
+        if (vm.runningJobId === undefined) startOn(state, j, vm, warm ? at(e) : undefined);
       } else if (j.status === "active") {
-        claim(state, j, vm, undefined);
+        claim(state, j, vm, warm ? at(e) : undefined);
       }
       // A placement for a job that already ended: only a local job's VM is bound to it; any
       // other VM's runner may take another job, and the scheduler idles it if none does.
@@ -270,6 +274,24 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       break;
     case "VmIsolationLost": // hostd is killing the VM: its VmExited and VmDestroyed end it here
       break;
+    case "VmWarmed": {
+      // A pool VM (docs/warm-pool.md): wanted from its boot, held for no job until a
+      // JobScheduled names it; it has no timeout of its own (hostd retires it at its max age).
+      const vm = vmOf(state, e.data.vmId, warmJobId(e.data.vmId), e.data.hostId, e.correlationId);
+      vm.lastVmEventSeq = Math.max(vm.lastVmEventSeq, e.seq);
+      vm.bootRequestedAt ??= at(e);
+      vm.bootRequestedSeq ??= e.seq;
+      vm.bootedAt ??= at(e);
+      break;
+    }
+    case "WarmVmRetired": {
+      const vm = state.vms.get(e.data.vmId);
+      if (vm) {
+        vm.lastVmEventSeq = Math.max(vm.lastVmEventSeq, e.seq);
+        end(vm, "vm-destroyed", e, `warm VM retired (${e.data.reason}): ${e.data.detail}`);
+      }
+      break;
+    }
     case "ReclaimRequested": {
       const d = e.data;
       if (state.reclaims.has(d.reclaimId)) break;
@@ -307,6 +329,9 @@ function job(state: DesiredState, jobId: string, seq: number): DesiredJob {
   j.lastSeq = Math.max(j.lastSeq, seq);
   return j;
 }
+
+/** The job id a pool VM is known by until a job is handed to it (never a real job's: those have a provider prefix). */
+export const warmJobId = (vmId: string): string => `warm-${vmId}`;
 
 function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string, correlationId: string): DesiredVm {
   let vm = state.vms.get(vmId);

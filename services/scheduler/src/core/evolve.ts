@@ -4,6 +4,7 @@ import { applyJobEvent } from "./evolve-job.js";
 import { forgetOldJobs } from "./job-memory.js";
 import { applyVmEvent } from "./evolve-vm.js";
 import type { SchedulerState } from "./state.js";
+import { applyWarmEvent } from "./warm-vms.js";
 
 /**
  * Folds one stored event into the scheduler's state. Deterministic: the same log gives the
@@ -21,17 +22,23 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
     case "JobQueued": case "JobIgnored": case "JobScheduled": case "JobUnschedulable": case "JobStarted":
     case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
       applyJobEvent(state, e);
+      if (e.type === "JobScheduled") applyWarmEvent(state, e);
       break;
     case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost":
     case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed": case "HostFenced": case "HostLeaseExpired":
       applyHostEvent(state, e);
+      if (e.type === "HostLost" || e.type === "HostDeregistered" || e.type === "HostRegistered") applyWarmEvent(state, e);
       break;
     case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
     case "VmIdle": case "VmRetired": case "VmVanished": case "PlacementExpired":
       applyVmEvent(state, e);
       break;
+    case "VmWarmed": case "WarmVmRetired":
+      applyWarmEvent(state, e);
+      break;
     case "VmIsolationLost":
       // Why a VM is being killed; its VmExited and VmDestroyed carry the consequences.
+      break;
     case "DeliveryRedelivered":
       // The reconciler's audit trail: what it recovers arrives as job events.
       break;

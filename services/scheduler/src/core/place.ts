@@ -6,6 +6,7 @@ import { followUp, type Policy } from "./follow-ups.js";
 import { FreeVms } from "./free-vms.js";
 import { idleVms } from "./idle-vms.js";
 import type { JobView, SchedulerState } from "./state.js";
+import { placeWarm } from "./warm-vms.js";
 
 export const defaultPolicy: Policy = { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" };
 
@@ -52,7 +53,10 @@ function placePending(state: SchedulerState, now: string, vms: FreeVms, decision
     if (vm) decisions.push(rebound(job, vm, undefined, `free VM booted for ${vm.jobId} covers it`, now));
     else toBoot.push(job);
   }
-  for (const [job, hostId] of assign(toBoot, hosts)) {
+  // A ready warm VM of the job's shape first (docs/warm-pool.md): no boot to wait for.
+  const warm = placeWarm(state, toBoot, now);
+  decisions.push(...warm.decisions);
+  for (const [job, hostId] of assign(warm.cold, warm.hosts)) {
     decisions.push(scheduled(job, hostId, state.hostSubjectSeq.get(hostId) ?? 0, now));
   }
 }

@@ -138,6 +138,8 @@ export interface SchedulerState {
   scopeJobs: Map<string, Set<string>>;
   /** Sequence of the last placement of each org's jobs: the round-robin turn across orgs. */
   orgServedSeq: Map<string, number>;
+  /** Ready warm pool VMs by VM id (warm-vms.ts); absent until the first VmWarmed. */
+  warm?: Map<string, import("./warm-vms.js").WarmVm>;
 }
 
 export const initialState = (): SchedulerState => ({
