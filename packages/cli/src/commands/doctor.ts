@@ -32,8 +32,8 @@ export function doctorCommand(program: Command): void {
       if (o.nats) findings.push(...(await natsFindings({ timeoutMs: Math.max(500, Number(o.natsTimeout) * 1000 || 4000) })));
       const code = exitCodeOf(findings);
       const verdict = findings.some((f) => f.verdict === "fail") ? "fail" : findings.some((f) => f.verdict === "warn") ? "warn" : "ok";
-      process.stdout.write(o.json ? `${JSON.stringify({ verdict, findings })}\n` : renderText(findings));
-      process.exitCode = code;
+      // Exit as soon as the report is out: a NATS client whose login half-worked may still be retrying.
+      process.stdout.write(o.json ? `${JSON.stringify({ verdict, findings })}\n` : renderText(findings), () => process.exit(code));
     });
 }
 

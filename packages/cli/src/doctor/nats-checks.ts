@@ -16,6 +16,9 @@ const ENV_FIX = "set NATS_URL, NATS_USER, NATS_NKEY_FILE and NATS_CA_FILE as hos
 
 /** Why a connection failed, as one fix: the cause decides what to change. */
 function fixFor(error: string): string {
+  if (/Permissions Violation for Subscription to "_INBOX_/i.test(error)) {
+    return "NATS_USER does not name the identity whose seed NATS_NKEY_FILE holds (replies come only to _INBOX_<NATS_USER>): set both from the same `oneshot admin bootstrap` identity";
+  }
   if (/authori[sz]ation|authenticat|nkey|user/i.test(error)) {
     return "this identity is not in NATS's config, or its seed does not match: NATS_USER and NATS_NKEY_FILE must be a pair `oneshot admin bootstrap` made (re-run it and restart NATS after adding a host)";
   }

@@ -50,11 +50,12 @@ async function measureSkew(nats: Nats, user: string | undefined): Promise<SkewFa
     await nats.jsm.consumers.delete(streams.events.name, ci.name).catch(() => undefined);
     return { measured: true, skewMs: (t0 + t1) / 2 - Date.parse(ci.created), uncertaintyMs: (t1 - t0) / 2, how: "a consumer's creation time on EVENTS" };
   } catch (e) {
-    if (!user) return { measured: false, why: `cannot make a consumer on EVENTS (${(e as Error).message})` };
+    const why = `cannot make a consumer on EVENTS (${(e as Error).message})`;
+    if (!user) return { measured: false, why };
     const t2 = Date.now();
     const own = (await nats.jsm.consumers.info(streams.events.name, user).catch(() => undefined)) as { ts?: string } | undefined;
     const t3 = Date.now();
     if (own?.ts) return { measured: true, skewMs: (t2 + t3) / 2 - Date.parse(own.ts), uncertaintyMs: (t3 - t2) / 2, how: `the server's time in ${user}'s consumer info` };
-    return { measured: false, why: `${user} may not make a consumer on EVENTS and this server does not stamp consumer info with its time (nats-server 2.10+ does)` };
+    return { measured: false, why: `${why}, and ${own ? "this server does not stamp consumer info with its time (nats-server 2.10+ does)" : `no consumer ${user} to read the server's time from`}` };
   }
 }
