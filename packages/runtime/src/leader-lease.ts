@@ -91,3 +91,15 @@ function isWrongSequence(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   return code === 10071 || code === 10164 || /wrong last sequence/i.test(String((e as Error)?.message));
 }
+
+/**
+ * A lease's TTL is its bucket's (the key must expire when the leader stops renewing): the
+ * bucket's TTL, with a warning when the configuration asks for another; a bucket without one
+ * is refused, since a dead leader would then hold the lease forever.
+ */
+export async function leaseTtlOf(kv: KV, o: { bucket: string; configuredMs: number; envName: string; log: Logger }): Promise<number> {
+  const ttl = (await kv.status()).ttl;
+  if (!ttl) throw new Error(`KV bucket \`${o.bucket}\` has no TTL: a dead leader would hold the lease forever; recreate it with a TTL (${o.envName})`);
+  if (ttl !== o.configuredMs) o.log.warn({ bucket: o.bucket, bucketTtlMs: ttl, configuredMs: o.configuredMs }, `KV bucket \`${o.bucket}\` has another TTL than ${o.envName}; using the bucket's`);
+  return ttl;
+}

@@ -33,6 +33,19 @@ export interface ConnectOptions {
 export const inboxPrefixFor = (user: string | undefined): string | undefined => (user ? `_INBOX_${user}` : undefined);
 
 /** Connects with endless reconnects; logs status changes; a clear error when unreachable. */
+/**
+ * nats-server before 2.9.21 does not serialise expected-last-subject-sequence checks in a
+ * clustered stream (nats-io/nats-server#4319): two concurrent appends expecting the same
+ * sequence may both be stored. oneshot keeps one writer per decision (leases), but a cluster
+ * should run a fixed server. Returns the warning, or undefined.
+ */
+export function clusterConcurrencyWarning(version: string | undefined, cluster: string | undefined): string | undefined {
+  if (!version || !cluster) return undefined;
+  const [maj = 0, min = 0, patch = 0] = version.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
+  const old = maj < 2 || (maj === 2 && (min < 9 || (min === 9 && patch < 21)));
+  return old ? `nats-server ${version} in a cluster does not serialise expected-sequence appends (fixed in 2.9.21, nats-io/nats-server#4319): upgrade the cluster` : undefined;
+}
+
 export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Nats> {
   const servers = opts.url.split(",").map((s) => s.trim());
   const deadline = Date.now() + (opts.firstConnectTimeoutMs ?? 15_000);
@@ -46,7 +59,9 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
         maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000,
       });
       watchStatus(nc, log);
-      log.info({ server: nc.getServer() }, "connected to NATS");
+      log.info({ server: nc.getServer(), version: nc.info?.version }, "connected to NATS");
+      const weak = clusterConcurrencyWarning(nc.info?.version, nc.info?.cluster);
+      if (weak) log.warn({ version: nc.info?.version, cluster: nc.info?.cluster }, weak);
       return { nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
     } catch (e) {
       lastErr = e;
@@ -79,7 +94,7 @@ function readable(path: string, what: string): string {
   try {
     readFileSync(path);
   } catch (e) {
-    throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   return path;
 }

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { DomainEvent, Stored } from "@oneshot/proto";
-import { LeaderLease, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { LeaderLease, leaseTtlOf, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { leakSettings, type JanitorConfig } from "./config.js";
 import { appendsOf, type JanitorEvent } from "./core/appends.js";
@@ -48,7 +48,7 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   const metrics = janitorMetrics(d.registry);
   const settings = leakSettings(c);
   const holder = c.JANITOR_INSTANCE_ID ?? `${hostname()}-${process.pid}`;
-  const ttlMs = await leaseTtlMs(d.kv, c.JANITOR_LEASE_TTL * 1000, log);
+  const ttlMs = await leaseTtlOf(d.kv, { bucket: "janitor", configuredMs: c.JANITOR_LEASE_TTL * 1000, envName: "JANITOR_LEASE_TTL", log });
   const lease = new LeaderLease(d.kv, { role: "janitor", key: LEASE_KEY, holder, ttlMs, clock, log, onChange: (l) => metrics.leader.set(l ? 1 : 0) });
   metrics.leader.set(0);
 
@@ -204,10 +204,3 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   };
 }
 
-/** The bucket's real TTL wins over the configured one: a key must never outlive our belief in it. */
-async function leaseTtlMs(kv: KV, configuredMs: number, log: Logger): Promise<number> {
-  const ttl = (await kv.status()).ttl;
-  if (!ttl) throw new Error("KV bucket `janitor` has no TTL: a dead leader would hold the lease forever; recreate it with a TTL (JANITOR_LEASE_TTL)");
-  if (ttl !== configuredMs) log.warn({ bucketTtlMs: ttl, configuredMs }, "KV bucket `janitor` has another TTL than JANITOR_LEASE_TTL; using the bucket's");
-  return ttl;
-}

@@ -32,5 +32,14 @@ export const SchedulerEnv = BaseEnv.extend({
   SCHEDULER_SNAPSHOT_EVERY: envInt(0, 100_000_000).default(20_000),
   /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
   SCHEDULER_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
+  /**
+   * Seconds a scheduler's leadership lasts without renewal (KV bucket `scheduler`, key
+   * `leader`, whose TTL this is). One instance decides; the others follow the log and take
+   * over when its lease lapses (a graceful stop hands it over at once). A kill -9 of the leader
+   * delays placements by at most this long.
+   */
+  SCHEDULER_LEASE_TTL: envInt(2, 300).default(6),
+  /** Names this instance in the lease (default: hostname-pid). */
+  SCHEDULER_INSTANCE_ID: z.string().min(1).max(128).optional(),
 });
 export type SchedulerConfig = z.infer<typeof SchedulerEnv>;

@@ -88,7 +88,7 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
   return [
     { name: "admin", role: "admin", publish: { allow: [">"], deny: [] }, subscribe: { allow: [">"], deny: [] }, allowResponses: false },
     service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>", "$KV.ingest-runner-replies.>"], ["rpc.runner.config.*"], true),
-    service("scheduler", ["$KV.snapshots.scheduler.>"]),
+    service("scheduler", ["$KV.snapshots.scheduler.>", "$KV.scheduler.>"]),
     service("janitor", ["$KV.janitor.>"]),
     ...input.hosts.map((h): IdentityPermissions => {
       const name = `hostd-${h}`;

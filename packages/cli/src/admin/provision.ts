@@ -44,6 +44,7 @@ export async function provisionAll(nats: Nats, hosts: string[], log: Logger, opt
   }
   // Buckets the services use but may not create under their own identities.
   await ensureKv(nats, "janitor", { ttlMs: 15_000, ...r }); // the janitor's leader lease (JANITOR_LEASE_TTL default)
+  await ensureKv(nats, "scheduler", { ttlMs: 6_000, ...r }); // the scheduler's leader lease (SCHEDULER_LEASE_TTL default)
   await ensureKv(nats, "ingest-gitlab-runners", { ttlMs: 7 * 24 * 3600_000, ...r });
   await ensureKv(nats, "ingest-reconcile", { ttlMs: 30_000, ...r }); // the reconciler's leader lease (RECONCILE_LEASE_TTL default)
   await ensureKv(nats, "ingest-runner-replies", { ttlMs: 10 * 60_000, ...r }); // broker answers shared by ingest replicas

@@ -151,15 +151,24 @@ class Factors {
   private cd = -1; private fd = 0;
   constructor(private readonly dv: number, private readonly dm: number, private readonly dd: number) {}
   v(cap: number): number {
-    if (cap !== this.cv) (this.cv = cap), (this.fv = 10 ** (-this.dv / cap));
+    if (cap !== this.cv) {
+      this.cv = cap;
+      this.fv = 10 ** (-this.dv / cap);
+    }
     return this.fv;
   }
   m(cap: number): number {
-    if (cap !== this.cm) (this.cm = cap), (this.fm = 10 ** (-this.dm / cap));
+    if (cap !== this.cm) {
+      this.cm = cap;
+      this.fm = 10 ** (-this.dm / cap);
+    }
     return this.fm;
   }
   d(cap: number): number {
-    if (cap !== this.cd) (this.cd = cap), (this.fd = 10 ** (-this.dd / cap));
+    if (cap !== this.cd) {
+      this.cd = cap;
+      this.fd = 10 ** (-this.dd / cap);
+    }
     return this.fd;
   }
 }

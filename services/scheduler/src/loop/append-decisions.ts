@@ -9,6 +9,8 @@ export interface AppendReport {
   maxSeq: number;
   /** A failure other than a conflict (NATS unavailable…): decide again after a pause. */
   error?: unknown;
+  /** The lease lapsed during the round: what was left of it was not appended. */
+  leaseLost?: boolean;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface AppendReport {
 export async function appendDecisions(
   store: EventStore,
   decisions: readonly Decision[],
-  o: { newId: () => string; log: Logger; parallel?: number },
+  o: AppendOptions & { parallel?: number },
 ): Promise<AppendReport> {
   const chains = new Map<string, Decision[]>();
   for (const d of decisions) {
@@ -37,9 +39,20 @@ export async function appendDecisions(
   return report;
 }
 
-async function appendChain(store: EventStore, chain: Decision[], report: AppendReport, o: { newId: () => string; log: Logger }): Promise<void> {
+interface AppendOptions {
+  newId: () => string;
+  log: Logger;
+  /** Checked before every append: a scheduler whose lease lapsed (it was frozen, say) stops mid-round. */
+  mayAct?: () => boolean;
+}
+
+async function appendChain(store: EventStore, chain: Decision[], report: AppendReport, o: AppendOptions): Promise<void> {
   let expected = chain[0]!.expectedLastSubjectSeq;
   for (const d of chain) {
+    if (o.mayAct && !o.mayAct()) {
+      report.leaseLost = true;
+      return;
+    }
     try {
       const res = await store.append(d.event, {
         msgId: d.msgId, expectedLastSubjectSeq: expected, correlationId: d.correlationId, causationId: d.causationId,

@@ -19,6 +19,7 @@ export function schedulerMetrics(registry: Registry) {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5], registers,
     }),
     logSeq: new Gauge({ name: "scheduler_log_seq", help: "Last EVENTS sequence this instance has read", registers }),
+    leader: new Gauge({ name: "scheduler_leader", help: "1 while this instance holds the scheduler lease and decides, 0 while it stands by", registers }),
     replayEventsPerSec: new Gauge({ name: "scheduler_replay_events_per_second", help: "Replay rate at start", registers }),
   };
 }

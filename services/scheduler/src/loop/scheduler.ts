@@ -1,5 +1,6 @@
 import { subjects, type DecodeError } from "@oneshot/proto";
-import type { EventStore, Logger, SnapshotStore } from "@oneshot/runtime";
+import type { KV } from "@nats-io/kv";
+import { LeaderLease, type EventStore, type Logger, type SnapshotStore } from "@oneshot/runtime";
 import type { Policy } from "../core/follow-ups.js";
 import type { SchedulerState } from "../core/state.js";
 import { place } from "../core/place.js";
@@ -19,10 +20,17 @@ export interface SchedulerDeps {
   onFatal: (e: unknown) => void;
   /** Start from the newest readable snapshot and write new ones; without it, every start replays the whole log. */
   snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
+  /**
+   * Decide only while holding the lease (KV bucket `scheduler`, key `leader`); without it this
+   * instance always decides (a single scheduler, as in tests). See docs/scheduler-leadership.md.
+   */
+  lease?: { kv: KV; holder: string; ttlMs: number };
 }
 
 export interface RunningScheduler {
   caughtUp: () => boolean;
+  /** True while this instance decides (always, without a lease). */
+  leader: () => boolean;
   /** The projection as it stands (tests and benches compare it; never change it). */
   state: () => SchedulerState;
   /** Where the start began: the snapshot's sequence, or undefined for a full replay. */
@@ -84,23 +92,71 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     },
   });
 
+  // One decider at a time. Two schedulers deciding side by side were kept apart only by the
+  // expected-subject-sequence check on each host's subject, which a clustered JetStream does not
+  // serialise (nats-server before 2.9.21, and again across a stream-leader change): both of two
+  // concurrent placements on one host were stored and the host was overbooked (the chaos suite).
+  let becameLeader: (() => void) | undefined;
+  let mustCatchUp = true;
+  const lease = d.lease
+    ? new LeaderLease(d.lease.kv, {
+        role: "scheduler", key: "leader", holder: d.lease.holder, ttlMs: d.lease.ttlMs, clock: () => d.clock().getTime(), log,
+        onChange: (leader) => {
+          metrics.leader.set(leader ? 1 : 0);
+          mustCatchUp = true;
+          if (leader) becameLeader?.();
+        },
+      })
+    : undefined;
+  const mayAct = () => !lease || lease.isLeader();
+  metrics.leader.set(lease ? 0 : 1);
+  let leaseTimer: NodeJS.Timeout | undefined;
+  let leaseTick: Promise<void> = Promise.resolve();
+  if (lease) {
+    const renew = () => {
+      leaseTick = lease.tick();
+    };
+    renew();
+    await leaseTick;
+    leaseTimer = setInterval(renew, Math.max(250, Math.floor(d.lease!.ttlMs / 3)));
+  }
+
   const tickMs = Math.min(30_000, Math.max(1_000, Math.floor(d.policy.idleDeadlineMs / 10)));
   const loop = (async () => {
     let decidedAt = -1;
     let backoffMs = 0;
     while (!stopped) {
       // Time alone makes decisions too (the idle deadline): wake up now and then even when the log is quiet.
-      await wakeOrTick(projection.changedSince(decidedAt), tickMs);
+      await wakeOrTick(projection.changedSince(decidedAt), tickMs, new Promise<void>((r) => (becameLeader = r)));
       if (stopped) break;
+      metrics.logSeq.set(projection.readSeq);
+      if (!mayAct()) {
+        // A standby: follows the log, decides nothing, wakes again at its next change.
+        decidedAt = projection.readSeq;
+        continue;
+      }
+      if (mustCatchUp) {
+        // A new leader first reads everything its predecessor stored, up to the log's end.
+        try {
+          await projection.reached(await store.lastStreamSeq());
+          mustCatchUp = false;
+        } catch (e) {
+          log.warn({ err: e }, "cannot read the log's last sequence before deciding; trying again");
+          await sleep(250);
+          continue;
+        }
+        if (stopped) break;
+        if (!mayAct()) continue;
+      }
       decidedAt = projection.readSeq;
-      metrics.logSeq.set(decidedAt);
       const started = performance.now();
       const decisions = place(projection.state, d.clock().toISOString(), d.policy);
       metrics.placeSeconds.observe((performance.now() - started) / 1000);
       metrics.pending.set(projection.state.pending.size);
       if (decisions.length === 0) continue;
-      const r = await appendDecisions(store, decisions, { newId: d.newId, log });
+      const r = await appendDecisions(store, decisions, { newId: d.newId, log, mayAct });
       record(r, metrics, log);
+      if (r.leaseLost) log.warn({ decided: decisions.length, stored: r.stored.length }, "the lease lapsed during a round: the rest of it was not appended");
       if (r.error !== undefined) {
         // NATS is away or refused: pause, then decide again on whatever the log says by then.
         backoffMs = Math.min(Math.max(250, backoffMs * 2), 10_000);
@@ -123,12 +179,18 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
 
   return {
     caughtUp: () => alive && !stopped,
+    leader: mayAct,
     state: () => projection.state,
     startedFromSeq: from?.seq,
     stop: async () => {
       stopped = true;
+      clearInterval(leaseTimer);
       projection.interrupt();
+      becameLeader?.();
       await loop;
+      await leaseTick;
+      // Handed over at once: a standby need not wait for the TTL.
+      await lease?.release();
       await stopFollow();
       await writer?.idle();
     },
@@ -153,8 +215,8 @@ function record(r: AppendReport, metrics: SchedulerMetrics, log: Logger): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function wakeOrTick(change: Promise<void>, ms: number): Promise<void> {
+async function wakeOrTick(change: Promise<void>, ms: number, leadership: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([change, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  await Promise.race([change, leadership, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
 }
