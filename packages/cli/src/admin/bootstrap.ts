@@ -1,4 +1,5 @@
-import { chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureIdentities, seedFileOf } from "./identities.js";
 import { natsConfig } from "./nats-config.js";
@@ -11,6 +12,7 @@ import { ensurePki, pkiFiles } from "./pki.js";
  *   tls/ca.pem ca.key        the private CA (ca.key never leaves the operator)
  *   tls/server.pem .key      nats-server's certificate for `nats` (compose) + the given names
  *   identities/<name>.nk     one NKey seed per identity (0600), each for that service only
+ *   dashboard-admin-token    what an operator signs in to the dashboard with (0600; kept on re-runs)
  * Re-running keeps existing keys and certificates, adds missing identities (a new host) and
  * re-issues the server certificate when its names change.
  */
@@ -27,12 +29,12 @@ export interface BootstrapInput {
 }
 
 export const CONTAINER_TLS_DIR = "/etc/nats/tls";
-export const controlIdentities = ["admin", "ingest", "scheduler", "janitor"] as const;
+export const controlIdentities = ["admin", "ingest", "scheduler", "janitor", "dashboard"] as const;
 
 export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   mkdirSync(b.dir, { recursive: true, mode: 0o700 });
   const identities = join(b.dir, "identities");
-  const nkeys = ensureIdentities(identities, identityNames(b.hosts, b.audit));
+  const nkeys = ensureIdentities(identities, identityNames(b.hosts, b.audit, { dashboard: true }));
   const nodes = b.cluster ?? 1;
   // Node i is `nats` (i = 1, so single-node compose and the cluster share names) or `nats-<i>`.
   const nodeName = (i: number) => (i === 1 ? "nats" : `nats-${i}`);
@@ -41,7 +43,7 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   const tls = { certFile: `${CONTAINER_TLS_DIR}/server.pem`, keyFile: `${CONTAINER_TLS_DIR}/server.key` };
   for (let i = 1; i <= nodes; i++) {
     writeFileSync(join(b.dir, nodes > 1 ? `nats-${i}.conf` : "nats.conf"), natsConfig({
-      hosts: b.hosts, audit: b.audit, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0", tls,
+      hosts: b.hosts, audit: b.audit, dashboard: true, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0", tls,
       // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
       syncAlways: true,
       ...(nodes > 1 ? {
@@ -57,9 +59,13 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   for (const id of controlIdentities) {
     if (asRoot) chownSync(seedFileOf(identities, id), b.containerUid, b.containerUid);
   }
+  const dashboardToken = join(b.dir, "dashboard-admin-token");
+  if (!existsSync(dashboardToken)) writeFileSync(dashboardToken, randomBytes(24).toString("hex"), { mode: 0o600 });
+  if (asRoot) chownSync(dashboardToken, b.containerUid, b.containerUid);
   if (!asRoot && process.getuid?.() !== b.containerUid) {
-    notes.push(`the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")}`);
+    notes.push(`the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")} ${dashboardToken}`);
   }
+  notes.push(`dashboard: operators sign in with the token in ${dashboardToken}`);
   notes.push(`ca: ${pki.ca}, server certificate: ${pki.server} (names: ${[...clusterNames, ...b.natsNames].join(", ")})`);
   if (nodes > 1) notes.push(`${nodes}-node cluster: docker compose -f compose.yaml -f compose.cluster.yaml up -d (streams at R${nodes})`);
   for (const h of b.hosts) {

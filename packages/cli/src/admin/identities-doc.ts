@@ -26,6 +26,6 @@ export function identitiesDoc(): string {
     `  type the table allows on its subjects (the scheduler and the janitor share \`evt.host.*\`); the`,
     `  table, not NATS, keeps types in place.`,
     ``,
-    identityReport({ hosts: ["metal-01", "metal-02"], audit: ["audit"] }),
+    identityReport({ hosts: ["metal-01", "metal-02"], audit: ["audit"], dashboard: true }),
   ].join("\n");
 }

@@ -34,12 +34,12 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     const hosts = ["metal-01", "metal-02"];
     const dir = mkdtempSync(join(tmpdir(), "oneshot-natsconf-"));
     const port = await freePort();
-    for (const u of ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), "audit"]) {
+    for (const u of ["admin", "ingest", "scheduler", "janitor", "dashboard", ...hosts.map((h) => `hostd-${h}`), "audit"]) {
       passwords[u] = `pw-${u}`;
       process.env[envVarFor(u)] = passwords[u];
     }
     const conf = join(dir, "nats.conf");
-    writeFileSync(conf, natsConfig({ hosts, port, listen: "127.0.0.1", storeDir: join(dir, "js") }));
+    writeFileSync(conf, natsConfig({ hosts, port, listen: "127.0.0.1", storeDir: join(dir, "js"), dashboard: true }));
     server = await startNats({ port, config: conf });
     const admin = await connectNats({ url: server.url, name: "admin", user: "admin", password: passwords.admin }, log);
     await provisionAll(admin, hosts, log);
@@ -79,6 +79,40 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
       await admin.nc.close();
     } finally {
       await audit.nc.close();
+    }
+  });
+
+  it("lets the dashboard read the log, the consoles and the heartbeats, and publish no event but an operator's cordon/drain/cancel subjects", async () => {
+    const hostd = await connectNats({ url: server.url, name: "hostd", user: "hostd-metal-01", password: passwords["hostd-metal-01"] }, log);
+    await hostd.js.publish(subjects.heartbeat("metal-01"), encode({
+      type: "HostHeartbeat", data: { hostId: "metal-01", runningVms: 0, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 }, accel: "tcg", draining: false, uptimeSec: 1 },
+    }, meta), { timeout: 2_000 });
+    await hostd.nc.close();
+    const dash = await connectNats({ url: server.url, name: "dashboard", user: "dashboard", password: passwords.dashboard }, log);
+    try {
+      const seen: string[] = [];
+      expect((await new EventStore(dash.js, dash.jsm).replay("evt.>", (e) => void seen.push(e.type))).count).toBeGreaterThan(0);
+      expect(seen).toContain("JobScheduled");
+      const beats = await dash.js.consumers.get("TELEMETRY", { filter_subjects: subjects.allHeartbeats });
+      expect((await beats.next({ expires: 2_000 }))?.subject).toBe(subjects.heartbeat("metal-01"));
+      await beats.delete();
+      const logs = await dash.js.consumers.get("LOGS", { filter_subjects: "log.>" });
+      await logs.delete();
+      // No event of a host, a VM, a provider; no telemetry, console or dead letter; no stream; no durable.
+      const nc = await as("dashboard");
+      expect(await tryPublish(nc, subjects.vm("metal-01", "abc123"), vmExited("metal-01"))).toMatch(/permission/i);
+      expect(await tryPublish(nc, `${subjects.host("metal-01")}.self`, { type: "HostDeregistered", data: { hostId: "metal-01", reason: "x" } } as DomainEvent)).toMatch(/permission/i);
+      expect(await tryPublish(nc, "evt.provider.github", scheduled("metal-01"))).toMatch(/permission/i);
+      for (const subject of [subjects.heartbeat("metal-01"), "log.host.metal-01.vm.abc123", "dlq.dashboard", "rpc.runner.config.metal-01"]) {
+        expect(await dash.js.publish(subject, new Uint8Array(), { timeout: 1_000 }).then(() => "ok", (e: Error) => e.message), subject).not.toBe("ok");
+      }
+      expect(await dash.jsm.streams.add({ name: "ROGUE3", subjects: ["rogue3.>"] }).then(() => "created", (e: Error) => e.message)).toMatch(/permission/i);
+      expect(await dash.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message)).toMatch(/permission/i);
+      // What a signed-in operator does from the dashboard: the CLI's cordon, and a job's cancel.
+      expect(await tryPublish(nc, subjects.host("metal-01"), { type: "HostCordoned", data: { hostId: "metal-01", reason: "from the dashboard" } })).toBe("ok");
+      expect(await tryPublish(nc, subjects.job("j1"), { type: "JobCancelled", data: { jobId: "j1", reason: "from the dashboard" } })).toBe("ok");
+    } finally {
+      await dash.nc.close();
     }
   });
 

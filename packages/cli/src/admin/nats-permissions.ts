@@ -15,7 +15,7 @@ import { eventSubjectsFor, streams } from "@oneshot/proto";
  */
 export interface IdentityPermissions {
   name: string;
-  role: "admin" | "ingest" | "scheduler" | "janitor" | "hostd" | "audit";
+  role: "admin" | "ingest" | "scheduler" | "janitor" | "hostd" | "audit" | "dashboard";
   publish: { allow: string[]; deny: string[] };
   subscribe: { allow: string[]; deny: string[] };
   /** May answer requests sent to a subject it subscribes to (ingest answers runner-config). */
@@ -25,6 +25,8 @@ export interface IdentityPermissions {
 export interface PermissionInput {
   hosts: string[];
   audit: string[];
+  /** Include the dashboard's identity (`oneshot up` and `admin bootstrap` do). */
+  dashboard?: boolean;
 }
 
 /** A durable consumer and the identity that owns it. Hosts' are provisioned by admin. */
@@ -65,8 +67,22 @@ const auditApi = [streams.events.name, streams.logs.name].flatMap((s) => [
   `$JS.API.STREAM.MSG.GET.${s}`, `$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`,
 ]);
 
+/**
+ * The dashboard reads what audit reads plus the hosts' heartbeats (TELEMETRY), and may publish
+ * only the subjects of the operator's events it appends once someone signed in with the admin
+ * token: HostCordoned/HostUncordoned/HostDrained on `evt.host.<h>` and JobCancelled on
+ * `evt.job.<j>`. NATS permissions are per subject, not per event type: the subject table still
+ * decides which types count there, and the process never writes anything else.
+ */
+const dashboardApi = [...auditApi, `$JS.API.STREAM.INFO.${streams.telemetry.name}`, ...[
+  `$JS.API.CONSUMER.CREATE.${streams.telemetry.name}`, `$JS.API.CONSUMER.CREATE.${streams.telemetry.name}.>`,
+  `$JS.API.CONSUMER.INFO.${streams.telemetry.name}.*`, `$JS.API.CONSUMER.MSG.NEXT.${streams.telemetry.name}.*`, `$JS.API.CONSUMER.DELETE.${streams.telemetry.name}.*`,
+]];
+export const DASHBOARD_WRITES = ["evt.host.*", "evt.job.*"] as const;
+
 /** Every identity of a fleet, in the order the config lists them. */
-export const identityNames = (hosts: string[], audit: string[]): string[] => ["admin", "ingest", "scheduler", "janitor", ...hosts.map((h) => `hostd-${h}`), ...audit];
+export const identityNames = (hosts: string[], audit: string[], o: { dashboard?: boolean } = {}): string[] =>
+  ["admin", "ingest", "scheduler", "janitor", ...(o.dashboard ? ["dashboard"] : []), ...hosts.map((h) => `hostd-${h}`), ...audit];
 
 export const AUDIT_USER = /^audit[A-Za-z0-9_-]{0,58}$/;
 export const HOST_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -90,6 +106,12 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
     service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>", "$KV.ingest-runner-replies.>"], ["rpc.runner.config.*"], true),
     service("scheduler", ["$KV.snapshots.scheduler.>", "$KV.scheduler.>"]),
     service("janitor", ["$KV.janitor.>"]),
+    ...(input.dashboard ? [{
+      name: "dashboard", role: "dashboard" as const,
+      publish: { allow: ["$JS.API.INFO", ...dashboardApi, ...DASHBOARD_WRITES], deny: durables.flatMap(durableApi) },
+      subscribe: { allow: inboxOf("dashboard"), deny: [] },
+      allowResponses: false,
+    }] : []),
     ...input.hosts.map((h): IdentityPermissions => {
       const name = `hostd-${h}`;
       return {

@@ -17,6 +17,8 @@ export const UpInfo = z.object({
   /** The read-only identity the CLI's read commands use. */
   auditUser: z.string().optional(),
   auditNkeyFile: z.string().optional(),
+  /** The dashboard's web app (its admin token is in the state dir's dashboard-admin-token). */
+  dashboardUrl: z.string().optional(),
 });
 export type UpInfo = z.infer<typeof UpInfo>;
 

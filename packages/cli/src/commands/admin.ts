@@ -51,12 +51,12 @@ export function adminCommand(program: Command): void {
       const audit = hostList(o.audit);
       if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("--tls-cert and --tls-key go together");
       await asCliError(() => {
-        const nkeys = o.identities ? ensureIdentities(o.identities, identityNames(hosts, audit)) : undefined;
+        const nkeys = o.identities ? ensureIdentities(o.identities, identityNames(hosts, audit, { dashboard: true })) : undefined;
         process.stdout.write(natsConfig({
-          hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit, ...(nkeys ? { nkeys } : {}),
+          hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit, dashboard: true, ...(nkeys ? { nkeys } : {}),
           ...(o.tlsCert && o.tlsKey ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}), syncAlways: !!o.syncAlways,
         }));
-        if (!nkeys) process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${identityNames(hosts, audit).map(envVarFor).join(" ")}\n`);
+        if (!nkeys) process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${identityNames(hosts, audit, { dashboard: true }).map(envVarFor).join(" ")}\n`);
       });
     });
   admin
@@ -65,7 +65,7 @@ export function adminCommand(program: Command): void {
     .requiredOption("--hosts <ids>", "comma-separated host ids")
     .option("--audit <users>", "comma-separated audit identities", "audit")
     .action(async (o: { hosts: string; audit: string }) => {
-      await asCliError(() => process.stdout.write(identityReport({ hosts: hostList(o.hosts), audit: hostList(o.audit) })));
+      await asCliError(() => process.stdout.write(identityReport({ hosts: hostList(o.hosts), audit: hostList(o.audit), dashboard: true })));
     });
   admin
     .command("init")

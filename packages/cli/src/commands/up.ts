@@ -50,6 +50,7 @@ function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void 
       `  GitLab hook     POST ${info.ingestUrl}/webhooks/gitlab   (token in ${join(state, "gitlab-webhook-token")})`,
       `  Job API         POST ${info.ingestUrl}/v1/jobs           (bearer token in ${join(state, "api-token")})`,
       `  NATS            ${info.natsUrl}`,
+      ...(info.dashboardUrl ? [`  dashboard       ${info.dashboardUrl}   (admin token in ${join(state, "dashboard-admin-token")})`] : []),
       `  hosts           ${info.hosts.join(", ")}`,
       `  logs            ${join(state, "logs")}/`,
       "",

@@ -26,14 +26,14 @@ export interface StackOptions {
 
 export const nativeArch = (): "amd64" | "arm64" => (osArch() === "arm64" ? "arm64" : "amd64");
 
-/** Starts NATS, ingest, scheduler, janitor and one hostd (two with --emulate-arch). */
+/** Starts NATS, ingest, scheduler, janitor, the dashboard and one hostd (two with --emulate-arch). */
 export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop: () => Promise<void> }> {
   const root = repoRoot();
   const state = stateDir();
   const logs = join(state, "logs");
   mkdirSync(logs, { recursive: true });
   requireBinary("nats-server", "apt-get install -y nats-server (or put nats-server 2.9+ on PATH)");
-  for (const svc of ["ingest", "scheduler", "janitor", "hostd"]) {
+  for (const svc of ["ingest", "scheduler", "janitor", "hostd", "dashboard"]) {
     if (!existsSync(join(root, "services", svc, "dist", "main.js"))) throw new CliError("services are not built: run `npm run build` first");
   }
   const archs = [nativeArch(), ...(o.emulateArch && o.emulateArch !== nativeArch() ? [o.emulateArch] : [])];
@@ -49,7 +49,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   // least privilege and certificate checks are exercised by the whole stack, not only by the
   // NATS-level tests. Seeds and the CA stay in the state dir (0600 / 0700).
   const identities = join(state, "nats-identities");
-  const nkeys = ensureIdentities(identities, identityNames(hostIds, ["audit"]));
+  const nkeys = ensureIdentities(identities, identityNames(hostIds, ["audit"], { dashboard: true }));
   const pki = await ensurePki(join(state, "tls"), ["127.0.0.1", "localhost"]);
   const nodes = o.natsCluster ?? 1;
   const natsPorts = [natsPort, ...(await Promise.all(Array.from({ length: nodes - 1 }, () => portOr(0))))];
@@ -61,7 +61,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     const name = nodes > 1 ? `nats-${i + 1}` : "nats";
     const conf = join(state, `${name}.conf`);
     writeFileSync(conf, natsConfig({
-      hosts: hostIds, port, listen: "127.0.0.1", storeDir: join(state, name), audit: ["audit"], nkeys,
+      hosts: hostIds, port, listen: "127.0.0.1", storeDir: join(state, name), audit: ["audit"], dashboard: true, nkeys,
       tls: { certFile: pki.files.cert, keyFile: pki.files.key }, syncAlways: natsServerAtLeast(2, 10),
       ...(nodes > 1 ? {
         cluster: { name: "oneshot-up", serverName: `n${i + 1}`, listen: `127.0.0.1:${routePorts[i]}`, routes: routePorts.map((r) => `nats-route://127.0.0.1:${r}`), caFile: pki.files.ca },
@@ -79,6 +79,9 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   });
   const schedulerPort = await portOr(9102);
   const janitorPort = await portOr(9104);
+  const dashboardPort = await portOr(9110);
+  const dashboardToken = join(state, "dashboard-admin-token");
+  secretFile(dashboardToken);
   const specs: ChildSpec[] = [
     ...natsSpecs,
     svc("ingest", ingestPort, {
@@ -86,6 +89,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     }),
     svc("scheduler", schedulerPort, { SCHEDULER_HTTP_PORT: String(schedulerPort), ...as("scheduler") }),
     svc("janitor", janitorPort, { JANITOR_HTTP_PORT: String(janitorPort), ...as("janitor") }),
+    svc("dashboard", dashboardPort, { DASHBOARD_PORT: String(dashboardPort), DASHBOARD_ADMIN_TOKEN_FILE: dashboardToken, ...as("dashboard") }),
   ];
   const hosts: string[] = [];
   for (const [i, a] of archs.entries()) {
@@ -114,6 +118,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts,
     natsUser: "admin", natsNkeyFile: seedFileOf(identities, "admin"), natsCaFile: pki.files.ca,
     auditUser: "audit", auditNkeyFile: seedFileOf(identities, "audit"),
+    dashboardUrl: `http://127.0.0.1:${dashboardPort}/`,
   };
   writeFileSync(upFile(), JSON.stringify(info, null, 2), { mode: 0o600 });
   let stopped = false;
