@@ -9,10 +9,11 @@ case "$mode" in demo|test|install) ;; *) echo "usage: $0 demo|test|install" >&2;
 
 # debootstrap, kmod (depmod/modprobe), curl and python3 (the stand-in runners' file server)
 # build and check the full image (images/ci-full.sh); faketime for the clock-skew fencing e2e
-# (a hostd an hour behind); qemu-user-static only for an arm64 full
+# (a hostd an hour behind); chromium for the dashboard's browser tests (driven by puppeteer-core,
+# which downloads no browser); qemu-user-static only for an arm64 full
 # image built on amd64 (images/build-full.sh installs it itself then).
 APT_PACKAGES=(nats-server qemu-system-x86 qemu-system-arm qemu-utils busybox-static nftables
-  e2fsprogs cpio zstd lz4 iproute2 ca-certificates debootstrap kmod curl python3 faketime)
+  e2fsprogs cpio zstd lz4 iproute2 ca-certificates debootstrap kmod curl python3 faketime chromium)
 
 step() { printf '\n==> %s\n' "$*"; }
 
