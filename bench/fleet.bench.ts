@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { streams, type DomainEvent } from "@oneshot/proto";
-import { EventStore, connectNats, createLogger, type Nats } from "@oneshot/runtime";
+import { EventStore, connectNats, createLogger } from "@oneshot/runtime";
 import { provisionAll } from "../packages/cli/src/admin/provision.js";
 import { startChaosNats, type ChaosNats } from "../packages/testing/src/chaos/chaos-nats.js";
 import { ServiceProcess, cpuSecondsOf, until } from "../packages/testing/src/chaos/procs.js";

@@ -234,7 +234,7 @@ evolveRate();
 function evolveRate(): void {
   const w = mixedWorkload(1000, 0.8, 3);
   const history = historyOf([...w.hosts.map(hostEvent), ...w.jobs.map(queued)]);
-  let state = applyAll(initialState(), history);
+  const state = applyAll(initialState(), history);
   const decided = historyOf(place(state, NOW).map((d) => d.event), history.length + 1);
   const all = [...history, ...decided];
   const t = performance.now();

@@ -28,7 +28,8 @@ function pass(check: boolean): number {
 
 const base: number[] = [];
 const checked: number[] = [];
-pass(false), pass(true); // warm-up
+pass(false); // warm-up
+pass(true);
 for (let r = 0; r < rounds; r++) {
   // Alternate which goes first: the second pass of a round pays for the first one's garbage.
   if (r % 2) {

@@ -103,7 +103,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
 
 async function startNatsContainer(): Promise<TestNats> {
   const { NatsContainer } = await import("@testcontainers/nats");
-  let container = await new NatsContainer("nats:2.10").withJetStream().start();
+  const container = await new NatsContainer("nats:2.10").withJetStream().start();
   const port = container.getMappedPort(4222);
   return {
     url: `nats://${container.getHost()}:${port}`,

@@ -156,7 +156,7 @@ export class Stack {
   async stop(): Promise<void> {
     // hostd first (SIGTERM destroys its VMs), then the control plane, then NATS.
     for (const [name] of [...this.procs].filter(([n]) => n.startsWith("hostd"))) {
-      this.signal(name, "SIGCONT");
+      void this.signal(name, "SIGCONT");
       await this.signal(name, "SIGTERM");
     }
     for (const [name] of this.procs) await this.signal(name, "SIGTERM");

@@ -120,7 +120,7 @@ export class VmRunner {
     const image = d.image(rec.spec.arch, rec.spec.image);
     const timings: Partial<BootTimings> = {};
     let vm: RunningVm | undefined;
-    let spawnAt = 0;
+    let spawnAt: number;
     // This VM's marker key: in hostd's memory and on the config drive only (a restart never
     // resumes a started VM, so it is never written anywhere else).
     const markerKey = newMarkerKey();

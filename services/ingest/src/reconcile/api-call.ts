@@ -78,7 +78,7 @@ export function apiCaller(d: ApiCallerDeps): ApiCaller {
         release();
       }
       d.metrics.apiCalls.inc({ provider: r.provider, endpoint: r.endpoint, status: String(res.status) });
-      const limit = rateLimit(res.headers, now());
+      const limit = rateLimit(res.headers);
       if (limit.remaining !== undefined) d.budget.observe(r.key, limit.remaining, limit.resetMs, now());
       const json = res.status === 204 ? undefined : await res.json().catch(() => undefined);
       const limited = res.status === 429 || (res.status === 403 && (limit.retryAfterMs !== undefined || limit.remaining === 0));
@@ -96,7 +96,7 @@ export function apiCaller(d: ApiCallerDeps): ApiCaller {
 }
 
 /** GitHub's `x-ratelimit-*` and GitLab's `ratelimit-*` headers, and `retry-after` (seconds). */
-export function rateLimit(h: Headers, nowMs: number): { remaining?: number; resetMs?: number; retryAfterMs?: number } {
+export function rateLimit(h: Headers): { remaining?: number; resetMs?: number; retryAfterMs?: number } {
   const num = (n: string) => {
     const v = h.get(n);
     const x = v === null ? NaN : Number(v);

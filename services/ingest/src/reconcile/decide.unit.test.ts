@@ -60,7 +60,7 @@ describe("staleJobs", () => {
     ["started 40 min ago, checked 11 min ago: again", [[queued("gh-1"), T0], [started("gh-1"), T0]], new Map([["gh-1", T0 + 29 * MIN]]), T0 + 40 * MIN, ["gh-1"]],
     ["started 4 min ago: fresh", [[queued("gh-1"), T0], [started("gh-1"), T0 + 3 * MIN]], new Map(), T0 + 7 * MIN, []],
     ["ended: never", [[queued("gh-1"), T0], [{ type: "JobCancelled", data: { jobId: "gh-1", reason: "r" } }, T0]], new Map(), T0 + 60 * MIN, []],
-    ["local: no API", [[queued("lo-1", T0, { ...ghSource("1"), provider: "local" }), T0]], new Map(), T0 + 60 * MIN, []],
+    ["local: no API", [[queued("lo-1", { ...ghSource("1"), provider: "local" }), T0]], new Map(), T0 + 60 * MIN, []],
     ["never checked first, then oldest", [[queued("gh-1"), T0 + MIN], [queued("gh-2"), T0], [queued("gh-3"), T0 + 2 * MIN]], new Map([["gh-2", T0 + 5 * MIN]]), T0 + 8 * MIN, ["gh-1", "gh-3", "gh-2"]],
   ])("%s", (_n, events, checked, now, want) => {
     expect(staleJobs(given(events), now, checked, o).map((j) => j.jobId)).toEqual(want);
@@ -142,7 +142,7 @@ describe("deliveriesToRedeliver", () => {
 describe("VmIdle", () => {
   const has = (p: string) => p !== "local";
   it("local: retire at once, saying no API check was possible", () => {
-    const s = given([[queued("lo-1", T0, { ...ghSource("1"), provider: "local" })], [idle("v1", "lo-1", [])]]);
+    const s = given([[queued("lo-1", { ...ghSource("1"), provider: "local" })], [idle("v1", "lo-1", [])]]);
     const plan = planIdle(s.idles.get("h1/v1")!, s, has);
     expect(plan).toMatchObject({ kind: "retire-now", reason: expect.stringMatching(/no provider API/) });
   });
@@ -151,7 +151,7 @@ describe("VmIdle", () => {
     expect(planIdle(s.idles.get("h1/v1")!, s, () => false)).toMatchObject({ kind: "retire-now", reason: expect.stringMatching(/no GitHub App configured: no API check was possible/) });
   });
   it("candidates: still queued, same provider, and the booted-for job", () => {
-    const s = given([[queued("gh-1")], [queued("gh-2")], [queued("gh-3")], [started("gh-3", "v7")], [queued("gl-4", T0, { ...ghSource("4"), provider: "gitlab" })], [idle("v1", "gh-1", ["gh-2", "gh-3", "gl-4", "gh-404"])]]);
+    const s = given([[queued("gh-1")], [queued("gh-2")], [queued("gh-3")], [started("gh-3", "v7")], [queued("gl-4", { ...ghSource("4"), provider: "gitlab" })], [idle("v1", "gh-1", ["gh-2", "gh-3", "gl-4", "gh-404"])]]);
     const plan = planIdle(s.idles.get("h1/v1")!, s, has);
     expect(plan.kind === "check" && plan.candidates.map((j) => j.jobId)).toEqual(["gh-2", "gh-1"]);
   });

@@ -68,7 +68,7 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
   let soon: NodeJS.Timeout | undefined;
   const kickSoon = () => (soon ??= setTimeout(() => {
     soon = undefined;
-    kick();
+    void kick();
   }, o.idleDelayMs));
   const stopFollow = await store.follow(subjects.allEvents, (e) => {
     evolve(state, e);

@@ -15,7 +15,7 @@ export function stored(e: DomainEvent, atMs = T0, correlationId = "corr"): Store
   return { ...e, id: `ev-${++seq}`, occurredAt: iso(atMs), correlationId, causationId: null, version: 1, subject: subjectOf(e), seq } as Stored<DomainEvent>;
 }
 
-export const queued = (jobId: string, atMs = T0, source: JobSource = ghSource(jobId.replace(/^\w+-/, ""))): DomainEvent => ({
+export const queued = (jobId: string, source: JobSource = ghSource(jobId.replace(/^\w+-/, ""))): DomainEvent => ({
   type: "JobQueued", data: { jobId, source, spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 600 } },
 });
 

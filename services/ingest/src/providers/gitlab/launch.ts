@@ -19,8 +19,11 @@ export const GITLAB_RUNNER_WRAPPER = [
   'exec gitlab-runner run-single --config "$cfg" --runner "$RUNNER_NAME" --max-builds 1 --wait-timeout 120',
 ].join("; "); // one line: a launch argument cannot hold a newline (docs/guest-contract.md)
 
-/** A TOML basic string can hold these as they are: no quote, backslash or control character. */
-const TOML_SAFE = /^[^"\\\x00-\x1f\x7f]+$/;
+/**
+ * A TOML basic string can hold these as they are: no quote, backslash or control character
+ * (\p{Cc}: C0, DEL and C1; TOML would take C1 raw, but no name, URL or token carries one).
+ */
+const TOML_SAFE = /^[^"\\\p{Cc}]+$/u;
 
 /**
  * What the guest runs to be the one-job GitLab runner (pure). One build, then it exits;

@@ -11,7 +11,7 @@ export function appendRecord(file: string | undefined, r: FakeRecord): void {
 }
 
 export function readRecords(file: string): FakeRecord[] {
-  let text = "";
+  let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch {
