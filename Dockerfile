@@ -1,4 +1,4 @@
-# The control services (ingest, scheduler, janitor) and the CLI in one image.
+# The control services (ingest, scheduler, janitor), the dashboard and the CLI in one image.
 # hostd runs on metal (systemd), not in a container: it needs KVM, taps and nftables.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -14,6 +14,6 @@ WORKDIR /app
 COPY --from=build --chown=root:root /app /app
 # Non-root: the control services need no privileges at all.
 USER node
-EXPOSE 8080 9102 9104
+EXPOSE 8080 9102 9104 9110
 # compose.yaml picks the service: node services/<name>/dist/main.js
 CMD ["node", "packages/cli/dist/main.js", "--help"]

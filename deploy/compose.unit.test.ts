@@ -15,7 +15,7 @@ const compose = parse(readFileSync(join(root, "compose.yaml"), "utf8"), { merge:
   services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: unknown; restart?: string; volumes?: string[]; image?: string; ports?: string[]; secrets?: unknown[] }>;
   secrets: Record<string, { file: string }>;
 };
-const control = ["ingest", "scheduler", "janitor"] as const;
+const control = ["ingest", "scheduler", "janitor", "dashboard"] as const;
 
 /** `${VAR:-default}` → default, `${VAR:?msg}` / `${VAR}` → a placeholder: what compose would substitute. */
 const substitute = (v: string) =>
@@ -29,8 +29,16 @@ async function envSchema(service: string): Promise<z.ZodObject> {
 }
 
 describe("compose.yaml", () => {
-  it("declares NATS, its init step and the three control services", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["ingest", "janitor", "nats", "nats-init", "scheduler"]);
+  it("declares NATS, its init step, the three control services and the dashboard", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["dashboard", "ingest", "janitor", "nats", "nats-init", "scheduler"]);
+  });
+
+  it("gives the dashboard the admin token bootstrap writes, and publishes it on loopback unless told otherwise", () => {
+    const d = compose.services.dashboard!;
+    expect(d.secrets).toContain("dashboard-admin-token");
+    expect(compose.secrets["dashboard-admin-token"]?.file).toBe("./secrets/dashboard-admin-token");
+    expect(d.environment?.DASHBOARD_ADMIN_TOKEN_FILE).toBe("/run/secrets/dashboard-admin-token");
+    expect(d.ports).toEqual(["${ONESHOT_DASHBOARD_BIND:-127.0.0.1}:9110:9110"]);
   });
 
   it.each(control)("%s: restart policy, health check, its own NATS identity, and runs its service", (name) => {
@@ -79,7 +87,8 @@ describe("compose.yaml", () => {
     expect(conf).toContain(`cert_file: "${CONTAINER_TLS_DIR}/server.pem", key_file: "${CONTAINER_TLS_DIR}/server.key"`);
     expect(conf).toContain("http_port: 8222");
     expect(new X509Certificate(readFileSync(join(dir, "tls", "server.pem"))).subjectAltName).toContain("DNS:nats");
-    for (const id of ["admin", "ingest", "scheduler", "janitor"]) expect(existsSync(join(dir, "identities", `${id}.nk`))).toBe(true);
+    for (const id of ["admin", "ingest", "scheduler", "janitor", "dashboard"]) expect(existsSync(join(dir, "identities", `${id}.nk`))).toBe(true);
+    expect(readFileSync(join(dir, "dashboard-admin-token"), "utf8")).toMatch(/^[0-9a-f]{48}$/);
     expect(compose.secrets["nats-ca"]?.file).toBe("./secrets/tls/ca.pem");
   });
 
