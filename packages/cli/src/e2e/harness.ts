@@ -24,6 +24,8 @@ export interface UpStack {
   pid(service: string): number | undefined;
   stop(): Promise<void>;
   logs(service: string): string;
+  /** What `oneshot up` printed so far (its "oneshot is up" block, progress lines). */
+  output(): string;
 }
 
 export async function startUp(opts: { env?: Record<string, string>; args?: string[] } = {}): Promise<UpStack> {
@@ -76,6 +78,7 @@ export async function startUp(opts: { env?: Record<string, string>; args?: strin
       const f = join(state, "run", `${service}.pid`);
       return existsSync(f) ? Number(readFileSync(f, "utf8")) : undefined;
     },
+    output: () => upOut,
     logs: (service) => {
       const f = join(state, "logs", `${service}.log`);
       return existsSync(f) ? readFileSync(f, "utf8") : "";
