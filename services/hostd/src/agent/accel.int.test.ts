@@ -49,11 +49,12 @@ describe.skipIf(skip)("KVM probe boot (real QEMU)", () => {
     await nothingLeft();
   }, 60_000);
 
-  it.skipIf(noKvm)("fails for KVM on this machine when its CPU shows no vmx/svm (a nested, software KVM)", async () => {
+  it.skipIf(noKvm)("fails for KVM on this machine when its CPU shows no vmx/svm (a nested, software KVM)", async (ctx) => {
     const flags = (await exec("grep", ["-cE", "vmx|svm", "/proc/cpuinfo"])).stdout.trim();
     if (flags !== "0") {
-      process.stderr.write("SKIP (kvm-probe-negative): this CPU has vmx/svm, KVM may well work here\n");
-      return;
+      const why = "this CPU has vmx/svm, KVM may well work here";
+      process.stderr.write(`SKIP (kvm-probe-negative): ${why}\n`);
+      return ctx.skip(why);
     }
     const r = await probeBoot({ ...(await deps()), accel: "kvm", timeoutMs: 20_000 });
     expect(r.ok).toBe(false);

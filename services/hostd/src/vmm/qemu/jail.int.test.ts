@@ -79,11 +79,11 @@ describe.skipIf(skip)("QEMU jail: seccomp sandbox and cgroup v2 leaves (real QEM
     }
   }, 60_000);
 
-  it("puts each VMM in its own leaf (with cpu.max and memory.max where the hierarchy has them), sandboxed, and removes the leaf at destroy", async () => {
+  it("puts each VMM in its own leaf (with cpu.max and memory.max where the hierarchy has them), sandboxed, and removes the leaf at destroy", async (ctx) => {
     cgroups = await VmCgroups.detect({ parent });
     if (cgroups.support.kind === "unavailable") {
       process.stderr.write(`SKIP (cgroup-v2): ${cgroups.support.reason}\n`);
-      return;
+      return ctx.skip(cgroups.support.reason);
     }
     const { driver, spec, files, key, runDir } = await boot("cgleaf1", { cgroups });
     const vm = await driver.start(spec);
