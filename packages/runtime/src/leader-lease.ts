@@ -39,8 +39,19 @@ export class LeaderLease {
     return this.revision !== undefined && this.o.clock() < this.heldUntil;
   }
 
-  /** Renews the lease if held, else tries to take it. Call every TTL/3. Never throws. */
-  async tick(): Promise<void> {
+  private inflight: Promise<void> | undefined;
+
+  /**
+   * Renews the lease if held, else tries to take it. Call every TTL/3. Never throws. A call
+   * while one is in flight (NATS slow, a renewal waiting out its timeout) joins it: two renewals
+   * with the same revision would have one fail as "wrong sequence" and give up a lease we hold.
+   */
+  tick(): Promise<void> {
+    this.inflight ??= this.renew().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private async renew(): Promise<void> {
     const sentAt = this.o.clock();
     const value = JSON.stringify({ holder: this.o.holder, renewedAt: new Date(sentAt).toISOString() });
     try {

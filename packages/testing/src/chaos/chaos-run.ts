@@ -222,6 +222,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     } catch (e) {
       failed.push(`${name}: ${(e as Error).message}`);
       o.say(`fault ${name}: NOT RECOVERED: ${(e as Error).message.slice(0, 300)}`);
+      // What the deciders were doing meanwhile (their last warnings name the cause).
+      for (const p of schedulers) o.say(`  ${p.name} (running: ${p.running}) said last: ${p.output().split("\n").filter(Boolean).slice(-3).map((l) => l.slice(0, 400)).join(" | ")}`);
     }
     await new Promise((r) => setTimeout(r, 1_500));
   };
