@@ -182,5 +182,8 @@ export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: numbe
     await nats.jsm.streams.update(`KV_${bucket}`, { ...info.config, num_replicas: opts.replicas });
   }
   if (info) return kvm.open(bucket);
-  return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1, replicas: opts.replicas ?? 1 });
+  // A bucket a service creates itself (before `oneshot admin init` made it) is as durable as the
+  // log: on a cluster an R1 bucket (a leader lease, say) would stop its service with one node.
+  const replicas = opts.replicas ?? (await nats.jsm.streams.info(streams.events.name).then((i) => i.config.num_replicas, () => 1));
+  return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1, replicas });
 }
