@@ -8,6 +8,28 @@ const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter
 /** The machine's hostname as a host id (subject token): anything else becomes `-`. */
 export const defaultHostId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64) || "host";
 
+/**
+ * `HOSTD_WARM_POOLS`: `<image>/<vcpus>/<memMiB>/<diskGiB>=<count>`, comma-separated, e.g.
+ * `minimal/1/512/1=2,full/4/8192/20=1`; empty = no warm pools. The arch is the host's.
+ */
+export const WarmPoolsEnv = z.string().transform((s, ctx) => {
+  const pools: { image: string; vcpus: number; memMiB: number; diskGiB: number; size: number }[] = [];
+  for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.-]{1,64})\/(\d{1,4})\/(\d{2,8})\/(\d{1,6})=(\d{1,3})$/.exec(item);
+    if (!m) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${item}" is not <image>/<vcpus>/<memMiB>/<diskGiB>=<count> (e.g. minimal/1/512/1=2)` });
+      return z.NEVER;
+    }
+    const [vcpus, memMiB, diskGiB, size] = [m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number];
+    if (!vcpus || !memMiB || !diskGiB) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${item}": vCPUs, memory and disk must be positive` });
+      return z.NEVER;
+    }
+    if (size > 0) pools.push({ image: m[1]!, vcpus, memMiB, diskGiB, size });
+  }
+  return pools;
+});
+
 /** hostd's configuration: environment only, parsed once at start. */
 export const HostdEnv = BaseEnv.extend({
   /** This host's id (a subject token): `evt.host.<id>`, durable `hostd-<id>`. Default: the hostname. */
@@ -112,6 +134,16 @@ export const HostdEnv = BaseEnv.extend({
    * limits; `off`: no cgroups (QEMU; the Firecracker jailer always makes its own).
    */
   HOSTD_VMM_CGROUP: z.enum(["auto", "required", "off"]).default("auto"),
+  /**
+   * Warm pools (docs/warm-pool.md): per shape, how many VMs this host keeps booted with
+   * nothing job-specific, so a job of exactly that shape starts without a boot. Format
+   * `<image>/<vcpus>/<memMiB>/<diskGiB>=<count>`, comma-separated (`minimal/1/512/1=2`: two VMs
+   * of `oneshot run`'s default shape). Their capacity is withheld from what this host
+   * registers, so cold work and pools together never exceed it. Empty: no pools.
+   */
+  HOSTD_WARM_POOLS: WarmPoolsEnv.default([]),
+  /** Seconds a ready warm VM may wait for a job before it is destroyed and replaced (clock drift, image updates). */
+  HOSTD_WARM_MAX_AGE_SEC: envInt(10, 7 * 86400).default(3600),
   /** The cgroup v2 parent of the VMs' leaves, relative to the cgroup2 mount (hostd creates it). */
   HOSTD_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path").default("oneshot.slice"),
 });

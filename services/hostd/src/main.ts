@@ -7,6 +7,7 @@ import { startFenceGuard } from "./agent/fence-guard.js";
 import { fenced as markFenced, mustFence, newLease, remainingMs, renew } from "./agent/fence-lease.js";
 import { HostAgent } from "./agent/host-agent.js";
 import { loadFlags, saveFlags } from "./agent/host-flags.js";
+import { WarmPool, poolReservation, type PoolSpec } from "./agent/warm-pool.js";
 import { readJobScript, requestRunnerLaunch } from "./agent/job-inputs.js";
 import { HostdEnv } from "./config.js";
 import { computeCapacity, machineFacts } from "./host/capacity.js";
@@ -23,10 +24,12 @@ import { Links } from "./net/links.js";
 import { Nft } from "./net/nft.js";
 import { assembleInventory, scanMachine } from "./telemetry/inventory.js";
 import { every } from "./telemetry/loop.js";
+import { warmPoolMetrics } from "./telemetry/warm-metrics.js";
 import { DoneLog } from "./vm/done-log.js";
 import { findImages } from "./vm/images.js";
 import { listRunDirs, readRecord, runDirOf, vmsDir } from "./vm/run-dir.js";
 import { VmEvents } from "./vm/vm-events.js";
+import type { VmDeps } from "./vm/vm-runner.js";
 import { selectDriver } from "./vmm/select.js";
 import { VmCgroups } from "./vmm/cgroup/vm-cgroups.js";
 
@@ -109,8 +112,17 @@ const capacity = computeCapacity(facts, {
   vmmOverheadMiB: driver.memOverheadMiB, maxConcurrentVms: c.HOSTD_MAX_CONCURRENT_VMS,
 });
 const labels = [...new Set([`arch:${arch}`, `vmm:${driver.name}`, `accel:${accel}`, ...(emulated ? ["emulated"] : []), ...c.HOSTD_LABELS])];
+// Warm pools (docs/warm-pool.md): their capacity is withheld from what this host registers.
+const pools: PoolSpec[] = c.HOSTD_WARM_POOLS.map((p) => ({ shape: { arch, vcpus: p.vcpus, memMiB: p.memMiB, diskGiB: p.diskGiB, image: p.image }, size: p.size }));
+for (const p of pools) if (!images.some((i) => i.arch === arch && i.name === p.shape.image)) fatal(`HOSTD_WARM_POOLS: no ${arch} image ${p.shape.image} in HOSTD_IMAGE_DIR`);
+const poolHolds = poolReservation(pools);
+const fullCapacity = capacity;
+if (pools.length && !(poolHolds.vcpus < fullCapacity.vcpus && poolHolds.memMiB < fullCapacity.memMiB && poolHolds.diskGiB < fullCapacity.diskGiB)) {
+  fatal(`HOSTD_WARM_POOLS holds ${poolHolds.vcpus} vCPUs/${poolHolds.memMiB} MiB/${poolHolds.diskGiB} GiB: more than this host's ${fullCapacity.vcpus}/${fullCapacity.memMiB}/${fullCapacity.diskGiB} leaves for cold jobs`);
+}
+const jobCapacity = { vcpus: fullCapacity.vcpus - poolHolds.vcpus, memMiB: fullCapacity.memMiB - poolHolds.memMiB, diskGiB: fullCapacity.diskGiB - poolHolds.diskGiB };
 const registration = (): HostRegistered["data"] => ({
-  hostId, arch, capacity, labels, vmm: driver.name, accel, emulated, images: images.map((i) => i.name), publicKey: key.publicKey, version: VERSION,
+  hostId, arch, capacity: jobCapacity, labels, vmm: driver.name, accel, emulated, images: images.map((i) => i.name), publicKey: key.publicKey, version: VERSION,
 });
 
 const flagsPath = join(hostDir, "flags.json");
@@ -126,30 +138,39 @@ for (const vmId of runDirs) {
 let stopping = false;
 const vmEvents = new VmEvents(store, log, () => stopping);
 const outputQueues = new Map<string, Promise<void>>();
-const agent = new HostAgent(
+const vmDeps: VmDeps = {
+  hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, netRate, addresses, events: vmEvents, log,
+  image: (a, name) => images.find((i) => i.arch === a && i.name === name),
+  jobScript: (jobId) => readJobScript(nats, jobId),
+  runnerLaunch: (rec) => requestRunnerLaunch(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
+  markDestroying: (p) => done.destroying(p),
+  markDone: (vmId) => done.add(vmId, new Date()),
+  // Console chunks in order per VM; the log stream is best effort (the console log file is the record).
+  output: (rec, text, offset) => {
+    const prev = outputQueues.get(rec.vmId) ?? Promise.resolve();
+    const next = prev.then(() =>
+      publishMessage(nats, subjects.vmLog(hostId, rec.vmId), { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } }, rec.correlationId)
+        .then(() => undefined, (err: unknown) => log.warn({ err, vmId: rec.vmId, offset }, "cannot publish console output")),
+    );
+    outputQueues.set(rec.vmId, next);
+    void next.then(() => outputQueues.get(rec.vmId) === next && outputQueues.delete(rec.vmId));
+  },
+  consoleMaxBytes: c.HOSTD_CONSOLE_MAX_BYTES, bootTimeoutSec: c.HOSTD_BOOT_TIMEOUT, timeoutGraceSec: c.HOSTD_TIMEOUT_GRACE,
+};
+// The pool asks the agent (built just below, with the pool) whether it may fill now.
+const pool = pools.length
+  ? new WarmPool({
+    hostId, stateDir, store, log: log.child({ pool: "warm" }), vm: vmDeps, pools, maxAgeSec: c.HOSTD_WARM_MAX_AGE_SEC,
+    canFill: () => !stopping && !agent.fencingNow && !agent.flags.cordoned && !agent.flags.draining && !agent.flags.deregistered,
+  })
+  : undefined;
+if (pool) warmPoolMetrics(svc.registry, pool);
+const agent: HostAgent = new HostAgent(
   {
     hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
-    vm: {
-      hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, netRate, addresses, events: vmEvents, log,
-      image: (a, name) => images.find((i) => i.arch === a && i.name === name),
-      jobScript: (jobId) => readJobScript(nats, jobId),
-      runnerLaunch: (rec) => requestRunnerLaunch(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
-      markDestroying: (p) => done.destroying(p),
-      markDone: (vmId) => done.add(vmId, new Date()),
-      // Console chunks in order per VM; the log stream is best effort (the console log file is the record).
-      output: (rec, text, offset) => {
-        const prev = outputQueues.get(rec.vmId) ?? Promise.resolve();
-        const next = prev.then(() =>
-          publishMessage(nats, subjects.vmLog(hostId, rec.vmId), { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } }, rec.correlationId)
-            .then(() => undefined, (err: unknown) => log.warn({ err, vmId: rec.vmId, offset }, "cannot publish console output")),
-        );
-        outputQueues.set(rec.vmId, next);
-        void next.then(() => outputQueues.get(rec.vmId) === next && outputQueues.delete(rec.vmId));
-      },
-      consoleMaxBytes: c.HOSTD_CONSOLE_MAX_BYTES, bootTimeoutSec: c.HOSTD_BOOT_TIMEOUT, timeoutGraceSec: c.HOSTD_TIMEOUT_GRACE,
-    },
+    vm: vmDeps, ...(pool ? { pool } : {}),
   },
-  { arch, capacity, maxConcurrent: c.HOSTD_MAX_CONCURRENT_VMS, images: images.map((i) => i.name) },
+  { arch, capacity: jobCapacity, maxConcurrent: c.HOSTD_MAX_CONCURRENT_VMS, images: images.map((i) => i.name) },
   flags,
 );
 
@@ -160,7 +181,8 @@ if (flags.deregistered) {
   log.warn({ flags }, "host was drained and deregistered: not registering (HostUncordoned brings it back)");
 } else {
   await agent.register("start", `host:${hostId}:registered:${bootId}`);
-  log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity, labels, flags, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+  log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity: jobCapacity, warmPools: pools, labels, flags, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+  pool?.fill();
 }
 
 const consumer = await runDurableConsumer(nats, {
@@ -190,7 +212,7 @@ const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () =>
   const sentAt = performance.now();
   await publishMessage(nats, subjects.heartbeat(hostId), {
     type: "HostHeartbeat",
-    data: { hostId, runningVms: state.running.length, used, capacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
+    data: { hostId, runningVms: state.running.length, used, capacity: jobCapacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
   }, bootId);
   lease = renew(lease, sentAt);
   const vmms = await driver.list().catch(() => undefined);

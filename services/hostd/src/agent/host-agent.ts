@@ -1,6 +1,6 @@
 import { subjects, type DomainEvent, type EventOf, type HostRegistered, type LeakedResource, type Stored } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
-import type { DestroyDeps } from "../vm/destroy.js";
+import { destroyVm, type DestroyDeps } from "../vm/destroy.js";
 import type { DoneLog } from "../vm/done-log.js";
 import { readRecord, removeRunDir, runDirOf, runFiles, writeRecord, type VmRecord } from "../vm/run-dir.js";
 import { VmRunner, type VmDeps } from "../vm/vm-runner.js";
@@ -13,6 +13,10 @@ import {
 import { noFlags, type HostFlags } from "./host-flags.js";
 import { reclaimResource } from "./reclaim.js";
 import { placementFailure } from "./placement-failure.js";
+import type { WarmPool } from "./warm-pool.js";
+
+/** A pool VM's record before its hand-over (warm-runner.ts warmRecord). */
+const isWarmRecord = (rec: VmRecord): boolean => rec.jobId === `warm-${rec.vmId}`;
 
 export interface AgentDeps {
   hostId: string;
@@ -26,6 +30,8 @@ export interface AgentDeps {
   correlationId: string;
   /** Keeps cordon/drain across restarts. */
   saveFlags: (f: HostFlags) => Promise<void>;
+  /** This host's warm pools (docs/warm-pool.md); absent: none configured. */
+  pool?: WarmPool;
 }
 
 /**
@@ -54,6 +60,11 @@ export class HostAgent {
     this.state = { ...initialHostState(init), ...flags };
   }
 
+  /** A fence is running (nothing new may start, warm pools included). */
+  get fencingNow(): boolean {
+    return this.fencing > 0;
+  }
+
   /** Cordoned/draining/deregistered, as persisted. */
   get flags(): HostFlags {
     return { cordoned: this.state.cordoned, draining: this.state.draining, deregistered: this.state.deregistered };
@@ -78,9 +89,11 @@ export class HostAgent {
       case "HostCordoned":
         await this.setState(cordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host cordoned: no new work");
+        void this.d.pool?.retireAll("pool-shrunk", `host cordoned: ${e.data.reason}`);
         return;
       case "HostDrained":
         await this.setState(drain(this.state));
+        void this.d.pool?.retireAll("pool-shrunk", `host draining: ${e.data.reason}`);
         this.d.log.info({ reason: e.data.reason, running: this.state.running.length, queued: this.state.queue.length }, "host draining: finishing running VMs, then deregistering");
         return this.checkDrained();
       case "HostUncordoned": {
@@ -88,6 +101,7 @@ export class HostAgent {
         await this.setState(uncordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host uncordoned: accepting work");
         if (wasOut) await this.register("uncordoned after deregistration");
+        this.d.pool?.fill();
         return;
       }
       case "HostLost": return this.onLost(e as Stored<EventOf<"HostLost">>);
@@ -133,6 +147,7 @@ export class HostAgent {
       this.pump();
     });
     this.fenceChain = run.catch(() => undefined);
+    void run.finally(() => this.d.pool?.fill());
     return run;
   }
 
@@ -140,6 +155,10 @@ export class HostAgent {
     const log = this.d.log.child({ fence: o.trigger });
     const running = [...this.runners.keys()];
     for (const runner of this.runners.values()) void runner.kill(`fenced: ${o.reason}`, 0);
+    // Pool VMs run nothing, but the fence's promise is that no VM of this host runs.
+    const warm = this.d.pool?.ids() ?? [];
+    void this.d.pool?.retireAll("killed", `fenced: ${o.reason}`, 0);
+    running.push(...warm);
     const queued = this.state.queue.map((p) => p.vmId);
     for (const vmId of queued) {
       void this.finishQueued(vmId, "fenced", `host fenced before it started: ${o.reason}`)
@@ -213,6 +232,7 @@ export class HostAgent {
   }
 
   private async onPlacement(e: Stored<EventOf<"JobScheduled">>): Promise<void> {
+    const readAt = performance.now();
     const { vmId, jobId } = e.data;
     const log = this.d.log.child({ vmId, jobId });
     if (this.stopping) throw Object.assign(new Error("hostd is stopping"), { retryable: true });
@@ -228,6 +248,8 @@ export class HostAgent {
     }
     const runDir = runDirOf(this.d.stateDir, vmId);
     try {
+      if (e.data.start === "warm") return await this.acceptWarm(e, runDir, readAt, log);
+      this.d.pool?.noteMiss(e.data.spec);
       await this.accept(e, runDir, log);
     } catch (err) {
       // A NATS outage is retried (redelivery); anything else (ENOSPC, EIO, a bug) ends the
@@ -280,6 +302,53 @@ export class HostAgent {
     this.state = enqueue(this.state, p);
     log.info({ spec, queued: this.state.queue.length, running: this.state.running.length }, "placement accepted");
     this.pump();
+  }
+
+  /**
+   * A placement that hands the job to a ready warm VM of ours (docs/warm-pool.md): the VM
+   * becomes the job's (its record, VmBootRequested), counts as running, and gets the job on its
+   * job drive. When it is not ready here any more (retired meanwhile, or an earlier life's), the
+   * placement fails like any boot (VmBootFailed `warm-vm-gone`, VmDestroyed) and the scheduler
+   * places the job again.
+   */
+  private async acceptWarm(e: Stored<EventOf<"JobScheduled">>, runDir: string, readAt: number, log: Logger): Promise<void> {
+    const { vmId, jobId, spec, attempt } = e.data;
+    const verdict = judgePlacement(this.state, { vmId, jobId, spec });
+    if (verdict.kind === "duplicate") return;
+    const runner = verdict.kind === "accept" ? this.d.pool?.take(vmId) : undefined;
+    if (!runner) {
+      const reason = verdict.kind === "reject" ? verdict.reason : `warm VM ${vmId} is not ready on this host (retired, or from before a restart)`;
+      return this.failPlacement(e, runDir, { code: verdict.kind === "reject" ? verdict.code : "warm-vm-gone", reason }, log);
+    }
+    const rec = runner.rec;
+    Object.assign(rec, {
+      jobId, attempt, spec, kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId, scheduledEventId: e.id,
+      acceptedAt: new Date().toISOString(), events: {},
+    });
+    if (e.data.script !== undefined) rec.script = e.data.script;
+    await writeRecord(runDir, rec);
+    const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
+    const claim = await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
+      vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+    });
+    if (claim.seq !== undefined) this.claimSeq.set(vmId, claim.seq);
+    const p: Placement = { vmId, jobId, spec };
+    this.records.set(vmId, rec);
+    this.runners.set(vmId, runner);
+    // Already running: admitted as it is (its capacity is the job's reservation from now on).
+    this.state = { ...this.state, running: [...this.state.running, p] };
+    void runner.done.finally(() => {
+      this.runners.delete(vmId);
+      this.records.delete(vmId);
+      this.state = finish(this.state, vmId);
+      this.pump();
+      void this.checkDrained().catch((err: unknown) => this.d.log.error({ err }, "cannot append HostDeregistered"));
+    });
+    if (!runner.handOver(readAt)) {
+      log.warn("warm VM stopped waiting just before the hand-over: it is destroyed with the job's events");
+      void runner.kill("hand-over raced its retirement");
+    }
+    log.info({ spec, running: this.state.running.length }, "placement handed to a warm VM");
   }
 
   /**
@@ -416,6 +485,17 @@ export class HostAgent {
       const rec = await readRecord(runDir);
       const log = this.d.log.child({ vmId, jobId: rec?.jobId });
       if (rec && rec.hostId !== this.d.hostId) continue;
+      if (rec && isWarmRecord(rec)) {
+        // A pool VM of an earlier life, never handed a job: destroyed, as its pool refills anew.
+        const removed = await destroyVm(this.destroyDeps(), vmId, runDir, { keepRecord: true, graceMs: 0 }).catch((err: unknown) => [`failed:${String(err).slice(0, 200)}`]);
+        await removeRunDir(runDir);
+        await this.d.store.append(
+          { type: "WarmVmRetired", data: { hostId: this.d.hostId, vmId, reason: "killed", detail: "hostd restarted: a warm VM is not taken back", removed: removed.slice(-32) } },
+          { msgId: `vm:${vmId}:WarmVmRetired`, correlationId: rec.correlationId },
+        );
+        log.info("warm VM from before a restart retired");
+        continue;
+      }
       if (!rec) {
         // Maybe another hostd sharing this state dir is creating it right now: the janitor
         // decides from the inventory, which reports it.
@@ -450,7 +530,7 @@ export class HostAgent {
 
   /** Every VM whose isolation must hold right now (its rules exist, its destroy has not begun): the isolation guard's list. */
   isolationTargets(): VmIsolation[] {
-    return [...this.runners.values()].flatMap((r) => r.isolation() ?? []);
+    return [...this.runners.values()].flatMap((r) => r.isolation() ?? []).concat(this.d.pool?.isolationTargets() ?? []);
   }
 
   /**
@@ -459,7 +539,8 @@ export class HostAgent {
    * VmExited (`killed`) and VmDestroyed follow from its runner. Returns the VM ids.
    */
   async failClosed(reason: string): Promise<string[]> {
-    const ended: string[] = [];
+    const ended: string[] = this.d.pool?.ids() ?? [];
+    void this.d.pool?.retireAll("killed", `isolation lost: ${reason}`, 0);
     for (const [vmId, runner] of this.runners) {
       if (!runner.isolation()) continue;
       ended.push(vmId);
@@ -476,6 +557,6 @@ export class HostAgent {
   /** Shutdown: no new VMs; running ones are stopped and destroyed (queued ones resume at the next start). */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...this.runners.values()].map((r) => r.kill("hostd stopping")));
+    await Promise.all([...this.runners.values()].map((r) => r.kill("hostd stopping")).concat(this.d.pool ? [this.d.pool.stop()] : []));
   }
 }

@@ -7,6 +7,8 @@ import { verifyMarker } from "./marker-auth.js";
  */
 export class ConsoleMarkers {
   agentReady = false;
+  /** A warm pool VM's agent is set up and waits for its job drive (docs/warm-pool.md). */
+  agentWarm = false;
   jobStarted = false;
   exitCode: number | undefined;
   agentError: string | undefined;
@@ -47,6 +49,7 @@ export class ConsoleMarkers {
     }
     const t = v.text;
     if (t === "ONESHOT-AGENT-READY" || t.startsWith("ONESHOT-AGENT-READY ")) this.agentReady = true;
+    else if (t === "ONESHOT-AGENT-WARM") this.agentWarm = true;
     else if (t.startsWith("ONESHOT-JOB-START")) this.jobStarted = true;
     else if (/^ONESHOT-JOB-EXIT=-?\d{1,10}$/.test(t)) this.exitCode = Number(t.slice("ONESHOT-JOB-EXIT=".length));
     else if (t.startsWith("ONESHOT-AGENT-ERROR")) this.agentError = errorText(t);

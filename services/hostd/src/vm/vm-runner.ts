@@ -73,19 +73,19 @@ const elapsed = (t: number) => Math.round((performance.now() - t) * 10) / 10;
  * owner of its VM: everything else asks it (`kill`) instead of touching the VM.
  */
 export class VmRunner {
-  private killRequested: ((why: string) => void) | undefined;
+  protected killRequested: ((why: string) => void) | undefined;
   /** Set before the destroy removes the VM's rules: from then on the isolation guard leaves them alone (net/isolation-guard.ts). */
-  private netClosed = false;
-  private killReason: string | undefined;
+  protected netClosed = false;
+  protected killReason: string | undefined;
   /** How long a requested kill lets the guest shut down; 0 when isolation is lost (fail closed). */
-  private killGraceMs: number | undefined;
+  protected killGraceMs: number | undefined;
   /** Set once the VM's tap and rules exist: from then until `netClosed` the isolation guard keeps them. */
-  private netReady: VmNet | undefined;
-  private readonly killed = new Promise<string>((r) => (this.killRequested = r));
+  protected netReady: VmNet | undefined;
+  protected readonly killed = new Promise<string>((r) => (this.killRequested = r));
   readonly done: Promise<void>;
   private resolveDone!: () => void;
 
-  constructor(private readonly d: VmDeps, readonly rec: VmRecord, readonly runDir: string) {
+  constructor(protected readonly d: VmDeps, readonly rec: VmRecord, readonly runDir: string) {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -110,7 +110,7 @@ export class VmRunner {
     }
   }
 
-  private async lifecycle(log: Logger): Promise<void> {
+  protected async lifecycle(log: Logger): Promise<void> {
     const { rec, d } = this;
     const files = runFiles(this.runDir, d.driver.rootDiskFormat);
     const t0 = performance.now();
@@ -204,14 +204,18 @@ export class VmRunner {
       vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings,
     });
     log.info({ timings, pid: vm.pid }, "VM booted");
+    await this.runToExit(vm, markers, tail, readyAt, () => exited, log);
+  }
 
-    // Run: until the VM ends, its timeout, or a kill. After the exit marker it powers off.
+  /** Run: until the VM ends, its timeout, or a kill. After the exit marker it powers off. Then VmExited and the destroy. */
+  protected async runToExit(vm: RunningVm, markers: ConsoleMarkers, tail: ConsoleTail, readyAt: number, isExited: () => boolean, log: Logger): Promise<void> {
+    const { rec, d } = this;
     let cause: StopCause;
     const deadline = readyAt + (rec.spec.timeoutSec + d.timeoutGraceSec) * 1000;
     let markerAt: number | undefined;
-    while (!exited) {
+    while (!isExited()) {
       await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 100))]);
-      if (exited) break;
+      if (isExited()) break;
       const now = performance.now();
       if (markers.exitCode !== undefined) markerAt ??= now;
       if (this.killReason) cause = "killed";
@@ -233,7 +237,7 @@ export class VmRunner {
     await this.destroy(log);
   }
 
-  private netPlan(): VmNet {
+  protected netPlan(): VmNet {
     const { rec, d } = this;
     const address = d.addresses.take(rec.vmId, rec.net?.address);
     const net = vmNetFor(rec.vmId, d.subnet, address, d.dns);
@@ -241,7 +245,7 @@ export class VmRunner {
     return net;
   }
 
-  private async step<T>(code: string, f: () => Promise<T>): Promise<T> {
+  protected async step<T>(code: string, f: () => Promise<T>): Promise<T> {
     if (this.killReason) throw new BootStepError(this.rec.vmId, "killed", this.killReason);
     try {
       return await f();
@@ -252,7 +256,7 @@ export class VmRunner {
     }
   }
 
-  private async failBoot(code: string, reason: string, consoleLog: string, log: Logger): Promise<void> {
+  protected async failBoot(code: string, reason: string, consoleLog: string, log: Logger): Promise<void> {
     const { rec, d } = this;
     await d.events.append(rec, this.runDir, "VmBootFailed", {
       vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, code, reason: reason.slice(0, 1024), consoleTail: await consoleTail(consoleLog),
@@ -260,7 +264,7 @@ export class VmRunner {
     await this.destroy(log);
   }
 
-  private isolationOf(net: VmNet): VmIsolation {
+  protected isolationOf(net: VmNet): VmIsolation {
     return { vmId: this.rec.vmId, net, bytesPerSec: mbitToBytesPerSec(vmRate(this.d.netRate.policy, this.rec.spec.netMbit).mbit) };
   }
 

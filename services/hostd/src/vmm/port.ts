@@ -18,6 +18,11 @@ export interface VmLaunchSpec {
   rootDisk: string;
   /** Config drive (raw ext4, label `oneshot-cfg`, then the marker key block): attached writable, the agent erases the key. */
   configDisk: string;
+  /**
+   * Warm pool VMs only (docs/warm-pool.md): the job drive, raw, attached writable and empty;
+   * hostd fills it in place at hand-over (`handOver` below), the agent erases it.
+   */
+  jobDisk?: string;
   /** Tap device on the oneshot bridge, with the guest MAC; absent = no network. */
   net?: { tap: string; mac: string };
   /** Per-VM directory the driver may use for sockets, pid files, chroots. Exists already. */
@@ -82,6 +87,12 @@ export interface VmmDriver {
    * belongs to: another hostd on the same machine has its own.
    */
   list(): Promise<{ vmId: string; pid: number; runDir?: string }[]>;
+  /**
+   * Warm pool VMs: hostd has written the job into `jobDisk` (the spec's); the driver makes the
+   * guest see it. QEMU serves the file as it is (nothing to do); a VMM that reads a copy (a
+   * jailer's chroot) copies it and tells the VMM. Legal only after `start`.
+   */
+  handOver?(vmId: string, runDir: string, jobDisk: string): Promise<void>;
   /** Removes whatever the driver put in `runDir` (sockets, chroot). Idempotent. */
   cleanup(vmId: string, runDir: string): Promise<void>;
 }

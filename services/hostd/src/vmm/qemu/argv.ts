@@ -60,6 +60,10 @@ export function qemuArgv(spec: VmLaunchSpec, host: QemuHostOptions): string[] {
     "-drive", `id=config,file=${opt(spec.configDisk)},format=raw,if=none`,
     "-device", "virtio-blk-device,drive=config",
   ];
+  // A warm pool VM's job drive (docs/warm-pool.md). QEMU keeps no data cache of its own for a
+  // raw file (it reads through the host's page cache), so the guest's O_DIRECT reads after the
+  // hand-over see what hostd wrote in place.
+  if (spec.jobDisk) argv.push("-drive", `id=job,file=${opt(spec.jobDisk)},format=raw,if=none`, "-device", "virtio-blk-device,drive=job");
   if (spec.net) {
     argv.push(
       "-netdev", `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no,vhost=off`,

@@ -1,0 +1,272 @@
+import { join } from "node:path";
+import type { BootTimings, DomainEvent, WarmShape, WarmVmRetired } from "@oneshot/proto";
+import type { EventStore, Logger } from "@oneshot/runtime";
+import type { RunningVm } from "../vmm/port.js";
+import { buildConfigDrive, configDriveFiles, scriptLaunch, type DriveFile } from "./config-drive.js";
+import { ConsoleMarkers } from "./console-markers.js";
+import { ConsoleTail } from "./console-tail.js";
+import { destroyVm } from "./destroy.js";
+import { createJobDrive, fillJobDrive } from "./job-drive.js";
+import { newMarkerKey } from "./marker-auth.js";
+import { bootFailure } from "./outcome.js";
+import { ensureRootDisk } from "./root-disk.js";
+import { removeRunDir, runFiles, writeRecord, type VmRecord } from "./run-dir.js";
+import { BootStepError, VmRunner, type VmDeps } from "./vm-runner.js";
+
+export type RetireReason = WarmVmRetired["data"]["reason"];
+
+/** What a warm VM needs beyond a cold one's deps. */
+export interface WarmDeps {
+  store: EventStore;
+  /** A ready warm VM older than this is retired (and its pool refills). */
+  maxAgeMs: number;
+}
+
+const elapsed = (t: number) => Math.round((performance.now() - t) * 10) / 10;
+
+/** The job drive's file in a run dir. */
+export const jobDiskOf = (runDir: string): string => join(runDir, "job.raw");
+
+/** The record of a pool VM before it has a job: its job id is `warm-<vmId>` until the hand-over. */
+export function warmRecord(hostId: string, vmId: string, shape: WarmShape, now: Date): VmRecord {
+  return {
+    vmId, jobId: `warm-${vmId}`, hostId, attempt: 0, kind: "script", spec: { ...shape, timeoutSec: 1 },
+    correlationId: `warm-${vmId}`, scheduledEventId: `warm-${vmId}`, phase: "accepted", acceptedAt: now.toISOString(), events: {},
+  };
+}
+
+/**
+ * A warm pool VM (docs/warm-pool.md): boots with nothing job-specific (its own disk, tap, rules,
+ * a config drive with only its hostname, network and marker key, and an empty job drive),
+ * says VmWarmed once its agent waits, then either is handed one job (`handOver`: the job goes
+ * into the job drive, the rest is a cold VM's life from the ready marker on) or is retired
+ * (max age, kill, its VMM ending) with WarmVmRetired. It never runs a second job.
+ */
+export class WarmVmRunner extends VmRunner {
+  state: "booting" | "warm" | "handed-over" | "retired" = "booting";
+  /** performance.now() of VmWarmed; for the pool's age metric. */
+  warmedAt: number | undefined;
+  /** Boot start → VmWarmed (ms), once warm. */
+  bootMs: number | undefined;
+  private retireReason: RetireReason = "killed";
+  private handOverAt!: (t: number) => void;
+  private readonly handedOver = new Promise<number>((r) => (this.handOverAt = r));
+  /** Resolves true once warm, false if it ended before. */
+  readonly warm: Promise<boolean>;
+  private resolveWarm!: (ok: boolean) => void;
+
+  constructor(d: VmDeps, private readonly w: WarmDeps, rec: VmRecord, runDir: string, readonly shape: WarmShape) {
+    super(d, rec, runDir);
+    this.warm = new Promise((r) => (this.resolveWarm = r));
+  }
+
+  /** The caller has put the job into `rec`: hand it over. False when the VM is not (or no longer) waiting for one. */
+  handOver(placementReadAt: number): boolean {
+    if (this.state !== "warm" || this.killReason) return false;
+    this.state = "handed-over";
+    this.handOverAt(placementReadAt);
+    return true;
+  }
+
+  /** Ends a VM that has no job (yet): WarmVmRetired says why. */
+  retire(reason: RetireReason, detail: string, graceMs?: number): Promise<void> {
+    if (this.state !== "handed-over") this.retireReason = reason;
+    return this.kill(detail, graceMs);
+  }
+
+  protected override async lifecycle(log: Logger): Promise<void> {
+    const { rec, d } = this;
+    const files = runFiles(this.runDir, d.driver.rootDiskFormat);
+    const jobDisk = jobDiskOf(this.runDir);
+    const t0 = performance.now();
+    rec.phase = "booting";
+    rec.startedAt = new Date().toISOString();
+    await writeRecord(this.runDir, rec);
+    const image = d.image(this.shape.arch, this.shape.image);
+    const timings: Partial<BootTimings> = {};
+    const markerKey = newMarkerKey();
+    const markers = new ConsoleMarkers(markerKey);
+    const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
+      markers.push(text);
+      d.output(rec, text, offset);
+    });
+    let vm: RunningVm | undefined;
+    let spawnAt = 0;
+    try {
+      if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${this.shape.arch} image ${this.shape.image}`);
+      let t = performance.now();
+      await this.step("disk", () => ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: this.shape.diskGiB }));
+      timings.diskMs = elapsed(t);
+      t = performance.now();
+      const net = this.netPlan();
+      await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, warmConfigFiles(`oneshot-${rec.vmId}`, net ? { net } : {}, { ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId }), markerKey));
+      await this.step("config", () => createJobDrive(jobDisk));
+      timings.configMs = elapsed(t);
+      t = performance.now();
+      await this.step("network", async () => {
+        await d.links.ensureTap(net.tap, d.bridge, net.mac);
+        await d.nft.ensureVmRules(d.bridge, this.isolationOf(net), d.netRate.shared);
+        this.netReady = net;
+      });
+      timings.netMs = elapsed(t);
+      if (this.killReason) throw new BootStepError(rec.vmId, "killed", this.killReason);
+      t = spawnAt = performance.now();
+      vm = await this.step("vmm-start", () => d.driver.start({
+        vmId: rec.vmId, arch: this.shape.arch, vcpus: this.shape.vcpus, memMiB: this.shape.memMiB, kernel: image.kernel, initrd: image.initrd,
+        rootDisk: files.rootDisk, configDisk: files.configDisk, jobDisk, net: { tap: net.tap, mac: net.mac }, runDir: this.runDir,
+        consoleLog: files.consoleLog, consoleMaxBytes: d.consoleMaxBytes, accel: d.accel,
+      }));
+      timings.vmmStartMs = elapsed(t);
+      tail.start();
+    } catch (e) {
+      const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
+      log.warn({ err, code: err.code }, "warm VM boot failed");
+      if (vm) await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
+      await tail.stop();
+      return this.retireNow(this.killReason ? this.retireReason : "boot-failed", err.message, log);
+    }
+
+    let exited = false;
+    void vm.exited.then(() => (exited = true));
+    const waitFor = async (done: () => boolean, deadline: number) => {
+      while (!done() && !exited && !this.killReason && performance.now() < deadline) {
+        await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 20))]);
+        await tail.poll();
+      }
+    };
+    await waitFor(() => markers.agentWarm, performance.now() + d.bootTimeoutSec * 1000);
+    if (!markers.agentWarm) {
+      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      await this.stopVm(vm, tail);
+      return this.retireNow(this.killReason ? this.retireReason : "boot-failed", `${f.code}: ${f.reason}`, log);
+    }
+    timings.agentReadyMs = elapsed(spawnAt);
+    timings.totalMs = elapsed(t0);
+    rec.phase = "running";
+    await writeRecord(this.runDir, rec);
+    await this.appendOwn({ type: "VmWarmed", data: { hostId: d.hostId, vmId: rec.vmId, shape: this.shape, vmm: d.driver.name, accel: d.accel, timings: timings as BootTimings } });
+    this.state = "warm";
+    this.warmedAt = performance.now();
+    this.bootMs = timings.totalMs;
+    this.resolveWarm(true);
+    log.info({ timings, shape: this.shape }, "warm VM ready");
+
+    // Wait for a job, the max age, a kill, or the VM ending on its own.
+    let ageTimer: NodeJS.Timeout | undefined;
+    const aged = new Promise<void>((r) => (ageTimer = setTimeout(r, this.w.maxAgeMs)));
+    const got = await Promise.race([this.handedOver, this.killed.then(() => undefined), vm.exited.then(() => undefined), aged.then(() => "aged" as const)]);
+    clearTimeout(ageTimer);
+    if (typeof got !== "number" || (this.state as WarmVmRunner["state"]) !== "handed-over") {
+      const reason: RetireReason = got === "aged" ? "max-age" : this.killReason ? this.retireReason : "killed";
+      const detail = got === "aged" ? `warm for ${Math.round(this.w.maxAgeMs / 1000)}s (HOSTD_WARM_MAX_AGE_SEC)` : this.killReason ?? "the VMM ended on its own";
+      this.state = "retired";
+      await this.stopVm(vm, tail);
+      return this.retireNow(reason, detail, log);
+    }
+
+    // The hand-over: the job's launch (a runner's credential is minted now, never at fill),
+    // then the job drive, then the ready marker as for a cold VM.
+    const placementReadAt = got;
+    const jlog = d.log.child({ vmId: rec.vmId, jobId: rec.jobId });
+    try {
+      let launch = scriptLaunch();
+      if (rec.kind === "runner") {
+        const opened = await this.step("runner-config", () => d.runnerLaunch(rec));
+        launch = opened.launch;
+        rec.provider = opened.provider;
+        rec.runnerName = opened.runnerName;
+        jlog.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
+      }
+      const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
+      const jobFiles = configDriveFiles({
+        source: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec, launch,
+        ...(script !== undefined ? { script } : {}),
+        env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
+      });
+      // The VM's own facts were set up at boot; the job drive holds only the job's.
+      delete jobFiles.hostname;
+      delete jobFiles.net;
+      await this.step("config", () => fillJobDrive(jobDisk, jobFiles));
+      if (d.driver.handOver) await this.step("config", () => d.driver.handOver!(rec.vmId, this.runDir, jobDisk));
+    } catch (e) {
+      const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
+      jlog.warn({ err, code: err.code }, "hand-over failed");
+      await this.stopVm(vm, tail);
+      return this.failBoot(err.code, err.message, files.consoleLog, jlog);
+    }
+    await waitFor(() => markers.agentReady, performance.now() + d.bootTimeoutSec * 1000);
+    if (!markers.agentReady) {
+      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      await this.stopVm(vm, tail);
+      jlog.warn({ code: f.code }, "warm VM did not take its job");
+      return this.failBoot(f.code, f.reason, files.consoleLog, jlog);
+    }
+    const readyAt = performance.now();
+    const handOverMs = elapsed(placementReadAt);
+    await d.events.append(rec, this.runDir, "VmBooted", {
+      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings, start: "warm", handOverMs,
+    });
+    jlog.info({ handOverMs, warmForMs: Math.round(readyAt - (this.warmedAt ?? readyAt)) }, "job handed to a warm VM");
+    await this.runToExit(vm, markers, tail, readyAt, () => exited, jlog);
+  }
+
+  private async stopVm(vm: RunningVm, tail: ConsoleTail): Promise<void> {
+    await this.d.driver.stop(this.rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
+    await vm.exited;
+    await tail.stop();
+  }
+
+  /** A pool VM that never had a job: the destroy steps, then WarmVmRetired (no VmDestroyed: it was never a job's). */
+  private async retireNow(reason: RetireReason, detail: string, log: Logger): Promise<void> {
+    const { rec, d } = this;
+    this.state = "retired";
+    this.resolveWarm(false);
+    this.netClosed = true;
+    let removed: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        removed = removed.concat(await destroyVm(d, rec.vmId, this.runDir, { keepRecord: true }));
+        break;
+      } catch (e) {
+        if (attempt >= 5) {
+          log.error({ err: e }, "warm VM destroy failed; leaving the rest to reclaim");
+          removed.push(`failed:${(e as Error).message.slice(0, 200)}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+    d.addresses.release(rec.vmId);
+    await removeRunDir(this.runDir);
+    removed.push(`rundir:${this.runDir}`);
+    await this.appendOwn({ type: "WarmVmRetired", data: { hostId: d.hostId, vmId: rec.vmId, reason, detail: detail.slice(0, 512), removed: removed.slice(-32) } })
+      .catch((err: unknown) => log.warn({ err }, "cannot append WarmVmRetired"));
+    log.info({ reason, detail }, "warm VM retired");
+  }
+
+  /** VmWarmed / WarmVmRetired: once per VM (msgId), on the VM's subject, retried while the store is down. */
+  private async appendOwn(event: Extract<DomainEvent, { type: "VmWarmed" | "WarmVmRetired" }>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.w.store.append(event, { msgId: `vm:${this.rec.vmId}:${event.type}`, correlationId: this.rec.correlationId });
+        return;
+      } catch (e) {
+        if (!(e as { retryable?: boolean }).retryable || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * attempt)));
+      }
+    }
+  }
+}
+
+/** A warm VM's config drive: only what is the VM's own (docs/warm-pool.md). */
+export function warmConfigFiles(hostname: string, o: { net?: import("../net/vm-address.js").VmNet }, env: Record<string, string>): Record<string, DriveFile> {
+  const file = (content: string, mode = 0o644): DriveFile => ({ content, mode });
+  const files: Record<string, DriveFile> = {
+    version: file("2\n"),
+    kind: file("warm\n"),
+    hostname: file(`${hostname}\n`),
+    env: file(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join("")),
+  };
+  if (o.net) files.net = file(`address=${o.net.address}/${o.net.prefix}\ngateway=${o.net.gateway}\ndns=${o.net.dns}\n`);
+  return files;
+}
