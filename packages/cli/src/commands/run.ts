@@ -75,8 +75,8 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
         case "JobIgnored": progress(`ignored: ${e.data.reason}`); return finish(2);
         case "JobUnschedulable": progress(`unschedulable: ${e.data.reason}`); return finish(2);
         case "JobScheduled":
-          Object.assign(result, { hostId: e.data.hostId, vmId: e.data.vmId });
-          progress(`placed on host ${e.data.hostId} (vm ${e.data.vmId}) after ${ms}ms`);
+          Object.assign(result, { hostId: e.data.hostId, vmId: e.data.vmId, start: e.data.start ?? "cold" });
+          progress(`placed on host ${e.data.hostId} (vm ${e.data.vmId}, ${e.data.start === "warm" ? "warm: no boot" : "cold boot"}) after ${ms}ms`);
           await stopOutput?.();
           stopOutput = await followVmOutput(nats, e.data.hostId, e.data.vmId, (chunk) => {
             const text = filter.push(chunk.text);
@@ -87,7 +87,10 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
         case "VmBootRequested": progress("booting"); return;
         case "VmBooted":
           result.timings = e.data.timings;
-          progress(`running (${e.data.vmm}/${e.data.accel}, agent ready ${Math.round(e.data.timings.totalMs)}ms after placement)`);
+          if (e.data.start === "warm") {
+            result.handOverMs = e.data.handOverMs;
+            progress(`running (${e.data.vmm}/${e.data.accel}, warm VM: job handed over in ${Math.round(e.data.handOverMs ?? 0)}ms)`);
+          } else progress(`running (${e.data.vmm}/${e.data.accel}, cold: agent ready ${Math.round(e.data.timings.totalMs)}ms after placement)`);
           return;
         case "VmBootFailed": progress(`boot failed: ${e.data.code}: ${e.data.reason}`); return;
         case "JobRequeued": progress(`requeued: ${e.data.reason}`); return;

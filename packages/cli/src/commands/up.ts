@@ -10,6 +10,7 @@ interface UpOptions {
   natsPort: string;
   emulateArch?: string;
   natsCluster: string;
+  warm: string;
 }
 
 const say = (s: string) => process.stderr.write(`oneshot: ${s}\n`);
@@ -18,7 +19,9 @@ function parseUp(o: UpOptions) {
   if (o.emulateArch && o.emulateArch !== "arm64" && o.emulateArch !== "amd64") throw new CliError("--emulate-arch must be arm64 or amd64");
   const natsCluster = Number(o.natsCluster);
   if (natsCluster !== 1 && natsCluster !== 3 && natsCluster !== 5) throw new CliError("--nats-cluster must be 1, 3 or 5 (a JetStream cluster needs an odd number of nodes)");
-  return { ingestPort: Number(o.port), natsPort: Number(o.natsPort), emulateArch: o.emulateArch as "arm64" | "amd64" | undefined, natsCluster, report: say };
+  const warm = Number(o.warm);
+  if (!Number.isInteger(warm) || warm < 0 || warm > 32) throw new CliError("--warm must be a whole number from 0 to 32");
+  return { ingestPort: Number(o.port), natsPort: Number(o.natsPort), emulateArch: o.emulateArch as "arm64" | "amd64" | undefined, natsCluster, warm, report: say };
 }
 
 const upOptions = (c: Command) =>
@@ -26,7 +29,8 @@ const upOptions = (c: Command) =>
     .option("--port <port>", "ingest's HTTP port (webhooks and the job API)", "8080")
     .option("--nats-port <port>", "NATS client port", "4222")
     .option("--emulate-arch <arch>", "also start an emulated host of this arch (arm64 on amd64): slow, for testing")
-    .option("--nats-cluster <nodes>", "run NATS as a JetStream cluster of this many nodes on loopback (3: streams at R3)", "1");
+    .option("--nats-cluster <nodes>", "run NATS as a JetStream cluster of this many nodes on loopback (3: streams at R3)", "1")
+    .option("--warm <n>", "keep N warm VMs of `oneshot run`'s default shape booted, so such jobs start without a boot (docs/warm-pool.md)", "0");
 
 async function untilSignal(stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {

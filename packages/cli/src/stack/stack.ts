@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
-import { arch as osArch } from "node:os";
+import { arch as osArch, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { repoRoot, stateDir, upFile } from "./paths.js";
 import { Supervisor, type ChildSpec } from "./supervisor.js";
@@ -21,8 +21,13 @@ export interface StackOptions {
   emulateArch?: "arm64" | "amd64";
   /** Nodes of the local NATS: 1 (default) or a JetStream cluster (3: streams at R3), on loopback. */
   natsCluster?: number;
+  /** Warm VMs of `oneshot run`'s default shape the native host keeps booted (docs/warm-pool.md); 0/absent: none. */
+  warm?: number;
   report: (line: string) => void;
 }
+
+/** `oneshot run`'s default shape (1 vCPU, 512 MiB, 1 GiB, minimal) as a HOSTD_WARM_POOLS entry. */
+export const defaultWarmPool = (n: number): string => `minimal/1/512/1=${n}`;
 
 export const nativeArch = (): "amd64" | "arm64" => (osArch() === "arm64" ? "arm64" : "amd64");
 
@@ -103,6 +108,12 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
       // tests run a stack beside another one.
       HOSTD_BRIDGE: `${process.env.ONESHOT_UP_BRIDGE_PREFIX ?? "osbr"}${i}`,
       HOSTD_SUBNET: `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30) + i}.0.0/16`,
+      // --warm N: the pool's vCPUs come on top of what the host offers cold work (the pool's
+      // capacity is withheld from registration), unless the operator set the capacity.
+      ...(o.warm && i === 0 ? {
+        HOSTD_WARM_POOLS: defaultWarmPool(o.warm),
+        ...(process.env.HOSTD_MAX_VCPUS ? {} : { HOSTD_MAX_VCPUS: String(Math.max(1, availableParallelism() - 1) + o.warm) }),
+      } : {}),
     }, 60_000));
   }
 
