@@ -81,7 +81,8 @@ function hostsPage(s) {
     el("td", { class: "cpu" }, bar(h.cpuPct, `${h.used.vcpus}/${h.capacity.vcpus} vCPU`)),
     el("td", { class: "mem" }, bar(h.memPct, `${h.used.memMiB}/${h.capacity.memMiB} MiB`)),
     el("td", {}, String(h.vms)),
-    el("td", {}, h.warm ? `${h.warm.ready}${h.warm.target === undefined ? "" : `/${h.warm.target}`} warm` : "none"),
+    el("td", { class: "warm", title: h.warm ? Object.entries(h.warm.shapes).map(([k, n]) => `${n} × ${k}`).join("\n") : undefined },
+      h.warm ? `${h.warm.ready} ready (${Object.entries(h.warm.shapes).map(([k, n]) => `${n} × ${k}`).join(", ")})` : "none"),
     el("td", {}, h.heartbeat ? [ageSpan(h.heartbeat.ageSec), ` ago, up ${Math.round(h.heartbeat.uptimeSec)}s`] : "none yet"),
     el("td", { class: "actions" }, action(h, "cordon", h.status === "ready"), action(h, "uncordon", h.status === "cordoned" || h.status === "draining"), action(h, "drain", h.status === "ready" || h.status === "cordoned")),
   ));

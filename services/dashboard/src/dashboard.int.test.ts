@@ -99,8 +99,14 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     });
     await b.page.goto(`${url}/#/hosts`);
     const text = await waitForText(b.page, ["metal-01", "2/4 vCPU", "1024/4096 MiB", "qemu/tcg", "ready", /ago, up 42s/]);
-    expect(text).toContain("none"); // no warm pool
+    expect(text).toMatch(/\bnone\b/); // no warm pool yet
     expect(await b.page.$eval('tr[data-host-id="metal-01"] .cpu .bar > span', (e) => (e as unknown as { style: { width: string } }).style.width)).toBe("50%");
+    // The host boots a pool VM: the page shows it ready, by shape.
+    await append({
+      type: "VmWarmed",
+      data: { hostId: "metal-01", vmId: "warm01", shape: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal" }, vmm: "qemu", accel: "tcg", timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 800, totalMs: 805 } },
+    }, "warm-pool");
+    await waitForText(b.page, ["1 ready (1 × amd64 1cpu/256MiB/minimal)"]);
     await b.screenshot("int-hosts");
   });
 

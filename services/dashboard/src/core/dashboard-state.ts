@@ -1,4 +1,4 @@
-import type { DomainEvent, HostHeartbeat, Stored } from "@oneshot/proto";
+import type { DomainEvent, HostHeartbeat, Stored, WarmShape } from "@oneshot/proto";
 import { applyToFleet, emptyFleet, summary, type Fleet } from "@oneshot/cli/read-models";
 
 /** One event as the browser sees it: the documented `--json` fields and its one-line summary. */
@@ -36,13 +36,15 @@ export interface DashboardState {
   jobOrder: string[];
   recentEvents: TimelineEvent[];
   heartbeats: Map<string, HeartbeatSeen>;
+  /** Ready pool VMs by vmId (docs/warm-pool.md): the CLI's fold has no warm pools. */
+  warm: Map<string, { hostId: string; shape: WarmShape }>;
   lastSeq: number;
   limits: { jobsKept: number; eventsKept: number; timelineKept: number };
 }
 
 export const emptyDashboard = (limits: Partial<DashboardState["limits"]> = {}): DashboardState => ({
   fleet: emptyFleet(), correlationOf: new Map(), jobsOf: new Map(), timelines: new Map(), jobOrder: [],
-  recentEvents: [], heartbeats: new Map(), lastSeq: 0,
+  recentEvents: [], heartbeats: new Map(), warm: new Map(), lastSeq: 0,
   limits: { jobsKept: 500, eventsKept: 200, timelineKept: 500, ...limits },
 });
 
@@ -62,6 +64,7 @@ export function applyEvent(s: DashboardState, e: Stored<DomainEvent>): Dashboard
   if (e.seq <= s.lastSeq) return s; // a follow restarted from an earlier sequence: already applied
   s.lastSeq = e.seq;
   applyToFleet(s.fleet, e);
+  applyWarm(s, e);
   const t = timelineEvent(e);
   s.recentEvents.push(t);
   if (s.recentEvents.length > s.limits.eventsKept) s.recentEvents.splice(0, s.recentEvents.length - s.limits.eventsKept);
@@ -85,6 +88,23 @@ export function applyEvent(s: DashboardState, e: Stored<DomainEvent>): Dashboard
     if (tl.length > s.limits.timelineKept) tl.splice(0, tl.length - s.limits.timelineKept);
   }
   return s;
+}
+
+/**
+ * The scheduler's rule for ready warm VMs (services/scheduler/src/core/warm-vms.ts): a VmWarmed
+ * adds one; its WarmVmRetired, the JobScheduled that hands it a job, its VmDestroyed or its
+ * host leaving (lost, deregistered, registered again after a restart) removes it.
+ */
+function applyWarm(s: DashboardState, e: Stored<DomainEvent>): void {
+  switch (e.type) {
+    case "VmWarmed": s.warm.set(e.data.vmId, { hostId: e.data.hostId, shape: e.data.shape }); break;
+    case "WarmVmRetired": case "VmDestroyed": s.warm.delete(e.data.vmId); break;
+    case "JobScheduled": if (e.data.start === "warm") s.warm.delete(e.data.vmId); break;
+    case "HostLost": case "HostDeregistered": case "HostRegistered":
+      for (const [vmId, w] of s.warm) if (w.hostId === e.data.hostId) s.warm.delete(vmId);
+      break;
+    default: break;
+  }
 }
 
 /** Drops the oldest finished jobs past `jobsKept` (a job still in flight is never forgotten). */

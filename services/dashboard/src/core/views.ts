@@ -67,23 +67,22 @@ export interface HostView extends HostRow {
   cpuPct: number;
   memPct: number;
   heartbeat: { ageSec: number; runningVms: number; uptimeSec: number; draining: boolean } | undefined;
-  /** Warm pool as the heartbeat reports it, when hostd keeps one. */
-  warm: { ready: number; target?: number } | undefined;
+  /** Ready pool VMs on the host, per shape (`2cpu/1024MiB/minimal`), when it keeps a warm pool. */
+  warm: { ready: number; shapes: Record<string, number> } | undefined;
 }
 
 const pct = (used: number, total: number) => (total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0);
 
-/** A heartbeat field hostd may add (a warm pool) without this version knowing its schema. */
-function warmOf(data: unknown): HostView["warm"] {
-  const w = (data as { warm?: unknown }).warm;
-  if (typeof w === "number") return { ready: w };
-  if (w && typeof w === "object") {
-    const o = w as { ready?: unknown; idle?: unknown; target?: unknown; size?: unknown };
-    const ready = typeof o.ready === "number" ? o.ready : typeof o.idle === "number" ? o.idle : undefined;
-    const target = typeof o.target === "number" ? o.target : typeof o.size === "number" ? o.size : undefined;
-    if (ready !== undefined) return target === undefined ? { ready } : { ready, target };
+function warmOf(s: DashboardState, hostId: string): HostView["warm"] {
+  const shapes: Record<string, number> = {};
+  let ready = 0;
+  for (const w of s.warm.values()) {
+    if (w.hostId !== hostId) continue;
+    const key = `${w.shape.arch} ${w.shape.vcpus}cpu/${w.shape.memMiB}MiB/${w.shape.image}`;
+    shapes[key] = (shapes[key] ?? 0) + 1;
+    ready++;
   }
-  return undefined;
+  return ready ? { ready, shapes } : undefined;
 }
 
 export function hostsView(s: DashboardState, now: number): HostView[] {
@@ -96,7 +95,7 @@ export function hostsView(s: DashboardState, now: number): HostView[] {
           ageSec: Math.max(0, Math.floor((now - hb.receivedAt) / 1000)), runningVms: hb.data.runningVms,
           uptimeSec: hb.data.uptimeSec, draining: hb.data.draining,
         },
-        warm: hb ? warmOf(hb.data) : undefined,
+        warm: warmOf(s, h.hostId),
       };
     })
     .sort((a, b) => a.hostId.localeCompare(b.hostId));

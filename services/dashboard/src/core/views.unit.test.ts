@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DomainEvent, HostHeartbeat, Stored } from "@oneshot/proto";
+import type { DomainEvent, HostHeartbeat, Stored, WarmShape } from "@oneshot/proto";
 import { applyEvent, applyHeartbeat, emptyDashboard, type DashboardState } from "./dashboard-state.js";
 import { decideAction } from "./operator-action.js";
 import { hostsView, jobView, outcomeOf, queueView, recentJobsView, snapshot } from "./views.js";
@@ -101,9 +101,23 @@ describe("dashboard views", () => {
     expect(h).toMatchObject({ hostId: "h1", status: "cordoned", accel: "tcg", vmm: "qemu", cpuPct: 50, memPct: 25, vms: 1, warm: undefined });
     expect(h!.heartbeat).toEqual({ ageSec: 7, runningVms: 1, uptimeSec: 30, draining: false });
     expect(s.heartbeats.has("h2")).toBe(false);
-    // A heartbeat that carries a warm pool (a hostd keeping booted VMs ready) shows it.
-    applyHeartbeat(s, { ...beat, warm: { ready: 2, target: 3 } } as HostHeartbeat["data"], "tel.host.h1.heartbeat", T0 + 6_000);
-    expect(hostsView(s, T0 + 6_000)[0]!.warm).toEqual({ ready: 2, target: 3 });
+  });
+
+  it("counts a host's ready warm VMs per shape, until one is handed a job, retired, or its host restarts", () => {
+    const s = emptyDashboard();
+    const at = log();
+    const shape: WarmShape = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal" };
+    const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
+    const warmed = (vmId: string, sh = shape): DomainEvent => ({ type: "VmWarmed", data: { hostId: "h1", vmId, shape: sh, vmm: "qemu", accel: "tcg", timings } });
+    applyEvent(s, at(host("h1")));
+    for (const e of [warmed("w1"), warmed("w2"), warmed("w3"), warmed("w4", { ...shape, vcpus: 2 })]) applyEvent(s, at(e));
+    expect(hostsView(s, T0)[0]!.warm).toEqual({ ready: 4, shapes: { "amd64 1cpu/256MiB/minimal": 3, "amd64 2cpu/256MiB/minimal": 1 } });
+    applyEvent(s, at(queued("j1"), { corr: "a" }));
+    applyEvent(s, at({ type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: "w1", spec, attempt: 0, start: "warm" } }, { corr: "a" }));
+    applyEvent(s, at({ type: "WarmVmRetired", data: { hostId: "h1", vmId: "w2", reason: "max-age", detail: "", removed: [] } }));
+    expect(hostsView(s, T0)[0]!.warm).toEqual({ ready: 2, shapes: { "amd64 1cpu/256MiB/minimal": 1, "amd64 2cpu/256MiB/minimal": 1 } });
+    applyEvent(s, at(host("h1"))); // hostd restarted: it retired its pool before registering again
+    expect(hostsView(s, T0)[0]!.warm).toBeUndefined();
   });
 
   it("lists recent jobs newest first with their outcome, and forgets the oldest finished ones past the limit, never a live one", () => {
