@@ -57,3 +57,18 @@ export function codeVersionOf(dir: string): string {
   for (const f of files) h.update(f).update("\0").update(readFileSync(join(dir, f))).update("\0");
   return h.digest("hex").slice(0, 16);
 }
+
+/**
+ * Whether a decoded state has every field of `template` (a projection's initial state), each of
+ * the same kind (Map, Set, array, or typeof): a snapshot that decodes to something else is
+ * refused, never half-read.
+ */
+export function hasShapeOf(template: object, s: unknown): boolean {
+  if (typeof s !== "object" || s === null) return false;
+  const got = s as Record<string, unknown>;
+  return Object.entries(template).every(([k, v]) =>
+    v instanceof Map ? got[k] instanceof Map
+      : v instanceof Set ? got[k] instanceof Set
+        : Array.isArray(v) ? Array.isArray(got[k])
+          : v === null ? got[k] === null || typeof got[k] === "object" : typeof got[k] === typeof v);
+}

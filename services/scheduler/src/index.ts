@@ -12,3 +12,6 @@ export { neverFits } from "./core/feasibility.js";
 export { bestFitScore } from "./core/score.js";
 export { requiredLabels, hasLabels } from "./core/host-labels.js";
 export { historyOf } from "./core/history.js";
+// Its snapshots, for `oneshot state --at` (the same fold, so the same snapshots): the version
+// this code reads, and the loader.
+export { schedulerSnapshotVersion, loadSnapshot as loadSchedulerSnapshot, SCHEDULER_SNAPSHOT_SCHEMA } from "./loop/snapshots.js";

@@ -60,8 +60,17 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     projection.state = from.state;
     projection.advance(from.seq);
   }
+  const writer = d.snapshots && version
+    ? new SnapshotWriter<SchedulerState>({ store: d.snapshots.store, version, policy: d.snapshots.policy, clock: () => d.clock().getTime(), log, ...(from ? { from: from.head } : {}) })
+    : undefined;
+  const replayApply = writer
+    ? (e: Parameters<Projection["apply"]>[0]) => {
+        projection.apply(e);
+        writer.see(e);
+      }
+    : (e: Parameters<Projection["apply"]>[0]) => projection.apply(e);
   const report = until > (from?.seq ?? 0)
-    ? await store.replay(subjects.allEvents, (e) => projection.apply(e), { startSeq: (from?.seq ?? 0) + 1, untilSeq: until, onDecodeError })
+    ? await store.replay(subjects.allEvents, replayApply, { startSeq: (from?.seq ?? 0) + 1, untilSeq: until, onDecodeError })
     : { count: 0, ms: 0, eventsPerSec: 0, lastSeq: 0 };
   projection.advance(until);
   metrics.replayEventsPerSec.set(report.eventsPerSec);
@@ -69,14 +78,12 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     events: report.count, ms: Math.round(report.ms), eventsPerSec: report.eventsPerSec, lastSeq: until, fromSnapshotSeq: from?.seq ?? null,
     hosts: projection.state.hosts.size, pending: projection.state.pending.size, live: projection.state.allocations.size,
   }, "event log replayed");
-  const writer = d.snapshots && version
-    ? new SnapshotWriter({ store: d.snapshots.store, version, policy: d.snapshots.policy, clock: () => d.clock().getTime(), log, fromSeq: from?.seq ?? 0 })
-    : undefined;
   // A long replay is worth keeping at once: the next start should not do it again.
-  if (writer && d.snapshots!.policy.everyEvents > 0 && until - (from?.seq ?? 0) >= d.snapshots!.policy.everyEvents) void writer.write(projection.state, until);
+  if (writer?.dueByCount(until)) void writer.write(projection.state, until);
   const apply = writer
     ? (e: Parameters<Projection["apply"]>[0]) => {
         projection.apply(e);
+        writer.see(e);
         writer.maybeWrite(projection.state, projection.readSeq);
       }
     : (e: Parameters<Projection["apply"]>[0]) => projection.apply(e);
