@@ -1,10 +1,10 @@
-// Runs the whole suite tier by tier (unit, then int, then e2e: the heavy tiers never compete
-// for the CPU) and prints counts per tier. Extra args go to every vitest run.
+// Runs the whole suite tier by tier (unit, int, e2e, then the short chaos suite: the heavy tiers
+// never compete for the CPU) and prints counts per tier. Extra args go to every vitest run.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 
 mkdirSync(".state", { recursive: true });
-const tiers = ["unit", "int", "e2e"];
+const tiers = ["unit", "int", "e2e", "chaos"];
 const counts = {};
 let failed = false;
 for (const tier of tiers) {
