@@ -48,6 +48,16 @@ export const JanitorEnv = BaseEnv.extend({
    * dies the key expires and a standby takes over within about one TTL.
    */
   JANITOR_LEASE_TTL: envInt(2, 600).default(15),
+  /**
+   * Write a snapshot of the desired state (KV bucket `snapshots`, key `janitor.head` + chunks)
+   * after this many events (0: not by count). A start reads the newest snapshot this build can
+   * read (same schema, same hash of core/, same stream) and replays only the events after it;
+   * any other is ignored and the whole log replayed. Both this and JANITOR_SNAPSHOT_SECONDS 0:
+   * no snapshots at all.
+   */
+  JANITOR_SNAPSHOT_EVERY: envInt(0, 100_000_000).default(20_000),
+  /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
+  JANITOR_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
   /** VMs that ended longer ago than this are dropped from memory (their leftovers then count as unknown). */
   JANITOR_FORGET_AFTER: envInt(3_600, 365 * 86_400).default(7 * 86_400),
   /** This instance's name in the lease (default: hostname-pid). */

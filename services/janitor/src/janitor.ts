@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { KV } from "@nats-io/kv";
 import type { DomainEvent, Stored } from "@oneshot/proto";
-import { LeaderLease, leaseTtlOf, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { LeaderLease, leaseTtlOf, type EventStore, type Logger, type Nats, type SnapshotPolicy, type SnapshotStore } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { leakSettings, type JanitorConfig } from "./config.js";
 import { appendsOf, type JanitorEvent } from "./core/appends.js";
@@ -26,6 +26,8 @@ export interface JanitorDeps {
   clock: () => number;
   /** The log follow broke: the process should exit and be restarted. */
   onFatal: (e: unknown) => void;
+  /** Snapshots of the desired state (KV bucket `snapshots`, key `janitor.head`); without it every start replays the whole log. */
+  snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
 }
 
 export interface Janitor {
@@ -78,11 +80,11 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
     }, 250);
   };
   const telemetry = new TelemetryView(d.nats, { clock, log, onInventory: kickSoon });
-  const desired = new DesiredView(d.store, { log, onFatal: d.onFatal, clock });
+  const desired = new DesiredView(d.store, { log, onFatal: d.onFatal, clock, ...(d.snapshots ? { snapshots: d.snapshots } : {}) });
   await telemetry.start();
   const replay = await desired.start();
   metrics.replay.set(replay.eventsPerSec);
-  log.info({ events: replay.count, ms: Math.round(replay.ms), eventsPerSec: replay.eventsPerSec }, "event log replayed; following");
+  log.info({ events: replay.count, ms: Math.round(replay.ms), eventsPerSec: replay.eventsPerSec, fromSnapshotSeq: replay.fromSnapshotSeq }, "event log replayed; following");
 
   const escalated = new Set<string>();
   let lastForget = clock();

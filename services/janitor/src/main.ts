@@ -1,4 +1,4 @@
-import { bootService, ensureKv } from "@oneshot/runtime";
+import { SNAPSHOT_BUCKET, SnapshotStore, bootService, ensureKv } from "@oneshot/runtime";
 import { JanitorEnv, movedVariables } from "./config.js";
 import { startJanitor } from "./janitor.js";
 
@@ -8,7 +8,14 @@ const svc = await bootService("janitor", JanitorEnv);
 const moved = movedVariables(process.env);
 if (Object.keys(moved).length) svc.log.warn({ moved }, "ignoring janitor variables that moved to the scheduler; set the scheduler's instead");
 const kv = await ensureKv(svc.nats, "janitor", { ttlMs: svc.config.JANITOR_LEASE_TTL * 1000 });
+const snapshotEvery = svc.config.JANITOR_SNAPSHOT_EVERY;
+// Without the bucket (an identity that may not create it, before `oneshot admin init`): no snapshots, full replays.
+const snapshotKv = snapshotEvery > 0 || svc.config.JANITOR_SNAPSHOT_SECONDS > 0
+  ? await ensureKv(svc.nats, SNAPSHOT_BUCKET).catch((e: unknown) => void svc.log.warn({ err: e, bucket: SNAPSHOT_BUCKET }, "snapshot bucket unavailable: every start replays the whole log"))
+  : undefined;
+const policy = { everyEvents: snapshotEvery, everyMs: svc.config.JANITOR_SNAPSHOT_SECONDS * 1000 };
 const janitor = await startJanitor({
+  ...(snapshotKv ? { snapshots: { store: new SnapshotStore(snapshotKv, "janitor"), policy } } : {}),
   nats: svc.nats, store: svc.store, kv, config: svc.config, log: svc.log, registry: svc.registry, clock: () => Date.now(),
   onFatal: (e) => {
     svc.log.fatal({ err: e }, "event log follow failed");
