@@ -1,4 +1,4 @@
-import { BaseEnv, envInt } from "@oneshot/runtime";
+import { BaseEnv, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 import type { LeakSettings } from "./core/plan.js";
 
@@ -58,6 +58,13 @@ export const JanitorEnv = BaseEnv.extend({
   JANITOR_SNAPSHOT_EVERY: envInt(0, 100_000_000).default(20_000),
   /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
   JANITOR_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
+  /**
+   * Also keep the CLI's fleet read model (what `oneshot jobs` / `hosts` fold) and write its
+   * snapshots (key `fleet.head`), on the same schedule: the CLI reads them but may not write
+   * them (its audit identity has no KV writes). Costs one more follow of the log and the
+   * model's memory (a row per job ever seen). Off, or snapshots off: the CLI replays the whole log.
+   */
+  JANITOR_FLEET_SNAPSHOTS: envBool.default(true),
   /** VMs that ended longer ago than this are dropped from memory (their leftovers then count as unknown). */
   JANITOR_FORGET_AFTER: envInt(3_600, 365 * 86_400).default(7 * 86_400),
   /** This instance's name in the lease (default: hostname-pid). */

@@ -1,5 +1,6 @@
 import { SNAPSHOT_BUCKET, SnapshotStore, bootService, ensureKv } from "@oneshot/runtime";
 import { JanitorEnv, movedVariables } from "./config.js";
+import { startFleetSnapshots } from "./fleet-snapshots.js";
 import { startJanitor } from "./janitor.js";
 
 // Finds and reclaims leaked VMs, taps, disks, nft rules and run dirs; declares lost hosts.
@@ -25,3 +26,14 @@ const janitor = await startJanitor({
 svc.shutdown.add("janitor", () => janitor.stop());
 await svc.startOps(svc.config.JANITOR_HTTP_PORT, [{ name: "event-log", check: () => janitor.caughtUp() }]);
 svc.log.info({ leader: janitor.isLeader() }, "janitor running");
+// In the background: the CLI's read model must not delay the janitor's own readiness.
+if (snapshotKv && svc.config.JANITOR_FLEET_SNAPSHOTS) {
+  void startFleetSnapshots({
+    store: svc.store, kv: snapshotKv, policy, log: svc.log, clock: () => Date.now(),
+    // Only the CLI's read model: a broken follow of it is logged, and the janitor goes on judging.
+    onFatal: (e) => svc.log.error({ err: e }, "fleet read model follow failed; fleet snapshots stop until restart"),
+  }).then(
+    (fleet) => svc.shutdown.add("fleet-snapshots", () => fleet.stop()),
+    (e: unknown) => svc.log.error({ err: e }, "fleet read model not started; `oneshot jobs` replays the whole log"),
+  );
+}

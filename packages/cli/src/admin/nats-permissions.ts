@@ -68,6 +68,12 @@ const auditApi = [streams.events.name, streams.logs.name].flatMap((s) => [
 ]);
 
 /**
+ * The snapshots the CLI's read commands start from (`state --at`: the scheduler's; `jobs`/`hosts`:
+ * the fleet's, which the janitor writes): direct gets of those keys only. No KV writes.
+ */
+const auditSnapshotReads = ["$JS.API.STREAM.INFO.KV_snapshots", "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.scheduler.>", "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.fleet.>"];
+
+/**
  * The dashboard reads what audit reads plus the hosts' heartbeats (TELEMETRY), and may publish
  * only the subjects of the operator's events it appends once someone signed in with the admin
  * token: HostCordoned/HostUncordoned/HostDrained on `evt.host.<h>` and JobCancelled on
@@ -103,9 +109,9 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
   });
   return [
     { name: "admin", role: "admin", publish: { allow: [">"], deny: [] }, subscribe: { allow: [">"], deny: [] }, allowResponses: false },
-    service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>", "$KV.ingest-runner-replies.>"], ["rpc.runner.config.*"], true),
+    service("ingest", ["$KV.ingest-gitlab-runners.>", "$KV.ingest-reconcile.>", "$KV.ingest-foreign.>", "$KV.ingest-runner-replies.>", "$KV.snapshots.reconcile.>"], ["rpc.runner.config.*"], true),
     service("scheduler", ["$KV.snapshots.scheduler.>", "$KV.scheduler.>"]),
-    service("janitor", ["$KV.janitor.>"]),
+    service("janitor", ["$KV.janitor.>", "$KV.snapshots.janitor.>", "$KV.snapshots.fleet.>"]),
     ...(input.dashboard ? [{
       name: "dashboard", role: "dashboard" as const,
       publish: { allow: ["$JS.API.INFO", ...dashboardApi, ...DASHBOARD_WRITES], deny: durables.flatMap(durableApi) },
@@ -130,7 +136,7 @@ export function identityPermissions(input: PermissionInput): IdentityPermissions
     }),
     ...input.audit.map((a): IdentityPermissions => ({
       name: a, role: "audit",
-      publish: { allow: ["$JS.API.INFO", ...auditApi], deny: durables.flatMap(durableApi) },
+      publish: { allow: ["$JS.API.INFO", ...auditApi, ...auditSnapshotReads], deny: durables.flatMap(durableApi) },
       subscribe: { allow: inboxOf(a), deny: [] },
       allowResponses: false,
     })),

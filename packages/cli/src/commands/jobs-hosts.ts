@@ -1,14 +1,28 @@
 import { subjects, type DomainEvent } from "@oneshot/proto";
+import { loadSnapshot } from "@oneshot/runtime";
 import type { Command } from "commander";
 import { connect } from "../client/connection.js";
+import { snapshotLog, snapshotStore } from "../client/snapshots.js";
 import { applyToFleet, bar, emptyFleet, type Fleet } from "../view/fleet.js";
+import { FLEET_SNAPSHOT_NAME, fleetSnapshotVersion, isFleet } from "../view/fleet-snapshot.js";
 
+/**
+ * The fleet now: the newest fleet snapshot this build can read (the janitor writes them,
+ * JANITOR_FLEET_SNAPSHOTS) and the events after it; without one, the whole log.
+ */
 async function loadFleet(): Promise<Fleet> {
-  const { store, close } = await connect({ readOnly: true });
-  const fleet = emptyFleet();
-  await store.replay(subjects.allEvents, (e) => void applyToFleet(fleet, e), {
-    onDecodeError: (err) => process.stderr.write(`skipping undecodable message: ${err.message}\n`),
-  });
+  const { nats, store, close } = await connect({ readOnly: true });
+  const snaps = await snapshotStore(nats, FLEET_SNAPSHOT_NAME);
+  const snap = snaps ? await loadSnapshot(snaps, fleetSnapshotVersion(await store.streamCreated()), snapshotLog(), isFleet) : undefined;
+  const last = await store.lastStreamSeq();
+  const from = snap && snap.seq <= last ? snap : undefined;
+  const fleet = from?.state ?? emptyFleet();
+  if (last > (from?.seq ?? 0)) {
+    await store.replay(subjects.allEvents, (e) => void applyToFleet(fleet, e), {
+      startSeq: (from?.seq ?? 0) + 1, untilSeq: last,
+      onDecodeError: (err) => process.stderr.write(`skipping undecodable message: ${err.message}\n`),
+    });
+  }
   await close();
   return fleet;
 }
