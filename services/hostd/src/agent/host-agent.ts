@@ -328,9 +328,13 @@ export class HostAgent {
     if (e.data.script !== undefined) rec.script = e.data.script;
     await writeRecord(runDir, rec);
     const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
-    const claim = await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
+    // The claim is stored while the job drive is filled (the hand-over's latency is the point of
+    // a warm VM); VmBooted waits for it, so the log's order is a cold VM's.
+    const claiming = this.d.vm.events.append(rec, runDir, "VmBootRequested", {
       vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
     });
+    const handed = runner.handOver(readAt, claiming);
+    const claim = await claiming;
     if (claim.seq !== undefined) this.claimSeq.set(vmId, claim.seq);
     const p: Placement = { vmId, jobId, spec };
     this.records.set(vmId, rec);
@@ -344,7 +348,7 @@ export class HostAgent {
       this.pump();
       void this.checkDrained().catch((err: unknown) => this.d.log.error({ err }, "cannot append HostDeregistered"));
     });
-    if (!runner.handOver(readAt)) {
+    if (!handed) {
       log.warn("warm VM stopped waiting just before the hand-over: it is destroyed with the job's events");
       void runner.kill("hand-over raced its retirement");
     }

@@ -50,6 +50,8 @@ export class WarmVmRunner extends VmRunner {
   bootMs: number | undefined;
   private retireReason: RetireReason = "killed";
   private handOverAt!: (t: number) => void;
+  /** The job's claim on the log (its VmBootRequested): VmBooted waits for it. */
+  private claimed: Promise<unknown> = Promise.resolve();
   private readonly handedOver = new Promise<number>((r) => (this.handOverAt = r));
   /** Resolves true once warm, false if it ended before. */
   readonly warm: Promise<boolean>;
@@ -60,10 +62,15 @@ export class WarmVmRunner extends VmRunner {
     this.warm = new Promise((r) => (this.resolveWarm = r));
   }
 
-  /** The caller has put the job into `rec`: hand it over. False when the VM is not (or no longer) waiting for one. */
-  handOver(placementReadAt: number): boolean {
+  /**
+   * The caller has put the job into `rec`: hand it over. `claimed` settles once the caller's
+   * VmBootRequested is stored: the job drive is filled meanwhile, VmBooted waits for it. False
+   * when the VM is not (or no longer) waiting for a job.
+   */
+  handOver(placementReadAt: number, claimed: Promise<unknown> = Promise.resolve()): boolean {
     if (this.state !== "warm" || this.killReason) return false;
     this.state = "handed-over";
+    this.claimed = claimed.catch(() => undefined);
     this.handOverAt(placementReadAt);
     return true;
   }
@@ -203,6 +210,7 @@ export class WarmVmRunner extends VmRunner {
     }
     const readyAt = performance.now();
     const handOverMs = elapsed(placementReadAt);
+    await this.claimed;
     await d.events.append(rec, this.runDir, "VmBooted", {
       vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings, start: "warm", handOverMs,
     });
