@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
@@ -9,10 +9,19 @@ const repo = join(import.meta.dirname, "..", "..", "..");
 /** Where the browser tests write their screenshots (git-ignored). */
 export const screenshotDir = join(repo, ".state", "screenshots");
 
+/**
+ * Debian's chromium binary itself, not its /usr/bin wrapper: the wrapper adds the flags of
+ * /etc/chromium.d (and exports Google API keys), and we start it with our flags only.
+ */
+function chromiumBinary(): string | undefined {
+  if (existsSync("/usr/lib/chromium/chromium")) return "/usr/lib/chromium/chromium";
+  const r = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
 /** Debian's chromium, or why the browser tests cannot run here (printed: a skip is never silent). */
 export function chromiumMissing(): string | undefined {
-  const r = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" });
-  if (r.status === 0) return undefined;
+  if (chromiumBinary()) return undefined;
   const why = "chromium missing (apt-get install chromium; scripts/setup.sh installs it)";
   process.stderr.write(`SKIP (chromium): ${why}\n`);
   return why;
@@ -29,11 +38,12 @@ export interface TestBrowser {
 /**
  * Debian's headless Chromium with nothing that reaches past this machine: no sync, no component
  * updates, no background networking, a fresh profile per run. Exactly these flags (puppeteer's
- * defaults are ignored); DevTools over a pipe, so no debugging port is opened either.
+ * defaults are ignored; it adds only `--remote-debugging-pipe`, its DevTools transport, so no
+ * debugging port is opened either).
  */
 export async function launchChromium(): Promise<TestBrowser> {
   const profile = mkdtempSync(join(tmpdir(), "oneshot-chromium-"));
-  const executablePath = spawnSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).stdout.trim();
+  const executablePath = chromiumBinary()!;
   const browser = await puppeteer.launch({
     executablePath, pipe: true, ignoreDefaultArgs: true, defaultViewport: { width: 1400, height: 900 },
     args: [
