@@ -97,7 +97,7 @@ const ordered = (s: SchedulerState): unknown =>
 describe("scheduler snapshots", () => {
   it("snapshot + tail gives exactly the state and the decisions of a full replay (random logs, random cut)", () => {
     fc.assert(resumesExactly((s) => decodeState<SchedulerState>(encodeState(s))), { numRuns: 300 });
-  });
+  }, 60_000); // 300 random logs: 4 s alone, past the 5 s default on a loaded machine
 
   it("would catch a snapshot that loses the pending jobs' order (the property can fail)", () => {
     const swapsFirstTwo = (s: SchedulerState) => {
@@ -108,7 +108,7 @@ describe("scheduler snapshots", () => {
     };
     // Seeded: the check itself must not be flaky (most logs have two pending jobs at some cut).
     expect(fc.check(resumesExactly(swapsFirstTwo), { numRuns: 300, seed: 7 }).failed).toBe(true);
-  });
+  }, 60_000);
 
   it("keeps the iteration order of Maps and Sets (first come, first served depends on it)", () => {
     const s = initialState();
