@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, JobSpec, JobSpecV1, Provider, VmId, defineEvent } from "../common.js";
+import { WarmShape } from "./vm.js";
 
 /** Where a job came from; `org` is the fairness key (GitHub org/owner, GitLab namespace, `local`). */
 export const JobSource = z.object({
@@ -68,7 +69,8 @@ export const JobScheduledV2 = defineEvent("JobScheduled", {
 /**
  * Appended to the *host* subject with optimistic concurrency: it is the capacity reservation.
  * v2: `spec.netMbit`. v3: `start` — `warm`: `vmId` names a ready pool VM of the host (VmWarmed)
- * that is handed this job instead of a boot (docs/warm-pool.md); absent or `cold`: boot one.
+ * that is handed this job instead of a boot (docs/warm-pool.md); absent or `cold`: boot one —
+ * and `preempts`, the warm VMs a cold boot takes the capacity of.
  */
 export const JobScheduled = defineEvent("JobScheduled", {
   jobId: Id,
@@ -83,6 +85,12 @@ export const JobScheduled = defineEvent("JobScheduled", {
    */
   script: z.string().max(256 * 1024).optional(),
   start: z.enum(["cold", "warm"]).optional(),
+  /**
+   * Warm VMs of this host (of other shapes) the placement needs the capacity of: hostd destroys
+   * them before it boots this job's VM, and their pool slots stay empty until this VM is
+   * destroyed (the job holds that capacity meanwhile). Their shapes say how much.
+   */
+  preempts: z.array(z.object({ vmId: VmId, shape: WarmShape })).max(16).optional(),
 });
 export type JobScheduled = z.infer<typeof JobScheduled>;
 

@@ -90,4 +90,30 @@ describe.skipIf(skip)("warm pool end to end (oneshot up --warm 2, real QEMU gues
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toMatchObject({ start: "cold" });
   }, T);
+
+  it("a cold job of another shape preempts a warm VM when the host is full, and the pool refills after", async () => {
+    await untilPoolFull();
+    // The registered (cold) capacity is 2 vCPUs: a 2-vCPU job fills it.
+    const long = stack.cli(["run", "--json", "--cpus", "2", "--mem", "256m", "--", "sh", "-c", "sleep 25; echo long-done"]);
+    await waitFor("the 2-vCPU job to run", async () => {
+      const events = await stack.events();
+      const vms = new Set(events.filter((e) => e.type === "JobScheduled" && (e.data as { spec: { vcpus: number } }).spec.vcpus === 2).map((e) => (e.data as { vmId: string }).vmId));
+      return events.some((e) => e.type === "VmBooted" && vms.has((e.data as { vmId: string }).vmId));
+    }, 300_000, 1_000);
+    const r = await stack.cli(["run", "--json", "--mem", "256m", "--", "sh", "-c", "echo preempting-job"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("preempting-job");
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { jobId: string; start: string };
+    expect(out.start).toBe("cold");
+    const events = await stack.events();
+    const sched = events.find((e) => e.type === "JobScheduled" && (e.data as { jobId: string }).jobId === out.jobId)!.data as { preempts?: { vmId: string }[] };
+    expect(sched.preempts?.length).toBe(1);
+    const victim = sched.preempts![0]!.vmId;
+    expect(events.find((e) => e.type === "WarmVmRetired" && (e.data as { vmId: string }).vmId === victim)?.data).toMatchObject({ reason: "preempted" });
+    expect(leftovers(victim, stack.state)).toEqual([]);
+    const l = await long;
+    expect(l.code, l.stderr).toBe(0);
+    console.log(JSON.stringify({ e2e: "warm-preempted", victim, job: out.jobId }));
+    await untilPoolFull();
+  }, T);
 });

@@ -1,4 +1,4 @@
-import { subjects, type DomainEvent, type EventOf, type HostRegistered, type LeakedResource, type Stored } from "@oneshot/proto";
+import { subjects, type DomainEvent, type EventOf, type HostRegistered, type LeakedResource, type Resources, type Stored } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import { destroyVm, type DestroyDeps } from "../vm/destroy.js";
 import type { DoneLog } from "../vm/done-log.js";
@@ -55,9 +55,31 @@ export class HostAgent {
   private readonly expired = new Set<string>();
   /** Sequence of this host's VmBootRequested per VM it claimed (first in the log wins against a PlacementExpired). */
   private readonly claimSeq = new Map<string, number>();
+  /** Pool capacity lent to a VM (a warm VM handed its job, a cold VM that preempted warm ones): admitted beyond the registered capacity. */
+  private readonly lent = new Map<string, Resources>();
+  private readonly baseCapacity: Resources;
 
   constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0], flags: HostFlags = noFlags) {
     this.state = { ...initialHostState(init), ...flags };
+    this.baseCapacity = init.capacity;
+  }
+
+  /** `vmId` runs in pool slots of this shape total: hostd admits that much more while it lives. */
+  private lend(vmId: string, r: Resources): void {
+    if (!r.vcpus && !r.memMiB && !r.diskGiB) return;
+    this.lent.set(vmId, r);
+    this.recomputeCapacity();
+  }
+
+  /** The VM that borrowed pool capacity is gone (or never started): the slots go back to the pool. */
+  private giveBack(vmId: string): void {
+    this.d.pool?.giveBack(vmId);
+    if (this.lent.delete(vmId)) this.recomputeCapacity();
+  }
+
+  private recomputeCapacity(): void {
+    const c = [...this.lent.values()].reduce((a, r) => ({ vcpus: a.vcpus + r.vcpus, memMiB: a.memMiB + r.memMiB, diskGiB: a.diskGiB + r.diskGiB }), this.baseCapacity);
+    this.state = { ...this.state, capacity: c };
   }
 
   /** A fence is running (nothing new may start, warm pools included). */
@@ -250,7 +272,14 @@ export class HostAgent {
     try {
       if (e.data.start === "warm") return await this.acceptWarm(e, runDir, readAt, log);
       this.d.pool?.noteMiss(e.data.spec);
+      if (e.data.preempts?.length && this.d.pool) {
+        // Their pool slots become this VM's: destroyed first, so the host never runs both.
+        const got = await this.d.pool.preempt(e.data.preempts, vmId);
+        log.info({ preempted: e.data.preempts.map((p) => p.vmId), slots: got.length }, "warm VMs preempted for a cold placement");
+        this.lend(vmId, got.reduce((a, s) => ({ vcpus: a.vcpus + s.vcpus, memMiB: a.memMiB + s.memMiB, diskGiB: a.diskGiB + s.diskGiB }), { vcpus: 0, memMiB: 0, diskGiB: 0 }));
+      }
       await this.accept(e, runDir, log);
+      if (!owns(this.state, vmId)) this.giveBack(vmId);
     } catch (err) {
       // A NATS outage is retried (redelivery); anything else (ENOSPC, EIO, a bug) ends the
       // placement in VmBootFailed with the reason, or its capacity would stay reserved.
@@ -320,6 +349,8 @@ export class HostAgent {
       const reason = verdict.kind === "reject" ? verdict.reason : `warm VM ${vmId} is not ready on this host (retired, or from before a restart)`;
       return this.failPlacement(e, runDir, { code: verdict.kind === "reject" ? verdict.code : "warm-vm-gone", reason }, log);
     }
+    // The job runs in the warm VM's own pool slot (docs/warm-pool.md): admitted beyond the registered capacity.
+    this.lend(vmId, { vcpus: spec.vcpus, memMiB: spec.memMiB, diskGiB: spec.diskGiB });
     const rec = runner.rec;
     Object.assign(rec, {
       jobId, attempt, spec, kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId, scheduledEventId: e.id,
@@ -345,6 +376,7 @@ export class HostAgent {
       this.runners.delete(vmId);
       this.records.delete(vmId);
       this.state = finish(this.state, vmId);
+      this.giveBack(vmId);
       this.pump();
       void this.checkDrained().catch((err: unknown) => this.d.log.error({ err }, "cannot append HostDeregistered"));
     });
@@ -368,6 +400,7 @@ export class HostAgent {
       scheduledEventId: e.id, phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
     };
     this.records.delete(vmId);
+    this.giveBack(vmId);
     const removed = await removeRunDir(runDir).then((r) => (r ? [`rundir:${runDir}`] : []), (err: unknown) => [`failed:rundir ${String(err).slice(0, 200)}`]);
     await this.d.vm.events.append(rec, undefined, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId, code: f.code, reason: f.reason.slice(0, 1024), consoleTail: "" });
     await this.d.vm.events.append(rec, undefined, "VmDestroyed", { vmId, hostId: this.d.hostId, jobId, removed });
@@ -387,6 +420,7 @@ export class HostAgent {
         this.runners.delete(p.vmId);
         this.records.delete(p.vmId);
         this.state = finish(this.state, p.vmId);
+        this.giveBack(p.vmId);
         this.pump();
         void this.checkDrained().catch((err: unknown) => this.d.log.error({ err }, "cannot append HostDeregistered"));
       });
@@ -436,6 +470,7 @@ export class HostAgent {
   /** A VM still in the admission queue ends without booting: VmBootFailed(code), then the destroy steps. */
   private async finishQueued(vmId: string, code: string, reason: string): Promise<void> {
     this.state = finish(this.state, vmId);
+    this.giveBack(vmId);
     const rec = this.records.get(vmId)!;
     this.records.delete(vmId);
     const runDir = runDirOf(this.d.stateDir, vmId);

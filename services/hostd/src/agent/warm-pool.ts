@@ -54,12 +54,15 @@ export const newWarmVmId = (): string => `w${[...randomBytes(11)].map((b) => ID_
 
 /**
  * The host's warm pools (docs/warm-pool.md): keeps each at its size with VMs that ran nothing,
- * hands a ready one out once (`take`), and refills. A VM handed out leaves the pool at once:
- * its job's reservation holds its capacity from then on, so the refill stays within the
- * capacity the pool withheld from registration.
+ * hands a ready one out once (`take`), and refills. A slot is either a pool VM or lent: to the
+ * job a warm VM was handed (it runs in the slot), or to a cold job that preempted the slot's VM.
+ * A lent slot refills when that job's VM is destroyed (`giveBack`), so pool VMs and the VMs
+ * borrowing their slots never hold more than the capacity the pools withheld from registration.
  */
 export class WarmPool {
   private readonly vms = new Map<string, WarmVmRunner>();
+  /** Slots lent, by the VM that borrows them. */
+  private readonly lent = new Map<string, WarmShape[]>();
   private readonly backoffUntil = new Map<number, number>();
   private stopped = false;
   private refillTimer: NodeJS.Timeout | undefined;
@@ -77,7 +80,7 @@ export class WarmPool {
     const now = performance.now();
     this.d.pools.forEach((p, i) => {
       if ((this.backoffUntil.get(i) ?? 0) > now) return;
-      let have = [...this.vms.values()].filter((v) => v.state !== "retired" && sameShape(v.shape, p.shape)).length;
+      let have = [...this.vms.values()].filter((v) => v.state !== "retired" && sameShape(v.shape, p.shape)).length + this.lentOf(p.shape);
       while (have < p.size) {
         this.spawn(i, p.shape);
         have++;
@@ -123,14 +126,50 @@ export class WarmPool {
     this.refillTimer.unref();
   }
 
-  /** The ready warm VM `vmId`, out of the pool for good (the pool refills), or undefined when it is not ready here. */
+  private lentOf(shape: WarmShape): number {
+    return [...this.lent.values()].flat().filter((s) => sameShape(s, shape)).length;
+  }
+
+  /** The ready warm VM `vmId`, out of the pool for good (its slot lent to it until `giveBack`), or undefined when it is not ready here. */
   take(vmId: string): WarmVmRunner | undefined {
     const runner = this.vms.get(vmId);
     if (!runner || runner.state !== "warm") return undefined;
     this.vms.delete(vmId);
+    this.lent.set(vmId, [runner.shape]);
     this.counters.hits++;
-    queueMicrotask(() => this.fill());
     return runner;
+  }
+
+  /**
+   * A cold placement needs the slots of these warm VMs (JobScheduled.preempts): each is
+   * destroyed (or, gone meanwhile, another VM of its shape, or a slot of its shape that is empty)
+   * and its slot lent to `forVmId`. Resolves, once they are destroyed, with the shapes lent:
+   * only those may be added to what this host admits.
+   */
+  async preempt(victims: readonly { vmId: string; shape: WarmShape }[], forVmId: string): Promise<WarmShape[]> {
+    const got: WarmShape[] = [];
+    const ending: Promise<void>[] = [];
+    for (const v of victims) {
+      const pool = this.d.pools.find((p) => sameShape(p.shape, v.shape));
+      if (!pool) continue;
+      const runner = this.vms.get(v.vmId) ?? [...this.vms.values()].find((r) => r.state !== "handed-over" && sameShape(r.shape, v.shape));
+      if (runner) {
+        this.vms.delete(runner.rec.vmId);
+        ending.push(runner.retire("preempted", `its capacity went to VM ${forVmId}`, 2_000));
+      } else {
+        const used = [...this.vms.values()].filter((r) => sameShape(r.shape, v.shape)).length + this.lentOf(v.shape) + got.filter((s) => sameShape(s, v.shape)).length;
+        if (used >= pool.size) continue;
+      }
+      got.push(v.shape);
+    }
+    if (got.length) this.lent.set(forVmId, [...(this.lent.get(forVmId) ?? []), ...got]);
+    await Promise.all(ending);
+    return got;
+  }
+
+  /** The VM that borrowed slots is destroyed: they refill. */
+  giveBack(forVmId: string): void {
+    if (this.lent.delete(forVmId)) this.fill();
   }
 
   /** A cold placement whose spec a pool here has: no ready VM was handed it. */

@@ -4,7 +4,7 @@ import { applyJobEvent } from "./evolve-job.js";
 import { forgetOldJobs } from "./job-memory.js";
 import { applyVmEvent } from "./evolve-vm.js";
 import type { SchedulerState } from "./state.js";
-import { applyWarmEvent } from "./warm-vms.js";
+import { applyPreemption, applyWarmEvent } from "./warm-vms.js";
 
 /**
  * Folds one stored event into the scheduler's state. Deterministic: the same log gives the
@@ -22,7 +22,10 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
     case "JobQueued": case "JobIgnored": case "JobScheduled": case "JobUnschedulable": case "JobStarted":
     case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
       applyJobEvent(state, e);
-      if (e.type === "JobScheduled") applyWarmEvent(state, e);
+      if (e.type === "JobScheduled") {
+        applyWarmEvent(state, e);
+        applyPreemption(state, e);
+      }
       break;
     case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost":
     case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed": case "HostFenced": case "HostLeaseExpired":

@@ -6,7 +6,7 @@ import { followUp, type Policy } from "./follow-ups.js";
 import { FreeVms } from "./free-vms.js";
 import { idleVms } from "./idle-vms.js";
 import type { JobView, SchedulerState } from "./state.js";
-import { placeWarm } from "./warm-vms.js";
+import { placePreempting, placeWarm, withAssigned } from "./warm-vms.js";
 
 export const defaultPolicy: Policy = { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" };
 
@@ -56,7 +56,13 @@ function placePending(state: SchedulerState, now: string, vms: FreeVms, decision
   // A ready warm VM of the job's shape first (docs/warm-pool.md): no boot to wait for.
   const warm = placeWarm(state, toBoot, now);
   decisions.push(...warm.decisions);
-  for (const [job, hostId] of assign(warm.cold, warm.hosts)) {
+  const assigned = assign(warm.cold, warm.hosts);
+  for (const [job, hostId] of assigned) {
     decisions.push(scheduled(job, hostId, state.hostSubjectSeq.get(hostId) ?? 0, now));
+  }
+  // Cold jobs that fit nowhere: room made by destroying warm VMs of other shapes.
+  if (state.warm?.size) {
+    const placed = new Set(assigned.map(([j]) => j.jobId));
+    decisions.push(...placePreempting(state, warm.cold.filter((j) => !placed.has(j.jobId)), withAssigned(warm.hosts, assigned), warm.taken, now));
   }
 }

@@ -105,6 +105,8 @@ export interface Allocation {
   claimedByHost?: boolean;
   /** On a lost host that has not fenced yet: no job may be moved onto it, and it is never idled. */
   fencing?: boolean;
+  /** Its placement preempted warm VMs (warm-vms.ts): `res` is its spec less their capacity, which it borrows. */
+  lent?: boolean;
 }
 
 export interface SchedulerState {

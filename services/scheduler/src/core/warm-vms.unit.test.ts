@@ -36,13 +36,44 @@ describe("warm pool placement (docs/warm-pool.md)", () => {
     expect(d).toMatchObject({ type: "JobScheduled", data: { jobId: "b", vmId: vmIdFor("b", 0) } });
   });
 
-  it("never past capacity: a host with a warm VM but no room for the job's reservation takes it neither warm nor cold", () => {
+  it("a full host still hands out its warm VM: the job runs in the VM's own pool slot and holds nothing of the registered capacity", () => {
     const s = given(registered("h1", { vcpus: 1 }), queued("a")).decided().and(warmed("h1", "w1"), queued("b"));
-    expect(s.decisions()).toEqual([]);
+    expect(s.decisions()).toMatchObject([{ type: "JobScheduled", data: { jobId: "b", vmId: "w1", start: "warm" } }]);
+    const t = s.decided();
+    expect(t.state.hosts.get("h1")!.used).toEqual({ vcpus: 1, memMiB: 1024, diskGiB: 10 });
+    // Its VmDestroyed gives back nothing it did not take.
+    expect(t.and({ type: "VmDestroyed", data: { ...t.placementOf("b"), removed: [] } }).state.hosts.get("h1")!.used).toEqual({ vcpus: 1, memMiB: 1024, diskGiB: 10 });
   });
 
   it("a lost host's warm VMs are not handed out", () => {
     const s = given(registered("h1"), registered("h2"), warmed("h1", "w1"), lost("h1"), queued("a"));
     expect(placements(s.decisions())).toEqual({ a: "h2" });
+  });
+
+  it("a cold job of another shape that fits nowhere preempts warm VMs (oldest first, fewest needed) and borrows their capacity", () => {
+    // h1 registers 2 vCPUs for cold work (its pool's 2 are withheld) and runs a 2-vCPU job.
+    const s = given(registered("h1", { vcpus: 2 }), queued("big", { vcpus: 2 })).decided().and(warmed("h1", "w1"), warmed("h1", "w2"), queued("other", { memMiB: 256 }));
+    const [d, ...rest] = s.decide();
+    expect(rest).toEqual([]);
+    expect(d!.event).toMatchObject({ type: "JobScheduled", data: { jobId: "other", hostId: "h1", vmId: vmIdFor("other", 0), preempts: [{ vmId: "w1", shape }] } });
+    // Folded back: w1 is gone, the job holds nothing of the registered capacity (it borrows w1's), w2 is still handed out to a matching job.
+    const t = s.decided().and(queued("match"));
+    expect(t.state.warm?.has("w1")).toBe(false);
+    expect(t.state.hosts.get("h1")!.used).toEqual({ vcpus: 2, memMiB: 1024, diskGiB: 10 });
+    expect(t.decisions()).toMatchObject([{ type: "JobScheduled", data: { jobId: "match", vmId: "w2", start: "warm" } }]);
+  });
+
+  it("never past capacity: no preemption when the warm VMs would not make room, and never of the job's own shape", () => {
+    const full = given(registered("h1", { vcpus: 2 }), queued("big", { vcpus: 2 })).decided().and(warmed("h1", "w1"));
+    expect(full.and(queued("huge", { vcpus: 2 })).decisions()).toEqual([]); // 1 warm vCPU is not 2
+    // Its own shape: handed over (warm), not preempted.
+    expect(full.and(queued("same")).decisions()).toMatchObject([{ type: "JobScheduled", data: { vmId: "w1", start: "warm" } }]);
+  });
+
+  it("a borrowing job's VmDestroyed gives back exactly what it held", () => {
+    const s = given(registered("h1", { vcpus: 2 }), queued("big", { vcpus: 2 })).decided().and(warmed("h1", "w1"), queued("other", { memMiB: 256 })).decided();
+    const ref = s.placementOf("other");
+    const t = s.and({ type: "VmDestroyed", data: { ...ref, removed: [] } });
+    expect(t.state.hosts.get("h1")!.used).toEqual({ vcpus: 2, memMiB: 1024, diskGiB: 10 });
   });
 });
