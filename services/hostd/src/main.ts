@@ -114,6 +114,8 @@ const capacity = computeCapacity(facts, {
 const labels = [...new Set([`arch:${arch}`, `vmm:${driver.name}`, `accel:${accel}`, ...(emulated ? ["emulated"] : []), ...c.HOSTD_LABELS])];
 // Warm pools (docs/warm-pool.md): their capacity is withheld from what this host registers.
 const pools: PoolSpec[] = c.HOSTD_WARM_POOLS.map((p) => ({ shape: { arch, vcpus: p.vcpus, memMiB: p.memMiB, diskGiB: p.diskGiB, image: p.image }, size: p.size }));
+// The Firecracker driver does not attach a job drive yet (docs/warm-pool.md): no pools there.
+if (pools.length && driver.name !== "qemu") fatal(`HOSTD_WARM_POOLS: warm pools need the QEMU driver for now (this host runs ${driver.name})`);
 for (const p of pools) if (!images.some((i) => i.arch === arch && i.name === p.shape.image)) fatal(`HOSTD_WARM_POOLS: no ${arch} image ${p.shape.image} in HOSTD_IMAGE_DIR`);
 const poolHolds = poolReservation(pools);
 const fullCapacity = capacity;
