@@ -2,6 +2,8 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { DecodeError, subjects, type DomainEvent, type Stored } from "@oneshot/proto";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { consumerMetrics } from "./consumer-metrics.js";
 import { TerminalError, isRetryable } from "./errors.js";
 import { PULL_EXPIRES_MS, decodeMsg } from "./event-store.js";
 import type { Nats } from "./nats.js";
@@ -21,6 +23,8 @@ export interface DurableOptions {
   ackWaitMs?: number;
   deliverPolicy?: DeliverPolicy;
   onOutcome?: (outcome: "ack" | "nak" | "dead-letter") => void;
+  /** The service's registry: the consumer's lag and dead letters are exported (consumer-metrics.ts). */
+  registry?: Registry;
 }
 
 export interface DeadLetter {
@@ -70,13 +74,22 @@ export async function runDurableConsumer(nats: Nats, o: DurableOptions): Promise
     });
   }
   const consumer = await nats.js.consumers.get(o.stream, o.durable);
+  const metrics = o.registry
+    ? consumerMetrics(o.registry, o.durable, async () => {
+        const i = await nats.jsm.consumers.info(o.stream, o.durable);
+        return { pending: i.num_pending, ackPending: i.num_ack_pending };
+      })
+    : undefined;
+  const onOutcome = o.onOutcome;
+  const opts: DurableOptions = metrics ? { ...o, onOutcome: (out) => (out === "dead-letter" && metrics.deadLettered(), onOutcome?.(out)) } : o;
   // Short pulls: a dead NATS node is noticed in seconds, not the default 30–60 s (PULL_EXPIRES_MS).
   const iter = await consumer.consume({ max_messages: 64, expires: PULL_EXPIRES_MS });
   const done = (async () => {
-    for await (const m of iter) await handleOne(nats, o, m, maxAttempts, backoff);
+    for await (const m of iter) await handleOne(nats, opts, m, maxAttempts, backoff);
   })();
   return {
     stop: async () => {
+      metrics?.remove();
       await iter.close();
       await done.catch(() => undefined);
     },
@@ -118,7 +131,10 @@ async function deadLetter(nats: Nats, o: DurableOptions, m: JsMsg, reason: strin
   h.set(dlqHeaders.seq, String(m.seq));
   try {
     await nats.js.publish(subjects.dlq(o.durable), m.data, { headers: h, msgID: `${o.stream}:${m.seq}:${o.durable}` });
-    m.term(reason.slice(0, 256));
+    // No reason on the term: nats-server 2.9 does not parse `+TERM <reason>` and leaves the message
+    // ack-pending, to be redelivered after ack_wait and handled again, forever (the reason is in
+    // the dead letter's headers). consumer-metrics.int.test.ts caught it as an ack-pending of 1.
+    m.term();
     o.log.error({ subject: m.subject, seq: m.seq, reason }, "message dead-lettered");
     o.onOutcome?.("dead-letter");
   } catch (e) {

@@ -5,6 +5,7 @@ export * from "./ids.js";
 export * from "./nats.js";
 export * from "./event-store.js";
 export * from "./durable-consumer.js";
+export * from "./consumer-metrics.js";
 export * from "./ops-server.js";
 export * from "./shutdown.js";
 export * from "./telemetry.js";
