@@ -189,6 +189,7 @@ if (flags.deregistered) {
 
 const consumer = await runDurableConsumer(nats, {
   stream: streams.events.name, durable: `hostd-${hostId}`, filterSubject: subjects.host(hostId), log,
+  registry: svc.registry, // its lag and dead letters on /metrics
   handler: (e) => agent.handle(e),
 });
 
