@@ -10,13 +10,20 @@ export function tokenMatches(given: string, expected: Buffer): boolean {
   return timingSafeEqual(digest(given), expected);
 }
 
+/** Failed sign-ins one address may make per minute before it is told to wait. */
+export const FAILURES_PER_MINUTE = 10;
+
+export type SignIn = { ok: true; id: string } | { ok: false; why: "wrong" | "wait" };
+
 /**
  * Operator sessions: a random id in an HttpOnly, SameSite=Strict cookie, valid `ttlMs`. The
- * token itself is held only as its SHA-256 and is never logged or echoed.
+ * token itself is held only as its SHA-256 and is never logged or echoed. An address that got
+ * the token wrong FAILURES_PER_MINUTE times waits for the minute to end, right token or not.
  */
 export class Sessions {
   private readonly expected: Buffer | undefined;
   private readonly live = new Map<string, number>();
+  private readonly failures = new Map<string, { count: number; since: number }>();
 
   constructor(token: string | undefined, private readonly ttlMs: number, private readonly clock: () => number) {
     this.expected = token ? digest(token) : undefined;
@@ -27,12 +34,23 @@ export class Sessions {
     return this.expected !== undefined;
   }
 
-  /** A new session id for the right token, else undefined. */
-  signIn(token: string): string | undefined {
-    if (!this.expected || !tokenMatches(token, this.expected)) return undefined;
+  /** A new session id for the right token from `from` (the client's address). */
+  signIn(token: string, from = ""): SignIn {
+    const now = this.clock();
+    let f = this.failures.get(from);
+    if (f && now - f.since >= 60_000) {
+      this.failures.delete(from);
+      f = undefined;
+    }
+    if (f && f.count >= FAILURES_PER_MINUTE) return { ok: false, why: "wait" };
+    if (!this.expected || !tokenMatches(token, this.expected)) {
+      if (this.failures.size > 10_000) this.failures.clear(); // bounded: many addresses only reset the count
+      this.failures.set(from, { count: (f?.count ?? 0) + 1, since: f?.since ?? now });
+      return { ok: false, why: "wrong" };
+    }
     const id = randomBytes(32).toString("base64url");
-    this.live.set(id, this.clock() + this.ttlMs);
-    return id;
+    this.live.set(id, now + this.ttlMs);
+    return { ok: true, id };
   }
 
   valid(id: string | undefined): boolean {

@@ -167,6 +167,10 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     await b.page.goto(`${url}/#/events`);
     await waitForText(b.page, ["JobCancelled"]);
     await b.screenshot("int-events");
+    // Guessing is slow: after ten wrong tokens an address waits a minute, even with the right one.
+    const tryToken = async (token: string) => (await fetch(`${url}/api/session`, { method: "POST", body: JSON.stringify({ token }) })).status;
+    for (let i = 0; i < 9; i++) expect(await tryToken(`guess-${i}`)).toBe(401); // one wrong already, from the page
+    expect(await tryToken(TOKEN)).toBe(429);
     expect(out).not.toContain(TOKEN);
   });
 });

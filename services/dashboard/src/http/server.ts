@@ -84,13 +84,16 @@ async function route(d: DashboardDeps, req: IncomingMessage, res: ServerResponse
       if (!d.sessions.enabled) return json(res, 403, { error: "sign-in is not enabled: the dashboard has no admin token configured" });
       const body = await readJsonBody(req, 4096).catch(() => undefined);
       const token = (body as { token?: unknown } | undefined)?.token;
-      const id = typeof token === "string" ? d.sessions.signIn(token) : undefined;
-      if (!id) {
-        d.log.warn({ from: req.socket.remoteAddress }, "sign-in refused");
-        return json(res, 401, { error: "wrong token" });
+      const from = req.socket.remoteAddress ?? "";
+      const r = d.sessions.signIn(typeof token === "string" ? token : "", from);
+      if (!r.ok) {
+        d.log.warn({ from, why: r.why }, "sign-in refused");
+        return r.why === "wait"
+          ? json(res, 429, { error: "too many wrong tokens from this address: wait a minute" }, { "retry-after": "60" })
+          : json(res, 401, { error: "wrong token" });
       }
-      d.log.info({ from: req.socket.remoteAddress }, "operator signed in");
-      return json(res, 200, { signedIn: true }, { "set-cookie": sessionCookie(id, req) });
+      d.log.info({ from }, "operator signed in");
+      return json(res, 200, { signedIn: true }, { "set-cookie": sessionCookie(r.id, req) });
     }
     if (path === "/api/session" && method === "DELETE") {
       d.sessions.signOut(sessionOf(req));
