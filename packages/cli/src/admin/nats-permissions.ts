@@ -69,9 +69,14 @@ const auditApi = [streams.events.name, streams.logs.name].flatMap((s) => [
 
 /**
  * The snapshots the CLI's read commands start from (`state --at`: the scheduler's; `jobs`/`hosts`:
- * the fleet's, which the janitor writes): direct gets of those keys only. No KV writes.
+ * the fleet's, which the janitor writes): reads only, no KV writes. A get from a bucket without
+ * direct gets (`STREAM.MSG.GET`) names no key in its subject, so it reads any snapshot: every one
+ * is a fold of EVENTS, which this identity reads whole anyway (no secret is ever in the log).
  */
-const auditSnapshotReads = ["$JS.API.STREAM.INFO.KV_snapshots", "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.scheduler.>", "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.fleet.>"];
+const auditSnapshotReads = [
+  "$JS.API.STREAM.INFO.KV_snapshots", "$JS.API.STREAM.MSG.GET.KV_snapshots",
+  "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.scheduler.>", "$JS.API.DIRECT.GET.KV_snapshots.$KV.snapshots.fleet.>",
+];
 
 /**
  * The dashboard reads what audit reads plus the hosts' heartbeats (TELEMETRY), and may publish
