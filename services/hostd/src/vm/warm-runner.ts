@@ -98,7 +98,7 @@ export class WarmVmRunner extends VmRunner {
       d.output(rec, text, offset);
     });
     let vm: RunningVm | undefined;
-    let spawnAt = 0;
+    let spawnAt: number;
     try {
       if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${this.shape.arch} image ${this.shape.image}`);
       let t = performance.now();
