@@ -132,6 +132,13 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
   it("lists recent jobs with their outcome", async () => {
     await b.page.goto(`${url}/#/jobs`);
     await waitForText(b.page, [ref.jobId, "local-waiting"]);
+    // The job page's console follow ended with the page: no consumer is left reading LOGS.
+    const logConsumers = async () => {
+      let n = 0;
+      for await (const c of admin.jsm.consumers.list("LOGS")) if (c) n++;
+      return n;
+    };
+    await waitFor("the console's consumer to go", async () => (await logConsumers()) === 0, 15_000, 200);
     expect(await b.page.$eval(`tr[data-job-id="${ref.jobId}"] [data-outcome]`, (e) => e.textContent)).toBe("succeeded");
     expect(await b.page.$eval('tr[data-job-id="local-waiting"] [data-outcome]', (e) => e.textContent)).toBe("in progress");
     await b.screenshot("int-jobs");

@@ -62,9 +62,9 @@ async function route(d: DashboardDeps, req: IncomingMessage, res: ServerResponse
     if (path === "/healthz") return json(res, d.caughtUp() ? 200 : 503, { status: d.caughtUp() ? "ok" : "catching up", lastSeq: d.state.lastSeq });
     if (path === "/api/snapshot") return json(res, 200, snapshot(d.state, d.clock(), d.caughtUp()));
     if (path === "/api/session") return json(res, 200, { signedIn, signInEnabled: d.sessions.enabled });
-    if (path === "/api/stream") return streamViews(d, req, res, url.searchParams.get("job"));
+    if (path === "/api/stream") return streamViews(d, res, url.searchParams.get("job"));
     const consoleOf = JOB_CONSOLE.exec(path);
-    if (consoleOf) return streamConsole(d, req, res, decodeURIComponent(consoleOf[1]!), url.searchParams.get("raw") === "1");
+    if (consoleOf) return streamConsole(d, res, decodeURIComponent(consoleOf[1]!), url.searchParams.get("raw") === "1");
     const job = JOB.exec(path);
     if (job) {
       const v = jobView(d.state, decodeURIComponent(job[1]!), d.clock());
@@ -121,8 +121,8 @@ function actionOf(path: string): OperatorAction | undefined {
 }
 
 /** The views, pushed again (at most every 200 ms) whenever the log or a heartbeat moves. */
-function streamViews(d: DashboardDeps, req: IncomingMessage, res: ServerResponse, jobId: string | null): void {
-  const sse = openSse(req, res);
+function streamViews(d: DashboardDeps, res: ServerResponse, jobId: string | null): void {
+  const sse = openSse(res);
   const send = () => {
     const now = d.clock();
     sse.send("snapshot", snapshot(d.state, now, d.caughtUp()));
@@ -143,8 +143,8 @@ function streamViews(d: DashboardDeps, req: IncomingMessage, res: ServerResponse
 }
 
 /** The job's guest console from its first byte, live; waits for the job to get a VM. */
-function streamConsole(d: DashboardDeps, req: IncomingMessage, res: ServerResponse, jobId: string, raw: boolean): void {
-  const sse = openSse(req, res);
+function streamConsole(d: DashboardDeps, res: ServerResponse, jobId: string, raw: boolean): void {
+  const sse = openSse(res);
   let stop: (() => Promise<void>) | undefined;
   let following: string | undefined;
   let closed = false;
