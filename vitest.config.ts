@@ -9,6 +9,7 @@ const alias = {
   "@oneshot/runtime": src("./packages/runtime/src/index.ts"),
   "@oneshot/testing": src("./packages/testing/src/index.ts"),
   "@oneshot/scheduler": src("./services/scheduler/src/index.ts"),
+  "@oneshot/hostd": src("./services/hostd/src/index.ts"),
   "@oneshot/cli/read-models": src("./packages/cli/src/read-models.ts"),
 };
 // images/ holds guest root trees (debootstrap, with /proc mounted while they build): never crawl them.
