@@ -42,7 +42,9 @@ describe("deploy/prometheus/prometheus.yml", () => {
       if (port) expected[name] = [`${name}:${port}`];
     }
     expect(Object.keys(expected).sort()).toEqual(["ingest", "janitor", "scheduler"]);
-    const actual = Object.fromEntries(prom.scrape_configs.filter((j) => j.static_configs).map((j) => [j.job_name, j.static_configs!.flatMap((c) => c.targets)]));
+    const actual = Object.fromEntries(
+      prom.scrape_configs.filter((j) => j.static_configs).map((j) => [j.job_name, j.static_configs!.flatMap((c) => c.targets)]),
+    );
     expect(actual).toEqual(expected);
   }, 30_000);
 

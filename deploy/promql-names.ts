@@ -42,8 +42,14 @@ export function exportedNames(exposition: string): Set<string> {
   return out;
 }
 
-interface Panel { targets?: { expr?: string }[]; panels?: Panel[] }
-interface Dashboard { panels: Panel[]; templating?: { list: { query?: string | { query?: string } }[] } }
+interface Panel {
+  targets?: { expr?: string }[];
+  panels?: Panel[];
+}
+interface Dashboard {
+  panels: Panel[];
+  templating?: { list: { query?: string | { query?: string } }[] };
+}
 
 /** Every PromQL expression of a Grafana dashboard (nested rows included) and its template queries' metrics. */
 export function dashboardQueries(d: Dashboard): { exprs: string[]; templateMetrics: string[] } {
@@ -56,7 +62,7 @@ export function dashboardQueries(d: Dashboard): { exprs: string[]; templateMetri
   };
   walk(d.panels);
   const templateMetrics = (d.templating?.list ?? [])
-    .map((v) => templateMetric(typeof v.query === "string" ? v.query : v.query?.query ?? ""))
+    .map((v) => templateMetric(typeof v.query === "string" ? v.query : (v.query?.query ?? "")))
     .filter((n): n is string => !!n);
   return { exprs, templateMetrics };
 }

@@ -37,7 +37,11 @@ describe.skipIf(skip)("a durable consumer's lag and dead letters as metrics, on 
     const gate = new Promise<void>((r) => (release = r));
     const seen: string[] = [];
     const c = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "metered", filterSubject: "evt.job.>", log, registry,
+      stream: "EVENTS",
+      durable: "metered",
+      filterSubject: "evt.job.>",
+      log,
+      registry,
       handler: async (e) => {
         const id = (e.data as { jobId: string }).jobId;
         seen.push(id);
@@ -55,16 +59,27 @@ describe.skipIf(skip)("a durable consumer's lag and dead letters as metrics, on 
     expect(sample(held, "oneshot_dead_letters_total", "metered")).toBe(0);
     release();
     await waitFor("all three handled", () => seen.length >= 3);
-    const after = await waitFor("the lag to drain", async () => {
-      const t = await registry.metrics();
-      return sample(t, "oneshot_consumer_pending", "metered") === 0 && sample(t, "oneshot_consumer_ack_pending", "metered") === 0 ? t : undefined;
-    }, 10_000).catch(async (e: Error) => {
+    const after = await waitFor(
+      "the lag to drain",
+      async () => {
+        const t = await registry.metrics();
+        return sample(t, "oneshot_consumer_pending", "metered") === 0 && sample(t, "oneshot_consumer_ack_pending", "metered") === 0 ? t : undefined;
+      },
+      10_000,
+    ).catch(async (e: Error) => {
       throw new Error(`${e.message}; seen ${seen.join(",")}\n${await registry.metrics()}`);
     });
     expect(sample(after, "oneshot_dead_letters_total", "metered")).toBe(1);
     // More work arrives while nobody consumes it: the lag is what the server counts.
     await c.stop();
-    const idle = await runDurableConsumer(nats, { stream: "EVENTS", durable: "idle", filterSubject: "evt.host.>", log, registry, handler: async () => await new Promise(() => undefined) });
+    const idle = await runDurableConsumer(nats, {
+      stream: "EVENTS",
+      durable: "idle",
+      filterSubject: "evt.host.>",
+      log,
+      registry,
+      handler: async () => await new Promise(() => undefined),
+    });
     closers.push(idle.stop);
     const text = await registry.metrics();
     expect(sample(text, "oneshot_consumer_pending", "metered")).toBeUndefined(); // a stopped consumer is no longer reported

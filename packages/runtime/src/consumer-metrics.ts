@@ -23,16 +23,28 @@ export function consumerMetrics(registry: Registry, durable: string, lag: () => 
     // Each gauge reads the server at its own collect: a scrape collects every metric at once.
     const lagGauge = (name: string, help: string, field: keyof Lag) =>
       new Gauge({
-        name, help, labelNames: ["consumer"], registers,
+        name,
+        help,
+        labelNames: ["consumer"],
+        registers,
         async collect() {
           const read = await Promise.all([...sources].map(async ([c, f]) => [c, await f().catch(() => undefined)] as const));
           this.reset();
           for (const [c, l] of read) if (l) this.set({ consumer: c }, l[field]);
         },
       });
-    lagGauge("oneshot_consumer_pending", "Messages on a durable consumer's subjects not delivered to it yet (its lag), from the server at each scrape", "pending");
+    lagGauge(
+      "oneshot_consumer_pending",
+      "Messages on a durable consumer's subjects not delivered to it yet (its lag), from the server at each scrape",
+      "pending",
+    );
     lagGauge("oneshot_consumer_ack_pending", "Messages delivered to a durable consumer and not acknowledged yet", "ackPending");
-    const deadLetters = new Counter({ name: "oneshot_dead_letters_total", help: "Messages a durable consumer copied to dlq.<consumer> with a reason, and terminated", labelNames: ["consumer"], registers });
+    const deadLetters = new Counter({
+      name: "oneshot_dead_letters_total",
+      help: "Messages a durable consumer copied to dlq.<consumer> with a reason, and terminated",
+      labelNames: ["consumer"],
+      registers,
+    });
     shared = { deadLetters, sources };
     perRegistry.set(registry, shared);
   }

@@ -22,13 +22,20 @@ export function doctorCommand(program: Command): void {
       const findings: Finding[] = [];
       const parsed = HostdEnv.safeParse(process.env);
       if (!parsed.success) {
-        for (const i of parsed.error.issues) findings.push(fail("config", `${i.path.join(".")}: ${i.message}`, `fix ${i.path.join(".")} in hostd's environment`));
+        for (const i of parsed.error.issues)
+          findings.push(fail("config", `${i.path.join(".")}: ${i.message}`, `fix ${i.path.join(".")} in hostd's environment`));
       }
       const c = parsed.success ? parsed.data : HostdEnv.parse({});
       const imageDir = process.env.HOSTD_IMAGE_DIR ?? process.env.ONESHOT_IMAGE_DIR ?? join(repoRoot(), "images", "out");
-      findings.push(...(await hostFindings({
-        arch: c.HOSTD_ARCH ?? machineArch(process.arch) ?? "amd64", requestedAccel: c.HOSTD_ACCEL, imageDir: resolve(imageDir), bridge: c.HOSTD_BRIDGE, cgroupPolicy: c.HOSTD_VMM_CGROUP,
-      })));
+      findings.push(
+        ...(await hostFindings({
+          arch: c.HOSTD_ARCH ?? machineArch(process.arch) ?? "amd64",
+          requestedAccel: c.HOSTD_ACCEL,
+          imageDir: resolve(imageDir),
+          bridge: c.HOSTD_BRIDGE,
+          cgroupPolicy: c.HOSTD_VMM_CGROUP,
+        })),
+      );
       if (o.nats) findings.push(...(await natsFindings({ timeoutMs: Math.max(500, Number(o.natsTimeout) * 1000 || 4000) })));
       const code = exitCodeOf(findings);
       const verdict = findings.some((f) => f.verdict === "fail") ? "fail" : findings.some((f) => f.verdict === "warn") ? "warn" : "ok";

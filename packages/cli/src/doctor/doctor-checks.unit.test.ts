@@ -42,7 +42,12 @@ describe("kvm", () => {
   });
 
   it("quotes QEMU's own error when KVM_CREATE_VM fails", () => {
-    const f = kvm({ qemuKvm: { code: 1, stderr: "Could not access KVM kernel module: Permission denied\nqemu-system-x86_64: -accel kvm: failed to initialize kvm: Permission denied\n" } });
+    const f = kvm({
+      qemuKvm: {
+        code: 1,
+        stderr: "Could not access KVM kernel module: Permission denied\nqemu-system-x86_64: -accel kvm: failed to initialize kvm: Permission denied\n",
+      },
+    });
     expect(f.verdict).toBe("warn");
     expect(f.detail).toContain("failed to initialize kvm: Permission denied");
     expect(f.fix).toMatch(/KVM_CREATE_VM/);
@@ -85,7 +90,10 @@ describe("images and qemu per arch", () => {
   it("fails without the target arch's QEMU and names the package", () => {
     const [amd, arm] = qemuCheck({
       target: "arm64",
-      versions: { amd64: { bin: "qemu-system-x86_64", code: 0, out: "QEMU emulator version 7.2\nCopyright" }, arm64: { bin: "qemu-system-aarch64", code: 127, out: "spawn qemu-system-aarch64 ENOENT" } },
+      versions: {
+        amd64: { bin: "qemu-system-x86_64", code: 0, out: "QEMU emulator version 7.2\nCopyright" },
+        arm64: { bin: "qemu-system-aarch64", code: 127, out: "spawn qemu-system-aarch64 ENOENT" },
+      },
     });
     expect(amd).toMatchObject({ verdict: "ok", detail: "QEMU emulator version 7.2" });
     expect(arm).toMatchObject({ verdict: "fail", fix: "apt-get install qemu-system-arm" });
@@ -95,7 +103,10 @@ describe("images and qemu per arch", () => {
 describe("nftables, taps, bridge, cgroup", () => {
   it("nft: missing, not root, usable", () => {
     expect(nftCheck({ code: 127, stderr: "", root: true, hostdTables: [] })).toMatchObject({ verdict: "fail", fix: "apt-get install nftables" });
-    expect(nftCheck({ code: 1, stderr: "Operation not permitted (you must be root)\n", root: false, hostdTables: [] })).toMatchObject({ verdict: "fail", fix: expect.stringMatching(/root/) });
+    expect(nftCheck({ code: 1, stderr: "Operation not permitted (you must be root)\n", root: false, hostdTables: [] })).toMatchObject({
+      verdict: "fail",
+      fix: expect.stringMatching(/root/),
+    });
     expect(nftCheck({ code: 0, stderr: "", root: true, hostdTables: ["inet oneshot"] }).detail).toContain("inet oneshot");
   });
 
@@ -104,7 +115,13 @@ describe("nftables, taps, bridge, cgroup", () => {
     const [t1, b1] = networkCheck({ bridge: "osbr0", bridgeState: "absent", tun: true, tapTry: good, bridgeTry: good });
     expect([t1!.verdict, b1!.verdict]).toEqual(["ok", "ok"]);
     expect(b1!.detail).toMatch(/hostd creates it/);
-    const [t2, b2] = networkCheck({ bridge: "osbr0", bridgeState: "up", tun: false, tapTry: good, bridgeTry: { code: 2, stderr: "RTNETLINK answers: Operation not permitted\n" } });
+    const [t2, b2] = networkCheck({
+      bridge: "osbr0",
+      bridgeState: "up",
+      tun: false,
+      tapTry: good,
+      bridgeTry: { code: 2, stderr: "RTNETLINK answers: Operation not permitted\n" },
+    });
     expect(t2).toMatchObject({ verdict: "fail", fix: "modprobe tun" });
     expect(b2).toMatchObject({ verdict: "fail", detail: expect.stringContaining("Operation not permitted") });
     expect(networkCheck({ bridge: "eth0", bridgeState: "not-a-bridge", tun: true, tapTry: good, bridgeTry: good })[1]!.verdict).toBe("fail");
@@ -130,7 +147,10 @@ describe("nats and clock", () => {
 
   it("unreachable: a failure whose fix follows the cause", () => {
     const refused = natsCheck({ ...base, reach: { ok: false, error: "connection refused" } });
-    expect(refused).toMatchObject({ verdict: "fail", detail: expect.stringContaining("cannot reach NATS at tls://nats.example:4222 as hostd-metal-01: connection refused") });
+    expect(refused).toMatchObject({
+      verdict: "fail",
+      detail: expect.stringContaining("cannot reach NATS at tls://nats.example:4222 as hostd-metal-01: connection refused"),
+    });
     expect(refused.fix).toMatch(/start nats-server/);
     expect(natsCheck({ ...base, reach: { ok: false, error: "self-signed certificate in certificate chain" } }).fix).toMatch(/NATS_CA_FILE must be the CA/);
     expect(natsCheck({ ...base, reach: { ok: false, error: "Authorization Violation" } }).fix).toMatch(/NATS_NKEY_FILE must be a pair/);
@@ -145,7 +165,10 @@ describe("nats and clock", () => {
     expect(skewCheck({ measured: true, skewMs: 40, uncertaintyMs: 2, how: "h" }).verdict).toBe("ok");
     const w = skewCheck({ measured: true, skewMs: -3_200, uncertaintyMs: 2, how: "h" });
     expect(w).toMatchObject({ verdict: "warn", detail: expect.stringMatching(/3\.200 s behind/) });
-    expect(skewCheck({ measured: true, skewMs: 3_600_000, uncertaintyMs: 1, how: "h" })).toMatchObject({ verdict: "fail", fix: expect.stringMatching(/chrony|timesyncd/) });
+    expect(skewCheck({ measured: true, skewMs: 3_600_000, uncertaintyMs: 1, how: "h" })).toMatchObject({
+      verdict: "fail",
+      fix: expect.stringMatching(/chrony|timesyncd/),
+    });
     // A skew inside the measurement's uncertainty is not reported as skew.
     expect(skewCheck({ measured: true, skewMs: 1_400, uncertaintyMs: 500, how: "h" }).verdict).toBe("ok");
     expect(skewCheck({ measured: false, why: "no consumer" }).verdict).toBe("warn");
@@ -154,7 +177,10 @@ describe("nats and clock", () => {
 
 describe("verdicts", () => {
   it("exit code is 1 only when a check failed; the text shows each fix under its check", () => {
-    const findings = [kvm({ cpuinfo: nested, devKvm: "missing" }), natsCheck({ ...{ url: "tls://x", auth: "nkey" as const }, reach: { ok: false, error: "connection refused" } })];
+    const findings = [
+      kvm({ cpuinfo: nested, devKvm: "missing" }),
+      natsCheck({ ...{ url: "tls://x", auth: "nkey" as const }, reach: { ok: false, error: "connection refused" } }),
+    ];
     expect(exitCodeOf(findings.slice(0, 1))).toBe(0);
     expect(exitCodeOf(findings)).toBe(1);
     const text = renderText(findings);

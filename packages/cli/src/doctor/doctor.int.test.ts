@@ -18,7 +18,11 @@ const notBuilt = (why: string) => (process.stderr.write(`SKIP (build): ${why}\n`
 const skip = missing("nats") ?? (existsSync(cliMain) ? undefined : notBuilt(`${cliMain} missing: run \`npm run build\` first`));
 const faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
-interface Doctor { code: number | null; stdout: string; stderr: string }
+interface Doctor {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** The real `oneshot doctor`, as a user runs it, with only the given NATS variables. */
 function doctor(args: string[], env: Record<string, string>): Promise<Doctor> {
@@ -41,7 +45,12 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
   let ca: string;
   const hosts = ["metal-01"];
   const as = (user: string, extra: Record<string, string> = {}) => ({
-    NATS_URL: `tls://127.0.0.1:${server.port}`, NATS_USER: user, NATS_NKEY_FILE: seedFileOf(join(dir, "id"), user), NATS_CA_FILE: ca, ONESHOT_STATE_DIR: join(dir, "state"), ...extra,
+    NATS_URL: `tls://127.0.0.1:${server.port}`,
+    NATS_USER: user,
+    NATS_NKEY_FILE: seedFileOf(join(dir, "id"), user),
+    NATS_CA_FILE: ca,
+    ONESHOT_STATE_DIR: join(dir, "state"),
+    ...extra,
   });
 
   beforeAll(async () => {
@@ -51,9 +60,23 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
     ca = pki.files.ca;
     const port = await freePort();
     const conf = join(dir, "nats.conf");
-    writeFileSync(conf, natsConfig({ hosts, port, listen: "127.0.0.1", storeDir: join(dir, "js"), audit: ["audit"], nkeys, tls: { certFile: pki.files.cert, keyFile: pki.files.key } }));
+    writeFileSync(
+      conf,
+      natsConfig({
+        hosts,
+        port,
+        listen: "127.0.0.1",
+        storeDir: join(dir, "js"),
+        audit: ["audit"],
+        nkeys,
+        tls: { certFile: pki.files.cert, keyFile: pki.files.key },
+      }),
+    );
     server = await startNats({ port, config: conf });
-    const admin = await connectNats({ url: `tls://127.0.0.1:${port}`, name: "admin", user: "admin", nkeySeedFile: seedFileOf(join(dir, "id"), "admin"), caFile: ca }, createLogger("test", { level: "silent" }));
+    const admin = await connectNats(
+      { url: `tls://127.0.0.1:${port}`, name: "admin", user: "admin", nkeySeedFile: seedFileOf(join(dir, "id"), "admin"), caFile: ca },
+      createLogger("test", { level: "silent" }),
+    );
     await provisionAll(admin, hosts, createLogger("test", { level: "silent" }));
     await admin.nc.close();
   });
@@ -78,13 +101,17 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
       expect(kvm.detail).toMatch(/^TCG: guests run under QEMU software emulation, slowly; why: .+/);
       expect(kvm.fix).toBeTruthy();
     }
-    for (const c of ["qemu.amd64", "qemu.arm64", "images.amd64", "images.arm64", "nftables", "taps", "bridge", "cgroup"]) expect(byCheck(r, c), c).toBeDefined();
+    for (const c of ["qemu.amd64", "qemu.arm64", "images.amd64", "images.arm64", "nftables", "taps", "bridge", "cgroup"])
+      expect(byCheck(r, c), c).toBeDefined();
     // The exit code follows the verdicts: 1 exactly when some check failed.
     expect(r.code).toBe(findings(r).some((f) => f.verdict === "fail") ? 1 : 0);
   });
 
   it("leaves no consumer behind on EVENTS", async () => {
-    const admin = await connectNats({ url: `tls://127.0.0.1:${server.port}`, name: "admin", user: "admin", nkeySeedFile: seedFileOf(join(dir, "id"), "admin"), caFile: ca }, createLogger("test", { level: "silent" }));
+    const admin = await connectNats(
+      { url: `tls://127.0.0.1:${server.port}`, name: "admin", user: "admin", nkeySeedFile: seedFileOf(join(dir, "id"), "admin"), caFile: ca },
+      createLogger("test", { level: "silent" }),
+    );
     const names: string[] = [];
     for await (const c of admin.jsm.consumers.list("EVENTS")) names.push(c.name);
     await admin.nc.close();
@@ -95,7 +122,8 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
     const r = await doctor(["--json"], as("hostd-metal-01"));
     expect(byCheck(r, "nats")).toMatchObject({ verdict: "ok" });
     const clock = byCheck(r, "clock")!;
-    if (clock.verdict === "warn") expect(clock.detail).toMatch(/cannot make a consumer on EVENTS \(.*[Pp]ermissions.*\), and this server does not stamp consumer info/);
+    if (clock.verdict === "warn")
+      expect(clock.detail).toMatch(/cannot make a consumer on EVENTS \(.*[Pp]ermissions.*\), and this server does not stamp consumer info/);
     else expect(clock.detail).toMatch(/hostd-metal-01's consumer info/);
   });
 
@@ -126,7 +154,10 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
     // ingest's seed under the name audit: NATS lets ingest in, and its replies never come to audit's inbox.
     const swapped = await doctor(["--json", "--nats-timeout", "1"], as("audit", { NATS_NKEY_FILE: seedFileOf(join(dir, "id"), "ingest") }));
     expect(swapped.code).toBe(1);
-    expect(byCheck(swapped, "nats")).toMatchObject({ verdict: "fail", fix: expect.stringMatching(/NATS_USER does not name the identity whose seed NATS_NKEY_FILE holds/) });
+    expect(byCheck(swapped, "nats")).toMatchObject({
+      verdict: "fail",
+      fix: expect.stringMatching(/NATS_USER does not name the identity whose seed NATS_NKEY_FILE holds/),
+    });
   });
 
   it.skipIf(!existsSync(faketime))("a clock an hour behind (libfaketime) fails with the skew it measured", async () => {
@@ -144,7 +175,12 @@ describe.skipIf(skip)("oneshot doctor against a real nats-server with TLS and NK
     const r = await doctor(["--json", "--no-nats", "--env-file", env], {});
     expect(r.code).toBe(1);
     expect(byCheck(r, "config")).toMatchObject({ verdict: "fail", detail: expect.stringMatching(/^HOSTD_BRIDGE: must be a Linux interface name/) });
-    expect(findings(r).filter((f) => f.check.startsWith("images.")).map((f) => f.detail).join("\n")).toContain(join(dir, "no-images"));
+    expect(
+      findings(r)
+        .filter((f) => f.check.startsWith("images."))
+        .map((f) => f.detail)
+        .join("\n"),
+    ).toContain(join(dir, "no-images"));
     expect(byCheck(r, "nats")).toBeUndefined();
   });
 });

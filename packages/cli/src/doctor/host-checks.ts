@@ -33,7 +33,11 @@ export function nftCheck(f: { code: number; stderr: string; root: boolean; hostd
   if (f.code === 127) return fail("nftables", "nft not installed", "apt-get install nftables");
   if (f.code !== 0) {
     const why = f.stderr.trim().split("\n")[0] || `exit ${f.code}`;
-    return fail("nftables", `nft list ruleset failed: ${why}`, f.root ? "the kernel needs nf_tables (modprobe nf_tables)" : "hostd needs root (CAP_NET_ADMIN): run it and the doctor as root");
+    return fail(
+      "nftables",
+      `nft list ruleset failed: ${why}`,
+      f.root ? "the kernel needs nf_tables (modprobe nf_tables)" : "hostd needs root (CAP_NET_ADMIN): run it and the doctor as root",
+    );
   }
   return ok("nftables", f.hostdTables.length ? `usable; oneshot tables present: ${f.hostdTables.join(", ")}` : "usable (hostd writes its tables at start)");
 }
@@ -43,7 +47,11 @@ export function nftCheck(f: { code: number; stderr: string; root: boolean; hostd
  * bridge is there and up, or absent (hostd creates it at start).
  */
 export function networkCheck(f: {
-  bridge: string; bridgeState: "absent" | "up" | "down" | "not-a-bridge"; tun: boolean; tapTry: { code: number; stderr: string }; bridgeTry: { code: number; stderr: string };
+  bridge: string;
+  bridgeState: "absent" | "up" | "down" | "not-a-bridge";
+  tun: boolean;
+  tapTry: { code: number; stderr: string };
+  bridgeTry: { code: number; stderr: string };
 }): Finding[] {
   const line = (s: string) => s.trim().split("\n")[0] ?? "";
   const taps = !f.tun
@@ -51,12 +59,16 @@ export function networkCheck(f: {
     : f.tapTry.code !== 0
       ? fail("taps", `cannot create a tap device: ${line(f.tapTry.stderr)}`, "hostd needs root (CAP_NET_ADMIN) and the tun module")
       : ok("taps", "a tap device can be created (made and removed)");
-  const bridges = f.bridgeTry.code !== 0
-    ? fail("bridge", `cannot create a bridge: ${line(f.bridgeTry.stderr)}`, "hostd needs root (CAP_NET_ADMIN) and the bridge module (modprobe bridge)")
-    : f.bridgeState === "up" ? ok("bridge", `${f.bridge} is up`)
-    : f.bridgeState === "absent" ? ok("bridge", `${f.bridge} absent (hostd creates it at start); bridges can be created`)
-    : f.bridgeState === "down" ? warn("bridge", `${f.bridge} exists but is down`, `ip link set ${f.bridge} up, or restart hostd (it sets the bridge up)`)
-    : fail("bridge", `${f.bridge} exists and is not a bridge`, `set HOSTD_BRIDGE to another name, or remove that interface`);
+  const bridges =
+    f.bridgeTry.code !== 0
+      ? fail("bridge", `cannot create a bridge: ${line(f.bridgeTry.stderr)}`, "hostd needs root (CAP_NET_ADMIN) and the bridge module (modprobe bridge)")
+      : f.bridgeState === "up"
+        ? ok("bridge", `${f.bridge} is up`)
+        : f.bridgeState === "absent"
+          ? ok("bridge", `${f.bridge} absent (hostd creates it at start); bridges can be created`)
+          : f.bridgeState === "down"
+            ? warn("bridge", `${f.bridge} exists but is down`, `ip link set ${f.bridge} up, or restart hostd (it sets the bridge up)`)
+            : fail("bridge", `${f.bridge} exists and is not a bridge`, `set HOSTD_BRIDGE to another name, or remove that interface`);
   return [taps, bridges];
 }
 
@@ -64,8 +76,11 @@ export function networkCheck(f: {
 export function cgroupCheck(f: { mount: string | undefined; controllers: string[]; policy: "auto" | "required" | "off" }): Finding {
   if (f.policy === "off") return ok("cgroup", "HOSTD_VMM_CGROUP=off: VMMs run without cgroup limits");
   const missing = ["cpu", "memory"].filter((c) => !f.controllers.includes(c));
-  const detail = !f.mount ? "no cgroup2 filesystem mounted"
-    : missing.length ? `cgroup v2 at ${f.mount} offers no ${missing.join("/")} controller (bound to cgroup v1: a hybrid host)` : "";
+  const detail = !f.mount
+    ? "no cgroup2 filesystem mounted"
+    : missing.length
+      ? `cgroup v2 at ${f.mount} offers no ${missing.join("/")} controller (bound to cgroup v1: a hybrid host)`
+      : "";
   if (!detail) return ok("cgroup", `cgroup v2 at ${f.mount} with cpu and memory: VMMs get cpu.max and memory.max`);
   const fix = "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v2 only), or run hostd under systemd with Delegate=yes";
   return f.policy === "required"

@@ -29,7 +29,11 @@ export function run(cmd: string, args: string[], o: { input?: string; timeoutMs?
 }
 
 const ARCHS: Arch[] = ["amd64", "arm64"];
-const canOpen = (path: string, mode: number) => access(path, mode).then(() => true, () => false);
+const canOpen = (path: string, mode: number) =>
+  access(path, mode).then(
+    () => true,
+    () => false,
+  );
 
 export interface HostSettings {
   arch: Arch;
@@ -44,22 +48,38 @@ export interface HostSettings {
  * know that they can be made) and judges each fact with the pure checks.
  */
 export async function hostFindings(s: HostSettings): Promise<Finding[]> {
-  const found = Object.fromEntries(await Promise.all(ARCHS.map(async (a) => [a, (await findImages(s.imageDir, a)).map((i) => i.name)] as const))) as Record<Arch, string[]>;
-  const versions = Object.fromEntries(await Promise.all(ARCHS.map(async (a) => {
-    const bin = qemuBinary(a);
-    const r = await run(bin, ["--version"]);
-    return [a, { bin, code: r.code, out: r.code === 0 ? r.stdout : r.stderr }] as const;
-  }))) as Record<Arch, { bin: string; code: number; out: string }>;
+  const found = Object.fromEntries(await Promise.all(ARCHS.map(async (a) => [a, (await findImages(s.imageDir, a)).map((i) => i.name)] as const))) as Record<
+    Arch,
+    string[]
+  >;
+  const versions = Object.fromEntries(
+    await Promise.all(
+      ARCHS.map(async (a) => {
+        const bin = qemuBinary(a);
+        const r = await run(bin, ["--version"]);
+        return [a, { bin, code: r.code, out: r.code === 0 ? r.stdout : r.stderr }] as const;
+      }),
+    ),
+  ) as Record<Arch, { bin: string; code: number; out: string }>;
 
   const devKvm = !(await canOpen("/dev/kvm", constants.F_OK)) ? "missing" : (await canOpen("/dev/kvm", constants.R_OK | constants.W_OK)) ? "rw" : "no-access";
   const host = machineArch(process.arch);
   // QEMU's own KVM start (KVM_GET_API_VERSION, KVM_CREATE_VM) with no machine and no guest, quit at once from its monitor.
-  const qemuKvm = devKvm !== "missing" && host === s.arch && versions[s.arch].code === 0
-    ? await run(qemuBinary(s.arch), ["-M", "none", "-accel", "kvm", "-display", "none", "-nodefaults", "-monitor", "stdio"], { input: "quit\n", timeoutMs: 20_000 })
-    : undefined;
+  const qemuKvm =
+    devKvm !== "missing" && host === s.arch && versions[s.arch].code === 0
+      ? await run(qemuBinary(s.arch), ["-M", "none", "-accel", "kvm", "-display", "none", "-nodefaults", "-monitor", "stdio"], {
+          input: "quit\n",
+          timeoutMs: 20_000,
+        })
+      : undefined;
   const kvm = kvmCheck({
-    arch: s.arch, machineArch: host, requested: s.requestedAccel, cpuinfo: await readFile("/proc/cpuinfo", "utf8").catch(() => ""),
-    devKvm, ...(qemuKvm ? { qemuKvm: { code: qemuKvm.code, stderr: qemuKvm.stderr } } : {}), haveImage: found[s.arch].length > 0,
+    arch: s.arch,
+    machineArch: host,
+    requested: s.requestedAccel,
+    cpuinfo: await readFile("/proc/cpuinfo", "utf8").catch(() => ""),
+    devKvm,
+    ...(qemuKvm ? { qemuKvm: { code: qemuKvm.code, stderr: qemuKvm.stderr } } : {}),
+    haveImage: found[s.arch].length > 0,
   });
 
   const nft = await run("nft", ["list", "tables"]);

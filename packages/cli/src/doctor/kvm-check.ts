@@ -41,23 +41,34 @@ export function kvmCheck(f: KvmFacts): Finding {
     }
     const q = f.qemuKvm;
     if (q && q.code !== 0 && f.devKvm !== "missing") {
-      const line = q.stderr.split("\n").map((l) => l.trim()).filter(Boolean).at(-1) ?? `exit ${q.code}`;
+      const line =
+        q.stderr
+          .split("\n")
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .at(-1) ?? `exit ${q.code}`;
       reasons.push(`QEMU could not create a KVM VM (${line})`);
       fix ||= "KVM_CREATE_VM failed: another hypervisor may hold VT-x/AMD-V, or nested KVM is off on the parent (kvm_intel nested=1)";
     }
   }
   const usable = !emulated && reasons.length === 0;
   const decision = decideAccel({
-    requested: f.requested, emulated,
+    requested: f.requested,
+    emulated,
     driver: usable ? { ok: true, accel: "kvm" } : { ok: true, accel: "tcg", reason: reasons.join("; ") },
     haveImage: f.haveImage,
   });
-  if (decision.kind === "fatal") return fail("kvm", decision.reason, "fix KVM as below, or unset HOSTD_ACCEL (auto falls back to TCG)" + (fix ? `: ${fix}` : ""));
+  if (decision.kind === "fatal")
+    return fail("kvm", decision.reason, "fix KVM as below, or unset HOSTD_ACCEL (auto falls back to TCG)" + (fix ? `: ${fix}` : ""));
   if (decision.kind === "probe-boot") {
     return ok("kvm", "KVM usable: /dev/kvm opens read-write and QEMU creates a KVM VM; hostd confirms with a probe boot at start (HOSTD_KVM_PROBE_TIMEOUT)");
   }
   if (decision.accel === "kvm") return ok("kvm", `KVM: ${decision.reason}`);
-  const why = f.requested === "tcg" ? `HOSTD_ACCEL=tcg${usable ? " (KVM would work here)" : `; KVM would not work anyway: ${reasons.join("; ")}`}` : decision.reason;
-  return warn("kvm", `TCG: guests run under QEMU software emulation, slowly; why: ${why}`,
-    f.requested === "tcg" && usable ? "unset HOSTD_ACCEL to use KVM" : fix || "build a guest image (images/build-minimal.sh) so hostd can probe KVM");
+  const why =
+    f.requested === "tcg" ? `HOSTD_ACCEL=tcg${usable ? " (KVM would work here)" : `; KVM would not work anyway: ${reasons.join("; ")}`}` : decision.reason;
+  return warn(
+    "kvm",
+    `TCG: guests run under QEMU software emulation, slowly; why: ${why}`,
+    f.requested === "tcg" && usable ? "unset HOSTD_ACCEL to use KVM" : fix || "build a guest image (images/build-minimal.sh) so hostd can probe KVM",
+  );
 }

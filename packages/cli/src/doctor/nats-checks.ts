@@ -1,8 +1,6 @@
 import { fail, ok, warn, type Finding } from "./verdict.js";
 
-export type NatsReach =
-  | { ok: true; server: string; tlsRequired: boolean }
-  | { ok: false; error: string };
+export type NatsReach = { ok: true; server: string; tlsRequired: boolean } | { ok: false; error: string };
 
 export interface NatsFacts {
   url: string;
@@ -12,7 +10,8 @@ export interface NatsFacts {
   reach: NatsReach;
 }
 
-const ENV_FIX = "set NATS_URL, NATS_USER, NATS_NKEY_FILE and NATS_CA_FILE as hostd has them (/etc/oneshot/hostd.env: --env-file), or start a stack with `oneshot up`";
+const ENV_FIX =
+  "set NATS_URL, NATS_USER, NATS_NKEY_FILE and NATS_CA_FILE as hostd has them (/etc/oneshot/hostd.env: --env-file), or start a stack with `oneshot up`";
 
 /** Why a connection failed, as one fix: the cause decides what to change. */
 function fixFor(error: string): string {
@@ -35,15 +34,18 @@ export function natsCheck(f: NatsFacts): Finding {
   const who = f.user ? ` as ${f.user}` : "";
   if (!f.reach.ok) return fail("nats", `cannot reach NATS at ${f.url}${who}: ${f.reach.error}`, fixFor(f.reach.error));
   const tls = f.reach.tlsRequired || /^tls:\/\//.test(f.url);
-  if (!tls) return warn("nats", `connected to ${f.reach.server}${who} without TLS`, "production NATS requires TLS: tls:// URLs and NATS_CA_FILE (oneshot admin bootstrap writes the CA)");
+  if (!tls)
+    return warn(
+      "nats",
+      `connected to ${f.reach.server}${who} without TLS`,
+      "production NATS requires TLS: tls:// URLs and NATS_CA_FILE (oneshot admin bootstrap writes the CA)",
+    );
   if (f.auth === "none") return warn("nats", `connected to ${f.reach.server} over TLS with no identity`, "log in with an NKey: NATS_USER and NATS_NKEY_FILE");
   const verified = f.caFile ? "the server's certificate verified against NATS_CA_FILE" : "the server's certificate verified against the system's CAs";
   return ok("nats", `connected to ${f.reach.server}${who} over TLS (${verified}), ${f.auth === "nkey" ? "NKey login" : "password login"}`);
 }
 
-export type SkewFacts =
-  | { measured: true; skewMs: number; uncertaintyMs: number; how: string }
-  | { measured: false; why: string; fix?: string };
+export type SkewFacts = { measured: true; skewMs: number; uncertaintyMs: number; how: string } | { measured: false; why: string; fix?: string };
 
 /** Above these the local clock is off by a warning / by a failure. */
 export const SKEW_WARN_MS = 1_000;
@@ -55,7 +57,8 @@ export const SKEW_FAIL_MS = 30_000;
  * writes events that seem to happen out of order.
  */
 export function skewCheck(f: SkewFacts): Finding {
-  if (!f.measured) return warn("clock", `skew not measured: ${f.why}`, f.fix ?? "run the doctor with an identity that may create a consumer on EVENTS (audit or admin)");
+  if (!f.measured)
+    return warn("clock", `skew not measured: ${f.why}`, f.fix ?? "run the doctor with an identity that may create a consumer on EVENTS (audit or admin)");
   const abs = Math.abs(f.skewMs);
   const side = f.skewMs > 0 ? "ahead of" : "behind";
   const detail = `local clock ${(abs / 1000).toFixed(3)} s ${side} the NATS server's (±${Math.max(1, Math.round(f.uncertaintyMs))} ms, ${f.how})`;

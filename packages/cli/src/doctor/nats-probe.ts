@@ -20,12 +20,18 @@ export async function natsFindings(o: { timeoutMs: number }): Promise<Finding[]>
   } catch (e) {
     const err = e as Error & { cause?: unknown };
     const why = err.cause instanceof Error ? err.cause.message : err.message;
-    return [natsCheck({ ...facts, reach: { ok: false, error: why } }), skewCheck({ measured: false, why: "NATS unreachable", fix: "reach NATS first (the nats check above)" })];
+    return [
+      natsCheck({ ...facts, reach: { ok: false, error: why } }),
+      skewCheck({ measured: false, why: "NATS unreachable", fix: "reach NATS first (the nats check above)" }),
+    ];
   }
   try {
     await nats.nc.flush();
     const info = nats.nc.info;
-    const found = natsCheck({ ...facts, reach: { ok: true, server: `${info?.server_name ?? "nats"} ${info?.version ?? ""} at ${nats.nc.getServer()}`.trim(), tlsRequired: !!info?.tls_required } });
+    const found = natsCheck({
+      ...facts,
+      reach: { ok: true, server: `${info?.server_name ?? "nats"} ${info?.version ?? ""} at ${nats.nc.getServer()}`.trim(), tlsRequired: !!info?.tls_required },
+    });
     return [found, skewCheck(await measureSkew(nats, id.user))];
   } finally {
     await nats.nc.close();
@@ -43,8 +49,11 @@ async function measureSkew(nats: Nats, user: string | undefined): Promise<SkewFa
   const t0 = Date.now();
   try {
     const ci = await nats.jsm.consumers.add(streams.events.name, {
-      ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.New, filter_subject: subjects.job("oneshot-doctor-clock"),
-      mem_storage: true, inactive_threshold: 30_000_000_000,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.New,
+      filter_subject: subjects.job("oneshot-doctor-clock"),
+      mem_storage: true,
+      inactive_threshold: 30_000_000_000,
     });
     const t1 = Date.now();
     await nats.jsm.consumers.delete(streams.events.name, ci.name).catch(() => undefined);
@@ -55,7 +64,11 @@ async function measureSkew(nats: Nats, user: string | undefined): Promise<SkewFa
     const t2 = Date.now();
     const own = (await nats.jsm.consumers.info(streams.events.name, user).catch(() => undefined)) as { ts?: string } | undefined;
     const t3 = Date.now();
-    if (own?.ts) return { measured: true, skewMs: (t2 + t3) / 2 - Date.parse(own.ts), uncertaintyMs: (t3 - t2) / 2, how: `the server's time in ${user}'s consumer info` };
-    return { measured: false, why: `${why}, and ${own ? "this server does not stamp consumer info with its time (nats-server 2.10+ does)" : `no consumer ${user} to read the server's time from`}` };
+    if (own?.ts)
+      return { measured: true, skewMs: (t2 + t3) / 2 - Date.parse(own.ts), uncertaintyMs: (t3 - t2) / 2, how: `the server's time in ${user}'s consumer info` };
+    return {
+      measured: false,
+      why: `${why}, and ${own ? "this server does not stamp consumer info with its time (nats-server 2.10+ does)" : `no consumer ${user} to read the server's time from`}`,
+    };
   }
 }

@@ -11,7 +11,7 @@ import type { SchedulerState } from "../core/state.js";
  */
 
 /** The label a queue is known by: a job's `oneshot…` runs-on labels (its size), else all of them, else `-` (local jobs). */
-export const queueLabel = (labels: string[]): string => (labels.filter((l) => l.startsWith("oneshot")).join(",") || labels.join(",") || "-");
+export const queueLabel = (labels: string[]): string => labels.filter((l) => l.startsWith("oneshot")).join(",") || labels.join(",") || "-";
 
 /** Jobs waiting for a VM (pending, or released and not yet placed again), per org and label. */
 export function queueDepth(s: SchedulerState): { org: string; label: string; count: number }[] {
@@ -32,11 +32,13 @@ export function queueDepth(s: SchedulerState): { org: string; label: string; cou
 
 /** Each registered host's capacity and what is reserved on it, per resource. */
 export function hostUtilisation(s: SchedulerState): { hostId: string; resource: "vcpus" | "mem_mib" | "disk_gib"; capacity: number; reserved: number }[] {
-  return [...s.hosts.values()].filter((h) => !h.deregistered).flatMap((h) => [
-    { hostId: h.hostId, resource: "vcpus" as const, capacity: h.capacity.vcpus, reserved: h.used.vcpus },
-    { hostId: h.hostId, resource: "mem_mib" as const, capacity: h.capacity.memMiB, reserved: h.used.memMiB },
-    { hostId: h.hostId, resource: "disk_gib" as const, capacity: h.capacity.diskGiB, reserved: h.used.diskGiB },
-  ]);
+  return [...s.hosts.values()]
+    .filter((h) => !h.deregistered)
+    .flatMap((h) => [
+      { hostId: h.hostId, resource: "vcpus" as const, capacity: h.capacity.vcpus, reserved: h.used.vcpus },
+      { hostId: h.hostId, resource: "mem_mib" as const, capacity: h.capacity.memMiB, reserved: h.used.memMiB },
+      { hostId: h.hostId, resource: "disk_gib" as const, capacity: h.capacity.diskGiB, reserved: h.used.diskGiB },
+    ]);
 }
 
 /**
@@ -65,7 +67,10 @@ export class PickupTracker {
       }
       case "JobStarted":
         return this.begun(e.data.jobId, at, "runner");
-      case "JobCompleted": case "JobCancelled": case "JobFailed": case "JobIgnored":
+      case "JobCompleted":
+      case "JobCancelled":
+      case "JobFailed":
+      case "JobIgnored":
         this.queuedAt.delete(e.data.jobId);
         return undefined;
       default:
@@ -92,15 +97,26 @@ export async function startFleetMetrics(o: { registry: Registry; store: EventSto
   const registers = [o.registry];
   const { state, store } = o;
   new Gauge({
-    name: "scheduler_queue_depth", help: "Jobs waiting for a VM, by org and runs-on label (the oneshot size label)", labelNames: ["org", "label"], registers,
+    name: "scheduler_queue_depth",
+    help: "Jobs waiting for a VM, by org and runs-on label (the oneshot size label)",
+    labelNames: ["org", "label"],
+    registers,
     collect() {
       this.reset();
       for (const r of queueDepth(state())) this.set({ org: r.org, label: r.label }, r.count);
     },
   });
-  const capacity = new Gauge({ name: "scheduler_host_capacity", help: "What each registered host offers, by resource (vcpus, mem_mib, disk_gib)", labelNames: ["host_id", "resource"], registers });
+  const capacity = new Gauge({
+    name: "scheduler_host_capacity",
+    help: "What each registered host offers, by resource (vcpus, mem_mib, disk_gib)",
+    labelNames: ["host_id", "resource"],
+    registers,
+  });
   new Gauge({
-    name: "scheduler_host_reserved", help: "What is reserved on each registered host by live VMs, by resource", labelNames: ["host_id", "resource"], registers,
+    name: "scheduler_host_reserved",
+    help: "What is reserved on each registered host by live VMs, by resource",
+    labelNames: ["host_id", "resource"],
+    registers,
     collect() {
       this.reset();
       capacity.reset();
@@ -111,26 +127,40 @@ export async function startFleetMetrics(o: { registry: Registry; store: EventSto
     },
   });
   new Gauge({
-    name: "scheduler_log_lag_events", help: "Events in EVENTS this scheduler has not applied yet (its consumer lag)", registers,
+    name: "scheduler_log_lag_events",
+    help: "Events in EVENTS this scheduler has not applied yet (its consumer lag)",
+    registers,
     async collect() {
       const last = await store.lastStreamSeq().catch(() => undefined);
       if (last !== undefined) this.set(Math.max(0, last - state().lastSeq));
     },
   });
   const pickup = new Histogram({
-    name: "scheduler_pickup_seconds", help: "From a job's JobQueued until it began: a runner took it (kind=runner) or its VM booted (kind=local)",
-    labelNames: ["kind"], buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800], registers,
+    name: "scheduler_pickup_seconds",
+    help: "From a job's JobQueued until it began: a runner took it (kind=runner) or its VM booted (kind=local)",
+    labelNames: ["kind"],
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800],
+    registers,
   });
-  const bootFailures = new Counter({ name: "scheduler_boot_failures_total", help: "VmBootFailed events seen in the log, by host and failure code", labelNames: ["host_id", "code"], registers });
+  const bootFailures = new Counter({
+    name: "scheduler_boot_failures_total",
+    help: "VmBootFailed events seen in the log, by host and failure code",
+    labelNames: ["host_id", "code"],
+    registers,
+  });
   const boots = new Counter({ name: "scheduler_boots_total", help: "VmBooted events seen in the log, by host", labelNames: ["host_id"], registers });
   const tracker = new PickupTracker();
-  return store.follow(subjects.allEvents, (e) => {
-    const p = tracker.see(e);
-    if (p) pickup.observe({ kind: p.kind }, p.seconds);
-    if (e.type === "VmBootFailed") bootFailures.inc({ host_id: e.data.hostId, code: e.data.code });
-    if (e.type === "VmBooted") boots.inc({ host_id: e.data.hostId });
-  }, {
-    startSeq: (await store.lastStreamSeq()) + 1,
-    onError: (e) => o.log.warn({ err: e }, "fleet metrics stopped following the log"),
-  });
+  return store.follow(
+    subjects.allEvents,
+    (e) => {
+      const p = tracker.see(e);
+      if (p) pickup.observe({ kind: p.kind }, p.seconds);
+      if (e.type === "VmBootFailed") bootFailures.inc({ host_id: e.data.hostId, code: e.data.code });
+      if (e.type === "VmBooted") boots.inc({ host_id: e.data.hostId });
+    },
+    {
+      startSeq: (await store.lastStreamSeq()) + 1,
+      onError: (e) => o.log.warn({ err: e }, "fleet metrics stopped following the log"),
+    },
+  );
 }

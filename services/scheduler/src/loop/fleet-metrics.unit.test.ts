@@ -55,7 +55,10 @@ describe("pickup latency", () => {
   it("a local job: from JobQueued to its VM's VmBooted", () => {
     const t = new PickupTracker();
     t.see(at("2026-01-01T00:00:00.000Z", queued("j1", { provider: "local" }))[0]!);
-    const scheduled = { type: "JobScheduled", data: { ...on, spec: { arch: "amd64", vcpus: 1, memMiB: 1024, diskGiB: 10, image: "minimal", timeoutSec: 600 }, attempt: 0, script: "true" } } as DomainEvent;
+    const scheduled = {
+      type: "JobScheduled",
+      data: { ...on, spec: { arch: "amd64", vcpus: 1, memMiB: 1024, diskGiB: 10, image: "minimal", timeoutSec: 600 }, attempt: 0, script: "true" },
+    } as DomainEvent;
     t.see(at("2026-01-01T00:00:00.010Z", scheduled)[0]!);
     expect(t.see(at("2026-01-01T00:00:04.010Z", vmBooted(on))[0]!)).toEqual({ kind: "local", seconds: 4.01 });
   });
