@@ -100,6 +100,15 @@ export const IngestEnv = BaseEnv.extend({
   RECONCILE_DELIVERIES_MAX_PAGES: envInt(1, 1000).default(10),
   /** Seconds the reconcile lease (KV `ingest-reconcile`) lives unrenewed: a standby replica takes over after it. */
   RECONCILE_LEASE_TTL: envInt(5, 600).default(30),
+  /**
+   * Write a snapshot of the reconciler's projection (KV bucket `snapshots`, key `reconcile.head`)
+   * after this many events (0: not by count). A start reads the newest one this build can read
+   * (same schema, same hash of reconcile/, same stream) and replays only the events after it;
+   * any other is ignored and the whole log replayed. Both 0: no snapshots.
+   */
+  RECONCILE_SNAPSHOT_EVERY: envInt(0, 100_000_000).default(20_000),
+  /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
+  RECONCILE_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
 }).superRefine((c, ctx) => {
   if (c.INGEST_DEFAULT_VCPUS > c.INGEST_MAX_VCPUS) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_VCPUS"], message: `is above INGEST_MAX_VCPUS (${c.INGEST_MAX_VCPUS})` });
   if (c.INGEST_DEFAULT_MEM_GIB > c.INGEST_MAX_MEM_GIB) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_MEM_GIB"], message: `is above INGEST_MAX_MEM_GIB (${c.INGEST_MAX_MEM_GIB})` });

@@ -1,9 +1,10 @@
 import { subjects, type DecodeError, type DomainEvent, type Provider } from "@oneshot/proto";
-import { ConcurrencyError, type EventStore, type Logger } from "@oneshot/runtime";
+import { ConcurrencyError, SnapshotWriter, loadSnapshot, type EventStore, type Logger, type SnapshotPolicy, type SnapshotStore } from "@oneshot/runtime";
 import { deliveriesToRedeliver, nextCheckpoint, redeliveredEvent } from "./deliveries.js";
 import { decideJobAnswer } from "./job-answer.js";
 import type { ReconcileMetrics } from "./metrics.js";
-import { evolve, initialState, prune, type IdleView, type JobView } from "./projection.js";
+import { evolve, initialState, prune, type IdleView, type JobView, type ReconcileState } from "./projection.js";
+import { isReconcileState, reconcileSnapshotVersion } from "./snapshots.js";
 import { staleJobs } from "./stale-jobs.js";
 import type { DeliveriesApi, ProviderJob, ReconcileApi } from "./types.js";
 import { decideRetire, idleTookJob, planIdle, ranOn } from "./vm-idle.js";
@@ -32,6 +33,8 @@ export interface ReconcilerDeps {
   options: ReconcilerOptions;
   /** The log follow broke: stop (and be restarted) rather than decide blind. */
   onFatal: (e: unknown) => void;
+  /** Start from the newest readable snapshot (KV `snapshots`, key `reconcile.head`) and write new ones; without it, every start replays the whole log. */
+  snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
 }
 
 export interface Reconciler {
@@ -61,9 +64,28 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
   };
   const onDecodeError = (e: DecodeError) => log.error({ err: e, subject: e.subject, seq: e.seq }, "undecodable event skipped");
   const until = await store.lastStreamSeq();
-  const report = until > 0 ? await store.replay(subjects.allEvents, (e) => void evolve(state, e), { untilSeq: until, onDecodeError }) : { count: 0, ms: 0 };
+  const snaps = d.snapshots;
+  const version = snaps ? reconcileSnapshotVersion(await store.streamCreated()) : undefined;
+  const snap = snaps && version && until > 0 ? await loadSnapshot(snaps.store, version, log, isReconcileState) : undefined;
+  // A snapshot past the log's end is of another log (the stream was cut short).
+  const from = snap && snap.seq <= until ? snap : undefined;
+  if (from) Object.assign(state, from.state);
+  const writer = snaps && version
+    ? new SnapshotWriter<ReconcileState>({ store: snaps.store, version, policy: snaps.policy, clock: d.clock, log, ...(from ? { from: from.head } : {}) })
+    : undefined;
+  const start = (from?.seq ?? 0) + 1;
+  const report = until >= start
+    ? await store.replay(subjects.allEvents, (e) => {
+        evolve(state, e);
+        writer?.see(e);
+      }, { startSeq: start, untilSeq: until, onDecodeError })
+    : { count: 0, ms: 0 };
   state.readSeq = Math.max(state.readSeq, until);
-  log.info({ events: report.count, ms: Math.round(report.ms), jobs: state.jobs.size, idles: state.idles.size }, "reconcile: event log replayed");
+  log.info({ events: report.count, ms: Math.round(report.ms), fromSnapshotSeq: from?.seq ?? null, jobs: state.jobs.size, idles: state.idles.size }, "reconcile: event log replayed");
+  // A long replay is worth keeping at once. The state also holds the redelivery marks this loop
+  // set before their DeliveryRedelivered was read back: what this process has, and what the
+  // next start needs (a fold of the log would have the same marks a moment later).
+  if (writer?.dueByCount(until)) void writer.write(state, until);
 
   let soon: NodeJS.Timeout | undefined;
   const kickSoon = () => (soon ??= setTimeout(() => {
@@ -72,6 +94,8 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
   }, o.idleDelayMs));
   const stopFollow = await store.follow(subjects.allEvents, (e) => {
     evolve(state, e);
+    writer?.see(e);
+    writer?.maybeWrite(state, e.seq);
     read(e);
     if (e.type === "VmIdle") kickSoon();
   }, { startSeq: until + 1, onDecodeError, onError: d.onFatal });
@@ -240,6 +264,7 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
       if (soon) clearTimeout(soon);
       await running?.catch(() => undefined);
       await stopFollow();
+      await writer?.idle();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { LeaderLease, ensureKv, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { LeaderLease, SNAPSHOT_BUCKET, SnapshotStore, ensureKv, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import type { Registry } from "prom-client";
 import { githubAppCredentials, type IngestConfig } from "../config.js";
 import { githubReconcileClient } from "../providers/github/reconcile-api-client.js";
@@ -9,6 +9,7 @@ import { apiCaller } from "./api-call.js";
 import { CallBudget } from "./budget.js";
 import { startReconciler, type Reconciler } from "./loop.js";
 import { reconcileMetrics } from "./metrics.js";
+import { RECONCILE_SNAPSHOT_NAME } from "./snapshots.js";
 import type { ReconcileApi } from "./types.js";
 
 /** KV bucket of the reconcile lease (allowed to ingest's NATS identity by `oneshot admin`). */
@@ -55,7 +56,12 @@ export async function startReconcile(o: { config: IngestConfig; nats: Nats; stor
   metrics.leader.set(lease ? 0 : 1);
   await lease?.tick();
   const renew = setInterval(() => void lease?.tick(), Math.max(1000, ttlMs / 3));
+  // Without the bucket (before `oneshot admin init`, an identity that may not create it): full replays.
+  const snapshotKv = c.RECONCILE_SNAPSHOT_EVERY > 0 || c.RECONCILE_SNAPSHOT_SECONDS > 0
+    ? await ensureKv(o.nats, SNAPSHOT_BUCKET).catch((e: unknown) => void log.warn({ err: (e as Error).message, bucket: SNAPSHOT_BUCKET }, "reconcile: snapshot bucket unavailable; every start replays the whole log"))
+    : undefined;
   reconciler = await startReconciler({
+    ...(snapshotKv ? { snapshots: { store: new SnapshotStore(snapshotKv, RECONCILE_SNAPSHOT_NAME), policy: { everyEvents: c.RECONCILE_SNAPSHOT_EVERY, everyMs: c.RECONCILE_SNAPSHOT_SECONDS * 1000 } } } : {}),
     store: o.store, log, metrics, apis, ...(github ? { deliveries: github.deliveries } : {}),
     isLeader: () => (lease ? lease.isLeader() : true), clock: Date.now, onFatal: o.onFatal,
     options: {
