@@ -106,26 +106,21 @@ export async function startFleetMetrics(o: { registry: Registry; store: EventSto
       for (const r of queueDepth(state())) this.set({ org: r.org, label: r.label }, r.count);
     },
   });
-  const capacity = new Gauge({
-    name: "scheduler_host_capacity",
-    help: "What each registered host offers, by resource (vcpus, mem_mib, disk_gib)",
-    labelNames: ["host_id", "resource"],
-    registers,
-  });
-  new Gauge({
-    name: "scheduler_host_reserved",
-    help: "What is reserved on each registered host by live VMs, by resource",
-    labelNames: ["host_id", "resource"],
-    registers,
-    collect() {
-      this.reset();
-      capacity.reset();
-      for (const r of hostUtilisation(state())) {
-        this.set({ host_id: r.hostId, resource: r.resource }, r.reserved);
-        capacity.set({ host_id: r.hostId, resource: r.resource }, r.capacity);
-      }
-    },
-  });
+  // Each gauge fills itself at its own collect: a scrape serialises the metrics concurrently, so
+  // one gauge setting another's values shows them a scrape late (or, on the first, not at all).
+  const hostGauge = (name: string, help: string, field: "capacity" | "reserved") =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["host_id", "resource"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of hostUtilisation(state())) this.set({ host_id: r.hostId, resource: r.resource }, r[field]);
+      },
+    });
+  hostGauge("scheduler_host_capacity", "What each registered host offers, by resource (vcpus, mem_mib, disk_gib)", "capacity");
+  hostGauge("scheduler_host_reserved", "What is reserved on each registered host by live VMs, by resource", "reserved");
   new Gauge({
     name: "scheduler_log_lag_events",
     help: "Events in EVENTS this scheduler has not applied yet (its consumer lag)",
