@@ -142,7 +142,7 @@ export class SnapshotStore {
     const chunks = Math.ceil(bytes.length / CHUNK_BYTES);
     for (let i = 0; i < chunks; i++) await this.kv.put(this.chunkKey(seq, i), bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
     const head: SnapshotHead = { seq, ...version, chunks, bytes: bytes.length, sha256: sha256(bytes), writtenAt, ...(logTime ? { logTime } : {}) };
-    let dropped: SnapshotHead[] = [];
+    let dropped: SnapshotHead[];
     for (let attempt = 0; ; attempt++) {
       const before = await this.readHistory();
       const prevHead = await this.kv.get(this.headKey()).then((e) => (e?.operation === "PUT" ? safeHead(() => e.json<SnapshotHead>()) : undefined), () => undefined);

@@ -124,7 +124,7 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
     const good = await janitorSnaps.read(version);
     if (!good.ok) throw new Error(good.detail);
     const bytes = Buffer.from(good.bytes);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
     await kv.put(`janitor.${good.head.seq}.0`, bytes);
     const j = await start(1_000_000);
     expect(startedFrom(j)).toBeNull();

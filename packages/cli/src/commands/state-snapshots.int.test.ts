@@ -134,7 +134,7 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
     if (!good.ok) throw new Error("no snapshot");
     const kv = await new Kvm(admin.js).open(SNAPSHOT_BUCKET);
     const bytes = Buffer.from(good.bytes);
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
     await kv.put(`scheduler.${s2.seq}.0`, bytes);
     const when = at(clock + 60);
     const out = await stateAt(when);
