@@ -22,5 +22,7 @@ export async function followVmOutput(nats: Nats, hostId: string, vmId: string, o
   return async () => {
     await iter.close();
     await done;
+    // An ordered consumer outlives its iterator by minutes on the server: remove it now (a dashboard opens one per page view).
+    await consumer.delete().catch(() => undefined);
   };
 }
