@@ -95,6 +95,9 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
     await appendAll(store, [queued("late-1"), queued("late-2")], 1);
     const head = await snaps.read((await version()));
     expect(head.ok).toBe(true);
+    // Its log time (what `oneshot state --at` chooses by): the latest occurredAt of the events it holds.
+    const held = (await readLog(store)).filter((e) => head.ok && e.seq <= head.head.seq);
+    expect(head.ok && head.head.logTime).toBe(new Date(Math.max(...held.map((e) => Date.parse(e.occurredAt)))).toISOString());
     const s2 = await start();
     expect(s2.startedFromSeq).toBe((head as { head: { seq: number } }).head.seq);
     await waitFor("late jobs placed", placedAll(8));
