@@ -15,7 +15,30 @@ const why = "core/ is pure (STYLE.md rule 2): take it as an argument from the ca
 
 // Modules whose import means I/O, a clock, randomness or a process-wide side effect.
 const ioModules = [
-  ...["fs", "fs/promises", "child_process", "net", "http", "https", "http2", "dgram", "os", "dns", "dns/promises", "tls", "readline", "worker_threads", "cluster", "process", "timers", "timers/promises", "perf_hooks", "inspector", "v8", "vm"].flatMap((m) => [m, `node:${m}`]),
+  ...[
+    "fs",
+    "fs/promises",
+    "child_process",
+    "net",
+    "http",
+    "https",
+    "http2",
+    "dgram",
+    "os",
+    "dns",
+    "dns/promises",
+    "tls",
+    "readline",
+    "worker_threads",
+    "cluster",
+    "process",
+    "timers",
+    "timers/promises",
+    "perf_hooks",
+    "inspector",
+    "v8",
+    "vm",
+  ].flatMap((m) => [m, `node:${m}`]),
   "pino",
   "prom-client",
   "uuid",
@@ -29,7 +52,8 @@ const ioModules = [
 // A test that prints SKIP and returns is counted as passed. A block that prints a line saying
 // "skip" and then returns nothing is that shape; skip the test instead (it.skipIf / describe.skipIf, or
 // ctx.skip(reason) inside the test), so vitest and scripts/test.mjs count it as skipped.
-const printsSkip = "ExpressionStatement[expression.callee.property.name=/^(write|log|warn|info|error|debug)$/]:has(Literal[value=/\\bskip/i], TemplateElement[value.raw=/\\bskip/i])";
+const printsSkip =
+  "ExpressionStatement[expression.callee.property.name=/^(write|log|warn|info|error|debug)$/]:has(Literal[value=/\\bskip/i], TemplateElement[value.raw=/\\bskip/i])";
 const noLoggedSkips = [
   {
     selector: `${printsSkip} ~ ReturnStatement[argument=null]`,
@@ -87,7 +111,17 @@ export default defineConfig(
             ...ioModules.map((name) => ({ name, message: `I/O in a core folder: ${why}.` })),
             ...["crypto", "node:crypto"].map((name) => ({
               name,
-              importNames: ["randomUUID", "randomBytes", "randomInt", "randomFill", "randomFillSync", "getRandomValues", "webcrypto", "generateKeyPair", "generateKeyPairSync"],
+              importNames: [
+                "randomUUID",
+                "randomBytes",
+                "randomInt",
+                "randomFill",
+                "randomFillSync",
+                "getRandomValues",
+                "webcrypto",
+                "generateKeyPair",
+                "generateKeyPairSync",
+              ],
               message: `randomness in a core folder: ${why} (hashes such as createHash are fine).`,
             })),
           ],
@@ -108,7 +142,11 @@ export default defineConfig(
         { object: "Math", property: "random", message: `randomness in a core folder: ${why}.` },
         { object: "crypto", property: "randomUUID", message: `random ids in a core folder: ${why}.` },
         { object: "crypto", property: "getRandomValues", message: `randomness in a core folder: ${why}.` },
-        ...["crypto", "process", "setTimeout", "setInterval"].map((property) => ({ object: "globalThis", property, message: `globalThis.${property} in a core folder: ${why}.` })),
+        ...["crypto", "process", "setTimeout", "setInterval"].map((property) => ({
+          object: "globalThis",
+          property,
+          message: `globalThis.${property} in a core folder: ${why}.`,
+        })),
       ],
       "no-restricted-syntax": ["error", ...noClockSyntax],
     },
@@ -118,7 +156,10 @@ export default defineConfig(
     // and they keep the skip rule that the core block above replaced.
     files: CORE_TESTS,
     rules: {
-      "no-restricted-globals": ["error", ...["setTimeout", "setInterval", "setImmediate"].map((name) => ({ name, message: "no timers in a core's tests: pass time in" }))],
+      "no-restricted-globals": [
+        "error",
+        ...["setTimeout", "setInterval", "setImmediate"].map((name) => ({ name, message: "no timers in a core's tests: pass time in" })),
+      ],
       "no-restricted-syntax": ["error", ...noClockSyntax, ...noLoggedSkips],
     },
   },

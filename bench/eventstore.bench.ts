@@ -15,7 +15,15 @@ const event = (i: number): DomainEvent => ({
   type: "JobQueued",
   data: {
     jobId: `bench-${i}`,
-    source: { provider: "github", repo: "acme/widgets", org: "acme", providerJobId: String(i), labels: ["self-hosted", "oneshot-2cpu-4gb"], runId: "1", runAttempt: 1 },
+    source: {
+      provider: "github",
+      repo: "acme/widgets",
+      org: "acme",
+      providerJobId: String(i),
+      labels: ["self-hosted", "oneshot-2cpu-4gb"],
+      runId: "1",
+      runAttempt: 1,
+    },
     spec: { arch: "amd64", vcpus: 2, memMiB: 4096, diskGiB: 10, image: "minimal", timeoutSec: 3600 },
   },
 });
@@ -57,7 +65,14 @@ await it.close();
 const baseReplay = rate(seen, performance.now() - t);
 
 const report = await store.replay("evt.>", () => undefined);
-line({ case: "replay", events: report.count, eventsPerSec: report.eventsPerSec, baselineConsumePerSec: baseReplay, ratio: +(report.eventsPerSec / baseReplay).toFixed(3), streamLastSeq: total });
+line({
+  case: "replay",
+  events: report.count,
+  eventsPerSec: report.eventsPerSec,
+  baselineConsumePerSec: baseReplay,
+  ratio: +(report.eventsPerSec / baseReplay).toFixed(3),
+  streamLastSeq: total,
+});
 
 await close();
 await server.dispose();

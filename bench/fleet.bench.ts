@@ -63,7 +63,14 @@ const admin = await connectNats({ url: nats.url, name: "bench-admin" }, log);
 const hostIds = Array.from({ length: N.hosts }, (_, i) => simHostId("bench", i));
 let t = performance.now();
 await provisionAll(admin, hostIds, log, cluster ? { replicas: 3 } : {});
-await admin.jsm.streams.add({ name: "FLEETBENCH", subjects: ["fleetbench.>"], retention: RetentionPolicy.Limits, storage: StorageType.File, num_replicas: cluster ? 3 : 1, duplicate_window: 120 * 1e9 });
+await admin.jsm.streams.add({
+  name: "FLEETBENCH",
+  subjects: ["fleetbench.>"],
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  num_replicas: cluster ? 3 : 1,
+  duplicate_window: 120 * 1e9,
+});
 note(`provisioned streams and ${N.hosts} host consumers in ${Math.round(performance.now() - t)} ms`);
 
 // The fleet: the moment each host's consumer hands hostd a JobScheduled.
@@ -71,20 +78,39 @@ const placedAt = new Map<string, number>();
 const dir = mkdtempSync(join(tmpdir(), "oneshot-bench-fleet-"));
 t = performance.now();
 const fleet = await startFleet({
-  natsUrl: nats.url, hosts: N.hosts, connections: 4, prefix: "bench", dir, capacity: { vcpus: 4, memMiB: 8192, diskGiB: 100 }, maxConcurrent: 4,
-  guest: { bootMs: uniform(...range(a["boot-ms"]!)), runMs: uniform(...range(a["run-ms"]!)), exitCode: () => 0 }, inventorySec: 60, log,
+  natsUrl: nats.url,
+  hosts: N.hosts,
+  connections: 4,
+  prefix: "bench",
+  dir,
+  capacity: { vcpus: 4, memMiB: 8192, diskGiB: 100 },
+  maxConcurrent: 4,
+  guest: { bootMs: uniform(...range(a["boot-ms"]!)), runMs: uniform(...range(a["run-ms"]!)), exitCode: () => 0 },
+  inventorySec: 60,
+  log,
   onEvent: (_h, e) => {
     if (e.type === "JobScheduled" && !placedAt.has(e.data.jobId)) placedAt.set(e.data.jobId, performance.now());
   },
 });
 note(`${N.hosts} simulated hosts registered and consuming in ${Math.round(performance.now() - t)} ms`);
-const scheduler = new ServiceProcess("scheduler", join(root, "services/scheduler/dist/main.js"), [], { NATS_URL: nats.url, LOG_LEVEL: "warn", SCHEDULER_HTTP_PORT: String(await freePort()), ONESHOT_STATE_DIR: join(dir, "scheduler") }, undefined);
+const scheduler = new ServiceProcess(
+  "scheduler",
+  join(root, "services/scheduler/dist/main.js"),
+  [],
+  { NATS_URL: nats.url, LOG_LEVEL: "warn", SCHEDULER_HTTP_PORT: String(await freePort()), ONESHOT_STATE_DIR: join(dir, "scheduler") },
+  undefined,
+);
 scheduler.start();
 // The scheduler has no ops port here: it is up once it places (the warm-up job below).
 const store = new EventStore(admin.js, admin.jsm);
 const jobQueued = (jobId: string): DomainEvent => ({
   type: "JobQueued",
-  data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, script: "true", spec: { arch: "amd64", vcpus: 1, memMiB: 512, diskGiB: 1, image: "minimal", timeoutSec: 600 } },
+  data: {
+    jobId,
+    source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] },
+    script: "true",
+    spec: { arch: "amd64", vcpus: 1, memMiB: 512, diskGiB: 1, image: "minimal", timeoutSec: 600 },
+  },
 });
 const newJob = () => `loc-${randomBytes(8).toString("hex")}`;
 const queue = async (jobId: string): Promise<number> => {
@@ -96,7 +122,16 @@ await queue(warm);
 await until("the scheduler places a first job", () => placedAt.has(warm), 120_000, 20);
 const natsPids = () => nats.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined);
 const natsCpu = () => natsPids().reduce((s, p) => s + cpuSecondsOf(p), 0);
-const drained = () => until("the fleet drains", () => { const s = fleet.stats(); return s.vmsRunning === 0 && s.queued === 0; }, 300_000, 200);
+const drained = () =>
+  until(
+    "the fleet drains",
+    () => {
+      const s = fleet.stats();
+      return s.vmsRunning === 0 && s.queued === 0;
+    },
+    300_000,
+    200,
+  );
 const sample = JSON.stringify(jobQueued(newJob()));
 
 /** Runs `n` tasks with at most `conc` in flight, or paced at `rate`/s when given. */
@@ -119,12 +154,16 @@ async function baseline(n: number, o: { conc: number; rate?: number }) {
   const acks: number[] = [];
   const cpu0 = natsCpu();
   const t0 = performance.now();
-  await drive(n, async () => {
-    const s = performance.now();
-    const id = newJob();
-    await admin.js.publish(`fleetbench.${id}`, sample.replaceAll(/loc-[0-9a-f]{16}/g, id), { msgID: id });
-    acks.push(performance.now() - s);
-  }, o);
+  await drive(
+    n,
+    async () => {
+      const s = performance.now();
+      const id = newJob();
+      await admin.js.publish(`fleetbench.${id}`, sample.replaceAll(/loc-[0-9a-f]{16}/g, id), { msgID: id });
+      acks.push(performance.now() - s);
+    },
+    o,
+  );
   const secs = (performance.now() - t0) / 1000;
   return { perSec: n / secs, p50: pct(acks, 50), p99: pct(acks, 99), natsCpuMsPerPublish: ((natsCpu() - cpu0) * 1000) / n };
 }
@@ -146,19 +185,42 @@ async function cases(tag: string) {
   const bb = await baseline(N.burst, { conc: N.conc });
   const b = await placements(N.burst, { conc: N.conc });
   line({
-    case: `burst${tag}`, hosts: N.hosts, jobs: N.burst, concurrency: N.conc, nats: cluster ? "cluster" : "single",
-    placementsPerSec: Math.round(b.perSec), baselinePublishesPerSec: Math.round(bb.perSec), ratio: r2(b.perSec / bb.perSec),
-    p50Ms: r2(b.p50), p99Ms: r2(b.p99), baselineAckP50Ms: r2(bb.p50), baselineAckP99Ms: r2(bb.p99), p99Ratio: r2(b.p99 / bb.p99),
-    schedulerCpuMsPerPlacement: r2(b.schedulerCpuMsPerPlacement), natsCpuMsPerBaselinePublish: r2(bb.natsCpuMsPerPublish), cpuRatio: r2(b.schedulerCpuMsPerPlacement / bb.natsCpuMsPerPublish),
+    case: `burst${tag}`,
+    hosts: N.hosts,
+    jobs: N.burst,
+    concurrency: N.conc,
+    nats: cluster ? "cluster" : "single",
+    placementsPerSec: Math.round(b.perSec),
+    baselinePublishesPerSec: Math.round(bb.perSec),
+    ratio: r2(b.perSec / bb.perSec),
+    p50Ms: r2(b.p50),
+    p99Ms: r2(b.p99),
+    baselineAckP50Ms: r2(bb.p50),
+    baselineAckP99Ms: r2(bb.p99),
+    p99Ratio: r2(b.p99 / bb.p99),
+    schedulerCpuMsPerPlacement: r2(b.schedulerCpuMsPerPlacement),
+    natsCpuMsPerBaselinePublish: r2(bb.natsCpuMsPerPublish),
+    cpuRatio: r2(b.schedulerCpuMsPerPlacement / bb.natsCpuMsPerPublish),
   });
   await drained();
   const n = Math.round(N.rate * N.steadySec);
   const sb = await baseline(n, { conc: N.conc, rate: N.rate });
   const s = await placements(n, { conc: N.conc, rate: N.rate });
   line({
-    case: `steady${tag}`, hosts: N.hosts, jobs: n, ratePerSec: N.rate, nats: cluster ? "cluster" : "single",
-    placementsPerSec: Math.round(s.perSec), p50Ms: r2(s.p50), p99Ms: r2(s.p99), baselineAckP50Ms: r2(sb.p50), baselineAckP99Ms: r2(sb.p99), p99Ratio: r2(s.p99 / sb.p99),
-    schedulerCpuMsPerPlacement: r2(s.schedulerCpuMsPerPlacement), natsCpuMsPerBaselinePublish: r2(sb.natsCpuMsPerPublish), cpuRatio: r2(s.schedulerCpuMsPerPlacement / sb.natsCpuMsPerPublish),
+    case: `steady${tag}`,
+    hosts: N.hosts,
+    jobs: n,
+    ratePerSec: N.rate,
+    nats: cluster ? "cluster" : "single",
+    placementsPerSec: Math.round(s.perSec),
+    p50Ms: r2(s.p50),
+    p99Ms: r2(s.p99),
+    baselineAckP50Ms: r2(sb.p50),
+    baselineAckP99Ms: r2(sb.p99),
+    p99Ratio: r2(s.p99 / sb.p99),
+    schedulerCpuMsPerPlacement: r2(s.schedulerCpuMsPerPlacement),
+    natsCpuMsPerBaselinePublish: r2(sb.natsCpuMsPerPublish),
+    cpuRatio: r2(s.schedulerCpuMsPerPlacement / sb.natsCpuMsPerPublish),
   });
 }
 

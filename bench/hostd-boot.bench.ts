@@ -24,7 +24,13 @@ import { ensureRootDisk } from "../services/hostd/src/vm/root-disk.js";
 import { kernelCmdline, qemuBinary } from "../services/hostd/src/vmm/qemu/argv.js";
 import { HostdHarness, missingImage, testImageDir } from "../services/hostd/src/testing/hostd-harness.js";
 
-const { values } = parseArgs({ options: { n: { type: "string", default: "5" }, arch: { type: "string", default: process.arch === "arm64" ? "arm64" : "amd64" }, mem: { type: "string", default: "256" } } });
+const { values } = parseArgs({
+  options: {
+    n: { type: "string", default: "5" },
+    arch: { type: "string", default: process.arch === "arm64" ? "arm64" : "amd64" },
+    mem: { type: "string", default: "256" },
+  },
+});
 const n = Number(values.n);
 const arch = values.arch as "amd64" | "arm64";
 const memMiB = Number(values.mem);
@@ -45,17 +51,51 @@ async function bareBoot(): Promise<number> {
   try {
     const img = join(testImageDir(), arch);
     await ensureRootDisk(exec, { base: join(img, "rootfs.ext4"), path: join(dir, "root.qcow2"), format: "qcow2", diskGiB: 1 });
-    await buildConfigDrive(exec, join(dir, "config.ext4"), configDriveFiles({ source: "script", launch: scriptLaunch(), jobId: "bench", hostname: "bench", timeoutSec: 60, script: "exit 0\n" }), newMarkerKey());
+    await buildConfigDrive(
+      exec,
+      join(dir, "config.ext4"),
+      configDriveFiles({ source: "script", launch: scriptLaunch(), jobId: "bench", hostname: "bench", timeoutSec: 60, script: "exit 0\n" }),
+      newMarkerKey(),
+    );
     const tsc = arch === "amd64" ? tscKhz(readFileSync("/proc/cpuinfo", "utf8"), (await exec("dmesg", [])).stdout) : undefined;
     const machine = arch === "amd64" ? ["-M", "microvm", "-cpu", "max"] : ["-M", "virt", "-cpu", "cortex-a72"];
     const t0 = performance.now();
-    const p = spawn(qemuBinary(arch), [
-      ...machine, "-accel", "tcg", "-m", String(memMiB), "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-      "-kernel", join(img, "vmlinuz"), "-initrd", join(img, "initrd.img"), "-append", kernelCmdline({ arch }, tsc),
-      "-chardev", "stdio,id=c,signal=off", "-serial", "chardev:c",
-      "-drive", `id=root,file=${join(dir, "root.qcow2")},format=qcow2,if=none`, "-device", "virtio-blk-device,drive=root",
-      "-drive", `id=cfg,file=${join(dir, "config.ext4")},format=raw,if=none,readonly=on`, "-device", "virtio-blk-device,drive=cfg",
-    ], { stdio: ["ignore", "pipe", "ignore"] });
+    const p = spawn(
+      qemuBinary(arch),
+      [
+        ...machine,
+        "-accel",
+        "tcg",
+        "-m",
+        String(memMiB),
+        "-smp",
+        "1",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-kernel",
+        join(img, "vmlinuz"),
+        "-initrd",
+        join(img, "initrd.img"),
+        "-append",
+        kernelCmdline({ arch }, tsc),
+        "-chardev",
+        "stdio,id=c,signal=off",
+        "-serial",
+        "chardev:c",
+        "-drive",
+        `id=root,file=${join(dir, "root.qcow2")},format=qcow2,if=none`,
+        "-device",
+        "virtio-blk-device,drive=root",
+        "-drive",
+        `id=cfg,file=${join(dir, "config.ext4")},format=raw,if=none,readonly=on`,
+        "-device",
+        "virtio-blk-device,drive=cfg",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     let out = "";
     let ready = 0;
     p.stdout.on("data", (d: Buffer) => {
@@ -75,7 +115,14 @@ for (let i = 0; i < n; i++) bare.push(await bareBoot());
 const base = median(bare);
 line({ case: "baseline-boot", arch, accel: "tcg", memMiB, n, agentReadyMsMedian: r1(base), samples: bare.map(r1) });
 
-const h = new HostdHarness({ HOSTD_ARCH: arch, HOSTD_ACCEL: "tcg", HOSTD_MAX_VCPUS: "2", HOSTD_MAX_MEM_MIB: String(memMiB * 2), HOSTD_MAX_CONCURRENT_VMS: "1", LOG_LEVEL: "warn" });
+const h = new HostdHarness({
+  HOSTD_ARCH: arch,
+  HOSTD_ACCEL: "tcg",
+  HOSTD_MAX_VCPUS: "2",
+  HOSTD_MAX_MEM_MIB: String(memMiB * 2),
+  HOSTD_MAX_CONCURRENT_VMS: "1",
+  LOG_LEVEL: "warn",
+});
 try {
   await h.start();
   const timings: Record<string, number[]> = {};
@@ -90,9 +137,16 @@ try {
   }
   const med = Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, r1(median(v))]));
   line({
-    case: "hostd-boot", arch, accel: "tcg", memMiB, n, medians: med,
-    agentReadyVsBaseline: +(med.agentReadyMs! / base).toFixed(3), totalVsBaseline: +(med.totalMs! / base).toFixed(3),
-    placementToDestroyedMsMedian: r1(median(endToEnd)), samples: { agentReadyMs: timings.agentReadyMs!.map(r1), totalMs: timings.totalMs!.map(r1) },
+    case: "hostd-boot",
+    arch,
+    accel: "tcg",
+    memMiB,
+    n,
+    medians: med,
+    agentReadyVsBaseline: +(med.agentReadyMs! / base).toFixed(3),
+    totalVsBaseline: +(med.totalMs! / base).toFixed(3),
+    placementToDestroyedMsMedian: r1(median(endToEnd)),
+    samples: { agentReadyMs: timings.agentReadyMs!.map(r1), totalMs: timings.totalMs!.map(r1) },
   });
 
   const rss: number[] = [];
@@ -104,7 +158,15 @@ try {
     rss.push(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024);
     await h.waitEvent("VmDestroyed", vmId);
   }
-  line({ case: "qemu-rss", arch, accel: "tcg", guestMemMiB: memMiB, rssMiBMedian: r1(median(rss)), rssPerGuestMiB: +(median(rss) / memMiB).toFixed(3), samples: rss.map(r1) });
+  line({
+    case: "qemu-rss",
+    arch,
+    accel: "tcg",
+    guestMemMiB: memMiB,
+    rssMiBMedian: r1(median(rss)),
+    rssPerGuestMiB: +(median(rss) / memMiB).toFixed(3),
+    samples: rss.map(r1),
+  });
 } finally {
   await h.dispose();
 }

@@ -59,8 +59,14 @@ const timed = new Proxy(store, {
 const config = parseConfig(IngestEnv, { GITHUB_WEBHOOK_SECRET: secret, INGEST_MAX_BODY_BYTES: String(1024 * 1024) });
 const registry = new Registry();
 const http: Server = createIngestServer({
-  config, store: timed, registry, metrics: ingestMetrics(registry), log: pino({ level: "info" }, pino.destination("/dev/null")), newId: newEventId,
-  healthy: () => true, gitlabTags: async () => ({ ok: false, reason: "bench" }),
+  config,
+  store: timed,
+  registry,
+  metrics: ingestMetrics(registry),
+  log: pino({ level: "info" }, pino.destination("/dev/null")),
+  newId: newEventId,
+  healthy: () => true,
+  gitlabTags: async () => ({ ok: false, reason: "bench" }),
 });
 await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
 const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/webhooks/github`;
@@ -72,7 +78,14 @@ const steps: unknown[] = [];
 let nextJob = 9_000_000;
 const makeBody = () => JSON.stringify({ ...real, workflow_job: { ...real.workflow_job, id: ++nextJob, steps } });
 while (Buffer.byteLength(makeBody()) < TARGET_BYTES) {
-  steps.push({ name: `step ${steps.length} ${"x".repeat(120)}`, status: "queued", conclusion: null, number: steps.length, started_at: null, completed_at: null });
+  steps.push({
+    name: `step ${steps.length} ${"x".repeat(120)}`,
+    status: "queued",
+    conclusion: null,
+    number: steps.length,
+    started_at: null,
+    completed_at: null,
+  });
 }
 const sign = (b: string) => `sha256=${createHmac("sha256", secret).update(b).digest("hex")}`;
 
@@ -86,14 +99,16 @@ async function pool(count: number, inFlight: number, op: (i: number) => Promise<
   const lat: number[] = [];
   let next = 0;
   const t = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < count) {
-      const i = next++;
-      const t0 = performance.now();
-      await op(i);
-      lat.push(performance.now() - t0);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t0 = performance.now();
+        await op(i);
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
   return { perSec: Math.round((count * 1000) / (performance.now() - t)), lat };
 }
 
@@ -103,14 +118,25 @@ const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 const webhook = (bodies: string[], sigs: string[]) => (i: number) =>
   new Promise<void>((resolve, reject) => {
     const body = Buffer.from(bodies[i]!);
-    const req = request(url, {
-      method: "POST", agent,
-      headers: { "content-type": "application/json", "content-length": String(body.length), "x-github-event": "workflow_job", "x-github-delivery": newEventId(), "x-hub-signature-256": sigs[i]! },
-    }, (res) => {
-      let text = "";
-      res.on("data", (d: Buffer) => (text += d.toString()));
-      res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingest answered ${res.statusCode}: ${text}`))));
-    });
+    const req = request(
+      url,
+      {
+        method: "POST",
+        agent,
+        headers: {
+          "content-type": "application/json",
+          "content-length": String(body.length),
+          "x-github-event": "workflow_job",
+          "x-github-delivery": newEventId(),
+          "x-hub-signature-256": sigs[i]!,
+        },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d: Buffer) => (text += d.toString()));
+        res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingest answered ${res.statusCode}: ${text}`))));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -118,22 +144,55 @@ const webhook = (bodies: string[], sigs: string[]) => (i: number) =>
 async function round(count: number, inFlight: number, label: string) {
   const bodies = Array.from({ length: count }, makeBody);
   const sigs = bodies.map(sign); // signed up front: GitHub's cost, not ingest's
-  const base = await pool(count, inFlight, bare(bodies.map((b) => Buffer.from(b)), `base-${label}`));
+  const base = await pool(
+    count,
+    inFlight,
+    bare(
+      bodies.map((b) => Buffer.from(b)),
+      `base-${label}`,
+    ),
+  );
   storeMs.length = 0;
   const hooks = await pool(count, inFlight, webhook(bodies, sigs));
   const bodyBytes = Buffer.byteLength(bodies[0]!);
-  console.log(JSON.stringify({ case: "bare-publish", n: count, concurrency: inFlight, bodyBytes, publishesPerSec: base.perSec, p50Ms: pct(base.lat, 50), p99Ms: pct(base.lat, 99) }));
-  console.log(JSON.stringify({
-    case: "github-webhook", n: count, concurrency: inFlight, bodyBytes, webhooksPerSec: hooks.perSec,
-    p50Ms: pct(hooks.lat, 50), p99Ms: pct(hooks.lat, 99), storeP50Ms: pct(storeMs, 50), storeP99Ms: pct(storeMs, 99),
-    ratioToBarePublish: +(hooks.perSec / base.perSec).toFixed(3),
-  }));
+  console.log(
+    JSON.stringify({
+      case: "bare-publish",
+      n: count,
+      concurrency: inFlight,
+      bodyBytes,
+      publishesPerSec: base.perSec,
+      p50Ms: pct(base.lat, 50),
+      p99Ms: pct(base.lat, 99),
+    }),
+  );
+  console.log(
+    JSON.stringify({
+      case: "github-webhook",
+      n: count,
+      concurrency: inFlight,
+      bodyBytes,
+      webhooksPerSec: hooks.perSec,
+      p50Ms: pct(hooks.lat, 50),
+      p99Ms: pct(hooks.lat, 99),
+      storeP50Ms: pct(storeMs, 50),
+      storeP99Ms: pct(storeMs, 99),
+      ratioToBarePublish: +(hooks.perSec / base.perSec).toFixed(3),
+    }),
+  );
 }
 
 // Warm up both paths (JIT, connections, the stream's first blocks), not reported.
 {
   const bodies = Array.from({ length: 100 }, makeBody);
-  await pool(100, concurrency, bare(bodies.map((b) => Buffer.from(b)), "warm"));
+  await pool(
+    100,
+    concurrency,
+    bare(
+      bodies.map((b) => Buffer.from(b)),
+      "warm",
+    ),
+  );
   await pool(100, concurrency, webhook(bodies, bodies.map(sign)));
 }
 await round(n, concurrency, "c");

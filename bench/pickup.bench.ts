@@ -26,7 +26,10 @@ const median = (xs: number[]) => {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 if (process.getuid?.() !== 0) throw new Error("run as root (taps, nftables)");
 
-const stack = await startUp({ env: { HOSTD_MAX_VCPUS: "4", HOSTD_MAX_MEM_MIB: "4096", HOSTD_MAX_CONCURRENT_VMS: "4", LOG_LEVEL: "warn" }, args: ["--warm", "2"] });
+const stack = await startUp({
+  env: { HOSTD_MAX_VCPUS: "4", HOSTD_MAX_MEM_MIB: "4096", HOSTD_MAX_CONCURRENT_VMS: "4", LOG_LEVEL: "warn" },
+  args: ["--warm", "2"],
+});
 try {
   Object.assign(process.env, stack.env);
   const { nats, store, close } = await connect({ readOnly: true });
@@ -34,22 +37,30 @@ try {
   const started = new Map<string, number>();
   const warmReady = new Set<string>();
   const stops: (() => Promise<void>)[] = [];
-  stops.push(await store.follow(subjects.allEvents, async (e: Stored<DomainEvent>) => {
-    const now = performance.now();
-    if (e.type === "JobQueued") queuedAt.set(e.data.jobId, now);
-    if (e.type === "VmWarmed") warmReady.add(e.data.vmId);
-    if (e.type === "WarmVmRetired") warmReady.delete(e.data.vmId);
-    if (e.type === "JobScheduled") {
-      if (e.data.start === "warm") warmReady.delete(e.data.vmId);
-      const { jobId } = e.data;
-      let text = "";
-      stops.push(await followVmOutput(nats, e.data.hostId, e.data.vmId, (o) => {
-        if (started.has(jobId)) return;
-        text += o.text;
-        if (/^ONESHOT-JOB-START .*mac=[0-9a-f]{64}\r?$/m.test(text)) started.set(jobId, performance.now());
-      }));
-    }
-  }, { startSeq: 1 }));
+  stops.push(
+    await store.follow(
+      subjects.allEvents,
+      async (e: Stored<DomainEvent>) => {
+        const now = performance.now();
+        if (e.type === "JobQueued") queuedAt.set(e.data.jobId, now);
+        if (e.type === "VmWarmed") warmReady.add(e.data.vmId);
+        if (e.type === "WarmVmRetired") warmReady.delete(e.data.vmId);
+        if (e.type === "JobScheduled") {
+          if (e.data.start === "warm") warmReady.delete(e.data.vmId);
+          const { jobId } = e.data;
+          let text = "";
+          stops.push(
+            await followVmOutput(nats, e.data.hostId, e.data.vmId, (o) => {
+              if (started.has(jobId)) return;
+              text += o.text;
+              if (/^ONESHOT-JOB-START .*mac=[0-9a-f]{64}\r?$/m.test(text)) started.set(jobId, performance.now());
+            }),
+          );
+        }
+      },
+      { startSeq: 1 },
+    ),
+  );
 
   const runOnce = async (kind: "cold" | "warm") => {
     if (kind === "warm") await waitFor("a warm VM ready", () => warmReady.size >= 1, 300_000, 50);
@@ -69,16 +80,20 @@ try {
     runs.cold.push(await runOnce("cold"));
   }
   const stats = (k: "cold" | "warm") => ({
-    cliMsMedian: r1(median(runs[k].map((x) => x.cliMs))), queuedToStartMsMedian: r1(median(runs[k].map((x) => x.queuedToStartMs))),
-    cliMs: runs[k].map((x) => r1(x.cliMs)), queuedToStartMs: runs[k].map((x) => r1(x.queuedToStartMs)),
+    cliMsMedian: r1(median(runs[k].map((x) => x.cliMs))),
+    queuedToStartMsMedian: r1(median(runs[k].map((x) => x.queuedToStartMs))),
+    cliMs: runs[k].map((x) => r1(x.cliMs)),
+    queuedToStartMs: runs[k].map((x) => r1(x.queuedToStartMs)),
   });
   const cold = stats("cold");
   const warm = stats("warm");
   line({ case: "cold", n, ...cold });
   line({ case: "warm", n, ...warm });
   line({
-    case: "warm-vs-cold", n,
-    cliRatio: r1((warm.cliMsMedian / cold.cliMsMedian) * 1000) / 1000, queuedToStartRatio: r1((warm.queuedToStartMsMedian / cold.queuedToStartMsMedian) * 1000) / 1000,
+    case: "warm-vs-cold",
+    n,
+    cliRatio: r1((warm.cliMsMedian / cold.cliMsMedian) * 1000) / 1000,
+    queuedToStartRatio: r1((warm.queuedToStartMsMedian / cold.queuedToStartMsMedian) * 1000) / 1000,
     targets: { warmQueuedToStartP50Under150Ms: warm.queuedToStartMsMedian < 150, warmCliAtMostQuarterOfCold: warm.cliMsMedian <= 0.25 * cold.cliMsMedian },
   });
   for (const s of stops.reverse()) await s().catch(() => undefined);

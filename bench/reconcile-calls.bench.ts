@@ -11,7 +11,15 @@ import type { DomainEvent } from "@oneshot/proto";
 import { evolve, initialState } from "../services/ingest/src/reconcile/projection.js";
 import { staleJobs } from "../services/ingest/src/reconcile/stale-jobs.js";
 
-const { values } = parseArgs({ options: { jobs: { type: "string", default: "100" }, minutes: { type: "string", default: "10" }, idle: { type: "string", default: "0.1" }, lost: { type: "string", default: "0.01" }, hours: { type: "string", default: "6" } } });
+const { values } = parseArgs({
+  options: {
+    jobs: { type: "string", default: "100" },
+    minutes: { type: "string", default: "10" },
+    idle: { type: "string", default: "0.1" },
+    lost: { type: "string", default: "0.01" },
+    hours: { type: "string", default: "6" },
+  },
+});
 const perHour = Number(values.jobs);
 const runMs = Number(values.minutes) * 60_000;
 const idleShare = Number(values.idle);
@@ -23,7 +31,16 @@ const START_DELAY = 30_000;
 
 let seq = 0;
 const put = (s: ReturnType<typeof initialState>, e: DomainEvent, at: number) =>
-  evolve(s, { ...e, id: `e${++seq}`, occurredAt: new Date(at).toISOString(), correlationId: "c", causationId: null, version: 1, subject: `evt.job.${(e.data as { jobId: string }).jobId}`, seq } as never);
+  evolve(s, {
+    ...e,
+    id: `e${++seq}`,
+    occurredAt: new Date(at).toISOString(),
+    correlationId: "c",
+    causationId: null,
+    version: 1,
+    subject: `evt.job.${(e.data as { jobId: string }).jobId}`,
+    seq,
+  } as never);
 
 function simulate(o: { naive: boolean }) {
   const s = initialState();
@@ -35,11 +52,22 @@ function simulate(o: { naive: boolean }) {
   let n = 0;
   for (let at = 0; at < horizon; at += gap, n++) {
     const jobId = `gh-${n}`;
-    evs.push({ at, e: { type: "JobQueued", data: { jobId, source: { provider: "github", repo: "a/b", org: "a", providerJobId: String(n), labels: ["oneshot"], installationId: 1 }, spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 3600 } } } });
+    evs.push({
+      at,
+      e: {
+        type: "JobQueued",
+        data: {
+          jobId,
+          source: { provider: "github", repo: "a/b", org: "a", providerJobId: String(n), labels: ["oneshot"], installationId: 1 },
+          spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 3600 },
+        },
+      },
+    });
     // A lost `completed` (share `lost`): the job stays started in the log until the reconciler asks.
     const lost = (n * 9973) % 10_000 < lostShare * 10_000;
     evs.push({ at: at + START_DELAY, e: { type: "JobStarted", data: { jobId, reportedBy: "webhook" } } });
-    if (!lost) evs.push({ at: at + START_DELAY + runMs, e: { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: null, reportedBy: "provider" } } });
+    if (!lost)
+      evs.push({ at: at + START_DELAY + runMs, e: { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: null, reportedBy: "provider" } } });
   }
   evs.sort((a, b) => a.at - b.at);
   let i = 0;
@@ -61,13 +89,27 @@ function simulate(o: { naive: boolean }) {
       checked.set(j.jobId, now);
       calls++;
       // The answer for a lost completion ends the job (the reconciler appends JobCompleted).
-      if (j.state === "started" && now - (j.startedAt ?? 0) >= runMs) put(s, { type: "JobCompleted", data: { jobId: j.jobId, conclusion: "success", exitCode: null, reportedBy: "reconcile" } }, now);
+      if (j.state === "started" && now - (j.startedAt ?? 0) >= runMs)
+        put(s, { type: "JobCompleted", data: { jobId: j.jobId, conclusion: "success", exitCode: null, reportedBy: "reconcile" } }, now);
     }
   }
   const idleCalls = perHour * idleShare * 3; // 1 candidate + list + delete per VmIdle
-  return (calls / (hours - 1)) + idleCalls;
+  return calls / (hours - 1) + idleCalls;
 }
 
 const ours = simulate({ naive: false });
 const naive = simulate({ naive: true });
-console.log(JSON.stringify({ bench: "reconcile-calls", jobsPerHour: perHour, jobMinutes: Number(values.minutes), idleShare, lostShare, callsPerHour: Math.round(ours), baselineEveryLiveJobEveryInterval: Math.round(naive), ratio: Number((ours / naive).toFixed(3)), perInstallationBudget: 4000, budgetShare: Number((ours / 4000).toFixed(3)) }));
+console.log(
+  JSON.stringify({
+    bench: "reconcile-calls",
+    jobsPerHour: perHour,
+    jobMinutes: Number(values.minutes),
+    idleShare,
+    lostShare,
+    callsPerHour: Math.round(ours),
+    baselineEveryLiveJobEveryInterval: Math.round(naive),
+    ratio: Number((ours / naive).toFixed(3)),
+    perInstallationBudget: 4000,
+    budgetShare: Number((ours / 4000).toFixed(3)),
+  }),
+);

@@ -25,7 +25,12 @@ import { schedulerSnapshotVersion } from "../services/scheduler/src/loop/snapsho
 import { syntheticLog } from "./synthetic-log.js";
 
 const { values } = parseArgs({
-  options: { events: { type: "string", default: "1000000" }, tail: { type: "string", default: "10000" }, cases: { type: "string", default: "breakdown,full,snapshot" }, profile: { type: "string" } },
+  options: {
+    events: { type: "string", default: "1000000" },
+    tail: { type: "string", default: "10000" },
+    cases: { type: "string", default: "breakdown,full,snapshot" },
+    profile: { type: "string" },
+  },
 });
 const total = Number(values.events);
 const cases = new Set(values.cases.split(","));
@@ -77,18 +82,40 @@ function breakdown(): void {
   let s = initialState();
   for (const e of events) s = evolve(s, e);
   const evolveMs = performance.now() - t;
-  line({ case: "breakdown", events: events.length, decodeMs: Math.round(decodeMs), decodeUsPerEvent: +((decodeMs * 1000) / events.length).toFixed(2), evolveMs: Math.round(evolveMs), evolveUsPerEvent: +((evolveMs * 1000) / events.length).toFixed(2) });
+  line({
+    case: "breakdown",
+    events: events.length,
+    decodeMs: Math.round(decodeMs),
+    decodeUsPerEvent: +((decodeMs * 1000) / events.length).toFixed(2),
+    evolveMs: Math.round(evolveMs),
+    evolveUsPerEvent: +((evolveMs * 1000) / events.length).toFixed(2),
+  });
 }
 
 const quiet = pino({ level: "silent" });
 const deps = (registry: Registry, log = quiet): SchedulerDeps => ({
-  store, log, metrics: schedulerMetrics(registry), policy: { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" },
-  clock: () => new Date("2026-01-01T00:00:00.000Z"), newId: newEventId, onFatal: (e) => { throw e; },
+  store,
+  log,
+  metrics: schedulerMetrics(registry),
+  policy: { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" },
+  clock: () => new Date("2026-01-01T00:00:00.000Z"),
+  newId: newEventId,
+  onFatal: (e) => {
+    throw e;
+  },
 });
 
 async function schedulerReady(label: string, extra: Partial<SchedulerDeps> = {}): Promise<{ ms: number }> {
   let replayed: Record<string, unknown> = {};
-  const log = pino({ level: "info" }, { write: (s: string) => { const o = JSON.parse(s) as Record<string, unknown>; if (o.msg === "event log replayed") replayed = o; } });
+  const log = pino(
+    { level: "info" },
+    {
+      write: (s: string) => {
+        const o = JSON.parse(s) as Record<string, unknown>;
+        if (o.msg === "event log replayed") replayed = o;
+      },
+    },
+  );
   const profiler = values.profile ? new Session() : undefined;
   if (profiler) {
     profiler.connect();
@@ -104,7 +131,11 @@ async function schedulerReady(label: string, extra: Partial<SchedulerDeps> = {})
     profiler.disconnect();
   }
   await s.stop();
-  line({ case: label, readyMs: Math.round(ms), ...Object.fromEntries(Object.entries(replayed).filter(([k]) => ["events", "eventsPerSec", "hosts", "pending", "live", "fromSnapshotSeq"].includes(k))) });
+  line({
+    case: label,
+    readyMs: Math.round(ms),
+    ...Object.fromEntries(Object.entries(replayed).filter(([k]) => ["events", "eventsPerSec", "hosts", "pending", "live", "fromSnapshotSeq"].includes(k))),
+  });
   return { ms };
 }
 

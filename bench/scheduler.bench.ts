@@ -32,9 +32,25 @@ const { values } = parseArgs({
 const line = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
 type Arch = "amd64" | "arm64";
-interface WHost { id: string; arch: Arch; vcpus: number; memMiB: number; diskGiB: number }
-interface WJob { id: string; arch: Arch; vcpus: number; memMiB: number; diskGiB: number; org?: string }
-interface Workload { hosts: WHost[]; jobs: WJob[] }
+interface WHost {
+  id: string;
+  arch: Arch;
+  vcpus: number;
+  memMiB: number;
+  diskGiB: number;
+}
+interface WJob {
+  id: string;
+  arch: Arch;
+  vcpus: number;
+  memMiB: number;
+  diskGiB: number;
+  org?: string;
+}
+interface Workload {
+  hosts: WHost[];
+  jobs: WJob[];
+}
 
 // ---- deterministic workload generation (the bench may be random; the core may not) ----
 const rng = seededRng;
@@ -45,7 +61,17 @@ const hostShape: Record<Arch, Omit<WHost, "id" | "arch">> = {
 };
 // runs-on sizes people ask for, weighted towards small jobs (vCPUs, GiB, weight).
 const menu: [number, number, number][] = [
-  [1, 1, 3], [1, 2, 4], [2, 4, 6], [2, 8, 2], [4, 8, 4], [4, 16, 2], [8, 16, 2], [8, 32, 1], [16, 32, 1], [16, 64, 0.5], [32, 64, 0.2],
+  [1, 1, 3],
+  [1, 2, 4],
+  [2, 4, 6],
+  [2, 8, 2],
+  [4, 8, 4],
+  [4, 16, 2],
+  [8, 16, 2],
+  [8, 32, 1],
+  [16, 32, 1],
+  [16, 64, 0.5],
+  [32, 64, 0.2],
 ];
 const menuTotal = menu.reduce((s, m) => s + m[2], 0);
 
@@ -60,7 +86,7 @@ function mixedWorkload(nHosts: number, fill: number, seed: number): Workload {
   for (const arch of ["amd64", "arm64"] as Arch[]) {
     const n = hosts.filter((h) => h.arch === arch).length;
     const budget = fill * n * hostShape[arch].vcpus;
-    for (let cpu = 0; cpu < budget; ) {
+    for (let cpu = 0; cpu < budget;) {
       let x = r() * menuTotal;
       const [v, g] = menu.find((m) => (x -= m[2]) < 0) ?? menu[0]!;
       if (v > hostShape[arch].vcpus) continue;
@@ -111,7 +137,9 @@ function ffd(w: Workload): { hostsUsed: number; placed: number; ms: number } {
     for (let i = a.first; i < a.free.length; i++) {
       const f = a.free[i]!;
       if (j.vcpus <= f[0]! && j.memMiB <= f[1]! && j.diskGiB <= f[2]!) {
-        f[0]! -= j.vcpus; f[1]! -= j.memMiB; f[2]! -= j.diskGiB;
+        f[0]! -= j.vcpus;
+        f[1]! -= j.memMiB;
+        f[2]! -= j.diskGiB;
         used.add(`${j.arch}/${i}`);
         placed++;
         break;
@@ -125,14 +153,23 @@ function ffd(w: Workload): { hostsUsed: number; placed: number; ms: number } {
 const hostEvent = (h: WHost): DomainEvent => ({
   type: "HostRegistered",
   data: {
-    hostId: h.id, arch: h.arch, capacity: { vcpus: h.vcpus, memMiB: h.memMiB, diskGiB: h.diskGiB }, labels: [],
-    vmm: "qemu", accel: "kvm", emulated: false, images: ["minimal"], publicKey: "AAAA", version: "bench",
+    hostId: h.id,
+    arch: h.arch,
+    capacity: { vcpus: h.vcpus, memMiB: h.memMiB, diskGiB: h.diskGiB },
+    labels: [],
+    vmm: "qemu",
+    accel: "kvm",
+    emulated: false,
+    images: ["minimal"],
+    publicKey: "AAAA",
+    version: "bench",
   },
 });
 const queued = (j: WJob): DomainEvent => ({
   type: "JobQueued",
   data: {
-    jobId: j.id, source: { provider: "github", repo: "acme/x", org: j.org ?? "acme", providerJobId: j.id, labels: [] },
+    jobId: j.id,
+    source: { provider: "github", repo: "acme/x", org: j.org ?? "acme", providerJobId: j.id, labels: [] },
     spec: { arch: j.arch, vcpus: j.vcpus, memMiB: j.memMiB, diskGiB: j.diskGiB, image: "minimal", timeoutSec: 3600 },
   },
 });
@@ -155,11 +192,20 @@ function packCase(name: string, w: Workload): { placements: { jobId: string; hos
   const lb = lowerBound(w);
   const base = ffd(w);
   line({
-    case: name, hosts: w.hosts.length, jobs: w.jobs.length, placed: placements.length,
-    hostsUsed, lowerBound: lb, ratio: +(hostsUsed / lb).toFixed(4),
-    placementsPerSec: Math.round((placements.length * 1000) / ms), ms: +ms.toFixed(1),
-    ffdHostsUsed: base.hostsUsed, ffdPlaced: base.placed, ffdRatio: +(base.hostsUsed / lb).toFixed(4),
-    ffdPlacementsPerSec: Math.round((base.placed * 1000) / base.ms), vsFfd: +(hostsUsed / base.hostsUsed).toFixed(4),
+    case: name,
+    hosts: w.hosts.length,
+    jobs: w.jobs.length,
+    placed: placements.length,
+    hostsUsed,
+    lowerBound: lb,
+    ratio: +(hostsUsed / lb).toFixed(4),
+    placementsPerSec: Math.round((placements.length * 1000) / ms),
+    ms: +ms.toFixed(1),
+    ffdHostsUsed: base.hostsUsed,
+    ffdPlaced: base.placed,
+    ffdRatio: +(base.hostsUsed / lb).toFixed(4),
+    ffdPlacementsPerSec: Math.round((base.placed * 1000) / base.ms),
+    vsFfd: +(hostsUsed / base.hostsUsed).toFixed(4),
   });
   return { placements };
 }
@@ -201,17 +247,28 @@ function steadyCase(nHosts: number, rounds: number): void {
     if (gone.type === "JobScheduled") {
       const { hostId, vmId, jobId } = gone.data;
       // Its runner ran its job, which ended; then the VM is destroyed (docs/runner-model.md).
-      state = applyAll(state, store([
-        { type: "JobStarted", data: { jobId, runnerName: `oneshot-${hostId}-${vmId}`, hostId, vmId, reportedBy: "webhook" } },
-        { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: null, reportedBy: "provider" } },
-        { type: "VmDestroyed", data: { hostId, vmId, jobId, removed: [] } },
-      ]));
+      state = applyAll(
+        state,
+        store([
+          { type: "JobStarted", data: { jobId, runnerName: `oneshot-${hostId}-${vmId}`, hostId, vmId, reportedBy: "webhook" } },
+          { type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: null, reportedBy: "provider" } },
+          { type: "VmDestroyed", data: { hostId, vmId, jobId, removed: [] } },
+        ]),
+      );
     }
   }
   times.sort((a, b) => a - b);
   const total = times.reduce((s, x) => s + x, 0);
   const pct = (p: number) => +times[Math.min(times.length - 1, Math.floor(p * times.length))]!.toFixed(3);
-  line({ case: `steady-${nHosts}`, hosts: nHosts, decisions: rounds, placed, decisionsPerSec: Math.round((rounds * 1000) / total), p50Ms: pct(0.5), p99Ms: pct(0.99) });
+  line({
+    case: `steady-${nHosts}`,
+    hosts: nHosts,
+    decisions: rounds,
+    placed,
+    decisionsPerSec: Math.round((rounds * 1000) / total),
+    p50Ms: pct(0.5),
+    p99Ms: pct(0.99),
+  });
 }
 
 // ---- run ----
@@ -235,7 +292,10 @@ function evolveRate(): void {
   const w = mixedWorkload(1000, 0.8, 3);
   const history = historyOf([...w.hosts.map(hostEvent), ...w.jobs.map(queued)]);
   const state = applyAll(initialState(), history);
-  const decided = historyOf(place(state, NOW).map((d) => d.event), history.length + 1);
+  const decided = historyOf(
+    place(state, NOW).map((d) => d.event),
+    history.length + 1,
+  );
   const all = [...history, ...decided];
   const t = performance.now();
   for (let i = 0; i < 5; i++) applyAll(initialState(), all);
@@ -261,7 +321,13 @@ async function e2e(burstJobs: number): Promise<void> {
     p.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-1_000_000)));
     for (let i = 0; ; i++) {
       if (p.exitCode !== null) throw new Error(`scheduler exited ${p.exitCode}`);
-      if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 50));
     }
     return { p, output: () => out };
@@ -270,10 +336,14 @@ async function e2e(burstJobs: number): Promise<void> {
 
   // Baseline: an append, and the same message seen by a follower, with no scheduler between.
   const seen = new Map<string, () => void>();
-  const stopSeen = await store.follow(subjects.allEvents, (e) => {
-    const id = e.type === "JobStarted" ? `base-${e.data.jobId}` : e.type === "JobScheduled" ? e.data.jobId : undefined;
-    if (id) seen.get(id)?.();
-  }, { startSeq: (await store.lastStreamSeq()) + 1 });
+  const stopSeen = await store.follow(
+    subjects.allEvents,
+    (e) => {
+      const id = e.type === "JobStarted" ? `base-${e.data.jobId}` : e.type === "JobScheduled" ? e.data.jobId : undefined;
+      if (id) seen.get(id)?.();
+    },
+    { startSeq: (await store.lastStreamSeq()) + 1 },
+  );
   const roundTrip = async (id: string, send: () => Promise<unknown>) => {
     const t = performance.now();
     const arrived = new Promise<void>((r) => seen.set(id, r));
@@ -283,7 +353,10 @@ async function e2e(burstJobs: number): Promise<void> {
     return performance.now() - t;
   };
   const base: number[] = [];
-  for (let i = 0; i < 200; i++) base.push(await roundTrip(`base-b${i}`, () => store.append({ type: "JobStarted", data: { jobId: `b${i}`, reportedBy: "webhook" } }, { correlationId: "bench" })));
+  for (let i = 0; i < 200; i++)
+    base.push(
+      await roundTrip(`base-b${i}`, () => store.append({ type: "JobStarted", data: { jobId: `b${i}`, reportedBy: "webhook" } }, { correlationId: "bench" })),
+    );
 
   // 20 hosts with room for every job (no waiting for capacity: this measures deciding).
   for (let i = 0; i < 20; i++) {
@@ -291,31 +364,58 @@ async function e2e(burstJobs: number): Promise<void> {
     await store.append(hostEvent({ id: `e2e-${i}`, arch, vcpus: 512, memMiB: 2048 * GiB, diskGiB: 100_000 }), { correlationId: "bench" });
   }
   await startScheduler("warn");
-  const job = (id: string, i: number): WJob => ({ id, arch: i % 3 ? "amd64" : "arm64", vcpus: 1 + (i % 4), memMiB: (1 + (i % 4)) * 2 * GiB, diskGiB: 10, org: `org${i % 5}` });
+  const job = (id: string, i: number): WJob => ({
+    id,
+    arch: i % 3 ? "amd64" : "arm64",
+    vcpus: 1 + (i % 4),
+    memMiB: (1 + (i % 4)) * 2 * GiB,
+    diskGiB: 10,
+    org: `org${i % 5}`,
+  });
 
   const one: number[] = [];
   for (let i = 0; i < 200; i++) one.push(await roundTrip(`q${i}`, () => store.append(queued(job(`q${i}`, i)), { correlationId: "bench" })));
-  line({ case: "e2e-one-at-a-time", jobs: one.length, p50Ms: pct(one, 0.5), p99Ms: pct(one, 0.99), baselineP50Ms: pct(base, 0.5), baselineP99Ms: pct(base, 0.99), ratioP50: +(pct(one, 0.5) / pct(base, 0.5)).toFixed(2) });
+  line({
+    case: "e2e-one-at-a-time",
+    jobs: one.length,
+    p50Ms: pct(one, 0.5),
+    p99Ms: pct(one, 0.99),
+    baselineP50Ms: pct(base, 0.5),
+    baselineP99Ms: pct(base, 0.99),
+    ratioP50: +(pct(one, 0.5) / pct(base, 0.5)).toFixed(2),
+  });
 
   // A burst: every job appended as fast as 32 concurrent writers go; latency per job.
   const lat: number[] = [];
   const t0 = performance.now();
   const ids = Array.from({ length: burstJobs }, (_, i) => `burst${i}`);
   const next = [...ids.entries()];
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    for (let it = next.shift(); it; it = next.shift()) {
-      const [i, id] = it;
-      lat.push(await roundTrip(id, () => store.append(queued(job(id, i)), { correlationId: "bench" })));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let it = next.shift(); it; it = next.shift()) {
+        const [i, id] = it;
+        lat.push(await roundTrip(id, () => store.append(queued(job(id, i)), { correlationId: "bench" })));
+      }
+    }),
+  );
   const burstMs = performance.now() - t0;
-  line({ case: "e2e-burst", jobs: burstJobs, placementsPerSec: Math.round((burstJobs * 1000) / burstMs), p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), baselineP50Ms: pct(base, 0.5) });
+  line({
+    case: "e2e-burst",
+    jobs: burstJobs,
+    placementsPerSec: Math.round((burstJobs * 1000) / burstMs),
+    p50Ms: pct(lat, 0.5),
+    p99Ms: pct(lat, 0.99),
+    baselineP50Ms: pct(base, 0.5),
+  });
   await stopSeen();
 
   // Give the log the shape of real history before the replay: every placed VM boots, runs and
   // is destroyed (local jobs then get JobCompleted from the scheduler).
   const placedVms: { hostId: string; vmId: string; jobId: string }[] = [];
-  await store.replay(subjects.allHosts, (e) => void (e.type === "JobScheduled" && placedVms.push({ hostId: e.data.hostId, vmId: e.data.vmId, jobId: e.data.jobId })));
+  await store.replay(
+    subjects.allHosts,
+    (e) => void (e.type === "JobScheduled" && placedVms.push({ hostId: e.data.hostId, vmId: e.data.vmId, jobId: e.data.jobId })),
+  );
   const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
   const lifecycle = placedVms.map((r): DomainEvent[] => [
     { type: "VmBootRequested", data: { ...r, tap: null, disks: [] } },
@@ -326,16 +426,35 @@ async function e2e(burstJobs: number): Promise<void> {
     { type: "VmExited", data: { ...r, exitCode: 0, reason: "exited", runMs: 10 } },
     { type: "VmDestroyed", data: { ...r, removed: [] } },
   ]);
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    for (let vm = lifecycle.shift(); vm; vm = lifecycle.shift()) for (const e of vm) await store.append(e, { correlationId: "bench" });
-  }));
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      for (let vm = lifecycle.shift(); vm; vm = lifecycle.shift()) for (const e of vm) await store.append(e, { correlationId: "bench" });
+    }),
+  );
 
   // Replay at start: a fresh scheduler process reads the whole log and says how fast.
   for (const p of procs.splice(0)) p.kill("SIGTERM");
   const fresh = await startScheduler("info");
-  const replayed = fresh.output().split("\n").map((l) => { try { return JSON.parse(l) as { msg?: string; events?: number; eventsPerSec?: number; ms?: number }; } catch { return {}; } }).find((l) => l.msg === "event log replayed");
+  const replayed = fresh
+    .output()
+    .split("\n")
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { msg?: string; events?: number; eventsPerSec?: number; ms?: number };
+      } catch {
+        return {};
+      }
+    })
+    .find((l) => l.msg === "event log replayed");
   const bare = await store.replay(subjects.allEvents, () => undefined);
-  line({ case: "replay", events: replayed?.events, eventsPerSec: replayed?.eventsPerSec, ms: replayed?.ms, baselineReplayPerSec: bare.eventsPerSec, ratio: replayed?.eventsPerSec ? +(replayed.eventsPerSec / bare.eventsPerSec).toFixed(3) : null });
+  line({
+    case: "replay",
+    events: replayed?.events,
+    eventsPerSec: replayed?.eventsPerSec,
+    ms: replayed?.ms,
+    baselineReplayPerSec: bare.eventsPerSec,
+    ratio: replayed?.eventsPerSec ? +(replayed.eventsPerSec / bare.eventsPerSec).toFixed(3) : null,
+  });
   for (const p of procs.splice(0)) p.kill("SIGTERM");
   await close();
   await server.dispose();

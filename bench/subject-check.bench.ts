@@ -41,4 +41,13 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(JSON.stringify({ bench: "subject-check", events: log.length, rounds, decodePerSec: Math.round(median(base)), decodeAndCheckPerSec: Math.round(median(checked)), ratio: Number((median(checked) / median(base)).toFixed(3)) }));
+console.log(
+  JSON.stringify({
+    bench: "subject-check",
+    events: log.length,
+    rounds,
+    decodePerSec: Math.round(median(base)),
+    decodeAndCheckPerSec: Math.round(median(checked)),
+    ratio: Number((median(checked) / median(base)).toFixed(3)),
+  }),
+);

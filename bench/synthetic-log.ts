@@ -11,13 +11,27 @@ export const SYNTHETIC_HOSTS = 20;
 const host = (i: number): DomainEvent => ({
   type: "HostRegistered",
   data: {
-    hostId: `h${i}`, arch: i % 2 ? "arm64" : "amd64", capacity: { vcpus: 512, memMiB: 2048 * GiB, diskGiB: 100_000 }, labels: [],
-    vmm: "qemu", accel: "kvm", emulated: false, images: ["minimal"], publicKey: "AAAA", version: "bench",
+    hostId: `h${i}`,
+    arch: i % 2 ? "arm64" : "amd64",
+    capacity: { vcpus: 512, memMiB: 2048 * GiB, diskGiB: 100_000 },
+    labels: [],
+    vmm: "qemu",
+    accel: "kvm",
+    emulated: false,
+    images: ["minimal"],
+    publicKey: "AAAA",
+    version: "bench",
   },
 });
 
 const source = (n: number, org: string) => ({
-  provider: "github" as const, repo: `${org}/repo${n % 7}`, org, providerJobId: String(n), labels: ["self-hosted", "oneshot-2cpu-4gb"], runId: String(n >> 3), runAttempt: 1,
+  provider: "github" as const,
+  repo: `${org}/repo${n % 7}`,
+  org,
+  providerJobId: String(n),
+  labels: ["self-hosted", "oneshot-2cpu-4gb"],
+  runId: String(n >> 3),
+  runAttempt: 1,
 });
 const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
 

@@ -12,7 +12,19 @@ import type { z } from "zod";
 // statically, and every service's environment is parsed by that service's own config schema.
 const root = join(import.meta.dirname, "..");
 const compose = parse(readFileSync(join(root, "compose.yaml"), "utf8"), { merge: true }) as {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: unknown; restart?: string; volumes?: string[]; image?: string; ports?: string[]; secrets?: unknown[] }>;
+  services: Record<
+    string,
+    {
+      command?: string[];
+      environment?: Record<string, string>;
+      healthcheck?: unknown;
+      restart?: string;
+      volumes?: string[];
+      image?: string;
+      ports?: string[];
+      secrets?: unknown[];
+    }
+  >;
   secrets: Record<string, { file: string }>;
 };
 const control = ["ingest", "scheduler", "janitor", "dashboard"] as const;
@@ -31,7 +43,9 @@ async function envSchema(service: string): Promise<z.ZodObject> {
 describe("compose.yaml", () => {
   it("declares NATS, its init step, the three control services and the dashboard", () => {
     // Services under a profile (`metrics`: Prometheus, Grafana) start only when asked for: prometheus.unit.test.ts checks them.
-    const always = Object.entries(compose.services).filter(([, s]) => !(s as { profiles?: string[] }).profiles).map(([n]) => n);
+    const always = Object.entries(compose.services)
+      .filter(([, s]) => !(s as { profiles?: string[] }).profiles)
+      .map(([n]) => n);
     expect(always.sort()).toEqual(["dashboard", "ingest", "janitor", "nats", "nats-init", "scheduler"]);
   });
 
@@ -51,20 +65,28 @@ describe("compose.yaml", () => {
     expect(s.command).toEqual(["node", `services/${name}/dist/main.js`]);
   });
 
-  it.each(control)("%s: every variable it sets is one its config schema knows, and the schema accepts them", async (name) => {
-    const schema = await envSchema(name);
-    const env = Object.fromEntries(Object.entries(compose.services[name]!.environment ?? {}).map(([k, v]) => [k, substitute(String(v))]));
-    const unknown = Object.keys(env).filter((k) => !(k in schema.shape));
-    expect(unknown).toEqual([]);
-    const parsed = schema.safeParse(env);
-    expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([]);
-  }, 30_000); // the first import of a service config transforms its module graph: slow on a loaded machine
+  it.each(control)(
+    "%s: every variable it sets is one its config schema knows, and the schema accepts them",
+    async (name) => {
+      const schema = await envSchema(name);
+      const env = Object.fromEntries(Object.entries(compose.services[name]!.environment ?? {}).map(([k, v]) => [k, substitute(String(v))]));
+      const unknown = Object.keys(env).filter((k) => !(k in schema.shape));
+      expect(unknown).toEqual([]);
+      const parsed = schema.safeParse(env);
+      expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([]);
+    },
+    30_000,
+  ); // the first import of a service config transforms its module graph: slow on a loaded machine
 
   it("runs NATS with the config, certificate and key `oneshot admin bootstrap` writes, on one address only", () => {
     const n = compose.services.nats!;
-    expect(n.volumes).toEqual(expect.arrayContaining([
-      "./secrets/nats.conf:/etc/nats/nats.conf:ro", `./secrets/tls/server.pem:${CONTAINER_TLS_DIR}/server.pem:ro`, `./secrets/tls/server.key:${CONTAINER_TLS_DIR}/server.key:ro`,
-    ]));
+    expect(n.volumes).toEqual(
+      expect.arrayContaining([
+        "./secrets/nats.conf:/etc/nats/nats.conf:ro",
+        `./secrets/tls/server.pem:${CONTAINER_TLS_DIR}/server.pem:ro`,
+        `./secrets/tls/server.key:${CONTAINER_TLS_DIR}/server.key:ro`,
+      ]),
+    );
     expect(n.environment ?? {}).toEqual({});
     expect(n.ports).toEqual([expect.stringMatching(/^\$\{ONESHOT_NATS_BIND:\?[^}]+\}:4222:4222$/)]);
   });
@@ -101,9 +123,17 @@ describe("compose.yaml", () => {
       process.stderr.write(`SKIP (docker compose config): ${why}\n`);
       return ctx.skip(why);
     }
-    const env = Object.fromEntries(readFileSync(join(root, ".env.example"), "utf8").split("\n").filter((l) => /^[A-Z]/.test(l)).map((l) => [l.split("=")[0]!, "x"]));
+    const env = Object.fromEntries(
+      readFileSync(join(root, ".env.example"), "utf8")
+        .split("\n")
+        .filter((l) => /^[A-Z]/.test(l))
+        .map((l) => [l.split("=")[0]!, "x"]),
+    );
     for (const profile of [[], ["--profile", "metrics"]]) {
-      const r = spawnSync("docker", ["compose", "-f", join(root, "compose.yaml"), ...profile, "config", "-q"], { env: { ...process.env, ...env }, encoding: "utf8" });
+      const r = spawnSync("docker", ["compose", "-f", join(root, "compose.yaml"), ...profile, "config", "-q"], {
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+      });
       expect(r.stderr).toBe("");
       expect(r.status).toBe(0);
     }
@@ -133,7 +163,11 @@ describe("compose.cluster.yaml (3-node JetStream cluster)", () => {
   it("runs three nodes with the configs bootstrap --cluster 3 writes, and points every service at all three", async () => {
     const dir = mkdtempSync(join(tmpdir(), "oneshot-cluster-"));
     await bootstrap({ dir, hosts: ["metal-01"], audit: ["audit"], natsNames: ["10.0.0.5"], containerUid: process.getuid?.() ?? 1000, cluster: 3 });
-    for (const [svc, i] of [["nats", 1], ["nats-2", 2], ["nats-3", 3]] as const) {
+    for (const [svc, i] of [
+      ["nats", 1],
+      ["nats-2", 2],
+      ["nats-3", 3],
+    ] as const) {
       expect(cluster.services[svc]!.volumes).toContain(`./secrets/nats-${i}.conf:/etc/nats/nats.conf:ro`);
       const conf = readFileSync(join(dir, `nats-${i}.conf`), "utf8");
       expect(conf).toContain(`server_name: "n${i}"`);
@@ -142,7 +176,8 @@ describe("compose.cluster.yaml (3-node JetStream cluster)", () => {
       expect(cluster.services[svc]!.volumes).toContain(`./secrets/tls/ca.pem:${CONTAINER_TLS_DIR}/ca.pem:ro`);
     }
     expect(new X509Certificate(readFileSync(join(dir, "tls", "server.pem"))).subjectAltName).toMatch(/DNS:nats-2.*DNS:nats-3/);
-    for (const svc of [...control, "nats-init"]) expect(cluster.services[svc]!.environment?.NATS_URL, svc).toBe("tls://nats:4222,tls://nats-2:4222,tls://nats-3:4222");
+    for (const svc of [...control, "nats-init"])
+      expect(cluster.services[svc]!.environment?.NATS_URL, svc).toBe("tls://nats:4222,tls://nats-2:4222,tls://nats-3:4222");
     expect(cluster.services["nats-init"]!.command).toEqual(expect.arrayContaining(["--replicas", "3"]));
   });
 });

@@ -4,7 +4,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 
 const [name, ...args] = process.argv.slice(2);
-const available = readdirSync("bench").filter((f) => f.endsWith(".bench.ts")).map((f) => f.replace(".bench.ts", ""));
+const available = readdirSync("bench")
+  .filter((f) => f.endsWith(".bench.ts"))
+  .map((f) => f.replace(".bench.ts", ""));
 if (!name || !existsSync(`bench/${name}.bench.ts`)) {
   console.error(`usage: npm run bench -- <${available.join("|")}> [args]`);
   process.exit(2);

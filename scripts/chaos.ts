@@ -24,15 +24,27 @@ const range = (s: string): [number, number] => {
 if (a.nats !== "cluster" && a.nats !== "single") throw new Error("--nats must be cluster or single");
 const nats = a.nats;
 const r = await runChaos({
-  repoRoot: fileURLToPath(new URL("..", import.meta.url)), jobs: Number(a.jobs), hosts: Number(a.hosts), burstSec: Number(a["burst-sec"]),
-  bootMs: range(a["boot-ms"]!), runMs: range(a["run-ms"]!), nats, settleSec: Number(a["settle-sec"]), say: (l) => console.log(l),
+  repoRoot: fileURLToPath(new URL("..", import.meta.url)),
+  jobs: Number(a.jobs),
+  hosts: Number(a.hosts),
+  burstSec: Number(a["burst-sec"]),
+  bootMs: range(a["boot-ms"]!),
+  runMs: range(a["run-ms"]!),
+  nats,
+  settleSec: Number(a["settle-sec"]),
+  say: (l) => console.log(l),
 });
 const v = r.verdict;
-console.log(`log: ${v.jobs} jobs accepted, ${v.ended} ended, ${v.placements} placements, ${v.vmsClaimed} VMs claimed, peak host vCPU use ${(v.peakVcpuRatio * 100).toFixed(0)}% of capacity`);
+console.log(
+  `log: ${v.jobs} jobs accepted, ${v.ended} ended, ${v.placements} placements, ${v.vmsClaimed} VMs claimed, peak host vCPU use ${(v.peakVcpuRatio * 100).toFixed(0)}% of capacity`,
+);
 console.log(`fleet at the end: ${JSON.stringify(r.fleetEnd)}`);
-for (const x of v.violations.slice(0, 50)) console.log(`VIOLATION ${x.kind} seq=${x.seq} job=${x.jobId ?? "-"} host=${x.hostId ?? "-"} vm=${x.vmId ?? "-"}: ${x.detail}`);
+for (const x of v.violations.slice(0, 50))
+  console.log(`VIOLATION ${x.kind} seq=${x.seq} job=${x.jobId ?? "-"} host=${x.hostId ?? "-"} vm=${x.vmId ?? "-"}: ${x.detail}`);
 if (v.violations.length > 50) console.log(`… ${v.violations.length - 50} more violations`);
 const fleetClean = !!r.fleetEnd && r.fleetEnd.vmsRunning === 0 && r.fleetEnd.tapsLeft === 0 && r.fleetEnd.rulesLeft === 0;
 const ok = v.violations.length === 0 && r.failedFaults.length === 0 && r.settled && fleetClean;
-console.log(`${ok ? "PASS" : "FAIL"}: ${r.nats} NATS, ${r.faults.length} faults recovered, ${r.failedFaults.length} not, ${v.violations.length} violations, ${Math.round(r.durationMs / 1000)} s`);
+console.log(
+  `${ok ? "PASS" : "FAIL"}: ${r.nats} NATS, ${r.faults.length} faults recovered, ${r.failedFaults.length} not, ${v.violations.length} violations, ${Math.round(r.durationMs / 1000)} s`,
+);
 process.exit(ok ? 0 : 1);

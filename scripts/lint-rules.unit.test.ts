@@ -68,7 +68,36 @@ describe("core/ folders stay pure", () => {
   });
 
   it("covers every core folder in the tree", async () => {
-    const dirs = execFileSync("find", [".", "(", "-name", "node_modules", "-o", "-name", "dist", "-o", "-name", "images", "-o", "-name", ".*", "-not", "-name", ".", ")", "-prune", "-o", "-type", "d", "-name", "core", "-print"], { cwd: root, encoding: "utf8" })
+    const dirs = execFileSync(
+      "find",
+      [
+        ".",
+        "(",
+        "-name",
+        "node_modules",
+        "-o",
+        "-name",
+        "dist",
+        "-o",
+        "-name",
+        "images",
+        "-o",
+        "-name",
+        ".*",
+        "-not",
+        "-name",
+        ".",
+        ")",
+        "-prune",
+        "-o",
+        "-type",
+        "d",
+        "-name",
+        "core",
+        "-print",
+      ],
+      { cwd: root, encoding: "utf8" },
+    )
       .split("\n")
       .filter(Boolean);
     expect(dirs.length).toBeGreaterThan(0);

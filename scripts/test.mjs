@@ -10,9 +10,13 @@ let failed = false;
 for (const tier of tiers) {
   const out = `.state/test-results-${tier}.json`;
   console.log(`\n=== ${tier} tests ===`);
-  const res = spawnSync("npx", ["vitest", "run", "--project", tier, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`, ...process.argv.slice(2)], {
-    stdio: "inherit",
-  });
+  const res = spawnSync(
+    "npx",
+    ["vitest", "run", "--project", tier, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`, ...process.argv.slice(2)],
+    {
+      stdio: "inherit",
+    },
+  );
   if (res.status !== 0) failed = true;
   const c = (counts[tier] = { passed: 0, failed: 0, skipped: 0 });
   try {

@@ -8,16 +8,20 @@ import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
 import { HostHeartbeatV1, telemetryMessages } from "./telemetry.js";
 
 /** Events of the audit log (stream EVENTS). */
-export const DomainEvent = z.discriminatedUnion("type", [
-  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents,
-]);
+export const DomainEvent = z.discriminatedUnion("type", [...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents]);
 export type DomainEvent = z.infer<typeof DomainEvent>;
 export type EventType = DomainEvent["type"];
 export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>;
 
 /** Everything the codec carries: events, telemetry and RPC messages. */
 export const Message = z.discriminatedUnion("type", [
-  ...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents, ...telemetryMessages, ...rpcMessages,
+  ...jobEvents,
+  ...hostEvents,
+  ...vmEvents,
+  ...janitorEvents,
+  ...providerEvents,
+  ...telemetryMessages,
+  ...rpcMessages,
 ]);
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message["type"];
@@ -54,12 +58,14 @@ const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcast
   // v1 → v2: `kind` becomes `provider` (RPC, never stored; kept for a rolling upgrade's replies).
   RunnerConfigReply: {
     versions: [RunnerConfigReplyV1.shape.data],
-    upcasters: [(d) => {
-      const r = (d as { result: { ok: boolean; kind?: string } }).result;
-      if (!r.ok) return d;
-      const { kind, ...rest } = r;
-      return { ...(d as object), result: { ...rest, provider: kind } };
-    }],
+    upcasters: [
+      (d) => {
+        const r = (d as { result: { ok: boolean; kind?: string } }).result;
+        if (!r.ok) return d;
+        const { kind, ...rest } = r;
+        return { ...(d as object), result: { ...rest, provider: kind } };
+      },
+    ],
   },
 };
 

@@ -46,7 +46,10 @@ export class DecodeError extends Error {
 export class EncodeError extends Error {
   override readonly name = "EncodeError";
   readonly retryable = false;
-  constructor(readonly type: string, readonly issues: z.core.$ZodIssue[]) {
+  constructor(
+    readonly type: string,
+    readonly issues: z.core.$ZodIssue[],
+  ) {
     super(`invalid ${type}: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   }
 }

@@ -25,10 +25,8 @@ describe("codec", () => {
   });
 
   it("refuses to encode an invalid event, naming the field", () => {
-    expect(() => encode({ type: "JobScheduled", data: { ...examples.JobScheduled, vmId: "Not-OK!" } }, goldenMeta))
-      .toThrow(/vmId/);
-    expect(() => encode({ type: "JobScheduled", data: { ...examples.JobScheduled, vmId: "Not-OK!" } }, goldenMeta))
-      .toThrow(EncodeError);
+    expect(() => encode({ type: "JobScheduled", data: { ...examples.JobScheduled, vmId: "Not-OK!" } }, goldenMeta)).toThrow(/vmId/);
+    expect(() => encode({ type: "JobScheduled", data: { ...examples.JobScheduled, vmId: "Not-OK!" } }, goldenMeta)).toThrow(EncodeError);
   });
 
   it("reports subject, sequence and zod issues on a malformed payload", () => {

@@ -42,8 +42,7 @@ export const Accel = z.enum(["kvm", "tcg"]);
 export type Accel = z.infer<typeof Accel>;
 
 /** An event body: `{type, data}`, discriminated on `type`. The envelope is added by the codec. */
-export const defineEvent = <T extends string, S extends z.ZodRawShape>(type: T, data: S) =>
-  z.object({ type: z.literal(type), data: z.object(data) });
+export const defineEvent = <T extends string, S extends z.ZodRawShape>(type: T, data: S) => z.object({ type: z.literal(type), data: z.object(data) });
 
 /**
  * The VM id of a placement, derived from the job and its attempt: deterministic, so two

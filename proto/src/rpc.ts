@@ -25,8 +25,14 @@ export const SealedBox = z.object({
 export type SealedBox = z.infer<typeof SealedBox>;
 
 export const RunnerConfigErrorCode = z.enum([
-  "not-found", "wrong-host", "not-runnable", "duplicate-name", "invalid", "rate-limited",
-  "provider-error", "not-configured",
+  "not-found",
+  "wrong-host",
+  "not-runnable",
+  "duplicate-name",
+  "invalid",
+  "rate-limited",
+  "provider-error",
+  "not-configured",
 ]);
 
 /**
@@ -37,7 +43,13 @@ export const RunnerConfigErrorCode = z.enum([
  */
 export const RunnerLaunch = z.object({
   argv: z.array(z.string().min(1).max(4096)).min(1).max(64),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(512 * 1024).regex(/^[^\r\n\0]*$/, "one line")),
+  env: z.record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+    z
+      .string()
+      .max(512 * 1024)
+      .regex(/^[^\r\n\0]*$/, "one line"),
+  ),
   /** `runner`: the image's unprivileged user (falls back to root in images without one). */
   user: z.enum(["runner", "root"]),
 });
@@ -49,7 +61,9 @@ export const RunnerConfigReplyV1 = defineEvent("RunnerConfigReply", {
   result: z.discriminatedUnion("ok", [
     z.object({ ok: z.literal(true), kind: z.enum(["github", "gitlab"]), runnerName: z.string().max(256), sealed: SealedBox }),
     z.object({
-      ok: z.literal(false), code: RunnerConfigErrorCode, message: z.string().max(1024),
+      ok: z.literal(false),
+      code: RunnerConfigErrorCode,
+      message: z.string().max(1024),
       retryAfterSec: z.number().int().nonnegative().optional(),
     }),
   ]),

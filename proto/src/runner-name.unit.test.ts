@@ -11,7 +11,8 @@ describe("runner names", () => {
   });
 
   it("are not ours when they do not look like ours", () => {
-    for (const n of [null, undefined, "", "GitHub Actions 2", "oneshot", "oneshot-host", "my-runner-abc", "oneshot-h-UPPER"]) expect(parseRunnerName(n)).toBeUndefined();
+    for (const n of [null, undefined, "", "GitHub Actions 2", "oneshot", "oneshot-host", "my-runner-abc", "oneshot-h-UPPER"])
+      expect(parseRunnerName(n)).toBeUndefined();
   });
 
   it("fit GitHub's 64 characters and always keep the VM id (property)", () => {

@@ -18,10 +18,7 @@ export interface SubjectRule {
 export const subjectTable: readonly SubjectRule[] = [
   {
     pattern: "evt.job.{jobId}",
-    types: [
-      "JobQueued", "JobIgnored", "JobUnschedulable", "JobStarted", "JobCompleted", "JobCancelled",
-      "JobRequeued", "JobFailed", "JobRebound",
-    ],
+    types: ["JobQueued", "JobIgnored", "JobUnschedulable", "JobStarted", "JobCompleted", "JobCancelled", "JobRequeued", "JobFailed", "JobRebound"],
     writers: ["ingest", "scheduler"],
   },
   {
@@ -31,9 +28,20 @@ export const subjectTable: readonly SubjectRule[] = [
     // hostd moved to `.self`; no identity writes them here any more.
     pattern: "evt.host.{hostId}",
     types: [
-      "HostRegistered", "HostCordoned", "HostUncordoned", "HostDrained", "HostLost", "HostDeregistered",
-      "ReclaimRequested", "ResourceReclaimed", "JobScheduled", "VmIdle", "VmRetired", "VmVanished",
-      "HostLeaseExpired", "PlacementExpired",
+      "HostRegistered",
+      "HostCordoned",
+      "HostUncordoned",
+      "HostDrained",
+      "HostLost",
+      "HostDeregistered",
+      "ReclaimRequested",
+      "ResourceReclaimed",
+      "JobScheduled",
+      "VmIdle",
+      "VmRetired",
+      "VmVanished",
+      "HostLeaseExpired",
+      "PlacementExpired",
     ],
     writers: ["scheduler", "janitor", "ingest", "admin"],
   },
@@ -61,7 +69,9 @@ const tokens = (s: string) => s.split(".");
 const compiled = subjectTable.map((rule) => {
   const want = tokens(rule.pattern);
   return {
-    rule, want, types: new Set<string>(rule.types),
+    rule,
+    want,
+    types: new Set<string>(rule.types),
     bound: want.flatMap((t, i) => (t.startsWith("{") ? [{ i, field: t.slice(1, -1) }] : [])),
   };
 });
@@ -109,7 +119,11 @@ export function misplacement(type: string, data: unknown, subject: string): stri
 export function eventSubjectsFor(writer: string, bind: Readonly<Record<string, string>> = {}): string[] {
   return subjectTable
     .filter((r) => r.writers.includes(writer))
-    .map((r) => tokens(r.pattern).map((t) => (t.startsWith("{") ? (bind[t.slice(1, -1)] ?? "*") : t)).join("."));
+    .map((r) =>
+      tokens(r.pattern)
+        .map((t) => (t.startsWith("{") ? (bind[t.slice(1, -1)] ?? "*") : t))
+        .join("."),
+    );
 }
 
 /** The same check on a decoded event. */

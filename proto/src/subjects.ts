@@ -58,22 +58,44 @@ export const streams = {
 /** The subject an event is appended to: derived from the event, never chosen by callers. */
 export function subjectOf(event: DomainEvent): string {
   switch (event.type) {
-    case "JobQueued": case "JobIgnored": case "JobUnschedulable": case "JobStarted":
-    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
+    case "JobQueued":
+    case "JobIgnored":
+    case "JobUnschedulable":
+    case "JobStarted":
+    case "JobCompleted":
+    case "JobCancelled":
+    case "JobRequeued":
+    case "JobFailed":
+    case "JobRebound":
       return subjects.job(event.data.jobId);
     case "JobScheduled":
       return subjects.host(event.data.hostId);
-    case "HostRegistered": case "ResourceReclaimed": case "HostFenced":
+    case "HostRegistered":
+    case "ResourceReclaimed":
+    case "HostFenced":
       return subjects.hostSelf(event.data.hostId);
-    case "HostCordoned": case "HostUncordoned": case "HostDrained":
-    case "HostLost": case "HostDeregistered": case "ReclaimRequested":
-    case "VmIdle": case "VmRetired": case "VmVanished":
-    case "HostLeaseExpired": case "PlacementExpired":
+    case "HostCordoned":
+    case "HostUncordoned":
+    case "HostDrained":
+    case "HostLost":
+    case "HostDeregistered":
+    case "ReclaimRequested":
+    case "VmIdle":
+    case "VmRetired":
+    case "VmVanished":
+    case "HostLeaseExpired":
+    case "PlacementExpired":
       return subjects.host(event.data.hostId);
     case "DeliveryRedelivered":
       return subjects.provider(event.data.provider);
-    case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed": case "VmIsolationLost":
-    case "VmWarmed": case "WarmVmRetired":
+    case "VmBootRequested":
+    case "VmBooted":
+    case "VmBootFailed":
+    case "VmExited":
+    case "VmDestroyed":
+    case "VmIsolationLost":
+    case "VmWarmed":
+    case "WarmVmRetired":
       return subjects.vm(event.data.hostId, event.data.vmId);
     default: {
       const never: never = event;

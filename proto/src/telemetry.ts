@@ -56,8 +56,6 @@ export const HostInventory = defineEvent("HostInventory", {
 });
 export type HostInventory = z.infer<typeof HostInventory>;
 
-
-
 /** A chunk of a guest's console (stream LOGS, subject `log.host.<hostId>.vm.<vmId>`). */
 export const VmOutput = defineEvent("VmOutput", {
   hostId: Id,

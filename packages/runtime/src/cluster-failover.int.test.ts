@@ -11,7 +11,8 @@ import { connectNats, ensureStreams, type Nats } from "./nats.js";
 const skip = missing("nats");
 const log = createLogger("test", { level: "silent" });
 const queued = (i: number): DomainEvent => ({
-  type: "HostCordoned", data: { hostId: `h${i % 7}`, reason: `append ${i}` },
+  type: "HostCordoned",
+  data: { hostId: `h${i % 7}`, reason: `append ${i}` },
 });
 
 describe.skipIf(skip)("EVENTS on a 3-node cluster (R3) while nodes die", () => {

@@ -1,14 +1,15 @@
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
-const bool = z
-  .enum(["1", "0", "true", "false", "yes", "no", ""])
-  .transform((v) => v === "1" || v === "true" || v === "yes");
+const bool = z.enum(["1", "0", "true", "false", "yes", "no", ""]).transform((v) => v === "1" || v === "true" || v === "yes");
 
 /** Variables every service reads. Services extend this with their own, each commented. */
 export const BaseEnv = z.object({
   /** Where NATS listens; comma-separated for a cluster. */
-  NATS_URL: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must look like nats://host:port").default("nats://127.0.0.1:4222"),
+  NATS_URL: z
+    .string()
+    .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, "must look like nats://host:port")
+    .default("nats://127.0.0.1:4222"),
   /**
    * This service's NATS identity name (compose gives each service its own). It names the
    * reply inbox `_INBOX_<name>`; with NATS_PASSWORD it is also the login name.

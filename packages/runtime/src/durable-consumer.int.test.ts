@@ -39,7 +39,11 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     const doomed = await connectTest(server.url, "doomed");
     let entered = false;
     await runDurableConsumer(doomed.nats, {
-      stream: "EVENTS", durable: "crashy", filterSubject: "evt.job.crash-1", log, ackWaitMs: 1_000,
+      stream: "EVENTS",
+      durable: "crashy",
+      filterSubject: "evt.job.crash-1",
+      log,
+      ackWaitMs: 1_000,
       handler: async () => {
         entered = true;
         await new Promise(() => undefined); // never finishes: the process "dies" below
@@ -49,7 +53,11 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     await doomed.nats.nc.close();
     const seen: number[] = [];
     const second = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "crashy", filterSubject: "evt.job.crash-1", log, ackWaitMs: 1_000,
+      stream: "EVENTS",
+      durable: "crashy",
+      filterSubject: "evt.job.crash-1",
+      log,
+      ackWaitMs: 1_000,
       handler: async (_e, m) => void seen.push(m.info.deliveryCount),
     });
     closers.push(second.stop);
@@ -62,7 +70,10 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     await store.append(started("poison-1"), { correlationId: "p" });
     const handled: string[] = [];
     const c = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "poisoned", filterSubject: "evt.job.poison-1", log,
+      stream: "EVENTS",
+      durable: "poisoned",
+      filterSubject: "evt.job.poison-1",
+      log,
       handler: async (e) => void handled.push(e.type),
     });
     closers.push(c.stop);
@@ -83,7 +94,10 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     await nats.js.publish("evt.host.metal-01", encode({ type: "HostCordoned", data: { hostId: "metal-01", reason: "real" } }, meta));
     const handled: string[] = [];
     const c = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "misplaced", filterSubject: "evt.host.metal-01", log,
+      stream: "EVENTS",
+      durable: "misplaced",
+      filterSubject: "evt.host.metal-01",
+      log,
       handler: async (e) => void handled.push(`${e.type}:${(e.data as { hostId: string }).hostId}`),
     });
     closers.push(c.stop);
@@ -99,7 +113,12 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     await store.append(started("term-1"), { correlationId: "t" });
     let attempts = 0;
     const r = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "retrying", filterSubject: "evt.job.retry-1", log, maxAttempts: 3, backoffMs: [50],
+      stream: "EVENTS",
+      durable: "retrying",
+      filterSubject: "evt.job.retry-1",
+      log,
+      maxAttempts: 3,
+      backoffMs: [50],
       handler: async () => {
         attempts++;
         throw new RetryableError("upstream down");
@@ -107,7 +126,10 @@ describe.skipIf(skip)("durable consumer loop on a real nats-server", () => {
     });
     let termCalls = 0;
     const t = await runDurableConsumer(nats, {
-      stream: "EVENTS", durable: "terminal", filterSubject: "evt.job.term-1", log,
+      stream: "EVENTS",
+      durable: "terminal",
+      filterSubject: "evt.job.term-1",
+      log,
       handler: async () => {
         termCalls++;
         throw new TerminalError("job spec cannot run here");

@@ -66,7 +66,10 @@ export async function runDurableConsumer(nats: Nats, o: DurableOptions): Promise
   if (!existing) {
     await nats.jsm.consumers.add(o.stream, config).catch((e: Error) => {
       // Least-privilege identities (a hostd) cannot create consumers: an operator provisions them.
-      throw new TerminalError(`cannot create consumer ${o.durable} on ${o.stream} (${e.message}); provision it with \`oneshot admin add-host\` or give this identity the right`, e);
+      throw new TerminalError(
+        `cannot create consumer ${o.durable} on ${o.stream} (${e.message}); provision it with \`oneshot admin add-host\` or give this identity the right`,
+        e,
+      );
     });
   } else if (existing.config.ack_wait !== ackWaitNs || existing.config.filter_subject !== o.filterSubject) {
     await nats.jsm.consumers.update(o.stream, o.durable, { ack_wait: ackWaitNs, max_deliver: -1 }).catch((e: Error) => {

@@ -10,7 +10,11 @@ export class OneshotError extends Error {
 
 /** Another writer appended to the subject first (JetStream 10071): re-read and decide again. */
 export class ConcurrencyError extends OneshotError {
-  constructor(readonly subject: string, readonly expectedSeq: number, cause?: unknown) {
+  constructor(
+    readonly subject: string,
+    readonly expectedSeq: number,
+    cause?: unknown,
+  ) {
     super(`concurrent append to ${subject} (expected last seq ${expectedSeq})`, { retryable: true, cause });
   }
 }
@@ -30,16 +34,21 @@ export class TerminalError extends OneshotError {
 }
 
 export class StoreUnavailableError extends OneshotError {
-  constructor(readonly subject: string, cause?: unknown) {
+  constructor(
+    readonly subject: string,
+    cause?: unknown,
+  ) {
     super(`event store unavailable while appending to ${subject}`, { retryable: true, cause });
   }
 }
 
 export class ConfigError extends OneshotError {
-  constructor(readonly variable: string, readonly problem: string) {
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+  ) {
     super(`${variable}: ${problem}`, { retryable: false });
   }
 }
 
-export const isRetryable = (e: unknown): boolean =>
-  typeof e === "object" && e !== null && (e as { retryable?: unknown }).retryable === true;
+export const isRetryable = (e: unknown): boolean => typeof e === "object" && e !== null && (e as { retryable?: unknown }).retryable === true;

@@ -57,7 +57,11 @@ describe.skipIf(skip)("event store on a real nats-server", () => {
       await store.append(started("il-1-b"), { correlationId: "z" });
     }
     const { events, lastSeq } = await store.readAggregate("evt.job.il-1");
-    expect(events.map((e) => [e.seq, e.type])).toEqual([[seqs[0], "JobQueued"], [seqs[1], "JobStarted"], [seqs[2], "JobStarted"]]);
+    expect(events.map((e) => [e.seq, e.type])).toEqual([
+      [seqs[0], "JobQueued"],
+      [seqs[1], "JobStarted"],
+      [seqs[2], "JobStarted"],
+    ]);
     expect(lastSeq).toBe(seqs[2]);
   });
 

@@ -64,7 +64,10 @@ export const PULL_EXPIRES_MS = 4_000;
 /** The audit log on JetStream: append with dedupe and optimistic concurrency, read, replay. */
 export class EventStore {
   readonly stream: string = streams.events.name;
-  constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager) {}
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
 
   async append(event: DomainEvent, opts: AppendOptions): Promise<AppendResult> {
     const subject = opts.subject ?? subjectOf(event);
@@ -178,7 +181,11 @@ export class EventStore {
    * Follows the log live from `startSeq` (ordered consumer; survives server restarts).
    * Returns a stop function. Handler errors stop the follow and reach `onError`.
    */
-  async follow(filter: string, handler: (e: Stored<DomainEvent>) => void | Promise<void>, opts: { startSeq?: number; onError?: (e: unknown) => void; onDecodeError?: (e: DecodeError) => void } = {}): Promise<() => Promise<void>> {
+  async follow(
+    filter: string,
+    handler: (e: Stored<DomainEvent>) => void | Promise<void>,
+    opts: { startSeq?: number; onError?: (e: unknown) => void; onDecodeError?: (e: DecodeError) => void } = {},
+  ): Promise<() => Promise<void>> {
     const consumer = await this.js.consumers.get(this.stream, {
       filter_subjects: filter,
       deliver_policy: DeliverPolicy.StartSequence,

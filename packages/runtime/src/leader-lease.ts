@@ -28,7 +28,12 @@ export class LeaderLease {
   constructor(
     private readonly kv: KV,
     private readonly o: {
-      key: string; holder: string; ttlMs: number; clock: () => number; log: Logger; onChange: (leader: boolean) => void;
+      key: string;
+      holder: string;
+      ttlMs: number;
+      clock: () => number;
+      log: Logger;
+      onChange: (leader: boolean) => void;
       /** Names the role in log lines (`janitor`, `reconcile`). */
       role: string;
     },
@@ -55,9 +60,7 @@ export class LeaderLease {
     const sentAt = this.o.clock();
     const value = JSON.stringify({ holder: this.o.holder, renewedAt: new Date(sentAt).toISOString() });
     try {
-      this.revision = this.revision === undefined
-        ? await this.kv.create(this.o.key, value)
-        : await this.kv.update(this.o.key, value, this.revision);
+      this.revision = this.revision === undefined ? await this.kv.create(this.o.key, value) : await this.kv.update(this.o.key, value, this.revision);
       this.heldUntil = sentAt + this.o.ttlMs - Math.max(500, this.o.ttlMs / 10);
     } catch (e) {
       if (isWrongSequence(e)) {
@@ -111,6 +114,10 @@ function isWrongSequence(e: unknown): boolean {
 export async function leaseTtlOf(kv: KV, o: { bucket: string; configuredMs: number; envName: string; log: Logger }): Promise<number> {
   const ttl = (await kv.status()).ttl;
   if (!ttl) throw new Error(`KV bucket \`${o.bucket}\` has no TTL: a dead leader would hold the lease forever; recreate it with a TTL (${o.envName})`);
-  if (ttl !== o.configuredMs) o.log.warn({ bucket: o.bucket, bucketTtlMs: ttl, configuredMs: o.configuredMs }, `KV bucket \`${o.bucket}\` has another TTL than ${o.envName}; using the bucket's`);
+  if (ttl !== o.configuredMs)
+    o.log.warn(
+      { bucket: o.bucket, bucketTtlMs: ttl, configuredMs: o.configuredMs },
+      `KV bucket \`${o.bucket}\` has another TTL than ${o.envName}; using the bucket's`,
+    );
   return ttl;
 }

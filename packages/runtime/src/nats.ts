@@ -43,7 +43,9 @@ export function clusterConcurrencyWarning(version: string | undefined, cluster: 
   if (!version || !cluster) return undefined;
   const [maj = 0, min = 0, patch = 0] = version.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
   const old = maj < 2 || (maj === 2 && (min < 9 || (min === 9 && patch < 21)));
-  return old ? `nats-server ${version} in a cluster does not serialise expected-sequence appends (fixed in 2.9.21, nats-io/nats-server#4319): upgrade the cluster` : undefined;
+  return old
+    ? `nats-server ${version} in a cluster does not serialise expected-sequence appends (fixed in 2.9.21, nats-io/nats-server#4319): upgrade the cluster`
+    : undefined;
 }
 
 export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Nats> {
@@ -54,9 +56,13 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
   while (Date.now() < deadline) {
     try {
       const nc = await connect({
-        servers, name: opts.name, ...auth,
+        servers,
+        name: opts.name,
+        ...auth,
         ...(inboxPrefixFor(opts.user) ? { inboxPrefix: inboxPrefixFor(opts.user)! } : {}),
-        maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 3_000,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        timeout: 3_000,
       });
       watchStatus(nc, log);
       log.info({ server: nc.getServer(), version: nc.info?.version }, "connected to NATS");
@@ -70,10 +76,7 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
     }
   }
   const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
-  throw new RetryableError(
-    `cannot reach NATS at ${opts.url} (${why}): is nats-server running with JetStream (-js)? Set NATS_URL to its address.`,
-    lastErr,
-  );
+  throw new RetryableError(`cannot reach NATS at ${opts.url} (${why}): is nats-server running with JetStream (-js)? Set NATS_URL to its address.`, lastErr);
 }
 
 /**
@@ -84,7 +87,8 @@ function credentialsOf(opts: ConnectOptions) {
   const tls = opts.caFile ? { tls: { caFile: readable(opts.caFile, "NATS_CA_FILE") } } : {};
   if (opts.nkeySeedFile) {
     const seed = readFileSync(readable(opts.nkeySeedFile, "NATS_NKEY_FILE"), "utf8").trim();
-    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new Error(`NATS_NKEY_FILE ${opts.nkeySeedFile} does not hold a user NKey seed (SU…): make one with \`oneshot admin bootstrap\``);
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new Error(`NATS_NKEY_FILE ${opts.nkeySeedFile} does not hold a user NKey seed (SU…): make one with \`oneshot admin bootstrap\``);
     return { ...tls, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) };
   }
   return { ...tls, user: opts.user, pass: opts.password };
@@ -162,11 +166,16 @@ export async function ensureStreams(jsm: JetStreamManager, log: Logger, defs: St
   }
 }
 
-function sameStreamConfig(have: { subjects?: string[]; max_age: number; max_msgs_per_subject: number; max_bytes: number; duplicate_window: number; num_replicas: number }, want: ReturnType<typeof streamConfig>): boolean {
+function sameStreamConfig(
+  have: { subjects?: string[]; max_age: number; max_msgs_per_subject: number; max_bytes: number; duplicate_window: number; num_replicas: number },
+  want: ReturnType<typeof streamConfig>,
+): boolean {
   return (
     have.num_replicas === want.num_replicas &&
-    JSON.stringify(have.subjects ?? []) === JSON.stringify(want.subjects) && have.max_age === want.max_age &&
-    have.max_msgs_per_subject === want.max_msgs_per_subject && have.max_bytes === want.max_bytes &&
+    JSON.stringify(have.subjects ?? []) === JSON.stringify(want.subjects) &&
+    have.max_age === want.max_age &&
+    have.max_msgs_per_subject === want.max_msgs_per_subject &&
+    have.max_bytes === want.max_bytes &&
     have.duplicate_window === want.duplicate_window
   );
 }
@@ -184,6 +193,11 @@ export async function ensureKv(nats: Nats, bucket: string, opts: { ttlMs?: numbe
   if (info) return kvm.open(bucket);
   // A bucket a service creates itself (before `oneshot admin init` made it) is as durable as the
   // log: on a cluster an R1 bucket (a leader lease, say) would stop its service with one node.
-  const replicas = opts.replicas ?? (await nats.jsm.streams.info(streams.events.name).then((i) => i.config.num_replicas, () => 1));
+  const replicas =
+    opts.replicas ??
+    (await nats.jsm.streams.info(streams.events.name).then(
+      (i) => i.config.num_replicas,
+      () => 1,
+    ));
   return kvm.create(bucket, { ttl: opts.ttlMs ?? 0, history: opts.history ?? 1, replicas });
 }

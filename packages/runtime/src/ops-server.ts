@@ -41,9 +41,14 @@ export async function startOpsServer(port: number, registry: Registry, checks: H
 export async function listenOn(server: import("node:http").Server, port: number, host: string | undefined, what: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
-      const why = e.code === "EADDRINUSE" ? "the address is in use (another process listens there)"
-        : e.code === "EACCES" ? "permission denied (a port below 1024 needs root)"
-        : e.code === "EADDRNOTAVAIL" ? "no interface has that address" : (e.code ?? e.message);
+      const why =
+        e.code === "EADDRINUSE"
+          ? "the address is in use (another process listens there)"
+          : e.code === "EACCES"
+            ? "permission denied (a port below 1024 needs root)"
+            : e.code === "EADDRNOTAVAIL"
+              ? "no interface has that address"
+              : (e.code ?? e.message);
       reject(new ListenError(`cannot listen on ${host ?? "*"}:${port} for ${what}: ${why}`));
     });
     server.listen(port, host, () => resolve());

@@ -30,7 +30,17 @@ export async function bootService<S extends typeof BaseEnv>(name: string, schema
   const shutdown = onShutdown(log);
   let nats: Nats;
   try {
-    nats = await connectNats({ url: config.NATS_URL, name: `oneshot-${name}`, user: config.NATS_USER, password: config.NATS_PASSWORD, nkeySeedFile: config.NATS_NKEY_FILE, caFile: config.NATS_CA_FILE }, log);
+    nats = await connectNats(
+      {
+        url: config.NATS_URL,
+        name: `oneshot-${name}`,
+        user: config.NATS_USER,
+        password: config.NATS_PASSWORD,
+        nkeySeedFile: config.NATS_NKEY_FILE,
+        caFile: config.NATS_CA_FILE,
+      },
+      log,
+    );
   } catch (e) {
     process.stderr.write(`oneshot-${name}: ${(e as Error).message}\n`);
     process.exit(69); // EX_UNAVAILABLE
@@ -39,10 +49,16 @@ export async function bootService<S extends typeof BaseEnv>(name: string, schema
   await ensureStreams(nats.jsm, log);
   const registry = createRegistry(name);
   return {
-    config, log, nats, registry, shutdown,
+    config,
+    log,
+    nats,
+    registry,
+    shutdown,
     store: new EventStore(nats.js, nats.jsm),
     startOps: async (port, checks = []) => {
-      const server = await startOpsServer(port, registry, [{ name: "nats", check: () => !nats.nc.isClosed() }, ...checks]).catch((e: Error) => exitWith(name, e));
+      const server = await startOpsServer(port, registry, [{ name: "nats", check: () => !nats.nc.isClosed() }, ...checks]).catch((e: Error) =>
+        exitWith(name, e),
+      );
       shutdown.add("ops-server", () => new Promise((r) => server.close(r)));
       log.info({ port }, "health and metrics listening");
     },

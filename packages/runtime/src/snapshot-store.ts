@@ -37,9 +37,7 @@ export interface SnapshotHead {
   logTime?: string;
 }
 
-export type SnapshotRead =
-  | { ok: true; head: SnapshotHead; bytes: Uint8Array }
-  | { ok: false; reason: "none" | "foreign" | "corrupt"; detail: string };
+export type SnapshotRead = { ok: true; head: SnapshotHead; bytes: Uint8Array } | { ok: false; reason: "none" | "foreign" | "corrupt"; detail: string };
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -52,7 +50,10 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
  * wins, and a reader that loses a race with a deletion of old chunks sees "corrupt" and replays.
  */
 export class SnapshotStore {
-  constructor(private readonly kv: KV, readonly name: string) {}
+  constructor(
+    private readonly kv: KV,
+    readonly name: string,
+  ) {}
 
   private headKey = () => `${this.name}.head`;
   private chunkKey = (seq: number, i: number) => `${this.name}.${seq}.${i}`;
@@ -129,7 +130,8 @@ export class SnapshotStore {
       parts.push(c.value);
     }
     const bytes = Buffer.concat(parts);
-    if (bytes.length !== head.bytes || sha256(bytes) !== head.sha256) return { ok: false, reason: "corrupt", detail: "length or sha256 differs from the head's" };
+    if (bytes.length !== head.bytes || sha256(bytes) !== head.sha256)
+      return { ok: false, reason: "corrupt", detail: "length or sha256 differs from the head's" };
     return { ok: true, head, bytes };
   }
 
@@ -145,7 +147,10 @@ export class SnapshotStore {
     let dropped: SnapshotHead[];
     for (let attempt = 0; ; attempt++) {
       const before = await this.readHistory();
-      const prevHead = await this.kv.get(this.headKey()).then((e) => (e?.operation === "PUT" ? safeHead(() => e.json<SnapshotHead>()) : undefined), () => undefined);
+      const prevHead = await this.kv.get(this.headKey()).then(
+        (e) => (e?.operation === "PUT" ? safeHead(() => e.json<SnapshotHead>()) : undefined),
+        () => undefined,
+      );
       // A head written before the history existed joins it (its chunks are dropped with it, not leaked).
       const known = [...before.heads, ...(prevHead && !before.heads.some((h) => h.seq === prevHead.seq) ? [prevHead] : [])];
       // Only this version's: another version's are foreign to every reader of this one.
@@ -219,10 +224,16 @@ export async function loadSnapshot<S>(
   isState: (s: unknown, head: SnapshotHead) => s is S,
   o: { at?: Date; decode?: (bytes: Uint8Array) => unknown } = {},
 ): Promise<LoadedSnapshot<S> | undefined> {
-  const r = await (o.at ? store.readAt(version, o.at) : store.read(version))
-    .catch((e: unknown) => ({ ok: false as const, reason: "corrupt" as const, detail: `read failed: ${(e as Error).message}` }));
+  const r = await (o.at ? store.readAt(version, o.at) : store.read(version)).catch((e: unknown) => ({
+    ok: false as const,
+    reason: "corrupt" as const,
+    detail: `read failed: ${(e as Error).message}`,
+  }));
   if (!r.ok) {
-    (r.reason === "corrupt" ? log.warn.bind(log) : log.info.bind(log))({ snapshot: store.name, reason: r.reason, detail: r.detail }, "no usable snapshot: replaying the whole log");
+    (r.reason === "corrupt" ? log.warn.bind(log) : log.info.bind(log))(
+      { snapshot: store.name, reason: r.reason, detail: r.detail },
+      "no usable snapshot: replaying the whole log",
+    );
     return undefined;
   }
   try {
@@ -247,12 +258,18 @@ export class SnapshotWriter<S> {
   private logTimeMs = Number.NEGATIVE_INFINITY;
   private busy: Promise<void> | undefined;
 
-  constructor(private readonly o: {
-    store: SnapshotStore; version: SnapshotVersion; policy: SnapshotPolicy; clock: () => number; log: Logger;
-    /** Where the state started: the loaded snapshot's head, or nothing (a full replay). */
-    from?: SnapshotHead;
-    encode?: (state: S) => Uint8Array;
-  }) {
+  constructor(
+    private readonly o: {
+      store: SnapshotStore;
+      version: SnapshotVersion;
+      policy: SnapshotPolicy;
+      clock: () => number;
+      log: Logger;
+      /** Where the state started: the loaded snapshot's head, or nothing (a full replay). */
+      from?: SnapshotHead;
+      encode?: (state: S) => Uint8Array;
+    },
+  ) {
     this.writtenSeq = o.from?.seq ?? 0;
     this.writtenAt = o.clock();
     if (o.from?.logTime) this.logTimeMs = Date.parse(o.from.logTime);
@@ -284,10 +301,17 @@ export class SnapshotWriter<S> {
     this.writtenSeq = seq;
     this.writtenAt = this.o.clock();
     const logTime = Number.isFinite(this.logTimeMs) ? new Date(this.logTimeMs).toISOString() : undefined;
-    this.busy = this.o.store.write(seq, this.o.version, bytes, new Date(this.writtenAt).toISOString(), logTime).then(
-      (h) => this.o.log.info({ snapshot: this.o.store.name, seq, bytes: h.bytes, chunks: h.chunks, ms: Math.round(performance.now() - started) }, "snapshot written"),
-      (e: unknown) => this.o.log.warn({ err: e, snapshot: this.o.store.name, seq }, "snapshot not written; the next one is due at the next event"),
-    ).finally(() => (this.busy = undefined));
+    this.busy = this.o.store
+      .write(seq, this.o.version, bytes, new Date(this.writtenAt).toISOString(), logTime)
+      .then(
+        (h) =>
+          this.o.log.info(
+            { snapshot: this.o.store.name, seq, bytes: h.bytes, chunks: h.chunks, ms: Math.round(performance.now() - started) },
+            "snapshot written",
+          ),
+        (e: unknown) => this.o.log.warn({ err: e, snapshot: this.o.store.name, seq }, "snapshot not written; the next one is due at the next event"),
+      )
+      .finally(() => (this.busy = undefined));
     return this.busy;
   }
 

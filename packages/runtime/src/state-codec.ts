@@ -53,8 +53,14 @@ export const decodeState = <T>(bytes: Uint8Array): T => fromPlain(packr.unpack(b
  */
 export function codeVersionOf(dir: string): string {
   const h = createHash("sha256");
-  const files = readdirSync(dir).filter((f) => /\.(js|ts)$/.test(f) && !/\.test\.|\.d\.ts$/.test(f)).sort();
-  for (const f of files) h.update(f).update("\0").update(readFileSync(join(dir, f))).update("\0");
+  const files = readdirSync(dir)
+    .filter((f) => /\.(js|ts)$/.test(f) && !/\.test\.|\.d\.ts$/.test(f))
+    .sort();
+  for (const f of files)
+    h.update(f)
+      .update("\0")
+      .update(readFileSync(join(dir, f)))
+      .update("\0");
   return h.digest("hex").slice(0, 16);
 }
 
@@ -67,8 +73,14 @@ export function hasShapeOf(template: object, s: unknown): boolean {
   if (typeof s !== "object" || s === null) return false;
   const got = s as Record<string, unknown>;
   return Object.entries(template).every(([k, v]) =>
-    v instanceof Map ? got[k] instanceof Map
-      : v instanceof Set ? got[k] instanceof Set
-        : Array.isArray(v) ? Array.isArray(got[k])
-          : v === null ? got[k] === null || typeof got[k] === "object" : typeof got[k] === typeof v);
+    v instanceof Map
+      ? got[k] instanceof Map
+      : v instanceof Set
+        ? got[k] instanceof Set
+        : Array.isArray(v)
+          ? Array.isArray(got[k])
+          : v === null
+            ? got[k] === null || typeof got[k] === "object"
+            : typeof got[k] === typeof v,
+  );
 }

@@ -35,7 +35,12 @@ async function receiver() {
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/webhooks/github`, hits, answers, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/webhooks/github`,
+    hits,
+    answers,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe("GitHub stand-in: Actions state, deliveries and REST", () => {
@@ -43,16 +48,28 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
   let rx: Awaited<ReturnType<typeof receiver>>;
   let token: string;
   const start = async (o: Partial<FakeGitHubOptions> = {}) => {
-    gh = await startFakeGitHub({ appId: "4242", publicKeyPem: pub, webhook: { url: rx.url, secret: "It's a Secret to Everybody" }, runnerUrl: true, reofferMs: 400, pollMs: 2000, ...o });
+    gh = await startFakeGitHub({
+      appId: "4242",
+      publicKeyPem: pub,
+      webhook: { url: rx.url, secret: "It's a Secret to Everybody" },
+      runnerUrl: true,
+      reofferMs: 400,
+      pollMs: 2000,
+      ...o,
+    });
     const r = await fetch(`${gh.url}/app/installations/42/access_tokens`, { method: "POST", headers: { authorization: `Bearer ${jwt()}` } });
     token = ((await r.json()) as { token: string }).token;
   };
   const api = (method: string, path: string, body?: unknown, auth = `token ${token}`) =>
-    fetch(`${gh.url}${path}`, { method, headers: { authorization: auth, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    fetch(`${gh.url}${path}`, {
+      method,
+      headers: { authorization: auth, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
   const mint = async (name: string, labels: string[], scope = "/orgs/acme") => {
     const r = await api("POST", `${scope}/actions/runners/generate-jitconfig`, { name, runner_group_id: 1, labels, work_folder: "_work" });
     expect(r.status).toBe(201);
-    return ((await r.json()) as { runner: { id: number }; encoded_jit_config: string });
+    return (await r.json()) as { runner: { id: number }; encoded_jit_config: string };
   };
   beforeEach(async () => {
     rx = await receiver();
@@ -81,7 +98,13 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     }
     expect(new Set(rx.hits.map((h) => h.headers["x-github-delivery"])).size).toBe(3);
     const job = (await (await api("GET", "/repos/acme/widgets/actions/jobs/7001")).json()) as Record<string, unknown>;
-    expect(job).toMatchObject({ status: "completed", conclusion: "failure", runner_id: runner.id, runner_name: "oneshot-h-a", labels: ["self-hosted", "oneshot-2cpu-2gb"] });
+    expect(job).toMatchObject({
+      status: "completed",
+      conclusion: "failure",
+      runner_id: runner.id,
+      runner_name: "oneshot-h-a",
+      labels: ["self-hosted", "oneshot-2cpu-2gb"],
+    });
     expect(job.completed_at).toBeTruthy();
     // One job per JIT runner: it is gone afterwards.
     expect(await (await api("GET", "/orgs/acme/actions/runners?name=oneshot-h-a")).json()).toEqual({ total_count: 0, runners: [] });
@@ -105,7 +128,10 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     const busy = await api("DELETE", `/orgs/acme/actions/runners/${runner.id}`);
     expect(busy.status).toBe(422);
     expect(((await busy.json()) as { message: string }).message).toMatch(/is still running a job/);
-    expect((await (await api("GET", `/orgs/acme/actions/runners?name=oneshot-h-b`)).json()) as unknown).toMatchObject({ total_count: 1, runners: [{ status: "online", busy: true }] });
+    expect((await (await api("GET", `/orgs/acme/actions/runners?name=oneshot-h-b`)).json()) as unknown).toMatchObject({
+      total_count: 1,
+      runners: [{ status: "online", busy: true }],
+    });
     release();
     expect(await running).toMatchObject({ kind: "ran", conclusion: "success" });
     // An idle runner can be deleted: 204, then 404; its long poll learns it was removed.
@@ -150,7 +176,10 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     await Promise.all(runs);
     const pairs = gh.model.assignments.map((a) => [a.jobId - 7200, Number(a.runnerName.slice(-1))]);
     expect(pairs).toHaveLength(4);
-    expect(pairs.some(([j, r]) => j !== r), JSON.stringify(pairs)).toBe(true);
+    expect(
+      pairs.some(([j, r]) => j !== r),
+      JSON.stringify(pairs),
+    ).toBe(true);
 
     // A runner that is offered a job but never acquires it: after the window, it is offered again.
     const slow = await mint("oneshot-h-slow", ["oneshot"]);
@@ -175,8 +204,15 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     gh.queueJob({ id: 7400, repo: "acme/widgets", labels: ["oneshot"] });
     gh.cancelJob(7400);
     await gh.settleDeliveries();
-    expect(rx.hits.map((h) => [h.body.action, h.body.workflow_job.conclusion, h.body.workflow_job.runner_id])).toEqual([["queued", null, null], ["completed", "cancelled", null]]);
-    expect(await (await api("GET", "/repos/acme/widgets/actions/jobs/7400")).json()).toMatchObject({ status: "completed", conclusion: "cancelled", runner_id: null });
+    expect(rx.hits.map((h) => [h.body.action, h.body.workflow_job.conclusion, h.body.workflow_job.runner_id])).toEqual([
+      ["queued", null, null],
+      ["completed", "cancelled", null],
+    ]);
+    expect(await (await api("GET", "/repos/acme/widgets/actions/jobs/7400")).json()).toMatchObject({
+      status: "completed",
+      conclusion: "cancelled",
+      runner_id: null,
+    });
   });
 
   it("records a delivery answered 503 as failed and never re-sends it until POST …/attempts, which re-sends the same guid as a redelivery", async () => {
@@ -187,9 +223,31 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(rx.hits).toHaveLength(1);
     const app = `Bearer ${jwt()}`;
-    const list = (await (await api("GET", "/app/hook/deliveries", undefined, app)).json()) as { id: number; guid: string; status: string; status_code: number; redelivery: boolean; event: string; action: string; installation_id: number; repository_id: number }[];
-    expect(list).toEqual([expect.objectContaining({ status: "Invalid HTTP Response: 503", status_code: 503, redelivery: false, event: "workflow_job", action: "queued", installation_id: 42, repository_id: 1296269 })]);
-    const one = (await (await api("GET", `/app/hook/deliveries/${list[0]!.id}`, undefined, app)).json()) as { request: { payload: { workflow_job: { id: number } } } };
+    const list = (await (await api("GET", "/app/hook/deliveries", undefined, app)).json()) as {
+      id: number;
+      guid: string;
+      status: string;
+      status_code: number;
+      redelivery: boolean;
+      event: string;
+      action: string;
+      installation_id: number;
+      repository_id: number;
+    }[];
+    expect(list).toEqual([
+      expect.objectContaining({
+        status: "Invalid HTTP Response: 503",
+        status_code: 503,
+        redelivery: false,
+        event: "workflow_job",
+        action: "queued",
+        installation_id: 42,
+        repository_id: 1296269,
+      }),
+    ]);
+    const one = (await (await api("GET", `/app/hook/deliveries/${list[0]!.id}`, undefined, app)).json()) as {
+      request: { payload: { workflow_job: { id: number } } };
+    };
     expect(one.request.payload.workflow_job.id).toBe(7500);
     const again = await api("POST", `/app/hook/deliveries/${list[0]!.id}/attempts`, undefined, app);
     expect(again.status).toBe(202);
@@ -198,7 +256,10 @@ describe("GitHub stand-in: Actions state, deliveries and REST", () => {
     expect(rx.hits[1]!.headers["x-github-delivery"]).toBe(list[0]!.guid);
     expect(rx.hits[1]!.raw).toBe(rx.hits[0]!.raw);
     const after = (await (await api("GET", "/app/hook/deliveries", undefined, app)).json()) as typeof list;
-    expect(after.map((d) => [d.guid, d.redelivery, d.status])).toEqual([[list[0]!.guid, true, "OK"], [list[0]!.guid, false, "Invalid HTTP Response: 503"]]);
+    expect(after.map((d) => [d.guid, d.redelivery, d.status])).toEqual([
+      [list[0]!.guid, true, "OK"],
+      [list[0]!.guid, false, "Invalid HTTP Response: 503"],
+    ]);
     expect((await api("POST", "/app/hook/deliveries/1/attempts", undefined, app)).status).toBe(404);
   });
 

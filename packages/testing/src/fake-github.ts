@@ -96,7 +96,11 @@ export interface FakeGitHub {
   job(id: number): ModelJob | undefined;
   runner(nameOrId: string | number): ModelRunner | undefined;
   /** The next `times` deliveries that match get this fate (drop / duplicate / hold / delay). */
-  controlDeliveries(match: Partial<{ event: string; action: string; jobId: number; redelivery: boolean }> | ((d: DeliveryInfo) => boolean), fate: DeliveryFate, times?: number): void;
+  controlDeliveries(
+    match: Partial<{ event: string; action: string; jobId: number; redelivery: boolean }> | ((d: DeliveryInfo) => boolean),
+    fate: DeliveryFate,
+    times?: number,
+  ): void;
   /** Every delivery attempt, oldest first. */
   deliveries(): DeliveryRecord[];
   /** Resolves when every delivery started so far is recorded (held ones excepted). */
@@ -152,13 +156,29 @@ export function workflowJobPayload(action: string, j: ModelJob): Record<string, 
   return {
     action,
     workflow_job: {
-      id: j.id, run_id: j.runId, workflow_name: j.workflowName, head_branch: j.headBranch, run_url: `https://api.github.com/repos/${j.repo}/actions/runs/${j.runId}`,
-      run_attempt: j.runAttempt, node_id: `CR_${j.id}`, head_sha: j.headSha, url: `https://api.github.com/repos/${j.repo}/actions/jobs/${j.id}`,
-      html_url: `https://github.com/${j.repo}/actions/runs/${j.runId}/job/${j.id}`, status: action === "queued" ? "queued" : j.status, conclusion: action === "completed" ? j.conclusion : null,
-      created_at: j.createdAt, started_at: j.startedAt, completed_at: action === "completed" ? j.completedAt : null, name: j.name, steps: [],
-      check_run_url: `https://api.github.com/repos/${j.repo}/check-runs/${j.id}`, labels: j.labels,
-      runner_id: action === "queued" ? null : j.runnerId, runner_name: action === "queued" ? null : j.runnerName,
-      runner_group_id: action === "queued" || j.runnerId === null ? null : 1, runner_group_name: action === "queued" || j.runnerId === null ? null : "Default",
+      id: j.id,
+      run_id: j.runId,
+      workflow_name: j.workflowName,
+      head_branch: j.headBranch,
+      run_url: `https://api.github.com/repos/${j.repo}/actions/runs/${j.runId}`,
+      run_attempt: j.runAttempt,
+      node_id: `CR_${j.id}`,
+      head_sha: j.headSha,
+      url: `https://api.github.com/repos/${j.repo}/actions/jobs/${j.id}`,
+      html_url: `https://github.com/${j.repo}/actions/runs/${j.runId}/job/${j.id}`,
+      status: action === "queued" ? "queued" : j.status,
+      conclusion: action === "completed" ? j.conclusion : null,
+      created_at: j.createdAt,
+      started_at: j.startedAt,
+      completed_at: action === "completed" ? j.completedAt : null,
+      name: j.name,
+      steps: [],
+      check_run_url: `https://api.github.com/repos/${j.repo}/check-runs/${j.id}`,
+      labels: j.labels,
+      runner_id: action === "queued" ? null : j.runnerId,
+      runner_name: action === "queued" ? null : j.runnerName,
+      runner_group_id: action === "queued" || j.runnerId === null ? null : 1,
+      runner_group_name: action === "queued" || j.runnerId === null ? null : "Default",
     },
     repository: { id: j.repoId, name, full_name: j.repo, private: true, owner: { login: owner, id: 1, type: j.ownerType } },
     ...(j.ownerType === "Organization" ? { organization: { login: owner, id: 1 } } : {}),
@@ -169,11 +189,28 @@ export function workflowJobPayload(action: string, j: ModelJob): Record<string, 
 
 function jobJson(j: ModelJob) {
   return {
-    id: j.id, run_id: j.runId, run_attempt: j.runAttempt, run_url: `https://api.github.com/repos/${j.repo}/actions/runs/${j.runId}`, node_id: `CR_${j.id}`,
-    head_sha: j.headSha, head_branch: j.headBranch, url: `https://api.github.com/repos/${j.repo}/actions/jobs/${j.id}`,
-    html_url: `https://github.com/${j.repo}/actions/runs/${j.runId}/job/${j.id}`, status: j.status, conclusion: j.conclusion, created_at: j.createdAt,
-    started_at: j.startedAt, completed_at: j.completedAt, name: j.name, workflow_name: j.workflowName, steps: [], labels: j.labels,
-    runner_id: j.runnerId, runner_name: j.runnerName, runner_group_id: j.runnerId === null ? null : 1, runner_group_name: j.runnerId === null ? null : "Default",
+    id: j.id,
+    run_id: j.runId,
+    run_attempt: j.runAttempt,
+    run_url: `https://api.github.com/repos/${j.repo}/actions/runs/${j.runId}`,
+    node_id: `CR_${j.id}`,
+    head_sha: j.headSha,
+    head_branch: j.headBranch,
+    url: `https://api.github.com/repos/${j.repo}/actions/jobs/${j.id}`,
+    html_url: `https://github.com/${j.repo}/actions/runs/${j.runId}/job/${j.id}`,
+    status: j.status,
+    conclusion: j.conclusion,
+    created_at: j.createdAt,
+    started_at: j.startedAt,
+    completed_at: j.completedAt,
+    name: j.name,
+    workflow_name: j.workflowName,
+    steps: [],
+    labels: j.labels,
+    runner_id: j.runnerId,
+    runner_name: j.runnerName,
+    runner_group_id: j.runnerId === null ? null : 1,
+    runner_group_name: j.runnerId === null ? null : "Default",
   };
 }
 
@@ -208,7 +245,8 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
     },
     { reofferMs: o.reofferMs, chooser: o.chooser, busyLagMs: o.busyLagMs },
   );
-  const online = (r: ModelRunner) => r.connected && !r.removed && (r.jobId !== undefined || (polling.get(r.id) ?? 0) > 0 || Date.now() - r.lastSeen < offlineAfterMs);
+  const online = (r: ModelRunner) =>
+    r.connected && !r.removed && (r.jobId !== undefined || (polling.get(r.id) ?? 0) > 0 || Date.now() - r.lastSeen < offlineAfterMs);
   const origOnline = model.online.bind(model);
   model.online = (r) => origOnline(r) && online(r);
 
@@ -219,53 +257,90 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
   };
 
   const runnerJson = (r: ModelRunner) => ({
-    id: r.id, name: r.name, os: "linux", status: online(r) ? "online" : "offline", busy: model.reportedBusy(r), ephemeral: true,
-    runner_group_id: r.runnerGroupId, labels: r.labels.map((name, i) => ({ id: i + 1, name, type: name === "self-hosted" ? "read-only" : "custom" })),
+    id: r.id,
+    name: r.name,
+    os: "linux",
+    status: online(r) ? "online" : "offline",
+    busy: model.reportedBusy(r),
+    ephemeral: true,
+    runner_group_id: r.runnerGroupId,
+    labels: r.labels.map((name, i) => ({ id: i + 1, name, type: name === "self-hosted" ? "read-only" : "custom" })),
   });
   const scopeOf = (m: RegExpExecArray): RunnerScope => {
     const [kind, a = "", b = ""] = m[1]!.split("/");
     return kind === "orgs" ? { kind: "org", org: a } : { kind: "repo", repo: `${a}/${b}` };
   };
   const sameScope = (a: RunnerScope, b: RunnerScope) =>
-    a.kind === b.kind && (a.kind === "org" ? a.org.toLowerCase() === (b as { org: string }).org.toLowerCase() : a.repo.toLowerCase() === (b as { repo: string }).repo.toLowerCase());
+    a.kind === b.kind &&
+    (a.kind === "org" ? a.org.toLowerCase() === (b as { org: string }).org.toLowerCase() : a.repo.toLowerCase() === (b as { repo: string }).repo.toLowerCase());
   const base = () => `http://127.0.0.1:${port}`;
   // `orgs/{org}` or `repos/{owner}/{repo}` (group 1).
   const SCOPE = String.raw`(orgs/[^/]+|repos/[^/]+/[^/]+)`;
   const routes: Route[] = [
     {
-      method: "POST", re: /^\/app\/installations\/(\d+)\/access_tokens$/, name: "POST /app/installations/:id/access_tokens", auth: "jwt",
+      method: "POST",
+      re: /^\/app\/installations\/(\d+)\/access_tokens$/,
+      name: "POST /app/installations/:id/access_tokens",
+      auth: "jwt",
       handle: (m, _b, _q, send) => {
         const t = `ghs_${randomBytes(18).toString("hex")}`;
         const expiresAt = Date.now() + 3600_000;
         tokens.set(t, { installationId: Number(m[1]), expiresAt });
-        send(201, { token: t, expires_at: new Date(expiresAt).toISOString(), permissions: { organization_self_hosted_runners: "write", administration: "write", actions: "read", metadata: "read" } });
+        send(201, {
+          token: t,
+          expires_at: new Date(expiresAt).toISOString(),
+          permissions: { organization_self_hosted_runners: "write", administration: "write", actions: "read", metadata: "read" },
+        });
       },
     },
     {
-      method: "POST", re: new RegExp(`^/${SCOPE}/actions/runners/generate-jitconfig$`), name: "POST /:scope/actions/runners/generate-jitconfig", auth: "token",
+      method: "POST",
+      re: new RegExp(`^/${SCOPE}/actions/runners/generate-jitconfig$`),
+      name: "POST /:scope/actions/runners/generate-jitconfig",
+      auth: "token",
       handle: (m, body, _q, send) => {
         if (failing && failing.times > 0) {
           failing.times--;
           return send(failing.status, { message: `injected ${failing.status}` }, failing.headers);
         }
         const b = body as { name?: unknown; runner_group_id?: unknown; labels?: unknown; work_folder?: unknown };
-        const labelsOk = Array.isArray(b?.labels) && b.labels.length >= 1 && b.labels.length <= 100 && b.labels.every((l) => typeof l === "string" && l.length > 0);
-        if (typeof b?.name !== "string" || b.name.length < 1 || b.name.length > 64 || !Number.isInteger(b.runner_group_id) || !labelsOk || (b.work_folder !== undefined && typeof b.work_folder !== "string")) {
-          return send(422, { message: "Validation Failed", documentation_url: `${DOCS}/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization` });
+        const labelsOk =
+          Array.isArray(b?.labels) && b.labels.length >= 1 && b.labels.length <= 100 && b.labels.every((l) => typeof l === "string" && l.length > 0);
+        if (
+          typeof b?.name !== "string" ||
+          b.name.length < 1 ||
+          b.name.length > 64 ||
+          !Number.isInteger(b.runner_group_id) ||
+          !labelsOk ||
+          (b.work_folder !== undefined && typeof b.work_folder !== "string")
+        ) {
+          return send(422, {
+            message: "Validation Failed",
+            documentation_url: `${DOCS}/actions/self-hosted-runners#create-configuration-for-a-just-in-time-runner-for-an-organization`,
+          });
         }
         if (names.has(b.name)) return send(409, { message: "Already exists - A runner with the name already exists." });
         names.add(b.name);
         const token = randomBytes(16).toString("hex");
         const r = model.registerRunner({ name: b.name, labels: b.labels as string[], scope: scopeOf(m), runnerGroupId: b.runner_group_id as number, token });
         const cfg = Buffer.from(
-          JSON.stringify({ runner: b.name, runner_id: r.id, labels: b.labels, nonce: randomBytes(8).toString("hex"), ...(runnerUrl ? { url: runnerUrl, token } : {}) }),
+          JSON.stringify({
+            runner: b.name,
+            runner_id: r.id,
+            labels: b.labels,
+            nonce: randomBytes(8).toString("hex"),
+            ...(runnerUrl ? { url: runnerUrl, token } : {}),
+          }),
         ).toString("base64");
         jitConfigs.set(b.name, cfg);
         send(201, { runner: runnerJson(r), encoded_jit_config: cfg });
       },
     },
     {
-      method: "GET", re: new RegExp(`^/${SCOPE}/actions/runners$`), name: "GET /:scope/actions/runners", auth: "token",
+      method: "GET",
+      re: new RegExp(`^/${SCOPE}/actions/runners$`),
+      name: "GET /:scope/actions/runners",
+      auth: "token",
       handle: (m, _b, q, send) => {
         const scope = scopeOf(m);
         const name = q.get("name");
@@ -276,7 +351,10 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       },
     },
     {
-      method: "GET", re: new RegExp(`^/${SCOPE}/actions/runners/(\\d+)$`), name: "GET /:scope/actions/runners/:runner_id", auth: "token",
+      method: "GET",
+      re: new RegExp(`^/${SCOPE}/actions/runners/(\\d+)$`),
+      name: "GET /:scope/actions/runners/:runner_id",
+      auth: "token",
       handle: (m, _b, _q, send) => {
         const r = model.runners.get(Number(m[2]));
         if (!r || !sameScope(r.scope, scopeOf(m))) return send(404, { message: "Not Found", documentation_url: DOCS });
@@ -284,18 +362,27 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       },
     },
     {
-      method: "DELETE", re: new RegExp(`^/${SCOPE}/actions/runners/(\\d+)$`), name: "DELETE /:scope/actions/runners/:runner_id", auth: "token",
+      method: "DELETE",
+      re: new RegExp(`^/${SCOPE}/actions/runners/(\\d+)$`),
+      name: "DELETE /:scope/actions/runners/:runner_id",
+      auth: "token",
       handle: (m, _b, _q, send) => {
         const r = model.runners.get(Number(m[2]));
         if (!r || !sameScope(r.scope, scopeOf(m))) return send(404, { message: "Not Found", documentation_url: DOCS });
         if (model.removeRunner(r, true) === "busy") {
-          return send(422, { message: `Bad request - Runner "${r.name}" is still running a job"`, documentation_url: `${DOCS}/actions/self-hosted-runners#delete-a-self-hosted-runner-from-an-organization` });
+          return send(422, {
+            message: `Bad request - Runner "${r.name}" is still running a job"`,
+            documentation_url: `${DOCS}/actions/self-hosted-runners#delete-a-self-hosted-runner-from-an-organization`,
+          });
         }
         send(204);
       },
     },
     {
-      method: "GET", re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/jobs\/(\d+)$/, name: "GET /repos/:owner/:repo/actions/jobs/:job_id", auth: "token",
+      method: "GET",
+      re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/jobs\/(\d+)$/,
+      name: "GET /repos/:owner/:repo/actions/jobs/:job_id",
+      auth: "token",
       handle: (m, _b, _q, send) => {
         const j = model.jobs.get(Number(m[3]));
         if (!j || j.repo.toLowerCase() !== `${m[1]}/${m[2]}`.toLowerCase()) return send(404, { message: "Not Found", documentation_url: DOCS });
@@ -303,20 +390,36 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       },
     },
     {
-      method: "GET", re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs$/, name: "GET /repos/:owner/:repo/actions/runs", auth: "token",
+      method: "GET",
+      re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs$/,
+      name: "GET /repos/:owner/:repo/actions/runs",
+      auth: "token",
       handle: (m, _b, q, send) => {
         const repo = `${m[1]}/${m[2]}`.toLowerCase();
         const runs = new Map<number, ModelJob[]>();
         for (const j of model.jobs.values()) if (j.repo.toLowerCase() === repo) runs.set(j.runId, [...(runs.get(j.runId) ?? []), j]);
-        const status = (js: ModelJob[]) => (js.some((j) => j.status === "in_progress") ? "in_progress" : js.some((j) => j.status === "queued") ? "queued" : "completed");
+        const status = (js: ModelJob[]) =>
+          js.some((j) => j.status === "in_progress") ? "in_progress" : js.some((j) => j.status === "queued") ? "queued" : "completed";
         const want = q.get("status");
-        const list = [...runs.entries()].map(([id, js]) => ({ id, status: status(js), conclusion: null, run_attempt: js[0]!.runAttempt, head_sha: js[0]!.headSha, name: js[0]!.workflowName }))
-          .filter((r) => !want || r.status === want).sort((a, b) => b.id - a.id);
+        const list = [...runs.entries()]
+          .map(([id, js]) => ({
+            id,
+            status: status(js),
+            conclusion: null,
+            run_attempt: js[0]!.runAttempt,
+            head_sha: js[0]!.headSha,
+            name: js[0]!.workflowName,
+          }))
+          .filter((r) => !want || r.status === want)
+          .sort((a, b) => b.id - a.id);
         send(200, { total_count: list.length, workflow_runs: list });
       },
     },
     {
-      method: "GET", re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/jobs$/, name: "GET /repos/:owner/:repo/actions/runs/:run_id/jobs", auth: "token",
+      method: "GET",
+      re: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/jobs$/,
+      name: "GET /repos/:owner/:repo/actions/runs/:run_id/jobs",
+      auth: "token",
       handle: (m, _b, _q, send) => {
         const js = [...model.jobs.values()].filter((j) => j.repo.toLowerCase() === `${m[1]}/${m[2]}`.toLowerCase() && j.runId === Number(m[3]));
         if (!js.length) return send(404, { message: "Not Found", documentation_url: DOCS });
@@ -324,7 +427,10 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       },
     },
     {
-      method: "GET", re: /^\/app\/hook\/deliveries$/, name: "GET /app/hook/deliveries", auth: "jwt",
+      method: "GET",
+      re: /^\/app\/hook\/deliveries$/,
+      name: "GET /app/hook/deliveries",
+      auth: "jwt",
       handle: (_m, _b, q, send) => {
         const perPage = Math.min(100, Math.max(1, Number(q.get("per_page") ?? 30) || 30));
         const cursor = q.get("cursor");
@@ -344,15 +450,25 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       },
     },
     {
-      method: "GET", re: /^\/app\/hook\/deliveries\/(\d+)$/, name: "GET /app/hook/deliveries/:delivery_id", auth: "jwt",
+      method: "GET",
+      re: /^\/app\/hook\/deliveries\/(\d+)$/,
+      name: "GET /app/hook/deliveries/:delivery_id",
+      auth: "jwt",
       handle: (m, _b, _q, send) => {
         const d = hook.records.find((x) => x.id === Number(m[1]));
         if (!d) return send(404, { message: "Not Found", documentation_url: DOCS });
-        send(200, { ...listView(d), request: { headers: d.requestHeaders, payload: JSON.parse(d.body) as unknown }, response: { headers: {}, payload: d.responseBody } });
+        send(200, {
+          ...listView(d),
+          request: { headers: d.requestHeaders, payload: JSON.parse(d.body) as unknown },
+          response: { headers: {}, payload: d.responseBody },
+        });
       },
     },
     {
-      method: "POST", re: /^\/app\/hook\/deliveries\/(\d+)\/attempts$/, name: "POST /app/hook/deliveries/:delivery_id/attempts", auth: "jwt",
+      method: "POST",
+      re: /^\/app\/hook\/deliveries\/(\d+)\/attempts$/,
+      name: "POST /app/hook/deliveries/:delivery_id/attempts",
+      auth: "jwt",
       handle: (m, _b, _q, send) => {
         const d = hook.records.find((x) => x.id === Number(m[1]));
         if (!d) return send(404, { message: "Not Found", documentation_url: DOCS });
@@ -364,8 +480,18 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
   ];
 
   const listView = (d: DeliveryRecord) => ({
-    id: d.id, guid: d.guid, delivered_at: d.delivered_at, redelivery: d.redelivery, duration: d.duration, status: d.status, status_code: d.status_code,
-    event: d.event, action: d.action, installation_id: d.installation_id, repository_id: d.repository_id, throttled_at: d.throttled_at,
+    id: d.id,
+    guid: d.guid,
+    delivered_at: d.delivered_at,
+    redelivery: d.redelivery,
+    duration: d.duration,
+    status: d.status,
+    status_code: d.status_code,
+    event: d.event,
+    action: d.action,
+    installation_id: d.installation_id,
+    repository_id: d.repository_id,
+    throttled_at: d.throttled_at,
   });
 
   // The runners' protocol (text answers, easy for busybox sh): `none` | `job <id> <base64 script>` | `removed`.
@@ -465,7 +591,9 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
     typeof m === "function"
       ? m
       : (d: DeliveryInfo) =>
-          (m.event === undefined || d.event === m.event) && (m.action === undefined || d.action === m.action) && (m.redelivery === undefined || d.redelivery === m.redelivery) &&
+          (m.event === undefined || d.event === m.event) &&
+          (m.action === undefined || d.action === m.action) &&
+          (m.redelivery === undefined || d.redelivery === m.redelivery) &&
           (m.jobId === undefined || (d.payload.workflow_job as { id?: number } | undefined)?.id === m.jobId);
   return {
     url: base(),
@@ -482,7 +610,10 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
     queueJob: (j) => model.queueJob(j),
     cancelJob: (id) => model.cancel(id),
     job: (id) => model.jobs.get(id),
-    runner: (k) => (typeof k === "number" ? (model.runners.get(k) ?? model.removedRunners.find((r) => r.id === k)) : (model.runnerByName(k) ?? model.removedRunners.find((r) => r.name === k))),
+    runner: (k) =>
+      typeof k === "number"
+        ? (model.runners.get(k) ?? model.removedRunners.find((r) => r.id === k))
+        : (model.runnerByName(k) ?? model.removedRunners.find((r) => r.name === k)),
     controlDeliveries: (m, fate, times = 1) => hook.control(matcher(m), fate, times),
     deliveries: () => [...hook.records],
     settleDeliveries: () => hook.settle(),
@@ -490,7 +621,13 @@ export async function startFakeGitHub(o: FakeGitHubOptions): Promise<FakeGitHub>
       model.paused = p;
       if (!p) model.assign();
     },
-    counters: () => ({ total: calls.length, byRoute: { ...byRoute }, byStatus: { ...byStatus }, rateLimited: limiter.primaryRefusals, secondaryLimited: limiter.secondaryRefusals }),
+    counters: () => ({
+      total: calls.length,
+      byRoute: { ...byRoute },
+      byStatus: { ...byStatus },
+      rateLimited: limiter.primaryRefusals,
+      secondaryLimited: limiter.secondaryRefusals,
+    }),
     close: async () => {
       model.close();
       hook.release();

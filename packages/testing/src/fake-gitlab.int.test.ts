@@ -16,16 +16,26 @@ describe("GitLab stand-in: pull model, Job Hooks, runner/job REST", () => {
   });
   beforeAll(async () => {
     await new Promise<void>((r) => rx.listen(0, "127.0.0.1", r));
-    gl = await startFakeGitLab({ token: "glpat-x", webhook: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/webhooks/gitlab`, token: "hook-secret" } });
+    gl = await startFakeGitLab({
+      token: "glpat-x",
+      webhook: { url: `http://127.0.0.1:${(rx.address() as { port: number }).port}/webhooks/gitlab`, token: "hook-secret" },
+    });
   });
   afterAll(async () => {
     await gl?.close();
     rx.close();
   });
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = { "private-token": "glpat-x" }) =>
-    fetch(`${gl.url}/api/v4${path}`, { method, headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    fetch(`${gl.url}/api/v4${path}`, {
+      method,
+      headers: { ...headers, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
   const runner = async (tags: string[], projectId = 1) =>
-    (await (await api("POST", "/user/runners", { runner_type: "project_type", project_id: projectId, tag_list: tags })).json()) as { id: number; token: string };
+    (await (await api("POST", "/user/runners", { runner_type: "project_type", project_id: projectId, tag_list: tags })).json()) as {
+      id: number;
+      token: string;
+    };
 
   it("a runner takes any pending job of its project whose tags are a subset of its tags; Job Hooks carry the token and an Idempotency-Key", async () => {
     const a = await runner(["oneshot", "oneshot-2cpu-2gb", "extra"]);
@@ -64,7 +74,10 @@ describe("GitLab stand-in: pull model, Job Hooks, runner/job REST", () => {
     gl.cancelJob(401);
     await gl.settleHooks();
     expect(hits.slice(before).map((h) => [h.body.build_id, h.body.build_status])).toEqual([[401, "canceled"]]);
-    expect(gl.hooks.filter((h) => h.jobId === 401).map((h) => [h.status, h.dropped])).toEqual([["pending", true], ["canceled", false]]);
+    expect(gl.hooks.filter((h) => h.jobId === 401).map((h) => [h.status, h.dropped])).toEqual([
+      ["pending", true],
+      ["canceled", false],
+    ]);
     const r = await runner(["oneshot"]);
     expect((await api("POST", "/jobs/request", { token: r.token }, {})).status).toBe(204); // a cancelled job is not taken
   });
@@ -73,10 +86,17 @@ describe("GitLab stand-in: pull model, Job Hooks, runner/job REST", () => {
     gl.queueJob({ id: 501, projectId: 3, tags: ["oneshot"], ref: "feature/x" });
     gl.queueJob({ id: 502, projectId: 3, tags: ["oneshot"], ref: "main", protectedRef: true });
     expect(await (await api("GET", "/projects/3/repository/branches/main")).json()).toEqual({ name: "main", protected: true });
-    expect(await (await api("GET", `/projects/3/repository/branches/${encodeURIComponent("feature/x")}`)).json()).toEqual({ name: "feature/x", protected: false });
+    expect(await (await api("GET", `/projects/3/repository/branches/${encodeURIComponent("feature/x")}`)).json()).toEqual({
+      name: "feature/x",
+      protected: false,
+    });
     expect((await api("GET", "/projects/3/repository/tags/main")).status).toBe(404);
-    expect((await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "protected" })).status).toBe(400);
-    const prot = (await (await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "ref_protected" })).json()) as { id: number; token: string };
+    expect((await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "protected" })).status).toBe(
+      400,
+    );
+    const prot = (await (
+      await api("POST", "/user/runners", { runner_type: "project_type", project_id: 3, tag_list: ["oneshot"], access_level: "ref_protected" })
+    ).json()) as { id: number; token: string };
     const took = (await (await api("POST", "/jobs/request", { token: prot.token }, {})).json()) as { id: number; token: string };
     expect(took.id).toBe(502); // 501 is older, but its ref is not protected
     expect((await api("POST", "/jobs/request", { token: prot.token }, {})).status).toBe(204);

@@ -59,7 +59,16 @@ export interface FakeGitLab {
   /** Jobs of the pull model, by id. */
   jobs: Map<number, GitLabJob>;
   /** A pending job (sends a `pending` Job Hook when a webhook is set). */
-  queueJob(j: { id: number; projectId: number; tags: string[]; name?: string; script?: string; ref?: string; tag?: boolean; protectedRef?: boolean }): GitLabJob;
+  queueJob(j: {
+    id: number;
+    projectId: number;
+    tags: string[];
+    name?: string;
+    script?: string;
+    ref?: string;
+    tag?: boolean;
+    protectedRef?: boolean;
+  }): GitLabJob;
   cancelJob(id: number): GitLabJob;
   setWebhook(url: string, token: string): void;
   /** Drop the next `times` Job Hook deliveries (matching `status`, when given): recorded, never sent. */
@@ -87,15 +96,37 @@ export async function startFakeGitLab(o: { token: string; webhook?: { url: strin
     if (!webhook) return;
     const r = runners.get(j.runnerId ?? -1);
     const body = JSON.stringify({
-      object_kind: "build", ref: j.ref, tag: j.tag, before_sha: "0".repeat(40), sha: "f83a356604ae3c5d03e1b46ef4d1ca77d64a90b0", retries_count: 0,
-      build_id: j.id, build_name: j.name, build_stage: "test", build_status: j.status, build_created_at: j.createdAt, build_started_at: j.startedAt,
-      build_finished_at: j.finishedAt, build_failure_reason: j.status === "failed" ? "script_failure" : "unknown_failure", pipeline_id: j.id * 10,
-      project_id: j.projectId, project_name: `acme / p${j.projectId}`, project: { id: j.projectId, path_with_namespace: `acme/p${j.projectId}` },
+      object_kind: "build",
+      ref: j.ref,
+      tag: j.tag,
+      before_sha: "0".repeat(40),
+      sha: "f83a356604ae3c5d03e1b46ef4d1ca77d64a90b0",
+      retries_count: 0,
+      build_id: j.id,
+      build_name: j.name,
+      build_stage: "test",
+      build_status: j.status,
+      build_created_at: j.createdAt,
+      build_started_at: j.startedAt,
+      build_finished_at: j.finishedAt,
+      build_failure_reason: j.status === "failed" ? "script_failure" : "unknown_failure",
+      pipeline_id: j.id * 10,
+      project_id: j.projectId,
+      project_name: `acme / p${j.projectId}`,
+      project: { id: j.projectId, path_with_namespace: `acme/p${j.projectId}` },
       runner: r ? { id: j.runnerId, description: r.description, runner_type: "project_type", active: true, is_shared: false, tags: r.tags } : null,
     });
     const p = fetch(webhook.url, {
-      method: "POST", body, signal: AbortSignal.timeout(10_000),
-      headers: { "content-type": "application/json", "x-gitlab-event": "Job Hook", "x-gitlab-token": webhook.token, "idempotency-key": idempotencyKey, "x-gitlab-event-uuid": randomUUID() },
+      method: "POST",
+      body,
+      signal: AbortSignal.timeout(10_000),
+      headers: {
+        "content-type": "application/json",
+        "x-gitlab-event": "Job Hook",
+        "x-gitlab-token": webhook.token,
+        "idempotency-key": idempotencyKey,
+        "x-gitlab-event-uuid": randomUUID(),
+      },
     })
       .then(async (res) => void ((rec.statusCode = res.status), await res.text()))
       .catch(() => void (rec.statusCode = 0))
@@ -120,14 +151,24 @@ export async function startFakeGitLab(o: { token: string; webhook?: { url: strin
         const [id, r] = me;
         const have = new Set(r.tags.map((t) => t.toLowerCase()));
         const j = [...model.values()]
-          .filter((x) => x.status === "pending" && x.projectId === r.projectId && (x.tags.length ? x.tags.every((t) => have.has(t.toLowerCase())) : r.tags.length === 0))
+          .filter(
+            (x) =>
+              x.status === "pending" && x.projectId === r.projectId && (x.tags.length ? x.tags.every((t) => have.has(t.toLowerCase())) : r.tags.length === 0),
+          )
           .filter((x) => r.accessLevel === "not_protected" || x.protectedRef)
           .sort((a, b) => a.id - b.id)[0];
         if (!j) return send(204);
         j.runnerId = id;
         j.token = `glcbt-${randomBytes(10).toString("hex")}`;
         set(j, "running");
-        return send(201, { id: j.id, token: j.token, allow_git_fetch: false, job_info: { id: j.id, name: j.name, project_id: j.projectId }, steps: [{ name: "script", script: [j.script], when: "on_success" }], variables: [] });
+        return send(201, {
+          id: j.id,
+          token: j.token,
+          allow_git_fetch: false,
+          job_info: { id: j.id, name: j.name, project_id: j.projectId },
+          steps: [{ name: "script", script: [j.script], when: "on_success" }],
+          variables: [],
+        });
       }
       const put = /^\/api\/v4\/jobs\/(\d+)$/.exec(path);
       if (req.method === "PUT" && put) {
@@ -150,7 +191,15 @@ export async function startFakeGitLab(o: { token: string; webhook?: { url: strin
         if (m && m.projectId === Number(job[1])) {
           const r = m.runnerId === null ? undefined : runners.get(m.runnerId);
           return send(200, {
-            id: m.id, status: m.status, name: m.name, tag_list: m.tags, ref: m.ref, tag: m.tag, created_at: m.createdAt, started_at: m.startedAt, finished_at: m.finishedAt,
+            id: m.id,
+            status: m.status,
+            name: m.name,
+            tag_list: m.tags,
+            ref: m.ref,
+            tag: m.tag,
+            created_at: m.createdAt,
+            started_at: m.startedAt,
+            finished_at: m.finishedAt,
             runner: m.runnerId === null ? null : { id: m.runnerId, description: r?.description ?? "", active: true, is_shared: false },
           });
         }
@@ -183,7 +232,10 @@ export async function startFakeGitLab(o: { token: string; webhook?: { url: strin
         if (!runners.has(Number(rj[1]))) return send(404, { message: "404 Runner Not Found" });
         const want = query.get("status");
         const list = [...model.values()].filter((j) => j.runnerId === Number(rj[1]) && (!want || j.status === want));
-        return send(200, list.map((j) => ({ id: j.id, status: j.status, name: j.name, project: { id: j.projectId } })));
+        return send(
+          200,
+          list.map((j) => ({ id: j.id, status: j.status, name: j.name, project: { id: j.projectId } })),
+        );
       }
       const del = /^\/api\/v4\/runners\/(\d+)$/.exec(path);
       if (req.method === "DELETE" && del) {
@@ -201,7 +253,20 @@ export async function startFakeGitLab(o: { token: string; webhook?: { url: strin
     failNext: (status, times = 1, headers) => void (failing = { status, times, headers: headers ?? (status === 429 ? { "retry-after": "20" } : {}) }),
     jobs: model,
     queueJob: (j) => {
-      const job: GitLabJob = { name: `job-${j.id}`, script: "exit 0", ref: "main", tag: false, protectedRef: false, ...j, status: "pending", runnerId: null, token: null, createdAt: new Date().toISOString(), startedAt: null, finishedAt: null };
+      const job: GitLabJob = {
+        name: `job-${j.id}`,
+        script: "exit 0",
+        ref: "main",
+        tag: false,
+        protectedRef: false,
+        ...j,
+        status: "pending",
+        runnerId: null,
+        token: null,
+        createdAt: new Date().toISOString(),
+        startedAt: null,
+        finishedAt: null,
+      };
       model.set(job.id, job);
       hook(job);
       return job;

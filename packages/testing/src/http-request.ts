@@ -15,7 +15,14 @@ export interface Recorded {
  */
 export function onRequest(
   calls: Recorded[] | ((r: Recorded, req: IncomingMessage) => void),
-  handle: (req: IncomingMessage, path: string, body: unknown, send: (status: number, payload?: unknown, headers?: Record<string, string>) => void, query: URLSearchParams, raw: string) => void,
+  handle: (
+    req: IncomingMessage,
+    path: string,
+    body: unknown,
+    send: (status: number, payload?: unknown, headers?: Record<string, string>) => void,
+    query: URLSearchParams,
+    raw: string,
+  ) => void,
 ) {
   return (req: IncomingMessage, res: ServerResponse) => {
     let raw = "";
@@ -29,17 +36,24 @@ export function onRequest(
         body = raw;
       }
       let sent = false;
-      handle(req, path, body, (status, payload, headers = {}) => {
-        if (sent) return;
-        sent = true;
-        const rec: Recorded = { method: req.method ?? "", path, body, status, ...(q ? { query: q } : {}) };
-        if (typeof calls === "function") calls(rec, req);
-        else calls.push(rec);
-        if (res.destroyed) return;
-        const text = typeof payload === "string";
-        res.writeHead(status, payload === undefined ? headers : { "content-type": text ? "text/plain" : "application/json", ...headers });
-        res.end(payload === undefined ? undefined : text ? payload : JSON.stringify(payload));
-      }, new URLSearchParams(q ?? ""), raw);
+      handle(
+        req,
+        path,
+        body,
+        (status, payload, headers = {}) => {
+          if (sent) return;
+          sent = true;
+          const rec: Recorded = { method: req.method ?? "", path, body, status, ...(q ? { query: q } : {}) };
+          if (typeof calls === "function") calls(rec, req);
+          else calls.push(rec);
+          if (res.destroyed) return;
+          const text = typeof payload === "string";
+          res.writeHead(status, payload === undefined ? headers : { "content-type": text ? "text/plain" : "application/json", ...headers });
+          res.end(payload === undefined ? undefined : text ? payload : JSON.stringify(payload));
+        },
+        new URLSearchParams(q ?? ""),
+        raw,
+      );
     });
   };
 }

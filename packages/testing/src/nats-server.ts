@@ -162,13 +162,16 @@ export async function startNatsCluster(size = 3): Promise<TestNatsCluster> {
   const nodes: (TestNats & { name: string })[] = [];
   for (let i = 0; i < size; i++) {
     const conf = join(dir, `n${i + 1}.conf`);
-    writeFileSync(conf, [
-      `server_name: "n${i + 1}"`,
-      `listen: "127.0.0.1:${ports[i]}"`,
-      `jetstream: { store_dir: ${JSON.stringify(join(dir, `n${i + 1}`))} }`,
-      `cluster: { name: "oneshot-test", listen: "127.0.0.1:${routePorts[i]}", routes: [${routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}] }`,
-      ``,
-    ].join("\n"));
+    writeFileSync(
+      conf,
+      [
+        `server_name: "n${i + 1}"`,
+        `listen: "127.0.0.1:${ports[i]}"`,
+        `jetstream: { store_dir: ${JSON.stringify(join(dir, `n${i + 1}`))} }`,
+        `cluster: { name: "oneshot-test", listen: "127.0.0.1:${routePorts[i]}", routes: [${routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}] }`,
+        ``,
+      ].join("\n"),
+    );
     nodes.push(Object.assign(await startNats({ port: ports[i]!, config: conf }), { name: `n${i + 1}` }));
   }
   await waitForJetStream(ports, size, 60_000);

@@ -32,17 +32,25 @@ net.createServer((c) => {
 export async function startNetnsRelay(o: { ns: string; listen: { host: string; port: number }; target: { host: string; port: number } }): Promise<NetnsRelay> {
   let out = "";
   let n = 0;
-  const p: ChildProcess = spawn("ip", ["netns", "exec", o.ns, process.execPath, "-e", RELAY, o.listen.host, String(o.listen.port), o.target.host, String(o.target.port)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const p: ChildProcess = spawn(
+    "ip",
+    ["netns", "exec", o.ns, process.execPath, "-e", RELAY, o.listen.host, String(o.listen.port), o.target.host, String(o.target.port)],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   p.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
     n = (out.match(/^conn /gm) ?? []).length;
   });
   p.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  await waitFor(`the relay in ${o.ns} to listen`, () => {
-    if (p.exitCode !== null) throw new Error(`relay exited ${p.exitCode}: ${out}`);
-    return out.includes("listening");
-  }, 10_000);
+  await waitFor(
+    `the relay in ${o.ns} to listen`,
+    () => {
+      if (p.exitCode !== null) throw new Error(`relay exited ${p.exitCode}: ${out}`);
+      return out.includes("listening");
+    },
+    10_000,
+  );
   return { url: `http://${o.listen.host}:${o.listen.port}`, connections: () => n, close: () => void p.kill("SIGKILL") };
 }

@@ -36,7 +36,13 @@ describe.skipIf(!busybox)("stand-in runner script (busybox sh) against the GitHu
   beforeAll(async () => {
     bin = mkdtempSync(join(tmpdir(), "oneshot-bb-"));
     for (const a of spawnSync(busybox, ["--list"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) symlinkSync(busybox, join(bin, a));
-    gh = await startFakeGitHub({ appId: "4242", publicKeyPem: app.publicKey.export({ type: "spki", format: "pem" }).toString(), runnerUrl: true, pollMs: 1000, reofferMs: 5000 });
+    gh = await startFakeGitHub({
+      appId: "4242",
+      publicKeyPem: app.publicKey.export({ type: "spki", format: "pem" }).toString(),
+      runnerUrl: true,
+      pollMs: 1000,
+      reofferMs: 5000,
+    });
     const r = await fetch(`${gh.url}/app/installations/42/access_tokens`, { method: "POST", headers: { authorization: `Bearer ${jwt()}` } });
     token = ((await r.json()) as { token: string }).token;
   });
@@ -46,7 +52,9 @@ describe.skipIf(!busybox)("stand-in runner script (busybox sh) against the GitHu
   });
   const mint = async (name: string) => {
     const r = await fetch(`${gh.url}/orgs/acme/actions/runners/generate-jitconfig`, {
-      method: "POST", headers: { authorization: `token ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name, runner_group_id: 1, labels: ["oneshot"] }),
+      method: "POST",
+      headers: { authorization: `token ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name, runner_group_id: 1, labels: ["oneshot"] }),
     });
     return ((await r.json()) as { encoded_jit_config: string }).encoded_jit_config;
   };
@@ -55,7 +63,7 @@ describe.skipIf(!busybox)("stand-in runner script (busybox sh) against the GitHu
     const cfg = await mint("oneshot-h-sh1");
     const run = runScript(bin, cfg);
     await waitFor("the runner online", () => gh.model.online(gh.runner("oneshot-h-sh1")!), 10_000);
-    gh.queueJob({ id: 9001, repo: "acme/widgets", labels: ["oneshot"], script: "echo \"it's job $((4500 * 2 + 1))\"; sleep 1; exit 4" });
+    gh.queueJob({ id: 9001, repo: "acme/widgets", labels: ["oneshot"], script: 'echo "it\'s job $((4500 * 2 + 1))"; sleep 1; exit 4' });
     const { code, out } = await run;
     expect(out).toContain(`oneshot stand-in runner: jitconfig bytes=${Buffer.byteLength(cfg)} sha256=${createHash("sha256").update(cfg).digest("hex")}`);
     expect(out).toContain("it's job 9001");
@@ -79,7 +87,10 @@ describe.skipIf(!busybox)("stand-in runner script (busybox sh) against the GitHu
     gh.setRunnerUrl(undefined);
     const cfg = await mint("oneshot-h-sh3");
     const r = await runScript(bin, cfg);
-    expect([r.code, r.out.trim()]).toEqual([0, `oneshot stand-in runner: jitconfig bytes=${Buffer.byteLength(cfg)} sha256=${createHash("sha256").update(cfg).digest("hex")}`]);
+    expect([r.code, r.out.trim()]).toEqual([
+      0,
+      `oneshot stand-in runner: jitconfig bytes=${Buffer.byteLength(cfg)} sha256=${createHash("sha256").update(cfg).digest("hex")}`,
+    ]);
     expect((await runScript(bin, "")).code).toBe(1);
   });
 });

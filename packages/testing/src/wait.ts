@@ -6,9 +6,7 @@ export class WaitAborted extends Error {}
  * throws `WaitAborted` ends the wait with that error; other errors are retried (the last one is
  * in the timeout's message). `detail` adds context to the timeout's message (e.g. a log's tail).
  */
-export async function waitFor<T>(
-  what: string, probe: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50, detail?: () => string,
-): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50, detail?: () => string): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

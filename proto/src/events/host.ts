@@ -56,6 +56,4 @@ export const HostFenced = defineEvent("HostFenced", {
 });
 export type HostFenced = z.infer<typeof HostFenced>;
 
-export const hostEvents = [
-  HostRegistered, HostCordoned, HostUncordoned, HostDrained, HostLost, HostDeregistered, HostFenced,
-] as const;
+export const hostEvents = [HostRegistered, HostCordoned, HostUncordoned, HostDrained, HostLost, HostDeregistered, HostFenced] as const;

@@ -26,7 +26,10 @@ export const JobQueuedV1 = defineEvent("JobQueued", {
   jobId: Id,
   source: JobSource,
   spec: JobSpecV1,
-  script: z.string().max(256 * 1024).optional(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
 });
 
 /** v2: `spec.netMbit`, the rate the job asked for. */
@@ -35,7 +38,10 @@ export const JobQueued = defineEvent("JobQueued", {
   source: JobSource,
   spec: JobSpec,
   /** Local jobs only: the shell script the guest runs (the user's own command, not a secret). */
-  script: z.string().max(256 * 1024).optional(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
 });
 export type JobQueued = z.infer<typeof JobQueued>;
 
@@ -53,7 +59,10 @@ export const JobScheduledV1 = defineEvent("JobScheduled", {
   vmId: VmId,
   spec: JobSpecV1,
   attempt: z.number().int().nonnegative(),
-  script: z.string().max(256 * 1024).optional(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
 });
 
 /** JobScheduled v2, frozen: every placement booted a VM for its job. Every v2 is a v3 (cold). */
@@ -63,7 +72,10 @@ export const JobScheduledV2 = defineEvent("JobScheduled", {
   vmId: VmId,
   spec: JobSpec,
   attempt: z.number().int().nonnegative(),
-  script: z.string().max(256 * 1024).optional(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
 });
 
 /**
@@ -83,14 +95,20 @@ export const JobScheduled = defineEvent("JobScheduled", {
    * Local jobs: the script, copied from JobQueued, so hostd reads nothing but its own host's
    * subject (least privilege: a hostd identity may not read job subjects).
    */
-  script: z.string().max(256 * 1024).optional(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
   start: z.enum(["cold", "warm"]).optional(),
   /**
    * Warm VMs of this host (of other shapes) the placement needs the capacity of: hostd destroys
    * them before it boots this job's VM, and their pool slots stay empty until this VM is
    * destroyed (the job holds that capacity meanwhile). Their shapes say how much.
    */
-  preempts: z.array(z.object({ vmId: VmId, shape: WarmShape })).max(16).optional(),
+  preempts: z
+    .array(z.object({ vmId: VmId, shape: WarmShape }))
+    .max(16)
+    .optional(),
 });
 export type JobScheduled = z.infer<typeof JobScheduled>;
 
@@ -121,9 +139,7 @@ export const JobStarted = defineEvent("JobStarted", {
 });
 export type JobStarted = z.infer<typeof JobStarted>;
 
-export const Conclusion = z.enum([
-  "success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required", "stale",
-]);
+export const Conclusion = z.enum(["success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required", "stale"]);
 /** JobCompleted v1, frozen. Every v1 value is a valid v2 value. */
 export const JobCompletedV1 = defineEvent("JobCompleted", {
   jobId: Id,
@@ -199,6 +215,14 @@ export const JobFailed = defineEvent("JobFailed", {
 export type JobFailed = z.infer<typeof JobFailed>;
 
 export const jobEvents = [
-  JobQueued, JobIgnored, JobScheduled, JobUnschedulable, JobStarted, JobCompleted, JobCancelled,
-  JobRequeued, JobFailed, JobRebound,
+  JobQueued,
+  JobIgnored,
+  JobScheduled,
+  JobUnschedulable,
+  JobStarted,
+  JobCompleted,
+  JobCancelled,
+  JobRequeued,
+  JobFailed,
+  JobRebound,
 ] as const;

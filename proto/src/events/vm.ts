@@ -172,4 +172,16 @@ export const WarmVmRetired = defineEvent("WarmVmRetired", {
 });
 export type WarmVmRetired = z.infer<typeof WarmVmRetired>;
 
-export const vmEvents = [VmBootRequested, VmBooted, VmBootFailed, VmExited, VmDestroyed, VmIdle, VmRetired, VmVanished, VmIsolationLost, VmWarmed, WarmVmRetired] as const;
+export const vmEvents = [
+  VmBootRequested,
+  VmBooted,
+  VmBootFailed,
+  VmExited,
+  VmDestroyed,
+  VmIdle,
+  VmRetired,
+  VmVanished,
+  VmIsolationLost,
+  VmWarmed,
+  WarmVmRetired,
+] as const;

@@ -46,19 +46,51 @@ function notice(text, error = false) {
 
 function table(headers, rows, emptyText) {
   if (!rows.length) return el("p", { class: "empty" }, emptyText);
-  return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", {}, rows));
+  return el(
+    "table",
+    {},
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        headers.map((h) => el("th", {}, h)),
+      ),
+    ),
+    el("tbody", {}, rows),
+  );
 }
 
 function queuePage(s) {
-  const rows = (list) => list.map((j) => el("tr", { "data-job-id": j.jobId },
-    el("td", { class: "mono" }, jobLink(j.jobId)), el("td", {}, j.state), el("td", {}, `${j.provider}:${j.repo}`), el("td", {}, j.arch ?? "-"),
-    el("td", {}, j.hostId ?? "-"), el("td", { class: "mono" }, j.vmId ?? "-"), el("td", { class: "age" }, ageSpan(j.ageSec)), el("td", {}, j.reason ?? ""),
-    el("td", {}, state.signedIn ? el("button", { onclick: () => act(`/api/jobs/${encodeURIComponent(j.jobId)}/cancel`), "data-action": "cancel" }, "Cancel") : "")));
+  const rows = (list) =>
+    list.map((j) =>
+      el(
+        "tr",
+        { "data-job-id": j.jobId },
+        el("td", { class: "mono" }, jobLink(j.jobId)),
+        el("td", {}, j.state),
+        el("td", {}, `${j.provider}:${j.repo}`),
+        el("td", {}, j.arch ?? "-"),
+        el("td", {}, j.hostId ?? "-"),
+        el("td", { class: "mono" }, j.vmId ?? "-"),
+        el("td", { class: "age" }, ageSpan(j.ageSec)),
+        el("td", {}, j.reason ?? ""),
+        el(
+          "td",
+          {},
+          state.signedIn ? el("button", { onclick: () => act(`/api/jobs/${encodeURIComponent(j.jobId)}/cancel`), "data-action": "cancel" }, "Cancel") : "",
+        ),
+      ),
+    );
   const head = ["job", "state", "repo", "arch", "host", "vm", "age", "reason", ""];
   return [
-    el("h2", {}, `Waiting (${s.queue.waiting.length})`), table(head, rows(s.queue.waiting), "nothing waiting"),
-    el("h2", {}, `Placed (${s.queue.placed.length})`), table(head, rows(s.queue.placed), "nothing placed"),
-    el("h2", {}, `Running (${s.queue.running.length})`), table(head, rows(s.queue.running), "nothing running"),
+    el("h2", {}, `Waiting (${s.queue.waiting.length})`),
+    table(head, rows(s.queue.waiting), "nothing waiting"),
+    el("h2", {}, `Placed (${s.queue.placed.length})`),
+    table(head, rows(s.queue.placed), "nothing placed"),
+    el("h2", {}, `Running (${s.queue.running.length})`),
+    table(head, rows(s.queue.running), "nothing running"),
   ];
 }
 
@@ -69,38 +101,90 @@ function bar(pct, label) {
 }
 
 function hostsPage(s) {
-  const action = (h, name, allowed) => el("button", {
-    "data-action": name, disabled: !state.signedIn || !allowed,
-    title: state.signedIn ? undefined : "sign in with the admin token to change hosts",
-    onclick: () => act(`/api/hosts/${encodeURIComponent(h.hostId)}/${name}`),
-  }, name);
-  const rows = s.hosts.map((h) => el("tr", { "data-host-id": h.hostId },
-    el("td", { class: "mono" }, h.hostId), el("td", {}, h.arch),
-    el("td", {}, `${h.vmm}/${h.accel}${h.emulated ? " (emulated)" : ""}`),
-    el("td", { class: `status-${h.status}`, "data-status": h.status }, h.status),
-    el("td", { class: "cpu" }, bar(h.cpuPct, `${h.used.vcpus}/${h.capacity.vcpus} vCPU`)),
-    el("td", { class: "mem" }, bar(h.memPct, `${h.used.memMiB}/${h.capacity.memMiB} MiB`)),
-    el("td", {}, String(h.vms)),
-    el("td", { class: "warm", title: h.warm ? Object.entries(h.warm.shapes).map(([k, n]) => `${n} × ${k}`).join("\n") : undefined },
-      h.warm ? `${h.warm.ready} ready (${Object.entries(h.warm.shapes).map(([k, n]) => `${n} × ${k}`).join(", ")})` : "none"),
-    el("td", {}, h.heartbeat ? [ageSpan(h.heartbeat.ageSec), ` ago, up ${Math.round(h.heartbeat.uptimeSec)}s`] : "none yet"),
-    el("td", { class: "actions" }, action(h, "cordon", h.status === "ready"), action(h, "uncordon", h.status === "cordoned" || h.status === "draining"), action(h, "drain", h.status === "ready" || h.status === "cordoned")),
-  ));
-  return [el("h2", {}, `Hosts (${s.hosts.length})`), table(["host", "arch", "vmm/accel", "state", "cpu", "memory", "vms", "warm pool", "heartbeat", ""], rows, "no host registered")];
+  const action = (h, name, allowed) =>
+    el(
+      "button",
+      {
+        "data-action": name,
+        disabled: !state.signedIn || !allowed,
+        title: state.signedIn ? undefined : "sign in with the admin token to change hosts",
+        onclick: () => act(`/api/hosts/${encodeURIComponent(h.hostId)}/${name}`),
+      },
+      name,
+    );
+  const rows = s.hosts.map((h) =>
+    el(
+      "tr",
+      { "data-host-id": h.hostId },
+      el("td", { class: "mono" }, h.hostId),
+      el("td", {}, h.arch),
+      el("td", {}, `${h.vmm}/${h.accel}${h.emulated ? " (emulated)" : ""}`),
+      el("td", { class: `status-${h.status}`, "data-status": h.status }, h.status),
+      el("td", { class: "cpu" }, bar(h.cpuPct, `${h.used.vcpus}/${h.capacity.vcpus} vCPU`)),
+      el("td", { class: "mem" }, bar(h.memPct, `${h.used.memMiB}/${h.capacity.memMiB} MiB`)),
+      el("td", {}, String(h.vms)),
+      el(
+        "td",
+        {
+          class: "warm",
+          title: h.warm
+            ? Object.entries(h.warm.shapes)
+                .map(([k, n]) => `${n} × ${k}`)
+                .join("\n")
+            : undefined,
+        },
+        h.warm
+          ? `${h.warm.ready} ready (${Object.entries(h.warm.shapes)
+              .map(([k, n]) => `${n} × ${k}`)
+              .join(", ")})`
+          : "none",
+      ),
+      el("td", {}, h.heartbeat ? [ageSpan(h.heartbeat.ageSec), ` ago, up ${Math.round(h.heartbeat.uptimeSec)}s`] : "none yet"),
+      el(
+        "td",
+        { class: "actions" },
+        action(h, "cordon", h.status === "ready"),
+        action(h, "uncordon", h.status === "cordoned" || h.status === "draining"),
+        action(h, "drain", h.status === "ready" || h.status === "cordoned"),
+      ),
+    ),
+  );
+  return [
+    el("h2", {}, `Hosts (${s.hosts.length})`),
+    table(["host", "arch", "vmm/accel", "state", "cpu", "memory", "vms", "warm pool", "heartbeat", ""], rows, "no host registered"),
+  ];
 }
 
 function jobsPage(s) {
-  const rows = s.recent.map((j) => el("tr", { "data-job-id": j.jobId },
-    el("td", { class: "mono" }, jobLink(j.jobId)), el("td", { class: `outcome-${j.outcome.replace(" ", "-")}`, "data-outcome": j.outcome }, j.outcome),
-    el("td", {}, j.exitCode ?? "-"), el("td", {}, `${j.provider}:${j.repo}`), el("td", {}, j.hostId ?? "-"),
-    el("td", {}, time(j.queuedAt)), el("td", {}, time(j.updatedAt)), el("td", {}, j.reason ?? "")));
+  const rows = s.recent.map((j) =>
+    el(
+      "tr",
+      { "data-job-id": j.jobId },
+      el("td", { class: "mono" }, jobLink(j.jobId)),
+      el("td", { class: `outcome-${j.outcome.replace(" ", "-")}`, "data-outcome": j.outcome }, j.outcome),
+      el("td", {}, j.exitCode ?? "-"),
+      el("td", {}, `${j.provider}:${j.repo}`),
+      el("td", {}, j.hostId ?? "-"),
+      el("td", {}, time(j.queuedAt)),
+      el("td", {}, time(j.updatedAt)),
+      el("td", {}, j.reason ?? ""),
+    ),
+  );
   return [el("h2", {}, "Recent jobs"), table(["job", "outcome", "exit", "repo", "host", "queued", "last change", "reason"], rows, "no jobs yet")];
 }
 
 function eventsTable(events, withCorrelation) {
-  const rows = events.map((e) => el("tr", { "data-type": e.type, "data-seq": e.seq },
-    el("td", { class: "mono" }, e.seq), el("td", { class: "mono" }, time(e.time)), el("td", {}, e.type),
-    el("td", { class: "mono" }, e.summary), withCorrelation ? el("td", { class: "mono" }, e.correlationId) : undefined));
+  const rows = events.map((e) =>
+    el(
+      "tr",
+      { "data-type": e.type, "data-seq": e.seq },
+      el("td", { class: "mono" }, e.seq),
+      el("td", { class: "mono" }, time(e.time)),
+      el("td", {}, e.type),
+      el("td", { class: "mono" }, e.summary),
+      withCorrelation ? el("td", { class: "mono" }, e.correlationId) : undefined,
+    ),
+  );
   return table(["seq", "time", "type", "what", ...(withCorrelation ? ["correlation"] : [])], rows, "no events");
 }
 
@@ -113,10 +197,15 @@ function jobPage(id) {
   const v = state.job;
   let shell = document.getElementById("job-shell");
   if (!shell || shell.dataset.jobId !== id) {
-    shell = el("div", { id: "job-shell", "data-job-id": id },
+    shell = el(
+      "div",
+      { id: "job-shell", "data-job-id": id },
       el("div", { id: "job-facts" }),
-      el("h2", {}, "Timeline (every event of its correlation id)"), el("div", { id: "timeline" }),
-      el("h2", {}, "Guest console ", el("span", { id: "console-vm", class: "mono" })), el("pre", { id: "console", class: "console" }));
+      el("h2", {}, "Timeline (every event of its correlation id)"),
+      el("div", { id: "timeline" }),
+      el("h2", {}, "Guest console ", el("span", { id: "console-vm", class: "mono" })),
+      el("pre", { id: "console", class: "console" }),
+    );
     document.getElementById("page").replaceChildren(shell);
   }
   const facts = document.getElementById("job-facts");
@@ -127,15 +216,31 @@ function jobPage(id) {
   const j = v.job;
   facts.replaceChildren(
     el("h2", {}, "Job ", el("span", { class: "mono" }, j.jobId)),
-    el("dl", { class: "meta" },
-      el("dt", {}, "state"), el("dd", { id: "job-state", "data-state": j.state }, j.state),
-      el("dt", {}, "outcome"), el("dd", { class: `outcome-${j.outcome.replace(" ", "-")}`, id: "job-outcome" }, j.outcome, j.exitCode === undefined || j.exitCode === null ? "" : ` (exit ${j.exitCode})`),
-      el("dt", {}, "repo"), el("dd", {}, `${j.provider}:${j.repo}`),
-      el("dt", {}, "host / vm"), el("dd", { class: "mono" }, `${j.hostId ?? "-"} / ${j.vmId ?? "-"}`),
-      el("dt", {}, "queued"), el("dd", {}, time(j.queuedAt), j.finished ? "" : [" (", ageSpan(j.ageSec), " ago)"]),
-      el("dt", {}, "correlation"), el("dd", { class: "mono" }, v.correlationId ?? "-"),
-      j.reason ? [el("dt", {}, "reason"), el("dd", {}, j.reason)] : []),
-    state.signedIn && !j.finished ? el("button", { "data-action": "cancel", onclick: () => act(`/api/jobs/${encodeURIComponent(j.jobId)}/cancel`) }, "Cancel job") : "",
+    el(
+      "dl",
+      { class: "meta" },
+      el("dt", {}, "state"),
+      el("dd", { id: "job-state", "data-state": j.state }, j.state),
+      el("dt", {}, "outcome"),
+      el(
+        "dd",
+        { class: `outcome-${j.outcome.replace(" ", "-")}`, id: "job-outcome" },
+        j.outcome,
+        j.exitCode === undefined || j.exitCode === null ? "" : ` (exit ${j.exitCode})`,
+      ),
+      el("dt", {}, "repo"),
+      el("dd", {}, `${j.provider}:${j.repo}`),
+      el("dt", {}, "host / vm"),
+      el("dd", { class: "mono" }, `${j.hostId ?? "-"} / ${j.vmId ?? "-"}`),
+      el("dt", {}, "queued"),
+      el("dd", {}, time(j.queuedAt), j.finished ? "" : [" (", ageSpan(j.ageSec), " ago)"]),
+      el("dt", {}, "correlation"),
+      el("dd", { class: "mono" }, v.correlationId ?? "-"),
+      j.reason ? [el("dt", {}, "reason"), el("dd", {}, j.reason)] : [],
+    ),
+    state.signedIn && !j.finished
+      ? el("button", { "data-action": "cancel", onclick: () => act(`/api/jobs/${encodeURIComponent(j.jobId)}/cancel`) }, "Cancel job")
+      : "",
   );
   document.getElementById("timeline").replaceChildren(eventsTable(v.timeline, false));
 }

@@ -25,7 +25,11 @@ export class Sessions {
   private readonly live = new Map<string, number>();
   private readonly failures = new Map<string, { count: number; since: number }>();
 
-  constructor(token: string | undefined, private readonly ttlMs: number, private readonly clock: () => number) {
+  constructor(
+    token: string | undefined,
+    private readonly ttlMs: number,
+    private readonly clock: () => number,
+  ) {
     this.expected = token ? digest(token) : undefined;
   }
 

@@ -45,16 +45,27 @@ export async function launchChromium(): Promise<TestBrowser> {
   const profile = mkdtempSync(join(tmpdir(), "oneshot-chromium-"));
   const executablePath = chromiumBinary()!;
   const browser = await puppeteer.launch({
-    executablePath, pipe: true, ignoreDefaultArgs: true, defaultViewport: { width: 1400, height: 900 },
+    executablePath,
+    pipe: true,
+    ignoreDefaultArgs: true,
+    defaultViewport: { width: 1400, height: 900 },
     args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`,
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--user-data-dir=${profile}`,
     ],
   });
   const page = await browser.newPage();
   mkdirSync(screenshotDir, { recursive: true });
   return {
-    browser, page,
+    browser,
+    page,
     screenshot: async (name) => {
       const path = join(screenshotDir, `${name}.png`) as `${string}.png`;
       await page.screenshot({ path, fullPage: true });
@@ -74,10 +85,16 @@ export const mainText = (page: Page) => page.$eval("#page", (e) => (e as unknown
 /** Waits until the page's main area shows every one of `texts` (live updates arrive over SSE). */
 export async function waitForText(page: Page, texts: (string | RegExp)[], timeoutMs = 30_000): Promise<string> {
   let last = "";
-  return waitFor(`the page to show ${texts.join(", ")}`, async () => {
-    last = await mainText(page);
-    return texts.every((t) => (typeof t === "string" ? last.includes(t) : t.test(last))) ? last : undefined;
-  }, timeoutMs, 200, () => `page text:\n${last.slice(0, 4000)}`);
+  return waitFor(
+    `the page to show ${texts.join(", ")}`,
+    async () => {
+      last = await mainText(page);
+      return texts.every((t) => (typeof t === "string" ? last.includes(t) : t.test(last))) ? last : undefined;
+    },
+    timeoutMs,
+    200,
+    () => `page text:\n${last.slice(0, 4000)}`,
+  );
 }
 
 /** The event types of a job page's timeline, in order. */
@@ -88,10 +105,14 @@ export const consoleText = (page: Page) => page.$eval("#console", (e) => e.textC
 
 /** POSTs from the page itself (same origin, its cookie): what a click would send. */
 export const postFromPage = (page: Page, path: string, body: unknown = {}) =>
-  page.evaluate(async (p, b) => {
-    const r = await fetch(p, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
-    return { status: r.status, body: (await r.json().catch(() => ({}))) as { error?: string; type?: string; seq?: number } };
-  }, path, body);
+  page.evaluate(
+    async (p, b) => {
+      const r = await fetch(p, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
+      return { status: r.status, body: (await r.json().catch(() => ({}))) as { error?: string; type?: string; seq?: number } };
+    },
+    path,
+    body,
+  );
 
 /** Signs in through the header form, as an operator would. */
 export async function signIn(page: Page, token: string): Promise<void> {

@@ -6,7 +6,12 @@ import type { Nats } from "@oneshot/runtime";
  * the job's own lines (the agent's signed markers and the kernel's boot messages dropped) or,
  * `raw`, everything. A chunk hostd sent twice (same offset) is shown once.
  */
-export async function followConsole(nats: Nats, where: { hostId: string; vmId: string }, raw: boolean, onText: (text: string) => void): Promise<() => Promise<void>> {
+export async function followConsole(
+  nats: Nats,
+  where: { hostId: string; vmId: string },
+  raw: boolean,
+  onText: (text: string) => void,
+): Promise<() => Promise<void>> {
   const filter = new ConsoleFilter(raw);
   let next = 0;
   return followVmOutput(nats, where.hostId, where.vmId, (chunk) => {

@@ -3,7 +3,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, waitFor } from "@oneshot/testing";
 import { startUp, type CliResult, type UpStack } from "../../../packages/cli/src/e2e/harness.js";
-import { chromiumMissing, consoleText, launchChromium, mainText, postFromPage, signIn, timelineTypes, waitForText, type TestBrowser } from "./browser.test-kit.js";
+import {
+  chromiumMissing,
+  consoleText,
+  launchChromium,
+  mainText,
+  postFromPage,
+  signIn,
+  timelineTypes,
+  waitForText,
+  type TestBrowser,
+} from "./browser.test-kit.js";
 
 // The dashboard as a user meets it: `oneshot up` starts it beside the other services (each its
 // own process, real NATS with TLS and NKeys, a real QEMU guest), a job runs through the stack,
@@ -31,7 +41,7 @@ describe.skipIf(skip)("dashboard end to end (oneshot up, a real QEMU guest, head
   });
 
   it("is started by `oneshot up`, which prints its URL as a dashboard line", async () => {
-    await waitFor("the \"oneshot is up\" block", () => stack.output().includes("oneshot is up."), 30_000, 100);
+    await waitFor('the "oneshot is up" block', () => stack.output().includes("oneshot is up."), 30_000, 100);
     expect(stack.output()).toMatch(new RegExp(`^  dashboard\\s+${url.replace(/[.:/]/g, "\\$&")}/ `, "m"));
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
   });
@@ -80,7 +90,12 @@ describe.skipIf(skip)("dashboard end to end (oneshot up, a real QEMU guest, head
     expect(refused.status).toBe(401);
     expect((await stack.events(["--host", hostId])).map((e) => e.type)).not.toContain("HostCordoned");
     await signIn(b.page, readFileSync(join(stack.state, "dashboard-admin-token"), "utf8").trim());
-    await waitFor("the cordon button", () => b.page.$eval(`tr[data-host-id="${hostId}"] [data-action="cordon"]`, (e) => !(e as unknown as { disabled: boolean }).disabled), 10_000, 100);
+    await waitFor(
+      "the cordon button",
+      () => b.page.$eval(`tr[data-host-id="${hostId}"] [data-action="cordon"]`, (e) => !(e as unknown as { disabled: boolean }).disabled),
+      10_000,
+      100,
+    );
     await b.page.click(`tr[data-host-id="${hostId}"] [data-action="cordon"]`);
     await waitFor("the host to show cordoned", async () => (await mainText(b.page)).includes("cordoned"), 30_000, 200);
     await b.page.goto(`${url}/#/events`);

@@ -45,12 +45,39 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     await provisionAll(admin, ["metal-01"], log);
     store = new EventStore(admin.js, admin.jsm);
     // What was there before the dashboard started: it replays it.
+    await append(
+      {
+        type: "HostRegistered",
+        data: {
+          hostId: "metal-01",
+          arch: "amd64",
+          capacity: { vcpus: 4, memMiB: 4096, diskGiB: 20 },
+          labels: [],
+          vmm: "qemu",
+          accel: "tcg",
+          emulated: false,
+          images: ["minimal"],
+          publicKey: "k",
+          version: "0",
+        },
+      },
+      "host-boot",
+    );
     await append({
-      type: "HostRegistered",
-      data: { hostId: "metal-01", arch: "amd64", capacity: { vcpus: 4, memMiB: 4096, diskGiB: 20 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey: "k", version: "0" },
-    }, "host-boot");
-    await append({ type: "JobQueued", data: { jobId: ref.jobId, spec, source: { provider: "local", repo: "local", org: "local", providerJobId: ref.jobId, labels: [] } } });
-    await append({ type: "JobQueued", data: { jobId: "local-waiting", spec: { ...spec, vcpus: 64 }, source: { provider: "local", repo: "local", org: "local", providerJobId: "w", labels: [] } } }, "cli-run-wait");
+      type: "JobQueued",
+      data: { jobId: ref.jobId, spec, source: { provider: "local", repo: "local", org: "local", providerJobId: ref.jobId, labels: [] } },
+    });
+    await append(
+      {
+        type: "JobQueued",
+        data: {
+          jobId: "local-waiting",
+          spec: { ...spec, vcpus: 64 },
+          source: { provider: "local", repo: "local", org: "local", providerJobId: "w", labels: [] },
+        },
+      },
+      "cli-run-wait",
+    );
 
     const tokenFile = join(dir, "token");
     writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
@@ -58,17 +85,28 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     url = `http://127.0.0.1:${port}`;
     dash = spawn(process.execPath, [main], {
       env: {
-        ...process.env, NATS_URL: server.url, NATS_USER: "dashboard", NATS_PASSWORD: "pw-dashboard", DASHBOARD_PORT: String(port),
-        DASHBOARD_ADMIN_TOKEN_FILE: tokenFile, LOG_LEVEL: "debug",
+        ...process.env,
+        NATS_URL: server.url,
+        NATS_USER: "dashboard",
+        NATS_PASSWORD: "pw-dashboard",
+        DASHBOARD_PORT: String(port),
+        DASHBOARD_ADMIN_TOKEN_FILE: tokenFile,
+        LOG_LEVEL: "debug",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
     dash.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     dash.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    await waitFor("the dashboard to be caught up", async () => {
-      if (dash.exitCode !== null) throw new WaitAborted(`dashboard exited ${dash.exitCode}:\n${out}`);
-      return (await fetch(`${url}/healthz`).catch(() => undefined))?.ok;
-    }, 30_000, 100, () => out);
+    await waitFor(
+      "the dashboard to be caught up",
+      async () => {
+        if (dash.exitCode !== null) throw new WaitAborted(`dashboard exited ${dash.exitCode}:\n${out}`);
+        return (await fetch(`${url}/healthz`).catch(() => undefined))?.ok;
+      },
+      30_000,
+      100,
+      () => out,
+    );
     b = await launchChromium();
   });
 
@@ -87,7 +125,10 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     await append({ type: "JobScheduled", data: { ...ref, spec, attempt: 0 } });
     await waitForText(b.page, ["Waiting (1)", "Placed (1)"]);
     await append({ type: "VmBootRequested", data: { ...ref, tap: "os-vm0dash01", disks: [] } });
-    await append({ type: "VmBooted", data: { ...ref, vmm: "qemu", accel: "tcg", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 900, totalMs: 910 } } });
+    await append({
+      type: "VmBooted",
+      data: { ...ref, vmm: "qemu", accel: "tcg", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 900, totalMs: 910 } },
+    });
     text = await waitForText(b.page, ["Running (1)", "Placed (0)"]);
     expect(text).toMatch(/local-dash-1\s+running/);
     await b.screenshot("int-queue");
@@ -95,24 +136,48 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
 
   it("shows the host with its capacity in use, accel and heartbeat", async () => {
     await publish(subjects.heartbeat("metal-01"), {
-      type: "HostHeartbeat", data: { hostId: "metal-01", runningVms: 1, used: { vcpus: 2, memMiB: 1024, diskGiB: 1 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 20 }, accel: "tcg", draining: false, uptimeSec: 42 },
+      type: "HostHeartbeat",
+      data: {
+        hostId: "metal-01",
+        runningVms: 1,
+        used: { vcpus: 2, memMiB: 1024, diskGiB: 1 },
+        capacity: { vcpus: 4, memMiB: 4096, diskGiB: 20 },
+        accel: "tcg",
+        draining: false,
+        uptimeSec: 42,
+      },
     });
     await b.page.goto(`${url}/#/hosts`);
     const text = await waitForText(b.page, ["metal-01", "2/4 vCPU", "1024/4096 MiB", "qemu/tcg", "ready", /ago, up 42s/]);
     expect(text).toMatch(/\bnone\b/); // no warm pool yet
     expect(await b.page.$eval('tr[data-host-id="metal-01"] .cpu .bar > span', (e) => (e as unknown as { style: { width: string } }).style.width)).toBe("50%");
     // The host boots a pool VM: the page shows it ready, by shape.
-    await append({
-      type: "VmWarmed",
-      data: { hostId: "metal-01", vmId: "warm01", shape: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal" }, vmm: "qemu", accel: "tcg", timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 800, totalMs: 805 } },
-    }, "warm-pool");
+    await append(
+      {
+        type: "VmWarmed",
+        data: {
+          hostId: "metal-01",
+          vmId: "warm01",
+          shape: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal" },
+          vmm: "qemu",
+          accel: "tcg",
+          timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 800, totalMs: 805 },
+        },
+      },
+      "warm-pool",
+    );
     await waitForText(b.page, ["1 ready (1 × amd64 1cpu/256MiB/minimal)"]);
     await b.screenshot("int-hosts");
   });
 
   it("shows a job's whole correlated timeline and its live guest console", async () => {
     await publish(subjects.vmLog(ref.hostId, ref.vmId), {
-      type: "VmOutput", data: { ...ref, offset: 0, text: `[    0.1] Linux version 6.1\nONESHOT-AGENT-READY${mac}\nONESHOT-JOB-START kind=local job=${ref.jobId}${mac}\nhello-dashboard\n` },
+      type: "VmOutput",
+      data: {
+        ...ref,
+        offset: 0,
+        text: `[    0.1] Linux version 6.1\nONESHOT-AGENT-READY${mac}\nONESHOT-JOB-START kind=local job=${ref.jobId}${mac}\nhello-dashboard\n`,
+      },
     });
     await b.page.goto(`${url}/#/jobs/${ref.jobId}`);
     await waitFor("the console line", async () => (await consoleText(b.page)).includes("hello-dashboard"), 30_000, 200);
@@ -156,7 +221,12 @@ describe.skipIf(skip)("dashboard in a real browser (real NATS, the dashboard's o
     await signIn(b.page, "not-the-token-at-all");
     await waitFor("the refusal", async () => (await b.page.$eval("#notice", (e) => e.textContent ?? "")).includes("sign-in refused (401)"), 10_000, 100);
     await signIn(b.page, TOKEN);
-    await waitFor("the operator's buttons", () => b.page.$eval('tr[data-host-id="metal-01"] [data-action="cordon"]', (e) => !(e as unknown as { disabled: boolean }).disabled), 10_000, 100);
+    await waitFor(
+      "the operator's buttons",
+      () => b.page.$eval('tr[data-host-id="metal-01"] [data-action="cordon"]', (e) => !(e as unknown as { disabled: boolean }).disabled),
+      10_000,
+      100,
+    );
     await b.page.click('tr[data-host-id="metal-01"] [data-action="cordon"]');
     await waitForText(b.page, ["cordoned"]);
     await b.page.goto(`${url}/#/events`);

@@ -15,22 +15,33 @@ export interface LiveFeed {
  * live), and calls `onChange` after each. Nothing here polls a service.
  */
 export async function startLiveFeed(o: {
-  nats: Nats; store: EventStore; state: DashboardState; log: Logger; clock: () => number; onChange: () => void; onFatal: (e: unknown) => void;
+  nats: Nats;
+  store: EventStore;
+  state: DashboardState;
+  log: Logger;
+  clock: () => number;
+  onChange: () => void;
+  onFatal: (e: unknown) => void;
 }): Promise<LiveFeed> {
   const last = await o.store.lastStreamSeq();
   let caughtUp = last === 0;
-  const stopEvents = await o.store.follow(subjects.allEvents, (e) => {
-    applyEvent(o.state, e);
-    if (e.seq >= last) caughtUp = true;
-    o.onChange();
-  }, {
-    startSeq: 1, onError: o.onFatal,
-    // A message no reader may apply (undecodable, misplaced) still counts as read.
-    onDecodeError: (err) => {
-      o.log.warn({ err, subject: err.subject, seq: err.seq }, "event skipped");
-      if ((err.seq ?? 0) >= last) caughtUp = true;
+  const stopEvents = await o.store.follow(
+    subjects.allEvents,
+    (e) => {
+      applyEvent(o.state, e);
+      if (e.seq >= last) caughtUp = true;
+      o.onChange();
     },
-  });
+    {
+      startSeq: 1,
+      onError: o.onFatal,
+      // A message no reader may apply (undecodable, misplaced) still counts as read.
+      onDecodeError: (err) => {
+        o.log.warn({ err, subject: err.subject, seq: err.seq }, "event skipped");
+        if ((err.seq ?? 0) >= last) caughtUp = true;
+      },
+    },
+  );
 
   const consumer = await o.nats.js.consumers.get(streams.telemetry.name, {
     filter_subjects: subjects.allHeartbeats,

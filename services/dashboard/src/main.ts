@@ -20,10 +20,17 @@ const clock = () => Date.now();
 
 let nats;
 try {
-  nats = await connectNats({
-    url: config.NATS_URL, name: "oneshot-dashboard", user: config.NATS_USER, password: config.NATS_PASSWORD,
-    nkeySeedFile: config.NATS_NKEY_FILE, caFile: config.NATS_CA_FILE,
-  }, log);
+  nats = await connectNats(
+    {
+      url: config.NATS_URL,
+      name: "oneshot-dashboard",
+      user: config.NATS_USER,
+      password: config.NATS_PASSWORD,
+      nkeySeedFile: config.NATS_NKEY_FILE,
+      caFile: config.NATS_CA_FILE,
+    },
+    log,
+  );
 } catch (e) {
   process.stderr.write(`oneshot-dashboard: ${(e as Error).message}\n`);
   process.exit(69); // EX_UNAVAILABLE
@@ -34,7 +41,12 @@ const state = emptyDashboard({ jobsKept: config.DASHBOARD_JOBS_KEPT, eventsKept:
 const changes = new EventEmitter().setMaxListeners(0);
 
 const feed = await startLiveFeed({
-  nats, store, state, log, clock, onChange: () => changes.emit("change"),
+  nats,
+  store,
+  state,
+  log,
+  clock,
+  onChange: () => changes.emit("change"),
   onFatal: (err) => {
     log.fatal({ err }, "event log follow failed");
     void shutdown.run(1);
@@ -43,7 +55,11 @@ const feed = await startLiveFeed({
 shutdown.add("live-feed", () => feed.stop());
 
 const server = createDashboardServer({
-  state, caughtUp: feed.caughtUp, clock, log, publicDir: join(import.meta.dirname, "..", "public"),
+  state,
+  caughtUp: feed.caughtUp,
+  clock,
+  log,
+  publicDir: join(import.meta.dirname, "..", "public"),
   sessions: new Sessions(adminToken, config.DASHBOARD_SESSION_TTL * 1000, clock),
   onChange: (f) => {
     changes.on("change", f);
@@ -68,7 +84,9 @@ function readToken(file: string | undefined): string | undefined {
   try {
     token = readFileSync(file, "utf8").trim();
   } catch (e) {
-    process.stderr.write(`oneshot-dashboard: invalid configuration: DASHBOARD_ADMIN_TOKEN_FILE: cannot read it (${(e as NodeJS.ErrnoException).code ?? "error"})\n`);
+    process.stderr.write(
+      `oneshot-dashboard: invalid configuration: DASHBOARD_ADMIN_TOKEN_FILE: cannot read it (${(e as NodeJS.ErrnoException).code ?? "error"})\n`,
+    );
     process.exit(78); // EX_CONFIG
   }
   if (token.length < 16) {

@@ -3,10 +3,18 @@ import { BaseEnv, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 
 /** `a,b , c` → ["a","b","c"]; empty → []. */
-const csv = z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+const csv = z.string().transform((s) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
 /** The machine's hostname as a host id (subject token): anything else becomes `-`. */
-export const defaultHostId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64) || "host";
+export const defaultHostId = (): string =>
+  hostname()
+    .replace(/[^A-Za-z0-9_-]/g, "-")
+    .slice(0, 64) || "host";
 
 /**
  * `HOSTD_WARM_POOLS`: `<image>/<vcpus>/<memMiB>/<diskGiB>=<count>`, comma-separated, e.g.
@@ -14,7 +22,10 @@ export const defaultHostId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g,
  */
 export const WarmPoolsEnv = z.string().transform((s, ctx) => {
   const pools: { image: string; vcpus: number; memMiB: number; diskGiB: number; size: number }[] = [];
-  for (const item of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+  for (const item of s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z0-9_.-]{1,64})\/(\d{1,4})\/(\d{2,8})\/(\d{1,6})=(\d{1,3})$/.exec(item);
     if (!m) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${item}" is not <image>/<vcpus>/<memMiB>/<diskGiB>=<count> (e.g. minimal/1/512/1=2)` });
@@ -33,7 +44,10 @@ export const WarmPoolsEnv = z.string().transform((s, ctx) => {
 /** hostd's configuration: environment only, parsed once at start. */
 export const HostdEnv = BaseEnv.extend({
   /** This host's id (a subject token): `evt.host.<id>`, durable `hostd-<id>`. Default: the hostname. */
-  HOSTD_HOST_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 chars of [A-Za-z0-9_-]").default(defaultHostId),
+  HOSTD_HOST_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 chars of [A-Za-z0-9_-]")
+    .default(defaultHostId),
   /**
    * Guest arch this host offers. Default: the machine's. The other arch is allowed for testing:
    * guests then run under QEMU emulation and HostRegistered says `emulated: true`.
@@ -54,7 +68,10 @@ export const HostdEnv = BaseEnv.extend({
   /** VMs running at once; more placements wait in hostd's queue until one ends. */
   HOSTD_MAX_CONCURRENT_VMS: envInt(1, 1024).default(8),
   /** Guest images: `<dir>/<arch>/{vmlinuz,initrd.img,rootfs.ext4,manifest.json}` (ONESHOT_IMAGE_DIR is the same). */
-  HOSTD_IMAGE_DIR: z.string().min(1).default(() => process.env.ONESHOT_IMAGE_DIR ?? "images/out"),
+  HOSTD_IMAGE_DIR: z
+    .string()
+    .min(1)
+    .default(() => process.env.ONESHOT_IMAGE_DIR ?? "images/out"),
   /** Which VMM: `auto` takes Firecracker when its driver is present and works here, else QEMU. */
   HOSTD_VMM: z.enum(["auto", "qemu", "firecracker"]).default("auto"),
   /** `auto` probes KVM for real (a probe boot); `kvm` trusts /dev/kvm without probing; `tcg` never uses KVM. */
@@ -62,14 +79,23 @@ export const HostdEnv = BaseEnv.extend({
   /** How long the KVM probe boot may take before KVM counts as unusable (seconds). */
   HOSTD_KVM_PROBE_TIMEOUT: envInt(1, 3600).default(45),
   /** The bridge the VM taps join (created if missing); one per hostd on a machine. */
-  HOSTD_BRIDGE: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a Linux interface name (1-15 chars)").default("osbr0"),
+  HOSTD_BRIDGE: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be a Linux interface name (1-15 chars)")
+    .default("osbr0"),
   /** VM addresses; the first address is the bridge (the guests' gateway). /16 to /29. */
-  HOSTD_SUBNET: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-9])$/, "must be an IPv4 CIDR from /16 to /29").default("172.30.0.0/16"),
+  HOSTD_SUBNET: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-9])$/, "must be an IPv4 CIDR from /16 to /29")
+    .default("172.30.0.0/16"),
   /**
    * DNS server written to each guest's config drive; the only host-network exception in the
    * isolation rules (udp/tcp 53). Default: the host's first non-loopback nameserver, else 1.1.1.1.
    */
-  HOSTD_DNS: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, "must be an IPv4 address").optional(),
+  HOSTD_DNS: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}$/, "must be an IPv4 address")
+    .optional(),
   /**
    * Routes that lead to the internet, not to the host's private side (CIDRs, comma-separated).
    * The forbidden set holds every network the host routes to besides its default route; a
@@ -145,6 +171,9 @@ export const HostdEnv = BaseEnv.extend({
   /** Seconds a ready warm VM may wait for a job before it is destroyed and replaced (clock drift, image updates). */
   HOSTD_WARM_MAX_AGE_SEC: envInt(10, 7 * 86400).default(3600),
   /** The cgroup v2 parent of the VMs' leaves, relative to the cgroup2 mount (hostd creates it). */
-  HOSTD_CGROUP_PARENT: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path").default("oneshot.slice"),
+  HOSTD_CGROUP_PARENT: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path")
+    .default("oneshot.slice"),
 });
 export type HostdConfig = z.infer<typeof HostdEnv>;

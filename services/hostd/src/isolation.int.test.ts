@@ -78,45 +78,57 @@ describe.skipIf(skip)("VM network isolation, from inside real guests", () => {
     for (const [name, url] of Object.entries(targets())) expect(await httpGet(url), name).toMatch(/seen-from=|host-answered/);
   });
 
-  it("a guest reaches the internet only through NAT; not the metadata IP, private networks, the host or its gateway; DNS only on port 53", async () => {
-    const { vmId } = await h.schedule({ script: probes(targets()) });
-    await h.waitEvent("VmDestroyed", vmId, T);
-    await waitFor("console", () => h.consoleText(vmId).includes("ONESHOT-JOB-EXIT="), 10_000);
-    const r = results(h.consoleText(vmId));
-    // NAT: the outside world sees the host's address, never the VM's (and has no route back to it).
-    expect(r.internet).toBe(`open seen-from=${net.hostIp}`);
-    expect(r.dns).toBe(`open seen-from=${net.hostIp}`);
-    expect(r.private).toBe("closed");
-    if (net.metadata) expect(r.metadata).toBe("closed");
-    expect(r.gateway).toBe("closed");
-    expect(r.host).toBe("closed");
-    expect(h.leftovers(vmId)).toEqual([]);
-  }, T);
+  it(
+    "a guest reaches the internet only through NAT; not the metadata IP, private networks, the host or its gateway; DNS only on port 53",
+    async () => {
+      const { vmId } = await h.schedule({ script: probes(targets()) });
+      await h.waitEvent("VmDestroyed", vmId, T);
+      await waitFor("console", () => h.consoleText(vmId).includes("ONESHOT-JOB-EXIT="), 10_000);
+      const r = results(h.consoleText(vmId));
+      // NAT: the outside world sees the host's address, never the VM's (and has no route back to it).
+      expect(r.internet).toBe(`open seen-from=${net.hostIp}`);
+      expect(r.dns).toBe(`open seen-from=${net.hostIp}`);
+      expect(r.private).toBe("closed");
+      if (net.metadata) expect(r.metadata).toBe("closed");
+      expect(r.gateway).toBe("closed");
+      expect(r.host).toBe("closed");
+      expect(h.leftovers(vmId)).toEqual([]);
+    },
+    T,
+  );
 
-  it("VMs cannot reach each other, and a VM that takes another address is cut off", async () => {
-    const a = await h.schedule({
-      script: "mkdir -p /tmp/www && echo vm-a-answered > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && echo \"A-UP $(ip -4 -o addr show eth0 | awk '{print $4}')\"; sleep 600\n",
-    });
-    const aIp = await waitFor("vm a's address", () => /^A-UP (\d+\.\d+\.\d+\.\d+)\//m.exec(h.consoleText(a.vmId))?.[1], T, 200);
-    // Control: a's server answers (the host may open connections to a VM; VMs may not).
-    expect(await httpGet(`http://${aIp}:8080/`)).toContain("vm-a-answered");
-    const spoofed = aIp.replace(/\d+$/, (n) => String((Number(n) + 100) % 250 + 2));
-    const b = await h.schedule({
-      script: [
-        probes({ vm: `http://${aIp}:8080/`, internet: `http://${net.publicIp}:8080/cgi-bin/whoami` }).trimEnd(),
-        `ip addr flush dev eth0 && ip addr add ${spoofed}/${h.names.subnet.split("/")[1]} dev eth0 && ip route add default via ${gw}`,
-        `probe spoofed http://${net.publicIp}:8080/cgi-bin/whoami`,
-        "",
-      ].join("\n"),
-    });
-    await h.waitEvent("VmDestroyed", b.vmId, T);
-    await waitFor("console", () => h.consoleText(b.vmId).includes("ONESHOT-JOB-EXIT="), 10_000);
-    const r = results(h.consoleText(b.vmId));
-    expect(r.internet).toBe(`open seen-from=${net.hostIp}`);
-    expect(r.vm).toBe("closed");
-    expect(r.spoofed).toBe("closed");
-    await h.append({ type: "ReclaimRequested", data: { hostId: h.hostId, reclaimId: `r-${a.vmId}`, resources: [{ kind: "vm", name: a.vmId, vmId: a.vmId }], reason: "test done" } });
-    await h.waitEvent("VmDestroyed", a.vmId);
-    expect([...h.leftovers(a.vmId), ...h.leftovers(b.vmId)]).toEqual([]);
-  }, T);
+  it(
+    "VMs cannot reach each other, and a VM that takes another address is cut off",
+    async () => {
+      const a = await h.schedule({
+        script:
+          "mkdir -p /tmp/www && echo vm-a-answered > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && echo \"A-UP $(ip -4 -o addr show eth0 | awk '{print $4}')\"; sleep 600\n",
+      });
+      const aIp = await waitFor("vm a's address", () => /^A-UP (\d+\.\d+\.\d+\.\d+)\//m.exec(h.consoleText(a.vmId))?.[1], T, 200);
+      // Control: a's server answers (the host may open connections to a VM; VMs may not).
+      expect(await httpGet(`http://${aIp}:8080/`)).toContain("vm-a-answered");
+      const spoofed = aIp.replace(/\d+$/, (n) => String(((Number(n) + 100) % 250) + 2));
+      const b = await h.schedule({
+        script: [
+          probes({ vm: `http://${aIp}:8080/`, internet: `http://${net.publicIp}:8080/cgi-bin/whoami` }).trimEnd(),
+          `ip addr flush dev eth0 && ip addr add ${spoofed}/${h.names.subnet.split("/")[1]} dev eth0 && ip route add default via ${gw}`,
+          `probe spoofed http://${net.publicIp}:8080/cgi-bin/whoami`,
+          "",
+        ].join("\n"),
+      });
+      await h.waitEvent("VmDestroyed", b.vmId, T);
+      await waitFor("console", () => h.consoleText(b.vmId).includes("ONESHOT-JOB-EXIT="), 10_000);
+      const r = results(h.consoleText(b.vmId));
+      expect(r.internet).toBe(`open seen-from=${net.hostIp}`);
+      expect(r.vm).toBe("closed");
+      expect(r.spoofed).toBe("closed");
+      await h.append({
+        type: "ReclaimRequested",
+        data: { hostId: h.hostId, reclaimId: `r-${a.vmId}`, resources: [{ kind: "vm", name: a.vmId, vmId: a.vmId }], reason: "test done" },
+      });
+      await h.waitEvent("VmDestroyed", a.vmId);
+      expect([...h.leftovers(a.vmId), ...h.leftovers(b.vmId)]).toEqual([]);
+    },
+    T,
+  );
 });

@@ -59,16 +59,30 @@ const tsc = arch === "amd64" ? tscKhz(cpuinfo, dmesg) : undefined;
 // Each VMM in a cgroup v2 leaf of its own under HOSTD_CGROUP_PARENT, with cpu.max and memory.max.
 const cgroups = c.HOSTD_VMM_CGROUP === "off" ? undefined : await VmCgroups.detect({ parent: c.HOSTD_CGROUP_PARENT });
 if (!cgroups) log.warn({ cgroups: "off" }, "HOSTD_VMM_CGROUP=off: VMM processes run without cgroup limits");
-else if (cgroups.support.kind === "limits") log.info({ cgroups: "limits", parent: cgroups.support.parentDir }, "every VMM gets a cgroup v2 leaf with cpu.max and memory.max");
+else if (cgroups.support.kind === "limits")
+  log.info({ cgroups: "limits", parent: cgroups.support.parentDir }, "every VMM gets a cgroup v2 leaf with cpu.max and memory.max");
 else {
   const level = c.HOSTD_VMM_CGROUP === "required" ? "error" : "warn";
-  log[level]({ cgroups: cgroups.support.kind, reason: cgroups.support.reason, policy: c.HOSTD_VMM_CGROUP }, c.HOSTD_VMM_CGROUP === "required"
-    ? "cgroup v2 limits unavailable: boots fail (VmBootFailed no-cgroup) under HOSTD_VMM_CGROUP=required"
-    : "cgroup v2 limits unavailable: VMMs run without cpu.max/memory.max");
+  log[level](
+    { cgroups: cgroups.support.kind, reason: cgroups.support.reason, policy: c.HOSTD_VMM_CGROUP },
+    c.HOSTD_VMM_CGROUP === "required"
+      ? "cgroup v2 limits unavailable: boots fail (VmBootFailed no-cgroup) under HOSTD_VMM_CGROUP=required"
+      : "cgroup v2 limits unavailable: VMMs run without cpu.max/memory.max",
+  );
 }
-const { driver, probe, why } = await selectDriver(c.HOSTD_VMM, arch, { exec, log, uidBase: c.HOSTD_VMM_UID_BASE, tscKhz: tsc, stateDir, allowNoSandbox: c.HOSTD_ALLOW_NO_SANDBOX, cgroups, cgroupPolicy: c.HOSTD_VMM_CGROUP }).catch((e: Error) => fatal(e.message, e));
+const { driver, probe, why } = await selectDriver(c.HOSTD_VMM, arch, {
+  exec,
+  log,
+  uidBase: c.HOSTD_VMM_UID_BASE,
+  tscKhz: tsc,
+  stateDir,
+  allowNoSandbox: c.HOSTD_ALLOW_NO_SANDBOX,
+  cgroups,
+  cgroupPolicy: c.HOSTD_VMM_CGROUP,
+}).catch((e: Error) => fatal(e.message, e));
 const images = await findImages(c.HOSTD_IMAGE_DIR, arch);
-if (!images.length) log.warn({ dir: resolve(c.HOSTD_IMAGE_DIR), arch }, "no guest image found: every placement will fail until one is built (images/build-minimal.sh)");
+if (!images.length)
+  log.warn({ dir: resolve(c.HOSTD_IMAGE_DIR), arch }, "no guest image found: every placement will fail until one is built (images/build-minimal.sh)");
 log.info({ vmm: driver.name, why, arch, emulated, images: images.map((i) => i.name), tscKhz: tsc }, "VMM selected");
 
 // Network shared by every VM: bridge, forwarding, base isolation rules.
@@ -81,12 +95,30 @@ const rate = vmRate(ratePolicy);
 const totalBytesPerSec = c.HOSTD_NET_TOTAL_MBIT ? mbitToBytesPerSec(c.HOSTD_NET_TOTAL_MBIT) : 0;
 const netRate = { policy: ratePolicy, shared: totalBytesPerSec > 0 };
 const net = await ensureHostNetwork({
-  exec, links, nft, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, publicRoutes: c.HOSTD_PUBLIC_ROUTES, totalBytesPerSec,
+  exec,
+  links,
+  nft,
+  bridge: c.HOSTD_BRIDGE,
+  subnet: c.HOSTD_SUBNET,
+  dns,
+  publicRoutes: c.HOSTD_PUBLIC_ROUTES,
+  totalBytesPerSec,
 }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
-log.info({
-  bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, changed: net.bridge, forwardingEnabled: net.forwarding, rules: net.rules, forbidden: net.forbidden.length,
-  vmRateMbit: rate.mbit, vmRateSource: rate.source, totalMbit: c.HOSTD_NET_TOTAL_MBIT,
-}, "host network ready");
+log.info(
+  {
+    bridge: c.HOSTD_BRIDGE,
+    subnet: c.HOSTD_SUBNET,
+    dns,
+    changed: net.bridge,
+    forwardingEnabled: net.forwarding,
+    rules: net.rules,
+    forbidden: net.forbidden.length,
+    vmRateMbit: rate.mbit,
+    vmRateSource: rate.source,
+    totalMbit: c.HOSTD_NET_TOTAL_MBIT,
+  },
+  "host network ready",
+);
 
 // The accelerator: KVM only when a real guest boots under it.
 let accelDecision = decideAccel({ requested: c.HOSTD_ACCEL, emulated, driver: probe, haveImage: images.length > 0 });
@@ -107,24 +139,48 @@ if (key.tightened) log.warn({ path: key.path }, "host key file was readable by o
 
 const facts = await machineFacts(stateDir);
 const capacity = computeCapacity(facts, {
-  reserveVcpus: c.HOSTD_RESERVE_VCPUS, reserveMemMiB: c.HOSTD_RESERVE_MEM_MIB, reserveDiskGiB: c.HOSTD_RESERVE_DISK_GIB,
-  maxVcpus: c.HOSTD_MAX_VCPUS, maxMemMiB: c.HOSTD_MAX_MEM_MIB, maxDiskGiB: c.HOSTD_MAX_DISK_GIB,
-  vmmOverheadMiB: driver.memOverheadMiB, maxConcurrentVms: c.HOSTD_MAX_CONCURRENT_VMS,
+  reserveVcpus: c.HOSTD_RESERVE_VCPUS,
+  reserveMemMiB: c.HOSTD_RESERVE_MEM_MIB,
+  reserveDiskGiB: c.HOSTD_RESERVE_DISK_GIB,
+  maxVcpus: c.HOSTD_MAX_VCPUS,
+  maxMemMiB: c.HOSTD_MAX_MEM_MIB,
+  maxDiskGiB: c.HOSTD_MAX_DISK_GIB,
+  vmmOverheadMiB: driver.memOverheadMiB,
+  maxConcurrentVms: c.HOSTD_MAX_CONCURRENT_VMS,
 });
 const labels = [...new Set([`arch:${arch}`, `vmm:${driver.name}`, `accel:${accel}`, ...(emulated ? ["emulated"] : []), ...c.HOSTD_LABELS])];
 // Warm pools (docs/warm-pool.md): their capacity is withheld from what this host registers.
-const pools: PoolSpec[] = c.HOSTD_WARM_POOLS.map((p) => ({ shape: { arch, vcpus: p.vcpus, memMiB: p.memMiB, diskGiB: p.diskGiB, image: p.image }, size: p.size }));
+const pools: PoolSpec[] = c.HOSTD_WARM_POOLS.map((p) => ({
+  shape: { arch, vcpus: p.vcpus, memMiB: p.memMiB, diskGiB: p.diskGiB, image: p.image },
+  size: p.size,
+}));
 // The Firecracker driver does not attach a job drive yet (docs/warm-pool.md): no pools there.
 if (pools.length && driver.name !== "qemu") fatal(`HOSTD_WARM_POOLS: warm pools need the QEMU driver for now (this host runs ${driver.name})`);
-for (const p of pools) if (!images.some((i) => i.arch === arch && i.name === p.shape.image)) fatal(`HOSTD_WARM_POOLS: no ${arch} image ${p.shape.image} in HOSTD_IMAGE_DIR`);
+for (const p of pools)
+  if (!images.some((i) => i.arch === arch && i.name === p.shape.image)) fatal(`HOSTD_WARM_POOLS: no ${arch} image ${p.shape.image} in HOSTD_IMAGE_DIR`);
 const poolHolds = poolReservation(pools);
 const fullCapacity = capacity;
 if (pools.length && !(poolHolds.vcpus < fullCapacity.vcpus && poolHolds.memMiB < fullCapacity.memMiB && poolHolds.diskGiB < fullCapacity.diskGiB)) {
-  fatal(`HOSTD_WARM_POOLS holds ${poolHolds.vcpus} vCPUs/${poolHolds.memMiB} MiB/${poolHolds.diskGiB} GiB: more than this host's ${fullCapacity.vcpus}/${fullCapacity.memMiB}/${fullCapacity.diskGiB} leaves for cold jobs`);
+  fatal(
+    `HOSTD_WARM_POOLS holds ${poolHolds.vcpus} vCPUs/${poolHolds.memMiB} MiB/${poolHolds.diskGiB} GiB: more than this host's ${fullCapacity.vcpus}/${fullCapacity.memMiB}/${fullCapacity.diskGiB} leaves for cold jobs`,
+  );
 }
-const jobCapacity = { vcpus: fullCapacity.vcpus - poolHolds.vcpus, memMiB: fullCapacity.memMiB - poolHolds.memMiB, diskGiB: fullCapacity.diskGiB - poolHolds.diskGiB };
+const jobCapacity = {
+  vcpus: fullCapacity.vcpus - poolHolds.vcpus,
+  memMiB: fullCapacity.memMiB - poolHolds.memMiB,
+  diskGiB: fullCapacity.diskGiB - poolHolds.diskGiB,
+};
 const registration = (): HostRegistered["data"] => ({
-  hostId, arch, capacity: jobCapacity, labels, vmm: driver.name, accel, emulated, images: images.map((i) => i.name), publicKey: key.publicKey, version: VERSION,
+  hostId,
+  arch,
+  capacity: jobCapacity,
+  labels,
+  vmm: driver.name,
+  accel,
+  emulated,
+  images: images.map((i) => i.name),
+  publicKey: key.publicKey,
+  version: VERSION,
 });
 
 const flagsPath = join(hostDir, "flags.json");
@@ -141,7 +197,19 @@ let stopping = false;
 const vmEvents = new VmEvents(store, log, () => stopping);
 const outputQueues = new Map<string, Promise<void>>();
 const vmDeps: VmDeps = {
-  hostId, bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, accel, exec, driver, links, nft, netRate, addresses, events: vmEvents, log,
+  hostId,
+  bridge: c.HOSTD_BRIDGE,
+  subnet: c.HOSTD_SUBNET,
+  dns,
+  accel,
+  exec,
+  driver,
+  links,
+  nft,
+  netRate,
+  addresses,
+  events: vmEvents,
+  log,
   image: (a, name) => images.find((i) => i.arch === a && i.name === name),
   jobScript: (jobId) => readJobScript(nats, jobId),
   runnerLaunch: (rec) => requestRunnerLaunch(nats, { hostId, publicKey: key.publicKey, privateKey: key.privateKey }, rec),
@@ -151,26 +219,49 @@ const vmDeps: VmDeps = {
   output: (rec, text, offset) => {
     const prev = outputQueues.get(rec.vmId) ?? Promise.resolve();
     const next = prev.then(() =>
-      publishMessage(nats, subjects.vmLog(hostId, rec.vmId), { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } }, rec.correlationId)
-        .then(() => undefined, (err: unknown) => log.warn({ err, vmId: rec.vmId, offset }, "cannot publish console output")),
+      publishMessage(
+        nats,
+        subjects.vmLog(hostId, rec.vmId),
+        { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } },
+        rec.correlationId,
+      ).then(
+        () => undefined,
+        (err: unknown) => log.warn({ err, vmId: rec.vmId, offset }, "cannot publish console output"),
+      ),
     );
     outputQueues.set(rec.vmId, next);
     void next.then(() => outputQueues.get(rec.vmId) === next && outputQueues.delete(rec.vmId));
   },
-  consoleMaxBytes: c.HOSTD_CONSOLE_MAX_BYTES, bootTimeoutSec: c.HOSTD_BOOT_TIMEOUT, timeoutGraceSec: c.HOSTD_TIMEOUT_GRACE,
+  consoleMaxBytes: c.HOSTD_CONSOLE_MAX_BYTES,
+  bootTimeoutSec: c.HOSTD_BOOT_TIMEOUT,
+  timeoutGraceSec: c.HOSTD_TIMEOUT_GRACE,
 };
 // The pool asks the agent (built just below, with the pool) whether it may fill now.
 const pool = pools.length
   ? new WarmPool({
-    hostId, stateDir, store, log: log.child({ pool: "warm" }), vm: vmDeps, pools, maxAgeSec: c.HOSTD_WARM_MAX_AGE_SEC,
-    canFill: () => !stopping && !agent.fencingNow && !agent.flags.cordoned && !agent.flags.draining && !agent.flags.deregistered,
-  })
+      hostId,
+      stateDir,
+      store,
+      log: log.child({ pool: "warm" }),
+      vm: vmDeps,
+      pools,
+      maxAgeSec: c.HOSTD_WARM_MAX_AGE_SEC,
+      canFill: () => !stopping && !agent.fencingNow && !agent.flags.cordoned && !agent.flags.draining && !agent.flags.deregistered,
+    })
   : undefined;
 if (pool) warmPoolMetrics(svc.registry, pool);
 const agent: HostAgent = new HostAgent(
   {
-    hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
-    vm: vmDeps, ...(pool ? { pool } : {}),
+    hostId,
+    stateDir,
+    store,
+    log,
+    done,
+    registration,
+    correlationId: bootId,
+    saveFlags: (f) => saveFlags(flagsPath, f),
+    vm: vmDeps,
+    ...(pool ? { pool } : {}),
   },
   { arch, capacity: jobCapacity, maxConcurrent: c.HOSTD_MAX_CONCURRENT_VMS, images: images.map((i) => i.name) },
   flags,
@@ -183,12 +274,29 @@ if (flags.deregistered) {
   log.warn({ flags }, "host was drained and deregistered: not registering (HostUncordoned brings it back)");
 } else {
   await agent.register("start", `host:${hostId}:registered:${bootId}`);
-  log.info({ hostId, arch, emulated, accel, vmm: driver.name, capacity: jobCapacity, warmPools: pools, labels, flags, startMs: Math.round(performance.now() - startedAt) }, "host registered");
+  log.info(
+    {
+      hostId,
+      arch,
+      emulated,
+      accel,
+      vmm: driver.name,
+      capacity: jobCapacity,
+      warmPools: pools,
+      labels,
+      flags,
+      startMs: Math.round(performance.now() - startedAt),
+    },
+    "host registered",
+  );
   pool?.fill();
 }
 
 const consumer = await runDurableConsumer(nats, {
-  stream: streams.events.name, durable: `hostd-${hostId}`, filterSubject: subjects.host(hostId), log,
+  stream: streams.events.name,
+  durable: `hostd-${hostId}`,
+  filterSubject: subjects.host(hostId),
+  log,
   registry: svc.registry, // its lag and dead letters on /metrics
   handler: (e) => agent.handle(e),
 });
@@ -196,7 +304,10 @@ const consumer = await runDurableConsumer(nats, {
 // The fence lease (docs/fencing.md): VMs run here only while a heartbeat was acknowledged within
 // HOSTD_FENCE_AFTER. hostd fences itself when it lapses, and so does the watchdog process when
 // hostd cannot (frozen, hung): the janitor and scheduler count on it before running its jobs elsewhere.
-if (c.HOSTD_FENCE_AFTER < 3 * c.HOSTD_HEARTBEAT_INTERVAL) fatal(`HOSTD_FENCE_AFTER (${c.HOSTD_FENCE_AFTER}s) must be at least 3 × HOSTD_HEARTBEAT_INTERVAL (${c.HOSTD_HEARTBEAT_INTERVAL}s): one late heartbeat must not fence the host`);
+if (c.HOSTD_FENCE_AFTER < 3 * c.HOSTD_HEARTBEAT_INTERVAL)
+  fatal(
+    `HOSTD_FENCE_AFTER (${c.HOSTD_FENCE_AFTER}s) must be at least 3 × HOSTD_HEARTBEAT_INTERVAL (${c.HOSTD_HEARTBEAT_INTERVAL}s): one late heartbeat must not fence the host`,
+  );
 const leaseMs = c.HOSTD_FENCE_AFTER * 1000;
 let lease = newLease(leaseMs, performance.now());
 const fenceGuard = startFenceGuard(leaseMs, log);
@@ -205,27 +316,51 @@ const checkLease = (): void => {
   if (!mustFence(lease, now)) return;
   lease = markFenced(lease, now);
   log.error({ leaseMs, sinceAckMs: Math.round(now - lease.renewedAt) }, "no heartbeat acknowledged within HOSTD_FENCE_AFTER: fencing this host");
-  void agent.fence({ trigger: "lease-expired", lostSeq: null, reason: `no heartbeat acknowledged for ${Math.round((now - lease.renewedAt) / 1000)}s (HOSTD_FENCE_AFTER ${c.HOSTD_FENCE_AFTER}s)` })
+  void agent
+    .fence({
+      trigger: "lease-expired",
+      lostSeq: null,
+      reason: `no heartbeat acknowledged for ${Math.round((now - lease.renewedAt) / 1000)}s (HOSTD_FENCE_AFTER ${c.HOSTD_FENCE_AFTER}s)`,
+    })
     .catch((err: unknown) => log.error({ err }, "fence failed"));
 };
 const leaseTimer = setInterval(checkLease, 500);
-const stopHeartbeat = every(c.HOSTD_HEARTBEAT_INTERVAL, "heartbeat", async () => {
-  checkLease(); // first: after a freeze, the lapse is acted on before anything is renewed
-  const { state, used } = agent.snapshot;
-  const sentAt = performance.now();
-  await publishMessage(nats, subjects.heartbeat(hostId), {
-    type: "HostHeartbeat",
-    data: { hostId, runningVms: state.running.length, used, capacity: jobCapacity, accel, draining: state.draining, uptimeSec: Math.round(process.uptime()) },
-  }, bootId);
-  lease = renew(lease, sentAt);
-  const vmms = await driver.list().catch(() => undefined);
-  fenceGuard.renew(remainingMs(lease, performance.now()), vmms ?? []);
-}, log);
+const stopHeartbeat = every(
+  c.HOSTD_HEARTBEAT_INTERVAL,
+  "heartbeat",
+  async () => {
+    checkLease(); // first: after a freeze, the lapse is acted on before anything is renewed
+    const { state, used } = agent.snapshot;
+    const sentAt = performance.now();
+    await publishMessage(
+      nats,
+      subjects.heartbeat(hostId),
+      {
+        type: "HostHeartbeat",
+        data: {
+          hostId,
+          runningVms: state.running.length,
+          used,
+          capacity: jobCapacity,
+          accel,
+          draining: state.draining,
+          uptimeSec: Math.round(process.uptime()),
+        },
+      },
+      bootId,
+    );
+    lease = renew(lease, sentAt);
+    const vmms = await driver.list().catch(() => undefined);
+    fenceGuard.renew(remainingMs(lease, performance.now()), vmms ?? []);
+  },
+  log,
+);
 // Isolation must not silently go away (a firewall reload flushing the ruleset, a VPN coming
 // up): every few seconds the forbidden set is read again, the tables and each VM's rules are
 // measured and restored, and VMs whose isolation cannot be restored are ended (fail closed).
 const guard = new IsolationGuard({
-  nft, log,
+  nft,
+  log,
   base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}) },
   initialForbidden: net.forbidden,
   readForbidden: () => readForbidden({ exec, bridge: c.HOSTD_BRIDGE, publicRoutes: c.HOSTD_PUBLIC_ROUTES }),
@@ -233,10 +368,15 @@ const guard = new IsolationGuard({
   failClosed: (reason) => agent.failClosed(reason),
 });
 const stopIsolationCheck = every(c.HOSTD_ISOLATION_CHECK_INTERVAL, "isolation-check", async () => void (await guard.check()), log);
-const stopInventory = every(c.HOSTD_INVENTORY_INTERVAL, "inventory", async () => {
-  const raw = await scanMachine({ hostId, bridge: c.HOSTD_BRIDGE, stateDir, driver, links, nft });
-  await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
-}, log);
+const stopInventory = every(
+  c.HOSTD_INVENTORY_INTERVAL,
+  "inventory",
+  async () => {
+    const raw = await scanMachine({ hostId, bridge: c.HOSTD_BRIDGE, stateDir, driver, links, nft });
+    await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
+  },
+  log,
+);
 
 // Stop order (closers run last-registered first): telemetry, consumer, then VMs (their
 // events still need NATS), the shared network once no VM is left, then NATS (bootService's).

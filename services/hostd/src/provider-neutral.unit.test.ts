@@ -9,14 +9,19 @@ import { describe, expect, it } from "vitest";
 const hostd = join(import.meta.dirname, "..");
 const repo = join(hostd, "..", "..");
 const names = JSON.parse(readFileSync(join(hostd, "fixtures", "provider-names.json"), "utf8")) as string[];
-const files = (dir: string): string[] =>
-  readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
+const files = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
 
 describe("hostd, the config drive and the guest agent name no CI provider", () => {
   const standIn = join(repo, "images", "agent", "stand-in-runner");
   it.each([join(hostd, "src"), join(repo, "images", "agent")])("%s", (dir) => {
     const pattern = new RegExp(names.join("|"), "i");
-    const hits = files(dir).filter((f) => f !== standIn).flatMap((f) => readFileSync(f, "utf8").split("\n").map((line, i) => ({ f, i, line })))
+    const hits = files(dir)
+      .filter((f) => f !== standIn)
+      .flatMap((f) =>
+        readFileSync(f, "utf8")
+          .split("\n")
+          .map((line, i) => ({ f, i, line })),
+      )
       .filter(({ line }) => pattern.test(line) && !/any provider/i.test(line))
       .map(({ f, i, line }) => `${relative(repo, f)}:${i + 1}: ${line.trim()}`);
     expect(names.length).toBeGreaterThan(0);

@@ -4,7 +4,10 @@ import { BaseEnv, ConfigError, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
 
 /** An unset or empty variable is absent (compose writes `VAR=` for unset ones). */
-const optional = z.string().optional().transform((v) => (v ? v : undefined));
+const optional = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v : undefined));
 const optionalPort = z.preprocess((v) => (v === "" ? undefined : v), envInt(1, 65535).optional());
 
 /** ingest's configuration: environment only, parsed once at start. */
@@ -30,7 +33,12 @@ export const IngestEnv = BaseEnv.extend({
   /** GitHub's REST API base (GitHub Enterprise Server: https://HOST/api/v3). */
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
   /** The GitHub App's id or client id (the JWT's `iss`); without it the broker answers `not-configured` for GitHub jobs. */
-  GITHUB_APP_ID: optional.pipe(z.string().regex(/^(\d{1,12}|Iv[0-9A-Za-z._-]{1,64})$/, "must be the App's numeric id or its client id").optional()),
+  GITHUB_APP_ID: optional.pipe(
+    z
+      .string()
+      .regex(/^(\d{1,12}|Iv[0-9A-Za-z._-]{1,64})$/, "must be the App's numeric id or its client id")
+      .optional(),
+  ),
   /** The App's private key (PEM; `\n` escapes are accepted). */
   GITHUB_APP_PRIVATE_KEY: optional,
   /** A file holding the App's private key; wins over GITHUB_APP_PRIVATE_KEY. Read only when GITHUB_APP_ID is set. */
@@ -65,7 +73,10 @@ export const IngestEnv = BaseEnv.extend({
   /** Timeout of CI jobs (GitHub's own limit is 6 h). */
   INGEST_JOB_TIMEOUT_SEC: envInt(60, 7 * 24 * 3600).default(6 * 3600),
   /** Guest image CI jobs boot. */
-  INGEST_IMAGE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be an image name like full or minimal").default("full"),
+  INGEST_IMAGE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be an image name like full or minimal")
+    .default("full"),
   /**
    * Store deliveries for jobs with no oneshot label (GitHub-hosted jobs of the installed
    * organisations) as JobIgnored events, for ever. Off (the default): they are counted
@@ -110,8 +121,10 @@ export const IngestEnv = BaseEnv.extend({
   /** ...or at the first event this many seconds after the last snapshot (0: by count only). */
   RECONCILE_SNAPSHOT_SECONDS: envInt(0, 86_400).default(300),
 }).superRefine((c, ctx) => {
-  if (c.INGEST_DEFAULT_VCPUS > c.INGEST_MAX_VCPUS) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_VCPUS"], message: `is above INGEST_MAX_VCPUS (${c.INGEST_MAX_VCPUS})` });
-  if (c.INGEST_DEFAULT_MEM_GIB > c.INGEST_MAX_MEM_GIB) ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_MEM_GIB"], message: `is above INGEST_MAX_MEM_GIB (${c.INGEST_MAX_MEM_GIB})` });
+  if (c.INGEST_DEFAULT_VCPUS > c.INGEST_MAX_VCPUS)
+    ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_VCPUS"], message: `is above INGEST_MAX_VCPUS (${c.INGEST_MAX_VCPUS})` });
+  if (c.INGEST_DEFAULT_MEM_GIB > c.INGEST_MAX_MEM_GIB)
+    ctx.addIssue({ code: "custom", path: ["INGEST_DEFAULT_MEM_GIB"], message: `is above INGEST_MAX_MEM_GIB (${c.INGEST_MAX_MEM_GIB})` });
   if (c.GITHUB_APP_ID && !c.GITHUB_APP_PRIVATE_KEY && !c.GITHUB_APP_PRIVATE_KEY_FILE) {
     ctx.addIssue({ code: "custom", path: ["GITHUB_APP_PRIVATE_KEY_FILE"], message: "required when GITHUB_APP_ID is set (or GITHUB_APP_PRIVATE_KEY)" });
   }

@@ -32,6 +32,10 @@ export interface ForeignJobs {
 /** The record in KV, one key per job (the latest delivery), expiring with the bucket's TTL. A failure is logged, never fatal. */
 export function kvForeignJobs(kv: KV, log: Logger): ForeignJobs {
   return {
-    note: (jobId, job) => kv.put(jobId, JSON.stringify(job)).then(() => undefined, (e: unknown) => log.warn({ err: e, jobId }, "foreign job not recorded")),
+    note: (jobId, job) =>
+      kv.put(jobId, JSON.stringify(job)).then(
+        () => undefined,
+        (e: unknown) => log.warn({ err: e, jobId }, "foreign job not recorded"),
+      ),
   };
 }

@@ -9,12 +9,16 @@ const skip = missing("nats");
 const queued = (jobId: string): DomainEvent => ({
   type: "JobQueued",
   data: {
-    jobId, source: { provider: "github", repo: "acme/w", org: "acme", providerJobId: jobId, labels: ["oneshot-1cpu-1gb"] },
+    jobId,
+    source: { provider: "github", repo: "acme/w", org: "acme", providerJobId: jobId, labels: ["oneshot-1cpu-1gb"] },
     spec: { arch: "amd64", vcpus: 1, memMiB: 1024, diskGiB: 10, image: "minimal", timeoutSec: 60 },
   },
 });
 /** GitHub's `queued` in miniature: a new job is queued, a known one changes nothing. */
-const decideQueued = (jobId: string) => (h: JobHistory): Decision => (isNew(h) ? { append: queued(jobId), note: "queued" } : { note: "already known" });
+const decideQueued =
+  (jobId: string) =>
+  (h: JobHistory): Decision =>
+    isNew(h) ? { append: queued(jobId), note: "queued" } : { note: "already known" };
 
 describe.skipIf(skip)("decideAndStore: the fast path for new jobs (real nats-server)", () => {
   let server: TestNats;
@@ -26,7 +30,7 @@ describe.skipIf(skip)("decideAndStore: the fast path for new jobs (real nats-ser
     server = await startNats();
     ({ store, close } = await connectTest(server.url));
     counted = new Proxy(store, {
-      get: (t, p, r) => (p === "readAggregate" ? (s: string) => (reads++, t.readAggregate(s)) : Reflect.get(t, p, r) as unknown),
+      get: (t, p, r) => (p === "readAggregate" ? (s: string) => (reads++, t.readAggregate(s)) : (Reflect.get(t, p, r) as unknown)),
     });
   });
   afterAll(async () => {

@@ -52,7 +52,12 @@ export async function decideAndStore(
       // One try waits at most 2 s for its ack: while NATS is away a publish waits for the
       // reconnect, and the caller's deadline (withinDeadline) must leave room to try again
       // once it is back. A try that was stored after all is deduplicated by its msgId.
-      const r = await store.append(d.append, { msgId, expectedLastSubjectSeq: lastSeq, correlationId: o.correlationId, timeoutMs: Math.min(o.timeoutMs, 2_000) });
+      const r = await store.append(d.append, {
+        msgId,
+        expectedLastSubjectSeq: lastSeq,
+        correlationId: o.correlationId,
+        timeoutMs: Math.min(o.timeoutMs, 2_000),
+      });
       // Stored before: the decision on the real history says what the reply should (as before the fast path).
       if (r.duplicate && guess) continue;
       if (d.again && notes.length === 0) {

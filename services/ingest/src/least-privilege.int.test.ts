@@ -57,14 +57,24 @@ describe.skipIf(skip)("ingest under its own NATS identity (generated permissions
     const registry = kvRunnerRegistry(await ensureKv(ingest, GITLAB_RUNNERS_BUCKET));
     const metrics = ingestMetrics(new Registry());
     const providers = providerMap([
-      gitlabProvider({ url: gitlab.url, jobTags: api.jobTags, runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember } }),
+      gitlabProvider({
+        url: gitlab.url,
+        jobTags: api.jobTags,
+        runners: { createRunner: api.createRunner, deleteRunner: api.deleteRunner, remember: registry.remember },
+      }),
       localProvider(),
     ]);
     broker = startRunnerBroker({ nats: ingest, store, log, metrics, providers, newId: newEventId });
     cleanup = await startGitlabCleanup({ nats: ingest, registry, log, deleteRunner: api.deleteRunner });
     http = createIngestServer({
-      config: parseConfig(IngestEnv, { GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN }), store, log, metrics, registry: new Registry(), newId: newEventId,
-      healthy: () => true, providers,
+      config: parseConfig(IngestEnv, { GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN }),
+      store,
+      log,
+      metrics,
+      registry: new Registry(),
+      newId: newEventId,
+      healthy: () => true,
+      providers,
     });
     await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
     base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;

@@ -15,12 +15,19 @@ const built = () => {
 describe("ingest's start-up configuration check (built service)", () => {
   it.each([
     [{ INGEST_PORT: "eighty" }, /^oneshot-ingest: invalid configuration: INGEST_PORT: /],
-    [{ GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY_FILE: "/nonexistent/app.pem" }, /^oneshot-ingest: invalid configuration: GITHUB_APP_PRIVATE_KEY_FILE: cannot read \/nonexistent\/app.pem \(ENOENT\)$/],
+    [
+      { GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY_FILE: "/nonexistent/app.pem" },
+      /^oneshot-ingest: invalid configuration: GITHUB_APP_PRIVATE_KEY_FILE: cannot read \/nonexistent\/app.pem \(ENOENT\)$/,
+    ],
     [{ GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: "not a key" }, /GITHUB_APP_PRIVATE_KEY: is not an RSA private key/],
   ])("stops with one line naming the variable: %j", (env, line) => {
     built();
     // NATS_URL points nowhere: the check must come before any connection attempt.
-    const r = spawnSync(process.execPath, [main], { env: { PATH: process.env.PATH, NATS_URL: "nats://127.0.0.1:1", ...env }, encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(process.execPath, [main], {
+      env: { PATH: process.env.PATH, NATS_URL: "nats://127.0.0.1:1", ...env },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(r.status).toBe(78);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
@@ -39,11 +46,25 @@ describe.skipIf(skip)("ingest as a process (built service, real nats-server)", (
     nats = await startNats();
     [port, opsPort] = [await freePort(), await freePort()];
     proc = spawn(process.execPath, [main], {
-      env: { PATH: process.env.PATH, NATS_URL: nats.url, INGEST_PORT: String(port), INGEST_HOST: "127.0.0.1", INGEST_HTTP_PORT: String(opsPort), GITHUB_WEBHOOK_SECRET: SECRET, GITHUB_APP_PRIVATE_KEY_FILE: "/run/secrets/github-app-key", GITHUB_APP_ID: "" },
+      env: {
+        PATH: process.env.PATH,
+        NATS_URL: nats.url,
+        INGEST_PORT: String(port),
+        INGEST_HOST: "127.0.0.1",
+        INGEST_HTTP_PORT: String(opsPort),
+        GITHUB_WEBHOOK_SECRET: SECRET,
+        GITHUB_APP_PRIVATE_KEY_FILE: "/run/secrets/github-app-key",
+        GITHUB_APP_ID: "",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     proc.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-    await waitFor("ingest to answer /healthz", async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, 30_000, 100);
+    await waitFor(
+      "ingest to answer /healthz",
+      async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200,
+      30_000,
+      100,
+    );
   });
   afterAll(async () => {
     if (proc && proc.exitCode === null) proc.kill("SIGKILL");
@@ -66,7 +87,10 @@ describe.skipIf(skip)("ingest as a process (built service, real nats-server)", (
     const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
     proc.kill("SIGTERM");
     expect(await exited).toBe(0);
-    const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; service: string });
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; service: string });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["ingest listening", "github delivery", "stopped"]));
     expect(lines.every((l) => l.service === "ingest")).toBe(true);
     expect(stdout).not.toContain(SECRET);

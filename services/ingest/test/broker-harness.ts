@@ -24,18 +24,48 @@ export interface FakeHost {
 export async function registerHost(nats: Nats, store: EventStore, hostId: string, scheduler: EventStore = store): Promise<FakeHost> {
   const keys = generateKeyPairSync("x25519");
   const publicKey = sealedBox.rawPublicKey(keys.publicKey);
-  await store.append({ type: "HostRegistered", data: { hostId, arch: "amd64", capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey, version: "test" } }, { correlationId: `host-${hostId}` });
+  await store.append(
+    {
+      type: "HostRegistered",
+      data: {
+        hostId,
+        arch: "amd64",
+        capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 },
+        labels: [],
+        vmm: "qemu",
+        accel: "tcg",
+        emulated: false,
+        images: ["minimal"],
+        publicKey,
+        version: "test",
+      },
+    },
+    { correlationId: `host-${hostId}` },
+  );
   return {
-    hostId, publicKey, privateKey: keys.privateKey,
+    hostId,
+    publicKey,
+    privateKey: keys.privateKey,
     accept: async (jobId, attempt = 0) => {
       const vmId = vmIdFor(jobId, attempt);
       // The scheduler's placement on this host, then the host's acceptance of it.
-      await scheduler.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } }, { correlationId: jobId, msgId: `sched:${jobId}:${attempt}` });
-      await store.append({ type: "VmBootRequested", data: { hostId, vmId, jobId, tap: `os-${vmId}`, disks: [] } }, { correlationId: jobId, msgId: `vm:${vmId}:VmBootRequested` });
+      await scheduler.append(
+        { type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt } },
+        { correlationId: jobId, msgId: `sched:${jobId}:${attempt}` },
+      );
+      await store.append(
+        { type: "VmBootRequested", data: { hostId, vmId, jobId, tap: `os-${vmId}`, disks: [] } },
+        { correlationId: jobId, msgId: `vm:${vmId}:VmBootRequested` },
+      );
       return vmId;
     },
     ask: async (jobId, vmId, o = {}) => {
-      const bytes = o.raw ?? encode({ type: "RunnerConfigRequest", data: { hostId, jobId, vmId, publicKey: o.publicKey ?? publicKey } }, { id: newEventId(), occurredAt: new Date().toISOString(), correlationId: `corr-${jobId}`, causationId: null });
+      const bytes =
+        o.raw ??
+        encode(
+          { type: "RunnerConfigRequest", data: { hostId, jobId, vmId, publicKey: o.publicKey ?? publicKey } },
+          { id: newEventId(), occurredAt: new Date().toISOString(), correlationId: `corr-${jobId}`, causationId: null },
+        );
       const m = await nats.nc.request(subjects.runnerConfig(o.subjectHost ?? hostId), bytes, { timeout: 10_000 });
       const reply = decode(m.data);
       if (reply.type !== "RunnerConfigReply") throw new Error(`unexpected ${reply.type}`);
@@ -47,7 +77,14 @@ export async function registerHost(nats: Nats, store: EventStore, hostId: string
 
 export async function queueJob(store: EventStore, jobId: string, source: Partial<JobSource> & Pick<JobSource, "provider">): Promise<void> {
   await store.append(
-    { type: "JobQueued", data: { jobId, spec, source: { repo: "acme/widgets", org: "acme", providerJobId: jobId.slice(3), labels: ["self-hosted", "oneshot-2cpu-2gb"], ...source } } },
+    {
+      type: "JobQueued",
+      data: {
+        jobId,
+        spec,
+        source: { repo: "acme/widgets", org: "acme", providerJobId: jobId.slice(3), labels: ["self-hosted", "oneshot-2cpu-2gb"], ...source },
+      },
+    },
     { correlationId: `delivery-${jobId}` },
   );
 }

@@ -30,7 +30,12 @@ export const fixturePath = (name: string) => join(import.meta.dirname, "fixtures
 export const fixture = (name: string) => readFileSync(fixturePath(name), "utf8");
 
 /** A real-shaped `workflow_job` delivery body (test/fixtures) for one job, with fields patched. */
-export function workflowJob(action: "queued" | "waiting" | "in_progress" | "completed", id: number, job: Record<string, unknown> = {}, top: Record<string, unknown> = {}): string {
+export function workflowJob(
+  action: "queued" | "waiting" | "in_progress" | "completed",
+  id: number,
+  job: Record<string, unknown> = {},
+  top: Record<string, unknown> = {},
+): string {
   const p = JSON.parse(fixture(`workflow_job.${action}.json`)) as { workflow_job: Record<string, unknown> };
   return JSON.stringify({ ...p, ...top, workflow_job: { ...p.workflow_job, id, ...job } });
 }
@@ -66,27 +71,48 @@ export interface IngestUnderTest {
 }
 
 /** A real nats-server and ingest's real HTTP server on free loopback ports. */
-export async function startIngest(o: {
-  env?: Record<string, string>; gitlabTags?: (projectId: number, jobId: number) => Promise<GitlabTags>; gitlabRunners?: GitlabProviderDeps["runners"]; natsServer?: TestNats;
-} = {}): Promise<IngestUnderTest> {
+export async function startIngest(
+  o: {
+    env?: Record<string, string>;
+    gitlabTags?: (projectId: number, jobId: number) => Promise<GitlabTags>;
+    gitlabRunners?: GitlabProviderDeps["runners"];
+    natsServer?: TestNats;
+  } = {},
+): Promise<IngestUnderTest> {
   const natsServer = o.natsServer ?? (await startNats());
   const { nats, store, close } = await connectTest(natsServer.url, "ingest-test");
   const config = parseConfig(IngestEnv, {
-    GITHUB_WEBHOOK_SECRET: SECRET, GITHUB_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_SECRET, GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN, ONESHOT_API_TOKEN: API_TOKEN,
-    INGEST_MAX_BODY_BYTES: String(64 * 1024), ...o.env,
+    GITHUB_WEBHOOK_SECRET: SECRET,
+    GITHUB_WEBHOOK_SECRET_PREVIOUS: PREVIOUS_SECRET,
+    GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
+    ONESHOT_API_TOKEN: API_TOKEN,
+    INGEST_MAX_BODY_BYTES: String(64 * 1024),
+    ...o.env,
   });
   const registry = new Registry();
   const metrics = ingestMetrics(registry);
   const { log, lines } = capturingLogger();
   const foreignKv = await ensureKv(nats, FOREIGN_BUCKET, { ttlMs: FOREIGN_TTL_MS });
   const http: Server = createIngestServer({
-    config, store, registry, metrics, log, newId: newEventId, healthy: () => !nats.nc.isClosed(), foreign: kvForeignJobs(foreignKv, log),
+    config,
+    store,
+    registry,
+    metrics,
+    log,
+    newId: newEventId,
+    healthy: () => !nats.nc.isClosed(),
+    foreign: kvForeignJobs(foreignKv, log),
     providers: webhookProviders(config, o.gitlabTags, o.gitlabRunners),
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const events = async (jobId: string) => (await store.readAggregate(subjects.job(jobId))).events;
   return {
-    nats, store, natsServer, metrics, registry, logLines: lines,
+    nats,
+    store,
+    natsServer,
+    metrics,
+    registry,
+    logLines: lines,
     base: `http://127.0.0.1:${(http.address() as { port: number }).port}`,
     events,
     history: async (jobId) => (await events(jobId)).map((e) => e.type),
@@ -123,7 +149,9 @@ export function postGitlab(base: string, body: string, o: { token?: string; even
   return fetch(`${base}/webhooks/gitlab`, {
     method: "POST",
     headers: {
-      "content-type": "application/json", "x-gitlab-event": o.event ?? "Job Hook", "x-gitlab-token": o.token ?? GITLAB_TOKEN,
+      "content-type": "application/json",
+      "x-gitlab-event": o.event ?? "Job Hook",
+      "x-gitlab-token": o.token ?? GITLAB_TOKEN,
       ...(o.key === null ? {} : { "idempotency-key": o.key ?? newEventId() }),
     },
     body,

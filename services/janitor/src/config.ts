@@ -68,7 +68,10 @@ export const JanitorEnv = BaseEnv.extend({
   /** VMs that ended longer ago than this are dropped from memory (their leftovers then count as unknown). */
   JANITOR_FORGET_AFTER: envInt(3_600, 365 * 86_400).default(7 * 86_400),
   /** This instance's name in the lease (default: hostname-pid). */
-  JANITOR_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, "must be 1-128 chars of [A-Za-z0-9_.-]").optional(),
+  JANITOR_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,128}$/, "must be 1-128 chars of [A-Za-z0-9_.-]")
+    .optional(),
 });
 export type JanitorConfig = z.infer<typeof JanitorEnv>;
 

@@ -34,11 +34,17 @@ export function toSnapshot(desired: DesiredState, seen: ReadonlyMap<string, Host
 export function seenOf(snap: DesiredSnapshot, at: number): Map<string, HostSeen> {
   const out = new Map<string, HostSeen>();
   for (const [hostId, h] of snap.seen) {
-    out.set(hostId, { ...(h.registered !== undefined ? { registered: { seq: h.registered, at } } : {}), ...(h.lost !== undefined ? { lost: { seq: h.lost, at } } : {}) });
+    out.set(hostId, {
+      ...(h.registered !== undefined ? { registered: { seq: h.registered, at } } : {}),
+      ...(h.lost !== undefined ? { lost: { seq: h.lost, at } } : {}),
+    });
   }
   return out;
 }
 
 export const isDesiredSnapshot = (s: unknown, head: SnapshotHead): s is DesiredSnapshot =>
-  typeof s === "object" && s !== null && (s as DesiredSnapshot).seen instanceof Map &&
-  hasShapeOf(initialDesired(), (s as DesiredSnapshot).desired) && (s as DesiredSnapshot).desired.lastSeq <= head.seq;
+  typeof s === "object" &&
+  s !== null &&
+  (s as DesiredSnapshot).seen instanceof Map &&
+  hasShapeOf(initialDesired(), (s as DesiredSnapshot).desired) &&
+  (s as DesiredSnapshot).desired.lastSeq <= head.seq;

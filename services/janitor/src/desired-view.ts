@@ -30,11 +30,16 @@ export class DesiredView {
   private stopFn: (() => Promise<void>) | undefined;
   private writer: SnapshotWriter<DesiredSnapshot> | undefined;
 
-  constructor(private readonly store: EventStore, private readonly o: {
-    log: Logger; onFatal: (e: unknown) => void; clock: () => number;
-    /** Start from the newest readable snapshot and write new ones; without it, every start replays the whole log. */
-    snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
-  }) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly o: {
+      log: Logger;
+      onFatal: (e: unknown) => void;
+      clock: () => number;
+      /** Start from the newest readable snapshot and write new ones; without it, every start replays the whole log. */
+      snapshots?: { store: SnapshotStore; policy: SnapshotPolicy };
+    },
+  ) {}
 
   async start(): Promise<ReplayReport> {
     const until = await this.store.lastStreamSeq();
@@ -48,26 +53,39 @@ export class DesiredView {
       this.state = from.state.desired;
       this.seen = seenOf(from.state, this.o.clock());
     }
-    const writer = snaps && version
-      ? new SnapshotWriter<DesiredSnapshot>({ store: snaps.store, version, policy: snaps.policy, clock: this.o.clock, log: this.o.log, ...(from ? { from: from.head } : {}) })
-      : undefined;
+    const writer =
+      snaps && version
+        ? new SnapshotWriter<DesiredSnapshot>({
+            store: snaps.store,
+            version,
+            policy: snaps.policy,
+            clock: this.o.clock,
+            log: this.o.log,
+            ...(from ? { from: from.head } : {}),
+          })
+        : undefined;
     this.writer = writer;
     const replayed = (e: Stored<DomainEvent>) => {
       this.apply(e);
       writer?.see(e);
     };
     const start = (from?.seq ?? 0) + 1;
-    const report = until >= start
-      ? await this.store.replay(subjects.allEvents, replayed, { startSeq: start, untilSeq: until, onDecodeError })
-      : { count: 0, ms: 0, eventsPerSec: 0 };
+    const report =
+      until >= start
+        ? await this.store.replay(subjects.allEvents, replayed, { startSeq: start, untilSeq: until, onDecodeError })
+        : { count: 0, ms: 0, eventsPerSec: 0 };
     // A long replay is worth keeping at once: the next start should not do it again.
     if (writer?.dueByCount(until)) void writer.write(this.snapshot(), until);
-    this.stopFn = await this.store.follow(subjects.allEvents, (e) => {
-      replayed(e);
-      // Only when nothing of ours is folded in ahead of the log (an append not read back yet):
-      // the snapshot at `seq` must hold exactly the events up to `seq`.
-      if (writer && this.state.lastSeq <= e.seq) writer.maybeWrite(this.snapshot(), e.seq);
-    }, { startSeq: until + 1, onDecodeError, onError: this.o.onFatal });
+    this.stopFn = await this.store.follow(
+      subjects.allEvents,
+      (e) => {
+        replayed(e);
+        // Only when nothing of ours is folded in ahead of the log (an append not read back yet):
+        // the snapshot at `seq` must hold exactly the events up to `seq`.
+        if (writer && this.state.lastSeq <= e.seq) writer.maybeWrite(this.snapshot(), e.seq);
+      },
+      { startSeq: until + 1, onDecodeError, onError: this.o.onFatal },
+    );
     this.caughtUp = true;
     return { count: report.count, ms: report.ms, eventsPerSec: report.eventsPerSec, fromSnapshotSeq: from?.seq ?? null };
   }

@@ -18,7 +18,8 @@ export const imageDir = (): string => process.env.ONESHOT_IMAGE_DIR ?? join(repo
 export function missingStack(): string | undefined {
   const why = (() => {
     for (const f of ["vmlinuz", "initrd.img", "rootfs.ext4", "manifest.json"]) {
-      if (!existsSync(join(imageDir(), "amd64", f))) return `no amd64 guest image at ${join(imageDir(), "amd64")} (images/build-minimal.sh amd64, or ONESHOT_IMAGE_DIR)`;
+      if (!existsSync(join(imageDir(), "amd64", f)))
+        return `no amd64 guest image at ${join(imageDir(), "amd64")} (images/build-minimal.sh amd64, or ONESHOT_IMAGE_DIR)`;
     }
     for (const s of ["scheduler", "janitor", "hostd"]) if (!existsSync(dist(s))) return `${dist(s)} missing: run \`npm run build\``;
     return undefined;
@@ -81,10 +82,15 @@ export class Stack {
     proc.stderr!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-400_000)));
     const p: Proc = { name, proc, port, logs: () => out };
     this.procs.set(name, p);
-    await waitFor(`${name} /healthz`, async () => {
-      if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}:\n${out.slice(-4000)}`);
-      return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined))?.ok;
-    }, 240_000, 200);
+    await waitFor(
+      `${name} /healthz`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}:\n${out.slice(-4000)}`);
+        return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined))?.ok;
+      },
+      240_000,
+      200,
+    );
     return p;
   }
 
@@ -95,8 +101,15 @@ export class Stack {
     if (!this.bridges.includes(bridge)) this.bridges.push(bridge);
     const subnet = `10.${200 + (parseInt(this.suffix, 16) % 50)}.${(parseInt(this.suffix, 16) + label.charCodeAt(0)) % 256}.0/24`;
     const proc = await this.service(`hostd-${label}`, "hostd", "HOSTD_HTTP_PORT", {
-      HOSTD_HOST_ID: hostId, HOSTD_BRIDGE: bridge, HOSTD_SUBNET: subnet, HOSTD_IMAGE_DIR: imageDir(), HOSTD_ACCEL: "tcg",
-      HOSTD_MAX_VCPUS: "2", HOSTD_MAX_MEM_MIB: "1024", HOSTD_MAX_DISK_GIB: "20", ...env,
+      HOSTD_HOST_ID: hostId,
+      HOSTD_BRIDGE: bridge,
+      HOSTD_SUBNET: subnet,
+      HOSTD_IMAGE_DIR: imageDir(),
+      HOSTD_ACCEL: "tcg",
+      HOSTD_MAX_VCPUS: "2",
+      HOSTD_MAX_MEM_MIB: "1024",
+      HOSTD_MAX_DISK_GIB: "20",
+      ...env,
     });
     return { hostId, proc };
   }
@@ -116,13 +129,18 @@ export class Stack {
   /** A local job, as `oneshot run` submits it (the scheduler places it). */
   async queue(script: string, spec: Partial<JobSpec> = {}): Promise<string> {
     const jobId = `loc-${randomBytes(8).toString("hex")}`;
-    await this.store.append({
-      type: "JobQueued",
-      data: {
-        jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, script,
-        spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600, ...spec },
+    await this.store.append(
+      {
+        type: "JobQueued",
+        data: {
+          jobId,
+          source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] },
+          script,
+          spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600, ...spec },
+        },
       },
-    }, { correlationId: `e2e-${jobId}`, msgId: `q:${jobId}` });
+      { correlationId: `e2e-${jobId}`, msgId: `q:${jobId}` },
+    );
     return jobId;
   }
 
@@ -131,7 +149,12 @@ export class Stack {
     return this.events.find((e) => e.seq > afterSeq && e.type === type && pred(e.data as EventOf<T>["data"])) as Stored<EventOf<T>> | undefined;
   }
 
-  async waitEvent<T extends EventType>(type: T, pred: (d: EventOf<T>["data"]) => boolean = () => true, timeoutMs = 240_000, afterSeq = 0): Promise<Stored<EventOf<T>>> {
+  async waitEvent<T extends EventType>(
+    type: T,
+    pred: (d: EventOf<T>["data"]) => boolean = () => true,
+    timeoutMs = 240_000,
+    afterSeq = 0,
+  ): Promise<Stored<EventOf<T>>> {
     return waitFor<Stored<EventOf<T>> | undefined>(type, () => this.find(type, pred, afterSeq), timeoutMs, 100);
   }
 

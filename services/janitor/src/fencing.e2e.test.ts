@@ -17,8 +17,13 @@ import { Stack, missingStack, untilGone } from "./e2e-stack.test-kit.js";
 const skip = missing("root", "qemu-x86", "nft", "nats") ?? missingStack();
 
 const JANITOR = {
-  JANITOR_INTERVAL: "1", JANITOR_GRACE: "20", JANITOR_DESTROY_GRACE: "5", JANITOR_LEASE_TTL: "3",
-  JANITOR_HOST_LOST_AFTER: "6", JANITOR_FENCE_WAIT: "20", JANITOR_PLACEMENT_TIMEOUT: "8",
+  JANITOR_INTERVAL: "1",
+  JANITOR_GRACE: "20",
+  JANITOR_DESTROY_GRACE: "5",
+  JANITOR_LEASE_TTL: "3",
+  JANITOR_HOST_LOST_AFTER: "6",
+  JANITOR_FENCE_WAIT: "20",
+  JANITOR_PLACEMENT_TIMEOUT: "8",
 };
 const HOSTD = { HOSTD_HEARTBEAT_INTERVAL: "1", HOSTD_INVENTORY_INTERVAL: "5", HOSTD_BOOT_TIMEOUT: "180", HOSTD_MAX_VCPUS: "1", HOSTD_MAX_MEM_MIB: "512" };
 const figure = (name: string, ms: number, extra = "") => console.log(`FIGURE ${name}: ${(ms / 1000).toFixed(1)} s${extra}`);
@@ -30,13 +35,18 @@ describe.skipIf(skip)("fencing and placement failures (real hostd, scheduler, ja
   /** A local job only hosts labelled `group` can take. */
   const queue = async (script: string, group: string): Promise<string> => {
     const jobId = `loc-${randomBytes(6).toString("hex")}`;
-    await s.store.append({
-      type: "JobQueued",
-      data: {
-        jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [group] }, script,
-        spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 },
+    await s.store.append(
+      {
+        type: "JobQueued",
+        data: {
+          jobId,
+          source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [group] },
+          script,
+          spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 },
+        },
       },
-    }, { correlationId: `e2e-${jobId}`, msgId: `q:${jobId}` });
+      { correlationId: `e2e-${jobId}`, msgId: `q:${jobId}` },
+    );
     return jobId;
   };
   const jobEvents = (jobId: string) => s.events.filter((e) => "jobId" in e.data && (e.data as { jobId: string }).jobId === jobId);
@@ -52,7 +62,15 @@ describe.skipIf(skip)("fencing and placement failures (real hostd, scheduler, ja
     onTestFailed(() => {
       const shown = s.events.filter((e) => !["VmBootRequested"].includes(e.type)).slice(-80);
       console.log(`DIAG events:\n${shown.map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 300)}`).join("\n")}`);
-      for (const [name, p] of s.procs) console.log(`DIAG ${name} log tail:\n${p.logs().split("\n").filter((l) => /fence|lost|lease|expired|error|warn/i.test(l)).slice(-30).join("\n")}`);
+      for (const [name, p] of s.procs)
+        console.log(
+          `DIAG ${name} log tail:\n${p
+            .logs()
+            .split("\n")
+            .filter((l) => /fence|lost|lease|expired|error|warn/i.test(l))
+            .slice(-30)
+            .join("\n")}`,
+        );
     });
   });
   afterAll(async () => {
@@ -156,7 +174,12 @@ describe.skipIf(skip)("fencing and placement failures (real hostd, scheduler, ja
     const before = s.lastSeq();
     const since = Date.now();
     const k = await s.hostd("k", {
-      ...HOSTD, HOSTD_LABELS: "grp-k", LD_PRELOAD: lib, FAKETIME: "-1h", FAKETIME_DONT_FAKE_MONOTONIC: "1", FAKETIME_ONLY_CMDS: "node",
+      ...HOSTD,
+      HOSTD_LABELS: "grp-k",
+      LD_PRELOAD: lib,
+      FAKETIME: "-1h",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+      FAKETIME_ONLY_CMDS: "node",
     });
     const reg = await s.waitEvent("HostRegistered", (d) => d.hostId === k.hostId, 60_000, before);
     // The skew is real: hostd stamps its own events an hour back.
@@ -188,7 +211,11 @@ describe.skipIf(skip)("fencing and placement failures (real hostd, scheduler, ja
     // Every attempt was placed on the one host, which holds exactly one such job: each failed
     // placement freed its capacity (VmDestroyed), or the next could not have been placed.
     const placed = s.events.filter((x): x is Stored<EventOf<"JobScheduled">> => x.type === "JobScheduled" && x.data.jobId === job);
-    expect(placed.map((x) => [x.data.attempt, x.data.hostId])).toEqual([[0, e.hostId], [1, e.hostId], [2, e.hostId]]);
+    expect(placed.map((x) => [x.data.attempt, x.data.hostId])).toEqual([
+      [0, e.hostId],
+      [1, e.hostId],
+      [2, e.hostId],
+    ]);
     for (const p of placed) expect(s.find("VmDestroyed", (d) => d.vmId === p.data.vmId)).toBeDefined();
     expect(failed.data.reason).toMatch(/^boot failed 3 times; last on .*: placement-failed: ENOSPC/);
     // Room again: the same host takes and runs the next job.
@@ -202,23 +229,55 @@ describe.skipIf(skip)("fencing and placement failures (real hostd, scheduler, ja
 
   it("a placement addressed to a host that never answers expires (PlacementExpired), its capacity frees, and the job fails after SCHEDULER_MAX_ATTEMPTS", async () => {
     const ghost = `e2e-ghost-${s.suffix}`;
-    await s.store.append({
-      type: "HostRegistered",
-      data: {
-        hostId: ghost, arch: "amd64", capacity: { vcpus: 1, memMiB: 256, diskGiB: 1 }, labels: ["grp-ghost"], vmm: "qemu", accel: "tcg",
-        emulated: false, images: ["minimal"], publicKey: "AAAA", version: "ghost",
+    await s.store.append(
+      {
+        type: "HostRegistered",
+        data: {
+          hostId: ghost,
+          arch: "amd64",
+          capacity: { vcpus: 1, memMiB: 256, diskGiB: 1 },
+          labels: ["grp-ghost"],
+          vmm: "qemu",
+          accel: "tcg",
+          emulated: false,
+          images: ["minimal"],
+          publicKey: "AAAA",
+          version: "ghost",
+        },
       },
-    }, { correlationId: `e2e-${ghost}` });
+      { correlationId: `e2e-${ghost}` },
+    );
     // It heartbeats (so it is not lost) and never reads its work.
-    const beat = setInterval(() => void publishMessage(s.nats, subjects.heartbeat(ghost), {
-      type: "HostHeartbeat",
-      data: { hostId: ghost, runningVms: 0, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 1, memMiB: 256, diskGiB: 1 }, accel: "tcg", draining: false, uptimeSec: 1 },
-    }, ghost).catch(() => undefined), 1_000);
+    const beat = setInterval(
+      () =>
+        void publishMessage(
+          s.nats,
+          subjects.heartbeat(ghost),
+          {
+            type: "HostHeartbeat",
+            data: {
+              hostId: ghost,
+              runningVms: 0,
+              used: { vcpus: 0, memMiB: 0, diskGiB: 0 },
+              capacity: { vcpus: 1, memMiB: 256, diskGiB: 1 },
+              accel: "tcg",
+              draining: false,
+              uptimeSec: 1,
+            },
+          },
+          ghost,
+        ).catch(() => undefined),
+      1_000,
+    );
     try {
       const job = await queue("echo never", "grp-ghost");
       const failed = await s.waitEvent("JobFailed", (d) => d.jobId === job, 120_000);
       const expired = s.events.filter((x): x is Stored<EventOf<"PlacementExpired">> => x.type === "PlacementExpired" && x.data.jobId === job);
-      expect(expired.map((x) => [x.data.attempt, x.data.hostId])).toEqual([[0, ghost], [1, ghost], [2, ghost]]);
+      expect(expired.map((x) => [x.data.attempt, x.data.hostId])).toEqual([
+        [0, ghost],
+        [1, ghost],
+        [2, ghost],
+      ]);
       for (const x of expired) expect(x.data.waitedSec).toBeGreaterThanOrEqual(8);
       // The ghost holds one such job at a time: attempt n+1 was placed there only because attempt n's expiry freed it.
       const placed = s.events.filter((x): x is Stored<EventOf<"JobScheduled">> => x.type === "JobScheduled" && x.data.jobId === job);

@@ -12,7 +12,12 @@ import type { KV } from "@nats-io/kv";
  * Its own snapshot, its own tail: independent of the desired state's.
  */
 export async function startFleetSnapshots(o: {
-  store: EventStore; kv: KV; policy: SnapshotPolicy; log: Logger; clock: () => number; onFatal: (e: unknown) => void;
+  store: EventStore;
+  kv: KV;
+  policy: SnapshotPolicy;
+  log: Logger;
+  clock: () => number;
+  onFatal: (e: unknown) => void;
 }): Promise<{ fleet: () => Fleet; stop: () => Promise<void> }> {
   const log = o.log.child({ component: "fleet-snapshots" });
   const snaps = new SnapshotStore(o.kv, FLEET_SNAPSHOT_NAME);
@@ -24,19 +29,28 @@ export async function startFleetSnapshots(o: {
   const writer = new SnapshotWriter<Fleet>({ store: snaps, version, policy: o.policy, clock: o.clock, log, ...(from ? { from: from.head } : {}) });
   const onDecodeError = (e: Error) => log.warn({ err: e }, "undecodable event skipped");
   const start = (from?.seq ?? 0) + 1;
-  const report = until >= start
-    ? await o.store.replay(subjects.allEvents, (e) => {
-        applyToFleet(fleet, e);
-        writer.see(e);
-      }, { startSeq: start, untilSeq: until, onDecodeError })
-    : { count: 0, ms: 0 };
+  const report =
+    until >= start
+      ? await o.store.replay(
+          subjects.allEvents,
+          (e) => {
+            applyToFleet(fleet, e);
+            writer.see(e);
+          },
+          { startSeq: start, untilSeq: until, onDecodeError },
+        )
+      : { count: 0, ms: 0 };
   log.info({ events: report.count, ms: Math.round(report.ms), fromSnapshotSeq: from?.seq ?? null, jobs: fleet.jobs.size }, "fleet read model replayed");
   if (writer.dueByCount(until)) void writer.write(fleet, until);
-  const stop = await o.store.follow(subjects.allEvents, (e) => {
-    applyToFleet(fleet, e);
-    writer.see(e);
-    writer.maybeWrite(fleet, e.seq);
-  }, { startSeq: until + 1, onDecodeError, onError: o.onFatal });
+  const stop = await o.store.follow(
+    subjects.allEvents,
+    (e) => {
+      applyToFleet(fleet, e);
+      writer.see(e);
+      writer.maybeWrite(fleet, e.seq);
+    },
+    { startSeq: until + 1, onDecodeError, onError: o.onFatal },
+  );
   return {
     fleet: () => fleet,
     stop: async () => {

@@ -46,7 +46,10 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
   });
 
   it("warns once that JANITOR_VANISHED_POLICY and JANITOR_MAX_ATTEMPTS moved to the scheduler, and runs", async () => {
-    const lines = janitor.output().split("\n").filter((l) => l.includes("moved to the scheduler"));
+    const lines = janitor
+      .output()
+      .split("\n")
+      .filter((l) => l.includes("moved to the scheduler"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/"JANITOR_VANISHED_POLICY":"SCHEDULER_VANISHED_POLICY"/);
     expect(lines[0]).toMatch(/"JANITOR_MAX_ATTEMPTS":"SCHEDULER_MAX_ATTEMPTS"/);
@@ -64,18 +67,43 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     const h = host("h-leak");
     await h.register();
     await runningJob(store, "j-leak", "leakvm1", h.hostId);
-    const done = await store.append({ type: "JobCompleted", data: { jobId: "j-leak", conclusion: "success", exitCode: 0, reportedBy: "vm" } }, { correlationId: "req-j-leak" });
+    const done = await store.append(
+      { type: "JobCompleted", data: { jobId: "j-leak", conclusion: "success", exitCode: 0, reportedBy: "vm" } },
+      { correlationId: "req-j-leak" },
+    );
     addTo(h.inv, vmResources("leakvm1"));
-    addTo(h.inv, { vms: [{ vmId: "Not-Ours", pid: 1 }], taps: ["os-plant1", "eth9", "tap0", "os-UPPER"], disks: ["/var/lib/libvirt/images/vm.qcow2", "/s/hostd/vms/../x/root.qcow2"], nftRules: ["libvirt:abc"], runDirs: ["/srv/vms/../etc"] });
+    addTo(h.inv, {
+      vms: [{ vmId: "Not-Ours", pid: 1 }],
+      taps: ["os-plant1", "eth9", "tap0", "os-UPPER"],
+      disks: ["/var/lib/libvirt/images/vm.qcow2", "/s/hostd/vms/../x/root.qcow2"],
+      nftRules: ["libvirt:abc"],
+      runDirs: ["/srv/vms/../etc"],
+    });
     await h.startReporting();
 
-    const forVm = await waitFor("ReclaimRequested for leakvm1", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "leakvm1")), 30_000, 200);
-    expect(names(forVm)).toEqual(["disk:/s/hostd/vms/leakvm1/root.qcow2", "nft:oneshot:leakvm1", "rundir:/s/hostd/vms/leakvm1", "tap:os-leakvm1", "vm:leakvm1"]);
+    const forVm = await waitFor(
+      "ReclaimRequested for leakvm1",
+      async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "leakvm1")),
+      30_000,
+      200,
+    );
+    expect(names(forVm)).toEqual([
+      "disk:/s/hostd/vms/leakvm1/root.qcow2",
+      "nft:oneshot:leakvm1",
+      "rundir:/s/hostd/vms/leakvm1",
+      "tap:os-leakvm1",
+      "vm:leakvm1",
+    ]);
     expect(forVm.data.reason).toMatch(/^job-completed: job j-leak completed \(success\)/);
     expect(forVm.correlationId).toBe("req-j-leak");
     expect(forVm.causationId).toBe(done.id);
 
-    const forTap = await waitFor("ReclaimRequested for os-plant1", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.name === "os-plant1")), 30_000, 200);
+    const forTap = await waitFor(
+      "ReclaimRequested for os-plant1",
+      async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.name === "os-plant1")),
+      30_000,
+      200,
+    );
     expect(names(forTap)).toEqual(["tap:os-plant1"]);
     expect(forTap.data.reason).toMatch(/^unknown-vm: VM plant1 is unknown to the event log/);
 
@@ -103,7 +131,12 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     expect(Date.parse(lost.data.lastSeenAt!)).toBeLessThanOrEqual(lastBeat);
     expect(await reclaimsOn(store, h.hostId)).toEqual([]); // nothing was asked of a silent host
     // No HostFenced came: JANITOR_FENCE_WAIT (3 s) after the HostLost, by the janitor's clock, its lease has run out.
-    const expired = await waitFor("HostLeaseExpired", async () => (await eventsOn(store, subjects.host(h.hostId))).find((e) => e.type === "HostLeaseExpired"), 30_000, 200);
+    const expired = await waitFor(
+      "HostLeaseExpired",
+      async () => (await eventsOn(store, subjects.host(h.hostId))).find((e) => e.type === "HostLeaseExpired"),
+      30_000,
+      200,
+    );
     if (expired.type !== "HostLeaseExpired") throw new Error("unreachable");
     expect(expired.data).toMatchObject({ hostId: h.hostId, lostSeq: lost.seq, reason: expect.stringMatching(/^no HostFenced \d+s after HostLost/) });
     expect(expired.data.waitedSec).toBeGreaterThanOrEqual(3);
@@ -112,10 +145,19 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     await h.register();
     await h.startReporting();
     const r = await waitFor("ReclaimRequested after the return", async () => (await reclaimsOn(store, h.hostId))[0], 30_000, 200);
-    expect(names(r)).toEqual(names({ data: { resources: [
-      { kind: "vm", name: "lostvm1" }, { kind: "tap", name: "os-lostvm1" }, { kind: "disk", name: "/s/hostd/vms/lostvm1/root.qcow2" },
-      { kind: "nft", name: "oneshot:lostvm1" }, { kind: "rundir", name: "/s/hostd/vms/lostvm1" },
-    ] } } as Reclaim));
+    expect(names(r)).toEqual(
+      names({
+        data: {
+          resources: [
+            { kind: "vm", name: "lostvm1" },
+            { kind: "tap", name: "os-lostvm1" },
+            { kind: "disk", name: "/s/hostd/vms/lostvm1/root.qcow2" },
+            { kind: "nft", name: "oneshot:lostvm1" },
+            { kind: "rundir", name: "/s/hostd/vms/lostvm1" },
+          ],
+        },
+      } as Reclaim),
+    );
     expect(r.data.reason).toMatch(/^host-lost: host h-lost lost \(no heartbeat for \d+s \(limit 4s\)\); its lease ran out/);
     // The janitor makes no job decision here: HostLost is the scheduler's cue to requeue.
     expect((await eventsOn(store, subjects.job("j-lost"))).map((e) => e.type)).toEqual(["JobQueued"]);
@@ -138,7 +180,12 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     // The one an hour ahead dies: lost after JANITOR_HOST_LOST_AFTER of silence, not an hour.
     ahead.stopReporting();
     const stoppedAt = Date.now();
-    const [lost] = await waitFor("HostLost of the host an hour ahead", async () => ((await lostEvents(ahead.hostId)).length ? lostEvents(ahead.hostId) : undefined), 30_000, 200);
+    const [lost] = await waitFor(
+      "HostLost of the host an hour ahead",
+      async () => ((await lostEvents(ahead.hostId)).length ? lostEvents(ahead.hostId) : undefined),
+      30_000,
+      200,
+    );
     expect(Date.parse(lost!.occurredAt) - stoppedAt).toBeLessThan(15_000);
     expect(await lostEvents(behind.hostId)).toEqual([]);
     behind.stopReporting();
@@ -151,7 +198,12 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     await h.startReporting(); // the inventory never lists vanvm1
     const vanished = async () => (await eventsOn(store, subjects.host(h.hostId))).filter((e) => e.type === "VmVanished");
     const [v] = await waitFor("VmVanished", async () => ((await vanished()).length ? await vanished() : undefined), 30_000, 200);
-    expect(v!.data).toEqual({ hostId: "h-van", vmId: "vanvm1", jobId: "j-van", reason: expect.stringMatching(/^vanished: host h-van does not report VM vanvm1/) });
+    expect(v!.data).toEqual({
+      hostId: "h-van",
+      vmId: "vanvm1",
+      jobId: "j-van",
+      reason: expect.stringMatching(/^vanished: host h-van does not report VM vanvm1/),
+    });
     expect(v!.correlationId).toBe("req-j-van");
     const ticks = await janitor.metric("janitor_tick_seconds_count");
     await waitFor("three more ticks", async () => (await janitor.metric("janitor_tick_seconds_count")) >= ticks + 3, 20_000, 200);
@@ -167,7 +219,10 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
     const spec = { arch: "amd64" as const, vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 };
     const source = (id: string) => ({ provider: "github" as const, repo: "o/r", org: "o", providerJobId: id, labels: ["oneshot"] });
     const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
-    for (const [jobId, vmId] of [["gh-swapa", "swapvma"], ["gh-swapb", "swapvmb"]] as const) {
+    for (const [jobId, vmId] of [
+      ["gh-swapa", "swapvma"],
+      ["gh-swapb", "swapvmb"],
+    ] as const) {
       const c = { correlationId: `req-${jobId}` };
       await store.append({ type: "JobQueued", data: { jobId, source: source(jobId), spec } }, c);
       await store.append({ type: "JobScheduled", data: { jobId, hostId: h.hostId, vmId, spec, attempt: 0 } }, c);
@@ -176,19 +231,41 @@ describe.skipIf(skip)("janitor against a real nats-server", () => {
       addTo(h.inv, vmResources(vmId));
     }
     // GitHub gave A to B's runner and B to A's.
-    await store.append({ type: "JobStarted", data: { jobId: "gh-swapa", runnerName: `oneshot-${h.hostId}-swapvmb`, vmId: "swapvmb", reportedBy: "webhook" } }, { correlationId: "req-gh-swapa" });
-    await store.append({ type: "JobStarted", data: { jobId: "gh-swapb", runnerName: `oneshot-${h.hostId}-swapvma`, vmId: "swapvma", reportedBy: "webhook" } }, { correlationId: "req-gh-swapb" });
-    await store.append({ type: "JobCompleted", data: { jobId: "gh-swapa", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "req-gh-swapa" });
+    await store.append(
+      { type: "JobStarted", data: { jobId: "gh-swapa", runnerName: `oneshot-${h.hostId}-swapvmb`, vmId: "swapvmb", reportedBy: "webhook" } },
+      { correlationId: "req-gh-swapa" },
+    );
+    await store.append(
+      { type: "JobStarted", data: { jobId: "gh-swapb", runnerName: `oneshot-${h.hostId}-swapvma`, vmId: "swapvma", reportedBy: "webhook" } },
+      { correlationId: "req-gh-swapb" },
+    );
+    await store.append(
+      { type: "JobCompleted", data: { jobId: "gh-swapa", conclusion: "success", exitCode: null, reportedBy: "provider" } },
+      { correlationId: "req-gh-swapa" },
+    );
     await h.startReporting();
-    const forB = await waitFor("reclaim of swapvmb", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvmb")), 30_000, 200);
+    const forB = await waitFor(
+      "reclaim of swapvmb",
+      async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvmb")),
+      30_000,
+      200,
+    );
     expect(forB.data.reason).toMatch(/^job-completed: job gh-swapa completed/);
     const ticks = await janitor.metric("janitor_tick_seconds_count");
     await waitFor("three more ticks", async () => (await janitor.metric("janitor_tick_seconds_count")) >= ticks + 3, 20_000, 200);
     expect((await reclaimsOn(store, h.hostId)).filter((r) => r.data.resources.some((x) => x.vmId === "swapvma"))).toEqual([]);
     expect(h.inv.vms.map((v) => v.vmId)).toEqual(["swapvma"]); // B still runs
 
-    await store.append({ type: "JobCompleted", data: { jobId: "gh-swapb", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "req-gh-swapb" });
-    const forA = await waitFor("reclaim of swapvma", async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvma")), 30_000, 200);
+    await store.append(
+      { type: "JobCompleted", data: { jobId: "gh-swapb", conclusion: "success", exitCode: null, reportedBy: "provider" } },
+      { correlationId: "req-gh-swapb" },
+    );
+    const forA = await waitFor(
+      "reclaim of swapvma",
+      async () => (await reclaimsOn(store, h.hostId)).find((r) => r.data.resources.some((x) => x.vmId === "swapvma")),
+      30_000,
+      200,
+    );
     expect(forA.data.reason).toMatch(/^job-completed: job gh-swapb completed/);
   });
 
@@ -253,14 +330,19 @@ describe.skipIf(skip)("two janitors", () => {
     expect(await a.metric("janitor_appends_total")).toBeGreaterThan(0);
     expect(await b.metric("janitor_appends_total")).toBe(0);
     expect(await b.metric("janitor_is_leader")).toBe(0);
-    expect(await b.metric("janitor_leaks_in_grace") + (await b.metric("janitor_tick_seconds_count"))).toBeGreaterThan(0); // warm: b computes, silently
+    expect((await b.metric("janitor_leaks_in_grace")) + (await b.metric("janitor_tick_seconds_count"))).toBeGreaterThan(0); // warm: b computes, silently
 
     const killed = performance.now();
     await a.kill9();
     await waitFor("b takes over", async () => (await b.metric("janitor_is_leader")) === 1, 30_000, 200);
     console.log(`FIGURE kill -9 of the leader → standby leads: ${((performance.now() - killed) / 1000).toFixed(1)} s (JANITOR_LEASE_TTL=3s)`);
     h.inv.taps.push("os-after1");
-    const after = await waitFor("reclaim of os-after1", async () => (await reclaimsOn(store, h.hostId)).find((r) => names(r).includes("tap:os-after1")), 30_000, 200);
+    const after = await waitFor(
+      "reclaim of os-after1",
+      async () => (await reclaimsOn(store, h.hostId)).find((r) => names(r).includes("tap:os-after1")),
+      30_000,
+      200,
+    );
     expect(after.data.reason).toMatch(/^unknown-vm/);
     expect(await b.metric("janitor_appends_total", { type: "ReclaimRequested", outcome: "stored" })).toBeGreaterThan(0);
     expect(b.output()).toMatch(/"role":"janitor".*"msg":"took the lease: acting"/);
@@ -272,11 +354,16 @@ describe.skipIf(skip)("two janitors", () => {
     procs.push(a);
     const b = await startJanitorProcess(server.url, { JANITOR_INSTANCE_ID: "janitor-f2" });
     procs.push(b);
-    const [leader, standby] = await waitFor("one of them leads", async () => {
-      if ((await a.metric("janitor_is_leader")) === 1) return [a, b] as const;
-      if ((await b.metric("janitor_is_leader")) === 1) return [b, a] as const;
-      return undefined;
-    }, 30_000, 200);
+    const [leader, standby] = await waitFor(
+      "one of them leads",
+      async () => {
+        if ((await a.metric("janitor_is_leader")) === 1) return [a, b] as const;
+        if ((await b.metric("janitor_is_leader")) === 1) return [b, a] as const;
+        return undefined;
+      },
+      30_000,
+      200,
+    );
     const host = new FakeHost(nats, store, "h-frozen");
     await host.register();
     await host.startReporting();

@@ -25,9 +25,17 @@ export async function startJanitorProcess(natsUrl: string, env: Record<string, s
   const port = await freePort();
   const proc = spawn(process.execPath, [main], {
     env: {
-      ...process.env, NATS_URL: natsUrl, JANITOR_HTTP_PORT: String(port), LOG_LEVEL: "debug",
-      JANITOR_INTERVAL: "1", JANITOR_HOST_LOST_AFTER: "4", JANITOR_GRACE: "3", JANITOR_DESTROY_GRACE: "1",
-      JANITOR_LEASE_TTL: "3", JANITOR_RECLAIM_TIMEOUT: "5", ...env,
+      ...process.env,
+      NATS_URL: natsUrl,
+      JANITOR_HTTP_PORT: String(port),
+      LOG_LEVEL: "debug",
+      JANITOR_INTERVAL: "1",
+      JANITOR_HOST_LOST_AFTER: "4",
+      JANITOR_GRACE: "3",
+      JANITOR_DESTROY_GRACE: "1",
+      JANITOR_LEASE_TTL: "3",
+      JANITOR_RECLAIM_TIMEOUT: "5",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -37,15 +45,22 @@ export async function startJanitorProcess(natsUrl: string, env: Record<string, s
   proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const metricsText = async () => (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
-  await waitFor("janitor /healthz", async () => {
-    if (proc.exitCode !== null) throw new Error(`janitor exited ${proc.exitCode}:\n${out}`);
-    return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok;
-  }, 20_000, 100).catch((e: Error) => {
+  await waitFor(
+    "janitor /healthz",
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`janitor exited ${proc.exitCode}:\n${out}`);
+      return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) })).ok;
+    },
+    20_000,
+    100,
+  ).catch((e: Error) => {
     proc.kill("SIGKILL");
     throw new Error(`${e.message}\n${out}`);
   });
   return {
-    port, proc, output: () => out,
+    port,
+    proc,
+    output: () => out,
     metric: async (name, labels = {}) => sumMetric(await metricsText(), name, labels),
     stop: async () => {
       if (proc.exitCode === null) proc.kill("SIGTERM");
@@ -86,16 +101,31 @@ export class FakeHost {
   private timer: NodeJS.Timeout | undefined;
   private stopFollow: (() => Promise<void>) | undefined;
 
-  constructor(private readonly nats: Nats, private readonly store: EventStore, readonly hostId: string) {}
+  constructor(
+    private readonly nats: Nats,
+    private readonly store: EventStore,
+    readonly hostId: string,
+  ) {}
 
   async register(): Promise<void> {
-    await this.store.append({
-      type: "HostRegistered",
-      data: {
-        hostId: this.hostId, arch: "amd64", capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 }, labels: [], vmm: "qemu", accel: "tcg",
-        emulated: false, images: ["minimal"], publicKey: "AAAA", version: "test",
+    await this.store.append(
+      {
+        type: "HostRegistered",
+        data: {
+          hostId: this.hostId,
+          arch: "amd64",
+          capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
+          labels: [],
+          vmm: "qemu",
+          accel: "tcg",
+          emulated: false,
+          images: ["minimal"],
+          publicKey: "AAAA",
+          version: "test",
+        },
       },
-    }, { correlationId: `boot-${this.hostId}`, occurredAt: this.now() });
+      { correlationId: `boot-${this.hostId}`, occurredAt: this.now() },
+    );
   }
 
   private now(): string {
@@ -122,10 +152,18 @@ export class FakeHost {
   }
 
   async report(): Promise<void> {
-    const data = { type: "HostHeartbeat" as const, data: {
-      hostId: this.hostId, runningVms: this.inv.vms.length, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
-      accel: "tcg" as const, draining: false, uptimeSec: 1,
-    } };
+    const data = {
+      type: "HostHeartbeat" as const,
+      data: {
+        hostId: this.hostId,
+        runningVms: this.inv.vms.length,
+        used: { vcpus: 0, memMiB: 0, diskGiB: 0 },
+        capacity: { vcpus: 4, memMiB: 4096, diskGiB: 50 },
+        accel: "tcg" as const,
+        draining: false,
+        uptimeSec: 1,
+      },
+    };
     await this.publish(subjects.heartbeat(this.hostId), data);
     await this.publish(subjects.inventory(this.hostId), { type: "HostInventory", data: { hostId: this.hostId, ...this.inv } });
   }
@@ -157,7 +195,11 @@ export class FakeHost {
 
 /** Everything hostd reports for a VM under state dir `/s`. */
 export const vmResources = (vmId: string): Inv => ({
-  vms: [{ vmId, pid: 4242 }], taps: [`os-${vmId}`], disks: [`/s/hostd/vms/${vmId}/root.qcow2`], nftRules: [`oneshot:${vmId}`], runDirs: [`/s/hostd/vms/${vmId}`],
+  vms: [{ vmId, pid: 4242 }],
+  taps: [`os-${vmId}`],
+  disks: [`/s/hostd/vms/${vmId}/root.qcow2`],
+  nftRules: [`oneshot:${vmId}`],
+  runDirs: [`/s/hostd/vms/${vmId}`],
 });
 
 export const addTo = (inv: Inv, more: Inv): void => {
@@ -172,10 +214,27 @@ export const addTo = (inv: Inv, more: Inv): void => {
 export async function runningJob(store: EventStore, jobId: string, vmId: string, hostId: string, attempt = 0): Promise<void> {
   const spec = { arch: "amd64" as const, vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 };
   const c = { correlationId: `req-${jobId}` };
-  await store.append({ type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: "true" } }, c);
+  await store.append(
+    { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: "true" } },
+    c,
+  );
   await store.append({ type: "JobScheduled", data: { jobId, hostId, vmId, spec, attempt, script: "true" } }, c);
   await store.append({ type: "VmBootRequested", data: { jobId, hostId, vmId, tap: `os-${vmId}`, disks: [] } }, c);
-  await store.append({ type: "VmBooted", data: { jobId, hostId, vmId, vmm: "qemu", accel: "tcg", pid: 4242, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } } }, c);
+  await store.append(
+    {
+      type: "VmBooted",
+      data: {
+        jobId,
+        hostId,
+        vmId,
+        vmm: "qemu",
+        accel: "tcg",
+        pid: 4242,
+        timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 },
+      },
+    },
+    c,
+  );
 }
 
 /** Job events the janitor must never append: those decisions belong to the scheduler and ingest. */

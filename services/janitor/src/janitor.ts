@@ -84,7 +84,10 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
   await telemetry.start();
   const replay = await desired.start();
   metrics.replay.set(replay.eventsPerSec);
-  log.info({ events: replay.count, ms: Math.round(replay.ms), eventsPerSec: replay.eventsPerSec, fromSnapshotSeq: replay.fromSnapshotSeq }, "event log replayed; following");
+  log.info(
+    { events: replay.count, ms: Math.round(replay.ms), eventsPerSec: replay.eventsPerSec, fromSnapshotSeq: replay.fromSnapshotSeq },
+    "event log replayed; following",
+  );
 
   const escalated = new Set<string>();
   let lastForget = clock();
@@ -121,13 +124,27 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
     // Fold our own append in at once, so the next tick (maybe before the follow delivers
     // it) does not decide it again. Idempotent when the follow delivers it.
     if (!res.duplicate) {
-      desired.apply({ ...event, id: res.id, version: 1, occurredAt, correlationId: o.correlationId, causationId: o.causationId, subject: res.subject, seq: res.seq } as Stored<DomainEvent>);
+      desired.apply({
+        ...event,
+        id: res.id,
+        version: 1,
+        occurredAt,
+        correlationId: o.correlationId,
+        causationId: o.causationId,
+        subject: res.subject,
+        seq: res.seq,
+      } as Stored<DomainEvent>);
     }
     return res;
   }
 
   async function declareLost(now: number): Promise<void> {
-    for (const lost of findLostHosts(livenessOf(desired.state, telemetry.hosts, desired.seen), now, c.JANITOR_HOST_LOST_AFTER * 1000, telemetry.watchingSince)) {
+    for (const lost of findLostHosts(
+      livenessOf(desired.state, telemetry.hosts, desired.seen),
+      now,
+      c.JANITOR_HOST_LOST_AFTER * 1000,
+      telemetry.watchingSince,
+    )) {
       if (!lease.isLeader()) return;
       const res = await append(lost.event, lost, now);
       const hl = log.child({ hostId: lost.event.data.hostId });
@@ -142,15 +159,17 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
       if (!lease.isLeader()) return;
       const res = await append(x.event, x, now);
       if (!res.duplicate) metrics.leasesExpired.inc();
-      log.child({ hostId: x.event.data.hostId }).warn({ lostSeq: x.event.data.lostSeq, reason: x.event.data.reason, duplicate: res.duplicate }, "lost host's lease expired without a fence");
+      log
+        .child({ hostId: x.event.data.hostId })
+        .warn({ lostSeq: x.event.data.lostSeq, reason: x.event.data.reason, duplicate: res.duplicate }, "lost host's lease expired without a fence");
     }
     for (const x of findExpiredPlacements(desired.state, now, c.JANITOR_PLACEMENT_TIMEOUT * 1000)) {
       if (!lease.isLeader()) return;
       const res = await append(x.event, x, now);
       if (!res.duplicate) metrics.placementsExpired.inc();
-      log.child({ hostId: x.event.data.hostId, vmId: x.event.data.vmId, jobId: x.event.data.jobId }).warn(
-        { reason: x.event.data.reason, duplicate: res.duplicate }, "placement expired: no host claimed it",
-      );
+      log
+        .child({ hostId: x.event.data.hostId, vmId: x.event.data.vmId, jobId: x.event.data.jobId })
+        .warn({ reason: x.event.data.reason, duplicate: res.duplicate }, "placement expired: no host claimed it");
     }
   }
 
@@ -160,9 +179,9 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
       const res = await append(a.event, a, now);
       if (a.kind === "vanished") {
         if (!res.duplicate) metrics.vmsVanished.inc();
-        log.child({ hostId: a.fact.hostId, vmId: a.fact.vmId, jobId: a.event.data.jobId }).warn(
-          { reason: a.event.data.reason, duplicate: res.duplicate, seq: res.seq }, "VM vanished from its host",
-        );
+        log
+          .child({ hostId: a.fact.hostId, vmId: a.fact.vmId, jobId: a.event.data.jobId })
+          .warn({ reason: a.event.data.reason, duplicate: res.duplicate, seq: res.seq }, "VM vanished from its host");
         continue;
       }
       const r = a.decision;
@@ -170,19 +189,20 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
         metrics.reclaimsRequested.inc({ cause: r.leaks[0]!.cause });
         for (const x of r.resources) metrics.resourcesRequested.inc({ kind: x.kind });
       }
-      log.child({ hostId: r.hostId, vmId: r.resources[0]?.vmId }).info(
-        { reclaimId: r.reclaimId, reason: r.reason, resources: r.resources.map((x) => `${x.kind}:${x.name}`), duplicate: res.duplicate },
-        "reclaim requested",
-      );
+      log
+        .child({ hostId: r.hostId, vmId: r.resources[0]?.vmId })
+        .info(
+          { reclaimId: r.reclaimId, reason: r.reason, resources: r.resources.map((x) => `${x.kind}:${x.name}`), duplicate: res.duplicate },
+          "reclaim requested",
+        );
     }
     for (const s of plan.stuck) {
       if (escalated.has(s.key)) continue;
       escalated.add(s.key);
       metrics.reclaimStuck.inc({ why: s.why, kind: s.resource.kind });
-      log.child({ hostId: s.hostId, vmId: s.resource.vmId }).error(
-        { reclaimId: s.reclaimId, resource: `${s.resource.kind}:${s.resource.name}`, why: s.why, detail: s.detail },
-        "reclaim did not take",
-      );
+      log
+        .child({ hostId: s.hostId, vmId: s.resource.vmId })
+        .error({ reclaimId: s.reclaimId, resource: `${s.resource.kind}:${s.resource.name}`, why: s.why, detail: s.detail }, "reclaim did not take");
     }
   }
 
@@ -205,4 +225,3 @@ export async function startJanitor(d: JanitorDeps): Promise<Janitor> {
     },
   };
 }
-

@@ -15,12 +15,20 @@ const skip = missing("root", "qemu-x86", "nft", "nats") ?? missingStack();
 
 const INVENTORY_S = 5;
 const JANITOR = {
-  JANITOR_INTERVAL: "1", JANITOR_GRACE: "20", JANITOR_DESTROY_GRACE: "5", JANITOR_HOST_LOST_AFTER: "15", JANITOR_LEASE_TTL: "3",
+  JANITOR_INTERVAL: "1",
+  JANITOR_GRACE: "20",
+  JANITOR_DESTROY_GRACE: "5",
+  JANITOR_HOST_LOST_AFTER: "15",
+  JANITOR_LEASE_TTL: "3",
 };
 // docs/fencing.md: JANITOR_HOST_LOST_AFTER (15) + JANITOR_FENCE_WAIT (default 30) > HOSTD_FENCE_AFTER (20) + kill time.
 const HOSTD = { HOSTD_HEARTBEAT_INTERVAL: "1", HOSTD_INVENTORY_INTERVAL: String(INVENTORY_S), HOSTD_BOOT_TIMEOUT: "180", HOSTD_FENCE_AFTER: "20" };
 const figure = (name: string, ms: number, extra = "") => console.log(`FIGURE ${name}: ${(ms / 1000).toFixed(1)} s${extra}`);
-const rand = () => randomBytes(8).toString("hex").replace(/[^a-z0-9]/g, "").slice(0, 10);
+const rand = () =>
+  randomBytes(8)
+    .toString("hex")
+    .replace(/[^a-z0-9]/g, "")
+    .slice(0, 10);
 
 describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules", () => {
   const s = new Stack();
@@ -37,9 +45,19 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
   });
   beforeEach(() => {
     onTestFailed(() => {
-      const janitorEvents = s.events.filter((e) => ["ReclaimRequested", "ResourceReclaimed", "HostLost", "HostRegistered", "JobRequeued", "JobFailed"].includes(e.type));
+      const janitorEvents = s.events.filter((e) =>
+        ["ReclaimRequested", "ResourceReclaimed", "HostLost", "HostRegistered", "JobRequeued", "JobFailed"].includes(e.type),
+      );
       console.log(`DIAG events:\n${janitorEvents.map((e) => `${e.seq} ${e.type} ${JSON.stringify(e.data).slice(0, 400)}`).join("\n")}`);
-      for (const [name, p] of s.procs) console.log(`DIAG ${name} log tail:\n${p.logs().split("\n").filter((l) => /reclaim|leak|lost|error|warn/i.test(l)).slice(-40).join("\n")}`);
+      for (const [name, p] of s.procs)
+        console.log(
+          `DIAG ${name} log tail:\n${p
+            .logs()
+            .split("\n")
+            .filter((l) => /reclaim|leak|lost|error|warn/i.test(l))
+            .slice(-40)
+            .join("\n")}`,
+        );
     });
   });
   afterAll(async () => {
@@ -137,7 +155,9 @@ describe.skipIf(skip)("reclaim with real hostd, QEMU guests, taps and nft rules"
     expect(foreignProc.exitCode).toBeNull();
     expect(foreignProc.signalCode).toBeNull();
     for (const f of [foreignDisk, join(outside, "root.qcow2"), join(upper, "root.qcow2")]) expect(existsSync(f)).toBe(true);
-    const named = s.events.filter((e) => e.type === "ReclaimRequested").flatMap((e) => (e.data as { resources: { name: string }[] }).resources.map((r) => r.name));
+    const named = s.events
+      .filter((e) => e.type === "ReclaimRequested")
+      .flatMap((e) => (e.data as { resources: { name: string }[] }).resources.map((r) => r.name));
     for (const n of [foreignTap, foreignDisk, upper, join(upper, "root.qcow2"), join(outside, "root.qcow2")]) expect(named).not.toContain(n);
     run("ip", ["link", "del", foreignTap]);
     foreignProc.kill("SIGKILL");
@@ -185,7 +205,12 @@ function run(cmd: string, args: string[]): void {
 
 /** A QEMU process that never boots anything (paused at start), named as given. */
 function stray(name: string): ChildProcess {
-  return spawn("qemu-system-x86_64", ["-name", name, "-M", "microvm", "-accel", "tcg", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none", "-S"], {
-    stdio: "ignore", detached: true,
-  });
+  return spawn(
+    "qemu-system-x86_64",
+    ["-name", name, "-M", "microvm", "-accel", "tcg", "-m", "16", "-nodefaults", "-no-user-config", "-display", "none", "-S"],
+    {
+      stdio: "ignore",
+      detached: true,
+    },
+  );
 }

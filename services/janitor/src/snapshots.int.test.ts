@@ -27,7 +27,10 @@ const life = (i: number): DomainEvent[] => {
     queued(jobId),
     { type: "JobScheduled", data: { ...r, spec, attempt: 0 } },
     { type: "VmBootRequested", data: { ...r, tap: `os-${r.vmId}`, disks: [] } },
-    { type: "VmBooted", data: { ...r, vmm: "qemu", accel: "kvm", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } } },
+    {
+      type: "VmBooted",
+      data: { ...r, vmm: "qemu", accel: "kvm", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } },
+    },
     ...(i % 2 ? [{ type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: 0, reportedBy: "provider" } } as DomainEvent] : []),
   ];
 };
@@ -66,7 +69,10 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
   };
   /** Where the janitor's start began, from its own log line. */
   const startedFrom = (j: JanitorProc): number | null | undefined => {
-    const line = j.output().split("\n").find((l) => l.includes("event log replayed; following"));
+    const line = j
+      .output()
+      .split("\n")
+      .find((l) => l.includes("event log replayed; following"));
     return line ? (JSON.parse(line) as { fromSnapshotSeq: number | null }).fromSnapshotSeq : undefined;
   };
   const headSeq = async (s: SnapshotStore, v: SnapshotVersion) => {
@@ -82,8 +88,14 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
     fleetSnaps = new SnapshotStore(kv, "fleet");
     const created = await store.streamCreated();
     // The versions the built janitor computes (a hash of its built core / the built CLI's view).
-    version = ((await import(join(dist, "desired-snapshots.js"))) as { desiredSnapshotVersion: (c: string) => SnapshotVersion }).desiredSnapshotVersion(created);
-    fleetVersion = ((await import(join(dist, "..", "..", "..", "packages", "cli", "dist", "view", "fleet-snapshot.js"))) as { fleetSnapshotVersion: (c: string) => SnapshotVersion }).fleetSnapshotVersion(created);
+    version = ((await import(join(dist, "desired-snapshots.js"))) as { desiredSnapshotVersion: (c: string) => SnapshotVersion }).desiredSnapshotVersion(
+      created,
+    );
+    fleetVersion = (
+      (await import(join(dist, "..", "..", "..", "packages", "cli", "dist", "view", "fleet-snapshot.js"))) as {
+        fleetSnapshotVersion: (c: string) => SnapshotVersion;
+      }
+    ).fleetSnapshotVersion(created);
     await append([registered("h0"), ...Array.from({ length: 4 }, (_, i) => life(i)).flat()]);
   });
   afterEach(stopAll);
@@ -96,7 +108,10 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
     const j1 = await start();
     expect(startedFrom(j1)).toBeNull();
     const first = await store.lastStreamSeq();
-    await waitFor("both snapshots at the log's end", async () => ((await headSeq(janitorSnaps, version)) >= first && (await headSeq(fleetSnaps, fleetVersion)) >= first) || undefined);
+    await waitFor(
+      "both snapshots at the log's end",
+      async () => ((await headSeq(janitorSnaps, version)) >= first && (await headSeq(fleetSnaps, fleetVersion)) >= first) || undefined,
+    );
     await stopAll();
 
     await append(Array.from({ length: 3 }, (_, i) => life(10 + i)).flat());
@@ -104,7 +119,10 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
     const j2 = await start();
     expect(startedFrom(j2)).toBe(first);
     // Its tail was longer than 5: a snapshot at the end of the replay.
-    await waitFor("a snapshot at the new end", async () => ((await headSeq(janitorSnaps, version)) >= end && (await headSeq(fleetSnaps, fleetVersion)) >= end) || undefined);
+    await waitFor(
+      "a snapshot at the new end",
+      async () => ((await headSeq(janitorSnaps, version)) >= end && (await headSeq(fleetSnaps, fleetVersion)) >= end) || undefined,
+    );
     await stopAll();
 
     const log = await readLog();
@@ -117,7 +135,9 @@ describe.skipIf(skip)("janitor snapshots (real nats-server, built janitor)", () 
     expect(snap.head.logTime).toBe(new Date(Math.max(...upTo.map((e) => Date.parse(e.occurredAt)))).toISOString());
     const fleet = await fleetSnaps.read(fleetVersion);
     if (!fleet.ok) throw new Error(fleet.detail);
-    expect(ordered(decodeState<Fleet>(fleet.bytes))).toEqual(ordered(log.filter((e) => e.seq <= fleet.head.seq).reduce((f, e) => applyToFleet(f, e), emptyFleet())));
+    expect(ordered(decodeState<Fleet>(fleet.bytes))).toEqual(
+      ordered(log.filter((e) => e.seq <= fleet.head.seq).reduce((f, e) => applyToFleet(f, e), emptyFleet())),
+    );
   });
 
   it("refuses a damaged snapshot and replays the whole log", async () => {

@@ -19,7 +19,10 @@ export class TelemetryView {
   watchingSince: number;
   private stopFn: (() => Promise<void>) | undefined;
 
-  constructor(private readonly nats: Nats, private readonly o: { clock: () => number; log: Logger; onInventory?: (hostId: string) => void }) {
+  constructor(
+    private readonly nats: Nats,
+    private readonly o: { clock: () => number; log: Logger; onInventory?: (hostId: string) => void },
+  ) {
     this.watchingSince = o.clock();
   }
 

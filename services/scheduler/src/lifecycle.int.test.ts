@@ -26,8 +26,10 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     return p;
   };
   const append = (...events: DomainEvent[]) => appendAll(store, events, 1);
-  const placed = (jobId: string, attempt = 0) => () =>
-    tally.events.find((e): e is Stored<EventOf<"JobScheduled">> => e.type === "JobScheduled" && e.data.jobId === jobId && e.data.attempt === attempt);
+  const placed =
+    (jobId: string, attempt = 0) =>
+    () =>
+      tally.events.find((e): e is Stored<EventOf<"JobScheduled">> => e.type === "JobScheduled" && e.data.jobId === jobId && e.data.attempt === attempt);
 
   /**
    * Returns once every decision the scheduler made on the log so far is visible, without a
@@ -93,7 +95,14 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     expect(tally.events.filter((e) => e.type === "JobRequeued")).toEqual([]);
     await append(fenced("h1", [vmIdFor("j", 0)]));
     const requeued = await waitFor("JobRequeued", () => tally.events.find((e) => e.type === "JobRequeued"));
-    expect(requeued.data).toEqual({ jobId: "j", fromHostId: "h1", vmId: vmIdFor("j", 0), attempt: 1, reason: "host lost (no heartbeat for 60s); it stopped its VMs", releasesVm: false });
+    expect(requeued.data).toEqual({
+      jobId: "j",
+      fromHostId: "h1",
+      vmId: vmIdFor("j", 0),
+      attempt: 1,
+      reason: "host lost (no heartbeat for 60s); it stopped its VMs",
+      releasesVm: false,
+    });
     const again = (await waitFor("j placed again", placed("j", 1))).data;
     expect(again).toMatchObject({ hostId: "h2", vmId: vmIdFor("j", 1) });
     const audit = auditLog(await readLog(store));
@@ -119,10 +128,16 @@ describe.skipIf(skip)("scheduler process: capacity, lost hosts, boot failures, r
     const stopHostd = await fakeHostd(store, () => 5, errors);
     const first = await start();
     await append(registered("h1", { vcpus: 2 }));
-    await appendAll(store, Array.from({ length: 30 }, (_, i) => queued(`r${i}`, { vcpus: 1, provider: "local" })));
+    await appendAll(
+      store,
+      Array.from({ length: 30 }, (_, i) => queued(`r${i}`, { vcpus: 1, provider: "local" })),
+    );
     await waitFor("some placed", () => tally.scheduled.size >= 5, 30_000, 10);
     await first.kill9();
-    await appendAll(store, Array.from({ length: 10 }, (_, i) => queued(`late${i}`, { vcpus: 1, provider: "local" })));
+    await appendAll(
+      store,
+      Array.from({ length: 10 }, (_, i) => queued(`late${i}`, { vcpus: 1, provider: "local" })),
+    );
     await start();
     await waitFor("every job placed and completed", () => tally.completed.size === 40, 60_000);
     await stopHostd();

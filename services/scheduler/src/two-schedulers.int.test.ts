@@ -57,9 +57,12 @@ describe.skipIf(skip)("two schedulers, 20 hosts, a burst of 1,000 jobs (real nat
         if (tally.placedTwice.length) return true; // broken: stop waiting, the check below says why
         return tally.scheduled.size === JOBS && tally.destroyed >= JOBS && tally.completed.size === JOBS / 2 && tally.unschedulable.size === tooBig.length;
       },
-      240_000, 200,
+      240_000,
+      200,
     ).catch((e: Error) => {
-      throw new Error(`${e.message}: scheduled ${tally.scheduled.size}, destroyed ${tally.destroyed}, completed ${tally.completed.size}, unschedulable ${tally.unschedulable.size}\n${schedulers.map((s) => `--- ${s.name}\n${s.output().slice(-3000)}`).join("\n")}`);
+      throw new Error(
+        `${e.message}: scheduled ${tally.scheduled.size}, destroyed ${tally.destroyed}, completed ${tally.completed.size}, unschedulable ${tally.unschedulable.size}\n${schedulers.map((s) => `--- ${s.name}\n${s.output().slice(-3000)}`).join("\n")}`,
+      );
     });
     expect(tally.placedTwice, "job attempts placed twice").toEqual([]);
     return tally;
@@ -84,12 +87,17 @@ describe.skipIf(skip)("two schedulers, 20 hosts, a burst of 1,000 jobs (real nat
 
   /** The instance holding the lease (scheduler_leader 1); the other stands by (0). */
   async function leaderAndStandby(): Promise<[SchedulerProcess, SchedulerProcess]> {
-    return waitFor("one leader and one standby", async () => {
-      const flags = await Promise.all(schedulers.map((s) => s.metric("scheduler_leader")));
-      if (flags.filter((f) => f === 1).length !== 1) return undefined;
-      const i = flags.indexOf(1);
-      return [schedulers[i]!, schedulers[1 - i]!] as [SchedulerProcess, SchedulerProcess];
-    }, 30_000, 100);
+    return waitFor(
+      "one leader and one standby",
+      async () => {
+        const flags = await Promise.all(schedulers.map((s) => s.metric("scheduler_leader")));
+        if (flags.filter((f) => f === 1).length !== 1) return undefined;
+        const i = flags.indexOf(1);
+        return [schedulers[i]!, schedulers[1 - i]!] as [SchedulerProcess, SchedulerProcess];
+      },
+      30_000,
+      100,
+    );
   }
 
   it("places every job exactly once and never overbooks a host, one scheduler deciding while the other stands by", async () => {

@@ -42,17 +42,33 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   const pki = await ensurePki(join(b.dir, "tls"), [...clusterNames, ...b.natsNames]);
   const tls = { certFile: `${CONTAINER_TLS_DIR}/server.pem`, keyFile: `${CONTAINER_TLS_DIR}/server.key` };
   for (let i = 1; i <= nodes; i++) {
-    writeFileSync(join(b.dir, nodes > 1 ? `nats-${i}.conf` : "nats.conf"), natsConfig({
-      hosts: b.hosts, audit: b.audit, dashboard: true, nkeys, monitorPort: 8222, storeDir: "/data", listen: "0.0.0.0", tls,
-      // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
-      syncAlways: true,
-      ...(nodes > 1 ? {
-        cluster: {
-          name: "oneshot", serverName: `n${i}`, listen: "0.0.0.0:6222", caFile: `${CONTAINER_TLS_DIR}/ca.pem`,
-          routes: clusterNames.map((n) => `nats-route://${n}:6222`),
-        },
-      } : {}),
-    }), { mode: 0o644 });
+    writeFileSync(
+      join(b.dir, nodes > 1 ? `nats-${i}.conf` : "nats.conf"),
+      natsConfig({
+        hosts: b.hosts,
+        audit: b.audit,
+        dashboard: true,
+        nkeys,
+        monitorPort: 8222,
+        storeDir: "/data",
+        listen: "0.0.0.0",
+        tls,
+        // compose runs nats:2.10, which has it; fsync before every ack: an acknowledged webhook survives a power cut.
+        syncAlways: true,
+        ...(nodes > 1
+          ? {
+              cluster: {
+                name: "oneshot",
+                serverName: `n${i}`,
+                listen: "0.0.0.0:6222",
+                caFile: `${CONTAINER_TLS_DIR}/ca.pem`,
+                routes: clusterNames.map((n) => `nats-route://${n}:6222`),
+              },
+            }
+          : {}),
+      }),
+      { mode: 0o644 },
+    );
   }
   const notes: string[] = [];
   const asRoot = process.getuid?.() === 0;
@@ -63,13 +79,17 @@ export async function bootstrap(b: BootstrapInput): Promise<string[]> {
   if (!existsSync(dashboardToken)) writeFileSync(dashboardToken, randomBytes(24).toString("hex"), { mode: 0o600 });
   if (asRoot) chownSync(dashboardToken, b.containerUid, b.containerUid);
   if (!asRoot && process.getuid?.() !== b.containerUid) {
-    notes.push(`the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")} ${dashboardToken}`);
+    notes.push(
+      `the control containers run as uid ${b.containerUid}: sudo chown ${b.containerUid} ${controlIdentities.map((i) => seedFileOf(identities, i)).join(" ")} ${dashboardToken}`,
+    );
   }
   notes.push(`dashboard: operators sign in with the token in ${dashboardToken}`);
   notes.push(`ca: ${pki.ca}, server certificate: ${pki.server} (names: ${[...clusterNames, ...b.natsNames].join(", ")})`);
   if (nodes > 1) notes.push(`${nodes}-node cluster: docker compose -f compose.yaml -f compose.cluster.yaml up -d (streams at R${nodes})`);
   for (const h of b.hosts) {
-    notes.push(`host ${h}: copy ${pkiFiles(join(b.dir, "tls")).ca} and ${seedFileOf(identities, `hostd-${h}`)} to it, then deploy/hostd/install.sh --host-id ${h} --nats-url ${nodes > 1 ? Array.from({ length: nodes }, (_, i) => `tls://${b.natsNames[0] ?? "<nats-address>"}:${4222 + i}`).join(",") : `tls://${b.natsNames[0] ?? "<nats-address>"}:4222`} --nats-ca-file ca.pem --nats-nkey-file hostd-${h}.nk`);
+    notes.push(
+      `host ${h}: copy ${pkiFiles(join(b.dir, "tls")).ca} and ${seedFileOf(identities, `hostd-${h}`)} to it, then deploy/hostd/install.sh --host-id ${h} --nats-url ${nodes > 1 ? Array.from({ length: nodes }, (_, i) => `tls://${b.natsNames[0] ?? "<nats-address>"}:${4222 + i}`).join(",") : `tls://${b.natsNames[0] ?? "<nats-address>"}:4222`} --nats-ca-file ca.pem --nats-nkey-file hostd-${h}.nk`,
+    );
   }
   return notes;
 }

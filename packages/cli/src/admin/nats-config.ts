@@ -62,7 +62,11 @@ function clusterBlock(c: NonNullable<NatsConfigInput["cluster"]>, tls: NatsConfi
     `  name: ${JSON.stringify(c.name)}`,
     `  listen: ${JSON.stringify(c.listen)}`,
     `  routes: ${list(c.routes)}`,
-    ...(tls ? [`  tls: { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(c.caFile)}, verify: true, timeout: 3 }`] : []),
+    ...(tls
+      ? [
+          `  tls: { cert_file: ${JSON.stringify(tls.certFile)}, key_file: ${JSON.stringify(tls.keyFile)}, ca_file: ${JSON.stringify(c.caFile)}, verify: true, timeout: 3 }`,
+        ]
+      : []),
     `}`,
   ];
 }

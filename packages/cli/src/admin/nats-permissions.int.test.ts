@@ -15,20 +15,34 @@ const log = createLogger("test", { level: "silent" });
 const meta = { id: "019375e0-0000-7000-8000-000000000009", occurredAt: new Date().toISOString(), correlationId: "perm", causationId: null };
 const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 } as const;
 const scheduled = (hostId: string): DomainEvent => ({ type: "JobScheduled", data: { jobId: "j1", hostId, vmId: "abc123", spec, attempt: 0 } });
-const vmExited = (hostId: string): DomainEvent => ({ type: "VmExited", data: { hostId, vmId: "abc123", jobId: "j1", exitCode: 0, reason: "exited", runMs: 1 } });
+const vmExited = (hostId: string): DomainEvent => ({
+  type: "VmExited",
+  data: { hostId, vmId: "abc123", jobId: "j1", exitCode: 0, reason: "exited", runMs: 1 },
+});
 
 describe.skipIf(skip)("NATS permissions from the generated config (real nats-server)", () => {
   let server: TestNats;
   const passwords: Record<string, string> = {};
   const conns: NatsConnection[] = [];
   const as = async (user: string) => {
-    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, user, pass: passwords[user], maxReconnectAttempts: 0, inboxPrefix: inboxPrefixFor(user)! });
+    const nc = await natsConnect({
+      servers: `127.0.0.1:${server.port}`,
+      user,
+      pass: passwords[user],
+      maxReconnectAttempts: 0,
+      inboxPrefix: inboxPrefixFor(user)!,
+    });
     conns.push(nc);
     return nc;
   };
   /** Resolves to "ok" or the error message: a denied publish must not be stored. */
   const tryPublish = async (nc: NatsConnection, subject: string, e: DomainEvent) =>
-    jetstream(nc).publish(subject, encode(e, meta), { timeout: 2_000 }).then(() => "ok", (err: Error) => err.message);
+    jetstream(nc)
+      .publish(subject, encode(e, meta), { timeout: 2_000 })
+      .then(
+        () => "ok",
+        (err: Error) => err.message,
+      );
 
   beforeAll(async () => {
     const hosts = ["metal-01", "metal-02"];
@@ -58,17 +72,36 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
       const r = await new EventStore(audit.js, audit.jsm).replay("evt.>", (e) => void seen.push(e.type));
       expect(r.count).toBeGreaterThan(0);
       expect(seen).toContain("JobScheduled");
-      const forged = await audit.js.publish(subjects.host("metal-01"), encode(scheduled("metal-01"), meta), { timeout: 2_000 }).then(() => "ok", (e: Error) => e.message);
+      const forged = await audit.js.publish(subjects.host("metal-01"), encode(scheduled("metal-01"), meta), { timeout: 2_000 }).then(
+        () => "ok",
+        (e: Error) => e.message,
+      );
       expect(forged).toMatch(/permission/i);
       // nats-server 2.9 names a consumer in the create subject whether it is durable or not, so
       // an identity that may create ordered consumers may also create a named one; every known
       // durable is denied by name, and `admin init` re-provisions a host durable whose filter is wrong.
-      const deleted = await audit.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message);
+      const deleted = await audit.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(
+        () => "deleted",
+        (e: Error) => e.message,
+      );
       expect(deleted).toMatch(/permission/i);
       // Its own (what closing an ordered consumer does) it may remove: no error on every close.
-      await audit.jsm.consumers.add("EVENTS", { name: "audit-own-1", filter_subject: "evt.>", ack_policy: "none" as never, inactive_threshold: 30_000_000_000 });
-      expect(await audit.jsm.consumers.delete("EVENTS", "audit-own-1").then(() => "deleted", (e: Error) => e.message)).toBe("deleted");
-      const stream = await audit.jsm.streams.add({ name: "ROGUE2", subjects: ["rogue2.>"] }).then(() => "created", (e: Error) => e.message);
+      await audit.jsm.consumers.add("EVENTS", {
+        name: "audit-own-1",
+        filter_subject: "evt.>",
+        ack_policy: "none" as never,
+        inactive_threshold: 30_000_000_000,
+      });
+      expect(
+        await audit.jsm.consumers.delete("EVENTS", "audit-own-1").then(
+          () => "deleted",
+          (e: Error) => e.message,
+        ),
+      ).toBe("deleted");
+      const stream = await audit.jsm.streams.add({ name: "ROGUE2", subjects: ["rogue2.>"] }).then(
+        () => "created",
+        (e: Error) => e.message,
+      );
       expect(stream).toMatch(/permission/i);
       // A squatted host durable reading another host's work is replaced by `admin init`.
       await audit.jsm.consumers.add("EVENTS", { durable_name: "hostd-metal-03", filter_subject: "evt.host.metal-01", ack_policy: "explicit" as never });
@@ -84,9 +117,25 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
 
   it("lets the dashboard read the log, the consoles and the heartbeats, and publish no event but an operator's cordon/drain/cancel subjects", async () => {
     const hostd = await connectNats({ url: server.url, name: "hostd", user: "hostd-metal-01", password: passwords["hostd-metal-01"] }, log);
-    await hostd.js.publish(subjects.heartbeat("metal-01"), encode({
-      type: "HostHeartbeat", data: { hostId: "metal-01", runningVms: 0, used: { vcpus: 0, memMiB: 0, diskGiB: 0 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 }, accel: "tcg", draining: false, uptimeSec: 1 },
-    }, meta), { timeout: 2_000 });
+    await hostd.js.publish(
+      subjects.heartbeat("metal-01"),
+      encode(
+        {
+          type: "HostHeartbeat",
+          data: {
+            hostId: "metal-01",
+            runningVms: 0,
+            used: { vcpus: 0, memMiB: 0, diskGiB: 0 },
+            capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 },
+            accel: "tcg",
+            draining: false,
+            uptimeSec: 1,
+          },
+        },
+        meta,
+      ),
+      { timeout: 2_000 },
+    );
     await hostd.nc.close();
     const dash = await connectNats({ url: server.url, name: "dashboard", user: "dashboard", password: passwords.dashboard }, log);
     try {
@@ -101,13 +150,31 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
       // No event of a host, a VM, a provider; no telemetry, console or dead letter; no stream; no durable.
       const nc = await as("dashboard");
       expect(await tryPublish(nc, subjects.vm("metal-01", "abc123"), vmExited("metal-01"))).toMatch(/permission/i);
-      expect(await tryPublish(nc, `${subjects.host("metal-01")}.self`, { type: "HostDeregistered", data: { hostId: "metal-01", reason: "x" } } as DomainEvent)).toMatch(/permission/i);
+      expect(
+        await tryPublish(nc, `${subjects.host("metal-01")}.self`, { type: "HostDeregistered", data: { hostId: "metal-01", reason: "x" } } as DomainEvent),
+      ).toMatch(/permission/i);
       expect(await tryPublish(nc, "evt.provider.github", scheduled("metal-01"))).toMatch(/permission/i);
       for (const subject of [subjects.heartbeat("metal-01"), "log.host.metal-01.vm.abc123", "dlq.dashboard", "rpc.runner.config.metal-01"]) {
-        expect(await dash.js.publish(subject, new Uint8Array(), { timeout: 1_000 }).then(() => "ok", (e: Error) => e.message), subject).not.toBe("ok");
+        expect(
+          await dash.js.publish(subject, new Uint8Array(), { timeout: 1_000 }).then(
+            () => "ok",
+            (e: Error) => e.message,
+          ),
+          subject,
+        ).not.toBe("ok");
       }
-      expect(await dash.jsm.streams.add({ name: "ROGUE3", subjects: ["rogue3.>"] }).then(() => "created", (e: Error) => e.message)).toMatch(/permission/i);
-      expect(await dash.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message)).toMatch(/permission/i);
+      expect(
+        await dash.jsm.streams.add({ name: "ROGUE3", subjects: ["rogue3.>"] }).then(
+          () => "created",
+          (e: Error) => e.message,
+        ),
+      ).toMatch(/permission/i);
+      expect(
+        await dash.jsm.consumers.delete("EVENTS", "hostd-metal-01").then(
+          () => "deleted",
+          (e: Error) => e.message,
+        ),
+      ).toMatch(/permission/i);
       // What a signed-in operator does from the dashboard: the CLI's cordon, and a job's cancel.
       expect(await tryPublish(nc, subjects.host("metal-01"), { type: "HostCordoned", data: { hostId: "metal-01", reason: "from the dashboard" } })).toBe("ok");
       expect(await tryPublish(nc, subjects.job("j1"), { type: "JobCancelled", data: { jobId: "j1", reason: "from the dashboard" } })).toBe("ok");
@@ -126,17 +193,35 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     for (const who of ["ingest", "scheduler", "janitor", "audit"]) {
       const nc = await as(who);
       const jsm = await jetstreamManager(nc, { checkAPI: false });
-      expect(await jsm.consumers.delete("EVENTS", "hostd-metal-01").then(() => "deleted", (e: Error) => e.message), who).toMatch(/permission/i);
-      const update = await jsm.consumers.update("EVENTS", "hostd-metal-01", { max_deliver: 1, ack_wait: 1_000_000 }).then(() => "updated", (e: Error) => e.message);
+      expect(
+        await jsm.consumers.delete("EVENTS", "hostd-metal-01").then(
+          () => "deleted",
+          (e: Error) => e.message,
+        ),
+        who,
+      ).toMatch(/permission/i);
+      const update = await jsm.consumers.update("EVENTS", "hostd-metal-01", { max_deliver: 1, ack_wait: 1_000_000 }).then(
+        () => "updated",
+        (e: Error) => e.message,
+      );
       expect(update, who).toMatch(/permission/i);
       const recreate = await jsm.consumers
         .add("EVENTS", { durable_name: "hostd-metal-01", filter_subject: "evt.host.metal-01", ack_policy: "explicit" as never, deliver_policy: "all" as never })
-        .then(() => "created", (e: Error) => e.message);
+        .then(
+          () => "created",
+          (e: Error) => e.message,
+        );
       expect(recreate, who).toMatch(/permission/i);
-      const pulled = await jetstream(nc).consumers.get("EVENTS", "hostd-metal-01").then(
-        (c) => c.next({ expires: 1_000 }).then((m) => (m ? "read a message" : "nothing"), (e: Error) => e.message),
-        (e: Error) => e.message,
-      );
+      const pulled = await jetstream(nc)
+        .consumers.get("EVENTS", "hostd-metal-01")
+        .then(
+          (c) =>
+            c.next({ expires: 1_000 }).then(
+              (m) => (m ? "read a message" : "nothing"),
+              (e: Error) => e.message,
+            ),
+          (e: Error) => e.message,
+        );
       expect(pulled, who).not.toBe("read a message");
     }
     const admin = await as("admin");
@@ -152,7 +237,10 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     expect(seen).toContain("JobScheduled");
     const made = await ingest.jsm.consumers
       .add("EVENTS", { durable_name: "ingest-gitlab-cleanup", filter_subject: "evt.job.*", ack_policy: "explicit" as never })
-      .then(() => "created", (e: Error) => e.message);
+      .then(
+        () => "created",
+        (e: Error) => e.message,
+      );
     expect(made).toBe("created");
     await ingest.nc.close();
   });
@@ -172,14 +260,19 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     const nc = await as("hostd-metal-01");
     const js = jetstream(nc);
     const other = await js.consumers.get("EVENTS", "hostd-metal-02").then(
-      (c) => c.next({ expires: 1_000 }).then((m) => (m ? "read a message" : "nothing"), (e: Error) => e.message),
+      (c) =>
+        c.next({ expires: 1_000 }).then(
+          (m) => (m ? "read a message" : "nothing"),
+          (e: Error) => e.message,
+        ),
       (e: Error) => e.message,
     );
     expect(other).toMatch(/permission/i);
     const jsm = await jetstreamManager(nc, { checkAPI: false });
-    const sneaky = await jsm.consumers
-      .add("EVENTS", { durable_name: "sneaky", filter_subject: "evt.host.metal-02", ack_policy: "explicit" as never })
-      .then(() => "created", (e: Error) => e.message);
+    const sneaky = await jsm.consumers.add("EVENTS", { durable_name: "sneaky", filter_subject: "evt.host.metal-02", ack_policy: "explicit" as never }).then(
+      () => "created",
+      (e: Error) => e.message,
+    );
     expect(sneaky).toMatch(/permission/i);
   });
 
@@ -216,7 +309,11 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
         for await (const s of spy.status()) if (s.type === "error" && /permission/i.test(String(s.error))) return String(s.error);
         return "ok";
       })();
-      const verdict = await Promise.race([refused, sub.closed.then((e) => (e ? String(e) : "closed")), new Promise<string>((r) => setTimeout(() => r("ok"), 1_500))]);
+      const verdict = await Promise.race([
+        refused,
+        sub.closed.then((e) => (e ? String(e) : "closed")),
+        new Promise<string>((r) => setTimeout(() => r("ok"), 1_500)),
+      ]);
       sub.unsubscribe();
       return verdict;
     };
@@ -240,7 +337,10 @@ describe.skipIf(skip)("NATS permissions from the generated config (real nats-ser
     const kv = await ensureKv(janitor, "janitor", { ttlMs: 15_000 });
     await kv.put("leader", "janitor-1");
     expect((await kv.get("leader"))?.string()).toBe("janitor-1");
-    const made = await janitor.jsm.streams.add({ name: "ROGUE", subjects: ["rogue.>"] }).then(() => "created", (e: Error) => e.message);
+    const made = await janitor.jsm.streams.add({ name: "ROGUE", subjects: ["rogue.>"] }).then(
+      () => "created",
+      (e: Error) => e.message,
+    );
     expect(made).toMatch(/permission/i);
     await janitor.nc.close();
   });

@@ -16,7 +16,10 @@ type CryptoKey = webcrypto.CryptoKey;
  * change or it has under 30 days left.
  */
 export const pkiFiles = (dir: string) => ({
-  ca: join(dir, "ca.pem"), caKey: join(dir, "ca.key"), cert: join(dir, "server.pem"), key: join(dir, "server.key"),
+  ca: join(dir, "ca.pem"),
+  caKey: join(dir, "ca.key"),
+  cert: join(dir, "server.pem"),
+  key: join(dir, "server.key"),
 });
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
@@ -32,15 +35,21 @@ export interface PkiResult {
 export async function ensurePki(dir: string, serverNames: string[], now = new Date()): Promise<PkiResult> {
   const names = [...new Set(serverNames.map((n) => n.trim()).filter(Boolean))].sort();
   if (names.length === 0) throw new Error("the server certificate needs at least one name or IP that clients dial");
-  for (const n of names) if (!isIP(n) && !/^[A-Za-z0-9*]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$/.test(n)) throw new Error(`${JSON.stringify(n)} is neither a DNS name nor an IP address`);
+  for (const n of names)
+    if (!isIP(n) && !/^[A-Za-z0-9*]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$/.test(n))
+      throw new Error(`${JSON.stringify(n)} is neither a DNS name nor an IP address`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = pkiFiles(dir);
   let ca: "created" | "kept" = "kept";
   if (!existsSync(f.ca) || !existsSync(f.caKey)) {
     const keys = await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: serial(), name: "CN=oneshot NATS CA", notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 3650 * DAY),
-      keys, signingAlgorithm: ALG,
+      serialNumber: serial(),
+      name: "CN=oneshot NATS CA",
+      notBefore: new Date(now.getTime() - DAY),
+      notAfter: new Date(now.getTime() + 3650 * DAY),
+      keys,
+      signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -57,9 +66,14 @@ export async function ensurePki(dir: string, serverNames: string[], now = new Da
   const caKey = await importKey(readFileSync(f.caKey, "utf8"));
   const keys = await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(), subject: `CN=${names[0]}`, issuer: caCert.subject,
-    notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 730 * DAY),
-    publicKey: keys.publicKey, signingKey: caKey, signingAlgorithm: ALG,
+    serialNumber: serial(),
+    subject: `CN=${names[0]}`,
+    issuer: caCert.subject,
+    notBefore: new Date(now.getTime() - DAY),
+    notAfter: new Date(now.getTime() + 730 * DAY),
+    publicKey: keys.publicKey,
+    signingKey: caKey,
+    signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
@@ -79,9 +93,14 @@ function serverCertStale(f: ReturnType<typeof pkiFiles>, names: string[], now: D
   if (!existsSync(f.cert) || !existsSync(f.key)) return "created";
   const cert = new X509Certificate(readFileSync(f.cert));
   const ca = new X509Certificate(readFileSync(f.ca));
-  const have = (cert.subjectAltName ?? "").split(", ").map((s) => s.replace(/^(DNS|IP Address):/, "")).filter(Boolean).sort();
+  const have = (cert.subjectAltName ?? "")
+    .split(", ")
+    .map((s) => s.replace(/^(DNS|IP Address):/, ""))
+    .filter(Boolean)
+    .sort();
   const clientAuth = (cert.keyUsage ?? []).includes("1.3.6.1.5.5.7.3.2");
-  const ok = cert.verify(ca.publicKey) && clientAuth && JSON.stringify(have) === JSON.stringify(names) && new Date(cert.validTo).getTime() - now.getTime() > 30 * DAY;
+  const ok =
+    cert.verify(ca.publicKey) && clientAuth && JSON.stringify(have) === JSON.stringify(names) && new Date(cert.validTo).getTime() - now.getTime() > 30 * DAY;
   return ok ? "kept" : "reissued";
 }
 
@@ -95,4 +114,7 @@ async function importKey(pem: string): Promise<CryptoKey> {
   return webcrypto.subtle.importKey("pkcs8", der, ALG, false, ["sign"]);
 }
 
-const serial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1");
+const serial = () =>
+  Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString("hex")
+    .replace(/^[89a-f]/, "1");

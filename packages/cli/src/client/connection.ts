@@ -46,7 +46,8 @@ export function natsIdentity(readOnly = false): NatsIdentity {
   const ca = env.NATS_CA_FILE ? { caFile: env.NATS_CA_FILE } : {};
   if (env.NATS_USER || env.NATS_NKEY_FILE) {
     return {
-      ...(env.NATS_USER ? { user: env.NATS_USER } : {}), ...ca,
+      ...(env.NATS_USER ? { user: env.NATS_USER } : {}),
+      ...ca,
       ...(env.NATS_NKEY_FILE ? { nkeySeedFile: env.NATS_NKEY_FILE } : env.NATS_PASSWORD ? { password: env.NATS_PASSWORD } : {}),
     };
   }
@@ -76,21 +77,23 @@ export async function connect(opts: { readOnly?: boolean } = {}): Promise<{ nats
   const log = createLogger("cli", { level: process.env.ONESHOT_CLI_LOG_LEVEL ?? "warn", fd: 2 });
   const url = natsUrl();
   try {
-    const nats = await connectNats(
-      { url, name: "oneshot-cli", ...natsIdentity(opts.readOnly), firstConnectTimeoutMs: 3_000 },
-      log,
-    );
+    const nats = await connectNats({ url, name: "oneshot-cli", ...natsIdentity(opts.readOnly), firstConnectTimeoutMs: 3_000 }, log);
     return { nats, store: new EventStore(nats.js, nats.jsm), close: () => nats.nc.close() };
   } catch (e) {
     const why = (e as Error).message.replace(/^cannot reach NATS at [^ ]+ /, "");
-    throw new CliError(`cannot reach NATS at ${url} ${why.startsWith("(") ? why.split(": is nats-server")[0] : `(${why})`}: start the stack with \`oneshot up\` or set NATS_URL (and NATS_USER, NATS_NKEY_FILE, NATS_CA_FILE)`);
+    throw new CliError(
+      `cannot reach NATS at ${url} ${why.startsWith("(") ? why.split(": is nats-server")[0] : `(${why})`}: start the stack with \`oneshot up\` or set NATS_URL (and NATS_USER, NATS_NKEY_FILE, NATS_CA_FILE)`,
+    );
   }
 }
 
 /** An error printed as one line with what to do; exit code 2 unless given. */
 export class CliError extends Error {
   override readonly name = "CliError";
-  constructor(message: string, readonly exitCode = 2) {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
     super(message);
   }
 }

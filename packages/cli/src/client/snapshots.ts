@@ -24,7 +24,10 @@ export const snapshotLog = () => createLogger("cli", { level: process.env.ONESHO
  * "as of `at`" may stop. 0 when nothing was stored by then.
  */
 export async function lastSeqStoredBy(nats: Nats, at: Date): Promise<number> {
-  const c = await nats.js.consumers.get(streams.events.name, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(at.getTime() + 1).toISOString() });
+  const c = await nats.js.consumers.get(streams.events.name, {
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(at.getTime() + 1).toISOString(),
+  });
   try {
     const m = await c.next({ expires: 2_000 });
     if (m) return m.seq - 1;

@@ -7,7 +7,11 @@ import { ensureIdentities } from "../admin/identities.js";
 import { bootstrap } from "../admin/bootstrap.js";
 import { provisionAll } from "../admin/provision.js";
 
-const hostList = (v: string) => v.split(",").map((h) => h.trim()).filter(Boolean);
+const hostList = (v: string) =>
+  v
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean);
 
 /** A generator's refusal (a bad host id, an unreadable seed) as one CLI line. */
 async function asCliError<T>(f: () => T | Promise<T>): Promise<T> {
@@ -32,8 +36,19 @@ export function adminCommand(program: Command): void {
     .action(async (o: { hosts: string; natsName: string; dir: string; audit: string; containerUid: string; cluster: string }) => {
       const cluster = Number(o.cluster);
       if (![1, 3, 5].includes(cluster)) throw new CliError("--cluster must be 1, 3 or 5");
-      const notes = await asCliError(() => bootstrap({ dir: o.dir, hosts: hostList(o.hosts), audit: hostList(o.audit), natsNames: hostList(o.natsName), containerUid: Number(o.containerUid), cluster }));
-      process.stdout.write(`wrote ${o.dir}/${cluster > 1 ? `nats-{1..${cluster}}.conf` : "nats.conf"}, ${o.dir}/tls/, ${o.dir}/identities/\n${notes.map((n) => `  ${n}\n`).join("")}`);
+      const notes = await asCliError(() =>
+        bootstrap({
+          dir: o.dir,
+          hosts: hostList(o.hosts),
+          audit: hostList(o.audit),
+          natsNames: hostList(o.natsName),
+          containerUid: Number(o.containerUid),
+          cluster,
+        }),
+      );
+      process.stdout.write(
+        `wrote ${o.dir}/${cluster > 1 ? `nats-{1..${cluster}}.conf` : "nats.conf"}, ${o.dir}/tls/, ${o.dir}/identities/\n${notes.map((n) => `  ${n}\n`).join("")}`,
+      );
     });
   admin
     .command("nats-config")
@@ -46,19 +61,42 @@ export function adminCommand(program: Command): void {
     .option("--tls-cert <file>", "server certificate (chain): TLS required for every client")
     .option("--tls-key <file>", "server key")
     .option("--sync-always", "fsync before every ack (nats-server 2.10+)")
-    .action(async (o: { hosts: string; port: string; storeDir: string; audit: string; identities?: string; tlsCert?: string; tlsKey?: string; syncAlways?: boolean }) => {
-      const hosts = hostList(o.hosts);
-      const audit = hostList(o.audit);
-      if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("--tls-cert and --tls-key go together");
-      await asCliError(() => {
-        const nkeys = o.identities ? ensureIdentities(o.identities, identityNames(hosts, audit, { dashboard: true })) : undefined;
-        process.stdout.write(natsConfig({
-          hosts, port: Number(o.port), storeDir: o.storeDir, monitorPort: 8222, audit, dashboard: true, ...(nkeys ? { nkeys } : {}),
-          ...(o.tlsCert && o.tlsKey ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}), syncAlways: !!o.syncAlways,
-        }));
-        if (!nkeys) process.stderr.write(`set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${identityNames(hosts, audit, { dashboard: true }).map(envVarFor).join(" ")}\n`);
-      });
-    });
+    .action(
+      async (o: {
+        hosts: string;
+        port: string;
+        storeDir: string;
+        audit: string;
+        identities?: string;
+        tlsCert?: string;
+        tlsKey?: string;
+        syncAlways?: boolean;
+      }) => {
+        const hosts = hostList(o.hosts);
+        const audit = hostList(o.audit);
+        if (!!o.tlsCert !== !!o.tlsKey) throw new CliError("--tls-cert and --tls-key go together");
+        await asCliError(() => {
+          const nkeys = o.identities ? ensureIdentities(o.identities, identityNames(hosts, audit, { dashboard: true })) : undefined;
+          process.stdout.write(
+            natsConfig({
+              hosts,
+              port: Number(o.port),
+              storeDir: o.storeDir,
+              monitorPort: 8222,
+              audit,
+              dashboard: true,
+              ...(nkeys ? { nkeys } : {}),
+              ...(o.tlsCert && o.tlsKey ? { tls: { certFile: o.tlsCert, keyFile: o.tlsKey } } : {}),
+              syncAlways: !!o.syncAlways,
+            }),
+          );
+          if (!nkeys)
+            process.stderr.write(
+              `set these in nats-server's environment (each starting with a letter, e.g. pw$(openssl rand -hex 24): nats-server reads 9e2… as a number): ${identityNames(hosts, audit, { dashboard: true }).map(envVarFor).join(" ")}\n`,
+            );
+        });
+      },
+    );
   admin
     .command("identities")
     .description("print what each NATS identity may publish and subscribe to (Markdown), from the same rules nats-config uses")

@@ -19,7 +19,8 @@ async function loadFleet(): Promise<Fleet> {
   const fleet = from?.state ?? emptyFleet();
   if (last > (from?.seq ?? 0)) {
     await store.replay(subjects.allEvents, (e) => void applyToFleet(fleet, e), {
-      startSeq: (from?.seq ?? 0) + 1, untilSeq: last,
+      startSeq: (from?.seq ?? 0) + 1,
+      untilSeq: last,
       onDecodeError: (err) => process.stderr.write(`skipping undecodable message: ${err.message}\n`),
     });
   }
@@ -34,9 +35,7 @@ export function jobsCommand(program: Command): void {
     .option("--all", "include ignored and finished jobs")
     .option("--json", "one JSON object per line")
     .action(async (o: { all?: boolean; json?: boolean }) => {
-      const rows = [...(await loadFleet()).jobs.values()].filter(
-        (j) => o.all || !["ignored", "completed", "cancelled", "failed"].includes(j.state),
-      );
+      const rows = [...(await loadFleet()).jobs.values()].filter((j) => o.all || !["ignored", "completed", "cancelled", "failed"].includes(j.state));
       if (o.json) return rows.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
       if (!rows.length) return void process.stdout.write(o.all ? "no jobs\n" : "no active jobs (use --all for finished ones)\n");
       process.stdout.write(`${"JOB".padEnd(28)} ${"STATE".padEnd(13)} ${"HOST".padEnd(16)} ${"VM".padEnd(11)} EXIT  REPO\n`);

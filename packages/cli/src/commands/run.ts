@@ -5,7 +5,15 @@ import { followVmOutput } from "../client/vm-output.js";
 import { ConsoleFilter, parseDuration, parseMem } from "../view/console-filter.js";
 
 export interface RunOptions {
-  arch?: string; cpus: string; mem: string; disk: string; timeout: string; image: string; raw?: boolean; quiet?: boolean; json?: boolean;
+  arch?: string;
+  cpus: string;
+  mem: string;
+  disk: string;
+  timeout: string;
+  image: string;
+  raw?: boolean;
+  quiet?: boolean;
+  json?: boolean;
 }
 
 export function runCommand(program: Command): void {
@@ -31,7 +39,12 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
   let body: Record<string, unknown>;
   try {
     body = {
-      argv, vcpus: Number(o.cpus), memMiB: parseMem(o.mem), diskGiB: Number(o.disk), timeoutSec: parseDuration(o.timeout), image: o.image,
+      argv,
+      vcpus: Number(o.cpus),
+      memMiB: parseMem(o.mem),
+      diskGiB: Number(o.disk),
+      timeoutSec: parseDuration(o.timeout),
+      image: o.image,
       ...(o.arch ? { arch: o.arch } : {}),
     };
   } catch (e) {
@@ -72,8 +85,12 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
       if ((e.data as { jobId?: string }).jobId !== jobId) return;
       const ms = Math.round(performance.now() - submittedAt);
       switch (e.type) {
-        case "JobIgnored": progress(`ignored: ${e.data.reason}`); return finish(2);
-        case "JobUnschedulable": progress(`unschedulable: ${e.data.reason}`); return finish(2);
+        case "JobIgnored":
+          progress(`ignored: ${e.data.reason}`);
+          return finish(2);
+        case "JobUnschedulable":
+          progress(`unschedulable: ${e.data.reason}`);
+          return finish(2);
         case "JobScheduled":
           Object.assign(result, { hostId: e.data.hostId, vmId: e.data.vmId, start: e.data.start ?? "cold" });
           progress(`placed on host ${e.data.hostId} (vm ${e.data.vmId}, ${e.data.start === "warm" ? "warm: no boot" : "cold boot"}) after ${ms}ms`);
@@ -84,7 +101,9 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
             if (filter.exitCode !== undefined) sawExitMarker();
           });
           return;
-        case "VmBootRequested": progress("booting"); return;
+        case "VmBootRequested":
+          progress("booting");
+          return;
         case "VmBooted":
           result.timings = e.data.timings;
           if (e.data.start === "warm") {
@@ -92,20 +111,29 @@ export async function run(argv: string[], o: RunOptions): Promise<number> {
             progress(`running (${e.data.vmm}/${e.data.accel}, warm VM: job handed over in ${Math.round(e.data.handOverMs ?? 0)}ms)`);
           } else progress(`running (${e.data.vmm}/${e.data.accel}, cold: agent ready ${Math.round(e.data.timings.totalMs)}ms after placement)`);
           return;
-        case "VmBootFailed": progress(`boot failed: ${e.data.code}: ${e.data.reason}`); return;
-        case "JobRequeued": progress(`requeued: ${e.data.reason}`); return;
+        case "VmBootFailed":
+          progress(`boot failed: ${e.data.code}: ${e.data.reason}`);
+          return;
+        case "JobRequeued":
+          progress(`requeued: ${e.data.reason}`);
+          return;
         case "VmExited":
           result.exitCode = e.data.exitCode;
           progress(`exited ${e.data.exitCode ?? "?"} (${e.data.reason}) after ${Math.round(e.data.runMs)}ms`);
           return;
-        case "JobFailed": progress(`failed: ${e.data.reason}`); return finish(1);
-        case "JobCancelled": progress(`cancelled: ${e.data.reason}`); return finish(130);
+        case "JobFailed":
+          progress(`failed: ${e.data.reason}`);
+          return finish(1);
+        case "JobCancelled":
+          progress(`cancelled: ${e.data.reason}`);
+          return finish(130);
         case "JobCompleted":
           result.conclusion = e.data.conclusion;
           result.totalMs = ms;
           progress(`done in ${ms}ms: ${e.data.conclusion}`);
           return finish(e.data.exitCode ?? (e.data.conclusion === "success" ? 0 : 1));
-        default: return;
+        default:
+          return;
       }
     };
     void store.follow(subjects.allEvents, onEvent, { startSeq: fromSeq }).then((stop) => (stopEvents = stop));

@@ -61,12 +61,15 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
   /** What the CLI prints, computed here from the whole log. */
   const expected = (s: SchedulerState) => {
     const jobs = [...s.jobs.values()];
-    return JSON.parse(JSON.stringify({
-      lastSeq: s.lastSeq, hosts: [...s.hosts.values()],
-      pending: jobs.filter((j) => j.phase === "pending").map((j) => ({ jobId: j.jobId, org: j.org, spec: j.spec, attempt: j.attempt })),
-      placed: jobs.filter((j) => j.phase === "placed").map((j) => ({ jobId: j.jobId, hostId: j.hostId, vmId: j.vmId, spec: j.spec })),
-      finishedJobs: s.finished.size,
-    })) as Record<string, unknown>;
+    return JSON.parse(
+      JSON.stringify({
+        lastSeq: s.lastSeq,
+        hosts: [...s.hosts.values()],
+        pending: jobs.filter((j) => j.phase === "pending").map((j) => ({ jobId: j.jobId, org: j.org, spec: j.spec, attempt: j.attempt })),
+        placed: jobs.filter((j) => j.phase === "placed").map((j) => ({ jobId: j.jobId, hostId: j.hostId, vmId: j.vmId, spec: j.spec })),
+        finishedJobs: s.finished.size,
+      }),
+    ) as Record<string, unknown>;
   };
   const snapshotAt = async (seq: number) => {
     const events = (await readLog()).filter((e) => e.seq <= seq);
@@ -93,7 +96,9 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
     store = new EventStore(admin.js, admin.jsm);
     snaps = new SnapshotStore(await new Kvm(admin.js).open(SNAPSHOT_BUCKET), "scheduler");
     // The versions the built CLI computes (a hash of the built core): the scheduler writes with its own build's.
-    version = ((await import(schedulerDist)) as { schedulerSnapshotVersion: (c: string) => SnapshotVersion }).schedulerSnapshotVersion(await store.streamCreated());
+    version = ((await import(schedulerDist)) as { schedulerSnapshotVersion: (c: string) => SnapshotVersion }).schedulerSnapshotVersion(
+      await store.streamCreated(),
+    );
     fleetVersion = ((await import(fleetDist)) as { fleetSnapshotVersion: (c: string) => SnapshotVersion }).fleetSnapshotVersion(await store.streamCreated());
 
     // Phase A: hosts and queued jobs; B: the scheduler's placements and some ends; C: more jobs.
@@ -112,11 +117,11 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
 
   it("starts from the newest snapshot at or before the moment and prints what a full replay gives", async () => {
     const moments = [
-      { when: at(3), from: null },                               // before the first snapshot's log time
-      { when: s1.logTime, from: s1.seq },                        // exactly at it
+      { when: at(3), from: null }, // before the first snapshot's log time
+      { when: s1.logTime, from: s1.seq }, // exactly at it
       { when: new Date(s2.logTime.getTime() - 1), from: s1.seq }, // between the two
       { when: s2.logTime, from: s2.seq },
-      { when: at(clock + 60), from: s2.seq },                    // after the log's end
+      { when: at(clock + 60), from: s2.seq }, // after the log's end
     ];
     for (const m of moments) {
       const out = await stateAt(m.when);
@@ -163,7 +168,11 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
     const fleetSnaps = new SnapshotStore(await new Kvm(admin.js).open(SNAPSHOT_BUCKET), "fleet");
     const fold = (events: Stored<DomainEvent>[]) => events.reduce((f, e) => applyToFleet(f, e), emptyFleet());
     const full = await cli("jobs", "--all", "--json");
-    const rows = (text: string) => text.trim().split("\n").map((l) => JSON.parse(l) as { jobId: string });
+    const rows = (text: string) =>
+      text
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { jobId: string });
     expect(rows(full)).toEqual(JSON.parse(JSON.stringify([...fold(log_).jobs.values()])));
     // A snapshot with a row no event made: its presence proves the snapshot was read.
     const marked: Fleet = fold(log_.filter((e) => e.seq <= s1.seq));
@@ -181,8 +190,18 @@ describe.skipIf(skip)("oneshot state --at / jobs from snapshots (real nats-serve
       const kv = await new Kvm(audit.js).open(SNAPSHOT_BUCKET);
       expect((await kv.get("scheduler.head"))?.operation).toBe("PUT");
       expect((await kv.get("fleet.head"))?.operation).toBe("PUT");
-      expect(await kv.put("scheduler.head", "{}").then(() => "written", (e: Error) => e.message)).not.toBe("written");
-      expect(await kv.put("fleet.head", "{}").then(() => "written", (e: Error) => e.message)).not.toBe("written");
+      expect(
+        await kv.put("scheduler.head", "{}").then(
+          () => "written",
+          (e: Error) => e.message,
+        ),
+      ).not.toBe("written");
+      expect(
+        await kv.put("fleet.head", "{}").then(
+          () => "written",
+          (e: Error) => e.message,
+        ),
+      ).not.toBe("written");
     } finally {
       await audit.nc.close();
     }

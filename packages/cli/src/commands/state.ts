@@ -31,30 +31,45 @@ export function stateCommand(program: Command): void {
       const from = snap && snap.seq <= last ? snap : undefined;
       let state: SchedulerState = from?.state ?? initialState();
       const until = Math.max(from?.seq ?? 0, Math.min(last, await lastSeqStoredBy(nats, new Date(at.getTime() + STATE_AT_SKEW_MS))));
-      const replay = until > (from?.seq ?? 0)
-        ? await store.replay(subjects.allEvents, (e) => {
-            // Writers' clocks differ a little: an event stored after one past the moment may still be before it.
-            if (new Date(e.occurredAt) <= at) state = evolve(state, e);
-          }, { startSeq: (from?.seq ?? 0) + 1, untilSeq: until })
-        : { count: 0 };
+      const replay =
+        until > (from?.seq ?? 0)
+          ? await store.replay(
+              subjects.allEvents,
+              (e) => {
+                // Writers' clocks differ a little: an event stored after one past the moment may still be before it.
+                if (new Date(e.occurredAt) <= at) state = evolve(state, e);
+              },
+              { startSeq: (from?.seq ?? 0) + 1, untilSeq: until },
+            )
+          : { count: 0 };
       await close();
       const hosts = [...state.hosts.values()];
       const jobs = [...state.jobs.values()];
       const pending = jobs.filter((j) => j.phase === "pending");
       const placed = jobs.filter((j) => j.phase === "placed");
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({
-          at: at.toISOString(), lastSeq: state.lastSeq, fromSnapshotSeq: from?.seq ?? null, eventsRead: replay.count, hosts,
-          pending: pending.map((j) => ({ jobId: j.jobId, org: j.org, spec: j.spec, attempt: j.attempt })),
-          placed: placed.map((j) => ({ jobId: j.jobId, hostId: j.hostId, vmId: j.vmId, spec: j.spec })),
-          finishedJobs: state.finished.size,
-        })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({
+            at: at.toISOString(),
+            lastSeq: state.lastSeq,
+            fromSnapshotSeq: from?.seq ?? null,
+            eventsRead: replay.count,
+            hosts,
+            pending: pending.map((j) => ({ jobId: j.jobId, org: j.org, spec: j.spec, attempt: j.attempt })),
+            placed: placed.map((j) => ({ jobId: j.jobId, hostId: j.hostId, vmId: j.vmId, spec: j.spec })),
+            finishedJobs: state.finished.size,
+          })}\n`,
+        );
         return;
       }
-      process.stdout.write(`scheduler state at ${at.toISOString()} (log up to seq ${state.lastSeq}${from ? `; from the snapshot at seq ${from.seq} + ${replay.count} events` : ""})\n`);
+      process.stdout.write(
+        `scheduler state at ${at.toISOString()} (log up to seq ${state.lastSeq}${from ? `; from the snapshot at seq ${from.seq} + ${replay.count} events` : ""})\n`,
+      );
       for (const h of hosts) {
         const status = h.lost ? "lost" : h.deregistered ? "deregistered" : h.draining ? "draining" : h.cordoned ? "cordoned" : "ready";
-        process.stdout.write(`  ${h.hostId.padEnd(22)} ${h.arch.padEnd(6)} ${status.padEnd(12)} cpu ${bar(h.used.vcpus, h.capacity.vcpus)}  mem ${bar(h.used.memMiB, h.capacity.memMiB)} MiB\n`);
+        process.stdout.write(
+          `  ${h.hostId.padEnd(22)} ${h.arch.padEnd(6)} ${status.padEnd(12)} cpu ${bar(h.used.vcpus, h.capacity.vcpus)}  mem ${bar(h.used.memMiB, h.capacity.memMiB)} MiB\n`,
+        );
       }
       process.stdout.write(`  pending ${pending.length}: ${pending.map((j) => j.jobId).join(" ") || "-"}\n`);
       process.stdout.write(`  placed  ${placed.length}: ${placed.map((j) => `${j.jobId}@${j.hostId}`).join(" ") || "-"}\n`);

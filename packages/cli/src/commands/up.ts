@@ -18,10 +18,18 @@ const say = (s: string) => process.stderr.write(`oneshot: ${s}\n`);
 function parseUp(o: UpOptions) {
   if (o.emulateArch && o.emulateArch !== "arm64" && o.emulateArch !== "amd64") throw new CliError("--emulate-arch must be arm64 or amd64");
   const natsCluster = Number(o.natsCluster);
-  if (natsCluster !== 1 && natsCluster !== 3 && natsCluster !== 5) throw new CliError("--nats-cluster must be 1, 3 or 5 (a JetStream cluster needs an odd number of nodes)");
+  if (natsCluster !== 1 && natsCluster !== 3 && natsCluster !== 5)
+    throw new CliError("--nats-cluster must be 1, 3 or 5 (a JetStream cluster needs an odd number of nodes)");
   const warm = Number(o.warm);
   if (!Number.isInteger(warm) || warm < 0 || warm > 32) throw new CliError("--warm must be a whole number from 0 to 32");
-  return { ingestPort: Number(o.port), natsPort: Number(o.natsPort), emulateArch: o.emulateArch as "arm64" | "amd64" | undefined, natsCluster, warm, report: say };
+  return {
+    ingestPort: Number(o.port),
+    natsPort: Number(o.natsPort),
+    emulateArch: o.emulateArch as "arm64" | "amd64" | undefined,
+    natsCluster,
+    warm,
+    report: say,
+  };
 }
 
 const upOptions = (c: Command) =>
@@ -67,13 +75,11 @@ function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void 
 }
 
 export function upCommand(program: Command): void {
-  upOptions(program.command("up").description("start NATS, ingest, scheduler, janitor and a local hostd on this machine")).action(
-    async (o: UpOptions) => {
-      const { info, stop } = await startStack(parseUp(o));
-      printWhere(info);
-      await untilSignal(stop);
-    },
-  );
+  upOptions(program.command("up").description("start NATS, ingest, scheduler, janitor and a local hostd on this machine")).action(async (o: UpOptions) => {
+    const { info, stop } = await startStack(parseUp(o));
+    printWhere(info);
+    await untilSignal(stop);
+  });
   upOptions(program.command("demo").description("`oneshot up`, then run a demo job in a microVM"))
     .option("--exit", "stop everything after the demo job")
     .action(async (o: UpOptions & { exit?: boolean }) => {
@@ -81,7 +87,11 @@ export function upCommand(program: Command): void {
       printWhere(info);
       say("demo job: uname -a; echo hello from a one-shot microVM");
       const code = await run(["sh", "-c", "uname -a; echo hello from a one-shot microVM"], {
-        cpus: "1", mem: "256m", disk: "1", timeout: "5m", image: "minimal",
+        cpus: "1",
+        mem: "256m",
+        disk: "1",
+        timeout: "5m",
+        image: "minimal",
       }).catch(async (e) => {
         await stop();
         throw e;

@@ -12,7 +12,9 @@ import { startUp, type UpStack } from "./harness.js";
 // (root on that metal host, or a VM escape there) tries everything its credential allows to
 // stop, steal or steer the fleet. Afterwards the victim's job has finished with its own exit
 // code, the victim host is as it was, every service is alive, and new jobs still run.
-const skip = missing("nats", "root", "qemu-x86", "qemu-arm", "nft") ?? (process.arch === "arm64" ? "needs an amd64 machine (the attacker host is the emulated arm64 one)" : undefined);
+const skip =
+  missing("nats", "root", "qemu-x86", "qemu-arm", "nft") ??
+  (process.arch === "arm64" ? "needs an amd64 machine (the attacker host is the emulated arm64 one)" : undefined);
 if (skip) process.stderr.write(`SKIP (compromised-host e2e): ${skip}\n`);
 
 const log = createLogger("attacker", { level: "silent" });
@@ -26,10 +28,16 @@ describe.skipIf(skip)("a compromised host cannot stop or steer the fleet (onesho
 
   beforeAll(async () => {
     stack = await startUp({ args: ["--emulate-arch", "arm64"], env: { HOSTD_MAX_VCPUS: "2", HOSTD_MAX_MEM_MIB: "2048" } });
-    attacker = await connectNats({
-      url: JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(join(stack.state, "up.json"), "utf8"))).natsUrl,
-      name: "attacker", user: `hostd-${evil}`, nkeySeedFile: join(stack.state, "nats-identities", `hostd-${evil}.nk`), caFile: join(stack.state, "tls", "ca.pem"),
-    }, log);
+    attacker = await connectNats(
+      {
+        url: JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(join(stack.state, "up.json"), "utf8"))).natsUrl,
+        name: "attacker",
+        user: `hostd-${evil}`,
+        nkeySeedFile: join(stack.state, "nats-identities", `hostd-${evil}.nk`),
+        caFile: join(stack.state, "tls", "ca.pem"),
+      },
+      log,
+    );
   }, 900_000);
   afterAll(async () => {
     await attacker?.nc.close().catch(() => undefined);
@@ -38,11 +46,19 @@ describe.skipIf(skip)("a compromised host cannot stop or steer the fleet (onesho
 
   /** "stored" or the refusal: what NATS said to the attacker. */
   const publish = (subject: string, e: DomainEvent | { type: string; data: unknown }) =>
-    attacker.js.publish(subject, encode(e as DomainEvent, meta()), { timeout: 3_000 }).then(() => "stored", (err: Error) => err.message);
+    attacker.js.publish(subject, encode(e as DomainEvent, meta()), { timeout: 3_000 }).then(
+      () => "stored",
+      (err: Error) => err.message,
+    );
 
   it("leaves a running job, its VM and its host alone whatever the other host's credential writes", async () => {
     const run = stack.cli(["run", "--arch", "amd64", "--mem", "256m", "--", "sh", "-c", "sleep 20; echo victim-done; exit 4"]);
-    const booted = await waitFor("the victim's VM to boot", async () => (await stack.events(["--host", victim])).find((e) => e.type === "VmBooted"), 300_000, 500);
+    const booted = await waitFor(
+      "the victim's VM to boot",
+      async () => (await stack.events(["--host", victim])).find((e) => e.type === "VmBooted"),
+      300_000,
+      500,
+    );
     const { vmId, jobId } = booted.data as { vmId: string; jobId: string };
     const hostsBefore = (await stack.cli(["hosts", "list", "--json"])).stdout;
 
@@ -51,7 +67,10 @@ describe.skipIf(skip)("a compromised host cannot stop or steer the fleet (onesho
       heartbeatAsEvent: await publish(subjects.hostSelf(evil), { type: "HostHeartbeat", data: { ...examples.HostHeartbeat, hostId: evil } }),
       // Speaking for the victim host on its own subject.
       deregisterVictim: await publish(subjects.hostSelf(evil), { type: "HostDeregistered", data: { hostId: victim, reason: "attack" } }),
-      registerVictimHuge: await publish(subjects.hostSelf(evil), { type: "HostRegistered", data: { ...examples.HostRegistered, hostId: victim, capacity: { vcpus: 4096, memMiB: 4_194_304, diskGiB: 100_000 } } }),
+      registerVictimHuge: await publish(subjects.hostSelf(evil), {
+        type: "HostRegistered",
+        data: { ...examples.HostRegistered, hostId: victim, capacity: { vcpus: 4096, memMiB: 4_194_304, diskGiB: 100_000 } },
+      }),
       cancelVictimJob: await publish(subjects.hostSelf(evil), { type: "JobCancelled", data: { jobId, reason: "attack" } }),
       queueScriptOnHost: await publish(subjects.hostSelf(evil), { type: "JobQueued", data: { ...examples.JobQueued, jobId: "evil-1" } }),
       // Subjects its credential does not cover at all.
@@ -63,14 +82,21 @@ describe.skipIf(skip)("a compromised host cannot stop or steer the fleet (onesho
       exitVictimVm: await publish(subjects.vm(evil, vmId), { type: "VmExited", data: { ...examples.VmExited, hostId: victim, vmId, jobId, exitCode: 0 } }),
     };
     expect(results).toMatchObject({
-      queueScript: expect.stringMatching(/permission/i), placeOnItself: expect.stringMatching(/permission/i),
-      cordonVictim: expect.stringMatching(/permission/i), destroyVictimVm: expect.stringMatching(/permission/i),
+      queueScript: expect.stringMatching(/permission/i),
+      placeOnItself: expect.stringMatching(/permission/i),
+      cordonVictim: expect.stringMatching(/permission/i),
+      destroyVictimVm: expect.stringMatching(/permission/i),
     });
     // The rest is stored (its subject is the attacker's own) but must change nothing.
 
     // The victim's work consumer and other identities' replies are out of reach too.
     const jsm = await jetstreamManager(attacker.nc, { checkAPI: false });
-    expect(await jsm.consumers.delete("EVENTS", `hostd-${victim}`).then(() => "deleted", (e: Error) => e.message)).toMatch(/permission/i);
+    expect(
+      await jsm.consumers.delete("EVENTS", `hostd-${victim}`).then(
+        () => "deleted",
+        (e: Error) => e.message,
+      ),
+    ).toMatch(/permission/i);
 
     const r = await run;
     expect(r.stdout).toContain("victim-done");
@@ -79,14 +105,20 @@ describe.skipIf(skip)("a compromised host cannot stop or steer the fleet (onesho
     expect(jobTypes).not.toContain("JobCancelled");
     expect(jobTypes).not.toContain("JobRequeued");
     expect(jobTypes.filter((t) => t === "JobScheduled")).toHaveLength(1);
-    const vm = (await stack.events(["--host", victim])).filter((e) => e.type.startsWith("Vm") && (e.data as { vmId?: string }).vmId === vmId).map((e) => e.type);
+    const vm = (await stack.events(["--host", victim]))
+      .filter((e) => e.type.startsWith("Vm") && (e.data as { vmId?: string }).vmId === vmId)
+      .map((e) => e.type);
     expect(vm).toEqual(["VmBootRequested", "VmBooted", "VmExited", "VmDestroyed"]);
     // Same hosts, same capacity, same status: nothing the attacker wrote was applied.
     const hostsAfter = (await stack.cli(["hosts", "list", "--json"])).stdout;
-    const strip = (s: string) => s.split("\n").filter(Boolean).map((l) => {
-      const { used: _used, vms: _vms, ...h } = JSON.parse(l) as Record<string, unknown>;
-      return h;
-    });
+    const strip = (s: string) =>
+      s
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => {
+          const { used: _used, vms: _vms, ...h } = JSON.parse(l) as Record<string, unknown>;
+          return h;
+        });
     expect(strip(hostsAfter)).toEqual(strip(hostsBefore));
     // The services read the misplaced messages, reported them, and kept going.
     for (const svc of ["scheduler", "janitor", "ingest", "hostd-amd64", "hostd-arm64"]) expect(stack.pid(svc), svc).toBeGreaterThan(0);

@@ -9,7 +9,9 @@ import { leftovers, startUp, type UpStack } from "./harness.js";
 // receives the just-in-time config that ingest minted from the GitHub API stand-in (sealed to
 // the host), and runs the image's stand-in runner, which prints the config's digest.
 const skip = missing("nats", "root", "qemu-x86", "nft");
-const fixture = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "..", "services", "ingest", "test", "fixtures", "workflow_job.queued.json"), "utf8")) as {
+const fixture = JSON.parse(
+  readFileSync(join(import.meta.dirname, "..", "..", "..", "..", "services", "ingest", "test", "fixtures", "workflow_job.queued.json"), "utf8"),
+) as {
   action: string;
   workflow_job: Record<string, unknown>;
 };
@@ -22,8 +24,12 @@ describe.skipIf(skip)("GitHub workflow_job end to end (real NATS, real QEMU gues
     github = await startFakeGitHub({ appId: "4242", publicKeyPem: app.publicKey.export({ type: "spki", format: "pem" }).toString() });
     stack = await startUp({
       env: {
-        GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: app.privateKey.export({ type: "pkcs8", format: "pem" }).toString(), GITHUB_API_URL: github.url,
-        INGEST_IMAGE: "minimal", HOSTD_MAX_VCPUS: "4", HOSTD_MAX_MEM_MIB: "4096",
+        GITHUB_APP_ID: "4242",
+        GITHUB_APP_PRIVATE_KEY: app.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        GITHUB_API_URL: github.url,
+        INGEST_IMAGE: "minimal",
+        HOSTD_MAX_VCPUS: "4",
+        HOSTD_MAX_MEM_MIB: "4096",
       },
     });
   });
@@ -33,13 +39,19 @@ describe.skipIf(skip)("GitHub workflow_job end to end (real NATS, real QEMU gues
   });
 
   const deliver = async (action: string, patch: Record<string, unknown> = {}) => {
-    const body = JSON.stringify({ ...fixture, action, workflow_job: { ...fixture.workflow_job, id: 555001, labels: ["self-hosted", "oneshot-2cpu-2gb"], ...patch } });
+    const body = JSON.stringify({
+      ...fixture,
+      action,
+      workflow_job: { ...fixture.workflow_job, id: 555001, labels: ["self-hosted", "oneshot-2cpu-2gb"], ...patch },
+    });
     const secret = readFileSync(join(stack.state, "github-webhook-secret"), "utf8").trim();
     const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { ingestUrl: string };
     const r = await fetch(`${up.ingestUrl}/webhooks/github`, {
       method: "POST",
       headers: {
-        "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": `e2e-${action}`,
+        "content-type": "application/json",
+        "x-github-event": "workflow_job",
+        "x-github-delivery": `e2e-${action}`,
         "x-hub-signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
       },
       body,
@@ -49,7 +61,12 @@ describe.skipIf(skip)("GitHub workflow_job end to end (real NATS, real QEMU gues
 
   it("boots a VM whose runner gets the sealed JIT config, then follows in_progress and completed", async () => {
     await deliver("queued");
-    const exited = await waitFor("the runner VM to finish", async () => (await stack.events(["--job", "gh-555001"])).find((e) => e.type === "VmDestroyed"), 240_000, 500);
+    const exited = await waitFor(
+      "the runner VM to finish",
+      async () => (await stack.events(["--job", "gh-555001"])).find((e) => e.type === "VmDestroyed"),
+      240_000,
+      500,
+    );
     const events = await stack.events(["--job", "gh-555001"]);
     const vmExit = events.find((e) => e.type === "VmExited")!.data as { exitCode: number; vmId: string; hostId: string };
     expect(vmExit.exitCode).toBe(0);
@@ -79,9 +96,17 @@ describe.skipIf(skip)("GitHub workflow_job end to end (real NATS, real QEMU gues
 async function consoleOf(stack: UpStack, hostId: string, vmId: string): Promise<string> {
   const { connectNats, createLogger } = await import("@oneshot/runtime");
   const { decode } = await import("@oneshot/proto");
-  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string; natsCaFile: string; auditUser: string; auditNkeyFile: string };
+  const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as {
+    natsUrl: string;
+    natsCaFile: string;
+    auditUser: string;
+    auditNkeyFile: string;
+  };
   // `oneshot up` runs NATS with production's identities, NKeys and TLS: read as the audit one.
-  const { nc, js } = await connectNats({ url: up.natsUrl, name: "e2e-audit", user: up.auditUser, nkeySeedFile: up.auditNkeyFile, caFile: up.natsCaFile }, createLogger("e2e", { level: "silent" }));
+  const { nc, js } = await connectNats(
+    { url: up.natsUrl, name: "e2e-audit", user: up.auditUser, nkeySeedFile: up.auditNkeyFile, caFile: up.natsCaFile },
+    createLogger("e2e", { level: "silent" }),
+  );
   const c = await js.consumers.get("LOGS", { filter_subjects: `log.host.${hostId}.vm.${vmId}` });
   let text = "";
   const it = await c.consume();

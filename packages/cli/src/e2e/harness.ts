@@ -32,12 +32,18 @@ export async function startUp(opts: { env?: Record<string, string>; args?: strin
   if (!existsSync(cliMain)) throw new Error(`${cliMain} missing: run \`npm run build\` first`);
   const state = mkdtempSync(join(tmpdir(), "oneshot-e2e-"));
   const env: NodeJS.ProcessEnv = {
-    ...process.env, ONESHOT_STATE_DIR: state, ONESHOT_UP_BRIDGE_PREFIX: "ose2e", ONESHOT_UP_SUBNET_BASE: "40", LOG_LEVEL: "debug", ...opts.env,
+    ...process.env,
+    ONESHOT_STATE_DIR: state,
+    ONESHOT_UP_BRIDGE_PREFIX: "ose2e",
+    ONESHOT_UP_SUBNET_BASE: "40",
+    LOG_LEVEL: "debug",
+    ...opts.env,
   };
   const port = await freePort();
   const natsPort = await freePort();
   const up: ChildProcess = spawn(process.execPath, [cliMain, "up", "--port", String(port), "--nats-port", String(natsPort), ...(opts.args ?? [])], {
-    env, stdio: ["ignore", "pipe", "pipe"],
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
   });
   let upOut = "";
   up.stdout?.on("data", (d: Buffer) => (upOut += d.toString()));
@@ -72,7 +78,11 @@ export async function startUp(opts: { env?: Record<string, string>; args?: strin
     events: async (filter = []) => {
       const r = await cli(["events", "--json", ...filter]);
       if (r.code !== 0) throw new Error(`oneshot events failed: ${r.stderr}`);
-      return r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as EventJson);
+      return r.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as EventJson);
     },
     pid: (service) => {
       const f = join(state, "run", `${service}.pid`);

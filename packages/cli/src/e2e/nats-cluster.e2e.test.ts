@@ -21,7 +21,10 @@ describe.skipIf(skip)("the stack on a 3-node NATS cluster while its EVENTS leade
   it("finishes a running job once, with its exit code, after the EVENTS leader is killed", async () => {
     const up = JSON.parse(readFileSync(join(stack.state, "up.json"), "utf8")) as { natsUrl: string; natsCaFile: string; natsNkeyFile: string };
     expect(up.natsUrl.split(",")).toHaveLength(3);
-    const admin = await connectNats({ url: up.natsUrl, name: "e2e-admin", user: "admin", nkeySeedFile: up.natsNkeyFile, caFile: up.natsCaFile }, createLogger("e2e", { level: "silent" }));
+    const admin = await connectNats(
+      { url: up.natsUrl, name: "e2e-admin", user: "admin", nkeySeedFile: up.natsNkeyFile, caFile: up.natsCaFile },
+      createLogger("e2e", { level: "silent" }),
+    );
     const info = await admin.jsm.streams.info("EVENTS");
     expect(info.config.num_replicas).toBe(3);
     const run = stack.cli(["run", "--mem", "256m", "--", "sh", "-c", "sleep 10; echo survived; exit 5"]);
@@ -38,7 +41,10 @@ describe.skipIf(skip)("the stack on a 3-node NATS cluster while its EVENTS leade
     const jobId = /queued (\S+)/.exec(r.stderr)![1]!;
     const types = (await stack.events(["--job", jobId])).map((e) => e.type);
     for (const t of ["JobQueued", "JobScheduled", "VmBootRequested", "VmBooted", "VmExited", "VmDestroyed", "JobCompleted"]) {
-      expect(types.filter((x) => x === t), `${t} in ${types.join(",")}`).toHaveLength(1);
+      expect(
+        types.filter((x) => x === t),
+        `${t} in ${types.join(",")}`,
+      ).toHaveLength(1);
     }
     // No service needed a restart: each reconnected to the nodes left.
     for (const [s, p] of services) expect(stack.pid(s), s).toBe(p);

@@ -43,22 +43,36 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
     net.start();
     // Newest registered runner first: with two online, the oldest queued job goes to the newer.
     // Job 6 is never offered (it is cancelled once its VM is booted, before any pickup).
-    const newestFirst = (j: { id: number }, c: ModelRunner[]) => (j.id === CANCELLED ? undefined : [...c].sort((a, b) => b.createdAt - a.createdAt || b.id - a.id)[0]);
+    const newestFirst = (j: { id: number }, c: ModelRunner[]) =>
+      j.id === CANCELLED ? undefined : [...c].sort((a, b) => b.createdAt - a.createdAt || b.id - a.id)[0];
     github = await startFakeGitHub({
-      appId: "4242", publicKeyPem: app.publicKey.export({ type: "spki", format: "pem" }).toString(), host: "0.0.0.0",
-      reofferMs: 30_000, pollMs: 15_000, seed: 11, chooser: newestFirst,
+      appId: "4242",
+      publicKeyPem: app.publicKey.export({ type: "spki", format: "pem" }).toString(),
+      host: "0.0.0.0",
+      reofferMs: 30_000,
+      pollMs: 15_000,
+      seed: 11,
+      chooser: newestFirst,
     });
     const ghPort = Number(new URL(github.url).port);
     relay = await startNetnsRelay({ ns: net.ns, listen: { host: net.publicIp, port: 8443 }, target: { host: net.hostIp, port: ghPort } });
     github.setRunnerUrl(relay.url);
     stack = await startUp({
       env: {
-        GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: app.privateKey.export({ type: "pkcs8", format: "pem" }).toString(), GITHUB_API_URL: github.url,
-        ONESHOT_UP_BRIDGE_PREFIX: "osrm", ONESHOT_UP_SUBNET_BASE: "44",
-        INGEST_IMAGE: "minimal", HOSTD_MAX_VCPUS: "6", HOSTD_MAX_MEM_MIB: "7168", HOSTD_RESERVE_VCPUS: "0",
+        GITHUB_APP_ID: "4242",
+        GITHUB_APP_PRIVATE_KEY: app.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        GITHUB_API_URL: github.url,
+        ONESHOT_UP_BRIDGE_PREFIX: "osrm",
+        ONESHOT_UP_SUBNET_BASE: "44",
+        INGEST_IMAGE: "minimal",
+        HOSTD_MAX_VCPUS: "6",
+        HOSTD_MAX_MEM_MIB: "7168",
+        HOSTD_RESERVE_VCPUS: "0",
         // The stand-in internet is a host route; without this hostd would forbid it as the host's private side.
         HOSTD_PUBLIC_ROUTES: `${net.publicIp}/32`,
-        RECONCILE_INTERVAL: "10", RECONCILE_STALE_AFTER: "60", SCHEDULER_IDLE_DEADLINE: "180",
+        RECONCILE_INTERVAL: "10",
+        RECONCILE_STALE_AFTER: "60",
+        SCHEDULER_IDLE_DEADLINE: "180",
       },
     });
     // A proxy in front of ingest: answers the first in_progress delivery 503 without passing it on.
@@ -74,14 +88,18 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
           return void res.writeHead(503).end("injected by the test's proxy");
         }
         const headers: Record<string, string> = {};
-        for (const h of ["content-type", "x-github-event", "x-github-delivery", "x-hub-signature-256", "x-github-hook-id"]) if (req.headers[h]) headers[h] = String(req.headers[h]);
+        for (const h of ["content-type", "x-github-event", "x-github-delivery", "x-hub-signature-256", "x-github-hook-id"])
+          if (req.headers[h]) headers[h] = String(req.headers[h]);
         fetch(`${up.ingestUrl}/webhooks/github`, { method: "POST", headers, body: raw })
           .then(async (r) => res.writeHead(r.status).end(await r.text()))
           .catch((e: Error) => res.writeHead(502).end(e.message));
       });
     });
     await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-    github.setWebhook(`http://127.0.0.1:${(proxy.address() as { port: number }).port}/webhooks/github`, readFileSync(join(stack.state, "github-webhook-secret"), "utf8").trim());
+    github.setWebhook(
+      `http://127.0.0.1:${(proxy.address() as { port: number }).port}/webhooks/github`,
+      readFileSync(join(stack.state, "github-webhook-secret"), "utf8").trim(),
+    );
   }, 600_000);
 
   afterAll(async () => {
@@ -96,11 +114,24 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
     const started = Date.now();
     github.pauseAssignment(true);
     github.controlDeliveries({ action: "queued", jobId: LOST }, { kind: "drop" });
-    for (const [i, id] of JOBS.entries()) github.queueJob({ id, runId: 4400, repo: "acme/widgets", labels: LABELS, name: `matrix (${i + 1})`, script: `echo job ${id}; sleep ${3 + (i % 3)}; exit 0` });
+    for (const [i, id] of JOBS.entries())
+      github.queueJob({
+        id,
+        runId: 4400,
+        repo: "acme/widgets",
+        labels: LABELS,
+        name: `matrix (${i + 1})`,
+        script: `echo job ${id}; sleep ${3 + (i % 3)}; exit 0`,
+      });
     const online = () => [...github.model.runners.values()].filter((r) => github.model.online(r)).length;
     await waitFor("two runners online", () => online() >= 2, 150_000, 500);
     github.pauseAssignment(false);
-    await waitFor("a VM booted for the job to cancel", async () => (await stack.events(["--job", `gh-${CANCELLED}`])).some((e) => e.type === "JobScheduled"), 120_000, 1000);
+    await waitFor(
+      "a VM booted for the job to cancel",
+      async () => (await stack.events(["--job", `gh-${CANCELLED}`])).some((e) => e.type === "JobScheduled"),
+      120_000,
+      1000,
+    );
     github.cancelJob(CANCELLED);
 
     const ended = () => JOBS.every((id) => github.job(id)?.status === "completed");
@@ -109,12 +140,17 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
     try {
       await waitFor("all six jobs completed on GitHub's side", ended, left(), 1000);
       // …and nothing left running on our side.
-      await waitFor("every VM destroyed and every runner registration gone", async () => {
-        const ev = await stack.events();
-        const booted = new Set(ev.filter((e) => e.type === "VmBootRequested").map((e) => (e.data as { vmId: string }).vmId));
-        const destroyed = new Set(ev.filter((e) => e.type === "VmDestroyed").map((e) => (e.data as { vmId: string }).vmId));
-        return booted.size > 0 && [...booted].every((v) => destroyed.has(v)) && github.model.runners.size === 0;
-      }, left(), 1000);
+      await waitFor(
+        "every VM destroyed and every runner registration gone",
+        async () => {
+          const ev = await stack.events();
+          const booted = new Set(ev.filter((e) => e.type === "VmBootRequested").map((e) => (e.data as { vmId: string }).vmId));
+          const destroyed = new Set(ev.filter((e) => e.type === "VmDestroyed").map((e) => (e.data as { vmId: string }).vmId));
+          return booted.size > 0 && [...booted].every((v) => destroyed.has(v)) && github.model.runners.size === 0;
+        },
+        left(),
+        1000,
+      );
     } finally {
       await report();
     }
@@ -133,40 +169,75 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
     expect(swaps.length, JSON.stringify({ assignments: github.model.assignments, bootedFor: [...bootedFor] })).toBeGreaterThanOrEqual(1);
     // The lost queued and the 503 were both recovered by redelivery (GitHub never retries).
     const lost = github.deliveries().filter((d) => d.action === "queued" && (JSON.parse(d.body) as { workflow_job: { id: number } }).workflow_job.id === LOST);
-    expect(lost.map((d) => [d.redelivery, d.status_code === 0 ? "failed" : d.status])).toEqual([[false, "failed"], [true, "OK"]]);
+    expect(lost.map((d) => [d.redelivery, d.status_code === 0 ? "failed" : d.status])).toEqual([
+      [false, "failed"],
+      [true, "OK"],
+    ]);
     expect(proxied503).toBeDefined();
-    expect(github.deliveries().filter((d) => d.guid === proxied503!.guid).map((d) => [d.redelivery, d.status])).toEqual([[false, "Invalid HTTP Response: 503"], [true, "OK"]]);
+    expect(
+      github
+        .deliveries()
+        .filter((d) => d.guid === proxied503!.guid)
+        .map((d) => [d.redelivery, d.status]),
+    ).toEqual([
+      [false, "Invalid HTTP Response: 503"],
+      [true, "OK"],
+    ]);
     // Six VMs for five jobs that ran: one ran nothing and was retired through the reconciler.
-    const ranNothing = ev.filter((e) => e.type === "VmBooted").map((e) => (e.data as { vmId: string }).vmId).filter((v) => !github.model.assignments.some((a) => a.runnerName.endsWith(`-${v}`)));
-    for (const v of ranNothing) expect(ev.some((e) => e.type === "VmRetired" && (e.data as { vmId: string }).vmId === v), `VmRetired for ${v}`).toBe(true);
-    for (const v of new Set(ev.filter((e) => e.type === "VmBootRequested").map((e) => (e.data as { vmId: string }).vmId))) expect(leftovers(v, stack.state)).toEqual([]);
+    const ranNothing = ev
+      .filter((e) => e.type === "VmBooted")
+      .map((e) => (e.data as { vmId: string }).vmId)
+      .filter((v) => !github.model.assignments.some((a) => a.runnerName.endsWith(`-${v}`)));
+    for (const v of ranNothing)
+      expect(
+        ev.some((e) => e.type === "VmRetired" && (e.data as { vmId: string }).vmId === v),
+        `VmRetired for ${v}`,
+      ).toBe(true);
+    for (const v of new Set(ev.filter((e) => e.type === "VmBootRequested").map((e) => (e.data as { vmId: string }).vmId)))
+      expect(leftovers(v, stack.state)).toEqual([]);
   });
 
-  it("retires a VM whose job was cancelled before pickup when nothing else is queued: VmIdle → runner removed at GitHub → VmRetired → destroyed", { timeout: 300_000 }, async () => {
-    const id = 880_007;
-    // No runner may take it: the VM boots, its runner registers and goes online, then the job is cancelled.
-    github.pauseAssignment(true);
-    github.queueJob({ id, runId: 4401, repo: "acme/widgets", labels: LABELS, name: "lonely", script: "exit 0" });
-    const vmOf = (e: EventJson) => (e.data as { vmId?: string }).vmId;
-    const booted = await waitFor("its VM booted", async () => (await stack.events(["--job", `gh-${id}`])).find((e) => e.type === "VmBooted"), 180_000, 1000);
-    const vmId = vmOf(booted)!;
-    await waitFor("its runner online", () => [...github.model.runners.values()].some((r) => r.name.endsWith(`-${vmId}`) && github.model.online(r)), 120_000, 500);
-    const cancelledAt = Date.now();
-    github.cancelJob(id);
-    github.pauseAssignment(false);
-    const destroyed = await waitFor("the idle VM destroyed", async () => (await stack.events()).find((e) => e.type === "VmDestroyed" && vmOf(e) === vmId), 180_000, 1000);
-    const ev = await stack.events();
-    const mine = ev.filter((e) => vmOf(e) === vmId).map((e) => e.type);
-    expect(mine).toEqual(expect.arrayContaining(["VmIdle", "VmRetired", "VmDestroyed"]));
-    expect(mine.indexOf("VmIdle")).toBeLessThan(mine.indexOf("VmRetired"));
-    expect(ev.filter((e) => e.type === "JobStarted" && (e.data as { jobId: string }).jobId === `gh-${id}`)).toEqual([]);
-    expect((await stack.events(["--job", `gh-${id}`])).map((e) => e.type)).toContain("JobCancelled");
-    // The runner's registration is gone at GitHub (the reconciler removed it before the VM went).
-    expect([...github.model.runners.values()].filter((r) => r.name.endsWith(`-${vmId}`))).toEqual([]);
-    expect(leftovers(vmId, stack.state)).toEqual([]);
-    const retired = ev.find((e) => e.type === "VmRetired" && vmOf(e) === vmId)!;
-    process.stdout.write(`runner-model e2e: cancelled job's idle VM ${vmId}: cancel → VmRetired ${((Date.parse(retired.time) - cancelledAt) / 1000).toFixed(1)} s, → VmDestroyed ${((Date.parse(destroyed.time) - cancelledAt) / 1000).toFixed(1)} s\n`);
-  });
+  it(
+    "retires a VM whose job was cancelled before pickup when nothing else is queued: VmIdle → runner removed at GitHub → VmRetired → destroyed",
+    { timeout: 300_000 },
+    async () => {
+      const id = 880_007;
+      // No runner may take it: the VM boots, its runner registers and goes online, then the job is cancelled.
+      github.pauseAssignment(true);
+      github.queueJob({ id, runId: 4401, repo: "acme/widgets", labels: LABELS, name: "lonely", script: "exit 0" });
+      const vmOf = (e: EventJson) => (e.data as { vmId?: string }).vmId;
+      const booted = await waitFor("its VM booted", async () => (await stack.events(["--job", `gh-${id}`])).find((e) => e.type === "VmBooted"), 180_000, 1000);
+      const vmId = vmOf(booted)!;
+      await waitFor(
+        "its runner online",
+        () => [...github.model.runners.values()].some((r) => r.name.endsWith(`-${vmId}`) && github.model.online(r)),
+        120_000,
+        500,
+      );
+      const cancelledAt = Date.now();
+      github.cancelJob(id);
+      github.pauseAssignment(false);
+      const destroyed = await waitFor(
+        "the idle VM destroyed",
+        async () => (await stack.events()).find((e) => e.type === "VmDestroyed" && vmOf(e) === vmId),
+        180_000,
+        1000,
+      );
+      const ev = await stack.events();
+      const mine = ev.filter((e) => vmOf(e) === vmId).map((e) => e.type);
+      expect(mine).toEqual(expect.arrayContaining(["VmIdle", "VmRetired", "VmDestroyed"]));
+      expect(mine.indexOf("VmIdle")).toBeLessThan(mine.indexOf("VmRetired"));
+      expect(ev.filter((e) => e.type === "JobStarted" && (e.data as { jobId: string }).jobId === `gh-${id}`)).toEqual([]);
+      expect((await stack.events(["--job", `gh-${id}`])).map((e) => e.type)).toContain("JobCancelled");
+      // The runner's registration is gone at GitHub (the reconciler removed it before the VM went).
+      expect([...github.model.runners.values()].filter((r) => r.name.endsWith(`-${vmId}`))).toEqual([]);
+      expect(leftovers(vmId, stack.state)).toEqual([]);
+      const retired = ev.find((e) => e.type === "VmRetired" && vmOf(e) === vmId)!;
+      process.stdout.write(
+        `runner-model e2e: cancelled job's idle VM ${vmId}: cancel → VmRetired ${((Date.parse(retired.time) - cancelledAt) / 1000).toFixed(1)} s, → VmDestroyed ${((Date.parse(destroyed.time) - cancelledAt) / 1000).toFixed(1)} s\n`,
+      );
+    },
+  );
 
   async function report(): Promise<void> {
     const ev: EventJson[] = await stack.events().catch(() => []);
@@ -185,7 +256,9 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
       const ranOn = github.model.assignments.find((a) => a.runnerName.endsWith(`-${v.vmId}`));
       const until = ranOn ? ranOn.at : destroyed ? at(destroyed) : Date.now();
       idleMs += Math.max(0, until - v.booted);
-      lines.push(`  vm ${v.vmId}: booted for ${ev.find((e) => e.type === "JobScheduled" && (e.data as { vmId: string }).vmId === v.vmId)?.data ? (ev.find((e) => e.type === "JobScheduled" && (e.data as { vmId: string }).vmId === v.vmId)!.data as { jobId: string }).jobId : "?"}, ran ${ranOn ? `gh-${ranOn.jobId}` : "nothing"}, JobStarted ${started ? "yes" : "no"}, idle ${((until - v.booted) / 1000).toFixed(1)} s, destroyed ${destroyed ? "yes" : "NO"}`);
+      lines.push(
+        `  vm ${v.vmId}: booted for ${ev.find((e) => e.type === "JobScheduled" && (e.data as { vmId: string }).vmId === v.vmId)?.data ? (ev.find((e) => e.type === "JobScheduled" && (e.data as { vmId: string }).vmId === v.vmId)!.data as { jobId: string }).jobId : "?"}, ran ${ranOn ? `gh-${ranOn.jobId}` : "nothing"}, JobStarted ${started ? "yes" : "no"}, idle ${((until - v.booted) / 1000).toFixed(1)} s, destroyed ${destroyed ? "yes" : "NO"}`,
+      );
     }
     const c = github.counters();
     const types = ev.reduce<Record<string, number>>((m, e) => ((m[e.type] = (m[e.type] ?? 0) + 1), m), {});
@@ -193,7 +266,15 @@ describe.skipIf(skip)("runner model end to end (real VMs, GitHub stand-in with a
       [
         `runner-model e2e figures (${((Date.now() - t0) / 1000).toFixed(0)} s in all):`,
         `  lost queued of gh-${LOST}: dropped at ${lostAt?.delivered_at ?? "?"}, redelivered OK ${recovered ? `after ${((Date.parse(recovered.delivered_at) - Date.parse(lostAt!.delivered_at)) / 1000).toFixed(1)} s` : "NEVER"}; JobQueued ${queuedLost ? `after ${((at(queuedLost) - Date.parse(lostAt!.delivered_at)) / 1000).toFixed(1)} s` : "never"}`,
-        `  503'd delivery: ${proxied503 ? `${proxied503.guid} (in_progress of gh-${proxied503.jobId}), attempts ${github.deliveries().filter((d) => d.guid === proxied503!.guid).map((d) => d.status).join(" → ")}` : "none"}`,
+        `  503'd delivery: ${
+          proxied503
+            ? `${proxied503.guid} (in_progress of gh-${proxied503.jobId}), attempts ${github
+                .deliveries()
+                .filter((d) => d.guid === proxied503!.guid)
+                .map((d) => d.status)
+                .join(" → ")}`
+            : "none"
+        }`,
         `  GitHub API calls: ${c.total} (${JSON.stringify(c.byRoute)}), statuses ${JSON.stringify(c.byStatus)}, runner-protocol calls ${github.runnerCalls.length}, relay connections ${relay.connections()}`,
         `  deliveries: ${github.deliveries().length} attempts, ${github.deliveries().filter((d) => d.redelivery).length} redeliveries`,
         `  idle-VM seconds: ${(idleMs / 1000).toFixed(1)} over ${vms.length} VMs`,

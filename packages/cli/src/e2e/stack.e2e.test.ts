@@ -35,25 +35,32 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
     expect(leftovers(exited.vmId, stack.state)).toEqual([]);
     const at = (t: string) => Date.parse(events.find((e) => e.type === t)!.time);
     // Stage timings for the closing note (not asserted: figures belong in benchmarks).
-    console.log(JSON.stringify({
-      e2e: "run-exit-3", cliMs: Math.round(r.ms),
-      queuedToScheduledMs: at("JobScheduled") - at("JobQueued"), scheduledToBootedMs: at("VmBooted") - at("JobScheduled"),
-      bootedToExitedMs: at("VmExited") - at("VmBooted"), exitedToDestroyedMs: at("VmDestroyed") - at("VmExited"),
-      destroyedToCompletedMs: at("JobCompleted") - at("VmDestroyed"), timings: events.find((e) => e.type === "VmBooted")!.data,
-    }));
+    console.log(
+      JSON.stringify({
+        e2e: "run-exit-3",
+        cliMs: Math.round(r.ms),
+        queuedToScheduledMs: at("JobScheduled") - at("JobQueued"),
+        scheduledToBootedMs: at("VmBooted") - at("JobScheduled"),
+        bootedToExitedMs: at("VmExited") - at("VmBooted"),
+        exitedToDestroyedMs: at("VmDestroyed") - at("VmExited"),
+        destroyedToCompletedMs: at("JobCompleted") - at("VmDestroyed"),
+        timings: events.find((e) => e.type === "VmBooted")!.data,
+      }),
+    );
   });
 
   it("answers the README's follow-up commands exactly as written (npx oneshot …, from the repository)", async () => {
-    const npx = (args: string[], timeoutMs = 120_000) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      // Its own process group: Ctrl-C reaches npx's whole tree (npx → sh → node), as in a terminal.
-      const p = spawn("npx", ["oneshot", ...args], { cwd: repo, env: stack.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const t = setTimeout(() => process.kill(-p.pid!, "SIGINT"), timeoutMs);
-      p.once("exit", (code) => (clearTimeout(t), resolve({ code, stdout, stderr })));
-    });
+    const npx = (args: string[], timeoutMs = 120_000) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        // Its own process group: Ctrl-C reaches npx's whole tree (npx → sh → node), as in a terminal.
+        const p = spawn("npx", ["oneshot", ...args], { cwd: repo, env: stack.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const t = setTimeout(() => process.kill(-p.pid!, "SIGINT"), timeoutMs);
+        p.once("exit", (code) => (clearTimeout(t), resolve({ code, stdout, stderr })));
+      });
     const run = await npx(["run", "--", "sh", "-c", "echo hi; exit 3"]);
     expect(run.stdout).toContain("hi");
     expect(run.code, run.stderr).toBe(3);
@@ -83,10 +90,14 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
     const runs = Array.from({ length: 10 }, (_, i) => stack.cli(["run", "--mem", "256m", "-q", "--", "sh", "-c", `echo again-${i}`]));
     await new Promise((r) => setTimeout(r, 1_500));
     process.kill(before!, "SIGKILL");
-    await waitFor("scheduler restarted by the supervisor", () => {
-      const now = stack.pid("scheduler");
-      return now !== undefined && now !== before;
-    }, 30_000);
+    await waitFor(
+      "scheduler restarted by the supervisor",
+      () => {
+        const now = stack.pid("scheduler");
+        return now !== undefined && now !== before;
+      },
+      30_000,
+    );
     const results = await Promise.all(runs);
     results.forEach((r, i) => {
       expect(r.code, r.stderr).toBe(0);
@@ -94,7 +105,9 @@ describe.skipIf(skip)("oneshot end to end (real NATS, real QEMU guests)", () => 
     });
     const events = await stack.events();
     expect(maxConcurrentVms(events)).toBeLessThanOrEqual(4);
-    const placements = events.filter((e) => e.type === "JobScheduled").map((e) => (e.data as { jobId: string; attempt: number }).jobId + ":" + (e.data as { attempt: number }).attempt);
+    const placements = events
+      .filter((e) => e.type === "JobScheduled")
+      .map((e) => (e.data as { jobId: string; attempt: number }).jobId + ":" + (e.data as { attempt: number }).attempt);
     expect(new Set(placements).size).toBe(placements.length);
   });
 });

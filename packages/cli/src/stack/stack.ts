@@ -65,22 +65,50 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const natsSpecs: ChildSpec[] = natsPorts.map((port, i) => {
     const name = nodes > 1 ? `nats-${i + 1}` : "nats";
     const conf = join(state, `${name}.conf`);
-    writeFileSync(conf, natsConfig({
-      hosts: hostIds, port, listen: "127.0.0.1", storeDir: join(state, name), audit: ["audit"], dashboard: true, nkeys,
-      tls: { certFile: pki.files.cert, keyFile: pki.files.key }, syncAlways: natsServerAtLeast(2, 10),
-      ...(nodes > 1 ? {
-        cluster: { name: "oneshot-up", serverName: `n${i + 1}`, listen: `127.0.0.1:${routePorts[i]}`, routes: routePorts.map((r) => `nats-route://127.0.0.1:${r}`), caFile: pki.files.ca },
-      } : {}),
-    }), { mode: 0o600 });
+    writeFileSync(
+      conf,
+      natsConfig({
+        hosts: hostIds,
+        port,
+        listen: "127.0.0.1",
+        storeDir: join(state, name),
+        audit: ["audit"],
+        dashboard: true,
+        nkeys,
+        tls: { certFile: pki.files.cert, keyFile: pki.files.key },
+        syncAlways: natsServerAtLeast(2, 10),
+        ...(nodes > 1
+          ? {
+              cluster: {
+                name: "oneshot-up",
+                serverName: `n${i + 1}`,
+                listen: `127.0.0.1:${routePorts[i]}`,
+                routes: routePorts.map((r) => `nats-route://127.0.0.1:${r}`),
+                caFile: pki.files.ca,
+              },
+            }
+          : {}),
+      }),
+      { mode: 0o600 },
+    );
     return { name, command: "nats-server", args: ["-c", conf], env: {}, ready: () => listening(port), stopGraceMs: 10_000 };
   });
 
   let crashed: ((why: string) => void) | undefined;
-  const sup = new Supervisor(join(state, "logs"), join(state, "run"), (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`), o.report);
+  const sup = new Supervisor(
+    join(state, "logs"),
+    join(state, "run"),
+    (name, code, tail) => crashed?.(`${name} keeps exiting (last: ${code}):\n${tail}`),
+    o.report,
+  );
   const node = process.execPath;
   const svc = (name: string, port: number, env: Record<string, string>, stopGraceMs = 10_000): ChildSpec => ({
-    name, command: node, args: [join(root, "services", name.replace(/-.*/, ""), "dist", "main.js")],
-    env: { ...base, ...env }, ready: () => healthy(port), stopGraceMs,
+    name,
+    command: node,
+    args: [join(root, "services", name.replace(/-.*/, ""), "dist", "main.js")],
+    env: { ...base, ...env },
+    ready: () => healthy(port),
+    stopGraceMs,
   });
   const schedulerPort = await portOr(9102);
   const janitorPort = await portOr(9104);
@@ -90,7 +118,11 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
   const specs: ChildSpec[] = [
     ...natsSpecs,
     svc("ingest", ingestPort, {
-      INGEST_PORT: String(ingestPort), ONESHOT_API_TOKEN: apiToken, GITHUB_WEBHOOK_SECRET: webhookSecret, GITLAB_WEBHOOK_TOKEN: gitlabToken, ...as("ingest"),
+      INGEST_PORT: String(ingestPort),
+      ONESHOT_API_TOKEN: apiToken,
+      GITHUB_WEBHOOK_SECRET: webhookSecret,
+      GITLAB_WEBHOOK_TOKEN: gitlabToken,
+      ...as("ingest"),
     }),
     svc("scheduler", schedulerPort, { SCHEDULER_HTTP_PORT: String(schedulerPort), ...as("scheduler") }),
     svc("janitor", janitorPort, { JANITOR_HTTP_PORT: String(janitorPort), ...as("janitor") }),
@@ -101,20 +133,32 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     const port = await portOr(9103 + i * 10);
     const hostId = hostIds[i]!;
     hosts.push(hostId);
-    specs.push(svc(`hostd-${a}`, port, {
-      ...as(`hostd-${hostId}`),
-      HOSTD_HOST_ID: hostId, HOSTD_HTTP_PORT: String(port), HOSTD_ARCH: a, HOSTD_IMAGE_DIR: join(root, "images", "out"),
-      // Distinct bridge and subnet per local host; ONESHOT_UP_BRIDGE_PREFIX/SUBNET_BASE let
-      // tests run a stack beside another one.
-      HOSTD_BRIDGE: `${process.env.ONESHOT_UP_BRIDGE_PREFIX ?? "osbr"}${i}`,
-      HOSTD_SUBNET: `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30) + i}.0.0/16`,
-      // --warm N: the pool's vCPUs come on top of what the host offers cold work (the pool's
-      // capacity is withheld from registration), unless the operator set the capacity.
-      ...(o.warm && i === 0 ? {
-        HOSTD_WARM_POOLS: defaultWarmPool(o.warm),
-        ...(process.env.HOSTD_MAX_VCPUS ? {} : { HOSTD_MAX_VCPUS: String(Math.max(1, availableParallelism() - 1) + o.warm) }),
-      } : {}),
-    }, 60_000));
+    specs.push(
+      svc(
+        `hostd-${a}`,
+        port,
+        {
+          ...as(`hostd-${hostId}`),
+          HOSTD_HOST_ID: hostId,
+          HOSTD_HTTP_PORT: String(port),
+          HOSTD_ARCH: a,
+          HOSTD_IMAGE_DIR: join(root, "images", "out"),
+          // Distinct bridge and subnet per local host; ONESHOT_UP_BRIDGE_PREFIX/SUBNET_BASE let
+          // tests run a stack beside another one.
+          HOSTD_BRIDGE: `${process.env.ONESHOT_UP_BRIDGE_PREFIX ?? "osbr"}${i}`,
+          HOSTD_SUBNET: `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30) + i}.0.0/16`,
+          // --warm N: the pool's vCPUs come on top of what the host offers cold work (the pool's
+          // capacity is withheld from registration), unless the operator set the capacity.
+          ...(o.warm && i === 0
+            ? {
+                HOSTD_WARM_POOLS: defaultWarmPool(o.warm),
+                ...(process.env.HOSTD_MAX_VCPUS ? {} : { HOSTD_MAX_VCPUS: String(Math.max(1, availableParallelism() - 1) + o.warm) }),
+              }
+            : {}),
+        },
+        60_000,
+      ),
+    );
   }
 
   for (const s of specs) {
@@ -126,9 +170,16 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     }
   }
   const info: UpInfo = {
-    natsUrl, ingestUrl: `http://127.0.0.1:${ingestPort}`, apiToken, pid: process.pid, hosts,
-    natsUser: "admin", natsNkeyFile: seedFileOf(identities, "admin"), natsCaFile: pki.files.ca,
-    auditUser: "audit", auditNkeyFile: seedFileOf(identities, "audit"),
+    natsUrl,
+    ingestUrl: `http://127.0.0.1:${ingestPort}`,
+    apiToken,
+    pid: process.pid,
+    hosts,
+    natsUser: "admin",
+    natsNkeyFile: seedFileOf(identities, "admin"),
+    natsCaFile: pki.files.ca,
+    auditUser: "audit",
+    auditNkeyFile: seedFileOf(identities, "audit"),
     dashboardUrl: `http://127.0.0.1:${dashboardPort}/`,
   };
   writeFileSync(upFile(), JSON.stringify(info, null, 2), { mode: 0o600 });

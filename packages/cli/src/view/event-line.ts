@@ -14,8 +14,15 @@ export interface EventJson {
 }
 
 export const toJson = (e: Stored<DomainEvent>): EventJson => ({
-  seq: e.seq, subject: e.subject, type: e.type, version: e.version, time: e.occurredAt,
-  id: e.id, correlationId: e.correlationId, causationId: e.causationId, data: e.data,
+  seq: e.seq,
+  subject: e.subject,
+  type: e.type,
+  version: e.version,
+  time: e.occurredAt,
+  id: e.id,
+  correlationId: e.correlationId,
+  causationId: e.causationId,
+  data: e.data,
 });
 
 /** One human line: sequence, time, type, and the few fields that matter for that type. */
@@ -31,41 +38,70 @@ export function summary(e: DomainEvent): string {
       const s = e.data.spec;
       return `${e.data.jobId} ${e.data.source.provider}:${e.data.source.repo} ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB`;
     }
-    case "JobIgnored": return `${e.data.jobId} ${e.data.reason}`;
-    case "JobScheduled": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt}, ${e.data.start ?? "cold"})`;
-    case "JobUnschedulable": return `${e.data.jobId} ${e.data.reason}`;
-    case "JobStarted": return `${e.data.jobId}${e.data.runnerName ? ` runner ${e.data.runnerName}` : ""} (${e.data.reportedBy}${e.data.reason ? `: ${e.data.reason}` : ""})`;
-    case "JobRebound": return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId}: ${e.data.reason}`;
-    case "JobCompleted": return `${e.data.jobId} ${e.data.conclusion}${e.data.exitCode === null ? "" : ` exit ${e.data.exitCode}`} (${e.data.reportedBy})`;
-    case "JobCancelled": case "JobFailed": return `${e.data.jobId} ${e.data.reason}`;
-    case "JobRequeued": return `${e.data.jobId} from ${e.data.fromHostId}: ${e.data.reason}`;
+    case "JobIgnored":
+      return `${e.data.jobId} ${e.data.reason}`;
+    case "JobScheduled":
+      return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt}, ${e.data.start ?? "cold"})`;
+    case "JobUnschedulable":
+      return `${e.data.jobId} ${e.data.reason}`;
+    case "JobStarted":
+      return `${e.data.jobId}${e.data.runnerName ? ` runner ${e.data.runnerName}` : ""} (${e.data.reportedBy}${e.data.reason ? `: ${e.data.reason}` : ""})`;
+    case "JobRebound":
+      return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId}: ${e.data.reason}`;
+    case "JobCompleted":
+      return `${e.data.jobId} ${e.data.conclusion}${e.data.exitCode === null ? "" : ` exit ${e.data.exitCode}`} (${e.data.reportedBy})`;
+    case "JobCancelled":
+    case "JobFailed":
+      return `${e.data.jobId} ${e.data.reason}`;
+    case "JobRequeued":
+      return `${e.data.jobId} from ${e.data.fromHostId}: ${e.data.reason}`;
     case "HostRegistered": {
       const c = e.data.capacity;
       return `${e.data.hostId} ${e.data.arch} ${c.vcpus}cpu ${c.memMiB}MiB ${e.data.vmm}/${e.data.accel}${e.data.emulated ? " (emulated)" : ""}`;
     }
-    case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost": case "HostDeregistered":
+    case "HostCordoned":
+    case "HostUncordoned":
+    case "HostDrained":
+    case "HostLost":
+    case "HostDeregistered":
       return `${e.data.hostId} ${e.data.reason}`;
-    case "VmBootRequested": return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}`;
-    case "VmBooted": return e.data.start === "warm"
-      ? `${e.data.vmId} ${e.data.vmm}/${e.data.accel} warm: handed over in ${Math.round(e.data.handOverMs ?? 0)}ms`
-      : `${e.data.vmId} ${e.data.vmm}/${e.data.accel} agent ready in ${Math.round(e.data.timings.totalMs)}ms`;
+    case "VmBootRequested":
+      return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}`;
+    case "VmBooted":
+      return e.data.start === "warm"
+        ? `${e.data.vmId} ${e.data.vmm}/${e.data.accel} warm: handed over in ${Math.round(e.data.handOverMs ?? 0)}ms`
+        : `${e.data.vmId} ${e.data.vmm}/${e.data.accel} agent ready in ${Math.round(e.data.timings.totalMs)}ms`;
     case "VmWarmed": {
       const s = e.data.shape;
       return `${e.data.vmId} on ${e.data.hostId} warm ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB ${s.image} (booted in ${Math.round(e.data.timings.totalMs)}ms)`;
     }
-    case "WarmVmRetired": return `${e.data.vmId} on ${e.data.hostId} ${e.data.reason}: ${e.data.detail}`;
-    case "VmBootFailed": return `${e.data.vmId} ${e.data.code}: ${e.data.reason}`;
-    case "VmExited": return `${e.data.vmId} ${e.data.reason} exit ${e.data.exitCode ?? "?"} after ${Math.round(e.data.runMs)}ms`;
-    case "VmDestroyed": return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;
-    case "VmIsolationLost": return `${e.data.vmId} ${e.data.action}: ${e.data.reason}`;
-    case "ReclaimRequested": return `${e.data.hostId} ${e.data.resources.map((r) => `${r.kind}:${r.name}`).join(", ")}: ${e.data.reason}`;
-    case "VmIdle": return `${e.data.vmId} on ${e.data.hostId} (runner ${e.data.runnerName}): ${e.data.reason}`;
-    case "VmRetired": case "VmVanished": return `${e.data.vmId} on ${e.data.hostId}: ${e.data.reason}`;
-    case "DeliveryRedelivered": return `${e.data.provider} ${e.data.event}${e.data.action ? `.${e.data.action}` : ""} ${e.data.guid} (was ${e.data.statusCode}): ${e.data.reason}`;
-    case "HostFenced": return `${e.data.hostId} stopped ${e.data.vmsStopped.length} VM(s) (${e.data.trigger}): ${e.data.reason}`;
-    case "HostLeaseExpired": return `${e.data.hostId} lease ran out ${e.data.waitedSec}s after HostLost: ${e.data.reason}`;
-    case "PlacementExpired": return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}: ${e.data.reason}`;
-    case "ResourceReclaimed": return `${e.data.hostId} ${e.data.reclaimed.length} reclaimed, ${e.data.failed.length} failed`;
+    case "WarmVmRetired":
+      return `${e.data.vmId} on ${e.data.hostId} ${e.data.reason}: ${e.data.detail}`;
+    case "VmBootFailed":
+      return `${e.data.vmId} ${e.data.code}: ${e.data.reason}`;
+    case "VmExited":
+      return `${e.data.vmId} ${e.data.reason} exit ${e.data.exitCode ?? "?"} after ${Math.round(e.data.runMs)}ms`;
+    case "VmDestroyed":
+      return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;
+    case "VmIsolationLost":
+      return `${e.data.vmId} ${e.data.action}: ${e.data.reason}`;
+    case "ReclaimRequested":
+      return `${e.data.hostId} ${e.data.resources.map((r) => `${r.kind}:${r.name}`).join(", ")}: ${e.data.reason}`;
+    case "VmIdle":
+      return `${e.data.vmId} on ${e.data.hostId} (runner ${e.data.runnerName}): ${e.data.reason}`;
+    case "VmRetired":
+    case "VmVanished":
+      return `${e.data.vmId} on ${e.data.hostId}: ${e.data.reason}`;
+    case "DeliveryRedelivered":
+      return `${e.data.provider} ${e.data.event}${e.data.action ? `.${e.data.action}` : ""} ${e.data.guid} (was ${e.data.statusCode}): ${e.data.reason}`;
+    case "HostFenced":
+      return `${e.data.hostId} stopped ${e.data.vmsStopped.length} VM(s) (${e.data.trigger}): ${e.data.reason}`;
+    case "HostLeaseExpired":
+      return `${e.data.hostId} lease ran out ${e.data.waitedSec}s after HostLost: ${e.data.reason}`;
+    case "PlacementExpired":
+      return `${e.data.vmId} on ${e.data.hostId} for ${e.data.jobId}: ${e.data.reason}`;
+    case "ResourceReclaimed":
+      return `${e.data.hostId} ${e.data.reclaimed.length} reclaimed, ${e.data.failed.length} failed`;
     default: {
       const never: never = e;
       return JSON.stringify((never as { data: unknown }).data);

@@ -2,7 +2,16 @@ import type { DomainEvent, Resources, Stored } from "@oneshot/proto";
 
 export type JobState = "queued" | "ignored" | "unschedulable" | "scheduled" | "booting" | "running" | "exited" | "completed" | "cancelled" | "failed";
 const rank: Record<JobState, number> = {
-  ignored: 0, queued: 1, unschedulable: 2, scheduled: 3, booting: 4, running: 5, exited: 6, completed: 7, cancelled: 7, failed: 7,
+  ignored: 0,
+  queued: 1,
+  unschedulable: 2,
+  scheduled: 3,
+  booting: 4,
+  running: 5,
+  exited: 6,
+  completed: 7,
+  cancelled: 7,
+  failed: 7,
 };
 
 export interface JobRow {
@@ -42,7 +51,9 @@ export const emptyFleet = (): Fleet => ({ jobs: new Map(), hosts: new Map(), all
 
 const zero = (): Resources => ({ vcpus: 0, memMiB: 0, diskGiB: 0 });
 const add = (a: Resources, b: Resources, sign = 1): Resources => ({
-  vcpus: a.vcpus + sign * b.vcpus, memMiB: a.memMiB + sign * b.memMiB, diskGiB: a.diskGiB + sign * b.diskGiB,
+  vcpus: a.vcpus + sign * b.vcpus,
+  memMiB: a.memMiB + sign * b.memMiB,
+  diskGiB: a.diskGiB + sign * b.diskGiB,
 });
 
 /** A read-model for `oneshot jobs` / `oneshot hosts`; job states only move forward. */
@@ -79,7 +90,9 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
       Object.assign(job(e.data.jobId), { provider: e.data.source.provider, repo: e.data.source.repo });
       move(e.data.jobId, "ignored", { reason: e.data.reason });
       break;
-    case "JobUnschedulable": move(e.data.jobId, "unschedulable", { reason: e.data.reason }); break;
+    case "JobUnschedulable":
+      move(e.data.jobId, "unschedulable", { reason: e.data.reason });
+      break;
     case "JobScheduled": {
       move(e.data.jobId, "scheduled", { hostId: e.data.hostId, vmId: e.data.vmId });
       const h = f.hosts.get(e.data.hostId);
@@ -100,9 +113,15 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
       Object.assign(row, { hostId: e.data.hostId, vmId: e.data.vmId, reason: e.data.reason, updatedAt: at });
       break;
     }
-    case "JobCompleted": move(e.data.jobId, "completed", { exitCode: e.data.exitCode, reason: e.data.conclusion }); break;
-    case "JobCancelled": move(e.data.jobId, "cancelled", { reason: e.data.reason }); break;
-    case "JobFailed": move(e.data.jobId, "failed", { reason: e.data.reason }); break;
+    case "JobCompleted":
+      move(e.data.jobId, "completed", { exitCode: e.data.exitCode, reason: e.data.conclusion });
+      break;
+    case "JobCancelled":
+      move(e.data.jobId, "cancelled", { reason: e.data.reason });
+      break;
+    case "JobFailed":
+      move(e.data.jobId, "failed", { reason: e.data.reason });
+      break;
     case "JobRequeued": {
       const row = job(e.data.jobId);
       if (rank[row.state] < rank.running) row.state = "queued"; // the one backwards step: a new attempt
@@ -112,34 +131,72 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
       break;
     }
     // VM events move the job whose VM it is now (a rebound or swapped job follows its own VM).
-    case "VmBootRequested": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "booting"); break;
-    case "VmBooted": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "running"); break;
-    case "VmBootFailed": job(e.data.jobId).reason = `${e.data.code}: ${e.data.reason}`; break;
-    case "VmExited": if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "exited", { exitCode: e.data.exitCode }); break;
-    case "VmDestroyed": case "VmVanished": release(e.data.vmId); break;
-    case "VmIdle": case "VmRetired": case "DeliveryRedelivered": break;
-    case "VmIsolationLost": break; // its VmExited/VmDestroyed release the VM
-    case "VmWarmed": case "WarmVmRetired": break; // pool VMs hold no job (docs/warm-pool.md)
+    case "VmBootRequested":
+      if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "booting");
+      break;
+    case "VmBooted":
+      if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "running");
+      break;
+    case "VmBootFailed":
+      job(e.data.jobId).reason = `${e.data.code}: ${e.data.reason}`;
+      break;
+    case "VmExited":
+      if (ownsVm(f, e.data.jobId, e.data.vmId)) move(e.data.jobId, "exited", { exitCode: e.data.exitCode });
+      break;
+    case "VmDestroyed":
+    case "VmVanished":
+      release(e.data.vmId);
+      break;
+    case "VmIdle":
+    case "VmRetired":
+    case "DeliveryRedelivered":
+      break;
+    case "VmIsolationLost":
+      break; // its VmExited/VmDestroyed release the VM
+    case "VmWarmed":
+    case "WarmVmRetired":
+      break; // pool VMs hold no job (docs/warm-pool.md)
     case "HostRegistered": {
       const prev = f.hosts.get(e.data.hostId);
       f.hosts.set(e.data.hostId, {
-        hostId: e.data.hostId, arch: e.data.arch, vmm: e.data.vmm, accel: e.data.accel, emulated: e.data.emulated,
+        hostId: e.data.hostId,
+        arch: e.data.arch,
+        vmm: e.data.vmm,
+        accel: e.data.accel,
+        emulated: e.data.emulated,
         status: prev && (prev.status === "cordoned" || prev.status === "draining") ? prev.status : "ready",
-        capacity: e.data.capacity, used: prev?.used ?? zero(), vms: prev?.vms ?? 0,
+        capacity: e.data.capacity,
+        used: prev?.used ?? zero(),
+        vms: prev?.vms ?? 0,
       });
       break;
     }
-    case "HostCordoned": setStatus(f, e.data.hostId, "cordoned"); break;
-    case "HostUncordoned": setStatus(f, e.data.hostId, "ready"); break;
-    case "HostDrained": setStatus(f, e.data.hostId, "draining"); break;
-    case "HostDeregistered": setStatus(f, e.data.hostId, "deregistered"); break;
-    case "HostLost": setStatus(f, e.data.hostId, "lost"); break;
+    case "HostCordoned":
+      setStatus(f, e.data.hostId, "cordoned");
+      break;
+    case "HostUncordoned":
+      setStatus(f, e.data.hostId, "ready");
+      break;
+    case "HostDrained":
+      setStatus(f, e.data.hostId, "draining");
+      break;
+    case "HostDeregistered":
+      setStatus(f, e.data.hostId, "deregistered");
+      break;
+    case "HostLost":
+      setStatus(f, e.data.hostId, "lost");
+      break;
     // A lost host's VMs hold their capacity until it fenced them, or its lease ran out (docs/fencing.md).
-    case "HostFenced": case "HostLeaseExpired":
+    case "HostFenced":
+    case "HostLeaseExpired":
       for (const [vmId, a] of f.allocations) if (a.hostId === e.data.hostId) release(vmId);
       break;
-    case "PlacementExpired": release(e.data.vmId); break;
-    case "ReclaimRequested": case "ResourceReclaimed": break;
+    case "PlacementExpired":
+      release(e.data.vmId);
+      break;
+    case "ReclaimRequested":
+    case "ResourceReclaimed":
+      break;
     default: {
       const never: never = e;
       void never;

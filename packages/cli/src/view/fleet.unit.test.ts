@@ -5,11 +5,31 @@ import { parseSince } from "./event-line.js";
 
 let seq = 0;
 const at = (e: DomainEvent): Stored<DomainEvent> =>
-  ({ ...e, seq: ++seq, subject: "x", id: `e${seq}`, version: 1, occurredAt: "2026-11-28T10:00:00.000Z", correlationId: "c", causationId: null }) as Stored<DomainEvent>;
+  ({
+    ...e,
+    seq: ++seq,
+    subject: "x",
+    id: `e${seq}`,
+    version: 1,
+    occurredAt: "2026-11-28T10:00:00.000Z",
+    correlationId: "c",
+    causationId: null,
+  }) as Stored<DomainEvent>;
 const spec = { arch: "amd64", vcpus: 2, memMiB: 1024, diskGiB: 1, image: "minimal", timeoutSec: 60 } as const;
 const host = (hostId: string): DomainEvent => ({
   type: "HostRegistered",
-  data: { hostId, arch: "amd64", capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: [], publicKey: "k", version: "0" },
+  data: {
+    hostId,
+    arch: "amd64",
+    capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 },
+    labels: [],
+    vmm: "qemu",
+    accel: "tcg",
+    emulated: false,
+    images: [],
+    publicKey: "k",
+    version: "0",
+  },
 });
 const queued = (jobId: string): DomainEvent => ({
   type: "JobQueued",
@@ -20,7 +40,8 @@ const ref = { hostId: "h1", vmId: "vm1", jobId: "j1" };
 describe("fleet read-model", () => {
   it("follows a job through its life and frees capacity only at VmDestroyed", () => {
     const f = emptyFleet();
-    for (const e of [host("h1"), queued("j1"), { type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: "vm1", spec, attempt: 0 } }] as DomainEvent[]) applyToFleet(f, at(e));
+    for (const e of [host("h1"), queued("j1"), { type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: "vm1", spec, attempt: 0 } }] as DomainEvent[])
+      applyToFleet(f, at(e));
     expect(f.jobs.get("j1")?.state).toBe("scheduled");
     expect(f.hosts.get("h1")?.used.vcpus).toBe(2);
     applyToFleet(f, at({ type: "VmExited", data: { ...ref, exitCode: 3, reason: "exited", runMs: 1 } }));

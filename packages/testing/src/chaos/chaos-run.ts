@@ -88,26 +88,59 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const port = await freePort();
     return new ServiceProcess(name, dist(s), [], { ...base, ONESHOT_STATE_DIR: join(dir, name), [portVar]: String(port), ...env }, port);
   };
-  const janitors = [await svc("janitor-a", "janitor", "JANITOR_HTTP_PORT", { JANITOR_INSTANCE_ID: "janitor-a", JANITOR_LEASE_TTL: String(JANITOR_TTL), JANITOR_INTERVAL: "1" }),
-    await svc("janitor-b", "janitor", "JANITOR_HTTP_PORT", { JANITOR_INSTANCE_ID: "janitor-b", JANITOR_LEASE_TTL: String(JANITOR_TTL), JANITOR_INTERVAL: "1" })];
+  const janitors = [
+    await svc("janitor-a", "janitor", "JANITOR_HTTP_PORT", { JANITOR_INSTANCE_ID: "janitor-a", JANITOR_LEASE_TTL: String(JANITOR_TTL), JANITOR_INTERVAL: "1" }),
+    await svc("janitor-b", "janitor", "JANITOR_HTTP_PORT", { JANITOR_INSTANCE_ID: "janitor-b", JANITOR_LEASE_TTL: String(JANITOR_TTL), JANITOR_INTERVAL: "1" }),
+  ];
   const schedulers = [await svc("scheduler-a", "scheduler", "SCHEDULER_HTTP_PORT", {}), await svc("scheduler-b", "scheduler", "SCHEDULER_HTTP_PORT", {})];
   const apiPorts = [await freePort(), await freePort()];
-  const ingests = [await svc("ingest-a", "ingest", "INGEST_HTTP_PORT", { ONESHOT_API_TOKEN: TOKEN, INGEST_PORT: String(apiPorts[0]) }),
-    await svc("ingest-b", "ingest", "INGEST_HTTP_PORT", { ONESHOT_API_TOKEN: TOKEN, INGEST_PORT: String(apiPorts[1]) })];
-  const fleet = new ServiceProcess("fleet", join(o.repoRoot, "services", "hostd", "dist", "sim", "fleet-main.js"), [
-    "--hosts", String(o.hosts), "--provision", ...(cluster ? ["--replicas", "3"] : []), "--dir", join(dir, "fleet"), "--prefix", "chaos",
-    "--boot-ms", o.bootMs.join("-"), "--run-ms", o.runMs.join("-"), "--connections", "4",
-  ], base);
+  const ingests = [
+    await svc("ingest-a", "ingest", "INGEST_HTTP_PORT", { ONESHOT_API_TOKEN: TOKEN, INGEST_PORT: String(apiPorts[0]) }),
+    await svc("ingest-b", "ingest", "INGEST_HTTP_PORT", { ONESHOT_API_TOKEN: TOKEN, INGEST_PORT: String(apiPorts[1]) }),
+  ];
+  const fleet = new ServiceProcess(
+    "fleet",
+    join(o.repoRoot, "services", "hostd", "dist", "sim", "fleet-main.js"),
+    [
+      "--hosts",
+      String(o.hosts),
+      "--provision",
+      ...(cluster ? ["--replicas", "3"] : []),
+      "--dir",
+      join(dir, "fleet"),
+      "--prefix",
+      "chaos",
+      "--boot-ms",
+      o.bootMs.join("-"),
+      "--run-ms",
+      o.runMs.join("-"),
+      "--connections",
+      "4",
+    ],
+    base,
+  );
   const all = [...janitors, ...schedulers, ...ingests, fleet];
-  const healthy = async (p: ServiceProcess, ms = 60_000) => until(`${p.name} healthy`, async () => {
-    return p.healthy(); // not running: a crash the supervisor restarts, or a failure the timeout reports
-  }, ms, 100).catch((e: Error) => {
-    throw new Error(`${e.message}; ${p.name} said:\n${p.output().slice(-3000)}`);
-  });
-  const fleetReady = (from: number) => until("fleet ready", () => {
-    if (!fleet.running) throw new Error(`fleet exited:\n${fleet.output().slice(-3000)}`);
-    return fleet.lines.slice(from).some((l) => l.includes("\"ready\""));
-  }, 180_000, 100);
+  const healthy = async (p: ServiceProcess, ms = 60_000) =>
+    until(
+      `${p.name} healthy`,
+      async () => {
+        return p.healthy(); // not running: a crash the supervisor restarts, or a failure the timeout reports
+      },
+      ms,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; ${p.name} said:\n${p.output().slice(-3000)}`);
+    });
+  const fleetReady = (from: number) =>
+    until(
+      "fleet ready",
+      () => {
+        if (!fleet.running) throw new Error(`fleet exited:\n${fleet.output().slice(-3000)}`);
+        return fleet.lines.slice(from).some((l) => l.includes('"ready"'));
+      },
+      180_000,
+      100,
+    );
 
   // The janitor first: it creates its lease bucket with its own (short) TTL.
   for (const j of janitors) j.start();
@@ -156,10 +189,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (let attempt = 0; ; attempt++) {
       const port = apiPorts[(i + attempt) % apiPorts.length]!;
       const ok = await fetch(`http://127.0.0.1:${port}/v1/jobs`, {
-        method: "POST", signal: AbortSignal.timeout(5_000),
+        method: "POST",
+        signal: AbortSignal.timeout(5_000),
         headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ script: "true", vcpus: 1, memMiB: 512, diskGiB: 1, image: "minimal", timeoutSec: 600 }),
-      }).then((r) => r.status === 202, () => false);
+      }).then(
+        (r) => r.status === 202,
+        () => false,
+      );
       if (ok) {
         accepted++;
         lastAcceptAt = performance.now();
@@ -218,12 +255,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const wallAt = Date.now();
       const r: FaultResult = { fault: name, wallAt, ...(await f()) };
       faults.push(r);
-      o.say(`fault ${name.padEnd(34)} recovered in ${String(Math.round(r.recoverMs)).padStart(6)} ms (${r.what})${r.backMs !== undefined ? `; back in ${Math.round(r.backMs)} ms` : ""}`);
+      o.say(
+        `fault ${name.padEnd(34)} recovered in ${String(Math.round(r.recoverMs)).padStart(6)} ms (${r.what})${r.backMs !== undefined ? `; back in ${Math.round(r.backMs)} ms` : ""}`,
+      );
     } catch (e) {
       failed.push(`${name}: ${(e as Error).message}`);
       o.say(`fault ${name}: NOT RECOVERED: ${(e as Error).message.slice(0, 300)}`);
       // What the deciders were doing meanwhile (their last warnings name the cause).
-      for (const p of schedulers) o.say(`  ${p.name} (running: ${p.running}) said last: ${p.output().split("\n").filter(Boolean).slice(-3).map((l) => l.slice(0, 400)).join(" | ")}`);
+      for (const p of schedulers)
+        o.say(
+          `  ${p.name} (running: ${p.running}) said last: ${p
+            .output()
+            .split("\n")
+            .filter(Boolean)
+            .slice(-3)
+            .map((l) => l.slice(0, 400))
+            .join(" | ")}`,
+        );
     }
     await new Promise((r) => setTimeout(r, 1_500));
   };
@@ -253,9 +301,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   await new Promise((r) => setTimeout(r, 2_000));
   const leader = janitorNamed(await until("a janitor holds the lease", async () => !!(await leaseHolder()), 30_000).then(leaseHolder));
   await fault("kill -9 scheduler-a", killAndRestart(schedulers[0]!, placedSince, "next JobScheduled"));
-  await fault("kill -9 ingest-a", killAndRestart(ingests[0]!, (at) => () => lastAcceptAt > at, "next job accepted (202)"));
+  await fault(
+    "kill -9 ingest-a",
+    killAndRestart(ingests[0]!, (at) => () => lastAcceptAt > at, "next job accepted (202)"),
+  );
   await fault("kill -9 janitor (lease holder)", killAndRestart(leader ?? janitors[0]!, leadsAgain, "a janitor holds the lease again"));
-  await fault("kill -9 fleet (every hostd)", killAndRestart(fleet, (at) => () => sinceEvent("VmBootRequested", at) && fleet.running, "next VmBootRequested after restart"));
+  await fault(
+    "kill -9 fleet (every hostd)",
+    killAndRestart(fleet, (at) => () => sinceEvent("VmBootRequested", at) && fleet.running, "next VmBootRequested after restart"),
+  );
   await fault("kill -9 scheduler-b", killAndRestart(schedulers[1]!, placedSince, "next JobScheduled"));
   if (cluster) {
     const streamLeader = async () => (await obs.jsm.streams.info(streams.events.name).catch(() => undefined))?.cluster?.leader;
@@ -266,7 +320,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       return async () => {
         const last = (await obs.jsm.streams.info(streams.events.name).catch(() => undefined))?.state.last_seq;
         if (last === undefined) return false;
-        if (before === undefined) return (before = last), false;
+        if (before === undefined) return ((before = last), false);
         return last > before;
       };
     };
@@ -283,36 +337,66 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         throw e;
       }
     };
-    await fault("kill -9 nats node (not the leader)", () => downThenBack(other, async (at) => {
-      const recoverMs = await until("the log grows after a node loss", logGrows(), NATS_RECOVER_MS);
-      await until("placements after a node loss", placedSince(at), NATS_RECOVER_MS);
-      return { recoverMs, what: `an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms` };
-    }));
+    await fault("kill -9 nats node (not the leader)", () =>
+      downThenBack(other, async (at) => {
+        const recoverMs = await until("the log grows after a node loss", logGrows(), NATS_RECOVER_MS);
+        await until("placements after a node loss", placedSince(at), NATS_RECOVER_MS);
+        return { recoverMs, what: `an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms` };
+      }),
+    );
     const l = await until("EVENTS has a leader", async () => !!(await streamLeader()), NATS_RECOVER_MS).then(streamLeader);
-    await fault("kill -9 nats EVENTS stream leader", () => downThenBack(nodeOf(l)!, async (at) => {
-      const electedMs = await until("a new EVENTS leader", async () => { const n = await streamLeader(); return !!n && n !== l; }, NATS_RECOVER_MS, 100);
-      const recoverMs = electedMs + await until("the log grows after the leader's loss", logGrows(), NATS_RECOVER_MS);
-      await until("placements after the leader's loss", placedSince(at), NATS_RECOVER_MS);
-      return { recoverMs, what: `new leader after ${Math.round(electedMs)} ms (was ${l}), then an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms` };
-    }));
+    await fault("kill -9 nats EVENTS stream leader", () =>
+      downThenBack(nodeOf(l)!, async (at) => {
+        const electedMs = await until(
+          "a new EVENTS leader",
+          async () => {
+            const n = await streamLeader();
+            return !!n && n !== l;
+          },
+          NATS_RECOVER_MS,
+          100,
+        );
+        const recoverMs = electedMs + (await until("the log grows after the leader's loss", logGrows(), NATS_RECOVER_MS));
+        await until("placements after the leader's loss", placedSince(at), NATS_RECOVER_MS);
+        return {
+          recoverMs,
+          what: `new leader after ${Math.round(electedMs)} ms (was ${l}), then an append acknowledged; next JobScheduled seen after ${Math.round(performance.now() - at)} ms`,
+        };
+      }),
+    );
   }
-  await fault("SIGSTOP scheduler-a 8 s", freeze(() => schedulers[0]!, 8_000, placedSince, "next JobScheduled (the other scheduler)"));
+  await fault(
+    "SIGSTOP scheduler-a 8 s",
+    freeze(() => schedulers[0]!, 8_000, placedSince, "next JobScheduled (the other scheduler)"),
+  );
   const holder = await until("a janitor holds the lease", async () => !!(await leaseHolder()), 30_000).then(leaseHolder);
-  await fault(`SIGSTOP janitor (lease holder) ${JANITOR_TTL + 3} s`, freeze(() => janitorNamed(holder) ?? janitors[0]!, (JANITOR_TTL + 3) * 1000, leadsAgain, "a janitor holds the lease again"));
+  await fault(
+    `SIGSTOP janitor (lease holder) ${JANITOR_TTL + 3} s`,
+    freeze(() => janitorNamed(holder) ?? janitors[0]!, (JANITOR_TTL + 3) * 1000, leadsAgain, "a janitor holds the lease again"),
+  );
   faultsDone = true;
   await burst;
   o.say(`burst done: ${accepted} accepted of ${submitted} submitted in ${Math.round(performance.now() - t0)} ms since start`);
 
   // Settle: every accepted job ended and every claimed VM destroyed (as the log shows it).
-  const settled = await until("settle", () => seen.queued.size > 0 && [...seen.queued].every((j) => seen.ended.has(j)) && [...seen.claimed].every((v) => seen.destroyed.has(v)), o.settleSec * 1000, 250)
-    .then(() => true, () => false);
+  const settled = await until(
+    "settle",
+    () => seen.queued.size > 0 && [...seen.queued].every((j) => seen.ended.has(j)) && [...seen.claimed].every((v) => seen.destroyed.has(v)),
+    o.settleSec * 1000,
+    250,
+  ).then(
+    () => true,
+    () => false,
+  );
   if (!settled) {
-    o.say(`not settled after ${o.settleSec}s: ${[...seen.queued].filter((j) => !seen.ended.has(j)).length} jobs open, ${[...seen.claimed].filter((v) => !seen.destroyed.has(v)).length} VMs not destroyed`);
+    o.say(
+      `not settled after ${o.settleSec}s: ${[...seen.queued].filter((j) => !seen.ended.has(j)).length} jobs open, ${[...seen.claimed].filter((v) => !seen.destroyed.has(v)).length} VMs not destroyed`,
+    );
     for (const p of schedulers) o.say(`${p.name} (running: ${p.running}) said last:\n${p.output().slice(-2500)}`);
   }
   const fromFleet = fleet.lines.length;
   await fleet.stop(30_000);
-  const last = fleet.lines.slice(fromFleet).find((l) => l.includes("\"stopped\""));
+  const last = fleet.lines.slice(fromFleet).find((l) => l.includes('"stopped"'));
   const fleetEnd = last ? (JSON.parse(last) as ChaosReport["fleetEnd"]) : undefined;
   await unfollow();
 
@@ -322,16 +406,25 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   // A cluster that just took nodes back may time out a consumer create for a while: retried.
   for (let attempt = 1; ; attempt++) {
     events = [];
-    const ok = await new EventStore(replayer.js, replayer.jsm).replay(subjects.allEvents, (e) => void events.push(e)).then(() => true, (e: unknown) => {
-      if (attempt >= 12) throw e;
-      return false;
-    });
+    const ok = await new EventStore(replayer.js, replayer.jsm)
+      .replay(subjects.allEvents, (e) => void events.push(e))
+      .then(
+        () => true,
+        (e: unknown) => {
+          if (attempt >= 12) throw e;
+          return false;
+        },
+      );
     if (ok) break;
     await new Promise((r) => setTimeout(r, 5_000));
   }
   await replayer.nc.close();
   await obs.nc.close();
-  for (const p of all) for (const c of p.crashes) o.say(`crash: ${p.name} exited on its own (code ${c.code}, signal ${c.signal}) at +${Math.round(c.at - t0)} ms; restarted. Last output: ${c.tail.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 400)}`);
+  for (const p of all)
+    for (const c of p.crashes)
+      o.say(
+        `crash: ${p.name} exited on its own (code ${c.code}, signal ${c.signal}) at +${Math.round(c.at - t0)} ms; restarted. Last output: ${c.tail.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 400)}`,
+      );
   if (observerRestarts) o.say(`observer: its log consumer failed ${observerRestarts} time(s) and was followed again`);
   const verdict = checkLog(events);
   if (verdict.violations.length) {
@@ -342,11 +435,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const first = verdict.violations.find((x) => x.hostId);
     if (first) {
       const mine = events.filter((e) => e.subject.startsWith(`evt.host.${first.hostId}`) && (first.seq === 0 || e.seq <= first.seq)).slice(-60);
-      for (const e of mine) o.say(`  ${e.seq} ${e.occurredAt} ${e.type} ${"vmId" in e.data ? String(e.data.vmId) : ""} ${"jobId" in e.data ? String(e.data.jobId) : ""} ${e.correlationId}`);
+      for (const e of mine)
+        o.say(
+          `  ${e.seq} ${e.occurredAt} ${e.type} ${"vmId" in e.data ? String(e.data.vmId) : ""} ${"jobId" in e.data ? String(e.data.jobId) : ""} ${e.correlationId}`,
+        );
     }
   }
   // The log's own timeline: when the first placement after each fault was appended (its occurredAt).
-  const placedTimes = events.filter((e) => e.type === "JobScheduled").map((e) => Date.parse(e.occurredAt)).sort((x, y) => x - y);
+  const placedTimes = events
+    .filter((e) => e.type === "JobScheduled")
+    .map((e) => Date.parse(e.occurredAt))
+    .sort((x, y) => x - y);
   for (const f of faults) {
     const next = placedTimes.find((t) => t > f.wallAt!);
     if (next !== undefined) f.logPlacementMs = next - f.wallAt!;
@@ -355,6 +454,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   for (const p of all) await p.stop();
   await server.dispose();
   rmSync(dir, { recursive: true, force: true });
-  return { nats: cluster ? "cluster" : "single", faults, failedFaults: failed, verdict, submitted, accepted, fleetEnd, settled,
-    crashes: all.flatMap((p) => p.crashes.map((c) => ({ service: p.name, code: c.code, signal: c.signal }))), durationMs: performance.now() - t0 };
+  return {
+    nats: cluster ? "cluster" : "single",
+    faults,
+    failedFaults: failed,
+    verdict,
+    submitted,
+    accepted,
+    fleetEnd,
+    settled,
+    crashes: all.flatMap((p) => p.crashes.map((c) => ({ service: p.name, code: c.code, signal: c.signal }))),
+    durationMs: performance.now() - t0,
+  };
 }

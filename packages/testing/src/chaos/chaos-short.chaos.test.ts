@@ -13,7 +13,13 @@ const root = resolve(import.meta.dirname, "..", "..", "..", "..");
 const missing = (() => {
   const nats = natsAvailability();
   if (nats.kind !== "binary") return nats.kind === "none" ? nats.reason : "the chaos suite kills nats-server processes: it needs the binary";
-  for (const f of ["services/ingest/dist/main.js", "services/scheduler/dist/main.js", "services/janitor/dist/main.js", "services/hostd/dist/sim/fleet-main.js", "packages/cli/dist/admin/provision.js"]) {
+  for (const f of [
+    "services/ingest/dist/main.js",
+    "services/scheduler/dist/main.js",
+    "services/janitor/dist/main.js",
+    "services/hostd/dist/sim/fleet-main.js",
+    "packages/cli/dist/admin/provision.js",
+  ]) {
     if (!existsSync(join(root, f))) return `${f} missing: run \`npm run build\``;
   }
   return undefined;
@@ -25,7 +31,15 @@ describe.skipIf(!!missing)("chaos: every service killed and frozen during a 1,00
   it("ends every accepted job exactly once, never overbooks a host, leaks nothing", async () => {
     const lines: string[] = [];
     const r = await runChaos({
-      repoRoot: root, jobs: 1000, hosts: 50, burstSec: 70, bootMs: [100, 300], runMs: [300, 1500], nats: "cluster", settleSec: 120, natsRecoverMs: 60_000,
+      repoRoot: root,
+      jobs: 1000,
+      hosts: 50,
+      burstSec: 70,
+      bootMs: [100, 300],
+      runMs: [300, 1500],
+      nats: "cluster",
+      settleSec: 120,
+      natsRecoverMs: 60_000,
       say: (l) => (lines.push(l), process.stdout.write(`${l}\n`)),
     });
     // Every service fault recovers within a minute. A NATS node's loss is printed with its time

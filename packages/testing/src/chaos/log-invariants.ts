@@ -13,7 +13,8 @@ import type { DomainEvent, Resources, Stored } from "@oneshot/proto";
  *  - every VM a host claimed (VmBootRequested) was destroyed (VmDestroyed, or VmVanished).
  * The release rules are the scheduler's (core/invariants.unit.test.ts reads them the same way).
  */
-export type ViolationKind = "job-never-ended" | "job-ended-twice" | "overbooked" | "unknown-host" | "placed-after-end" | "reservation-leaked" | "vm-not-destroyed";
+export type ViolationKind =
+  "job-never-ended" | "job-ended-twice" | "overbooked" | "unknown-host" | "placed-after-end" | "reservation-leaked" | "vm-not-destroyed";
 
 export interface Violation {
   kind: ViolationKind;
@@ -37,10 +38,25 @@ export interface LogVerdict {
 
 const TERMINAL = new Set(["JobCompleted", "JobFailed", "JobCancelled", "JobUnschedulable"]);
 
-interface Reservation { hostId: string; vmId: string; jobId: string; res: Resources; attempt: number; claimed: boolean }
-interface HostView { cap: Resources; used: Resources; lostUnfenced: boolean }
+interface Reservation {
+  hostId: string;
+  vmId: string;
+  jobId: string;
+  res: Resources;
+  attempt: number;
+  claimed: boolean;
+}
+interface HostView {
+  cap: Resources;
+  used: Resources;
+  lostUnfenced: boolean;
+}
 
-const add = (a: Resources, b: Resources, k: 1 | -1): Resources => ({ vcpus: a.vcpus + k * b.vcpus, memMiB: a.memMiB + k * b.memMiB, diskGiB: a.diskGiB + k * b.diskGiB });
+const add = (a: Resources, b: Resources, k: 1 | -1): Resources => ({
+  vcpus: a.vcpus + k * b.vcpus,
+  memMiB: a.memMiB + k * b.memMiB,
+  diskGiB: a.diskGiB + k * b.diskGiB,
+});
 const fits = (u: Resources, c: Resources) => u.vcpus <= c.vcpus && u.memMiB <= c.memMiB && u.diskGiB <= c.diskGiB;
 
 export function checkLog(log: readonly Stored<DomainEvent>[]): LogVerdict {
@@ -78,7 +94,8 @@ export function checkLog(log: readonly Stored<DomainEvent>[]): LogVerdict {
         for (const [k, r] of live) if (r.hostId === e.data.hostId) free(k);
         break;
       }
-      case "HostFenced": case "HostLeaseExpired": {
+      case "HostFenced":
+      case "HostLeaseExpired": {
         const h = hosts.get(e.data.hostId);
         if (!h?.lostUnfenced) break;
         h.lostUnfenced = false;
@@ -121,7 +138,8 @@ export function checkLog(log: readonly Stored<DomainEvent>[]): LogVerdict {
         if (r && !r.claimed && r.attempt === e.data.attempt) free(k);
         break;
       }
-      case "VmDestroyed": case "VmVanished": {
+      case "VmDestroyed":
+      case "VmVanished": {
         const k = key(e.data.hostId, e.data.vmId);
         free(k);
         claimed.delete(k);
@@ -142,10 +160,23 @@ export function checkLog(log: readonly Stored<DomainEvent>[]): LogVerdict {
     }
   }
   for (const [jobId, j] of jobs) if (j.ends === 0) v.push({ kind: "job-never-ended", seq: 0, jobId, detail: "no terminal event" });
-  for (const r of live.values()) v.push({ kind: "reservation-leaked", seq: 0, jobId: r.jobId, hostId: r.hostId, vmId: r.vmId, detail: `${JSON.stringify(r.res)} still reserved` });
-  for (const c of claimed.values()) v.push({ kind: "vm-not-destroyed", seq: c.seq, jobId: c.jobId, hostId: c.hostId, vmId: c.vmId, detail: "VmBootRequested without VmDestroyed or VmVanished" });
+  for (const r of live.values())
+    v.push({ kind: "reservation-leaked", seq: 0, jobId: r.jobId, hostId: r.hostId, vmId: r.vmId, detail: `${JSON.stringify(r.res)} still reserved` });
+  for (const c of claimed.values())
+    v.push({
+      kind: "vm-not-destroyed",
+      seq: c.seq,
+      jobId: c.jobId,
+      hostId: c.hostId,
+      vmId: c.vmId,
+      detail: "VmBootRequested without VmDestroyed or VmVanished",
+    });
   return {
-    violations: v, jobs: jobs.size, ended: [...jobs.values()].filter((j) => j.ends > 0).length, placements,
-    vmsClaimed: [...log].filter((e) => e.type === "VmBootRequested").length, peakVcpuRatio: peak,
+    violations: v,
+    jobs: jobs.size,
+    ended: [...jobs.values()].filter((j) => j.ends > 0).length,
+    placements,
+    vmsClaimed: [...log].filter((e) => e.type === "VmBootRequested").length,
+    peakVcpuRatio: peak,
   };
 }

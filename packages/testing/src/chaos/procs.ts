@@ -26,7 +26,13 @@ export class ServiceProcess {
   private expectExit = false;
   private supervised = true;
 
-  constructor(readonly name: string, private readonly script: string, private readonly args: string[], private readonly env: Record<string, string>, readonly httpPort?: number) {}
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    private readonly args: string[],
+    private readonly env: Record<string, string>,
+    readonly httpPort?: number,
+  ) {}
 
   get pid(): number | undefined {
     return this.proc?.pid;
@@ -48,22 +54,24 @@ export class ServiceProcess {
     const kill = () => p.kill("SIGKILL");
     process.once("exit", kill);
     this.expectExit = false;
-    this.exited = new Promise((r) => p.once("exit", (code, signal) => {
-      process.off("exit", kill);
-      liveChildren.delete(p);
-      r();
-      // As compose's `restart: unless-stopped` or `oneshot up`'s supervisor would.
-      if (this.expectExit || !this.supervised) return;
-      this.crashes.push({ at: performance.now(), code, signal, tail: this.out.slice(-1500) });
-      setTimeout(() => this.supervised && !this.running && this.start(), 500);
-    }));
+    this.exited = new Promise((r) =>
+      p.once("exit", (code, signal) => {
+        process.off("exit", kill);
+        liveChildren.delete(p);
+        r();
+        // As compose's `restart: unless-stopped` or `oneshot up`'s supervisor would.
+        if (this.expectExit || !this.supervised) return;
+        this.crashes.push({ at: performance.now(), code, signal, tail: this.out.slice(-1500) });
+        setTimeout(() => this.supervised && !this.running && this.start(), 500);
+      }),
+    );
     let partial = "";
     p.stdout!.on("data", (d: Buffer) => {
       const s = d.toString();
       this.out = (this.out + s).slice(-65_536);
       const parts = (partial + s).split("\n");
       partial = parts.pop() ?? "";
-      for (const l of parts) if (l.startsWith("{\"fleet\"")) this.lines.push(l);
+      for (const l of parts) if (l.startsWith('{"fleet"')) this.lines.push(l);
     });
     p.stderr!.on("data", (d: Buffer) => (this.out = (this.out + d.toString()).slice(-65_536)));
   }
@@ -71,7 +79,10 @@ export class ServiceProcess {
   async healthy(): Promise<boolean> {
     if (!this.running) return false;
     if (!this.httpPort) return true;
-    return fetch(`http://127.0.0.1:${this.httpPort}/healthz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
+    return fetch(`http://127.0.0.1:${this.httpPort}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
   }
 
   async signal(sig: NodeJS.Signals): Promise<void> {

@@ -89,7 +89,8 @@ export function covers(runnerLabels: readonly string[], jobLabels: readonly stri
   return jobLabels.every((l) => have.has(norm(l)));
 }
 
-const inScope = (r: ModelRunner, job: ModelJob) => (r.scope.kind === "repo" ? r.scope.repo.toLowerCase() === job.repo.toLowerCase() : job.repo.toLowerCase().startsWith(`${r.scope.org.toLowerCase()}/`));
+const inScope = (r: ModelRunner, job: ModelJob) =>
+  r.scope.kind === "repo" ? r.scope.repo.toLowerCase() === job.repo.toLowerCase() : job.repo.toLowerCase().startsWith(`${r.scope.org.toLowerCase()}/`);
 
 export class ActionsModel {
   readonly jobs = new Map<number, ModelJob>();
@@ -105,7 +106,11 @@ export class ActionsModel {
   private nextRunnerId = 1000;
   private timers = new Set<NodeJS.Timeout>();
 
-  constructor(private rng: Rng, private ev: ActionsEvents, o: { reofferMs?: number; chooser?: Chooser; busyLagMs?: number } = {}) {
+  constructor(
+    private rng: Rng,
+    private ev: ActionsEvents,
+    o: { reofferMs?: number; chooser?: Chooser; busyLagMs?: number } = {},
+  ) {
     this.reofferMs = o.reofferMs ?? 60_000;
     this.chooser = o.chooser ?? ((_job, cands, rng) => pick(rng, cands));
     this.busyLagMs = o.busyLagMs ?? 0;
@@ -115,9 +120,25 @@ export class ActionsModel {
     if (this.jobs.has(j.id)) throw new Error(`job ${j.id} exists`);
     const now = new Date().toISOString();
     const job: ModelJob = {
-      runId: j.id * 10, runAttempt: 1, repoId: 1296269, ownerType: "Organization", installationId: 42, name: `job-${j.id}`, workflowName: "CI",
-      headSha: "f83a356604ae3c5d03e1b46ef4d1ca77d64a90b0", headBranch: "main", script: "exit 0", ...j,
-      status: "queued", conclusion: null, createdAt: now, startedAt: now, completedAt: null, runnerId: null, runnerName: null, offers: 0,
+      runId: j.id * 10,
+      runAttempt: 1,
+      repoId: 1296269,
+      ownerType: "Organization",
+      installationId: 42,
+      name: `job-${j.id}`,
+      workflowName: "CI",
+      headSha: "f83a356604ae3c5d03e1b46ef4d1ca77d64a90b0",
+      headBranch: "main",
+      script: "exit 0",
+      ...j,
+      status: "queued",
+      conclusion: null,
+      createdAt: now,
+      startedAt: now,
+      completedAt: null,
+      runnerId: null,
+      runnerName: null,
+      offers: 0,
     };
     this.jobs.set(job.id, job);
     this.ev.workflowJob("queued", job);
@@ -128,8 +149,18 @@ export class ActionsModel {
   registerRunner(r: { name: string; labels: string[]; scope: RunnerScope; runnerGroupId: number; token: string }): ModelRunner {
     const labels = [...new Set(["self-hosted", ...r.labels].map(norm))];
     const runner: ModelRunner = {
-      id: ++this.nextRunnerId, name: r.name, labels, scope: r.scope, runnerGroupId: r.runnerGroupId, token: r.token, ephemeral: true,
-      connected: false, lastSeen: 0, removed: false, busyHistory: [{ t: Date.now(), busy: false }], createdAt: Date.now(),
+      id: ++this.nextRunnerId,
+      name: r.name,
+      labels,
+      scope: r.scope,
+      runnerGroupId: r.runnerGroupId,
+      token: r.token,
+      ephemeral: true,
+      connected: false,
+      lastSeen: 0,
+      removed: false,
+      busyHistory: [{ t: Date.now(), busy: false }],
+      createdAt: Date.now(),
     };
     this.runners.set(runner.id, runner);
     return runner;
@@ -164,9 +195,13 @@ export class ActionsModel {
   /** Offers queued jobs to idle online runners that cover them. */
   assign(): void {
     if (this.paused) return;
-    const queued = [...this.jobs.values()].filter((j) => j.status === "queued" && !j.offer && !j.cancelRequested).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
+    const queued = [...this.jobs.values()]
+      .filter((j) => j.status === "queued" && !j.offer && !j.cancelRequested)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
     for (const job of queued) {
-      const cands = [...this.runners.values()].filter((r) => this.online(r) && r.jobId === undefined && r.offeredJobId === undefined && inScope(r, job) && covers(r.labels, job.labels));
+      const cands = [...this.runners.values()].filter(
+        (r) => this.online(r) && r.jobId === undefined && r.offeredJobId === undefined && inScope(r, job) && covers(r.labels, job.labels),
+      );
       const r = this.chooser(job, cands, this.rng);
       if (!r) continue;
       job.offer = { runnerId: r.id, at: Date.now() };

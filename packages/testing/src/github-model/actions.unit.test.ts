@@ -6,9 +6,19 @@ describe("Actions model (GitHub's assignment rules)", () => {
   let sent: [string, number, number | null][];
   let m: ActionsModel;
   const make = (o: ConstructorParameters<typeof ActionsModel>[2] = {}) =>
-    new ActionsModel(seededRng(5), { workflowJob: (a, j: ModelJob) => void sent.push([a, j.id, j.runnerId]), offered: () => {}, runnerRemoved: () => {} }, { reofferMs: 1000, ...o });
+    new ActionsModel(
+      seededRng(5),
+      { workflowJob: (a, j: ModelJob) => void sent.push([a, j.id, j.runnerId]), offered: () => {}, runnerRemoved: () => {} },
+      { reofferMs: 1000, ...o },
+    );
   const runner = (name: string, labels: string[], scope: "org" | "repo" = "org") => {
-    const r = m.registerRunner({ name, labels, scope: scope === "org" ? { kind: "org", org: "acme" } : { kind: "repo", repo: "acme/widgets" }, runnerGroupId: 1, token: "t" });
+    const r = m.registerRunner({
+      name,
+      labels,
+      scope: scope === "org" ? { kind: "org", org: "acme" } : { kind: "repo", repo: "acme/widgets" },
+      runnerGroupId: 1,
+      token: "t",
+    });
     m.connect(r.id);
     return r;
   };
@@ -25,7 +35,10 @@ describe("Actions model (GitHub's assignment rules)", () => {
   it("matches labels as a case-insensitive superset, with the implicit self-hosted", () => {
     expect(covers(["self-hosted", "oneshot", "gpu"], ["Self-Hosted", "ONESHOT"])).toBe(true);
     expect(covers(["self-hosted", "oneshot"], ["oneshot", "arm64"])).toBe(false);
-    expect(m.registerRunner({ name: "x", labels: ["Oneshot"], scope: { kind: "org", org: "acme" }, runnerGroupId: 1, token: "t" }).labels).toEqual(["self-hosted", "oneshot"]);
+    expect(m.registerRunner({ name: "x", labels: ["Oneshot"], scope: { kind: "org", org: "acme" }, runnerGroupId: 1, token: "t" }).labels).toEqual([
+      "self-hosted",
+      "oneshot",
+    ]);
   });
 
   it("offers to any covering idle online runner, never to an offline or busy one; an uncovered job stays queued", () => {
@@ -42,7 +55,13 @@ describe("Actions model (GitHub's assignment rules)", () => {
     m.complete(a.id, 1, 0);
     expect(m.runners.has(a.id)).toBe(false); // JIT: one job, then removed
     expect(m.jobs.get(3)).toMatchObject({ status: "queued", offers: 0 });
-    expect(sent).toEqual([["queued", 1, null], ["queued", 2, null], ["queued", 3, null], ["in_progress", 1, a.id], ["completed", 1, a.id]]);
+    expect(sent).toEqual([
+      ["queued", 1, null],
+      ["queued", 2, null],
+      ["queued", 3, null],
+      ["in_progress", 1, a.id],
+      ["completed", 1, a.id],
+    ]);
   });
 
   it("re-offers a job whose runner did not acquire it within the window, and refuses the late acquire", () => {

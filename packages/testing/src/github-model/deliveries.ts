@@ -126,8 +126,13 @@ export class WebhookSender {
 
   private headers(info: DeliveryInfo, body: string): Record<string, string> {
     const h: Record<string, string> = {
-      "content-type": "application/json", "user-agent": "GitHub-Hookshot/stand-in", "x-github-event": info.event, "x-github-delivery": info.guid,
-      "x-github-hook-id": "1", "x-github-hook-installation-target-type": "integration", "x-github-hook-installation-target-id": "1",
+      "content-type": "application/json",
+      "user-agent": "GitHub-Hookshot/stand-in",
+      "x-github-event": info.event,
+      "x-github-delivery": info.guid,
+      "x-github-hook-id": "1",
+      "x-github-hook-installation-target-type": "integration",
+      "x-github-hook-installation-target-id": "1",
     };
     if (this.target?.secret) h["x-hub-signature-256"] = `sha256=${createHmac("sha256", this.target.secret).update(body).digest("hex")}`;
     return h;
@@ -146,18 +151,41 @@ export class WebhookSender {
       this.record(info, body, headers, { status: ok ? "OK" : `Invalid HTTP Response: ${r.status}`, code: r.status, ms: performance.now() - t0, text });
     } catch (e) {
       const timedOut = ac.signal.aborted;
-      this.record(info, body, headers, { status: timedOut ? "timed out" : "failed to connect to host", code: 0, ms: performance.now() - t0, text: timedOut ? "" : String(e) });
+      this.record(info, body, headers, {
+        status: timedOut ? "timed out" : "failed to connect to host",
+        code: 0,
+        ms: performance.now() - t0,
+        text: timedOut ? "" : String(e),
+      });
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private record(info: DeliveryInfo, body: string, requestHeaders: Record<string, string>, r: { status: string; code: number; ms: number; text: string; injected?: string }): void {
+  private record(
+    info: DeliveryInfo,
+    body: string,
+    requestHeaders: Record<string, string>,
+    r: { status: string; code: number; ms: number; text: string; injected?: string },
+  ): void {
     const p = info.payload as { installation?: { id?: number }; repository?: { id?: number } };
     this.records.push({
-      id: this.nextId++, guid: info.guid, delivered_at: new Date().toISOString(), redelivery: info.redelivery, duration: Math.round(r.ms) / 1000,
-      status: r.status, status_code: r.code, event: info.event, action: info.action, installation_id: p.installation?.id ?? null,
-      repository_id: p.repository?.id ?? null, throttled_at: null, url: this.target?.url ?? "", body, requestHeaders, responseBody: r.text,
+      id: this.nextId++,
+      guid: info.guid,
+      delivered_at: new Date().toISOString(),
+      redelivery: info.redelivery,
+      duration: Math.round(r.ms) / 1000,
+      status: r.status,
+      status_code: r.code,
+      event: info.event,
+      action: info.action,
+      installation_id: p.installation?.id ?? null,
+      repository_id: p.repository?.id ?? null,
+      throttled_at: null,
+      url: this.target?.url ?? "",
+      body,
+      requestHeaders,
+      responseBody: r.text,
       ...(r.injected ? { injected: r.injected } : {}),
     });
   }

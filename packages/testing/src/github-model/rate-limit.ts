@@ -51,18 +51,31 @@ export class RateLimiter {
     }
     const reset = Math.ceil((this.windowStart + windowMs) / 1000);
     const headers = (used: number) => ({
-      "x-ratelimit-limit": String(this.limit), "x-ratelimit-remaining": String(Math.max(0, this.limit - used)),
-      "x-ratelimit-used": String(used), "x-ratelimit-reset": String(reset), "x-ratelimit-resource": "core",
+      "x-ratelimit-limit": String(this.limit),
+      "x-ratelimit-remaining": String(Math.max(0, this.limit - used)),
+      "x-ratelimit-used": String(used),
+      "x-ratelimit-reset": String(reset),
+      "x-ratelimit-resource": "core",
     });
     const f = this.forced.find((x) => x.times > 0);
     if (f) {
       f.times--;
       this.secondaryRefusals++;
-      return { ok: false, status: f.status, headers: { ...headers(this.used), "retry-after": String(f.retryAfterS) }, message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." };
+      return {
+        ok: false,
+        status: f.status,
+        headers: { ...headers(this.used), "retry-after": String(f.retryAfterS) },
+        message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+      };
     }
     if (this.used >= this.limit) {
       this.primaryRefusals++;
-      return { ok: false, status: 403, headers: headers(this.used), message: "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID." };
+      return {
+        ok: false,
+        status: 403,
+        headers: headers(this.used),
+        message: "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+      };
     }
     if (this.o.pointsPerMinute !== undefined) {
       this.points = this.points.filter((x) => now - x.t < 60_000);
@@ -72,7 +85,12 @@ export class RateLimiter {
         this.secondaryRefusals++;
         const oldest = this.points[0]?.t ?? now;
         const retryAfterS = this.o.retryAfterS ?? Math.max(1, Math.ceil((oldest + 60_000 - now) / 1000));
-        return { ok: false, status: this.o.secondaryStatus ?? 429, headers: { ...headers(this.used), "retry-after": String(retryAfterS) }, message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." };
+        return {
+          ok: false,
+          status: this.o.secondaryStatus ?? 429,
+          headers: { ...headers(this.used), "retry-after": String(retryAfterS) },
+          message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        };
       }
       this.points.push({ t: now, p: cost });
     }

@@ -17,7 +17,8 @@ export interface JitConfig {
 
 export const decodeJitConfig = (encoded: string): JitConfig => JSON.parse(Buffer.from(encoded, "base64").toString()) as JitConfig;
 
-export type RunnerOutcome = { kind: "ran"; jobId: number; exitCode: number; conclusion: string } | { kind: "removed" } | { kind: "no-url" } | { kind: "aborted" };
+export type RunnerOutcome =
+  { kind: "ran"; jobId: number; exitCode: number; conclusion: string } | { kind: "removed" } | { kind: "no-url" } | { kind: "aborted" };
 
 const shell = (script: string) =>
   new Promise<number>((resolve) => {

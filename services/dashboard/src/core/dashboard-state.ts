@@ -43,8 +43,15 @@ export interface DashboardState {
 }
 
 export const emptyDashboard = (limits: Partial<DashboardState["limits"]> = {}): DashboardState => ({
-  fleet: emptyFleet(), correlationOf: new Map(), jobsOf: new Map(), timelines: new Map(), jobOrder: [],
-  recentEvents: [], heartbeats: new Map(), warm: new Map(), lastSeq: 0,
+  fleet: emptyFleet(),
+  correlationOf: new Map(),
+  jobsOf: new Map(),
+  timelines: new Map(),
+  jobOrder: [],
+  recentEvents: [],
+  heartbeats: new Map(),
+  warm: new Map(),
+  lastSeq: 0,
   limits: { jobsKept: 500, eventsKept: 200, timelineKept: 500, ...limits },
 });
 
@@ -54,8 +61,13 @@ const jobIdOf = (e: DomainEvent): string | undefined => (e.data as { jobId?: str
 
 export function timelineEvent(e: Stored<DomainEvent>): TimelineEvent {
   return {
-    seq: e.seq, subject: e.subject, type: e.type, time: e.occurredAt, correlationId: e.correlationId,
-    causationId: e.causationId, summary: summary(e),
+    seq: e.seq,
+    subject: e.subject,
+    type: e.type,
+    time: e.occurredAt,
+    correlationId: e.correlationId,
+    causationId: e.causationId,
+    summary: summary(e),
   };
 }
 
@@ -97,20 +109,30 @@ export function applyEvent(s: DashboardState, e: Stored<DomainEvent>): Dashboard
  */
 function applyWarm(s: DashboardState, e: Stored<DomainEvent>): void {
   switch (e.type) {
-    case "VmWarmed": s.warm.set(e.data.vmId, { hostId: e.data.hostId, shape: e.data.shape }); break;
-    case "WarmVmRetired": case "VmDestroyed": s.warm.delete(e.data.vmId); break;
-    case "JobScheduled": if (e.data.start === "warm") s.warm.delete(e.data.vmId); break;
-    case "HostLost": case "HostDeregistered": case "HostRegistered":
+    case "VmWarmed":
+      s.warm.set(e.data.vmId, { hostId: e.data.hostId, shape: e.data.shape });
+      break;
+    case "WarmVmRetired":
+    case "VmDestroyed":
+      s.warm.delete(e.data.vmId);
+      break;
+    case "JobScheduled":
+      if (e.data.start === "warm") s.warm.delete(e.data.vmId);
+      break;
+    case "HostLost":
+    case "HostDeregistered":
+    case "HostRegistered":
       for (const [vmId, w] of s.warm) if (w.hostId === e.data.hostId) s.warm.delete(vmId);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
 /** Drops the oldest finished jobs past `jobsKept` (a job still in flight is never forgotten). */
 function forgetOldJobs(s: DashboardState): void {
   let excess = s.jobOrder.length - s.limits.jobsKept;
-  for (let i = 0; excess > 0 && i < s.jobOrder.length; ) {
+  for (let i = 0; excess > 0 && i < s.jobOrder.length;) {
     const jobId = s.jobOrder[i]!;
     const row = s.fleet.jobs.get(jobId);
     if (row && !FINISHED.has(row.state)) {

@@ -2,13 +2,9 @@ import type { DomainEvent } from "@oneshot/proto";
 import { FINISHED, type DashboardState } from "./dashboard-state.js";
 
 /** What a signed-in operator may ask for: the CLI's `hosts cordon|uncordon|drain`, and cancelling a job. */
-export type OperatorAction =
-  | { kind: "cordon" | "uncordon" | "drain"; hostId: string }
-  | { kind: "cancel"; jobId: string };
+export type OperatorAction = { kind: "cordon" | "uncordon" | "drain"; hostId: string } | { kind: "cancel"; jobId: string };
 
-export type Decision =
-  | { ok: true; event: DomainEvent; correlationId: string | undefined }
-  | { ok: false; status: 404 | 409; reason: string };
+export type Decision = { ok: true; event: DomainEvent; correlationId: string | undefined } | { ok: false; status: 404 | 409; reason: string };
 
 /**
  * `decide(action, state) → event`: the one event the action appends, or why not. Refusals are
@@ -17,7 +13,9 @@ export type Decision =
  */
 export function decideAction(s: DashboardState, a: OperatorAction): Decision {
   switch (a.kind) {
-    case "cordon": case "uncordon": case "drain": {
+    case "cordon":
+    case "uncordon":
+    case "drain": {
       const h = s.fleet.hosts.get(a.hostId);
       if (!h) return { ok: false, status: 404, reason: `no host ${a.hostId}` };
       if (h.status === "deregistered" || h.status === "lost") return { ok: false, status: 409, reason: `host ${a.hostId} is ${h.status}` };
@@ -32,7 +30,8 @@ export function decideAction(s: DashboardState, a: OperatorAction): Decision {
       if (!j) return { ok: false, status: 404, reason: `no job ${a.jobId}` };
       if (FINISHED.has(j.state)) return { ok: false, status: 409, reason: `job ${a.jobId} is already ${j.state}` };
       return {
-        ok: true, event: { type: "JobCancelled", data: { jobId: a.jobId, reason: "cancelled from the dashboard" } },
+        ok: true,
+        event: { type: "JobCancelled", data: { jobId: a.jobId, reason: "cancelled from the dashboard" } },
         correlationId: s.correlationOf.get(a.jobId),
       };
     }

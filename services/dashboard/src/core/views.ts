@@ -11,10 +11,20 @@ export type QueueStage = "waiting" | "placed" | "running";
 
 export const stageOf = (state: JobRow["state"]): QueueStage | undefined => {
   switch (state) {
-    case "queued": case "unschedulable": return "waiting";
-    case "scheduled": case "booting": return "placed";
-    case "running": case "exited": return "running";
-    case "ignored": case "completed": case "cancelled": case "failed": return undefined;
+    case "queued":
+    case "unschedulable":
+      return "waiting";
+    case "scheduled":
+    case "booting":
+      return "placed";
+    case "running":
+    case "exited":
+      return "running";
+    case "ignored":
+    case "completed":
+    case "cancelled":
+    case "failed":
+      return undefined;
     default: {
       const never: never = state;
       return never;
@@ -53,8 +63,16 @@ export function queueView(s: DashboardState, now: number): QueueView {
     const stage = stageOf(j.state);
     if (!stage) continue;
     out[stage].push({
-      jobId: j.jobId, repo: j.repo, provider: j.provider, arch: j.arch, state: j.state, stage, hostId: j.hostId, vmId: j.vmId,
-      ageSec: ageSec(j.queuedAt ?? j.updatedAt, now), reason: j.reason,
+      jobId: j.jobId,
+      repo: j.repo,
+      provider: j.provider,
+      arch: j.arch,
+      state: j.state,
+      stage,
+      hostId: j.hostId,
+      vmId: j.vmId,
+      ageSec: ageSec(j.queuedAt ?? j.updatedAt, now),
+      reason: j.reason,
     });
   }
   // Oldest first: the job waiting longest is the one an operator looks for.
@@ -90,10 +108,14 @@ export function hostsView(s: DashboardState, now: number): HostView[] {
     .map((h) => {
       const hb = s.heartbeats.get(h.hostId);
       return {
-        ...h, cpuPct: pct(h.used.vcpus, h.capacity.vcpus), memPct: pct(h.used.memMiB, h.capacity.memMiB),
+        ...h,
+        cpuPct: pct(h.used.vcpus, h.capacity.vcpus),
+        memPct: pct(h.used.memMiB, h.capacity.memMiB),
         heartbeat: hb && {
-          ageSec: Math.max(0, Math.floor((now - hb.receivedAt) / 1000)), runningVms: hb.data.runningVms,
-          uptimeSec: hb.data.uptimeSec, draining: hb.data.draining,
+          ageSec: Math.max(0, Math.floor((now - hb.receivedAt) / 1000)),
+          runningVms: hb.data.runningVms,
+          uptimeSec: hb.data.uptimeSec,
+          draining: hb.data.draining,
         },
         warm: warmOf(s, h.hostId),
       };
@@ -109,10 +131,14 @@ export function outcomeOf(j: JobRow): Outcome {
     case "completed":
       if (j.exitCode !== undefined && j.exitCode !== null) return j.exitCode === 0 ? "succeeded" : "failed";
       return j.reason === "success" ? "succeeded" : j.reason === "cancelled" ? "cancelled" : "failed";
-    case "failed": return "failed";
-    case "cancelled": return "cancelled";
-    case "ignored": return "ignored";
-    default: return "in progress";
+    case "failed":
+      return "failed";
+    case "cancelled":
+      return "cancelled";
+    case "ignored":
+      return "ignored";
+    default:
+      return "in progress";
   }
 }
 
@@ -136,8 +162,16 @@ export function recentJobsView(s: DashboardState, limit = 50): RecentJob[] {
     const j = s.fleet.jobs.get(s.jobOrder[i]!);
     if (!j) continue;
     out.push({
-      jobId: j.jobId, repo: j.repo, provider: j.provider, state: j.state, outcome: outcomeOf(j), exitCode: j.exitCode,
-      hostId: j.hostId, reason: j.reason, queuedAt: j.queuedAt, updatedAt: j.updatedAt,
+      jobId: j.jobId,
+      repo: j.repo,
+      provider: j.provider,
+      state: j.state,
+      outcome: outcomeOf(j),
+      exitCode: j.exitCode,
+      hostId: j.hostId,
+      reason: j.reason,
+      queuedAt: j.queuedAt,
+      updatedAt: j.updatedAt,
     });
   }
   return out;
@@ -156,9 +190,20 @@ export function jobView(s: DashboardState, jobId: string, now: number): JobView 
   if (!j) return undefined;
   return {
     job: {
-      jobId: j.jobId, repo: j.repo, provider: j.provider, state: j.state, outcome: outcomeOf(j), exitCode: j.exitCode,
-      hostId: j.hostId, vmId: j.vmId, arch: j.arch, reason: j.reason, queuedAt: j.queuedAt, updatedAt: j.updatedAt,
-      finished: FINISHED.has(j.state), ageSec: ageSec(j.queuedAt ?? j.updatedAt, now),
+      jobId: j.jobId,
+      repo: j.repo,
+      provider: j.provider,
+      state: j.state,
+      outcome: outcomeOf(j),
+      exitCode: j.exitCode,
+      hostId: j.hostId,
+      vmId: j.vmId,
+      arch: j.arch,
+      reason: j.reason,
+      queuedAt: j.queuedAt,
+      updatedAt: j.updatedAt,
+      finished: FINISHED.has(j.state),
+      ageSec: ageSec(j.queuedAt ?? j.updatedAt, now),
     },
     correlationId: s.correlationOf.get(jobId),
     timeline: s.timelines.get(jobId) ?? [],
@@ -179,7 +224,12 @@ export interface Snapshot {
 
 export function snapshot(s: DashboardState, now: number, caughtUp: boolean): Snapshot {
   return {
-    serverTime: new Date(now).toISOString(), lastSeq: s.lastSeq, caughtUp,
-    queue: queueView(s, now), hosts: hostsView(s, now), recent: recentJobsView(s), events: [...s.recentEvents].reverse(),
+    serverTime: new Date(now).toISOString(),
+    lastSeq: s.lastSeq,
+    caughtUp,
+    queue: queueView(s, now),
+    hosts: hostsView(s, now),
+    recent: recentJobsView(s),
+    events: [...s.recentEvents].reverse(),
   };
 }

@@ -12,17 +12,35 @@ function log() {
   let seq = 0;
   return (e: DomainEvent, o: { corr?: string; sec?: number; subject?: string } = {}): Stored<DomainEvent> =>
     ({
-      ...e, seq: ++seq, subject: o.subject ?? "evt.x", id: `e${seq}`, version: 1,
-      occurredAt: new Date(T0 + (o.sec ?? seq) * 1000).toISOString(), correlationId: o.corr ?? "c-host", causationId: null,
+      ...e,
+      seq: ++seq,
+      subject: o.subject ?? "evt.x",
+      id: `e${seq}`,
+      version: 1,
+      occurredAt: new Date(T0 + (o.sec ?? seq) * 1000).toISOString(),
+      correlationId: o.corr ?? "c-host",
+      causationId: null,
     }) as Stored<DomainEvent>;
 }
 
 const host = (hostId: string, vcpus = 4): DomainEvent => ({
   type: "HostRegistered",
-  data: { hostId, arch: "amd64", capacity: { vcpus, memMiB: 4096, diskGiB: 10 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: [], publicKey: "k", version: "0" },
+  data: {
+    hostId,
+    arch: "amd64",
+    capacity: { vcpus, memMiB: 4096, diskGiB: 10 },
+    labels: [],
+    vmm: "qemu",
+    accel: "tcg",
+    emulated: false,
+    images: [],
+    publicKey: "k",
+    version: "0",
+  },
 });
 const queued = (jobId: string): DomainEvent => ({
-  type: "JobQueued", data: { jobId, spec, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] } },
+  type: "JobQueued",
+  data: { jobId, spec, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] } },
 });
 const ref = (jobId: string, vmId: string) => ({ hostId: "h1", vmId, jobId });
 
@@ -32,7 +50,16 @@ function lifecycle(s: DashboardState, at: ReturnType<typeof log>, jobId: string,
     queued(jobId),
     { type: "JobScheduled", data: { jobId, hostId: "h1", vmId, spec, attempt: 0 } },
     { type: "VmBootRequested", data: { ...ref(jobId, vmId), tap: `os-${vmId}`, disks: [] } },
-    { type: "VmBooted", data: { ...ref(jobId, vmId), vmm: "qemu", accel: "tcg", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } } },
+    {
+      type: "VmBooted",
+      data: {
+        ...ref(jobId, vmId),
+        vmm: "qemu",
+        accel: "tcg",
+        pid: 1,
+        timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 },
+      },
+    },
     { type: "VmExited", data: { ...ref(jobId, vmId), exitCode, reason: "exited", runMs: 10 } },
     { type: "VmDestroyed", data: { ...ref(jobId, vmId), removed: [] } },
     { type: "JobCompleted", data: { jobId, conclusion: exitCode === 0 ? "success" : "failure", exitCode, reportedBy: "hostd" } },
@@ -51,9 +78,27 @@ describe("dashboard views", () => {
     applyEvent(s, at({ type: "JobScheduled", data: { jobId: "j-placed", hostId: "h1", vmId: "vm1", spec, attempt: 0 } }, { corr: "c", sec: 31 }));
     applyEvent(s, at(queued("j-run"), { corr: "d", sec: 40 }));
     applyEvent(s, at({ type: "JobScheduled", data: { jobId: "j-run", hostId: "h1", vmId: "vm2", spec, attempt: 0 } }, { corr: "d", sec: 41 }));
-    applyEvent(s, at({ type: "VmBooted", data: { ...ref("j-run", "vm2"), vmm: "qemu", accel: "tcg", pid: 1, timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 } } }, { corr: "d", sec: 42 }));
+    applyEvent(
+      s,
+      at(
+        {
+          type: "VmBooted",
+          data: {
+            ...ref("j-run", "vm2"),
+            vmm: "qemu",
+            accel: "tcg",
+            pid: 1,
+            timings: { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 },
+          },
+        },
+        { corr: "d", sec: 42 },
+      ),
+    );
     const q = queueView(s, T0 + 100_000);
-    expect(q.waiting.map((r) => [r.jobId, r.ageSec])).toEqual([["j-wait-old", 80], ["j-wait-new", 50]]);
+    expect(q.waiting.map((r) => [r.jobId, r.ageSec])).toEqual([
+      ["j-wait-old", 80],
+      ["j-wait-new", 50],
+    ]);
     expect(q.placed.map((r) => [r.jobId, r.hostId, r.vmId, r.ageSec])).toEqual([["j-placed", "h1", "vm1", 70]]);
     expect(q.running.map((r) => [r.jobId, r.state])).toEqual([["j-run", "running"]]);
     // A clock behind the log never shows a negative age.
@@ -94,7 +139,15 @@ describe("dashboard views", () => {
     applyEvent(s, at(queued("j1"), { corr: "a" }));
     applyEvent(s, at({ type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: "vm1", spec, attempt: 0 } }, { corr: "a" }));
     applyEvent(s, at({ type: "HostCordoned", data: { hostId: "h1", reason: "disk" } }));
-    const beat: HostHeartbeat["data"] = { hostId: "h1", runningVms: 1, used: { vcpus: 2, memMiB: 1024, diskGiB: 1 }, capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 }, accel: "tcg", draining: false, uptimeSec: 30 };
+    const beat: HostHeartbeat["data"] = {
+      hostId: "h1",
+      runningVms: 1,
+      used: { vcpus: 2, memMiB: 1024, diskGiB: 1 },
+      capacity: { vcpus: 4, memMiB: 4096, diskGiB: 10 },
+      accel: "tcg",
+      draining: false,
+      uptimeSec: 30,
+    };
     applyHeartbeat(s, beat, "tel.host.h1.heartbeat", T0 + 5_000);
     applyHeartbeat(s, { ...beat, hostId: "h2" }, "tel.host.h1.heartbeat", T0 + 5_000); // speaks for another host: ignored
     const [h] = hostsView(s, T0 + 12_000);
@@ -108,7 +161,10 @@ describe("dashboard views", () => {
     const at = log();
     const shape: WarmShape = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal" };
     const timings = { diskMs: 1, configMs: 1, netMs: 1, vmmStartMs: 1, agentReadyMs: 1, totalMs: 5 };
-    const warmed = (vmId: string, sh = shape): DomainEvent => ({ type: "VmWarmed", data: { hostId: "h1", vmId, shape: sh, vmm: "qemu", accel: "tcg", timings } });
+    const warmed = (vmId: string, sh = shape): DomainEvent => ({
+      type: "VmWarmed",
+      data: { hostId: "h1", vmId, shape: sh, vmm: "qemu", accel: "tcg", timings },
+    });
     applyEvent(s, at(host("h1")));
     for (const e of [warmed("w1"), warmed("w2"), warmed("w3"), warmed("w4", { ...shape, vcpus: 2 })]) applyEvent(s, at(e));
     expect(hostsView(s, T0)[0]!.warm).toEqual({ ready: 4, shapes: { "amd64 1cpu/256MiB/minimal": 3, "amd64 2cpu/256MiB/minimal": 1 } });
@@ -171,7 +227,9 @@ describe("operator actions", () => {
   it("cancels a live job under its own correlation id, never a finished one", () => {
     const { s } = fleet();
     expect(decideAction(s, { kind: "cancel", jobId: "j1" })).toEqual({
-      ok: true, event: { type: "JobCancelled", data: { jobId: "j1", reason: "cancelled from the dashboard" } }, correlationId: "run-1",
+      ok: true,
+      event: { type: "JobCancelled", data: { jobId: "j1", reason: "cancelled from the dashboard" } },
+      correlationId: "run-1",
     });
     expect(decideAction(s, { kind: "cancel", jobId: "done" })).toMatchObject({ ok: false, status: 409, reason: "job done is already completed" });
     expect(decideAction(s, { kind: "cancel", jobId: "ghost" })).toMatchObject({ ok: false, status: 404 });

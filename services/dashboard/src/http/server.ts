@@ -41,7 +41,10 @@ export function createDashboardServer(d: DashboardDeps): Server {
     res.setHeader("x-content-type-options", "nosniff");
     res.setHeader("x-frame-options", "DENY");
     res.setHeader("referrer-policy", "no-referrer");
-    res.setHeader("content-security-policy", "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    res.setHeader(
+      "content-security-policy",
+      "default-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    );
     route(d, req, res).catch((err: unknown) => {
       d.log.error({ err, path: pathOf(req) }, "request failed");
       if (!res.headersSent) json(res, 500, { error: "internal error" });
@@ -105,7 +108,10 @@ async function route(d: DashboardDeps, req: IncomingMessage, res: ServerResponse
       const decision = decideAction(d.state, action);
       if (!decision.ok) return json(res, decision.status, { error: decision.reason });
       const r = await d.append(decision.event, decision.correlationId);
-      d.log.info({ action: action.kind, ...("hostId" in action ? { hostId: action.hostId } : { jobId: action.jobId }), seq: r.seq }, "operator action appended");
+      d.log.info(
+        { action: action.kind, ...("hostId" in action ? { hostId: action.hostId } : { jobId: action.jobId }), seq: r.seq },
+        "operator action appended",
+      );
       return json(res, 200, { type: decision.event.type, seq: r.seq });
     }
   }
@@ -158,10 +164,15 @@ function streamConsole(d: DashboardDeps, res: ServerResponse, jobId: string, raw
     stop = undefined;
     void previous?.();
     sse.send("vm", where);
-    void d.followConsole(where, raw, (text) => sse.send("console", { text })).then((s) => {
-      if (closed || following !== key) void s();
-      else stop = s;
-    }, (err: unknown) => d.log.warn({ err, jobId }, "console follow failed"));
+    void d
+      .followConsole(where, raw, (text) => sse.send("console", { text }))
+      .then(
+        (s) => {
+          if (closed || following !== key) void s();
+          else stop = s;
+        },
+        (err: unknown) => d.log.warn({ err, jobId }, "console follow failed"),
+      );
   };
   attach();
   const off = d.onChange(attach);

@@ -28,8 +28,13 @@ describe.skipIf(skip)("KVM probe boot (real QEMU)", () => {
   // As in main.ts: without tsc_early_khz a microvm guest sometimes stalls calibrating its TSC.
   const tsc = async () => tscKhz(await readFile("/proc/cpuinfo", "utf8"), (await exec("dmesg", [])).stdout);
   const deps = async () => ({
-    exec, driver: new QemuDriver({ exec, uidBase: 0, tscKhz: await tsc() }), nft: new Nft(exec), links: new Links(exec),
-    image: (await findImages(testImageDir(), "amd64"))[0]!, stateDir: state, log,
+    exec,
+    driver: new QemuDriver({ exec, uidBase: 0, tscKhz: await tsc() }),
+    nft: new Nft(exec),
+    links: new Links(exec),
+    image: (await findImages(testImageDir(), "amd64"))[0]!,
+    stateDir: state,
+    log,
   });
   const nothingLeft = async () => {
     expect(existsSync(`${state}/hostd/probe/${PROBE_VM_ID}`)).toBe(false);
@@ -49,15 +54,19 @@ describe.skipIf(skip)("KVM probe boot (real QEMU)", () => {
     await nothingLeft();
   }, 60_000);
 
-  it.skipIf(noKvm)("fails for KVM on this machine when its CPU shows no vmx/svm (a nested, software KVM)", async (ctx) => {
-    const flags = (await exec("grep", ["-cE", "vmx|svm", "/proc/cpuinfo"])).stdout.trim();
-    if (flags !== "0") {
-      const why = "this CPU has vmx/svm, KVM may well work here";
-      process.stderr.write(`SKIP (kvm-probe-negative): ${why}\n`);
-      return ctx.skip(why);
-    }
-    const r = await probeBoot({ ...(await deps()), accel: "kvm", timeoutMs: 20_000 });
-    expect(r.ok).toBe(false);
-    await nothingLeft();
-  }, 120_000);
+  it.skipIf(noKvm)(
+    "fails for KVM on this machine when its CPU shows no vmx/svm (a nested, software KVM)",
+    async (ctx) => {
+      const flags = (await exec("grep", ["-cE", "vmx|svm", "/proc/cpuinfo"])).stdout.trim();
+      if (flags !== "0") {
+        const why = "this CPU has vmx/svm, KVM may well work here";
+        process.stderr.write(`SKIP (kvm-probe-negative): ${why}\n`);
+        return ctx.skip(why);
+      }
+      const r = await probeBoot({ ...(await deps()), accel: "kvm", timeoutMs: 20_000 });
+      expect(r.ok).toBe(false);
+      await nothingLeft();
+    },
+    120_000,
+  );
 });

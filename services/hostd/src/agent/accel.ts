@@ -24,7 +24,8 @@ export type AccelDecision = { kind: "decided"; accel: Accel; reason: string } | 
 export function decideAccel(o: { requested: "auto" | "kvm" | "tcg"; emulated: boolean; driver: ProbeResult; haveImage: boolean }): AccelDecision {
   if (o.requested === "tcg") return { kind: "decided", accel: "tcg", reason: "HOSTD_ACCEL=tcg" };
   if (o.emulated) {
-    if (o.requested === "kvm") return { kind: "fatal", reason: "HOSTD_ACCEL=kvm, but HOSTD_ARCH names another arch than this machine's: emulated guests run under TCG only" };
+    if (o.requested === "kvm")
+      return { kind: "fatal", reason: "HOSTD_ACCEL=kvm, but HOSTD_ARCH names another arch than this machine's: emulated guests run under TCG only" };
     return { kind: "decided", accel: "tcg", reason: o.driver.reason ?? "emulated arch" };
   }
   if (o.driver.accel !== "kvm") {
@@ -45,7 +46,15 @@ export const PROBE_VM_ID = "kvmprobe";
  * probe made is destroyed before it returns.
  */
 export async function probeBoot(o: {
-  exec: Exec; driver: VmmDriver; nft: Nft; links: Links; image: GuestImage; stateDir: string; accel: Accel; timeoutMs: number; log: Logger;
+  exec: Exec;
+  driver: VmmDriver;
+  nft: Nft;
+  links: Links;
+  image: GuestImage;
+  stateDir: string;
+  accel: Accel;
+  timeoutMs: number;
+  log: Logger;
 }): Promise<{ ok: boolean; reason: string; ms: number }> {
   const runDir = join(o.stateDir, "hostd", "probe", PROBE_VM_ID);
   const files = runFiles(runDir, o.driver.rootDiskFormat);
@@ -58,10 +67,32 @@ export async function probeBoot(o: {
   try {
     await mkdir(runDir, { recursive: true, mode: 0o700 });
     await ensureRootDisk(o.exec, { base: o.image.rootfs, path: files.rootDisk, format: o.driver.rootDiskFormat, diskGiB: 1 });
-    await buildConfigDrive(o.exec, files.configDisk, configDriveFiles({ source: "script", jobId: "kvm-probe", hostname: "oneshot-kvm-probe", timeoutSec: Math.ceil(o.timeoutMs / 1000), launch: scriptLaunch(), script: "exit 0\n" }), markerKey);
+    await buildConfigDrive(
+      o.exec,
+      files.configDisk,
+      configDriveFiles({
+        source: "script",
+        jobId: "kvm-probe",
+        hostname: "oneshot-kvm-probe",
+        timeoutSec: Math.ceil(o.timeoutMs / 1000),
+        launch: scriptLaunch(),
+        script: "exit 0\n",
+      }),
+      markerKey,
+    );
     const vm = await o.driver.start({
-      vmId: PROBE_VM_ID, arch: o.image.arch, vcpus: 1, memMiB: 256, kernel: o.image.kernel, initrd: o.image.initrd, rootDisk: files.rootDisk,
-      configDisk: files.configDisk, runDir, consoleLog: files.consoleLog, consoleMaxBytes: 1024 * 1024, accel: o.accel,
+      vmId: PROBE_VM_ID,
+      arch: o.image.arch,
+      vcpus: 1,
+      memMiB: 256,
+      kernel: o.image.kernel,
+      initrd: o.image.initrd,
+      rootDisk: files.rootDisk,
+      configDisk: files.configDisk,
+      runDir,
+      consoleLog: files.consoleLog,
+      consoleMaxBytes: 1024 * 1024,
+      accel: o.accel,
     });
     tail.start();
     let exited = false;
@@ -74,7 +105,8 @@ export async function probeBoot(o: {
     await tail.stop();
     const ms = Math.round(performance.now() - t0);
     if (markers.exitCode === 0) return { ok: true, reason: `probe boot ran a job in ${ms}ms`, ms };
-    if (markers.exitCode !== undefined) return { ok: false, reason: `probe job exited ${markers.exitCode}${markers.agentError ? ` (${markers.agentError})` : ""}`, ms };
+    if (markers.exitCode !== undefined)
+      return { ok: false, reason: `probe job exited ${markers.exitCode}${markers.agentError ? ` (${markers.agentError})` : ""}`, ms };
     if (exited) return { ok: false, reason: "probe guest stopped before its job ran (KVM internal error?)", ms };
     return { ok: false, reason: `probe guest did not finish a trivial job within ${Math.round(o.timeoutMs / 1000)}s (guests crawl under this KVM)`, ms };
   } catch (e) {

@@ -9,10 +9,17 @@ describe("accelerator decision", () => {
     expect(decideAccel({ requested: "auto", emulated: false, driver: kvmOk, haveImage: true })).toEqual({ kind: "probe-boot" });
   });
   it("uses TCG without trying when the CPU shows no vmx/svm (KVM-PVM), saying why", () => {
-    expect(decideAccel({ requested: "auto", emulated: false, driver: noVmx, haveImage: true })).toEqual({ kind: "decided", accel: "tcg", reason: noVmx.reason });
+    expect(decideAccel({ requested: "auto", emulated: false, driver: noVmx, haveImage: true })).toEqual({
+      kind: "decided",
+      accel: "tcg",
+      reason: noVmx.reason,
+    });
   });
   it("uses TCG for an emulated arch, and refuses HOSTD_ACCEL=kvm there or without KVM", () => {
-    expect(decideAccel({ requested: "auto", emulated: true, driver: { ok: true, accel: "tcg", reason: "emulating arm64" }, haveImage: true })).toMatchObject({ kind: "decided", accel: "tcg" });
+    expect(decideAccel({ requested: "auto", emulated: true, driver: { ok: true, accel: "tcg", reason: "emulating arm64" }, haveImage: true })).toMatchObject({
+      kind: "decided",
+      accel: "tcg",
+    });
     expect(decideAccel({ requested: "kvm", emulated: true, driver: kvmOk, haveImage: true }).kind).toBe("fatal");
     expect(decideAccel({ requested: "kvm", emulated: false, driver: noVmx, haveImage: true }).kind).toBe("fatal");
   });

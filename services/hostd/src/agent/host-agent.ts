@@ -7,8 +7,20 @@ import { VmRunner, type VmDeps } from "../vm/vm-runner.js";
 import { tapName } from "../net/vm-address.js";
 import type { VmIsolation } from "../net/nft-rules.js";
 import {
-  admit, cordon, deregistered, drain, enqueue, finish, initialHostState, judgePlacement, owns, shouldDeregister, uncordon, used,
-  type HostState, type Placement,
+  admit,
+  cordon,
+  deregistered,
+  drain,
+  enqueue,
+  finish,
+  initialHostState,
+  judgePlacement,
+  owns,
+  shouldDeregister,
+  uncordon,
+  used,
+  type HostState,
+  type Placement,
 } from "./host-state.js";
 import { noFlags, type HostFlags } from "./host-flags.js";
 import { reclaimResource } from "./reclaim.js";
@@ -59,7 +71,11 @@ export class HostAgent {
   private readonly lent = new Map<string, Resources>();
   private readonly baseCapacity: Resources;
 
-  constructor(private readonly d: AgentDeps, init: Parameters<typeof initialHostState>[0], flags: HostFlags = noFlags) {
+  constructor(
+    private readonly d: AgentDeps,
+    init: Parameters<typeof initialHostState>[0],
+    flags: HostFlags = noFlags,
+  ) {
     this.state = { ...initialHostState(init), ...flags };
     this.baseCapacity = init.capacity;
   }
@@ -78,7 +94,10 @@ export class HostAgent {
   }
 
   private recomputeCapacity(): void {
-    const c = [...this.lent.values()].reduce((a, r) => ({ vcpus: a.vcpus + r.vcpus, memMiB: a.memMiB + r.memMiB, diskGiB: a.diskGiB + r.diskGiB }), this.baseCapacity);
+    const c = [...this.lent.values()].reduce(
+      (a, r) => ({ vcpus: a.vcpus + r.vcpus, memMiB: a.memMiB + r.memMiB, diskGiB: a.diskGiB + r.diskGiB }),
+      this.baseCapacity,
+    );
     this.state = { ...this.state, capacity: c };
   }
 
@@ -105,9 +124,12 @@ export class HostAgent {
 
   async handle(e: Stored<DomainEvent>): Promise<void> {
     switch (e.type) {
-      case "JobScheduled": return this.onPlacement(e as Stored<EventOf<"JobScheduled">>);
-      case "ReclaimRequested": return this.onReclaim(e as Stored<EventOf<"ReclaimRequested">>);
-      case "VmRetired": return this.onRetired(e as Stored<EventOf<"VmRetired">>);
+      case "JobScheduled":
+        return this.onPlacement(e as Stored<EventOf<"JobScheduled">>);
+      case "ReclaimRequested":
+        return this.onReclaim(e as Stored<EventOf<"ReclaimRequested">>);
+      case "VmRetired":
+        return this.onRetired(e as Stored<EventOf<"VmRetired">>);
       case "HostCordoned":
         await this.setState(cordon(this.state));
         this.d.log.info({ reason: e.data.reason }, "host cordoned: no new work");
@@ -116,7 +138,10 @@ export class HostAgent {
       case "HostDrained":
         await this.setState(drain(this.state));
         void this.d.pool?.retireAll("pool-shrunk", `host draining: ${e.data.reason}`);
-        this.d.log.info({ reason: e.data.reason, running: this.state.running.length, queued: this.state.queue.length }, "host draining: finishing running VMs, then deregistering");
+        this.d.log.info(
+          { reason: e.data.reason, running: this.state.running.length, queued: this.state.queue.length },
+          "host draining: finishing running VMs, then deregistering",
+        );
         return this.checkDrained();
       case "HostUncordoned": {
         const wasOut = this.state.deregistered;
@@ -126,8 +151,10 @@ export class HostAgent {
         this.d.pool?.fill();
         return;
       }
-      case "HostLost": return this.onLost(e as Stored<EventOf<"HostLost">>);
-      case "PlacementExpired": return this.onPlacementExpired(e as Stored<EventOf<"PlacementExpired">>);
+      case "HostLost":
+        return this.onLost(e as Stored<EventOf<"HostLost">>);
+      case "PlacementExpired":
+        return this.onPlacementExpired(e as Stored<EventOf<"PlacementExpired">>);
       default:
         return; // our own HostRegistered/HostDeregistered/ResourceReclaimed, and anything new
     }
@@ -135,7 +162,10 @@ export class HostAgent {
 
   /** Appends HostRegistered (at start with `msgId`, again after an uncordon or a fence) and remembers its sequence. */
   async register(why: string, msgId?: string): Promise<number> {
-    const res = await this.d.store.append({ type: "HostRegistered", data: this.d.registration() }, { correlationId: this.d.correlationId, ...(msgId ? { msgId } : {}) });
+    const res = await this.d.store.append(
+      { type: "HostRegistered", data: this.d.registration() },
+      { correlationId: this.d.correlationId, ...(msgId ? { msgId } : {}) },
+    );
     this.registeredSeq = Math.max(this.registeredSeq, res.seq);
     this.d.log.info({ why, seq: res.seq }, msgId ? "host registered" : "host registered again");
     return res.seq;
@@ -164,10 +194,12 @@ export class HostAgent {
    */
   fence(o: { trigger: "host-lost" | "lease-expired"; lostSeq: number | null; reason: string }): Promise<string[]> {
     this.fencing++;
-    const run = this.fenceChain.then(() => this.fenceNow(o)).finally(() => {
-      this.fencing--;
-      this.pump();
-    });
+    const run = this.fenceChain
+      .then(() => this.fenceNow(o))
+      .finally(() => {
+        this.fencing--;
+        this.pump();
+      });
     this.fenceChain = run.catch(() => undefined);
     void run.finally(() => this.d.pool?.fill());
     return run;
@@ -183,12 +215,20 @@ export class HostAgent {
     running.push(...warm);
     const queued = this.state.queue.map((p) => p.vmId);
     for (const vmId of queued) {
-      void this.finishQueued(vmId, "fenced", `host fenced before it started: ${o.reason}`)
-        .catch((err: unknown) => log.error({ err, vmId }, "cannot end a queued placement after the fence"));
+      void this.finishQueued(vmId, "fenced", `host fenced before it started: ${o.reason}`).catch((err: unknown) =>
+        log.error({ err, vmId }, "cannot end a queued placement after the fence"),
+      );
     }
     await this.untilVmmsGone(running, log);
     const vmsStopped = [...running, ...queued];
-    const data = { hostId: this.d.hostId, registeredSeq: this.registeredSeq, lostSeq: o.lostSeq, trigger: o.trigger, vmsStopped: vmsStopped.slice(0, 1024), reason: o.reason.slice(0, 512) };
+    const data = {
+      hostId: this.d.hostId,
+      registeredSeq: this.registeredSeq,
+      lostSeq: o.lostSeq,
+      trigger: o.trigger,
+      vmsStopped: vmsStopped.slice(0, 1024),
+      reason: o.reason.slice(0, 512),
+    };
     await this.appendRetrying(
       { type: "HostFenced", data },
       { msgId: `fenced:${this.d.hostId}:${this.registeredSeq}:${o.lostSeq ?? `lease-${Date.now()}`}`, correlationId: this.d.correlationId },
@@ -276,7 +316,14 @@ export class HostAgent {
         // Their pool slots become this VM's: destroyed first, so the host never runs both.
         const got = await this.d.pool.preempt(e.data.preempts, vmId);
         log.info({ preempted: e.data.preempts.map((p) => p.vmId), slots: got.length }, "warm VMs preempted for a cold placement");
-        this.lend(vmId, got.reduce((a, s) => ({ vcpus: a.vcpus + s.vcpus, memMiB: a.memMiB + s.memMiB, diskGiB: a.diskGiB + s.diskGiB }), { vcpus: 0, memMiB: 0, diskGiB: 0 }));
+        this.lend(
+          vmId,
+          got.reduce((a, s) => ({ vcpus: a.vcpus + s.vcpus, memMiB: a.memMiB + s.memMiB, diskGiB: a.diskGiB + s.diskGiB }), {
+            vcpus: 0,
+            memMiB: 0,
+            diskGiB: 0,
+          }),
+        );
       }
       await this.accept(e, runDir, log);
       if (!owns(this.state, vmId)) this.giveBack(vmId);
@@ -301,17 +348,29 @@ export class HostAgent {
     const verdict = judgePlacement(this.state, p);
     if (verdict.kind === "duplicate") return;
     const rec: VmRecord = {
-      vmId, jobId, hostId: this.d.hostId, attempt, spec,
+      vmId,
+      jobId,
+      hostId: this.d.hostId,
+      attempt,
+      spec,
       // Whether the job needs the broker is whether its script came inline: no provider test here.
-      kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId, scheduledEventId: e.id,
+      kind: e.data.script !== undefined ? "script" : "runner",
+      correlationId: e.correlationId,
+      scheduledEventId: e.id,
       ...(e.data.script !== undefined ? { script: e.data.script } : {}),
-      phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
+      phase: "accepted",
+      acceptedAt: new Date().toISOString(),
+      events: {},
     };
     // Record first, then the claim: a crash between the two leaves a run dir that recover() finishes.
     await writeRecord(runDir, rec);
     const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
     const claim = await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
-      vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+      vmId,
+      hostId: this.d.hostId,
+      jobId,
+      tap: tapName(vmId),
+      disks: [files.rootDisk, files.configDisk],
     });
     if (claim.seq !== undefined) this.claimSeq.set(vmId, claim.seq);
     if (claim.duplicate) {
@@ -322,7 +381,14 @@ export class HostAgent {
     }
     if (verdict.kind === "reject") {
       log.warn({ code: verdict.code, reason: verdict.reason }, "placement refused");
-      await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId, code: verdict.code, reason: verdict.reason, consoleTail: "" });
+      await this.d.vm.events.append(rec, runDir, "VmBootFailed", {
+        vmId,
+        hostId: this.d.hostId,
+        jobId,
+        code: verdict.code,
+        reason: verdict.reason,
+        consoleTail: "",
+      });
       const runner = new VmRunner(this.d.vm, rec, runDir);
       await runner.destroy(log);
       return;
@@ -353,8 +419,14 @@ export class HostAgent {
     this.lend(vmId, { vcpus: spec.vcpus, memMiB: spec.memMiB, diskGiB: spec.diskGiB });
     const rec = runner.rec;
     Object.assign(rec, {
-      jobId, attempt, spec, kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId, scheduledEventId: e.id,
-      acceptedAt: new Date().toISOString(), events: {},
+      jobId,
+      attempt,
+      spec,
+      kind: e.data.script !== undefined ? "script" : "runner",
+      correlationId: e.correlationId,
+      scheduledEventId: e.id,
+      acceptedAt: new Date().toISOString(),
+      events: {},
     });
     if (e.data.script !== undefined) rec.script = e.data.script;
     await writeRecord(runDir, rec);
@@ -362,7 +434,11 @@ export class HostAgent {
     // The claim is stored while the job drive is filled (the hand-over's latency is the point of
     // a warm VM); VmBooted waits for it, so the log's order is a cold VM's.
     const claiming = this.d.vm.events.append(rec, runDir, "VmBootRequested", {
-      vmId, hostId: this.d.hostId, jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+      vmId,
+      hostId: this.d.hostId,
+      jobId,
+      tap: tapName(vmId),
+      disks: [files.rootDisk, files.configDisk],
     });
     const handed = runner.handOver(readAt, claiming);
     const claim = await claiming;
@@ -396,15 +472,36 @@ export class HostAgent {
     const { vmId, jobId, attempt, spec } = e.data;
     log.error({ code: f.code, reason: f.reason }, "placement cannot be accepted: failing its boot");
     const rec: VmRecord = {
-      vmId, jobId, hostId: this.d.hostId, attempt, spec, kind: e.data.script !== undefined ? "script" : "runner", correlationId: e.correlationId,
-      scheduledEventId: e.id, phase: "accepted", acceptedAt: new Date().toISOString(), events: {},
+      vmId,
+      jobId,
+      hostId: this.d.hostId,
+      attempt,
+      spec,
+      kind: e.data.script !== undefined ? "script" : "runner",
+      correlationId: e.correlationId,
+      scheduledEventId: e.id,
+      phase: "accepted",
+      acceptedAt: new Date().toISOString(),
+      events: {},
     };
     this.records.delete(vmId);
     this.giveBack(vmId);
-    const removed = await removeRunDir(runDir).then((r) => (r ? [`rundir:${runDir}`] : []), (err: unknown) => [`failed:rundir ${String(err).slice(0, 200)}`]);
-    await this.d.vm.events.append(rec, undefined, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId, code: f.code, reason: f.reason.slice(0, 1024), consoleTail: "" });
+    const removed = await removeRunDir(runDir).then(
+      (r) => (r ? [`rundir:${runDir}`] : []),
+      (err: unknown) => [`failed:rundir ${String(err).slice(0, 200)}`],
+    );
+    await this.d.vm.events.append(rec, undefined, "VmBootFailed", {
+      vmId,
+      hostId: this.d.hostId,
+      jobId,
+      code: f.code,
+      reason: f.reason.slice(0, 1024),
+      consoleTail: "",
+    });
     await this.d.vm.events.append(rec, undefined, "VmDestroyed", { vmId, hostId: this.d.hostId, jobId, removed });
-    await this.d.done.add(vmId, new Date()).catch((err: unknown) => log.warn({ err }, "cannot journal the failed placement as done (a redelivery fails it again, idempotently)"));
+    await this.d.done
+      .add(vmId, new Date())
+      .catch((err: unknown) => log.warn({ err }, "cannot journal the failed placement as done (a redelivery fails it again, idempotently)"));
   }
 
   /** Starts every queued VM that fits now (none while a fence runs). */
@@ -431,7 +528,10 @@ export class HostAgent {
     if (!shouldDeregister(this.state)) return;
     await this.setState(deregistered(this.state));
     // On its own `.self` subject: hostd may not write its host subject (that is where its work comes from).
-    await this.d.store.append({ type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } }, { correlationId: this.d.correlationId, subject: subjects.hostSelf(this.d.hostId) });
+    await this.d.store.append(
+      { type: "HostDeregistered", data: { hostId: this.d.hostId, reason: "drained: every VM finished" } },
+      { correlationId: this.d.correlationId, subject: subjects.hostSelf(this.d.hostId) },
+    );
     this.d.log.info("host drained and deregistered");
   }
 
@@ -474,7 +574,14 @@ export class HostAgent {
     const rec = this.records.get(vmId)!;
     this.records.delete(vmId);
     const runDir = runDirOf(this.d.stateDir, vmId);
-    await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code, reason: reason.slice(0, 1024), consoleTail: "" });
+    await this.d.vm.events.append(rec, runDir, "VmBootFailed", {
+      vmId,
+      hostId: this.d.hostId,
+      jobId: rec.jobId,
+      code,
+      reason: reason.slice(0, 1024),
+      consoleTail: "",
+    });
     await new VmRunner(this.d.vm, rec, runDir).destroy(this.d.log.child({ vmId, jobId: rec.jobId }));
     this.pump();
     await this.checkDrained();
@@ -526,10 +633,15 @@ export class HostAgent {
       if (rec && rec.hostId !== this.d.hostId) continue;
       if (rec && isWarmRecord(rec)) {
         // A pool VM of an earlier life, never handed a job: destroyed, as its pool refills anew.
-        const removed = await destroyVm(this.destroyDeps(), vmId, runDir, { keepRecord: true, graceMs: 0 }).catch((err: unknown) => [`failed:${String(err).slice(0, 200)}`]);
+        const removed = await destroyVm(this.destroyDeps(), vmId, runDir, { keepRecord: true, graceMs: 0 }).catch((err: unknown) => [
+          `failed:${String(err).slice(0, 200)}`,
+        ]);
         await removeRunDir(runDir);
         await this.d.store.append(
-          { type: "WarmVmRetired", data: { hostId: this.d.hostId, vmId, reason: "killed", detail: "hostd restarted: a warm VM is not taken back", removed: removed.slice(-32) } },
+          {
+            type: "WarmVmRetired",
+            data: { hostId: this.d.hostId, vmId, reason: "killed", detail: "hostd restarted: a warm VM is not taken back", removed: removed.slice(-32) },
+          },
           { msgId: `vm:${vmId}:WarmVmRetired`, correlationId: rec.correlationId },
         );
         log.info("warm VM from before a restart retired");
@@ -549,7 +661,11 @@ export class HostAgent {
       if (rec.phase === "accepted" && !rec.events.VmBootFailed) {
         const files = runFiles(runDir, this.d.vm.driver.rootDiskFormat);
         await this.d.vm.events.append(rec, runDir, "VmBootRequested", {
-          vmId, hostId: this.d.hostId, jobId: rec.jobId, tap: tapName(vmId), disks: [files.rootDisk, files.configDisk],
+          vmId,
+          hostId: this.d.hostId,
+          jobId: rec.jobId,
+          tap: tapName(vmId),
+          disks: [files.rootDisk, files.configDisk],
         });
         this.records.set(vmId, rec);
         this.state = enqueue(this.state, { vmId, jobId: rec.jobId, spec: rec.spec });
@@ -557,7 +673,14 @@ export class HostAgent {
         continue;
       }
       if (!rec.events.VmBooted && !rec.events.VmBootFailed) {
-        await this.d.vm.events.append(rec, runDir, "VmBootFailed", { vmId, hostId: this.d.hostId, jobId: rec.jobId, code: "hostd-restart", reason: "hostd restarted while the VM was booting", consoleTail: "" });
+        await this.d.vm.events.append(rec, runDir, "VmBootFailed", {
+          vmId,
+          hostId: this.d.hostId,
+          jobId: rec.jobId,
+          code: "hostd-restart",
+          reason: "hostd restarted while the VM was booting",
+          consoleTail: "",
+        });
       } else if (rec.events.VmBooted && !rec.events.VmExited) {
         await this.d.vm.events.append(rec, runDir, "VmExited", { vmId, hostId: this.d.hostId, jobId: rec.jobId, exitCode: null, reason: "killed", runMs: 0 });
       }
@@ -585,10 +708,16 @@ export class HostAgent {
       ended.push(vmId);
       void runner.kill(`isolation lost: ${reason}`, 0);
       const { rec } = runner;
-      await this.d.store.append(
-        { type: "VmIsolationLost", data: { vmId, hostId: this.d.hostId, jobId: rec.jobId, action: "killed", reason: reason.slice(0, 512) } },
-        { msgId: `vm:${vmId}:VmIsolationLost`, correlationId: rec.correlationId, causationId: rec.events.VmBooted ?? rec.events.VmBootRequested ?? rec.scheduledEventId },
-      ).catch((err: unknown) => this.d.log.error({ err, vmId }, "cannot append VmIsolationLost (the VM is being killed anyway)"));
+      await this.d.store
+        .append(
+          { type: "VmIsolationLost", data: { vmId, hostId: this.d.hostId, jobId: rec.jobId, action: "killed", reason: reason.slice(0, 512) } },
+          {
+            msgId: `vm:${vmId}:VmIsolationLost`,
+            correlationId: rec.correlationId,
+            causationId: rec.events.VmBooted ?? rec.events.VmBootRequested ?? rec.scheduledEventId,
+          },
+        )
+        .catch((err: unknown) => this.d.log.error({ err, vmId }, "cannot append VmIsolationLost (the VM is being killed anyway)"));
     }
     return ended;
   }

@@ -39,7 +39,11 @@ export function initialHostState(o: { arch: Arch; capacity: Resources; maxConcur
 export const owns = (s: HostState, vmId: string): boolean => s.queue.some((p) => p.vmId === vmId) || s.running.some((p) => p.vmId === vmId);
 
 export function used(s: HostState): Resources {
-  return s.running.reduce((u, p) => ({ vcpus: u.vcpus + p.spec.vcpus, memMiB: u.memMiB + p.spec.memMiB, diskGiB: u.diskGiB + p.spec.diskGiB }), { vcpus: 0, memMiB: 0, diskGiB: 0 });
+  return s.running.reduce((u, p) => ({ vcpus: u.vcpus + p.spec.vcpus, memMiB: u.memMiB + p.spec.memMiB, diskGiB: u.diskGiB + p.spec.diskGiB }), {
+    vcpus: 0,
+    memMiB: 0,
+    diskGiB: 0,
+  });
 }
 
 /** Whether this host takes a placement at all (capacity now does not matter: it may wait). */
@@ -48,10 +52,19 @@ export function judgePlacement(s: HostState, p: Placement): Verdict {
   if (s.draining) return { kind: "reject", code: "host-draining", reason: "host is draining: it accepts no new work" };
   if (s.cordoned) return { kind: "reject", code: "host-cordoned", reason: "host is cordoned: it accepts no new work" };
   if (p.spec.arch !== s.arch) return { kind: "reject", code: "wrong-arch", reason: `job wants ${p.spec.arch}, this host runs ${s.arch}` };
-  if (!s.images.includes(p.spec.image)) return { kind: "reject", code: "no-image", reason: `no guest image ${JSON.stringify(p.spec.image)} for ${s.arch} here (have: ${s.images.join(", ") || "none"})` };
+  if (!s.images.includes(p.spec.image))
+    return {
+      kind: "reject",
+      code: "no-image",
+      reason: `no guest image ${JSON.stringify(p.spec.image)} for ${s.arch} here (have: ${s.images.join(", ") || "none"})`,
+    };
   const c = s.capacity;
   if (p.spec.vcpus > c.vcpus || p.spec.memMiB > c.memMiB || p.spec.diskGiB > c.diskGiB) {
-    return { kind: "reject", code: "too-big", reason: `job needs ${p.spec.vcpus} vCPU/${p.spec.memMiB} MiB/${p.spec.diskGiB} GiB, host has ${c.vcpus}/${c.memMiB}/${c.diskGiB}` };
+    return {
+      kind: "reject",
+      code: "too-big",
+      reason: `job needs ${p.spec.vcpus} vCPU/${p.spec.memMiB} MiB/${p.spec.diskGiB} GiB, host has ${c.vcpus}/${c.memMiB}/${c.diskGiB}`,
+    };
   }
   return { kind: "accept" };
 }
@@ -62,7 +75,9 @@ const fits = (s: HostState, spec: JobSpec): boolean => {
   const u = used(s);
   return (
     s.running.length < s.maxConcurrent &&
-    u.vcpus + spec.vcpus <= s.capacity.vcpus && u.memMiB + spec.memMiB <= s.capacity.memMiB && u.diskGiB + spec.diskGiB <= s.capacity.diskGiB
+    u.vcpus + spec.vcpus <= s.capacity.vcpus &&
+    u.memMiB + spec.memMiB <= s.capacity.memMiB &&
+    u.diskGiB + spec.diskGiB <= s.capacity.diskGiB
   );
 };
 
@@ -80,7 +95,9 @@ export function admit(s: HostState): { state: HostState; start: Placement[] } {
 
 /** The VM is destroyed (or never started): its resources are free. */
 export const finish = (s: HostState, vmId: string): HostState => ({
-  ...s, queue: s.queue.filter((p) => p.vmId !== vmId), running: s.running.filter((p) => p.vmId !== vmId),
+  ...s,
+  queue: s.queue.filter((p) => p.vmId !== vmId),
+  running: s.running.filter((p) => p.vmId !== vmId),
 });
 
 export const cordon = (s: HostState): HostState => ({ ...s, cordoned: true });

@@ -1,6 +1,20 @@
 import { describe, expect, it } from "vitest";
 import type { JobSpec } from "@oneshot/proto";
-import { admit, cordon, deregistered, drain, enqueue, finish, initialHostState, judgePlacement, shouldDeregister, uncordon, used, type HostState, type Placement } from "./host-state.js";
+import {
+  admit,
+  cordon,
+  deregistered,
+  drain,
+  enqueue,
+  finish,
+  initialHostState,
+  judgePlacement,
+  shouldDeregister,
+  uncordon,
+  used,
+  type HostState,
+  type Placement,
+} from "./host-state.js";
 
 const spec = (vcpus: number, memMiB: number): JobSpec => ({ arch: "amd64", vcpus, memMiB, diskGiB: 1, image: "minimal", timeoutSec: 60 });
 const p = (vmId: string, vcpus = 1, memMiB = 256): Placement => ({ vmId, jobId: `loc-${vmId}`, spec: spec(vcpus, memMiB) });

@@ -17,7 +17,8 @@ export async function readJobScript(nats: Nats, jobId: string, maxScan = 16): Pr
       m = await nats.jsm.streams.getMessage(streams.events.name, { next_by_subj: subjects.job(jobId), seq } as unknown as { seq: number });
     } catch (e) {
       if (/no message found|not found/i.test((e as Error).message)) break;
-      if (/permission/i.test((e as Error).message)) throw new TerminalError(`this hostd's NATS identity may not read ${subjects.job(jobId)} (needs $JS.API.STREAM.MSG.GET.EVENTS)`, e);
+      if (/permission/i.test((e as Error).message))
+        throw new TerminalError(`this hostd's NATS identity may not read ${subjects.job(jobId)} (needs $JS.API.STREAM.MSG.GET.EVENTS)`, e);
       throw new RetryableError(`cannot read ${subjects.job(jobId)}: ${(e as Error).message}`, e);
     }
     if (!m) break;
@@ -45,7 +46,12 @@ export interface OpenedLaunch {
  * the same answer). Names the job and VM; never quotes the plaintext, which may hold a secret.
  */
 export class RunnerLaunchInvalidError extends TerminalError {
-  constructor(readonly jobId: string, readonly vmId: string, readonly provider: string, readonly problem: string) {
+  constructor(
+    readonly jobId: string,
+    readonly vmId: string,
+    readonly provider: string,
+    readonly problem: string,
+  ) {
     super(`runner launch for job ${jobId} on VM ${vmId} (provider ${JSON.stringify(provider)}) is malformed: ${problem}`);
   }
 }
@@ -64,12 +70,16 @@ export function parseLaunch(plain: string, ids: { jobId: string; vmId: string; p
   }
   const r = RunnerLaunch.safeParse(json);
   if (!r.success) {
-    const where = r.error.issues.slice(0, 4).map((i) => `${i.path.join(".") || "(root)"}: ${i.code}`).join("; ");
+    const where = r.error.issues
+      .slice(0, 4)
+      .map((i) => `${i.path.join(".") || "(root)"}: ${i.code}`)
+      .join("; ");
     throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, `not a RunnerLaunch (${where})`);
   }
   // The config drive holds argv one argument per line (docs/guest-contract.md).
   const bad = r.data.argv.findIndex((a) => /[\n\0]/.test(a));
-  if (bad >= 0) throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, `argv[${bad}] holds a newline or NUL (the guest takes one argument per line)`);
+  if (bad >= 0)
+    throw new RunnerLaunchInvalidError(ids.jobId, ids.vmId, ids.provider, `argv[${bad}] holds a newline or NUL (the guest takes one argument per line)`);
   return r.data;
 }
 
@@ -79,7 +89,9 @@ export function parseLaunch(plain: string, ids: { jobId: string; vmId: string; p
  * sealed reply with the private key, parse it as a RunnerLaunch.
  */
 export async function requestRunnerLaunch(
-  nats: Nats, o: { hostId: string; publicKey: string; privateKey: KeyObject; timeoutMs?: number; attempts?: number }, rec: VmRecord,
+  nats: Nats,
+  o: { hostId: string; publicKey: string; privateKey: KeyObject; timeoutMs?: number; attempts?: number },
+  rec: VmRecord,
 ): Promise<OpenedLaunch> {
   const attempts = o.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
@@ -110,7 +122,8 @@ export async function requestRunnerLaunch(
       return { provider: r.provider, runnerName: r.runnerName, launch: parseLaunch(plain, ids) };
     }
     const retryable = r.code === "rate-limited" || r.code === "provider-error";
-    if (!retryable || attempt >= attempts) throw new TerminalError(`ingest refused the runner launch for job ${rec.jobId} on VM ${rec.vmId}: ${r.code}: ${r.message}`);
+    if (!retryable || attempt >= attempts)
+      throw new TerminalError(`ingest refused the runner launch for job ${rec.jobId} on VM ${rec.vmId}: ${r.code}: ${r.message}`);
     await new Promise((res) => setTimeout(res, Math.min(30, r.retryAfterSec ?? attempt) * 1000));
   }
 }

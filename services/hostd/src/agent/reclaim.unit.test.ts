@@ -3,7 +3,14 @@ import type { DestroyDeps } from "../vm/destroy.js";
 import { reclaimResource, vmIdOfPath } from "./reclaim.js";
 
 /** Deps that fail the test if reclaim touches anything: every case here must be refused first. */
-const untouchable = new Proxy({}, { get: () => { throw new Error("reclaim touched the machine"); } }) as DestroyDeps;
+const untouchable = new Proxy(
+  {},
+  {
+    get: () => {
+      throw new Error("reclaim touched the machine");
+    },
+  },
+) as DestroyDeps;
 
 describe("reclaim safety", () => {
   it("maps only paths inside <state>/hostd/vms/<vmId> to a VM", () => {

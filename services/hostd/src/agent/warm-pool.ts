@@ -42,7 +42,10 @@ export interface WarmPoolDeps {
 
 /** Capacity the pools hold (withheld from HostRegistered, docs/warm-pool.md). */
 export function poolReservation(pools: readonly PoolSpec[]): Resources {
-  return pools.reduce((r, p) => ({ vcpus: r.vcpus + p.size * p.shape.vcpus, memMiB: r.memMiB + p.size * p.shape.memMiB, diskGiB: r.diskGiB + p.size * p.shape.diskGiB }), { vcpus: 0, memMiB: 0, diskGiB: 0 });
+  return pools.reduce(
+    (r, p) => ({ vcpus: r.vcpus + p.size * p.shape.vcpus, memMiB: r.memMiB + p.size * p.shape.memMiB, diskGiB: r.diskGiB + p.size * p.shape.diskGiB }),
+    { vcpus: 0, memMiB: 0, diskGiB: 0 },
+  );
 }
 
 export const sameShape = (a: WarmShape, b: WarmShape): boolean =>
@@ -157,7 +160,8 @@ export class WarmPool {
         this.vms.delete(runner.rec.vmId);
         ending.push(runner.retire("preempted", `its capacity went to VM ${forVmId}`, 2_000));
       } else {
-        const used = [...this.vms.values()].filter((r) => sameShape(r.shape, v.shape)).length + this.lentOf(v.shape) + got.filter((s) => sameShape(s, v.shape)).length;
+        const used =
+          [...this.vms.values()].filter((r) => sameShape(r.shape, v.shape)).length + this.lentOf(v.shape) + got.filter((s) => sameShape(s, v.shape)).length;
         if (used >= pool.size) continue;
       }
       got.push(v.shape);
@@ -180,7 +184,9 @@ export class WarmPool {
   /** Ready VMs with their age (ms). */
   ready(): { vmId: string; shape: WarmShape; ageMs: number }[] {
     const now = performance.now();
-    return [...this.vms.values()].filter((v) => v.state === "warm").map((v) => ({ vmId: v.rec.vmId, shape: v.shape, ageMs: Math.round(now - (v.warmedAt ?? now)) }));
+    return [...this.vms.values()]
+      .filter((v) => v.state === "warm")
+      .map((v) => ({ vmId: v.rec.vmId, shape: v.shape, ageMs: Math.round(now - (v.warmedAt ?? now)) }));
   }
 
   /** Ids of every pool VM, booting or ready. */

@@ -12,7 +12,10 @@ export type Exec = (cmd: string, args: string[], opts?: { input?: string; timeou
 export class CommandError extends Error {
   override readonly name = "CommandError";
   readonly retryable = false;
-  constructor(readonly command: string, readonly result: ExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: ExecResult,
+  ) {
     super(`${command} failed (${result.code}): ${result.stderr.trim().slice(0, 500) || result.stdout.trim().slice(0, 500)}`);
   }
 }

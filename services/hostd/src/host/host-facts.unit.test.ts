@@ -28,7 +28,11 @@ describe("host facts", () => {
     const reserve = { reserveVcpus: 1, reserveMemMiB: 1024, reserveDiskGiB: 5 };
     expect(computeCapacity({ cpus: 16, memMiB: 65536, diskFreeGiB: 200.7 }, reserve)).toEqual({ vcpus: 15, memMiB: 64512, diskGiB: 195 });
     expect(computeCapacity({ cpus: 1, memMiB: 512, diskFreeGiB: 2 }, reserve)).toEqual({ vcpus: 1, memMiB: 256, diskGiB: 1 });
-    expect(computeCapacity({ cpus: 2, memMiB: 24000, diskFreeGiB: 80 }, { ...reserve, maxVcpus: 4, maxMemMiB: 1024, maxDiskGiB: 3 })).toEqual({ vcpus: 4, memMiB: 1024, diskGiB: 3 });
+    expect(computeCapacity({ cpus: 2, memMiB: 24000, diskFreeGiB: 80 }, { ...reserve, maxVcpus: 4, maxMemMiB: 1024, maxDiskGiB: 3 })).toEqual({
+      vcpus: 4,
+      memMiB: 1024,
+      diskGiB: 3,
+    });
   });
 
   it("reserves one VMM overhead per VM that can run at once, on top of the host's reserve", () => {
@@ -37,7 +41,11 @@ describe("host facts", () => {
     // 8 QEMUs at 192 MiB each: 1536 MiB less for guests.
     expect(computeCapacity(m, { ...reserve, vmmOverheadMiB: 192, maxConcurrentVms: 8 }).memMiB).toBe(65536 - 1024 - 8 * 192);
     // What is handed out plus every resident overhead plus the reserve never exceeds the machine.
-    for (const [mem, n, o] of [[24000, 8, 192], [4096, 16, 192], [65536, 1, 64]] as const) {
+    for (const [mem, n, o] of [
+      [24000, 8, 192],
+      [4096, 16, 192],
+      [65536, 1, 64],
+    ] as const) {
       const cap = computeCapacity({ ...m, memMiB: mem }, { ...reserve, vmmOverheadMiB: o, maxConcurrentVms: n });
       if (cap.memMiB > 256) expect(cap.memMiB + n * o + reserve.reserveMemMiB).toBe(mem);
       else expect(cap.memMiB).toBe(256);

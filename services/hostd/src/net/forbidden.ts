@@ -58,7 +58,5 @@ export function forbiddenSet(hostNets: string[], extra: string[] = []): string[]
     if (kept.some((k) => k.prefix <= c.prefix && cidrContains(k, c.network))) continue;
     kept.push(c);
   }
-  return kept
-    .sort((a, b) => a.network - b.network)
-    .map((c) => (c.prefix === 32 ? formatCidr(c).replace(/\/32$/, "") : formatCidr(c)));
+  return kept.sort((a, b) => a.network - b.network).map((c) => (c.prefix === 32 ? formatCidr(c).replace(/\/32$/, "") : formatCidr(c)));
 }

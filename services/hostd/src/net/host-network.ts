@@ -38,7 +38,14 @@ export async function readForbidden(o: { exec: Exec; bridge: string; publicRoute
  * isolation guard keeps it current).
  */
 export async function ensureHostNetwork(o: {
-  exec: Exec; links: Links; nft: Nft; bridge: string; subnet: string; dns: string; publicRoutes?: string[]; totalBytesPerSec?: number;
+  exec: Exec;
+  links: Links;
+  nft: Nft;
+  bridge: string;
+  subnet: string;
+  dns: string;
+  publicRoutes?: string[];
+  totalBytesPerSec?: number;
 }): Promise<HostNetworkReport> {
   const subnet = parseCidr(o.subnet);
   const gw = gatewayOf(o.subnet);
@@ -51,7 +58,11 @@ export async function ensureHostNetwork(o: {
   const forwarding = await ensureIpForward();
   const forbidden = await readForbidden({ exec: o.exec, bridge: o.bridge, ...(o.publicRoutes ? { publicRoutes: o.publicRoutes } : {}) });
   const rules = await o.nft.ensureBase({
-    bridge: o.bridge, subnet: o.subnet, dns: o.dns, forbidden, ...(o.totalBytesPerSec ? { totalBytesPerSec: o.totalBytesPerSec } : {}),
+    bridge: o.bridge,
+    subnet: o.subnet,
+    dns: o.dns,
+    forbidden,
+    ...(o.totalBytesPerSec ? { totalBytesPerSec: o.totalBytesPerSec } : {}),
   });
   return { bridge, forwarding, rules, forbidden };
 }

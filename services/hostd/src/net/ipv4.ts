@@ -36,12 +36,12 @@ export const cidrSize = (c: Cidr): number => 2 ** (32 - c.prefix);
 
 export function cidrContains(c: Cidr, ip: string | number): boolean {
   const n = typeof ip === "number" ? ip : ipToInt(ip);
-  return ((n & maskOf(c.prefix)) >>> 0) === c.network;
+  return (n & maskOf(c.prefix)) >>> 0 === c.network;
 }
 
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.network & maskOf(p)) >>> 0) === ((b.network & maskOf(p)) >>> 0);
+  return (a.network & maskOf(p)) >>> 0 === (b.network & maskOf(p)) >>> 0;
 }
 
 /** Ranges a VM must never reach (besides the host's own addresses and networks). */

@@ -6,7 +6,13 @@ import { isolationProblems } from "./ruleset-check.js";
 import { vmNetFor } from "./vm-address.js";
 import { vmRate } from "./vm-rate.js";
 
-const input: BaseRulesInput = { bridge: "osbr0", subnet: "172.30.0.0/16", dns: "10.0.0.2", forbidden: ["10.0.0.0/8", "11.0.0.0/8", "1.2.3.4"], totalBytesPerSec: 100_000_000 };
+const input: BaseRulesInput = {
+  bridge: "osbr0",
+  subnet: "172.30.0.0/16",
+  dns: "10.0.0.2",
+  forbidden: ["10.0.0.0/8", "11.0.0.0/8", "1.2.3.4"],
+  totalBytesPerSec: 100_000_000,
+};
 const vm = { vmId: "abc123", net: vmNetFor("abc123", "172.30.0.0/16", "172.30.0.5", "10.0.0.2"), bytesPerSec: 25_000_000 };
 const t = tableName("osbr0");
 
@@ -15,11 +21,27 @@ function healthy(): Ruleset {
   const chains = baseChains(input);
   let handle = 1;
   return {
-    tables: [{ family: "bridge", name: t, marker: baseMarker(input) }, { family: "inet", name: t, marker: baseMarker(input) }],
-    chains: chains.map((c) => ({ family: c.family, table: t, name: c.name, ...(/hook (\w+)/.exec(c.head) ? { hook: /hook (\w+)/.exec(c.head)![1]!, policy: "accept" } : {}) })),
+    tables: [
+      { family: "bridge", name: t, marker: baseMarker(input) },
+      { family: "inet", name: t, marker: baseMarker(input) },
+    ],
+    chains: chains.map((c) => ({
+      family: c.family,
+      table: t,
+      name: c.name,
+      ...(/hook (\w+)/.exec(c.head) ? { hook: /hook (\w+)/.exec(c.head)![1]!, policy: "accept" } : {}),
+    })),
     rules: [
-      ...chains.flatMap((c) => c.rules.map((r) => ({ family: c.family, table: t, chain: c.name, handle: handle++, ...(r.includes("comment") ? { comment: baseMarker(input) } : {}) }))),
-      ...Array.from({ length: vmRuleCount(true) }, () => ({ family: "bridge", table: t, chain: "prerouting", handle: handle++, comment: vmRuleComment("abc123") })),
+      ...chains.flatMap((c) =>
+        c.rules.map((r) => ({ family: c.family, table: t, chain: c.name, handle: handle++, ...(r.includes("comment") ? { comment: baseMarker(input) } : {}) })),
+      ),
+      ...Array.from({ length: vmRuleCount(true) }, () => ({
+        family: "bridge",
+        table: t,
+        chain: "prerouting",
+        handle: handle++,
+        comment: vmRuleComment("abc123"),
+      })),
     ],
     // What nft lists after auto-merge: 10/8 + 11/8 came back as one /7.
     sets: [{ family: "inet", table: t, name: "forbidden", ranges: cidrRangesOf(["1.2.3.4", "10.0.0.0/7"]) }],
@@ -33,9 +55,14 @@ describe("measuring isolation (ruleset-check)", () => {
   });
 
   it("sees a flushed ruleset, a missing VM, an extra or missing base rule, a lost set element, a changed policy, a missing limit", () => {
-    expect(isolationProblems({ tables: [], chains: [], rules: [], sets: [], limits: [] }, input, [vm]).base).toEqual([`table bridge ${t} missing`, `table inet ${t} missing`]);
+    expect(isolationProblems({ tables: [], chains: [], rules: [], sets: [], limits: [] }, input, [vm]).base).toEqual([
+      `table bridge ${t} missing`,
+      `table inet ${t} missing`,
+    ]);
     const noVm = healthy();
-    noVm.rules = noVm.rules.filter((r) => r.comment !== vmRuleComment("abc123")).concat(noVm.rules.filter((r) => r.comment === vmRuleComment("abc123")).slice(1));
+    noVm.rules = noVm.rules
+      .filter((r) => r.comment !== vmRuleComment("abc123"))
+      .concat(noVm.rules.filter((r) => r.comment === vmRuleComment("abc123")).slice(1));
     expect(isolationProblems(noVm, input, [vm]).vms).toEqual([{ vmId: "abc123", found: vmRuleCount(true) - 1, want: vmRuleCount(true) }]);
     const extra = healthy();
     extra.rules.push({ family: "bridge", table: t, chain: "prerouting", handle: 999 });
@@ -58,7 +85,10 @@ describe("measuring isolation (ruleset-check)", () => {
   });
 
   it("merges addresses, prefixes and ranges the way nft's auto-merge does", () => {
-    expect(cidrRangesOf(["10.0.0.0/8", "11.0.0.0/8", "12.0.0.1"])).toEqual([[ipToInt("10.0.0.0"), ipToInt("11.255.255.255")], [ipToInt("12.0.0.1"), ipToInt("12.0.0.1")]]);
+    expect(cidrRangesOf(["10.0.0.0/8", "11.0.0.0/8", "12.0.0.1"])).toEqual([
+      [ipToInt("10.0.0.0"), ipToInt("11.255.255.255")],
+      [ipToInt("12.0.0.1"), ipToInt("12.0.0.1")],
+    ]);
     expect(cidrRangesOf([["1.0.0.5", "1.0.0.9"], "1.0.0.10"])).toEqual([[ipToInt("1.0.0.5"), ipToInt("1.0.0.10")]]);
   });
 });

@@ -38,7 +38,8 @@ describe.skipIf(skip)("the isolation guard: forbidden set follows the host, a fl
   const killed: string[][] = [];
   let running = [vm];
   const guard = new IsolationGuard({
-    nft, log: createLogger("test", { level: "silent" }),
+    nft,
+    log: createLogger("test", { level: "silent" }),
     base: { bridge: "br0", subnet, dns: "10.78.0.1" },
     initialForbidden: [],
     readForbidden: () => readForbidden({ exec: hx, bridge: "br0" }),

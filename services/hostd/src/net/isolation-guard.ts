@@ -75,7 +75,8 @@ export class IsolationGuard {
         for (const v of vms) if (r.vms.includes(v.vmId) && !still.has(v.vmId)) await d.nft.removeVmRules(v.vmId);
         if (r.base === "rebuilt") report.base = "rebuilt";
         report.restored = [...new Set([...report.restored, ...r.vms])];
-        if (r.base === "rebuilt" || r.vms.length) d.log.warn({ problems: r.problems, restored: r.vms, attempt }, "isolation rules were missing or altered: restored");
+        if (r.base === "rebuilt" || r.vms.length)
+          d.log.warn({ problems: r.problems, restored: r.vms, attempt }, "isolation rules were missing or altered: restored");
         const left = await d.nft.problems(input, d.vms());
         if (!left.base.length && !left.vms.length) {
           if (forbidden.added.length || forbidden.removed.length) d.log.info(forbidden, "forbidden set follows the host's networks");

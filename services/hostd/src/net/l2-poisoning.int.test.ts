@@ -46,7 +46,10 @@ describe.skipIf(skip)("bridge forwarding-table poisoning, from a guest's side of
   const nft = new Nft(hx);
   const subnet = "10.77.0.0/24";
   const base = { bridge: "br0", subnet, dns: "10.77.0.1", forbidden: ["10.0.0.0/8"] };
-  const [netN, netA] = ["n", "a"].map((x, i) => vmNetFor(`p${x}${n.suffix}`, subnet, `10.77.0.${i + 2}`, "10.77.0.1")) as [ReturnType<typeof vmNetFor>, ReturnType<typeof vmNetFor>];
+  const [netN, netA] = ["n", "a"].map((x, i) => vmNetFor(`p${x}${n.suffix}`, subnet, `10.77.0.${i + 2}`, "10.77.0.1")) as [
+    ReturnType<typeof vmNetFor>,
+    ReturnType<typeof vmNetFor>,
+  ];
   const isoN = { vmId: `pn${n.suffix}`, net: netN, bytesPerSec: mbitToBytesPerSec(1000) };
   const isoA = { vmId: `pa${n.suffix}`, net: netA, bytesPerSec: mbitToBytesPerSec(1000) };
   const neighbour = new TapGuest({ tap: netN.tap, hostNs: host, ns: `osp${n.suffix}n`, mac: netN.mac, cidr: `${netN.address}/24`, gateway: "10.77.0.1" });
@@ -67,7 +70,11 @@ describe.skipIf(skip)("bridge forwarding-table poisoning, from a guest's side of
     return { neighbour: sinkN.count(`${tag}-`), attacker: sinkA.count(`${tag}-`) };
   }
 
-  const fdbOf = (mac: string) => sh(["ip", "netns", "exec", host, "bridge", "fdb", "show", "br", "br0"]).out.split("\n").filter((l) => l.startsWith(mac)).join("; ");
+  const fdbOf = (mac: string) =>
+    sh(["ip", "netns", "exec", host, "bridge", "fdb", "show", "br", "br0"])
+      .out.split("\n")
+      .filter((l) => l.startsWith(mac))
+      .join("; ");
 
   beforeAll(async () => {
     sh(["ip", "netns", "add", host]);
@@ -86,7 +93,9 @@ describe.skipIf(skip)("bridge forwarding-table poisoning, from a guest's side of
     attacker.run(["ip", "addr", "add", `${netN.address}/32`, "dev", "eth0"]);
     await sinkA.start();
     writeFileSync(join(dir, "spoof.py"), SPOOFER);
-    spoofer = spawn("ip", ["netns", "exec", attacker.o.ns, "python3", join(dir, "spoof.py"), "eth0", netN.mac, netN.address], { stdio: ["ignore", "pipe", "inherit"] });
+    spoofer = spawn("ip", ["netns", "exec", attacker.o.ns, "python3", join(dir, "spoof.py"), "eth0", netN.mac, netN.address], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     await new Promise<void>((r) => spoofer!.stdout!.once("data", () => r()));
   }, 60_000);
 

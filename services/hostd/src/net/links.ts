@@ -83,8 +83,12 @@ export class Links {
 
   /** `bridge -j fdb show br <bridge>` → the forwarding entries of that bridge's ports. */
   async fdb(bridge: string): Promise<FdbEntry[]> {
-    return (JSON.parse((await run(this.exec, "bridge", ["-j", "fdb", "show", "br", bridge])) || "[]") as (FdbEntry & { flags?: string[] })[])
-      .map((e) => ({ mac: e.mac, ...(e.ifname ? { ifname: e.ifname } : {}), state: e.state ?? "", sticky: (e.flags ?? []).includes("sticky") }));
+    return (JSON.parse((await run(this.exec, "bridge", ["-j", "fdb", "show", "br", bridge])) || "[]") as (FdbEntry & { flags?: string[] })[]).map((e) => ({
+      mac: e.mac,
+      ...(e.ifname ? { ifname: e.ifname } : {}),
+      state: e.state ?? "",
+      sticky: (e.flags ?? []).includes("sticky"),
+    }));
   }
 
   /**

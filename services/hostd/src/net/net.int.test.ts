@@ -37,7 +37,12 @@ describe.skipIf(skip)("host network steps (real bridge, tap, nftables)", () => {
     const br = await links.get(n.bridge);
     expect(br).toMatchObject({ kind: "bridge", up: true, addresses: [n.subnet.replace(/0\/24$/, "1/24")] });
     const { tables } = await nft.ruleset();
-    expect(tables.filter((t) => t.name === tableName(n.bridge)).map((t) => t.family).sort()).toEqual(["bridge", "inet"]);
+    expect(
+      tables
+        .filter((t) => t.name === tableName(n.bridge))
+        .map((t) => t.family)
+        .sort(),
+    ).toEqual(["bridge", "inet"]);
   });
 
   it("refuses a subnet that another interface already uses", async () => {

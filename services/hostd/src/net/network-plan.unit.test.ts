@@ -6,7 +6,13 @@ import { allocateAddress, gatewayOf, macFor, vmNetFor } from "./vm-address.js";
 
 const ipAddrJson = JSON.stringify([
   { ifname: "lo", addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8 }] },
-  { ifname: "eth0", addr_info: [{ family: "inet", local: "203.0.113.7", prefixlen: 24 }, { family: "inet6", local: "fe80::1", prefixlen: 64 }] },
+  {
+    ifname: "eth0",
+    addr_info: [
+      { family: "inet", local: "203.0.113.7", prefixlen: 24 },
+      { family: "inet6", local: "fe80::1", prefixlen: 64 },
+    ],
+  },
   { ifname: "osbr0", addr_info: [{ family: "inet", local: "172.30.0.1", prefixlen: 16 }] },
 ]);
 
@@ -28,7 +34,18 @@ describe("the forbidden set", () => {
   it("covers metadata, RFC1918, CGNAT, link-local, loopback and the host's public network, without overlaps", () => {
     const set = forbiddenSet(hostNetworks(ipAddrJson));
     const covered = (ip: string) => set.some((e) => cidrContains(parseCidr(e.includes("/") ? e : `${e}/32`), ip));
-    for (const ip of ["169.254.169.254", "10.1.2.3", "172.16.0.1", "172.30.0.1", "192.168.1.1", "100.64.0.1", "127.0.0.53", "203.0.113.7", "203.0.113.99", "224.0.0.251"]) {
+    for (const ip of [
+      "169.254.169.254",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.30.0.1",
+      "192.168.1.1",
+      "100.64.0.1",
+      "127.0.0.53",
+      "203.0.113.7",
+      "203.0.113.99",
+      "224.0.0.251",
+    ]) {
       expect(covered(ip), ip).toBe(true);
     }
     for (const ip of ["1.1.1.1", "8.8.8.8", "198.51.100.10"]) expect(covered(ip), ip).toBe(false);
@@ -53,7 +70,12 @@ describe("guest addresses", () => {
   it("derives a locally administered unicast MAC from the address", () => {
     expect(macFor("172.30.1.2")).toBe("02:05:ac:1e:01:02");
     expect(vmNetFor("abc", "172.30.0.0/16", "172.30.0.9", "9.9.9.9")).toEqual({
-      tap: "os-abc", mac: "02:05:ac:1e:00:09", address: "172.30.0.9", prefix: 16, gateway: "172.30.0.1", dns: "9.9.9.9",
+      tap: "os-abc",
+      mac: "02:05:ac:1e:00:09",
+      address: "172.30.0.9",
+      prefix: 16,
+      gateway: "172.30.0.1",
+      dns: "9.9.9.9",
     });
   });
 });

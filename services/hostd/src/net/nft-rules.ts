@@ -98,19 +98,27 @@ export function baseChains(input: BaseRulesInput): BaseChain[] {
     { family: "inet", name: "marker", head: "", rules: [marker] },
     { family: "inet", name: "vm_src", head: "", rules: [] },
     {
-      family: "inet", name: "egress", head: "",
+      family: "inet",
+      name: "egress",
+      head: "",
       rules: [`ip daddr ${input.dns} meta l4proto { tcp, udp } th dport 53 accept`, `oifname ${br} drop`, "ip daddr @forbidden drop", "accept"],
     },
     {
-      family: "inet", name: "input", head: "type filter hook input priority filter; policy accept;",
+      family: "inet",
+      name: "input",
+      head: "type filter hook input priority filter; policy accept;",
       rules: [`iifname ${br} ct state established,related accept`, `iifname ${br} drop`],
     },
     {
-      family: "inet", name: "forward", head: "type filter hook forward priority filter; policy accept;",
+      family: "inet",
+      name: "forward",
+      head: "type filter hook forward priority filter; policy accept;",
       rules: [`oifname ${br} ct state established,related accept`, `oifname ${br} drop`, `iifname ${br} jump vm_src`, `iifname ${br} drop`],
     },
     {
-      family: "inet", name: "postrouting", head: "type nat hook postrouting priority srcnat; policy accept;",
+      family: "inet",
+      name: "postrouting",
+      head: "type nat hook postrouting priority srcnat; policy accept;",
       rules: [`ip saddr ${input.subnet} oifname != ${br} masquerade`],
     },
   ];
@@ -132,13 +140,18 @@ export function baseRulesScript(input: BaseRulesInput, present: { bridge: boolea
   const table = (family: "bridge" | "inet", extra: string[]) => [
     `table ${family} ${t} {`,
     ...extra,
-    ...baseChains(input).filter((c) => c.family === family).map((c) => `  chain ${c.name} {${c.head ? ` ${c.head}` : ""}${c.rules.map((r) => `\n    ${r}`).join("")}\n  }`),
+    ...baseChains(input)
+      .filter((c) => c.family === family)
+      .map((c) => `  chain ${c.name} {${c.head ? ` ${c.head}` : ""}${c.rules.map((r) => `\n    ${r}`).join("")}\n  }`),
     `}`,
   ];
   return [
     ...(present.bridge ? [`delete table bridge ${t}`] : []),
     ...(present.inet ? [`delete table inet ${t}`] : []),
-    ...table("bridge", total ? [TOTAL_FROM_VMS, TOTAL_TO_VMS].map((n) => `  limit ${n} { rate over ${total} bytes/second burst ${burstBytes(total)} bytes; }`) : []),
+    ...table(
+      "bridge",
+      total ? [TOTAL_FROM_VMS, TOTAL_TO_VMS].map((n) => `  limit ${n} { rate over ${total} bytes/second burst ${burstBytes(total)} bytes; }`) : [],
+    ),
     ...table("inet", [`  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} }; }`]),
     ...vms.map((v) => vmRulesScript(input.bridge, v, total > 0).trimEnd()),
     ``,
@@ -238,7 +251,10 @@ export function parseRuleset(json: string): Ruleset {
     const r = item.rule;
     if (r) {
       rules.push({
-        family: String(r.family), table: String(r.table), chain: String(r.chain), handle: Number(r.handle),
+        family: String(r.family),
+        table: String(r.table),
+        chain: String(r.chain),
+        handle: Number(r.handle),
         ...(typeof r.comment === "string" ? { comment: r.comment } : {}),
       });
     }
@@ -247,8 +263,11 @@ export function parseRuleset(json: string): Ruleset {
     const ch = item.chain;
     if (ch) {
       chains.push({
-        family: String(ch.family), table: String(ch.table), name: String(ch.name),
-        ...(typeof ch.hook === "string" ? { hook: ch.hook } : {}), ...(typeof ch.policy === "string" ? { policy: ch.policy } : {}),
+        family: String(ch.family),
+        table: String(ch.table),
+        name: String(ch.name),
+        ...(typeof ch.hook === "string" ? { hook: ch.hook } : {}),
+        ...(typeof ch.policy === "string" ? { policy: ch.policy } : {}),
       });
     }
     const l = item.limit;
@@ -257,7 +276,8 @@ export function parseRuleset(json: string): Ruleset {
     if (s && s.type === "ipv4_addr") {
       const elems = (Array.isArray(s.elem) ? s.elem : []) as JsonElem[];
       const cidrs = elems.flatMap((e): (string | [string, string])[] =>
-        typeof e === "string" ? [e] : e.prefix ? [`${e.prefix.addr}/${e.prefix.len}`] : e.range ? [e.range] : []);
+        typeof e === "string" ? [e] : e.prefix ? [`${e.prefix.addr}/${e.prefix.len}`] : e.range ? [e.range] : [],
+      );
       sets.push({ family: String(s.family), table: String(s.table), name: String(s.name), ranges: cidrRangesOf(cidrs) });
     }
   }

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { baseMarker, baseRulesScript, burstBytes, deleteRulesScript, mbitToBytesPerSec, parseRuleset, rulesOfVm, tableName, vmRuleCount, vmRulesScript } from "./nft-rules.js";
+import {
+  baseMarker,
+  baseRulesScript,
+  burstBytes,
+  deleteRulesScript,
+  mbitToBytesPerSec,
+  parseRuleset,
+  rulesOfVm,
+  tableName,
+  vmRuleCount,
+  vmRulesScript,
+} from "./nft-rules.js";
 import { vmNetFor } from "./vm-address.js";
 
 const base = { bridge: "osbr0", subnet: "172.30.0.0/16", dns: "10.0.0.2", forbidden: ["10.0.0.0/8", "169.254.0.0/16"] };
@@ -14,7 +25,9 @@ describe("nft base tables", () => {
 
   it("forwards only from known VM addresses, and then never to forbidden ranges or back onto the bridge", () => {
     expect(script).toMatch(/iifname "osbr0" jump vm_src\s+iifname "osbr0" drop/);
-    expect(script).toMatch(/chain egress \{\s+ip daddr 10\.0\.0\.2 meta l4proto \{ tcp, udp \} th dport 53 accept\s+oifname "osbr0" drop\s+ip daddr @forbidden drop\s+accept/);
+    expect(script).toMatch(
+      /chain egress \{\s+ip daddr 10\.0\.0\.2 meta l4proto \{ tcp, udp \} th dport 53 accept\s+oifname "osbr0" drop\s+ip daddr @forbidden drop\s+accept/,
+    );
     expect(script).toContain("elements = { 10.0.0.0/8, 169.254.0.0/16 }");
   });
 
@@ -35,7 +48,10 @@ describe("nft base tables", () => {
 describe("per-VM rules", () => {
   const vm = { vmId: "abc123", net, bytesPerSec: mbitToBytesPerSec(200) };
   const lines = vmRulesScript("osbr0", vm, true).trim().split("\n");
-  const chain = (c: string) => lines.filter((l) => l.startsWith(`add rule bridge oneshot_osbr0 ${c} `)).map((l) => l.replace(/^add rule bridge oneshot_osbr0 \w+ /, "").replace(/ comment "oneshot:abc123"$/, ""));
+  const chain = (c: string) =>
+    lines
+      .filter((l) => l.startsWith(`add rule bridge oneshot_osbr0 ${c} `))
+      .map((l) => l.replace(/^add rule bridge oneshot_osbr0 \w+ /, "").replace(/ comment "oneshot:abc123"$/, ""));
 
   it("are all tagged oneshot:<vmId>, and there are vmRuleCount of them (with and without the shared total)", () => {
     expect(lines).toHaveLength(vmRuleCount(true));

@@ -1,7 +1,17 @@
 import { run, type Exec } from "../host/exec.js";
 import {
-  VM_COMMENT, baseRulesScript, deleteRulesScript, parseRuleset, rulesOfVm, tableName, vmRuleCount, vmRulesScript,
-  type BaseRulesInput, type NftRuleRef, type Ruleset, type VmIsolation,
+  VM_COMMENT,
+  baseRulesScript,
+  deleteRulesScript,
+  parseRuleset,
+  rulesOfVm,
+  tableName,
+  vmRuleCount,
+  vmRulesScript,
+  type BaseRulesInput,
+  type NftRuleRef,
+  type Ruleset,
+  type VmIsolation,
 } from "./nft-rules.js";
 import { isolationProblems, type IsolationProblems } from "./ruleset-check.js";
 
@@ -35,7 +45,10 @@ export class Nft {
     const problems = isolationProblems(rs, input, vms);
     const t = tableName(input.bridge);
     if (problems.base.length) {
-      const present = { bridge: rs.tables.some((x) => x.family === "bridge" && x.name === t), inet: rs.tables.some((x) => x.family === "inet" && x.name === t) };
+      const present = {
+        bridge: rs.tables.some((x) => x.family === "bridge" && x.name === t),
+        inet: rs.tables.some((x) => x.family === "inet" && x.name === t),
+      };
       await this.apply(baseRulesScript(input, present, vms));
       return { base: "rebuilt", vms: vms.map((v) => v.vmId), problems };
     }
@@ -71,7 +84,10 @@ export class Nft {
    * rules use its shared limits too.
    */
   async ensureVmRules(bridge: string, vm: VmIsolation, shared: boolean): Promise<"present" | "added"> {
-    const mine = rulesOfVm((await this.ruleset()).rules.filter((r) => r.table === tableName(bridge)), vm.vmId);
+    const mine = rulesOfVm(
+      (await this.ruleset()).rules.filter((r) => r.table === tableName(bridge)),
+      vm.vmId,
+    );
     if (mine.length === vmRuleCount(shared)) return "present";
     await this.apply((mine.length ? deleteRulesScript(mine) : "") + vmRulesScript(bridge, vm, shared));
     return "added";

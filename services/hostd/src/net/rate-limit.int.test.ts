@@ -48,7 +48,9 @@ describe.skipIf(skip)("VM network rate limits (real taps, nft limits, floods fro
     return { passed: (p1 - p0) / secs, offered: (o1 - o0) / secs };
   }
   const report = (what: string, passedPerSec: number, offeredPerSec: number) =>
-    process.stderr.write(`RATE ${what}: configured ${rate} B/s, passed ${Math.round(passedPerSec)} B/s (${(passedPerSec / rate).toFixed(2)}x), offered ${Math.round(offeredPerSec)} B/s (${(offeredPerSec / rate).toFixed(1)}x)\n`);
+    process.stderr.write(
+      `RATE ${what}: configured ${rate} B/s, passed ${Math.round(passedPerSec)} B/s (${(passedPerSec / rate).toFixed(2)}x), offered ${Math.round(offeredPerSec)} B/s (${(offeredPerSec / rate).toFixed(1)}x)\n`,
+    );
 
   beforeAll(async () => {
     sh(["ip", "netns", "add", host]);
@@ -57,7 +59,10 @@ describe.skipIf(skip)("VM network rate limits (real taps, nft limits, floods fro
       await links.ensureTap(v.iso.net.tap, "br0", v.iso.net.mac);
       await v.guest.start();
     }
-    await nft.ensureAll(base, vms.map((v) => v.iso));
+    await nft.ensureAll(
+      base,
+      vms.map((v) => v.iso),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -88,10 +93,17 @@ describe.skipIf(skip)("VM network rate limits (real taps, nft limits, floods fro
 
   it("two VMs flooding at once share the host's total instead of getting their rate each", async () => {
     // Total = one VM's rate: without the shared limit the two would pass about 2x.
-    const rebuilt = await nft.ensureAll({ ...base, totalBytesPerSec: rate }, vms.map((v) => v.iso));
+    const rebuilt = await nft.ensureAll(
+      { ...base, totalBytesPerSec: rate },
+      vms.map((v) => v.iso),
+    );
     expect(rebuilt.base).toBe("rebuilt");
     const offered = () => vms.reduce((sum, v) => sum + v.guest.counters().tx, 0);
-    const r = await measure(vms.map((v) => floodUdp({ ns: v.guest.o.ns, to: "10.79.0.1", port: 9, ms: FLOOD_MS })), bridgeRx, offered);
+    const r = await measure(
+      vms.map((v) => floodUdp({ ns: v.guest.o.ns, to: "10.79.0.1", port: 9, ms: FLOOD_MS })),
+      bridgeRx,
+      offered,
+    );
     report("out of two VMs, total = one VM's rate", r.passed, r.offered);
     expect(r.offered / rate).toBeGreaterThan(2);
     expect(r.passed / rate).toBeGreaterThan(0.5);

@@ -1,5 +1,17 @@
 import { cidrRangesOf } from "./ipv4.js";
-import { TOTAL_FROM_VMS, TOTAL_TO_VMS, VM_COMMENT, baseChains, baseMarker, rulesOfVm, tableName, vmRuleCount, type BaseRulesInput, type Ruleset, type VmIsolation } from "./nft-rules.js";
+import {
+  TOTAL_FROM_VMS,
+  TOTAL_TO_VMS,
+  VM_COMMENT,
+  baseChains,
+  baseMarker,
+  rulesOfVm,
+  tableName,
+  vmRuleCount,
+  type BaseRulesInput,
+  type Ruleset,
+  type VmIsolation,
+} from "./nft-rules.js";
 
 export interface IsolationProblems {
   /** What is wrong with the base tables (empty: intact). Any entry means a rebuild. */
@@ -31,7 +43,8 @@ export function isolationProblems(rs: Ruleset, input: BaseRulesInput, vms: VmIso
       const live = rs.chains.find((x) => x.family === c.family && x.table === t && x.name === c.name);
       const hook = /hook (\w+)/.exec(c.head)?.[1];
       if (!live) base.push(`chain ${c.family} ${c.name} missing`);
-      else if (live.hook !== hook || (hook && live.policy !== "accept")) base.push(`chain ${c.family} ${c.name} has hook ${live.hook ?? "none"} policy ${live.policy ?? "none"}`);
+      else if (live.hook !== hook || (hook && live.policy !== "accept"))
+        base.push(`chain ${c.family} ${c.name} has hook ${live.hook ?? "none"} policy ${live.policy ?? "none"}`);
       const own = rs.rules.filter((r) => r.family === c.family && r.table === t && r.chain === c.name && !(r.comment && VM_COMMENT.test(r.comment)));
       if (own.length !== c.rules.length) base.push(`chain ${c.family} ${c.name} has ${own.length} base rules, not ${c.rules.length}`);
     }
@@ -45,7 +58,14 @@ export function isolationProblems(rs: Ruleset, input: BaseRulesInput, vms: VmIso
   }
   const want = vmRuleCount(!!input.totalBytesPerSec);
   const bad = vms
-    .map((v) => ({ vmId: v.vmId, found: rulesOfVm(rs.rules.filter((r) => r.table === t), v.vmId).length, want }))
+    .map((v) => ({
+      vmId: v.vmId,
+      found: rulesOfVm(
+        rs.rules.filter((r) => r.table === t),
+        v.vmId,
+      ).length,
+      want,
+    }))
     .filter((v) => v.found !== v.want);
   return { base, vms: bad };
 }

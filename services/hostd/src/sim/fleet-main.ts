@@ -58,11 +58,19 @@ const [runLo, runHi] = range(a["run-ms"]!);
 const [bootLo, bootHi] = range(a["boot-ms"]!);
 const t0 = performance.now();
 const fleet = await startFleet({
-  natsUrl, user: process.env.NATS_USER, password: process.env.NATS_PASSWORD,
-  hosts: int("hosts"), connections: int("connections"), prefix: a.prefix!, dir: a.dir!,
-  capacity: { vcpus: int("vcpus"), memMiB: int("mem-mib"), diskGiB: int("disk-gib") }, maxConcurrent: int("max-vms"),
+  natsUrl,
+  user: process.env.NATS_USER,
+  password: process.env.NATS_PASSWORD,
+  hosts: int("hosts"),
+  connections: int("connections"),
+  prefix: a.prefix!,
+  dir: a.dir!,
+  capacity: { vcpus: int("vcpus"), memMiB: int("mem-mib"), diskGiB: int("disk-gib") },
+  maxConcurrent: int("max-vms"),
   guest: { bootMs: uniform(bootLo, bootHi), runMs: uniform(runLo, runHi), exitCode: () => 0 },
-  heartbeatSec: int("heartbeat-sec"), fenceAfterSec: int("fence-after-sec"), inventorySec: int("inventory-sec"),
+  heartbeatSec: int("heartbeat-sec"),
+  fenceAfterSec: int("fence-after-sec"),
+  inventorySec: int("inventory-sec"),
   log,
 });
 const line = (what: string) => process.stdout.write(`${JSON.stringify({ fleet: what, ...fleet.stats(), atMs: Math.round(performance.now() - t0) })}\n`);

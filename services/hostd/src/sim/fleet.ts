@@ -65,7 +65,12 @@ export const uniform = (min: number, max: number) => (): number => min + Math.ra
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const connections: Nats[] = [];
   for (let i = 0; i < Math.max(1, o.connections); i++) {
-    connections.push(await connectNats({ url: o.natsUrl, name: `sim-fleet-${i}`, user: o.user, password: o.password, firstConnectTimeoutMs: 30_000 }, o.log.child({ conn: i })));
+    connections.push(
+      await connectNats(
+        { url: o.natsUrl, name: `sim-fleet-${i}`, user: o.user, password: o.password, firstConnectTimeoutMs: 30_000 },
+        o.log.child({ conn: i }),
+      ),
+    );
   }
   await mkdir(o.dir, { recursive: true });
   const baseImage = await writeSimImage(join(o.dir, "sim-image.raw"));
@@ -78,15 +83,25 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       const hostId = simHostId(o.prefix, i);
       const nats = connections[i % connections.length]!;
       hosts[i] = await startSimHost({
-        hostId, dir: join(o.dir, hostId), nats, log: o.log.child({ hostId }), capacity: o.capacity, maxConcurrent: o.maxConcurrent,
-        guest: o.guest, baseImage, heartbeatSec: o.heartbeatSec ?? 5, fenceAfterSec: o.fenceAfterSec ?? 30, inventorySec: o.inventorySec ?? 30,
+        hostId,
+        dir: join(o.dir, hostId),
+        nats,
+        log: o.log.child({ hostId }),
+        capacity: o.capacity,
+        maxConcurrent: o.maxConcurrent,
+        guest: o.guest,
+        baseImage,
+        heartbeatSec: o.heartbeatSec ?? 5,
+        fenceAfterSec: o.fenceAfterSec ?? 30,
+        inventorySec: o.inventorySec ?? 30,
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       });
     }
   };
   await Promise.all(Array.from({ length: o.startConcurrency ?? 32 }, worker));
   return {
-    hosts, connections,
+    hosts,
+    connections,
     stats: () => ({
       hosts: hosts.length,
       vmsStarted: hosts.reduce((n, h) => n + h.vmm.started, 0),

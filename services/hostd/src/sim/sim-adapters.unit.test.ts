@@ -25,7 +25,12 @@ afterEach(() => {
 async function drive(dir: string, key: Buffer): Promise<string> {
   const image = join(dir, "config.img");
   const net = vmNetFor("vm1", "172.30.0.0/24", "172.30.0.2", "1.1.1.1");
-  await buildConfigDrive(simDiskExec, image, configDriveFiles({ source: "script", jobId: "j1", hostname: "oneshot-vm1", timeoutSec: 60, launch: scriptLaunch(), script: "true", net, env: {} }), key);
+  await buildConfigDrive(
+    simDiskExec,
+    image,
+    configDriveFiles({ source: "script", jobId: "j1", hostname: "oneshot-vm1", timeoutSec: 60, launch: scriptLaunch(), script: "true", net, env: {} }),
+    key,
+  );
   return image;
 }
 
@@ -55,7 +60,20 @@ describe("simulated VMM", () => {
     const configDisk = await drive(d, key);
     const vmm = new SimVmm({ bootMs: () => 5, runMs: () => 20, exitCode: () => 3 });
     const consoleLog = join(d, "console.log");
-    const vm = await vmm.start({ vmId: "vm1", arch: "amd64", vcpus: 1, memMiB: 256, kernel: "k", initrd: "i", rootDisk: "r", configDisk, runDir: d, consoleLog, consoleMaxBytes: 1 << 16, accel: "tcg" });
+    const vm = await vmm.start({
+      vmId: "vm1",
+      arch: "amd64",
+      vcpus: 1,
+      memMiB: 256,
+      kernel: "k",
+      initrd: "i",
+      rootDisk: "r",
+      configDisk,
+      runDir: d,
+      consoleLog,
+      consoleMaxBytes: 1 << 16,
+      accel: "tcg",
+    });
     expect((await vmm.list()).map((v) => v.vmId)).toEqual(["vm1"]);
     expect(vm.pid).toBeGreaterThan(4_194_304); // never a real pid
     expect(await vm.exited).toEqual({ code: 0, signal: null });
@@ -73,7 +91,20 @@ describe("simulated VMM", () => {
     const d = tmp();
     const configDisk = await drive(d, newMarkerKey());
     const vmm = new SimVmm({ bootMs: () => 10_000, runMs: () => 10_000, exitCode: () => 0 });
-    const vm = await vmm.start({ vmId: "vm2", arch: "amd64", vcpus: 1, memMiB: 256, kernel: "k", initrd: "i", rootDisk: "r", configDisk, runDir: d, consoleLog: join(d, "c.log"), consoleMaxBytes: 1 << 16, accel: "tcg" });
+    const vm = await vmm.start({
+      vmId: "vm2",
+      arch: "amd64",
+      vcpus: 1,
+      memMiB: 256,
+      kernel: "k",
+      initrd: "i",
+      rootDisk: "r",
+      configDisk,
+      runDir: d,
+      consoleLog: join(d, "c.log"),
+      consoleMaxBytes: 1 << 16,
+      accel: "tcg",
+    });
     await vmm.stop("vm2", d, 1000);
     await vmm.stop("vm2", d, 1000);
     expect(await vm.exited).toEqual({ code: null, signal: "SIGKILL" });
@@ -83,8 +114,22 @@ describe("simulated VMM", () => {
   it("fails the start when the config drive has no key", async () => {
     const vmm = new SimVmm({ bootMs: () => 1, runMs: () => 1, exitCode: () => 0 });
     const d = tmp();
-    await expect(vmm.start({ vmId: "vm3", arch: "amd64", vcpus: 1, memMiB: 256, kernel: "k", initrd: "i", rootDisk: "r", configDisk: join(d, "none"), runDir: d, consoleLog: join(d, "c"), consoleMaxBytes: 1, accel: "tcg" }))
-      .rejects.toMatchObject({ name: "VmmError", vmId: "vm3" });
+    await expect(
+      vmm.start({
+        vmId: "vm3",
+        arch: "amd64",
+        vcpus: 1,
+        memMiB: 256,
+        kernel: "k",
+        initrd: "i",
+        rootDisk: "r",
+        configDisk: join(d, "none"),
+        runDir: d,
+        consoleLog: join(d, "c"),
+        consoleMaxBytes: 1,
+        accel: "tcg",
+      }),
+    ).rejects.toMatchObject({ name: "VmmError", vmId: "vm3" });
   });
 });
 

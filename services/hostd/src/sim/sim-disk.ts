@@ -17,7 +17,11 @@ const fail = (why: string): ExecResult => ({ code: 1, stdout: "", stderr: why })
  */
 export const simDiskExec: Exec = async (cmd, args) => {
   const last = args.at(-1) ?? "";
-  const exists = (p: string) => stat(p).then(() => true, () => false);
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
   switch (cmd) {
     case "cp": {
       const [src, dst] = args.filter((a) => !a.startsWith("-"));

@@ -68,7 +68,16 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
   const nft = new SimNft();
   const labels = ["arch:amd64", "vmm:qemu", "accel:tcg", "sim"];
   const registration = (): HostRegistered["data"] => ({
-    hostId, arch: "amd64", capacity: o.capacity, labels, vmm: vmm.name, accel: "tcg", emulated: false, images: ["minimal"], publicKey: key.publicKey, version: VERSION,
+    hostId,
+    arch: "amd64",
+    capacity: o.capacity,
+    labels,
+    vmm: vmm.name,
+    accel: "tcg",
+    emulated: false,
+    images: ["minimal"],
+    publicKey: key.publicKey,
+    version: VERSION,
   });
   const image = { name: "minimal", arch: "amd64" as const, kernel: o.baseImage, initrd: o.baseImage, rootfs: o.baseImage };
   const flagsPath = join(stateDir, "flags.json");
@@ -78,18 +87,45 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
   let stopping = false;
   const agent = new HostAgent(
     {
-      hostId, stateDir, store, log, done, registration, correlationId: bootId, saveFlags: (f) => saveFlags(flagsPath, f),
+      hostId,
+      stateDir,
+      store,
+      log,
+      done,
+      registration,
+      correlationId: bootId,
+      saveFlags: (f) => saveFlags(flagsPath, f),
       vm: {
-        hostId, bridge: BRIDGE, subnet: SUBNET, dns: "1.1.1.1", accel: "tcg", exec: simDiskExec, driver: vmm, links, nft,
-        netRate: { policy: { defaultMbit: 200, maxMbit: 1000, totalMbit: 0 }, shared: false }, addresses: new AddressPool(SUBNET), events: new VmEvents(store, log, () => stopping), log,
+        hostId,
+        bridge: BRIDGE,
+        subnet: SUBNET,
+        dns: "1.1.1.1",
+        accel: "tcg",
+        exec: simDiskExec,
+        driver: vmm,
+        links,
+        nft,
+        netRate: { policy: { defaultMbit: 200, maxMbit: 1000, totalMbit: 0 }, shared: false },
+        addresses: new AddressPool(SUBNET),
+        events: new VmEvents(store, log, () => stopping),
+        log,
         image: (a, name) => (a === "amd64" && name === "minimal" ? image : undefined),
         jobScript: (jobId) => readJobScript(nats, jobId),
         runnerLaunch: () => Promise.reject(new Error("a simulated host runs local (script) jobs only")),
         markDestroying: (p) => done.destroying(p),
         markDone: (vmId) => done.add(vmId, new Date()),
         // Console chunks are published as hostd does (best effort).
-        output: (rec, text, offset) => void publishMessage(nats, subjects.vmLog(hostId, rec.vmId), { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } }, rec.correlationId).catch(() => undefined),
-        consoleMaxBytes: 64 * 1024, bootTimeoutSec: 120, timeoutGraceSec: 5, poweroffGraceMs: 2_000,
+        output: (rec, text, offset) =>
+          void publishMessage(
+            nats,
+            subjects.vmLog(hostId, rec.vmId),
+            { type: "VmOutput", data: { hostId, vmId: rec.vmId, jobId: rec.jobId, text, offset } },
+            rec.correlationId,
+          ).catch(() => undefined),
+        consoleMaxBytes: 64 * 1024,
+        bootTimeoutSec: 120,
+        timeoutGraceSec: 5,
+        poweroffGraceMs: 2_000,
       },
     },
     { arch: "amd64", capacity: o.capacity, maxConcurrent: o.maxConcurrent, images: ["minimal"] },
@@ -98,7 +134,10 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
   await agent.recover(await listRunDirs(stateDir));
   if (!flags.deregistered) await agent.register("start", `host:${hostId}:registered:${bootId}`);
   const consumer = await runDurableConsumer(nats, {
-    stream: streams.events.name, durable: `hostd-${hostId}`, filterSubject: subjects.host(hostId), log,
+    stream: streams.events.name,
+    durable: `hostd-${hostId}`,
+    filterSubject: subjects.host(hostId),
+    log,
     handler: (e) => {
       o.onEvent?.(hostId, e);
       return agent.handle(e);
@@ -113,27 +152,55 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
     if (!mustFence(lease, now)) return;
     lease = markFenced(lease, now);
     log.error({ leaseMs }, "no heartbeat acknowledged within the fence lease: fencing this host");
-    void agent.fence({ trigger: "lease-expired", lostSeq: null, reason: `no heartbeat acknowledged for ${Math.round((now - lease.renewedAt) / 1000)}s` })
+    void agent
+      .fence({ trigger: "lease-expired", lostSeq: null, reason: `no heartbeat acknowledged for ${Math.round((now - lease.renewedAt) / 1000)}s` })
       .catch((err: unknown) => log.error({ err }, "fence failed"));
   };
   const leaseTimer = setInterval(checkLease, 500);
-  const stopHeartbeat = every(o.heartbeatSec, "heartbeat", async () => {
-    checkLease();
-    const { state, used } = agent.snapshot;
-    const sentAt = performance.now();
-    await publishMessage(nats, subjects.heartbeat(hostId), {
-      type: "HostHeartbeat",
-      data: { hostId, runningVms: state.running.length, used, capacity: o.capacity, accel: "tcg", draining: state.draining, uptimeSec: Math.round(process.uptime()) },
-    }, bootId);
-    lease = renew(lease, sentAt);
-  }, log);
-  const stopInventory = every(o.inventorySec, "inventory", async () => {
-    const raw = await scanMachine({ hostId, bridge: BRIDGE, stateDir, driver: vmm, links, nft });
-    await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
-  }, log);
+  const stopHeartbeat = every(
+    o.heartbeatSec,
+    "heartbeat",
+    async () => {
+      checkLease();
+      const { state, used } = agent.snapshot;
+      const sentAt = performance.now();
+      await publishMessage(
+        nats,
+        subjects.heartbeat(hostId),
+        {
+          type: "HostHeartbeat",
+          data: {
+            hostId,
+            runningVms: state.running.length,
+            used,
+            capacity: o.capacity,
+            accel: "tcg",
+            draining: state.draining,
+            uptimeSec: Math.round(process.uptime()),
+          },
+        },
+        bootId,
+      );
+      lease = renew(lease, sentAt);
+    },
+    log,
+  );
+  const stopInventory = every(
+    o.inventorySec,
+    "inventory",
+    async () => {
+      const raw = await scanMachine({ hostId, bridge: BRIDGE, stateDir, driver: vmm, links, nft });
+      await publishMessage(nats, subjects.inventory(hostId), { type: "HostInventory", data: assembleInventory(raw) }, bootId);
+    },
+    log,
+  );
 
   return {
-    hostId, agent, vmm, links, nft,
+    hostId,
+    agent,
+    vmm,
+    links,
+    nft,
     stop: async () => {
       await stopHeartbeat();
       await stopInventory();

@@ -73,9 +73,11 @@ export class SimVmm implements VmmDriver {
     const code = this.model.exitCode();
     vm.timers.push(setTimeout(() => void say("ONESHOT-AGENT-READY"), bootMs));
     vm.timers.push(setTimeout(() => void say("ONESHOT-JOB-START"), bootMs + 1));
-    vm.timers.push(setTimeout(() => {
-      void say(`ONESHOT-JOB-EXIT=${code}`).then(() => this.end(spec.vmId, { code: 0, signal: null }));
-    }, bootMs + runMs));
+    vm.timers.push(
+      setTimeout(() => {
+        void say(`ONESHOT-JOB-EXIT=${code}`).then(() => this.end(spec.vmId, { code: 0, signal: null }));
+      }, bootMs + runMs),
+    );
     return { vmId: spec.vmId, pid: vm.pid, exited };
   }
 

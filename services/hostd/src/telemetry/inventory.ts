@@ -47,7 +47,10 @@ export function assembleInventory(raw: RawInventory): HostInventory["data"] {
     taps: taps.sort().slice(0, 4096),
     disks: disks.sort().slice(0, 4096),
     nftRules: raw.nftComments.slice(0, 4096),
-    runDirs: mine.map((r) => r.path).sort().slice(0, 4096),
+    runDirs: mine
+      .map((r) => r.path)
+      .sort()
+      .slice(0, 4096),
   };
 }
 

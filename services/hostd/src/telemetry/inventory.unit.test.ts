@@ -3,8 +3,17 @@ import type { VmRecord } from "../vm/run-dir.js";
 import { assembleInventory, type RawInventory } from "./inventory.js";
 
 const rec = (vmId: string, hostId: string): VmRecord => ({
-  vmId, jobId: `loc-${vmId}`, hostId, attempt: 0, kind: "script", correlationId: "c", scheduledEventId: "e", phase: "running",
-  acceptedAt: "2026-01-01T00:00:00Z", startedAt: "2026-01-01T00:00:01Z", events: {},
+  vmId,
+  jobId: `loc-${vmId}`,
+  hostId,
+  attempt: 0,
+  kind: "script",
+  correlationId: "c",
+  scheduledEventId: "e",
+  phase: "running",
+  acceptedAt: "2026-01-01T00:00:00Z",
+  startedAt: "2026-01-01T00:00:01Z",
+  events: {},
   spec: { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 },
 });
 const link = (name: string, master?: string) => ({ name, up: true, addresses: [], ...(master ? { master } : {}) });
@@ -14,7 +23,9 @@ const raw: RawInventory = {
   bridge: "osbr0",
   vmsDir: "/s/hostd/vms",
   processes: [
-    { vmId: "mine1", pid: 10, runDir: "/s/hostd/vms/mine1" }, { vmId: "orphan1", pid: 11 }, { vmId: "theirs1", pid: 12 },
+    { vmId: "mine1", pid: 10, runDir: "/s/hostd/vms/mine1" },
+    { vmId: "orphan1", pid: 11 },
+    { vmId: "theirs1", pid: 12 },
     { vmId: "otherstate1", pid: 13, runDir: "/elsewhere/hostd/vms/otherstate1" },
   ],
   links: [link("eth0"), link("osbr0"), link("os-mine1", "osbr0"), link("os-lost1"), link("os-theirs1", "osbr1"), link("os-other", "docker0")],

@@ -9,7 +9,14 @@ import type { WarmPool } from "../agent/warm-pool.js";
 export function warmPoolMetrics(registry: Registry, pool: WarmPool): void {
   const registers = [registry];
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
   gauge("hostd_warm_pool_target", "Warm VMs this host keeps (HOSTD_WARM_POOLS, all shapes)", () => pool.pools.reduce((n, p) => n + p.size, 0));
   gauge("hostd_warm_pool_size", "Warm VMs booting or ready", () => pool.size);
   gauge("hostd_warm_pool_ready", "Warm VMs ready for a job", () => pool.ready().length);

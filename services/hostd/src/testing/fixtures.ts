@@ -13,6 +13,7 @@ export const providerNames = (): string[] => json<string[]>("provider-names.json
 export function brokerLaunches(secret: string): { name: string; launch: RunnerLaunch }[] {
   const all = json<Record<string, RunnerLaunch>>("broker-launches.json");
   return Object.entries(all).map(([name, l]) => ({
-    name, launch: { ...l, env: Object.fromEntries(Object.entries(l.env).map(([k, v]) => [k, v.replace("$SECRET", secret)])) },
+    name,
+    launch: { ...l, env: Object.fromEntries(Object.entries(l.env).map(([k, v]) => [k, v.replace("$SECRET", secret)])) },
   }));
 }

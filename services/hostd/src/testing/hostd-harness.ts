@@ -4,7 +4,18 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { decode, streams, subjects, vmIdFor, type DomainEvent, type HostHeartbeat, type HostInventory, type JobSpec, type Stored, type VmOutput } from "@oneshot/proto";
+import {
+  decode,
+  streams,
+  subjects,
+  vmIdFor,
+  type DomainEvent,
+  type HostHeartbeat,
+  type HostInventory,
+  type JobSpec,
+  type Stored,
+  type VmOutput,
+} from "@oneshot/proto";
 import type { EventStore, Nats } from "@oneshot/runtime";
 import { connectTest, freePort, startNats, waitFor, WaitAborted, type TestNats } from "@oneshot/testing";
 import { exec } from "../host/exec.js";
@@ -110,9 +121,18 @@ export class HostdHarness {
   async startHostd(): Promise<void> {
     const port = await freePort();
     const env = {
-      ...process.env, NATS_URL: this.server.url, ONESHOT_STATE_DIR: this.state, LOG_LEVEL: "debug",
-      HOSTD_HOST_ID: this.hostId, HOSTD_BRIDGE: this.names.bridge, HOSTD_SUBNET: this.names.subnet, HOSTD_HTTP_PORT: String(port),
-      HOSTD_IMAGE_DIR: testImageDir(), HOSTD_HEARTBEAT_INTERVAL: "1", HOSTD_INVENTORY_INTERVAL: "1", ...this.env,
+      ...process.env,
+      NATS_URL: this.server.url,
+      ONESHOT_STATE_DIR: this.state,
+      LOG_LEVEL: "debug",
+      HOSTD_HOST_ID: this.hostId,
+      HOSTD_BRIDGE: this.names.bridge,
+      HOSTD_SUBNET: this.names.subnet,
+      HOSTD_HTTP_PORT: String(port),
+      HOSTD_IMAGE_DIR: testImageDir(),
+      HOSTD_HEARTBEAT_INTERVAL: "1",
+      HOSTD_INVENTORY_INTERVAL: "1",
+      ...this.env,
     };
     const before = this.events.length;
     this.proc = spawn(process.execPath, [hostdMain], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -120,10 +140,15 @@ export class HostdHarness {
     this.proc.stderr!.on("data", (d: Buffer) => (this.logs += d.toString()));
     const proc = this.proc;
     process.once("exit", () => proc.kill("SIGKILL"));
-    await waitFor("hostd to register", () => {
-      if (proc.exitCode !== null) throw new Error(`hostd exited ${proc.exitCode}:\n${this.logs.slice(-4000)}`);
-      return this.events.slice(before).find((e) => e.type === "HostRegistered" && e.data.hostId === this.hostId);
-    }, 120_000, 100);
+    await waitFor(
+      "hostd to register",
+      () => {
+        if (proc.exitCode !== null) throw new Error(`hostd exited ${proc.exitCode}:\n${this.logs.slice(-4000)}`);
+        return this.events.slice(before).find((e) => e.type === "HostRegistered" && e.data.hostId === this.hostId);
+      },
+      120_000,
+      100,
+    );
   }
 
   /** Sends a signal to hostd (SIGKILL: a crash) and waits for it to exit. */
@@ -150,14 +175,21 @@ export class HostdHarness {
     const vmId = vmIdFor(jobId, 0);
     const correlationId = `test-${jobId}`;
     const spec: JobSpec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 120, ...o.spec };
-    const q = o.script !== undefined
-      ? await this.store.append(
-        { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: o.script } },
-        { correlationId, msgId: `q:${jobId}` },
-      )
-      : undefined;
+    const q =
+      o.script !== undefined
+        ? await this.store.append(
+            {
+              type: "JobQueued",
+              data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script: o.script },
+            },
+            { correlationId, msgId: `q:${jobId}` },
+          )
+        : undefined;
     const script = o.script !== undefined ? { script: o.script } : {};
-    await this.store.append({ type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0, ...script } }, { correlationId, causationId: q?.id ?? null, msgId: `sched:${jobId}:0` });
+    await this.store.append(
+      { type: "JobScheduled", data: { jobId, hostId: this.hostId, vmId, spec, attempt: 0, ...script } },
+      { correlationId, causationId: q?.id ?? null, msgId: `sched:${jobId}:0` },
+    );
     return { jobId, vmId, correlationId };
   }
 
@@ -170,16 +202,26 @@ export class HostdHarness {
   }
 
   async waitEvent<T extends DomainEvent["type"]>(type: T, vmId?: string, timeoutMs = 240_000): Promise<Stored<Extract<DomainEvent, { type: T }>>> {
-    return waitFor(`${type}${vmId ? ` of ${vmId}` : ""}`, () => {
-      const p = this.proc;
-      if (p && (p.exitCode !== null || p.signalCode !== null) && !this.expectExit) throw new WaitAborted(`hostd exited ${p.exitCode ?? p.signalCode} while waiting for ${type}:\n${this.logs.slice(-4000)}`);
-      return this.events.find((e) => e.type === type && (!vmId || (e.data as { vmId?: string }).vmId === vmId));
-    }, timeoutMs, 100, () => `hostd's last log lines:\n${this.logs.slice(-4000)}`) as Promise<Stored<Extract<DomainEvent, { type: T }>>>;
+    return waitFor(
+      `${type}${vmId ? ` of ${vmId}` : ""}`,
+      () => {
+        const p = this.proc;
+        if (p && (p.exitCode !== null || p.signalCode !== null) && !this.expectExit)
+          throw new WaitAborted(`hostd exited ${p.exitCode ?? p.signalCode} while waiting for ${type}:\n${this.logs.slice(-4000)}`);
+        return this.events.find((e) => e.type === type && (!vmId || (e.data as { vmId?: string }).vmId === vmId));
+      },
+      timeoutMs,
+      100,
+      () => `hostd's last log lines:\n${this.logs.slice(-4000)}`,
+    ) as Promise<Stored<Extract<DomainEvent, { type: T }>>>;
   }
 
   /** The VM's console as hostd published it (VmOutput chunks in offset order). */
   consoleText(vmId: string): string {
-    return [...(this.output.get(vmId) ?? [])].sort((a, b) => a.offset - b.offset).map((o) => o.text).join("");
+    return [...(this.output.get(vmId) ?? [])]
+      .sort((a, b) => a.offset - b.offset)
+      .map((o) => o.text)
+      .join("");
   }
 
   /** Whatever of a VM is still on the machine: processes, tap, nft rules, files. Empty when destroyed. */

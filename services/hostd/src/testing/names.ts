@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
  */
 export function testNames(prefix: string): { suffix: string; bridge: string; subnet: string; hostId: string } {
   const suffix = randomBytes(3).toString("hex").slice(0, 4);
-  const second = 200 + randomBytes(1)[0]! % 50;
+  const second = 200 + (randomBytes(1)[0]! % 50);
   const third = randomBytes(1)[0]!;
   return { suffix, bridge: `${prefix}${suffix}`.slice(0, 15), subnet: `10.${second}.${third}.0/24`, hostId: `test-${prefix}-${suffix}` };
 }

@@ -56,7 +56,10 @@ export function sh(args: string[], input?: string): { ok: boolean; out: string }
 }
 
 /** Runs commands inside a network namespace (an Exec for Links/Nft, and a sync helper). */
-export const nsExec = (ns: string): Exec => (cmd, args, opts) => exec("ip", ["netns", "exec", ns, cmd, ...args], opts);
+export const nsExec =
+  (ns: string): Exec =>
+  (cmd, args, opts) =>
+    exec("ip", ["netns", "exec", ns, cmd, ...args], opts);
 export const inNs = (ns: string, args: string[], input?: string) => sh(["ip", "netns", "exec", ns, ...args], input);
 
 export interface TapGuestOpts {
@@ -139,7 +142,10 @@ export class UdpSink {
   readonly got: string[] = [];
   private buf = "";
 
-  constructor(readonly ns: string, readonly port: number) {}
+  constructor(
+    readonly ns: string,
+    readonly port: number,
+  ) {}
 
   async start(): Promise<void> {
     const code = `const s=require("dgram").createSocket("udp4");s.on("message",(m)=>process.stdout.write(m.toString().slice(0,64)+"\\n"));s.bind(${this.port},()=>process.stdout.write("ready\\n"));`;
@@ -150,7 +156,9 @@ export class UdpSink {
       this.buf += d.toString();
       const lines = this.buf.split("\n");
       this.buf = lines.pop()!;
-      for (const l of lines) if (l === "ready") ready = true; else this.got.push(l);
+      for (const l of lines)
+        if (l === "ready") ready = true;
+        else this.got.push(l);
     });
     await waitFor(`udp listener in ${this.ns}`, () => ready, 10_000, 20);
   }
@@ -189,6 +197,7 @@ export function floodUdp(o: { ns?: string; to: string; port: number; ms: number 
   p.stdout.on("data", (d: Buffer) => (out += d.toString()));
   p.stderr.on("data", (d: Buffer) => (out += d.toString()));
   const done = new Promise<number>((resolve, reject) =>
-    p.on("exit", (c) => (c === 0 ? resolve(Number(out.trim().split("\n").at(-1))) : reject(new Error(`udp flood to ${o.to}: ${out}`)))));
+    p.on("exit", (c) => (c === 0 ? resolve(Number(out.trim().split("\n").at(-1))) : reject(new Error(`udp flood to ${o.to}: ${out}`)))),
+  );
   return { started, done };
 }

@@ -55,7 +55,9 @@ function envLines(what: string, env: Record<string, string>): string {
     // Never the value in the message: it may be the runner's secret.
     if (/[\r\n\0]/.test(v)) throw new ConfigDriveError(`${what} ${k}: values are one line (no newline or NUL)`);
   }
-  return Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join("");
+  return Object.entries(env)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join("");
 }
 
 /**
@@ -153,5 +155,8 @@ export async function markerKeyPresent(image: string): Promise<boolean> {
 
 /** Whether a drive image exists with a plausible size (the step's own check). */
 export async function configDriveExists(image: string): Promise<boolean> {
-  return stat(image).then((s) => s.size >= 1024 * 1024, () => false);
+  return stat(image).then(
+    (s) => s.size >= 1024 * 1024,
+    () => false,
+  );
 }

@@ -5,16 +5,30 @@ import { brokerLaunches, providerNames } from "../testing/fixtures.js";
 
 const local = { source: "script" as const, jobId: "loc-1", hostname: "oneshot-abc", timeoutSec: 90, launch: scriptLaunch(), script: "echo hi\nexit 3\n" };
 const runner = {
-  source: "runner" as const, jobId: "job-1", hostname: "h", timeoutSec: 60,
-  launch: { argv: ["/opt/actions-runner/run.sh", "--once", "two words"], env: { RUNNER_SECRET: "s3cr3t-value", URL: "https://x/?a=b c" }, user: "runner" as const },
+  source: "runner" as const,
+  jobId: "job-1",
+  hostname: "h",
+  timeoutSec: 60,
+  launch: {
+    argv: ["/opt/actions-runner/run.sh", "--once", "two words"],
+    env: { RUNNER_SECRET: "s3cr3t-value", URL: "https://x/?a=b c" },
+    user: "runner" as const,
+  },
 };
 const text = (f: Record<string, { content: string }>) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.content]));
 
 describe("config drive content (guest contract v2)", () => {
   it("writes the fixed files, the script and the script's launch (root, /bin/sh on the drive's script)", () => {
     expect(text(configDriveFiles(local))).toEqual({
-      version: "2\n", kind: "script\n", "job-id": "loc-1\n", hostname: "oneshot-abc\n", "timeout-sec": "90\n", script: "echo hi\nexit 3\n",
-      "launch/argv": "/bin/sh\n/run/oneshot/cfg/oneshot/script\n", "launch/env": "", "launch/user": "root\n",
+      version: "2\n",
+      kind: "script\n",
+      "job-id": "loc-1\n",
+      hostname: "oneshot-abc\n",
+      "timeout-sec": "90\n",
+      script: "echo hi\nexit 3\n",
+      "launch/argv": "/bin/sh\n/run/oneshot/cfg/oneshot/script\n",
+      "launch/env": "",
+      "launch/user": "root\n",
     });
   });
 

@@ -93,9 +93,17 @@ describe("VmExited verdict", () => {
   });
   it("names boot failures by cause", () => {
     expect(bootFailure({ vmmExited: true, timedOut: false, bootTimeoutSec: 9 }).code).toBe("vmm-exited");
-    expect(bootFailure({ vmmExited: false, timedOut: true, bootTimeoutSec: 9 })).toEqual({ code: "agent-timeout", reason: "no ONESHOT-AGENT-READY within 9s of the VMM start" });
-    expect(bootFailure({ vmmExited: true, timedOut: false, agentError: "bad config", bootTimeoutSec: 9 })).toEqual({ code: "agent-error", reason: "guest agent: bad config" });
+    expect(bootFailure({ vmmExited: false, timedOut: true, bootTimeoutSec: 9 })).toEqual({
+      code: "agent-timeout",
+      reason: "no ONESHOT-AGENT-READY within 9s of the VMM start",
+    });
+    expect(bootFailure({ vmmExited: true, timedOut: false, agentError: "bad config", bootTimeoutSec: 9 })).toEqual({
+      code: "agent-error",
+      reason: "guest agent: bad config",
+    });
     expect(bootFailure({ vmmExited: false, timedOut: false, killed: true, bootTimeoutSec: 9 }).code).toBe("killed");
-    expect(bootFailure({ vmmExited: true, timedOut: false, unverifiedAgentError: "initramfs: no root disk", bootTimeoutSec: 9 }).reason).toMatch(/unauthenticated.*no root disk/);
+    expect(bootFailure({ vmmExited: true, timedOut: false, unverifiedAgentError: "initramfs: no root disk", bootTimeoutSec: 9 }).reason).toMatch(
+      /unauthenticated.*no root disk/,
+    );
   });
 });

@@ -16,7 +16,11 @@ export interface DestroyDeps {
 export class DestroyError extends Error {
   override readonly name = "DestroyError";
   readonly retryable = true;
-  constructor(readonly vmId: string, readonly step: string, cause: unknown) {
+  constructor(
+    readonly vmId: string,
+    readonly step: string,
+    cause: unknown,
+  ) {
     super(`vm ${vmId}: destroy step ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }

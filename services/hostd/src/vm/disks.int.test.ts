@@ -25,7 +25,11 @@ describe.skipIf(!tools)("VM disks (real mkfs.ext4 and qemu-img)", () => {
     const fsBlocks = Number(/Block count:\s+(\d+)/.exec((await exec("dumpe2fs", ["-h", image])).stdout)?.[1]);
     const blockSize = Number(/Block size:\s+(\d+)/.exec((await exec("dumpe2fs", ["-h", image])).stdout)?.[1]);
     expect(fsBlocks * blockSize).toBe(statSync(image).size - MARKER_KEY_BLOCK);
-    expect(readFileSync(image).subarray(-MARKER_KEY_BLOCK, -MARKER_KEY_BLOCK + 87).toString()).toBe(`oneshot-marker-key-v1 ${"ab".repeat(32)}\n`);
+    expect(
+      readFileSync(image)
+        .subarray(-MARKER_KEY_BLOCK, -MARKER_KEY_BLOCK + 87)
+        .toString(),
+    ).toBe(`oneshot-marker-key-v1 ${"ab".repeat(32)}\n`);
     expect(await markerKeyPresent(image)).toBe(true);
     expect((await exec("e2label", [image])).stdout.trim()).toBe("oneshot-cfg");
     expect(await cat(image, "/oneshot/version")).toBe("2\n");
@@ -44,7 +48,11 @@ describe.skipIf(!tools)("VM disks (real mkfs.ext4 and qemu-img)", () => {
     const path = join(dir, "root.qcow2");
     expect(await ensureRootDisk(exec, { base, path, format: "qcow2", diskGiB: 2 })).toBe("created");
     expect(await ensureRootDisk(exec, { base, path, format: "qcow2", diskGiB: 2 })).toBe("present");
-    const info = JSON.parse((await exec("qemu-img", ["info", "--output=json", path])).stdout) as { format: string; "backing-filename": string; "virtual-size": number };
+    const info = JSON.parse((await exec("qemu-img", ["info", "--output=json", path])).stdout) as {
+      format: string;
+      "backing-filename": string;
+      "virtual-size": number;
+    };
     expect(info).toMatchObject({ format: "qcow2", "backing-filename": base, "virtual-size": 2 * 1024 ** 3 });
   });
 

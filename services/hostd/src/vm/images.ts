@@ -22,7 +22,11 @@ interface Manifest {
   kernelCmdline?: string;
 }
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * The images under `dir` for `arch`, as the build scripts write them (docs/guest-contract.md
@@ -39,7 +43,10 @@ export async function findImages(dir: string, arch: Arch): Promise<GuestImage[]>
   const initrd = join(d, "initrd.img");
   if (!(await exists(kernel)) || !(await exists(initrd))) return [];
   const entries = await readdir(d).catch(() => [] as string[]);
-  const extra = entries.map((f) => /^rootfs-([a-z0-9][a-z0-9-]{0,63})\.ext4$/.exec(f)?.[1]).filter((n): n is string => !!n).sort();
+  const extra = entries
+    .map((f) => /^rootfs-([a-z0-9][a-z0-9-]{0,63})\.ext4$/.exec(f)?.[1])
+    .filter((n): n is string => !!n)
+    .sort();
   const candidates: { fallbackName: string; rootfs: string; manifest: string }[] = [
     { fallbackName: "minimal", rootfs: join(d, "rootfs.ext4"), manifest: join(d, "manifest.json") },
     ...extra.map((n) => ({ fallbackName: n, rootfs: join(d, `rootfs-${n}.ext4`), manifest: join(d, `manifest-${n}.json`) })),
@@ -57,7 +64,11 @@ export async function findImages(dir: string, arch: Arch): Promise<GuestImage[]>
     const name = m.name ?? m.image ?? c.fallbackName;
     if (found.some((i) => i.name === name)) continue;
     found.push({
-      name, arch, kernel, initrd, rootfs: c.rootfs,
+      name,
+      arch,
+      kernel,
+      initrd,
+      rootfs: c.rootfs,
       ...(m.kernelVersion ? { kernelVersion: m.kernelVersion } : {}),
       ...(m.kernelCmdline ? { kernelCmdline: m.kernelCmdline } : {}),
     });

@@ -16,7 +16,10 @@ export const JOB_DRIVE_BYTES = 1024 * 1024;
 export class JobDriveError extends Error {
   override readonly name = "JobDriveError";
   readonly retryable = false;
-  constructor(readonly path: string, message: string) {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
     super(`job drive ${path}: ${message}`);
   }
 }

@@ -9,7 +9,11 @@ function readTar(b: Buffer): { name: string; mode: number; type: string; body: s
   for (let at = 0; at + 512 <= b.length;) {
     const h = b.subarray(at, at + 512);
     if (h.every((x) => x === 0)) break;
-    const field = (o: number, n: number) => h.subarray(o, o + n).toString("latin1").replace(/\0.*$/s, "");
+    const field = (o: number, n: number) =>
+      h
+        .subarray(o, o + n)
+        .toString("latin1")
+        .replace(/\0.*$/s, "");
     const sum = [...h].reduce((s, x, i) => s + (i >= 148 && i < 156 ? 32 : x), 0);
     expect(parseInt(field(148, 8), 8)).toBe(sum);
     expect(field(257, 6)).toBe("ustar");
@@ -37,7 +41,10 @@ describe("job drive archive (docs/warm-pool.md)", () => {
 describe("HOSTD_WARM_POOLS", () => {
   it("parses image/vcpus/memMiB/diskGiB=count lists and what they hold", () => {
     const pools = WarmPoolsEnv.parse("minimal/1/512/1=2, full/4/8192/20=1,minimal/2/1024/10=0");
-    expect(pools).toEqual([{ image: "minimal", vcpus: 1, memMiB: 512, diskGiB: 1, size: 2 }, { image: "full", vcpus: 4, memMiB: 8192, diskGiB: 20, size: 1 }]);
+    expect(pools).toEqual([
+      { image: "minimal", vcpus: 1, memMiB: 512, diskGiB: 1, size: 2 },
+      { image: "full", vcpus: 4, memMiB: 8192, diskGiB: 20, size: 1 },
+    ]);
     expect(poolReservation(pools.map((p) => ({ shape: { arch: "amd64", ...p }, size: p.size })))).toEqual({ vcpus: 6, memMiB: 9216, diskGiB: 22 });
     expect(WarmPoolsEnv.parse("")).toEqual([]);
   });

@@ -59,30 +59,38 @@ describe.skipIf(skip)("console markers a job cannot forge (real hostd, QEMU gues
   beforeAll(() => h.start(), T);
   afterAll(() => h.dispose(), T);
 
-  it("a job printing ONESHOT-JOB-EXIT=0 (every way it can) and then exiting 7 ends with 7, after it really finished", async () => {
-    const { vmId } = await h.schedule({ script: FORGER });
-    await h.waitEvent("VmDestroyed", vmId);
-    expect(h.vmEvents(vmId).map((e) => e.type)).toEqual(["VmBootRequested", "VmBooted", "VmExited", "VmDestroyed"]);
-    expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 7, reason: "exited" });
-    const out = h.consoleText(vmId);
-    // The fakes are output; the job ran on past them; only the agent's signed marker counted.
-    expect(out).toMatch(/^ONESHOT-JOB-EXIT=0\r?$/m);
-    expect(out).toMatch(/^still-running-after-the-fake-markers\r?$/m);
-    expect(out).toMatch(/^ONESHOT-JOB-EXIT=7 mac=[0-9a-f]{64}\r?$/m);
-    expect(h.logs).toMatch(new RegExp(`"vmId":"${vmId}".*"forgedMarkers":[3-9].*had no valid MAC`));
-  }, T);
+  it(
+    "a job printing ONESHOT-JOB-EXIT=0 (every way it can) and then exiting 7 ends with 7, after it really finished",
+    async () => {
+      const { vmId } = await h.schedule({ script: FORGER });
+      await h.waitEvent("VmDestroyed", vmId);
+      expect(h.vmEvents(vmId).map((e) => e.type)).toEqual(["VmBootRequested", "VmBooted", "VmExited", "VmDestroyed"]);
+      expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 7, reason: "exited" });
+      const out = h.consoleText(vmId);
+      // The fakes are output; the job ran on past them; only the agent's signed marker counted.
+      expect(out).toMatch(/^ONESHOT-JOB-EXIT=0\r?$/m);
+      expect(out).toMatch(/^still-running-after-the-fake-markers\r?$/m);
+      expect(out).toMatch(/^ONESHOT-JOB-EXIT=7 mac=[0-9a-f]{64}\r?$/m);
+      expect(h.logs).toMatch(new RegExp(`"vmId":"${vmId}".*"forgedMarkers":[3-9].*had no valid MAC`));
+    },
+    T,
+  );
 
-  it("a root job cannot find the key on the drive, on any block device, in any process's environment or arguments, or in the agent's memory", async () => {
-    // It reads every block device: minutes under TCG on a busy machine, past the harness's 120 s default.
-    const { vmId } = await h.schedule({ script: KEY_HUNTER, spec: { timeoutSec: 900 } });
-    await h.waitEvent("VmDestroyed", vmId);
-    expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
-    const out = h.consoleText(vmId);
-    expect(out).toMatch(/^KEY-HUNT found=none\r?$/m);
-    const memory = /KEY-HUNT agent-memory=([\w-]+)/.exec(out)?.[1];
-    expect(memory).toBeDefined();
-    expect(memory).toBe("denied");
-    expect(out).toMatch(/^CapBnd-has-ptrace=no\r?$/m);
-    console.log(JSON.stringify({ test: "key-hunt", rootJobReadsAgentMemory: memory }));
-  }, T);
+  it(
+    "a root job cannot find the key on the drive, on any block device, in any process's environment or arguments, or in the agent's memory",
+    async () => {
+      // It reads every block device: minutes under TCG on a busy machine, past the harness's 120 s default.
+      const { vmId } = await h.schedule({ script: KEY_HUNTER, spec: { timeoutSec: 900 } });
+      await h.waitEvent("VmDestroyed", vmId);
+      expect(h.vmEvents(vmId).find((e) => e.type === "VmExited")!.data).toMatchObject({ exitCode: 0, reason: "exited" });
+      const out = h.consoleText(vmId);
+      expect(out).toMatch(/^KEY-HUNT found=none\r?$/m);
+      const memory = /KEY-HUNT agent-memory=([\w-]+)/.exec(out)?.[1];
+      expect(memory).toBeDefined();
+      expect(memory).toBe("denied");
+      expect(out).toMatch(/^CapBnd-has-ptrace=no\r?$/m);
+      console.log(JSON.stringify({ test: "key-hunt", rootJobReadsAgentMemory: memory }));
+    },
+    T,
+  );
 });

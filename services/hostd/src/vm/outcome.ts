@@ -22,7 +22,12 @@ export function exitOutcome(lastExitMarker: number | undefined, cause: StopCause
 
 /** A boot that never reached the agent's ready marker, as a VmBootFailed code and reason (pure). */
 export function bootFailure(o: {
-  vmmExited: boolean; timedOut: boolean; agentError?: string | undefined; unverifiedAgentError?: string | undefined; killed?: boolean; bootTimeoutSec: number;
+  vmmExited: boolean;
+  timedOut: boolean;
+  agentError?: string | undefined;
+  unverifiedAgentError?: string | undefined;
+  killed?: boolean;
+  bootTimeoutSec: number;
 }): { code: string; reason: string } {
   if (o.killed) return { code: "killed", reason: "stopped by hostd before the guest agent was ready" };
   if (o.agentError) return { code: "agent-error", reason: `guest agent: ${o.agentError}` };

@@ -11,7 +11,13 @@ const GiB = 1024 ** 3;
  * name and renamed, so a disk that exists is complete: measure = "does it exist".
  */
 export async function ensureRootDisk(exec: Exec, o: { base: string; path: string; format: "qcow2" | "raw"; diskGiB: number }): Promise<"present" | "created"> {
-  if (await stat(o.path).then(() => true, () => false)) return "present";
+  if (
+    await stat(o.path).then(
+      () => true,
+      () => false,
+    )
+  )
+    return "present";
   const baseBytes = (await stat(o.base)).size;
   const bytes = Math.max(baseBytes, o.diskGiB * GiB);
   const tmp = `${o.path}.tmp`;

@@ -17,7 +17,8 @@ export type VmPhase = z.infer<typeof VmPhase>;
  * `[a-z]+`: `local` means a script, any other name a runner launch
  * (fixtures/vm-record-0.1.0-*.json).
  */
-const LaunchKind = z.union([z.enum(["script", "runner"]), z.string().regex(/^[a-z]{1,32}$/)])
+const LaunchKind = z
+  .union([z.enum(["script", "runner"]), z.string().regex(/^[a-z]{1,32}$/)])
   .transform((k): "script" | "runner" => (k === "script" || k === "local" ? "script" : "runner"));
 
 export const VmRecord = z.object({
@@ -80,11 +81,17 @@ export async function readRecord(runDir: string): Promise<VmRecord | undefined> 
 /** VM ids that have a run dir (any owner). */
 export async function listRunDirs(stateDir: string): Promise<string[]> {
   const entries = await readdir(vmsDir(stateDir), { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && /^[a-z0-9]{1,12}$/.test(e.name)).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && /^[a-z0-9]{1,12}$/.test(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 export async function removeRunDir(runDir: string): Promise<boolean> {
-  const existed = await readdir(runDir).then(() => true, () => false);
+  const existed = await readdir(runDir).then(
+    () => true,
+    () => false,
+  );
   await rm(runDir, { recursive: true, force: true });
   return existed;
 }

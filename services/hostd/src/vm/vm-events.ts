@@ -23,11 +23,20 @@ export class VmEvents {
    * Appends once; `duplicate` when the log already had this VM's event of this type (another
    * attempt of ours stored it). `seq`: its stream sequence when this call stored it.
    */
-  async append<T extends VmEventType>(rec: VmRecord, runDir: string | undefined, type: T, data: VmEventOf<T>["data"]): Promise<{ id: string; duplicate: boolean; seq?: number }> {
+  async append<T extends VmEventType>(
+    rec: VmRecord,
+    runDir: string | undefined,
+    type: T,
+    data: VmEventOf<T>["data"],
+  ): Promise<{ id: string; duplicate: boolean; seq?: number }> {
     const already = rec.events[type];
     if (already) return { id: already, duplicate: true };
     const order: VmEventType[] = ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed"];
-    const previous = order.slice(0, order.indexOf(type)).reverse().map((t) => rec.events[t]).find(Boolean);
+    const previous = order
+      .slice(0, order.indexOf(type))
+      .reverse()
+      .map((t) => rec.events[t])
+      .find(Boolean);
     const event = { type, data } as VmEventOf<T>;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -60,7 +60,12 @@ export interface VmDeps {
 export class BootStepError extends Error {
   override readonly name = "BootStepError";
   readonly retryable = false;
-  constructor(readonly vmId: string, readonly code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly vmId: string,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`vm ${vmId}: ${code}: ${message}`, options);
   }
 }
@@ -85,7 +90,11 @@ export class VmRunner {
   readonly done: Promise<void>;
   private resolveDone!: () => void;
 
-  constructor(protected readonly d: VmDeps, readonly rec: VmRecord, readonly runDir: string) {
+  constructor(
+    protected readonly d: VmDeps,
+    readonly rec: VmRecord,
+    readonly runDir: string,
+  ) {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -132,7 +141,9 @@ export class VmRunner {
     try {
       if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${rec.spec.arch} image ${rec.spec.image}`);
       let t = performance.now();
-      await this.step("disk", () => ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: rec.spec.diskGiB }));
+      await this.step("disk", () =>
+        ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: rec.spec.diskGiB }),
+      );
       timings.diskMs = elapsed(t);
 
       t = performance.now();
@@ -148,11 +159,23 @@ export class VmRunner {
         await writeRecord(this.runDir, rec);
         log.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
       }
-      await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, configDriveFiles({
-        source: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec, launch,
-        ...(script !== undefined ? { script } : {}), net,
-        env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
-      }), markerKey));
+      await this.step("config", () =>
+        buildConfigDrive(
+          d.exec,
+          files.configDisk,
+          configDriveFiles({
+            source: rec.kind,
+            jobId: rec.jobId,
+            hostname: `oneshot-${rec.vmId}`,
+            timeoutSec: rec.spec.timeoutSec,
+            launch,
+            ...(script !== undefined ? { script } : {}),
+            net,
+            env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
+          }),
+          markerKey,
+        ),
+      );
       timings.configMs = elapsed(t);
 
       t = performance.now();
@@ -165,11 +188,23 @@ export class VmRunner {
 
       if (this.killReason) throw new BootStepError(rec.vmId, "killed", this.killReason);
       t = spawnAt = performance.now();
-      vm = await this.step("vmm-start", () => d.driver.start({
-        vmId: rec.vmId, arch: rec.spec.arch, vcpus: rec.spec.vcpus, memMiB: rec.spec.memMiB, kernel: image.kernel, initrd: image.initrd,
-        rootDisk: files.rootDisk, configDisk: files.configDisk, net: { tap: net.tap, mac: net.mac }, runDir: this.runDir,
-        consoleLog: files.consoleLog, consoleMaxBytes: d.consoleMaxBytes, accel: d.accel,
-      }));
+      vm = await this.step("vmm-start", () =>
+        d.driver.start({
+          vmId: rec.vmId,
+          arch: rec.spec.arch,
+          vcpus: rec.spec.vcpus,
+          memMiB: rec.spec.memMiB,
+          kernel: image.kernel,
+          initrd: image.initrd,
+          rootDisk: files.rootDisk,
+          configDisk: files.configDisk,
+          net: { tap: net.tap, mac: net.mac },
+          runDir: this.runDir,
+          consoleLog: files.consoleLog,
+          consoleMaxBytes: d.consoleMaxBytes,
+          accel: d.accel,
+        }),
+      );
       timings.vmmStartMs = elapsed(t);
       tail.start();
     } catch (e) {
@@ -189,7 +224,14 @@ export class VmRunner {
       await tail.poll();
     }
     if (!markers.agentReady) {
-      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailure({
+        vmmExited: exited,
+        timedOut: !exited && !this.killReason,
+        agentError: markers.agentError,
+        unverifiedAgentError: markers.unverifiedAgentError,
+        killed: !!this.killReason,
+        bootTimeoutSec: d.bootTimeoutSec,
+      });
       await d.driver.stop(rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
       await vm.exited;
       await tail.stop();
@@ -201,7 +243,13 @@ export class VmRunner {
     const readyAt = performance.now();
     rec.phase = "running";
     await d.events.append(rec, this.runDir, "VmBooted", {
-      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings,
+      vmId: rec.vmId,
+      hostId: d.hostId,
+      jobId: rec.jobId,
+      vmm: d.driver.name,
+      accel: d.accel,
+      pid: vm.pid,
+      timings: timings as BootTimings,
     });
     log.info({ timings, pid: vm.pid }, "VM booted");
     await this.runToExit(vm, markers, tail, readyAt, () => exited, log);
@@ -259,7 +307,12 @@ export class VmRunner {
   protected async failBoot(code: string, reason: string, consoleLog: string, log: Logger): Promise<void> {
     const { rec, d } = this;
     await d.events.append(rec, this.runDir, "VmBootFailed", {
-      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, code, reason: reason.slice(0, 1024), consoleTail: await consoleTail(consoleLog),
+      vmId: rec.vmId,
+      hostId: d.hostId,
+      jobId: rec.jobId,
+      code,
+      reason: reason.slice(0, 1024),
+      consoleTail: await consoleTail(consoleLog),
     });
     await this.destroy(log);
   }
@@ -299,7 +352,8 @@ export class VmRunner {
     // A full disk must not keep VmDestroyed from the log (its capacity would stay reserved): the
     // journal only guards a crash in the next two lines, the janitor's VmVanished is the backstop.
     if (!rec.events.VmDestroyed) {
-      await d.markDestroying({ vmId: rec.vmId, jobId: rec.jobId, correlationId: rec.correlationId, causationId, removed: removed.slice(-32) })
+      await d
+        .markDestroying({ vmId: rec.vmId, jobId: rec.jobId, correlationId: rec.correlationId, causationId, removed: removed.slice(-32) })
         .catch((err: unknown) => log.warn({ err }, "cannot journal the destroy (disk full?): storing VmDestroyed without it"));
     }
     await removeRunDir(this.runDir);

@@ -30,8 +30,17 @@ export const jobDiskOf = (runDir: string): string => join(runDir, "job.raw");
 /** The record of a pool VM before it has a job: its job id is `warm-<vmId>` until the hand-over. */
 export function warmRecord(hostId: string, vmId: string, shape: WarmShape, now: Date): VmRecord {
   return {
-    vmId, jobId: `warm-${vmId}`, hostId, attempt: 0, kind: "script", spec: { ...shape, timeoutSec: 1 },
-    correlationId: `warm-${vmId}`, scheduledEventId: `warm-${vmId}`, phase: "accepted", acceptedAt: now.toISOString(), events: {},
+    vmId,
+    jobId: `warm-${vmId}`,
+    hostId,
+    attempt: 0,
+    kind: "script",
+    spec: { ...shape, timeoutSec: 1 },
+    correlationId: `warm-${vmId}`,
+    scheduledEventId: `warm-${vmId}`,
+    phase: "accepted",
+    acceptedAt: now.toISOString(),
+    events: {},
   };
 }
 
@@ -57,7 +66,13 @@ export class WarmVmRunner extends VmRunner {
   readonly warm: Promise<boolean>;
   private resolveWarm!: (ok: boolean) => void;
 
-  constructor(d: VmDeps, private readonly w: WarmDeps, rec: VmRecord, runDir: string, readonly shape: WarmShape) {
+  constructor(
+    d: VmDeps,
+    private readonly w: WarmDeps,
+    rec: VmRecord,
+    runDir: string,
+    readonly shape: WarmShape,
+  ) {
     super(d, rec, runDir);
     this.warm = new Promise((r) => (this.resolveWarm = r));
   }
@@ -102,11 +117,20 @@ export class WarmVmRunner extends VmRunner {
     try {
       if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${this.shape.arch} image ${this.shape.image}`);
       let t = performance.now();
-      await this.step("disk", () => ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: this.shape.diskGiB }));
+      await this.step("disk", () =>
+        ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: this.shape.diskGiB }),
+      );
       timings.diskMs = elapsed(t);
       t = performance.now();
       const net = this.netPlan();
-      await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, warmConfigFiles(`oneshot-${rec.vmId}`, net ? { net } : {}, { ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId }), markerKey));
+      await this.step("config", () =>
+        buildConfigDrive(
+          d.exec,
+          files.configDisk,
+          warmConfigFiles(`oneshot-${rec.vmId}`, net ? { net } : {}, { ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId }),
+          markerKey,
+        ),
+      );
       await this.step("config", () => createJobDrive(jobDisk));
       timings.configMs = elapsed(t);
       t = performance.now();
@@ -118,11 +142,24 @@ export class WarmVmRunner extends VmRunner {
       timings.netMs = elapsed(t);
       if (this.killReason) throw new BootStepError(rec.vmId, "killed", this.killReason);
       t = spawnAt = performance.now();
-      vm = await this.step("vmm-start", () => d.driver.start({
-        vmId: rec.vmId, arch: this.shape.arch, vcpus: this.shape.vcpus, memMiB: this.shape.memMiB, kernel: image.kernel, initrd: image.initrd,
-        rootDisk: files.rootDisk, configDisk: files.configDisk, jobDisk, net: { tap: net.tap, mac: net.mac }, runDir: this.runDir,
-        consoleLog: files.consoleLog, consoleMaxBytes: d.consoleMaxBytes, accel: d.accel,
-      }));
+      vm = await this.step("vmm-start", () =>
+        d.driver.start({
+          vmId: rec.vmId,
+          arch: this.shape.arch,
+          vcpus: this.shape.vcpus,
+          memMiB: this.shape.memMiB,
+          kernel: image.kernel,
+          initrd: image.initrd,
+          rootDisk: files.rootDisk,
+          configDisk: files.configDisk,
+          jobDisk,
+          net: { tap: net.tap, mac: net.mac },
+          runDir: this.runDir,
+          consoleLog: files.consoleLog,
+          consoleMaxBytes: d.consoleMaxBytes,
+          accel: d.accel,
+        }),
+      );
       timings.vmmStartMs = elapsed(t);
       tail.start();
     } catch (e) {
@@ -143,7 +180,14 @@ export class WarmVmRunner extends VmRunner {
     };
     await waitFor(() => markers.agentWarm, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentWarm) {
-      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailure({
+        vmmExited: exited,
+        timedOut: !exited && !this.killReason,
+        agentError: markers.agentError,
+        unverifiedAgentError: markers.unverifiedAgentError,
+        killed: !!this.killReason,
+        bootTimeoutSec: d.bootTimeoutSec,
+      });
       await this.stopVm(vm, tail);
       return this.retireNow(this.killReason ? this.retireReason : "boot-failed", `${f.code}: ${f.reason}`, log);
     }
@@ -151,7 +195,10 @@ export class WarmVmRunner extends VmRunner {
     timings.totalMs = elapsed(t0);
     rec.phase = "running";
     await writeRecord(this.runDir, rec);
-    await this.appendOwn({ type: "VmWarmed", data: { hostId: d.hostId, vmId: rec.vmId, shape: this.shape, vmm: d.driver.name, accel: d.accel, timings: timings as BootTimings } });
+    await this.appendOwn({
+      type: "VmWarmed",
+      data: { hostId: d.hostId, vmId: rec.vmId, shape: this.shape, vmm: d.driver.name, accel: d.accel, timings: timings as BootTimings },
+    });
     this.state = "warm";
     this.warmedAt = performance.now();
     this.bootMs = timings.totalMs;
@@ -165,7 +212,8 @@ export class WarmVmRunner extends VmRunner {
     clearTimeout(ageTimer);
     if (typeof got !== "number" || (this.state as WarmVmRunner["state"]) !== "handed-over") {
       const reason: RetireReason = got === "aged" ? "max-age" : this.killReason ? this.retireReason : "killed";
-      const detail = got === "aged" ? `warm for ${Math.round(this.w.maxAgeMs / 1000)}s (HOSTD_WARM_MAX_AGE_SEC)` : this.killReason ?? "the VMM ended on its own";
+      const detail =
+        got === "aged" ? `warm for ${Math.round(this.w.maxAgeMs / 1000)}s (HOSTD_WARM_MAX_AGE_SEC)` : (this.killReason ?? "the VMM ended on its own");
       this.state = "retired";
       await this.stopVm(vm, tail);
       return this.retireNow(reason, detail, log);
@@ -186,7 +234,11 @@ export class WarmVmRunner extends VmRunner {
       }
       const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
       const jobFiles = configDriveFiles({
-        source: rec.kind, jobId: rec.jobId, hostname: `oneshot-${rec.vmId}`, timeoutSec: rec.spec.timeoutSec, launch,
+        source: rec.kind,
+        jobId: rec.jobId,
+        hostname: `oneshot-${rec.vmId}`,
+        timeoutSec: rec.spec.timeoutSec,
+        launch,
         ...(script !== undefined ? { script } : {}),
         env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
       });
@@ -203,7 +255,14 @@ export class WarmVmRunner extends VmRunner {
     }
     await waitFor(() => markers.agentReady, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentReady) {
-      const f = bootFailure({ vmmExited: exited, timedOut: !exited && !this.killReason, agentError: markers.agentError, unverifiedAgentError: markers.unverifiedAgentError, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailure({
+        vmmExited: exited,
+        timedOut: !exited && !this.killReason,
+        agentError: markers.agentError,
+        unverifiedAgentError: markers.unverifiedAgentError,
+        killed: !!this.killReason,
+        bootTimeoutSec: d.bootTimeoutSec,
+      });
       await this.stopVm(vm, tail);
       jlog.warn({ code: f.code }, "warm VM did not take its job");
       return this.failBoot(f.code, f.reason, files.consoleLog, jlog);
@@ -212,7 +271,15 @@ export class WarmVmRunner extends VmRunner {
     const handOverMs = elapsed(placementReadAt);
     await this.claimed;
     await d.events.append(rec, this.runDir, "VmBooted", {
-      vmId: rec.vmId, hostId: d.hostId, jobId: rec.jobId, vmm: d.driver.name, accel: d.accel, pid: vm.pid, timings: timings as BootTimings, start: "warm", handOverMs,
+      vmId: rec.vmId,
+      hostId: d.hostId,
+      jobId: rec.jobId,
+      vmm: d.driver.name,
+      accel: d.accel,
+      pid: vm.pid,
+      timings: timings as BootTimings,
+      start: "warm",
+      handOverMs,
     });
     jlog.info({ handOverMs, warmForMs: Math.round(readyAt - (this.warmedAt ?? readyAt)) }, "job handed to a warm VM");
     await this.runToExit(vm, markers, tail, readyAt, () => exited, jlog);
@@ -247,8 +314,10 @@ export class WarmVmRunner extends VmRunner {
     d.addresses.release(rec.vmId);
     await removeRunDir(this.runDir);
     removed.push(`rundir:${this.runDir}`);
-    await this.appendOwn({ type: "WarmVmRetired", data: { hostId: d.hostId, vmId: rec.vmId, reason, detail: detail.slice(0, 512), removed: removed.slice(-32) } })
-      .catch((err: unknown) => log.warn({ err }, "cannot append WarmVmRetired"));
+    await this.appendOwn({
+      type: "WarmVmRetired",
+      data: { hostId: d.hostId, vmId: rec.vmId, reason, detail: detail.slice(0, 512), removed: removed.slice(-32) },
+    }).catch((err: unknown) => log.warn({ err }, "cannot append WarmVmRetired"));
     log.info({ reason, detail }, "warm VM retired");
   }
 
@@ -273,7 +342,11 @@ export function warmConfigFiles(hostname: string, o: { net?: import("../net/vm-a
     version: file("2\n"),
     kind: file("warm\n"),
     hostname: file(`${hostname}\n`),
-    env: file(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join("")),
+    env: file(
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(""),
+    ),
   };
   if (o.net) files.net = file(`address=${o.net.address}/${o.net.prefix}\ngateway=${o.net.gateway}\ndns=${o.net.dns}\n`);
   return files;

@@ -60,7 +60,12 @@ export const REFUSAL_CODES = ["no-sandbox", "no-cgroup"] as const;
 export class VmmError extends Error {
   override readonly name = "VmmError";
   readonly retryable = false;
-  constructor(readonly vmId: string, readonly code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly vmId: string,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`vm ${vmId}: ${message}`, options);
   }
   /** The host refused to boot (a missing jail piece), rather than the VMM failing. */

@@ -47,23 +47,41 @@ export async function loadFirecracker(): Promise<Factory | undefined> {
  * Picks the VMM: `qemu`, `firecracker` (an error when its driver is missing or does not work
  * here), or `auto` (Firecracker when present and its probe passes, else QEMU).
  */
-export async function selectDriver(choice: "auto" | "qemu" | "firecracker", arch: Arch, deps: DriverDeps): Promise<{ driver: VmmDriver; probe: ProbeResult; why: string }> {
+export async function selectDriver(
+  choice: "auto" | "qemu" | "firecracker",
+  arch: Arch,
+  deps: DriverDeps,
+): Promise<{ driver: VmmDriver; probe: ProbeResult; why: string }> {
   const qemu = async (why: string) => {
-    const driver = createQemuDriver({ exec: deps.exec, uidBase: deps.uidBase, tscKhz: deps.tscKhz, allowNoSandbox: deps.allowNoSandbox,
-      cgroups: deps.cgroups, cgroupPolicy: deps.cgroupPolicy === "required" ? "required" : "auto" });
+    const driver = createQemuDriver({
+      exec: deps.exec,
+      uidBase: deps.uidBase,
+      tscKhz: deps.tscKhz,
+      allowNoSandbox: deps.allowNoSandbox,
+      cgroups: deps.cgroups,
+      cgroupPolicy: deps.cgroupPolicy === "required" ? "required" : "auto",
+    });
     const probe = await driver.probe(arch);
     if (!probe.ok) throw new DriverUnavailableError(`QEMU cannot run ${arch} guests here: ${probe.reason}`);
     // Said once at start: whether VMs get the seccomp filter, and what happens when they cannot.
     const sb = driver.lastSandboxProbe;
     if (!sb || sb.ok) deps.log.info({ sandbox: "on" }, "QEMU seccomp sandbox available: every VM gets -sandbox");
-    else if (deps.allowNoSandbox) deps.log.warn({ sandbox: "off", reason: sb.reason }, "QEMU seccomp sandbox unavailable: HOSTD_ALLOW_NO_SANDBOX=1, VMs boot WITHOUT it");
-    else deps.log.error({ sandbox: "refused", reason: sb.reason }, "QEMU seccomp sandbox unavailable: boots fail (VmBootFailed no-sandbox) until it works or HOSTD_ALLOW_NO_SANDBOX=1");
+    else if (deps.allowNoSandbox)
+      deps.log.warn({ sandbox: "off", reason: sb.reason }, "QEMU seccomp sandbox unavailable: HOSTD_ALLOW_NO_SANDBOX=1, VMs boot WITHOUT it");
+    else
+      deps.log.error(
+        { sandbox: "refused", reason: sb.reason },
+        "QEMU seccomp sandbox unavailable: boots fail (VmBootFailed no-sandbox) until it works or HOSTD_ALLOW_NO_SANDBOX=1",
+      );
     return { driver, probe, why };
   };
   if (choice === "qemu") return qemu("HOSTD_VMM=qemu");
   const factory = await loadFirecracker();
   if (!factory) {
-    if (choice === "firecracker") throw new DriverUnavailableError("HOSTD_VMM=firecracker, but this hostd has no Firecracker driver yet (services/hostd/src/vmm/firecracker/index.ts exports no factory)");
+    if (choice === "firecracker")
+      throw new DriverUnavailableError(
+        "HOSTD_VMM=firecracker, but this hostd has no Firecracker driver yet (services/hostd/src/vmm/firecracker/index.ts exports no factory)",
+      );
     return qemu("auto: no Firecracker driver in this build");
   }
   const driver = await factory(deps);

@@ -7,7 +7,10 @@ const app = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
 function jwt(claims: Record<string, unknown>, o: { alg?: string; key?: typeof app.privateKey } = {}): string {
   const head = `${b64url({ alg: o.alg ?? "RS256", typ: "JWT" })}.${b64url(claims)}`;
-  return `${head}.${createSign("RSA-SHA256").update(head).sign(o.key ?? app.privateKey).toString("base64url")}`;
+  return `${head}.${createSign("RSA-SHA256")
+    .update(head)
+    .sign(o.key ?? app.privateKey)
+    .toString("base64url")}`;
 }
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -19,7 +22,8 @@ describe("GitHub API stand-in", () => {
   afterAll(async () => {
     await gh?.close();
   });
-  const token = (auth: string) => fetch(`${gh.url}/app/installations/42/access_tokens`, { method: "POST", headers: { authorization: auth, accept: "application/vnd.github+json" } });
+  const token = (auth: string) =>
+    fetch(`${gh.url}/app/installations/42/access_tokens`, { method: "POST", headers: { authorization: auth, accept: "application/vnd.github+json" } });
   const jit = (auth: string, body: unknown, path = "/orgs/acme/actions/runners/generate-jitconfig") =>
     fetch(`${gh.url}${path}`, { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: JSON.stringify(body) });
 
@@ -65,7 +69,11 @@ describe("GitLab API stand-in", () => {
     await gl?.close();
   });
   const call = (method: string, path: string, body?: unknown, token = "glpat-x") =>
-    fetch(`${gl.url}/api/v4${path}`, { method, headers: { "private-token": token, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    fetch(`${gl.url}/api/v4${path}`, {
+      method,
+      headers: { "private-token": token, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
 
   it("checks the token, serves job tags, creates and deletes runners as GitLab validates them", async () => {
     gl.setJobTags(1, 2, ["oneshot"]);
@@ -74,7 +82,10 @@ describe("GitLab API stand-in", () => {
     expect((await call("GET", "/projects/1/jobs/3")).status).toBe(404);
     expect((await call("POST", "/user/runners", { runner_type: "bogus" })).status).toBe(400);
     expect((await call("POST", "/user/runners", { runner_type: "project_type" })).status).toBe(400);
-    const created = (await (await call("POST", "/user/runners", { runner_type: "project_type", project_id: 1, tag_list: ["oneshot"] })).json()) as { id: number; token: string };
+    const created = (await (await call("POST", "/user/runners", { runner_type: "project_type", project_id: 1, tag_list: ["oneshot"] })).json()) as {
+      id: number;
+      token: string;
+    };
     expect(created.token).toMatch(/^glrt-/);
     expect((await call("DELETE", `/runners/${created.id}`)).status).toBe(204);
     expect((await call("DELETE", `/runners/${created.id}`)).status).toBe(404);

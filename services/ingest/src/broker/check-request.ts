@@ -53,7 +53,12 @@ export function checkRequest(f: RequestFacts): Verdict {
   }
   const latest = f.jobEvents.reduce((a, e) => (e.type === "JobRequeued" ? Math.max(a, e.data.attempt) : a), 0);
   if (f.placement.attempt !== latest) {
-    return { ok: false, code: "not-runnable", message: `VM ${vmId} is attempt ${f.placement.attempt} of job ${jobId}; its latest is ${latest}`, provider: source.provider };
+    return {
+      ok: false,
+      code: "not-runnable",
+      message: `VM ${vmId} is attempt ${f.placement.attempt} of job ${jobId}; its latest is ${latest}`,
+      provider: source.provider,
+    };
   }
   if (foldHistory(f.jobEvents, 0).ended) return { ok: false, code: "not-runnable", message: `job ${jobId} has already ended`, provider: source.provider };
   return { ok: true, source };

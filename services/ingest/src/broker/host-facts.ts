@@ -32,9 +32,11 @@ export class HostFacts {
     const prev = this.queue.get(hostId) ?? Promise.resolve();
     const next = prev.catch(() => undefined).then(() => this.refresh(hostId));
     this.queue.set(hostId, next);
-    void next.finally(() => {
-      if (this.queue.get(hostId) === next) this.queue.delete(hostId);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.queue.get(hostId) === next) this.queue.delete(hostId);
+      })
+      .catch(() => undefined);
     return next;
   }
 
@@ -46,22 +48,30 @@ export class HostFacts {
     const lastSelf = await this.store.lastSeq(self);
     if (lastSelf > known.selfSeq) {
       const k = known;
-      await this.store.replay(self, (e) => {
-        if (e.type === "HostRegistered") k.key = e.data.publicKey;
-      }, { startSeq: known.selfSeq + 1, untilSeq: lastSelf });
+      await this.store.replay(
+        self,
+        (e) => {
+          if (e.type === "HostRegistered") k.key = e.data.publicKey;
+        },
+        { startSeq: known.selfSeq + 1, untilSeq: lastSelf },
+      );
       known.selfSeq = lastSelf;
     }
     const last = await this.store.lastSeq(subject);
     if (last > known.seq) {
       const k = known;
-      await this.store.replay(subject, (e) => {
-        // A registration here predates `.self`: only the newest of the two subjects counts.
-        if (e.type === "HostRegistered" && k.selfSeq === 0) k.key = e.data.publicKey;
-        if (e.type === "JobScheduled") {
-          k.placements.set(e.data.vmId, { jobId: e.data.jobId, attempt: e.data.attempt });
-          if (k.placements.size > MAX_PLACEMENTS) k.placements.delete(k.placements.keys().next().value!);
-        }
-      }, { startSeq: known.seq + 1, untilSeq: last });
+      await this.store.replay(
+        subject,
+        (e) => {
+          // A registration here predates `.self`: only the newest of the two subjects counts.
+          if (e.type === "HostRegistered" && k.selfSeq === 0) k.key = e.data.publicKey;
+          if (e.type === "JobScheduled") {
+            k.placements.set(e.data.vmId, { jobId: e.data.jobId, attempt: e.data.attempt });
+            if (k.placements.size > MAX_PLACEMENTS) k.placements.delete(k.placements.keys().next().value!);
+          }
+        },
+        { startSeq: known.seq + 1, untilSeq: last },
+      );
       known.seq = last;
     }
     const { key, placements } = known;

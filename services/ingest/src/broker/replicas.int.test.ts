@@ -18,7 +18,8 @@ import { RUNNER_REPLIES_BUCKET, RUNNER_REPLIES_TTL_MS } from "./shared-replies.j
 // queue group hands the retry to the OTHER replica: the runner must not be minted twice
 // (GitHub answers a second generate-jitconfig for the same name with 409).
 const skip = missing("nats");
-const pem = (k: ReturnType<typeof generateKeyPairSync>["privateKey"] | ReturnType<typeof generateKeyPairSync>["publicKey"], type: "pkcs8" | "spki") => k.export({ type, format: "pem" }).toString();
+const pem = (k: ReturnType<typeof generateKeyPairSync>["privateKey"] | ReturnType<typeof generateKeyPairSync>["publicKey"], type: "pkcs8" | "spki") =>
+  k.export({ type, format: "pem" }).toString();
 
 describe.skipIf(skip)("runner broker with two ingest replicas (real NATS, GitHub stand-in)", () => {
   let server: TestNats;
@@ -32,8 +33,17 @@ describe.skipIf(skip)("runner broker with two ingest replicas (real NATS, GitHub
     conns.push(c);
     const replies = await ensureKv(c.nats, RUNNER_REPLIES_BUCKET, { ttlMs: RUNNER_REPLIES_TTL_MS });
     const b = startRunnerBroker({
-      nats: c.nats, store: c.store, log: capturingLogger().log, metrics: ingestMetrics(new Registry()), newId: newEventId, replies, holder: name,
-      providers: providerMap([githubProvider({ runnerGroupId: 3, mint: githubJitMinter({ appId: "4242", privateKey: pem(app.privateKey, "pkcs8"), baseUrl: github.url }) }), localProvider()]),
+      nats: c.nats,
+      store: c.store,
+      log: capturingLogger().log,
+      metrics: ingestMetrics(new Registry()),
+      newId: newEventId,
+      replies,
+      holder: name,
+      providers: providerMap([
+        githubProvider({ runnerGroupId: 3, mint: githubJitMinter({ appId: "4242", privateKey: pem(app.privateKey, "pkcs8"), baseUrl: github.url }) }),
+        localProvider(),
+      ]),
     });
     brokers.push(b);
     return b;
@@ -79,6 +89,10 @@ describe.skipIf(skip)("runner broker with two ingest replicas (real NATS, GitHub
     for (const r of ok) expect(r).toEqual(ok[0]);
     // Any that were not answered with the runner were told to ask again, never minted anew.
     for (const r of answers.filter((x) => !x.ok)) expect(r).toMatchObject({ code: "provider-error", message: expect.stringMatching(/ask again/) });
-    expect(mints().slice(before).map((c) => c.status)).toEqual([201]);
+    expect(
+      mints()
+        .slice(before)
+        .map((c) => c.status),
+    ).toEqual([201]);
   });
 });

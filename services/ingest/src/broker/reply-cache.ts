@@ -6,7 +6,11 @@
  */
 export class ReplyCache<T> {
   private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
-  constructor(private readonly ttlMs: number, private readonly now: () => number = Date.now, private readonly maxEntries = 10_000) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+    private readonly maxEntries = 10_000,
+  ) {}
 
   get(key: string, make: () => Promise<T>, keep: (v: T) => boolean): Promise<T> {
     const t = this.now();

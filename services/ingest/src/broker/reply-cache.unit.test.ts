@@ -23,8 +23,25 @@ describe("reply cache", () => {
 
   it("stays bounded", async () => {
     const cache = new ReplyCache<number>(60_000, () => 0, 3);
-    for (let i = 0; i < 10; i++) await cache.get(`k${i}`, () => Promise.resolve(i), () => true);
-    expect(await cache.get("k0", () => Promise.resolve(-1), () => true)).toBe(-1);
-    expect(await cache.get("k9", () => Promise.resolve(-1), () => true)).toBe(9);
+    for (let i = 0; i < 10; i++)
+      await cache.get(
+        `k${i}`,
+        () => Promise.resolve(i),
+        () => true,
+      );
+    expect(
+      await cache.get(
+        "k0",
+        () => Promise.resolve(-1),
+        () => true,
+      ),
+    ).toBe(-1);
+    expect(
+      await cache.get(
+        "k9",
+        () => Promise.resolve(-1),
+        () => true,
+      ),
+    ).toBe(9);
   });
 });

@@ -14,7 +14,10 @@ import type { KV } from "@nats-io/kv";
 type Result = RunnerConfigReply["data"]["result"];
 type Failure = Extract<Result, { ok: false }>;
 /** A reply and the provider it was for (the metrics label: `source.provider`, or `unknown` before the job is known). */
-interface Answer { provider: string; result: Result }
+interface Answer {
+  provider: string;
+  result: Result;
+}
 
 export interface BrokerDeps {
   nats: Nats;
@@ -76,7 +79,12 @@ async function answer(d: BrokerDeps, hosts: HostFacts, replies: ReplyCache<Answe
   const reply = ({ provider, result }: Answer) => {
     d.metrics.brokerRequests.inc({ provider, outcome: result.ok ? "ok" : result.code });
     timer({ provider });
-    m.respond(encode({ type: "RunnerConfigReply", data: { jobId, result } }, { id: d.newId(), occurredAt: (d.now?.() ?? new Date()).toISOString(), correlationId, causationId }));
+    m.respond(
+      encode(
+        { type: "RunnerConfigReply", data: { jobId, result } },
+        { id: d.newId(), occurredAt: (d.now?.() ?? new Date()).toISOString(), correlationId, causationId },
+      ),
+    );
   };
   const unknown = (result: Result): Answer => ({ provider: "unknown", result });
 
@@ -113,7 +121,14 @@ async function mint(d: BrokerDeps, hosts: HostFacts, subject: string, req: Runne
       d.store.readAggregate(subjects.job(req.jobId)),
       hosts.of(req.hostId),
     ]);
-    const verdict = checkRequest({ subject, request: req, vmEvents: vm.events, jobEvents: job.events, registeredKey: host.key, placement: host.placement(req.vmId) });
+    const verdict = checkRequest({
+      subject,
+      request: req,
+      vmEvents: vm.events,
+      jobEvents: job.events,
+      registeredKey: host.key,
+      placement: host.placement(req.vmId),
+    });
     if (!verdict.ok) return { provider: verdict.provider ?? provider, result: failure(verdict.code, verdict.message) };
     const { source } = verdict;
     provider = source.provider;
@@ -124,7 +139,9 @@ async function mint(d: BrokerDeps, hosts: HostFacts, subject: string, req: Runne
     if (problem) return { provider, result: failure("invalid", `job ${req.jobId} ${problem}`) };
 
     const minted = await p.runners.mintLaunch({
-      jobId: req.jobId, source, runnerName: runnerNameFor(req.hostId, req.vmId),
+      jobId: req.jobId,
+      source,
+      runnerName: runnerNameFor(req.hostId, req.vmId),
       jobEnded: async () => {
         const now = await d.store.readAggregate(subjects.job(req.jobId));
         return foldHistory(now.events, now.lastSeq).ended;
@@ -133,10 +150,16 @@ async function mint(d: BrokerDeps, hosts: HostFacts, subject: string, req: Runne
     // proto's schema is the contract with hostd and the agent; its issues name fields, never values.
     const launch = RunnerLaunch.safeParse(minted.launch);
     if (!launch.success) {
-      log.error({ provider, fields: launch.error.issues.map((i) => i.path.map(String).join(".")).slice(0, 5) }, "the provider made a launch that is not a RunnerLaunch");
+      log.error(
+        { provider, fields: launch.error.issues.map((i) => i.path.map(String).join(".")).slice(0, 5) },
+        "the provider made a launch that is not a RunnerLaunch",
+      );
       return { provider, result: failure("provider-error", `ingest made an invalid ${provider} runner launch`) };
     }
-    return { provider, result: { ok: true, provider: p.name, runnerName: minted.runnerName, sealed: sealedBox.seal(JSON.stringify(launch.data), req.publicKey) } };
+    return {
+      provider,
+      result: { ok: true, provider: p.name, runnerName: minted.runnerName, sealed: sealedBox.seal(JSON.stringify(launch.data), req.publicKey) },
+    };
   } catch (e) {
     if (e instanceof ProviderError) return { provider, result: failure(e.code, e.message, e.retryAfterSec) };
     log.error({ provider, err: (e as Error).message }, "runner config request failed");

@@ -27,7 +27,8 @@ export class SharedReplies<T> {
   async get(key: string, make: () => Promise<T>, keep: (v: T) => boolean, pending: () => T): Promise<T> {
     const kv = this.kv;
     if (!kv) {
-      if (!this.warned) this.o.log.warn({ bucket: RUNNER_REPLIES_BUCKET }, "no shared reply bucket: with several ingest replicas a host's retry may be minted twice");
+      if (!this.warned)
+        this.o.log.warn({ bucket: RUNNER_REPLIES_BUCKET }, "no shared reply bucket: with several ingest replicas a host's retry may be minted twice");
       this.warned = true;
       return make();
     }
@@ -37,7 +38,7 @@ export class SharedReplies<T> {
     const deadline = now() + claimTimeout;
     for (;;) {
       const entry = await kv.get(k).catch(() => null);
-      const value = entry && entry.operation === "PUT" ? (entry.json<Stored<T>>()) : undefined;
+      const value = entry && entry.operation === "PUT" ? entry.json<Stored<T>>() : undefined;
       if (value?.state === "done") return value.answer;
       if (value?.state === "pending" && now() - value.at < claimTimeout) {
         if (now() > deadline) return pending();
@@ -59,7 +60,10 @@ export class SharedReplies<T> {
         await kv.delete(k).catch(() => undefined);
         throw e;
       }
-      if (keep(answer)) await kv.put(k, JSON.stringify({ state: "done", answer } satisfies Stored<T>)).catch((e: unknown) => this.o.log.warn({ err: e }, "cannot share the reply: another replica may mint again on a retry"));
+      if (keep(answer))
+        await kv
+          .put(k, JSON.stringify({ state: "done", answer } satisfies Stored<T>))
+          .catch((e: unknown) => this.o.log.warn({ err: e }, "cannot share the reply: another replica may mint again on a retry"));
       else await kv.delete(k).catch(() => undefined);
       return answer;
     }

@@ -1,7 +1,10 @@
 export class BodyTooLarge extends Error {
   override readonly name = "BodyTooLarge";
   readonly retryable = false;
-  constructor(readonly max: number, readonly declared?: number) {
+  constructor(
+    readonly max: number,
+    readonly declared?: number,
+  ) {
     super(declared !== undefined ? `body of ${declared} bytes is over the ${max}-byte cap` : `body is over the ${max}-byte cap`);
   }
 }

@@ -3,7 +3,10 @@ import { isRetryable } from "@oneshot/runtime";
 export class DeadlineExceeded extends Error {
   override readonly name = "DeadlineExceeded";
   readonly retryable = true;
-  constructor(readonly ms: number, cause?: unknown) {
+  constructor(
+    readonly ms: number,
+    cause?: unknown,
+  ) {
     super(`not stored within ${ms} ms`, cause === undefined ? undefined : { cause });
   }
 }

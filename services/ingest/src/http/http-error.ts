@@ -2,7 +2,11 @@
 export class HttpError extends Error {
   override readonly name = "HttpError";
   readonly retryable: boolean;
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
     this.retryable = status >= 500;
   }

@@ -23,8 +23,17 @@ describe.skipIf(skip)("ingest HTTP limits (real nats-server, real node:http)", (
     // Two deliveries that send their headers and then a body that never ends.
     const slow = [0, 1].map(() => {
       const req = request({
-        host: hostname, port, path: "/webhooks/github", method: "POST",
-        headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign("{}"), "content-length": "5000" },
+        host: hostname,
+        port,
+        path: "/webhooks/github",
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "workflow_job",
+          "x-github-delivery": deliveryId(),
+          "x-hub-signature-256": sign("{}"),
+          "content-length": "5000",
+        },
       });
       req.on("error", () => undefined);
       req.write("{");
@@ -37,7 +46,11 @@ describe.skipIf(skip)("ingest HTTP limits (real nats-server, real node:http)", (
     for (const r of slow) r.destroy();
     await new Promise((r) => setTimeout(r, 300));
     // A free slot again: this one is judged on its merits (unsigned → 401), not refused for load.
-    const after = await fetch(`${t.base}/webhooks/github`, { method: "POST", headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId() }, body: "{}" });
+    const after = await fetch(`${t.base}/webhooks/github`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId() },
+      body: "{}",
+    });
     expect(after.status).not.toBe(503);
   });
 });

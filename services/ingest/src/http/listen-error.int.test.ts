@@ -25,11 +25,23 @@ describe.skipIf(skip)("ingest that cannot listen", () => {
   });
 
   const start = (env: Record<string, string>) =>
-    spawnSync(process.execPath, [main], { env: { ...process.env, NATS_URL: server.url, ONESHOT_API_TOKEN: "t", INGEST_HOST: "127.0.0.1", LOG_LEVEL: "error", ...env }, encoding: "utf8", timeout: 30_000 });
+    spawnSync(process.execPath, [main], {
+      env: { ...process.env, NATS_URL: server.url, ONESHOT_API_TOKEN: "t", INGEST_HOST: "127.0.0.1", LOG_LEVEL: "error", ...env },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
 
   it.each([
-    ["its webhook port", { INGEST_PORT: "TAKEN" }, /^oneshot-ingest: cannot listen on 127\.0\.0\.1:\d+ for webhooks and the job API \(INGEST_PORT\): the address is in use/],
-    ["its ops port", { INGEST_PORT: "FREE", INGEST_HTTP_PORT: "TAKEN" }, /^oneshot-ingest: cannot listen on \S+:\d+ for health and metrics: the address is in use/],
+    [
+      "its webhook port",
+      { INGEST_PORT: "TAKEN" },
+      /^oneshot-ingest: cannot listen on 127\.0\.0\.1:\d+ for webhooks and the job API \(INGEST_PORT\): the address is in use/,
+    ],
+    [
+      "its ops port",
+      { INGEST_PORT: "FREE", INGEST_HTTP_PORT: "TAKEN" },
+      /^oneshot-ingest: cannot listen on \S+:\d+ for health and metrics: the address is in use/,
+    ],
   ])("stops with one line when %s is taken", async (_what, env, line) => {
     const free = String(await freePort());
     const r = start(Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === "TAKEN" ? String(taken) : free])));

@@ -21,7 +21,11 @@ describe.skipIf(skip)("ingest while NATS is down (real nats-server, stopped and 
     expect(down.status).toBe(503);
     expect(down.headers.get("retry-after")).toBe("5");
     expect(await down.json()).toEqual({ error: "event store unavailable; deliver again later" });
-    const job = await fetch(`${t.base}/v1/jobs`, { method: "POST", headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ script: "true", vcpus: 1, memMiB: 256, timeoutSec: 60 }) });
+    const job = await fetch(`${t.base}/v1/jobs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ script: "true", vcpus: 1, memMiB: 256, timeoutSec: 60 }),
+    });
     expect(job.status).toBe(503);
 
     await t.natsServer.restart();

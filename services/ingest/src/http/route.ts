@@ -26,8 +26,14 @@ export interface RouteDeps {
 }
 
 export const jobDefaults = (c: IngestConfig): JobDefaults => ({
-  vcpus: c.INGEST_DEFAULT_VCPUS, memGiB: c.INGEST_DEFAULT_MEM_GIB, arch: c.INGEST_DEFAULT_ARCH, maxVcpus: c.INGEST_MAX_VCPUS,
-  maxMemGiB: c.INGEST_MAX_MEM_GIB, diskGiB: c.INGEST_DEFAULT_DISK_GIB, timeoutSec: c.INGEST_JOB_TIMEOUT_SEC, image: c.INGEST_IMAGE,
+  vcpus: c.INGEST_DEFAULT_VCPUS,
+  memGiB: c.INGEST_DEFAULT_MEM_GIB,
+  arch: c.INGEST_DEFAULT_ARCH,
+  maxVcpus: c.INGEST_MAX_VCPUS,
+  maxMemGiB: c.INGEST_MAX_MEM_GIB,
+  diskGiB: c.INGEST_DEFAULT_DISK_GIB,
+  timeoutSec: c.INGEST_JOB_TIMEOUT_SEC,
+  image: c.INGEST_IMAGE,
 });
 
 /** Delivery ids and idempotency keys become msgIds and correlation ids: printable, bounded. */
@@ -55,4 +61,7 @@ export function parseJsonBody(text: string, contentType: string | undefined): un
 
 /** The first schema issue, naming the field: enough to fix a request, never echoing values. */
 export const firstIssue = (issues: readonly { path: PropertyKey[]; message: string }[]) =>
-  issues.slice(0, 3).map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`).join("; ");
+  issues
+    .slice(0, 3)
+    .map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`)
+    .join("; ");

@@ -129,5 +129,9 @@ export function createIngestServer(d: IngestDeps): Server {
 /** An error as a log field: its name, message and cause's message; never request data. */
 function errSummary(e: unknown): { name: string; message: string; cause?: string } {
   const err = e as { name?: string; message?: string; cause?: { message?: string } };
-  return { name: err?.name ?? "Error", message: String(err?.message ?? e).slice(0, 300), ...(err?.cause?.message ? { cause: err.cause.message.slice(0, 300) } : {}) };
+  return {
+    name: err?.name ?? "Error",
+    message: String(err?.message ?? e).slice(0, 300),
+    ...(err?.cause?.message ? { cause: err.cause.message.slice(0, 300) } : {}),
+  };
 }

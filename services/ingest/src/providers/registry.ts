@@ -28,9 +28,12 @@ export const providerNames: readonly Provider[] = Provider.options;
  */
 export function providerSetup(name: Provider, c: IngestConfig): ProviderSetup {
   switch (name) {
-    case "github": return githubSetup(c);
-    case "gitlab": return gitlabSetup(c);
-    case "local": return localSetup();
+    case "github":
+      return githubSetup(c);
+    case "gitlab":
+      return gitlabSetup(c);
+    case "local":
+      return localSetup();
     default: {
       const unknown: never = name;
       throw new Error(`no CI provider named ${JSON.stringify(unknown)}`);
@@ -56,5 +59,9 @@ export async function startProviders(setups: readonly ProviderSetup[], ctx: Prov
  */
 export function webhookProviders(c: IngestConfig, gitlabTags?: GitlabProviderDeps["jobTags"], gitlabRunners?: GitlabProviderDeps["runners"]): Providers {
   const jobTags = gitlabTags ?? (async () => ({ ok: false as const, reason: "job tags unavailable: ingest has no GITLAB_API_TOKEN" }));
-  return providerMap([githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID }), gitlabProvider({ url: c.GITLAB_URL, jobTags, ...(gitlabRunners ? { runners: gitlabRunners } : {}) }), localProvider()]);
+  return providerMap([
+    githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID }),
+    gitlabProvider({ url: c.GITLAB_URL, jobTags, ...(gitlabRunners ? { runners: gitlabRunners } : {}) }),
+    localProvider(),
+  ]);
 }

@@ -7,7 +7,14 @@ import { gitlabProvider } from "./gitlab/provider.js";
 import { localProvider } from "./local/provider.js";
 import { providerNames, providerSetup, webhookProviders } from "./registry.js";
 
-const source = (provider: JobSource["provider"], extra: Partial<JobSource> = {}): JobSource => ({ provider, repo: "acme/w", org: "acme", providerJobId: "1", labels: ["oneshot"], ...extra });
+const source = (provider: JobSource["provider"], extra: Partial<JobSource> = {}): JobSource => ({
+  provider,
+  repo: "acme/w",
+  org: "acme",
+  providerJobId: "1",
+  labels: ["oneshot"],
+  ...extra,
+});
 const noTags = async () => ({ ok: false as const, reason: "none" });
 
 describe("the CI-provider registry", () => {
@@ -42,7 +49,12 @@ describe("the CI-provider registry", () => {
 
   it("says not-configured, naming the variable, when the provider has no credentials", async () => {
     const req = { jobId: "gh-1", runnerName: "oneshot-h-v", jobEnded: async () => false };
-    await expect(githubProvider({ runnerGroupId: 1 }).runners!.mintLaunch({ ...req, source: source("github", { installationId: 42 }) })).rejects.toMatchObject({ code: "not-configured", message: expect.stringMatching(/GITHUB_APP_ID/) });
-    await expect(gitlabProvider({ url: "https://gitlab.com", jobTags: noTags }).runners!.mintLaunch({ ...req, source: source("gitlab", { projectId: 1 }) })).rejects.toMatchObject({ code: "not-configured", message: expect.stringMatching(/GITLAB_API_TOKEN/) });
+    await expect(githubProvider({ runnerGroupId: 1 }).runners!.mintLaunch({ ...req, source: source("github", { installationId: 42 }) })).rejects.toMatchObject({
+      code: "not-configured",
+      message: expect.stringMatching(/GITHUB_APP_ID/),
+    });
+    await expect(
+      gitlabProvider({ url: "https://gitlab.com", jobTags: noTags }).runners!.mintLaunch({ ...req, source: source("gitlab", { projectId: 1 }) }),
+    ).rejects.toMatchObject({ code: "not-configured", message: expect.stringMatching(/GITLAB_API_TOKEN/) });
   });
 });

@@ -57,7 +57,8 @@ export function apiCaller(d: ApiCallerDeps): ApiCaller {
       const slot = d.budget.take(r.key, pointsOf(r.method), now());
       if (!slot.ok) {
         gauge(r);
-        if (slot.waitMs > d.maxWaitMs) throw new ReconcileApiError(r.provider, "rate-limited", call, 0, `not called: ${slot.why} for ${Math.ceil(slot.waitMs / 1000)} s more`, slot.waitMs);
+        if (slot.waitMs > d.maxWaitMs)
+          throw new ReconcileApiError(r.provider, "rate-limited", call, 0, `not called: ${slot.why} for ${Math.ceil(slot.waitMs / 1000)} s more`, slot.waitMs);
         await sleep(slot.waitMs);
         attempt--; // waiting for the budget is not an attempt
         continue;
@@ -67,7 +68,12 @@ export function apiCaller(d: ApiCallerDeps): ApiCaller {
       try {
         res = await doFetch(r.url, {
           method: r.method,
-          headers: { accept: "application/json", "user-agent": "oneshot-ingest-reconcile", ...r.headers, ...(r.body !== undefined ? { "content-type": "application/json" } : {}) },
+          headers: {
+            accept: "application/json",
+            "user-agent": "oneshot-ingest-reconcile",
+            ...r.headers,
+            ...(r.body !== undefined ? { "content-type": "application/json" } : {}),
+          },
           body: r.body !== undefined ? JSON.stringify(r.body) : undefined,
           signal: AbortSignal.timeout(d.timeoutMs),
         });
@@ -89,7 +95,8 @@ export function apiCaller(d: ApiCallerDeps): ApiCaller {
       const waitMs = limit.retryAfterMs ?? (limit.resetMs !== undefined ? Math.max(1000, limit.resetMs - now()) : 60_000);
       d.budget.block(r.key, now() + waitMs, now());
       gauge(r);
-      if (waitMs > d.maxWaitMs || attempt === 2) throw new ReconcileApiError(r.provider, "rate-limited", call, res.status, `rate limited (${res.status}), wait ${Math.ceil(waitMs / 1000)} s`, waitMs);
+      if (waitMs > d.maxWaitMs || attempt === 2)
+        throw new ReconcileApiError(r.provider, "rate-limited", call, res.status, `rate limited (${res.status}), wait ${Math.ceil(waitMs / 1000)} s`, waitMs);
     }
     throw new ReconcileApiError(r.provider, "rate-limited", call, 429, "rate limited three times");
   };

@@ -40,7 +40,11 @@ export class CallBudget {
     const hourlyWait = k.hourly >= 1 ? 0 : (1 - k.hourly) / this.hourlyRefillPerMs;
     const pointsWait = k.points >= points ? 0 : ((points - k.points) * 60_000) / this.limits.pointsPerMinute;
     if (hourlyWait > 0 || pointsWait > 0) {
-      return { ok: false, waitMs: Math.ceil(Math.max(hourlyWait, pointsWait)), why: hourlyWait >= pointsWait ? "hourly budget spent" : "per-minute points spent" };
+      return {
+        ok: false,
+        waitMs: Math.ceil(Math.max(hourlyWait, pointsWait)),
+        why: hourlyWait >= pointsWait ? "hourly budget spent" : "per-minute points spent",
+      };
     }
     k.hourly -= 1;
     k.points -= points;

@@ -3,7 +3,11 @@ import { CallBudget, pointsOf } from "./budget.js";
 
 describe("CallBudget", () => {
   const limits = { requestsPerHour: 4000, pointsPerMinute: 600 };
-  it.each<[string, string, number]>([["GET", "GET", 1], ["POST", "POST", 5], ["DELETE", "DELETE", 5]])("%s costs %s points", (_n, m, p) => expect(pointsOf(m)).toBe(p));
+  it.each<[string, string, number]>([
+    ["GET", "GET", 1],
+    ["POST", "POST", 5],
+    ["DELETE", "DELETE", 5],
+  ])("%s costs %s points", (_n, m, p) => expect(pointsOf(m)).toBe(p));
 
   it("spends the per-minute points first, and says how long until one fits", () => {
     const b = new CallBudget(limits);

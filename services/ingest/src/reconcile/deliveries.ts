@@ -20,7 +20,12 @@ export const failed = (d: HookDelivery) => d.statusCode === 0 || d.statusCode >=
  * when we redelivered it within `quietMs` (DeliveryRedelivered in the log), or when the failed
  * attempt is older than GitHub's window.
  */
-export function deliveriesToRedeliver(rows: readonly HookDelivery[], redelivered: ReadonlyMap<string, number>, nowMs: number, o: RedeliveryOptions = defaultRedeliveryOptions): HookDelivery[] {
+export function deliveriesToRedeliver(
+  rows: readonly HookDelivery[],
+  redelivered: ReadonlyMap<string, number>,
+  nowMs: number,
+  o: RedeliveryOptions = defaultRedeliveryOptions,
+): HookDelivery[] {
   const succeeded = new Set(rows.filter((d) => !failed(d)).map((d) => d.guid));
   const newestFailed = new Map<string, HookDelivery>();
   for (const d of rows) {
@@ -56,10 +61,18 @@ export function redeliveredEvent(d: HookDelivery, nowIso: string): DomainEvent {
   return {
     type: "DeliveryRedelivered",
     data: {
-      provider: "github", deliveryId: d.id.slice(0, 64), guid: d.guid.slice(0, 64), event: d.event.slice(0, 64),
+      provider: "github",
+      deliveryId: d.id.slice(0, 64),
+      guid: d.guid.slice(0, 64),
+      event: d.event.slice(0, 64),
       ...(d.action ? { action: d.action.slice(0, 64) } : {}),
-      statusCode: d.statusCode, deliveredAt: d.deliveredAt.slice(0, 64),
-      reason: `GET /app/hook/deliveries: ${what} attempt ${d.id} at ${d.deliveredAt} failed (${d.statusCode || "no answer"}) and no attempt of ${d.guid} succeeded; POST /app/hook/deliveries/${d.id}/attempts at ${nowIso}`.slice(0, 512),
+      statusCode: d.statusCode,
+      deliveredAt: d.deliveredAt.slice(0, 64),
+      reason:
+        `GET /app/hook/deliveries: ${what} attempt ${d.id} at ${d.deliveredAt} failed (${d.statusCode || "no answer"}) and no attempt of ${d.guid} succeeded; POST /app/hook/deliveries/${d.id}/attempts at ${nowIso}`.slice(
+          0,
+          512,
+        ),
     },
   };
 }

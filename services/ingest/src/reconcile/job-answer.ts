@@ -10,9 +10,7 @@ export interface JobAppend {
   correlationId: string;
 }
 
-export type JobDecision =
-  | { kind: "started" | "completed" | "cancelled"; append: JobAppend; reason: string }
-  | { kind: "none"; reason: string };
+export type JobDecision = { kind: "started" | "completed" | "cancelled"; append: JobAppend; reason: string } | { kind: "none"; reason: string };
 
 const cut = (s: string) => (s.length <= 512 ? s : `${s.slice(0, 509)}...`);
 
@@ -38,12 +36,21 @@ export function decideJobAnswer(job: JobView, a: ProviderJob): JobDecision {
     case "completed": {
       if (!a.ranOnRunner && job.state === "queued" && a.conclusion === "cancelled") {
         const reason = cut(`${a.call}: completed (cancelled) before any runner took it`);
-        return { kind: "cancelled", reason, append: { ...base, msgId: `reconcile-ended:${job.jobId}`, event: { type: "JobCancelled", data: { jobId: job.jobId, reason } } } };
+        return {
+          kind: "cancelled",
+          reason,
+          append: { ...base, msgId: `reconcile-ended:${job.jobId}`, event: { type: "JobCancelled", data: { jobId: job.jobId, reason } } },
+        };
       }
       const reason = cut(`${a.call}: completed (${a.conclusion})${a.runnerName ? ` on ${a.runnerName}` : ""}`);
       return {
-        kind: "completed", reason,
-        append: { ...base, msgId: `reconcile-ended:${job.jobId}`, event: { type: "JobCompleted", data: { jobId: job.jobId, conclusion: a.conclusion, exitCode: null, reportedBy: "reconcile", reason } } },
+        kind: "completed",
+        reason,
+        append: {
+          ...base,
+          msgId: `reconcile-ended:${job.jobId}`,
+          event: { type: "JobCompleted", data: { jobId: job.jobId, conclusion: a.conclusion, exitCode: null, reportedBy: "reconcile", reason } },
+        },
       };
     }
     default: {
@@ -60,8 +67,12 @@ export function startedEvent(jobId: string, runnerName: string | undefined, reas
   return {
     type: "JobStarted",
     data: {
-      jobId, ...(name ? { runnerName: name } : {}), ...(vm?.hostId ? { hostId: vm.hostId } : {}), ...(vm ? { vmId: vm.vmId } : {}),
-      reportedBy: "reconcile", reason,
+      jobId,
+      ...(name ? { runnerName: name } : {}),
+      ...(vm?.hostId ? { hostId: vm.hostId } : {}),
+      ...(vm ? { vmId: vm.vmId } : {}),
+      reportedBy: "reconcile",
+      reason,
     },
   };
 }

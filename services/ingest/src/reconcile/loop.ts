@@ -70,35 +70,49 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
   // A snapshot past the log's end is of another log (the stream was cut short).
   const from = snap && snap.seq <= until ? snap : undefined;
   if (from) Object.assign(state, from.state);
-  const writer = snaps && version
-    ? new SnapshotWriter<ReconcileState>({ store: snaps.store, version, policy: snaps.policy, clock: d.clock, log, ...(from ? { from: from.head } : {}) })
-    : undefined;
+  const writer =
+    snaps && version
+      ? new SnapshotWriter<ReconcileState>({ store: snaps.store, version, policy: snaps.policy, clock: d.clock, log, ...(from ? { from: from.head } : {}) })
+      : undefined;
   const start = (from?.seq ?? 0) + 1;
-  const report = until >= start
-    ? await store.replay(subjects.allEvents, (e) => {
-        evolve(state, e);
-        writer?.see(e);
-      }, { startSeq: start, untilSeq: until, onDecodeError })
-    : { count: 0, ms: 0 };
+  const report =
+    until >= start
+      ? await store.replay(
+          subjects.allEvents,
+          (e) => {
+            evolve(state, e);
+            writer?.see(e);
+          },
+          { startSeq: start, untilSeq: until, onDecodeError },
+        )
+      : { count: 0, ms: 0 };
   state.readSeq = Math.max(state.readSeq, until);
-  log.info({ events: report.count, ms: Math.round(report.ms), fromSnapshotSeq: from?.seq ?? null, jobs: state.jobs.size, idles: state.idles.size }, "reconcile: event log replayed");
+  log.info(
+    { events: report.count, ms: Math.round(report.ms), fromSnapshotSeq: from?.seq ?? null, jobs: state.jobs.size, idles: state.idles.size },
+    "reconcile: event log replayed",
+  );
   // A long replay is worth keeping at once. The state also holds the redelivery marks this loop
   // set before their DeliveryRedelivered was read back: what this process has, and what the
   // next start needs (a fold of the log would have the same marks a moment later).
   if (writer?.dueByCount(until)) void writer.write(state, until);
 
   let soon: NodeJS.Timeout | undefined;
-  const kickSoon = () => (soon ??= setTimeout(() => {
-    soon = undefined;
-    void kick();
-  }, o.idleDelayMs));
-  const stopFollow = await store.follow(subjects.allEvents, (e) => {
-    evolve(state, e);
-    writer?.see(e);
-    writer?.maybeWrite(state, e.seq);
-    read(e);
-    if (e.type === "VmIdle") kickSoon();
-  }, { startSeq: until + 1, onDecodeError, onError: d.onFatal });
+  const kickSoon = () =>
+    (soon ??= setTimeout(() => {
+      soon = undefined;
+      void kick();
+    }, o.idleDelayMs));
+  const stopFollow = await store.follow(
+    subjects.allEvents,
+    (e) => {
+      evolve(state, e);
+      writer?.see(e);
+      writer?.maybeWrite(state, e.seq);
+      read(e);
+      if (e.type === "VmIdle") kickSoon();
+    },
+    { startSeq: until + 1, onDecodeError, onError: d.onFatal },
+  );
 
   let checkpoint = d.clock() - o.deliveriesLookbackMs;
   let lastPass = d.clock();
@@ -110,14 +124,20 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
   };
   const failed = (fields: Record<string, unknown>, e: unknown) => {
     metrics.decisions.inc({ kind: "error" });
-    log.warn({ ...fields, err: (e as Error).message, retryable: (e as { retryable?: boolean }).retryable === true }, "reconcile call failed; next tick tries again");
+    log.warn(
+      { ...fields, err: (e as Error).message, retryable: (e as { retryable?: boolean }).retryable === true },
+      "reconcile call failed; next tick tries again",
+    );
   };
   /** Appends one decision; a concurrent writer (10071) means the log moved: decide again next tick. */
   const append = async (a: Append, fields: Record<string, unknown>): Promise<boolean> => {
     try {
       const r = await store.append(a.event, {
-        msgId: a.msgId, correlationId: a.correlationId, ...(a.causationId ? { causationId: a.causationId } : {}),
-        ...(a.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: a.expectedLastSubjectSeq } : {}), occurredAt: new Date(d.clock()).toISOString(),
+        msgId: a.msgId,
+        correlationId: a.correlationId,
+        ...(a.causationId ? { causationId: a.causationId } : {}),
+        ...(a.expectedLastSubjectSeq !== undefined ? { expectedLastSubjectSeq: a.expectedLastSubjectSeq } : {}),
+        occurredAt: new Date(d.clock()).toISOString(),
       });
       if (r.duplicate) log.debug({ ...fields, msgId: a.msgId }, "reconcile: decision was stored already");
       return true;
@@ -205,7 +225,10 @@ export async function startReconciler(d: ReconcilerDeps): Promise<Reconciler> {
     }
     if (!walk.complete) {
       const oldest = walk.rows.at(-1)?.deliveredAt;
-      log.warn({ pages: walk.pages, checkpoint: new Date(checkpoint).toISOString(), reachedBack: oldest }, "reconcile: deliveries walk stopped at RECONCILE_DELIVERIES_MAX_PAGES before the checkpoint; older failures are not redelivered");
+      log.warn(
+        { pages: walk.pages, checkpoint: new Date(checkpoint).toISOString(), reachedBack: oldest },
+        "reconcile: deliveries walk stopped at RECONCILE_DELIVERIES_MAX_PAGES before the checkpoint; older failures are not redelivered",
+      );
     }
     checkpoint = nextCheckpoint(checkpoint, walk.rows);
   };

@@ -52,7 +52,8 @@ export function evolve(s: ReconcileState, e: Stored<DomainEvent>): ReconcileStat
   s.readSeq = Math.max(s.readSeq, e.seq);
   const at = Date.parse(e.occurredAt);
   switch (e.type) {
-    case "JobQueued": case "JobIgnored": {
+    case "JobQueued":
+    case "JobIgnored": {
       const j = job(s, e.data.jobId, e);
       j.source ??= e.data.source;
       if (e.type === "JobIgnored") j.state = "ignored";
@@ -72,25 +73,41 @@ export function evolve(s: ReconcileState, e: Stored<DomainEvent>): ReconcileStat
       }
       break;
     }
-    case "JobCompleted": case "JobCancelled": case "JobFailed": {
+    case "JobCompleted":
+    case "JobCancelled":
+    case "JobFailed": {
       const j = job(s, e.data.jobId, e);
       if (j.state !== "ignored") j.state = "ended";
       break;
     }
-    case "JobScheduled": case "JobUnschedulable": case "JobRequeued": case "JobRebound":
+    case "JobScheduled":
+    case "JobUnschedulable":
+    case "JobRequeued":
+    case "JobRebound":
       if (e.subject.startsWith("evt.job.")) job(s, e.data.jobId, e);
       break;
     case "VmIdle":
       s.idles.set(idleKey(e.data.hostId, e.data.vmId), {
-        hostId: e.data.hostId, vmId: e.data.vmId, bootedForJobId: e.data.bootedForJobId, runnerName: e.data.runnerName,
-        reason: e.data.reason, candidateJobIds: e.data.candidateJobIds, at, correlationId: e.correlationId, eventId: e.id,
+        hostId: e.data.hostId,
+        vmId: e.data.vmId,
+        bootedForJobId: e.data.bootedForJobId,
+        runnerName: e.data.runnerName,
+        reason: e.data.reason,
+        candidateJobIds: e.data.candidateJobIds,
+        at,
+        correlationId: e.correlationId,
+        eventId: e.id,
       });
       break;
-    case "VmRetired": case "VmVanished":
-    case "VmBootFailed": case "VmExited": case "VmDestroyed":
+    case "VmRetired":
+    case "VmVanished":
+    case "VmBootFailed":
+    case "VmExited":
+    case "VmDestroyed":
       s.idles.delete(idleKey(e.data.hostId, e.data.vmId));
       break;
-    case "HostLost": case "HostDeregistered":
+    case "HostLost":
+    case "HostDeregistered":
       for (const [k, idle] of s.idles) if (idle.hostId === e.data.hostId) s.idles.delete(k);
       break;
     case "DeliveryRedelivered":

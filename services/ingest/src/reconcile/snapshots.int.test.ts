@@ -29,8 +29,23 @@ describe.skipIf(skip)("reconciler snapshots (real nats-server)", () => {
     const log = capturingLogger();
     lines = log.lines;
     const r = await startReconciler({
-      store, log: log.log, metrics: reconcileMetrics(new Registry()), apis: {}, isLeader: () => false, clock: Date.now, onFatal: (e) => { throw e; },
-      options: { intervalMs: 3600_000, staleAfterMs: 3600_000, maxChecksPerTick: 10, deliveriesLookbackMs: 3600_000, deliveriesMaxPages: 1, idleDelayMs: 3600_000 },
+      store,
+      log: log.log,
+      metrics: reconcileMetrics(new Registry()),
+      apis: {},
+      isLeader: () => false,
+      clock: Date.now,
+      onFatal: (e) => {
+        throw e;
+      },
+      options: {
+        intervalMs: 3600_000,
+        staleAfterMs: 3600_000,
+        maxChecksPerTick: 10,
+        deliveriesLookbackMs: 3600_000,
+        deliveriesMaxPages: 1,
+        idleDelayMs: 3600_000,
+      },
       snapshots: { store: snaps, policy: { everyEvents, everyMs: 0 } },
     });
     running.push(r);
@@ -69,15 +84,23 @@ describe.skipIf(skip)("reconciler snapshots (real nats-server)", () => {
     await start(5);
     expect(startedFrom()).toBeNull();
     const first = await store.lastStreamSeq();
-    await waitFor("a snapshot at the log's end", async () => { const r = await snaps.read(await version()); return (r.ok && r.head.seq >= first) || undefined; });
+    await waitFor("a snapshot at the log's end", async () => {
+      const r = await snaps.read(await version());
+      return (r.ok && r.head.seq >= first) || undefined;
+    });
     for (const r of running.splice(0)) await r.stop();
-    await append([{ type: "JobStarted", data: { jobId: "gh-1", runnerName: "oneshot-h0-vm1", vmId: "vm1", hostId: "h0", reportedBy: "webhook" } },
-      ...Array.from({ length: 6 }, (_, i) => queued(`gh-${10 + i}`, ghSource(String(10 + i))))]);
+    await append([
+      { type: "JobStarted", data: { jobId: "gh-1", runnerName: "oneshot-h0-vm1", vmId: "vm1", hostId: "h0", reportedBy: "webhook" } },
+      ...Array.from({ length: 6 }, (_, i) => queued(`gh-${10 + i}`, ghSource(String(10 + i)))),
+    ]);
     const end = await store.lastStreamSeq();
     await start(5);
     expect(startedFrom()).toBe(first);
     expect(lines.find((l) => l.includes("reconcile: event log replayed"))).toContain(`"events":${end - first}`);
-    await waitFor("a snapshot at the new end", async () => { const r = await snaps.read(await version()); return (r.ok && r.head.seq >= end) || undefined; });
+    await waitFor("a snapshot at the new end", async () => {
+      const r = await snaps.read(await version());
+      return (r.ok && r.head.seq >= end) || undefined;
+    });
     const r = await snaps.read(await version());
     if (!r.ok) throw new Error(r.detail);
     expect(ordered(decodeState<ReconcileState>(r.bytes))).toEqual(ordered(await fullFold(r.head.seq)));

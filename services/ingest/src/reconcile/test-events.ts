@@ -7,7 +7,14 @@ export const T0 = Date.parse("2026-12-01T12:00:00Z");
 export const iso = (ms: number) => new Date(ms).toISOString();
 
 export const ghSource = (id: string, patch: Partial<JobSource> = {}): JobSource => ({
-  provider: "github", repo: "acme/widgets", org: "acme", providerJobId: id, labels: ["oneshot"], installationId: 7, ownerType: "Organization", ...patch,
+  provider: "github",
+  repo: "acme/widgets",
+  org: "acme",
+  providerJobId: id,
+  labels: ["oneshot"],
+  installationId: 7,
+  ownerType: "Organization",
+  ...patch,
 });
 
 let seq = 0;
@@ -16,7 +23,8 @@ export function stored(e: DomainEvent, atMs = T0, correlationId = "corr"): Store
 }
 
 export const queued = (jobId: string, source: JobSource = ghSource(jobId.replace(/^\w+-/, ""))): DomainEvent => ({
-  type: "JobQueued", data: { jobId, source, spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 600 } },
+  type: "JobQueued",
+  data: { jobId, source, spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 600 } },
 });
 
 /** State after the events, each `[event, atMs]`. */

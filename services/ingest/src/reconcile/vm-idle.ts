@@ -22,13 +22,15 @@ export function planIdle(idle: IdleView, s: ReconcileState, hasApi: (p: Provider
   const provider = bootedFor?.source?.provider ?? providerOfJobId(idle.bootedForJobId);
   if (provider === "local") return { kind: "retire-now", reason: `local job ${idle.bootedForJobId}: no provider API to ask; ${idle.reason}` };
   if (!hasApi(provider)) {
-    return { kind: "retire-now", reason: `${provider === "github" ? "no GitHub App" : "no GitLab API token"} configured: no API check was possible (and no runner can have been minted); ${idle.reason}` };
+    return {
+      kind: "retire-now",
+      reason: `${provider === "github" ? "no GitHub App" : "no GitLab API token"} configured: no API check was possible (and no runner can have been minted); ${idle.reason}`,
+    };
   }
-  if (!bootedFor?.source) return { kind: "stuck", reason: `the log has no source for ${idle.bootedForJobId}: cannot tell which ${provider} scope its runner is in` };
+  if (!bootedFor?.source)
+    return { kind: "stuck", reason: `the log has no source for ${idle.bootedForJobId}: cannot tell which ${provider} scope its runner is in` };
   const ids = [...new Set([...idle.candidateJobIds, idle.bootedForJobId])];
-  const candidates = ids
-    .map((id) => s.jobs.get(id))
-    .filter((j): j is JobView => j !== undefined && j.state === "queued" && j.source?.provider === provider);
+  const candidates = ids.map((id) => s.jobs.get(id)).filter((j): j is JobView => j !== undefined && j.state === "queued" && j.source?.provider === provider);
   return { kind: "check", provider, source: bootedFor.source, candidates };
 }
 
@@ -43,7 +45,10 @@ export function decideRetire(idle: IdleView, outcome: RetireOutcome | { kind: "n
   const reason = `${outcome.detail}${outcome.kind === "no-api" ? "" : asked}; idle because: ${idle.reason}`.slice(0, 512);
   if (outcome.kind === "busy") return { kind: "busy", reason };
   return {
-    kind: "retired", reason, msgId: `retired:${idle.hostId}:${idle.vmId}`, correlationId: idle.correlationId,
+    kind: "retired",
+    reason,
+    msgId: `retired:${idle.hostId}:${idle.vmId}`,
+    correlationId: idle.correlationId,
     event: { type: "VmRetired", data: { hostId: idle.hostId, vmId: idle.vmId, reason } },
   };
 }
@@ -52,7 +57,17 @@ export function decideRetire(idle: IdleView, outcome: RetireOutcome | { kind: "n
  * The VM's runner took a candidate (in_progress, or already completed on it): JobStarted
  * naming the VM, so the scheduler knows its running job; an end is learned by the stale check.
  */
-export function idleTookJob(job: JobView, a: ProviderJob, runnerName: string): { event: DomainEvent; msgId: string; expectedLastSubjectSeq: number; correlationId: string; reason: string } {
+export function idleTookJob(
+  job: JobView,
+  a: ProviderJob,
+  runnerName: string,
+): { event: DomainEvent; msgId: string; expectedLastSubjectSeq: number; correlationId: string; reason: string } {
   const reason = `${a.call}: ${a.status} on ${runnerName}`.slice(0, 512);
-  return { event: startedEvent(job.jobId, runnerName, reason), msgId: `reconcile-started:${job.jobId}`, expectedLastSubjectSeq: job.lastSeq, correlationId: job.correlationId, reason };
+  return {
+    event: startedEvent(job.jobId, runnerName, reason),
+    msgId: `reconcile-started:${job.jobId}`,
+    expectedLastSubjectSeq: job.lastSeq,
+    correlationId: job.correlationId,
+    reason,
+  };
 }

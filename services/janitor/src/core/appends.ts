@@ -16,10 +16,19 @@ export type PlannedAppend =
 export function appendsOf(plan: Plan): PlannedAppend[] {
   return [
     ...plan.vanished.map((fact): PlannedAppend => ({
-      kind: "vanished", event: fact.event, msgId: fact.msgId, correlationId: fact.correlationId, causationId: fact.causationId, fact,
+      kind: "vanished",
+      event: fact.event,
+      msgId: fact.msgId,
+      correlationId: fact.correlationId,
+      causationId: fact.causationId,
+      fact,
     })),
     ...plan.reclaims.map((r): PlannedAppend => ({
-      kind: "reclaim", msgId: r.msgId, correlationId: r.correlationId, causationId: r.causationId, decision: r,
+      kind: "reclaim",
+      msgId: r.msgId,
+      correlationId: r.correlationId,
+      causationId: r.causationId,
+      decision: r,
       event: { type: "ReclaimRequested", data: { hostId: r.hostId, reclaimId: r.reclaimId, resources: r.resources, reason: r.reason } },
     })),
   ];

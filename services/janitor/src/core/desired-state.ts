@@ -2,8 +2,18 @@ import type { DomainEvent, LeakedResource, Stored } from "@oneshot/proto";
 
 /** Why the log says a VM should no longer exist. The first cause wins; later ones are history. */
 export type EndCause =
-  | "job-completed" | "job-cancelled" | "job-failed" | "job-requeued"
-  | "vm-boot-failed" | "vm-exited" | "vm-destroyed" | "vm-retired" | "vm-vanished" | "host-lost" | "host-deregistered" | "placement-expired";
+  | "job-completed"
+  | "job-cancelled"
+  | "job-failed"
+  | "job-requeued"
+  | "vm-boot-failed"
+  | "vm-exited"
+  | "vm-destroyed"
+  | "vm-retired"
+  | "vm-vanished"
+  | "host-lost"
+  | "host-deregistered"
+  | "placement-expired";
 
 export interface VmEnd {
   cause: EndCause;
@@ -107,7 +117,13 @@ export interface DesiredState {
 }
 
 export const initialDesired = (): DesiredState => ({
-  vms: new Map(), jobs: new Map(), hosts: new Map(), vmsByHost: new Map(), reclaims: new Map(), reclaimsByResource: new Map(), lastSeq: 0,
+  vms: new Map(),
+  jobs: new Map(),
+  hosts: new Map(),
+  vmsByHost: new Map(),
+  reclaims: new Map(),
+  reclaimsByResource: new Map(),
+  lastSeq: 0,
 });
 
 const at = (e: Stored<DomainEvent>): number => Date.parse(e.occurredAt);
@@ -127,7 +143,8 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       j.timeoutSec ??= e.data.spec.timeoutSec;
       break;
     }
-    case "JobIgnored": case "JobUnschedulable": {
+    case "JobIgnored":
+    case "JobUnschedulable": {
       const j = job(state, e.data.jobId, e.seq);
       if (j.status === "active") j.status = "ignored";
       break;
@@ -178,7 +195,13 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
     }
     case "JobCompleted": {
       const cancelled = e.data.conclusion === "cancelled";
-      endJob(state, e, cancelled ? "cancelled" : "completed", cancelled ? "job-cancelled" : "job-completed", `job ${e.data.jobId} completed (${e.data.conclusion})`);
+      endJob(
+        state,
+        e,
+        cancelled ? "cancelled" : "completed",
+        cancelled ? "job-cancelled" : "job-completed",
+        `job ${e.data.jobId} completed (${e.data.conclusion})`,
+      );
       break;
     }
     case "JobCancelled":
@@ -202,8 +225,15 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       const h = state.hosts.get(e.data.hostId);
       if (h && h.registeredSeq >= e.seq) break;
       state.hosts.set(e.data.hostId, {
-        hostId: e.data.hostId, registeredAt: at(e), registeredSeq: e.seq, registeredEventId: e.id, correlationId: e.correlationId,
-        lost: undefined, fencedSeq: h?.fencedSeq ?? 0, leaseExpiredFor: h?.leaseExpiredFor ?? 0, deregistered: false,
+        hostId: e.data.hostId,
+        registeredAt: at(e),
+        registeredSeq: e.seq,
+        registeredEventId: e.id,
+        correlationId: e.correlationId,
+        lost: undefined,
+        fencedSeq: h?.fencedSeq ?? 0,
+        leaseExpiredFor: h?.leaseExpiredFor ?? 0,
+        deregistered: false,
       });
       break;
     }
@@ -238,7 +268,10 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       endHostVms(state, e, "host-deregistered", `host ${e.data.hostId} deregistered: ${e.data.reason}`);
       break;
     }
-    case "HostCordoned": case "HostUncordoned": case "HostDrained": case "DeliveryRedelivered":
+    case "HostCordoned":
+    case "HostUncordoned":
+    case "HostDrained":
+    case "DeliveryRedelivered":
       break;
     case "VmBootRequested": {
       const vm = vmEvent(state, e);
@@ -337,10 +370,24 @@ function vmOf(state: DesiredState, vmId: string, jobId: string, hostId: string, 
   let vm = state.vms.get(vmId);
   if (!vm) {
     vm = {
-      vmId, jobId, hostId, attempt: 0, timeoutSec: undefined, bound: false,
-      claimJobId: undefined, claimedAt: undefined, runningJobId: undefined, runningSince: undefined, scheduledAt: undefined,
-      bootRequestedAt: undefined, bootRequestedSeq: undefined, bootedAt: undefined, lastVmEventSeq: 0, ended: undefined,
-      correlationId, scheduledEventId: undefined,
+      vmId,
+      jobId,
+      hostId,
+      attempt: 0,
+      timeoutSec: undefined,
+      bound: false,
+      claimJobId: undefined,
+      claimedAt: undefined,
+      runningJobId: undefined,
+      runningSince: undefined,
+      scheduledAt: undefined,
+      bootRequestedAt: undefined,
+      bootRequestedSeq: undefined,
+      bootedAt: undefined,
+      lastVmEventSeq: 0,
+      ended: undefined,
+      correlationId,
+      scheduledEventId: undefined,
     };
     state.vms.set(vmId, vm);
     const onHost = state.vmsByHost.get(hostId) ?? new Set<string>();

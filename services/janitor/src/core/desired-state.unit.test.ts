@@ -6,17 +6,23 @@ const H = "metal-01";
 
 describe("desired state", () => {
   it("given a placement, boot and completion, then the VM ended with the completion as cause and time", () => {
-    const d = new Log().registered(0, H).running(1, "j1", "vm1", H)
-      .add(50, { type: "JobCompleted", data: { jobId: "j1", conclusion: "failure", exitCode: 3, reportedBy: "vm" } }).desired();
+    const d = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
+      .add(50, { type: "JobCompleted", data: { jobId: "j1", conclusion: "failure", exitCode: 3, reportedBy: "vm" } })
+      .desired();
     const vm = d.vms.get("vm1")!;
     expect(vm).toMatchObject({ jobId: "j1", hostId: H, timeoutSec: 600, bootedAt: sec(1), ended: { cause: "job-completed", at: sec(50) } });
     expect(d.jobs.get("j1")).toMatchObject({ status: "completed", claimVmId: undefined, ranOnVmIds: ["vm1"] });
   });
 
   it("keeps the first end cause: a later VmDestroyed does not move the destroy grace", () => {
-    const d = new Log().registered(0, H).running(1, "j1", "vm1", H)
+    const d = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
       .add(10, { type: "VmExited", data: { jobId: "j1", vmId: "vm1", hostId: H, exitCode: 0, reason: "exited", runMs: 1 } })
-      .add(90, { type: "VmDestroyed", data: { jobId: "j1", vmId: "vm1", hostId: H, removed: [] } }).desired();
+      .add(90, { type: "VmDestroyed", data: { jobId: "j1", vmId: "vm1", hostId: H, removed: [] } })
+      .desired();
     expect(d.vms.get("vm1")!.ended).toMatchObject({ cause: "vm-exited", at: sec(10) });
   });
 
@@ -33,8 +39,7 @@ describe("desired state", () => {
   });
 
   it("records the running job from JobStarted's vmId alone (hostId absent), and the claim moves with it", () => {
-    const d = new Log().registered(0, H).bootedFor(1, "jA", "vma", H).bootedFor(1, "jB", "vmb", H)
-      .started(10, "jA", "vmb").desired();
+    const d = new Log().registered(0, H).bootedFor(1, "jA", "vma", H).bootedFor(1, "jB", "vmb", H).started(10, "jA", "vmb").desired();
     expect(d.vms.get("vmb")).toMatchObject({ jobId: "jB", runningJobId: "jA", runningSince: sec(10), claimJobId: "jA" });
     expect(d.vms.get("vma")).toMatchObject({ runningJobId: undefined, claimJobId: undefined }); // free now
     expect(d.jobs.get("jA")).toMatchObject({ claimVmId: "vmb", ranOnVmIds: ["vmb"] });
@@ -42,23 +47,41 @@ describe("desired state", () => {
   });
 
   it("ends only the VM a job ran on, whatever it was booted for", () => {
-    const d = new Log().registered(0, H).bootedFor(1, "jA", "vma", H).bootedFor(1, "jB", "vmb", H)
-      .started(10, "jA", "vmb").started(11, "jB", "vma").completed(50, "jA").desired();
+    const d = new Log()
+      .registered(0, H)
+      .bootedFor(1, "jA", "vma", H)
+      .bootedFor(1, "jB", "vmb", H)
+      .started(10, "jA", "vmb")
+      .started(11, "jB", "vma")
+      .completed(50, "jA")
+      .desired();
     expect(d.vms.get("vmb")!.ended).toMatchObject({ cause: "job-completed", at: sec(50) });
     expect(d.vms.get("vma")!.ended).toBeUndefined();
   });
 
   it("does not end a VM its job only claimed: booted for it, or rebound to it", () => {
-    const d = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).bootedFor(1, "j2", "vm2", H).completed(20, "j1")
-      .queued(30, "j3").rebound(40, "j3", "vm1", H).add(50, { type: "JobFailed", data: { jobId: "j3", reason: "x" } })
-      .add(60, { type: "JobCancelled", data: { jobId: "j2", reason: "user" } }).desired();
+    const d = new Log()
+      .registered(0, H)
+      .bootedFor(1, "j1", "vm1", H)
+      .bootedFor(1, "j2", "vm2", H)
+      .completed(20, "j1")
+      .queued(30, "j3")
+      .rebound(40, "j3", "vm1", H)
+      .add(50, { type: "JobFailed", data: { jobId: "j3", reason: "x" } })
+      .add(60, { type: "JobCancelled", data: { jobId: "j2", reason: "user" } })
+      .desired();
     expect(d.vms.get("vm1")!.ended).toBeUndefined();
     expect(d.vms.get("vm2")!.ended).toBeUndefined();
   });
 
   it("records a rebound claim and its time; the VM the job claimed before lets go", () => {
-    const d = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).bootedFor(1, "j2", "vm2", H).completed(20, "j1")
-      .rebound(40, "j2", "vm1", H, "vm2").desired();
+    const d = new Log()
+      .registered(0, H)
+      .bootedFor(1, "j1", "vm1", H)
+      .bootedFor(1, "j2", "vm2", H)
+      .completed(20, "j1")
+      .rebound(40, "j2", "vm1", H, "vm2")
+      .desired();
     expect(d.vms.get("vm1")).toMatchObject({ claimJobId: "j2", claimedAt: sec(40) });
     expect(d.vms.get("vm2")).toMatchObject({ claimJobId: undefined });
     expect(d.jobs.get("j2")!.claimVmId).toBe("vm1");
@@ -70,8 +93,12 @@ describe("desired state", () => {
   });
 
   it("JobRequeued v1 (upcast: releasesVm true) ends the named VM; v2 with releasesVm false only drops the claim", () => {
-    const requeued = (releasesVm: boolean) => new Log().registered(0, H).bootedFor(1, "j1", "vm1", H)
-      .add(10, { type: "JobRequeued", data: { jobId: "j1", fromHostId: H, vmId: "vm1", reason: "r", attempt: 1, releasesVm } }).desired();
+    const requeued = (releasesVm: boolean) =>
+      new Log()
+        .registered(0, H)
+        .bootedFor(1, "j1", "vm1", H)
+        .add(10, { type: "JobRequeued", data: { jobId: "j1", fromHostId: H, vmId: "vm1", reason: "r", attempt: 1, releasesVm } })
+        .desired();
     expect(requeued(true).vms.get("vm1")!.ended).toMatchObject({ cause: "job-requeued", at: sec(10) });
     const v2 = requeued(false);
     expect(v2.vms.get("vm1")).toMatchObject({ ended: undefined, claimJobId: undefined });
@@ -79,7 +106,11 @@ describe("desired state", () => {
   });
 
   it("ends a VM at VmRetired and at VmVanished; VmIdle ends nothing", () => {
-    const log = new Log().registered(0, H).running(1, "j1", "vm1", H).running(1, "j2", "vm2", H).running(1, "j3", "vm3", H)
+    const log = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
+      .running(1, "j2", "vm2", H)
+      .running(1, "j3", "vm3", H)
       .add(10, { type: "VmIdle", data: { hostId: H, vmId: "vm1", bootedForJobId: "j1", runnerName: "r", reason: "x", candidateJobIds: [] } })
       .add(20, { type: "VmRetired", data: { hostId: H, vmId: "vm2", reason: "runner removed" } })
       .add(30, { type: "VmVanished", data: { hostId: H, vmId: "vm3", jobId: "j3", reason: "gone" } });
@@ -90,13 +121,22 @@ describe("desired state", () => {
   });
 
   it("tracks the job subject's last sequence but not the host subject's placements", () => {
-    const log = new Log().registered(0, H).queued(0, "j1").add(1, { type: "JobStarted", data: { jobId: "j1", reportedBy: "webhook" } }).scheduled(2, "j1", "vm1", H);
+    const log = new Log()
+      .registered(0, H)
+      .queued(0, "j1")
+      .add(1, { type: "JobStarted", data: { jobId: "j1", reportedBy: "webhook" } })
+      .scheduled(2, "j1", "vm1", H);
     expect(log.desired().jobs.get("j1")!.lastSeq).toBe(3);
   });
 
   it("is idempotent: applying every event twice gives the same state", () => {
-    const log = new Log().registered(0, H).running(1, "j1", "vm1", H).bootedFor(1, "j2", "vm2", H).started(2, "j1", "vm2")
-      .rebound(3, "j2", "vm1", H).add(4, { type: "JobRequeued", data: { jobId: "j2", fromHostId: H, vmId: "vm1", reason: "r", attempt: 1, releasesVm: false } })
+    const log = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
+      .bootedFor(1, "j2", "vm2", H)
+      .started(2, "j1", "vm2")
+      .rebound(3, "j2", "vm1", H)
+      .add(4, { type: "JobRequeued", data: { jobId: "j2", fromHostId: H, vmId: "vm1", reason: "r", attempt: 1, releasesVm: false } })
       .add(5, { type: "ReclaimRequested", data: { hostId: H, reclaimId: "r1", reason: "x", resources: [{ kind: "tap", name: "os-zz" }] } })
       .add(6, { type: "ResourceReclaimed", data: { hostId: H, reclaimId: "r1", reclaimed: [], failed: [{ kind: "tap", name: "os-zz", error: "busy" }] } })
       .add(7, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "x" } });
@@ -108,7 +148,10 @@ describe("desired state", () => {
   });
 
   it("given a host lost, then its VMs live on until it fenced or its lease ran out (they may still run)", () => {
-    const log = new Log().registered(0, H).running(1, "j1", "vm1", H).add(10, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "x" } });
+    const log = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
+      .add(10, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "x" } });
     expect(log.desired().vms.get("vm1")!.ended).toBeUndefined();
     const expired = log.add(40, { type: "HostLeaseExpired", data: { hostId: H, registeredSeq: 1, lostSeq: 6, waitedSec: 30, reason: "y" } }).desired();
     expect(expired.vms.get("vm1")!.ended).toMatchObject({ cause: "host-lost", at: sec(40) });
@@ -121,7 +164,10 @@ describe("desired state", () => {
   });
 
   it("forgets VMs that ended and reclaims answered before a time, keeping the rest", () => {
-    const d = new Log().registered(0, H).running(1, "j1", "vm1", H).running(1, "j2", "vm2", H)
+    const d = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
+      .running(1, "j2", "vm2", H)
       .add(10, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "vm" } })
       .add(11, { type: "ReclaimRequested", data: { hostId: H, reclaimId: "r1", reason: "x", resources: [{ kind: "tap", name: "os-zz" }] } })
       .add(12, { type: "ResourceReclaimed", data: { hostId: H, reclaimId: "r1", reclaimed: [{ kind: "tap", name: "os-zz" }], failed: [] } })

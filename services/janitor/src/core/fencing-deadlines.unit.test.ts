@@ -37,10 +37,17 @@ describe("findExpiredLeases", () => {
 
   it("given a lost host that has not fenced, then its lease expires JANITOR_FENCE_WAIT after the janitor read the HostLost, once", () => {
     expect(findExpiredLeases(base().desired(), seenLost(100), sec(129), FENCE_WAIT)).toEqual([]);
-    expect(findExpiredLeases(base().desired(), seenLost(100), sec(130), FENCE_WAIT)).toEqual([{
-      msgId: `lease-expired:${H}:2`, correlationId: "c", causationId: "e1",
-      event: { type: "HostLeaseExpired", data: { hostId: H, registeredSeq: 1, lostSeq: 2, waitedSec: 30, reason: "no HostFenced 30s after HostLost (seq 2); fence wait 30s" } },
-    }]);
+    expect(findExpiredLeases(base().desired(), seenLost(100), sec(130), FENCE_WAIT)).toEqual([
+      {
+        msgId: `lease-expired:${H}:2`,
+        correlationId: "c",
+        causationId: "e1",
+        event: {
+          type: "HostLeaseExpired",
+          data: { hostId: H, registeredSeq: 1, lostSeq: 2, waitedSec: 30, reason: "no HostFenced 30s after HostLost (seq 2); fence wait 30s" },
+        },
+      },
+    ]);
     const stated = base().add(130, { type: "HostLeaseExpired", data: { hostId: H, registeredSeq: 1, lostSeq: 2, waitedSec: 30, reason: "x" } });
     expect(findExpiredLeases(stated.desired(), seenLost(100), sec(500), FENCE_WAIT)).toEqual([]);
   });
@@ -56,7 +63,8 @@ describe("findExpiredLeases", () => {
   });
 
   it("given a fence from before the HostLost (a self-fence), then it does not answer the HostLost", () => {
-    const log = new Log().registered(0, H)
+    const log = new Log()
+      .registered(0, H)
       .add(50, { type: "HostFenced", data: { hostId: H, registeredSeq: 1, lostSeq: null, trigger: "lease-expired", vmsStopped: [], reason: "x" } })
       .add(100, lostAt(100));
     const seen = new Map<string, HostSeen>([[H, { lost: { seq: 3, at: sec(100) } }]]);
@@ -83,7 +91,10 @@ describe("findExpiredPlacements", () => {
 
   it("given the host claimed it, or its boot failed, then it never expires", () => {
     expect(findExpiredPlacements(placed().bootRequested(20, "j1", "vm1", H).desired(), sec(10_000), TIMEOUT)).toEqual([]);
-    const failed = placed().add(20, { type: "VmBootFailed", data: { hostId: H, vmId: "vm1", jobId: "j1", code: "placement-failed", reason: "ENOSPC", consoleTail: "" } });
+    const failed = placed().add(20, {
+      type: "VmBootFailed",
+      data: { hostId: H, vmId: "vm1", jobId: "j1", code: "placement-failed", reason: "ENOSPC", consoleTail: "" },
+    });
     expect(findExpiredPlacements(failed.desired(), sec(10_000), TIMEOUT)).toEqual([]);
   });
 

@@ -32,7 +32,10 @@ export function findExpiredLeases(desired: DesiredState, seen: ReadonlyMap<strin
       event: {
         type: "HostLeaseExpired",
         data: {
-          hostId: h.hostId, registeredSeq: h.registeredSeq, lostSeq: lost.seq, waitedSec,
+          hostId: h.hostId,
+          registeredSeq: h.registeredSeq,
+          lostSeq: lost.seq,
+          waitedSec,
           reason: `no HostFenced ${waitedSec}s after HostLost (seq ${lost.seq}); fence wait ${Math.round(fenceWaitMs / 1000)}s`,
         },
       },

@@ -31,7 +31,11 @@ export function findExpiredPlacements(desired: DesiredState, now: number, timeou
       event: {
         type: "PlacementExpired",
         data: {
-          hostId: vm.hostId, vmId: vm.vmId, jobId: vm.jobId, attempt: vm.attempt, waitedSec,
+          hostId: vm.hostId,
+          vmId: vm.vmId,
+          jobId: vm.jobId,
+          attempt: vm.attempt,
+          waitedSec,
           reason: `no VmBootRequested ${waitedSec}s after JobScheduled (JANITOR_PLACEMENT_TIMEOUT ${Math.round(timeoutMs / 1000)}s)`,
         },
       },

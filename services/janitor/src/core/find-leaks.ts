@@ -84,7 +84,14 @@ function judgeHost(desired: DesiredState, hostId: string, inv: ObservedInventory
   }
 }
 
-function judgeWantedVm(desired: DesiredState, vm: DesiredVm, host: DesiredHost | undefined, inv: ObservedInventory, bucket: readonly ObservedResource[], s: LeakSettings): Verdict | undefined {
+function judgeWantedVm(
+  desired: DesiredState,
+  vm: DesiredVm,
+  host: DesiredHost | undefined,
+  inv: ObservedInventory,
+  bucket: readonly ObservedResource[],
+  s: LeakSettings,
+): Verdict | undefined {
   if (vm.bootRequestedAt === undefined || vm.bootRequestedSeq === undefined) return undefined; // not taken by hostd yet: nothing exists
   const booted = vm.bootedAt !== undefined;
   const running = inv.vmProcesses.has(vm.vmId);
@@ -93,7 +100,15 @@ function judgeWantedVm(desired: DesiredState, vm: DesiredVm, host: DesiredHost |
   // destroys such VMs itself at start and logs it; this catches a hostd that did not.)
   if (running && host && host.registeredSeq > vm.bootRequestedSeq && vm.lastVmEventSeq < host.registeredSeq) {
     const grace = booted ? s.destroyGraceMs : s.bootGraceMs;
-    return verdict("orphaned-by-restart", `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`, host.registeredAt, grace, inv, true, host.registeredEventId);
+    return verdict(
+      "orphaned-by-restart",
+      `hostd on ${vm.hostId} restarted while VM ${vm.vmId} was ${booted ? "running" : "booting"} and has not taken it back`,
+      host.registeredAt,
+      grace,
+      inv,
+      true,
+      host.registeredEventId,
+    );
   }
   // The log says the VM runs but its VMM is gone; or it was accepted and nothing of it (not
   // even the run dir hostd writes before accepting) is left. A VM waiting in hostd's queue
@@ -107,7 +122,15 @@ function judgeWantedVm(desired: DesiredState, vm: DesiredVm, host: DesiredHost |
   }
   const limit = running ? timeLimit(desired, vm) : undefined;
   if (limit && inv.observedAt >= limit.deadline) {
-    return verdict("past-timeout", `VM ${vm.vmId} is past ${limit.what} of ${limit.timeoutSec}s`, limit.deadline, s.bootGraceMs, inv, false, vm.scheduledEventId ?? null);
+    return verdict(
+      "past-timeout",
+      `VM ${vm.vmId} is past ${limit.what} of ${limit.timeoutSec}s`,
+      limit.deadline,
+      s.bootGraceMs,
+      inv,
+      false,
+      vm.scheduledEventId ?? null,
+    );
   }
   return undefined;
 }
@@ -124,13 +147,24 @@ function timeLimit(desired: DesiredState, vm: DesiredVm): { deadline: number; ti
   const timeoutSec = (jobId === undefined ? undefined : desired.jobs.get(jobId)?.timeoutSec) ?? vm.timeoutSec;
   if (timeoutSec === undefined) return undefined;
   const from = Math.max(start, (vm.runningJobId !== undefined ? vm.runningSince : vm.claimedAt) ?? start);
-  const what = vm.runningJobId !== undefined ? `the timeout of job ${vm.runningJobId} it runs`
-    : vm.claimJobId !== undefined ? `the timeout of job ${vm.claimJobId} it is held for, running nothing`
-      : "its timeout, running nothing and held for no job";
+  const what =
+    vm.runningJobId !== undefined
+      ? `the timeout of job ${vm.runningJobId} it runs`
+      : vm.claimJobId !== undefined
+        ? `the timeout of job ${vm.claimJobId} it is held for, running nothing`
+        : "its timeout, running nothing and held for no job";
   return { deadline: from + timeoutSec * 1000, timeoutSec, what };
 }
 
-function verdict(cause: LeakCause, detail: string, since: number, graceMs: number, inv: ObservedInventory, vanished: boolean, causationId: string | null): Verdict {
+function verdict(
+  cause: LeakCause,
+  detail: string,
+  since: number,
+  graceMs: number,
+  inv: ObservedInventory,
+  vanished: boolean,
+  causationId: string | null,
+): Verdict {
   // Grace is judged on when the inventory was taken, not on when we read it: a stale report
   // must not make a VM look older than it was.
   return { cause, detail, since, graceMs, ready: inv.observedAt >= since + graceMs, vanished, causationId };
@@ -138,7 +172,11 @@ function verdict(cause: LeakCause, detail: string, since: number, graceMs: numbe
 
 function vanishedFact(vm: DesiredVm, v: Verdict): VanishedFact {
   return {
-    hostId: vm.hostId, vmId: vm.vmId, msgId: `vanished:${vm.hostId}:${vm.vmId}`, correlationId: vm.correlationId, causationId: v.causationId,
+    hostId: vm.hostId,
+    vmId: vm.vmId,
+    msgId: `vanished:${vm.hostId}:${vm.vmId}`,
+    correlationId: vm.correlationId,
+    causationId: v.causationId,
     // jobId: the job it was booted for, as in every VM event; the scheduler knows what ran on it.
     event: { type: "VmVanished", data: { hostId: vm.hostId, vmId: vm.vmId, jobId: vm.jobId, reason: `${v.cause}: ${v.detail}`.slice(0, 512) } },
   };
@@ -151,7 +189,14 @@ function history(desired: DesiredState, hostId: string, leak: Leak, inv: Observe
   const last = ids.length ? desired.reclaims.get(ids[ids.length - 1]!) : undefined;
   if (!last) return { request: true };
   const resource = toLeaked(leak);
-  const stuck = (why: StuckReclaim["why"], detail: string): StuckReclaim => ({ hostId, reclaimId: last.reclaimId, resource, why, detail, key: `${last.reclaimId}|${key}|${why}` });
+  const stuck = (why: StuckReclaim["why"], detail: string): StuckReclaim => ({
+    hostId,
+    reclaimId: last.reclaimId,
+    resource,
+    why,
+    detail,
+    key: `${last.reclaimId}|${key}|${why}`,
+  });
   if (!last.answer) {
     if (inv.observedAt >= last.requestedAt + s.reclaimTimeoutMs) {
       return { request: false, stuck: stuck("no-answer", `no ResourceReclaimed ${Math.round((inv.observedAt - last.requestedAt) / 1000)}s after the request`) };
@@ -179,8 +224,14 @@ function reclaimsFor(hostId: string, inventorySeq: number, vmId: string, v: Verd
     const kinds = [...new Set(resources.map((r) => r.kind))].join(", ");
     const reclaimId = reclaimIdFor(hostId, inventorySeq, resources);
     out.push({
-      hostId, reclaimId, msgId: `reclaim:${reclaimId}`, inventorySeq, resources, leaks: chunk,
-      correlationId: correlationId ?? reclaimId, causationId: v.causationId,
+      hostId,
+      reclaimId,
+      msgId: `reclaim:${reclaimId}`,
+      inventorySeq,
+      resources,
+      leaks: chunk,
+      correlationId: correlationId ?? reclaimId,
+      causationId: v.causationId,
       reason: `${v.cause}: ${v.detail} (${kinds} of ${vmId})`.slice(0, 512),
     });
   }

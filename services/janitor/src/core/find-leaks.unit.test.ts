@@ -19,21 +19,31 @@ const causes = (p: Plan) => [...new Set(p.reclaims.flatMap((r) => r.leaks.map((l
 const waitingCauses = (p: Plan) => [...new Set(p.waiting.map((l) => l.cause))];
 const everything = (vmId: string) => {
   const a = allOf(vmId);
-  return [...a.vms!.map((v) => `vm:${v}`), ...a.taps!.map((t) => `tap:${t}`), ...a.disks!.map((d) => `disk:${d}`), ...a.nftRules!.map((n) => `nft:${n}`), ...a.runDirs!.map((r) => `rundir:${r}`)].sort();
+  return [
+    ...a.vms!.map((v) => `vm:${v}`),
+    ...a.taps!.map((t) => `tap:${t}`),
+    ...a.disks!.map((d) => `disk:${d}`),
+    ...a.nftRules!.map((n) => `nft:${n}`),
+    ...a.runDirs!.map((r) => `rundir:${r}`),
+  ].sort();
 };
 
 describe("findLeaks: a VM whose job ended", () => {
   const log = () => new Log().registered(0, H).running(1, "j1", "vm1", H);
 
   it("given a completed job, when its VM is still reported within the destroy grace, then it waits", () => {
-    const desired = log().add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "vm" } }).desired();
+    const desired = log()
+      .add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "vm" } })
+      .desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 109, allOf("vm1")).hosts, sec(109), settings);
     expect(plan.reclaims).toEqual([]);
     expect(waitingCauses(plan)).toEqual(["job-completed"]);
   });
 
   it("given a completed job, when its VM is still reported after the destroy grace, then everything of it is reclaimed", () => {
-    const desired = log().add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "vm" } }).desired();
+    const desired = log()
+      .add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "vm" } })
+      .desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 110, allOf("vm1")).hosts, sec(110), settings);
     expect(reclaimed(plan)).toEqual(everything("vm1"));
     expect(causes(plan)).toEqual(["job-completed"]);
@@ -45,8 +55,12 @@ describe("findLeaks: a VM whose job ended", () => {
   });
 
   it("given a cancelled job (JobCancelled or a cancelled conclusion), then its VM is reclaimed as job-cancelled", () => {
-    const a = log().add(100, { type: "JobCancelled", data: { jobId: "j1", reason: "user" } }).desired();
-    const b = log().add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "cancelled", exitCode: null, reportedBy: "provider" } }).desired();
+    const a = log()
+      .add(100, { type: "JobCancelled", data: { jobId: "j1", reason: "user" } })
+      .desired();
+    const b = log()
+      .add(100, { type: "JobCompleted", data: { jobId: "j1", conclusion: "cancelled", exitCode: null, reportedBy: "provider" } })
+      .desired();
     for (const d of [a, b]) {
       const plan = findLeaks(d, new Telemetry().inventory(H, 111, allOf("vm1")).hosts, sec(111), settings);
       expect(causes(plan)).toEqual(["job-cancelled"]);
@@ -57,7 +71,9 @@ describe("findLeaks: a VM whose job ended", () => {
   it("given a requeue that released the VM (v1, upcast to releasesVm: true), then the old attempt's VM is reclaimed and the new one kept", () => {
     const desired = log()
       .add(50, { type: "JobRequeued", data: { jobId: "j1", fromHostId: H, vmId: "vm1", reason: "boot failed", attempt: 1, releasesVm: true } })
-      .scheduled(51, "j1", "vm2", H, { attempt: 1 }).bootRequested(52, "j1", "vm2", H).booted(53, "j1", "vm2", H)
+      .scheduled(51, "j1", "vm2", H, { attempt: 1 })
+      .bootRequested(52, "j1", "vm2", H)
+      .booted(53, "j1", "vm2", H)
       .desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 70, merge(allOf("vm1"), allOf("vm2"))).hosts, sec(70), settings);
     expect(reclaimed(plan)).toEqual(everything("vm1"));
@@ -102,7 +118,10 @@ describe("findLeaks: a VM unknown to the log", () => {
   });
 
   it("given a resource that disappeared from one inventory and came back, then its grace starts again", () => {
-    const t = new Telemetry().inventory(H, 0, { taps: ["os-stray2"] }).inventory(H, 60, {}).inventory(H, 130, { taps: ["os-stray2"] });
+    const t = new Telemetry()
+      .inventory(H, 0, { taps: ["os-stray2"] })
+      .inventory(H, 60, {})
+      .inventory(H, 130, { taps: ["os-stray2"] });
     const plan = findLeaks(new Log().registered(0, H).desired(), t.hosts, sec(130), settings);
     expect(plan.reclaims).toEqual([]);
     expect(waitingCauses(plan)).toEqual(["unknown-vm"]);
@@ -111,9 +130,12 @@ describe("findLeaks: a VM unknown to the log", () => {
 
 describe("findLeaks: a tap, disk, nft rule or run dir with no live VM", () => {
   it("given a VM the log says was destroyed, when its tap, disk, rule and dir remain past the destroy grace, then they are reclaimed", () => {
-    const desired = new Log().registered(0, H).running(1, "j1", "vm1", H)
+    const desired = new Log()
+      .registered(0, H)
+      .running(1, "j1", "vm1", H)
       .add(20, { type: "VmExited", data: { jobId: "j1", vmId: "vm1", hostId: H, exitCode: 0, reason: "exited", runMs: 1 } })
-      .add(21, { type: "VmDestroyed", data: { jobId: "j1", vmId: "vm1", hostId: H, removed: [] } }).desired();
+      .add(21, { type: "VmDestroyed", data: { jobId: "j1", vmId: "vm1", hostId: H, removed: [] } })
+      .desired();
     const left = { taps: ["os-vm1"], disks: ["/s/hostd/vms/vm1/root.qcow2"], nftRules: ["oneshot:vm1"], runDirs: ["/s/hostd/vms/vm1"] };
     const early = findLeaks(desired, new Telemetry().inventory(H, 29, left).hosts, sec(29), settings);
     expect(early.reclaims).toEqual([]);
@@ -201,7 +223,9 @@ describe("findLeaks: a VM the log says exists but the host does not report", () 
   });
 
   it("given the job it ran already ended, then the VM is not vanished but ended (nothing to state)", () => {
-    const ended = log().add(30, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "provider" } }).desired();
+    const ended = log()
+      .add(30, { type: "JobCompleted", data: { jobId: "j1", conclusion: "success", exitCode: 0, reportedBy: "provider" } })
+      .desired();
     expect(findLeaks(ended, new Telemetry().inventory(H, 60, {}).hosts, sec(80), settings).vanished).toEqual([]);
   });
 
@@ -218,7 +242,9 @@ describe("findLeaks: VMs of a hostd that restarted", () => {
     const plan = findLeaks(desired, new Telemetry().inventory(H, 110, allOf("vm1")).hosts, sec(110), settings);
     expect(reclaimed(plan)).toEqual(everything("vm1"));
     expect(causes(plan)).toEqual(["orphaned-by-restart"]);
-    expect(plan.vanished.map((f) => [f.event.type, f.msgId, f.event.data.reason.split(":")[0]])).toEqual([["VmVanished", `vanished:${H}:vm1`, "orphaned-by-restart"]]);
+    expect(plan.vanished.map((f) => [f.event.type, f.msgId, f.event.data.reason.split(":")[0]])).toEqual([
+      ["VmVanished", `vanished:${H}:vm1`, "orphaned-by-restart"],
+    ]);
   });
 
   it("given a VM that was booting when hostd restarted, then it gets the boot grace", () => {
@@ -234,8 +260,14 @@ describe("findLeaks: VMs of a hostd that restarted", () => {
   });
 
   it("given the restarted hostd took the VM back (a VM event after its registration), then it is kept", () => {
-    const desired = new Log().registered(0, H).queued(0, "j1").scheduled(0, "j1", "vm1", H).bootRequested(10, "j1", "vm1", H)
-      .registered(100, H).booted(105, "j1", "vm1", H).desired();
+    const desired = new Log()
+      .registered(0, H)
+      .queued(0, "j1")
+      .scheduled(0, "j1", "vm1", H)
+      .bootRequested(10, "j1", "vm1", H)
+      .registered(100, H)
+      .booted(105, "j1", "vm1", H)
+      .desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 400, allOf("vm1")).hosts, sec(400), settings);
     expect(plan).toEqual(EMPTY);
   });
@@ -243,10 +275,13 @@ describe("findLeaks: VMs of a hostd that restarted", () => {
 
 describe("findLeaks: hosts", () => {
   it("given a host that was lost, fenced and came back, then the VMs it had are reclaimed without a job decision (the scheduler requeued them)", () => {
-    const desired = new Log().registered(0, H).running(10, "j1", "vm1", H)
+    const desired = new Log()
+      .registered(0, H)
+      .running(10, "j1", "vm1", H)
       .add(100, { type: "HostLost", data: { hostId: H, lastSeenAt: null, reason: "silent" } })
       .add(120, { type: "HostFenced", data: { hostId: H, registeredSeq: 1, lostSeq: 5, trigger: "host-lost", vmsStopped: ["vm1"], reason: "x" } })
-      .registered(300, H).desired();
+      .registered(300, H)
+      .desired();
     const plan = findLeaks(desired, new Telemetry().inventory(H, 310, allOf("vm1")).hosts, sec(310), settings);
     expect(reclaimed(plan)).toEqual(everything("vm1"));
     expect(causes(plan)).toEqual(["host-lost"]);
@@ -270,9 +305,11 @@ describe("findLeaks: hosts", () => {
 
   it("given names that are not oneshot's in an inventory, then they are never in a reclaim", () => {
     const foreign = {
-      vms: ["UPPER", "much-too-long-vm-id"], taps: ["eth0", "tap0", "os-", "os-UP", "docker0", "os-abcdefghijklm"],
+      vms: ["UPPER", "much-too-long-vm-id"],
+      taps: ["eth0", "tap0", "os-", "os-UP", "docker0", "os-abcdefghijklm"],
       disks: ["/var/lib/libvirt/images/vm1.qcow2", "/s/hostd/vms/../../etc/shadow", "relative/vms/abc/root.qcow2", "/s/hostd/vms/abc"],
-      nftRules: ["other:abc", "oneshot:", "oneshot:ABC"], runDirs: ["/s/hostd/vms/..", "/tmp/abc", "/s//vms/abc"],
+      nftRules: ["other:abc", "oneshot:", "oneshot:ABC"],
+      runDirs: ["/s/hostd/vms/..", "/tmp/abc", "/s//vms/abc"],
     };
     const t = new Telemetry().inventory(H, 0, foreign).inventory(H, 1000, foreign);
     const plan = findLeaks(new Log().registered(0, H).desired(), t.hosts, sec(1000), settings);
@@ -288,7 +325,12 @@ describe("findLeaks: reclaim requests already made", () => {
   const answered = (log: Log, atSec: number, reclaimId: string, failed: string | undefined = undefined) =>
     log.add(atSec, {
       type: "ResourceReclaimed",
-      data: { hostId: H, reclaimId, reclaimed: failed ? [] : [{ kind: "tap", name: "os-zz1" }], failed: failed ? [{ kind: "tap", name: "os-zz1", error: failed }] : [] },
+      data: {
+        hostId: H,
+        reclaimId,
+        reclaimed: failed ? [] : [{ kind: "tap", name: "os-zz1" }],
+        failed: failed ? [{ kind: "tap", name: "os-zz1", error: failed }] : [],
+      },
     });
 
   it("gives the same decision on the same inventory the same reclaim id, and another inventory another id", () => {
@@ -314,18 +356,33 @@ describe("findLeaks: reclaim requests already made", () => {
   });
 
   it("given an answer, when an inventory taken before it still lists the resource, then nothing happens", () => {
-    const plan = findLeaks(answered(requested(desired(), 121, "r1"), 130, "r1").desired(), t().inventory(H, 129, { taps: ["os-zz1"] }).hosts, sec(131), settings);
+    const plan = findLeaks(
+      answered(requested(desired(), 121, "r1"), 130, "r1").desired(),
+      t().inventory(H, 129, { taps: ["os-zz1"] }).hosts,
+      sec(131),
+      settings,
+    );
     expect(plan).toMatchObject({ reclaims: [], stuck: [] });
   });
 
   it("given an answer, when the next inventory still lists the resource, then it is escalated and asked again", () => {
-    const plan = findLeaks(answered(requested(desired(), 121, "r1"), 122, "r1").desired(), t().inventory(H, 135, { taps: ["os-zz1"] }).hosts, sec(135), settings);
+    const plan = findLeaks(
+      answered(requested(desired(), 121, "r1"), 122, "r1").desired(),
+      t().inventory(H, 135, { taps: ["os-zz1"] }).hosts,
+      sec(135),
+      settings,
+    );
     expect(plan.stuck.map((s) => [s.why, s.key])).toEqual([["still-present", "r1|tap:os-zz1|still-present"]]);
     expect(reclaimed(plan)).toEqual(["tap:os-zz1"]);
   });
 
   it("given hostd reported a failure, then it is escalated with hostd's error", () => {
-    const plan = findLeaks(answered(requested(desired(), 121, "r1"), 122, "r1", "device busy").desired(), t().inventory(H, 135, { taps: ["os-zz1"] }).hosts, sec(135), settings);
+    const plan = findLeaks(
+      answered(requested(desired(), 121, "r1"), 122, "r1", "device busy").desired(),
+      t().inventory(H, 135, { taps: ["os-zz1"] }).hosts,
+      sec(135),
+      settings,
+    );
     expect(plan.stuck.map((s) => [s.why, s.detail])).toEqual([["failed", expect.stringMatching(/device busy/)]]);
   });
 
@@ -343,9 +400,7 @@ describe("findLeaks: who runs where is a fact (docs/runner-model.md)", () => {
   const vmA = "vma1";
   const vmB = "vmb1";
   // A and B booted their own VMs; GitHub gave A to B's runner and B to A's.
-  const swapped = () => new Log().registered(0, H)
-    .bootedFor(1, "jA", vmA, H).bootedFor(1, "jB", vmB, H)
-    .started(20, "jA", vmB).started(21, "jB", vmA, H);
+  const swapped = () => new Log().registered(0, H).bootedFor(1, "jA", vmA, H).bootedFor(1, "jB", vmB, H).started(20, "jA", vmB).started(21, "jB", vmA, H);
   const both = () => merge(allOf(vmA), allOf(vmB));
 
   it("given swapped runners, when A completes, then only the VM running A is a leak after the destroy grace; the one running B is kept", () => {
@@ -373,8 +428,14 @@ describe("findLeaks: who runs where is a fact (docs/runner-model.md)", () => {
   });
 
   it("given that free VM retired (VmRetired), then it is a leak after the destroy grace", () => {
-    const log = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).completed(50, "j1")
-      .add(300, { type: "VmIdle", data: { hostId: H, vmId: "vm1", bootedForJobId: "j1", runnerName: `oneshot-${H}-vm1`, reason: "j1 ran elsewhere", candidateJobIds: [] } });
+    const log = new Log()
+      .registered(0, H)
+      .bootedFor(1, "j1", "vm1", H)
+      .completed(50, "j1")
+      .add(300, {
+        type: "VmIdle",
+        data: { hostId: H, vmId: "vm1", bootedForJobId: "j1", runnerName: `oneshot-${H}-vm1`, reason: "j1 ran elsewhere", candidateJobIds: [] },
+      });
     expect(findLeaks(log.desired(), new Telemetry().inventory(H, 400, allOf("vm1")).hosts, sec(400), settings)).toEqual(EMPTY); // VmIdle is only a proposal
     const desired = log.add(400, { type: "VmRetired", data: { hostId: H, vmId: "vm1", reason: "runner removed" } }).desired();
     expect(findLeaks(desired, new Telemetry().inventory(H, 409, allOf("vm1")).hosts, sec(409), settings).reclaims).toEqual([]);
@@ -401,8 +462,7 @@ describe("findLeaks: who runs where is a fact (docs/runner-model.md)", () => {
   });
 
   it("given a job rebound to a free VM, then the backstop counts the rebound job's timeout from the rebind", () => {
-    const desired = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).completed(50, "j1")
-      .queued(290, "j2").rebound(300, "j2", "vm1", H).desired();
+    const desired = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).completed(50, "j1").queued(290, "j2").rebound(300, "j2", "vm1", H).desired();
     // j2's spec (the kit's) says 600 s: deadline 300 + 600, plus the boot grace.
     expect(findLeaks(desired, new Telemetry().inventory(H, 1019, allOf("vm1")).hosts, sec(1019), settings).reclaims).toEqual([]);
     const plan = findLeaks(desired, new Telemetry().inventory(H, 1020, allOf("vm1")).hosts, sec(1020), settings);
@@ -410,15 +470,25 @@ describe("findLeaks: who runs where is a fact (docs/runner-model.md)", () => {
   });
 
   it("given a job rebound to a VM that then ends without starting on it, then the VM is kept", () => {
-    const desired = new Log().registered(0, H).bootedFor(1, "j1", "vm1", H).completed(50, "j1")
-      .queued(290, "j2").rebound(300, "j2", "vm1", H).add(400, { type: "JobCancelled", data: { jobId: "j2", reason: "user" } }).desired();
+    const desired = new Log()
+      .registered(0, H)
+      .bootedFor(1, "j1", "vm1", H)
+      .completed(50, "j1")
+      .queued(290, "j2")
+      .rebound(300, "j2", "vm1", H)
+      .add(400, { type: "JobCancelled", data: { jobId: "j2", reason: "user" } })
+      .desired();
     expect(findLeaks(desired, new Telemetry().inventory(H, 500, allOf("vm1")).hosts, sec(500), settings)).toEqual(EMPTY);
   });
 
   it("given a VM running another job than it was booted for, then it is a leak only past the running job's own timeout", () => {
     // vmA booted for A (600 s) runs B (60 s, placed on vmB) from 100 s: B's deadline is 160 s.
-    const log = new Log().registered(0, H).bootedFor(1, "jA", vmA, H, { timeoutSec: 600 })
-      .queued(2, "jB").scheduled(2, "jB", vmB, H, { timeoutSec: 60 }).started(100, "jB", vmA);
+    const log = new Log()
+      .registered(0, H)
+      .bootedFor(1, "jA", vmA, H, { timeoutSec: 600 })
+      .queued(2, "jB")
+      .scheduled(2, "jB", vmB, H, { timeoutSec: 60 })
+      .started(100, "jB", vmA);
     expect(findLeaks(log.desired(), new Telemetry().inventory(H, 279, allOf(vmA)).hosts, sec(279), settings).reclaims).toEqual([]);
     const plan = findLeaks(log.desired(), new Telemetry().inventory(H, 280, allOf(vmA)).hosts, sec(280), settings);
     expect(causes(plan)).toEqual(["past-timeout"]);
@@ -426,8 +496,12 @@ describe("findLeaks: who runs where is a fact (docs/runner-model.md)", () => {
   });
 
   it("given a short-timeout VM running a long-timeout job, then the booted-for job's timeout does not cut it short", () => {
-    const log = new Log().registered(0, H).bootedFor(1, "jA", vmA, H, { timeoutSec: 60 })
-      .queued(2, "jB").scheduled(2, "jB", vmB, H, { timeoutSec: 3600 }).started(10, "jB", vmA);
+    const log = new Log()
+      .registered(0, H)
+      .bootedFor(1, "jA", vmA, H, { timeoutSec: 60 })
+      .queued(2, "jB")
+      .scheduled(2, "jB", vmB, H, { timeoutSec: 3600 })
+      .started(10, "jB", vmA);
     expect(findLeaks(log.desired(), new Telemetry().inventory(H, 1000, allOf(vmA)).hosts, sec(1000), settings)).toEqual(EMPTY);
   });
 

@@ -34,7 +34,11 @@ export interface LostHostDecision {
  * Every registered host, with its latest heartbeat. A registration counts from when the
  * janitor read it (`seen`); the event's occurredAt, the host's clock, only when that is unknown.
  */
-export function livenessOf(desired: DesiredState, observed: ReadonlyMap<string, ObservedHost>, seen: ReadonlyMap<string, HostSeen> = new Map()): HostLiveness[] {
+export function livenessOf(
+  desired: DesiredState,
+  observed: ReadonlyMap<string, ObservedHost>,
+  seen: ReadonlyMap<string, HostSeen> = new Map(),
+): HostLiveness[] {
   return [...desired.hosts.values()].map((h) => ({
     hostId: h.hostId,
     lastHeartbeatAt: observed.get(h.hostId)?.heartbeatAt ?? null,
@@ -70,9 +74,10 @@ export function findLostHosts(hosts: readonly HostLiveness[], now: number, lostA
         data: {
           hostId: h.hostId,
           lastSeenAt,
-          reason: h.lastHeartbeatAt === null || h.lastHeartbeatAt < h.registeredAt
-            ? `no heartbeat for ${silentSec}s since it registered (limit ${Math.round(lostAfterMs / 1000)}s)`
-            : `no heartbeat for ${silentSec}s (limit ${Math.round(lostAfterMs / 1000)}s)`,
+          reason:
+            h.lastHeartbeatAt === null || h.lastHeartbeatAt < h.registeredAt
+              ? `no heartbeat for ${silentSec}s since it registered (limit ${Math.round(lostAfterMs / 1000)}s)`
+              : `no heartbeat for ${silentSec}s (limit ${Math.round(lostAfterMs / 1000)}s)`,
         },
       },
     });

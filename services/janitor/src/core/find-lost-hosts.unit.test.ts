@@ -3,7 +3,14 @@ import { findLostHosts, livenessOf, type HostLiveness } from "./find-lost-hosts.
 import { Log, Telemetry, sec } from "./scenario.test-kit.js";
 
 const host = (o: Partial<HostLiveness> = {}): HostLiveness => ({
-  hostId: "metal-01", lastHeartbeatAt: sec(100), registeredAt: sec(0), registeredSeq: 7, registeredEventId: "e7", correlationId: "c", settled: false, ...o,
+  hostId: "metal-01",
+  lastHeartbeatAt: sec(100),
+  registeredAt: sec(0),
+  registeredSeq: 7,
+  registeredEventId: "e7",
+  correlationId: "c",
+  settled: false,
+  ...o,
 });
 const LOST_AFTER = 60_000;
 
@@ -13,10 +20,14 @@ describe("findLostHosts", () => {
   });
 
   it("given a heartbeat 60s ago, then HostLost names the last heartbeat, once per registration", () => {
-    expect(findLostHosts([host()], sec(160), LOST_AFTER)).toEqual([{
-      msgId: "lost:metal-01:7", correlationId: "c", causationId: "e7",
-      event: { type: "HostLost", data: { hostId: "metal-01", lastSeenAt: new Date(sec(100)).toISOString(), reason: "no heartbeat for 60s (limit 60s)" } },
-    }]);
+    expect(findLostHosts([host()], sec(160), LOST_AFTER)).toEqual([
+      {
+        msgId: "lost:metal-01:7",
+        correlationId: "c",
+        causationId: "e7",
+        event: { type: "HostLost", data: { hostId: "metal-01", lastSeenAt: new Date(sec(100)).toISOString(), reason: "no heartbeat for 60s (limit 60s)" } },
+      },
+    ]);
   });
 
   it("given a host that registered and never heartbeated, then silence counts from its registration", () => {

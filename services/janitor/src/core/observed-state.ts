@@ -53,7 +53,11 @@ export function observeInventory(prev: ObservedHost | undefined, inv: HostInvent
   return {
     ...base,
     inventory: {
-      observedAt, seq, resources, firstSeenAt, lastSeenAt,
+      observedAt,
+      seq,
+      resources,
+      firstSeenAt,
+      lastSeenAt,
       vmProcesses: new Set(resources.filter((r) => r.kind === "vm").map((r) => r.vmId)),
     },
   };

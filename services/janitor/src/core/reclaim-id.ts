@@ -8,6 +8,8 @@ import type { LeakedResource } from "@oneshot/proto";
  */
 export function reclaimIdFor(hostId: string, inventorySeq: number, resources: readonly LeakedResource[]): string {
   const keys = resources.map((r) => `${r.kind}:${r.name}`).sort();
-  const h = createHash("sha256").update(`${hostId}\n${inventorySeq}\n${keys.join("\n")}`).digest("hex");
+  const h = createHash("sha256")
+    .update(`${hostId}\n${inventorySeq}\n${keys.join("\n")}`)
+    .digest("hex");
   return `rc-${h.slice(0, 32)}`;
 }

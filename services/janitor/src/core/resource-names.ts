@@ -25,7 +25,12 @@ export interface ObservedResource {
 export const resourceKey = (r: { kind: ResourceKind; name: string }): string => `${r.kind}:${r.name}`;
 
 /** An absolute, normalised path: no `.`/`..` segments, no doubled slashes. */
-const cleanPath = (p: string): boolean => p.startsWith("/") && !p.split("/").slice(1).some((s) => s === "" || s === "." || s === "..");
+const cleanPath = (p: string): boolean =>
+  p.startsWith("/") &&
+  !p
+    .split("/")
+    .slice(1)
+    .some((s) => s === "" || s === "." || s === "..");
 
 /** The VM id a resource name belongs to, or undefined when the name is not oneshot's. */
 export function vmIdOf(kind: ResourceKind, name: string): string | undefined {

@@ -9,14 +9,21 @@ export const T0 = Date.parse("2026-11-28T10:00:00.000Z");
 export const sec = (s: number): number => T0 + s * 1000;
 
 export const settings: LeakSettings = {
-  bootGraceMs: 120_000, destroyGraceMs: 10_000, staleAfterMs: 60_000, reclaimTimeoutMs: 60_000,
+  bootGraceMs: 120_000,
+  destroyGraceMs: 10_000,
+  staleAfterMs: 60_000,
+  reclaimTimeoutMs: 60_000,
   maxReclaimAttempts: 3,
 };
 
 const spec = { arch: "amd64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 600 } as const;
 const source = { provider: "local" as const, repo: "local", org: "local", providerJobId: "x", labels: [] as string[] };
 
-export interface Placement { timeoutSec?: number; attempt?: number; script?: string }
+export interface Placement {
+  timeoutSec?: number;
+  attempt?: number;
+  script?: string;
+}
 
 /** An event log under construction. */
 export class Log {
@@ -26,8 +33,14 @@ export class Log {
   add(atSec: number, event: DomainEvent): this {
     this.seq++;
     this.events.push({
-      ...event, id: `e${this.seq}`, version: 1, occurredAt: new Date(sec(atSec)).toISOString(),
-      correlationId: "c", causationId: null, subject: "evt.test", seq: this.seq,
+      ...event,
+      id: `e${this.seq}`,
+      version: 1,
+      occurredAt: new Date(sec(atSec)).toISOString(),
+      correlationId: "c",
+      causationId: null,
+      subject: "evt.test",
+      seq: this.seq,
     } as Stored<DomainEvent>);
     return this;
   }
@@ -35,7 +48,18 @@ export class Log {
   registered(atSec: number, hostId: string): this {
     return this.add(atSec, {
       type: "HostRegistered",
-      data: { hostId, arch: "amd64", capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 }, labels: [], vmm: "qemu", accel: "tcg", emulated: false, images: ["minimal"], publicKey: "k", version: "t" },
+      data: {
+        hostId,
+        arch: "amd64",
+        capacity: { vcpus: 8, memMiB: 8192, diskGiB: 100 },
+        labels: [],
+        vmm: "qemu",
+        accel: "tcg",
+        emulated: false,
+        images: ["minimal"],
+        publicKey: "k",
+        version: "t",
+      },
     });
   }
 
@@ -51,7 +75,10 @@ export class Log {
 
   /** The provider says `jobId` started on the runner of `vmId` (hostId may be absent, as from a bare runner name). */
   started(atSec: number, jobId: string, vmId: string, hostId?: string): this {
-    return this.add(atSec, { type: "JobStarted", data: { jobId, runnerName: `oneshot-${hostId ?? "h"}-${vmId}`, vmId, ...(hostId ? { hostId } : {}), reportedBy: "webhook" } });
+    return this.add(atSec, {
+      type: "JobStarted",
+      data: { jobId, runnerName: `oneshot-${hostId ?? "h"}-${vmId}`, vmId, ...(hostId ? { hostId } : {}), reportedBy: "webhook" },
+    });
   }
 
   completed(atSec: number, jobId: string): this {
@@ -91,14 +118,19 @@ export type Inv = Partial<Omit<HostInventory["data"], "vms" | "hostId">> & { vms
 
 /** Everything hostd would report for a VM: process, tap, disks, nft rule, run dir. */
 export const allOf = (vmId: string): Inv => ({
-  vms: [vmId], taps: [`os-${vmId}`], nftRules: [`oneshot:${vmId}`],
+  vms: [vmId],
+  taps: [`os-${vmId}`],
+  nftRules: [`oneshot:${vmId}`],
   disks: [`/var/lib/oneshot/hostd/vms/${vmId}/root.qcow2`, `/var/lib/oneshot/hostd/vms/${vmId}/config.ext4`],
   runDirs: [`/var/lib/oneshot/hostd/vms/${vmId}`],
 });
 
 export const merge = (...invs: Inv[]): Inv => ({
-  vms: invs.flatMap((i) => i.vms ?? []), taps: invs.flatMap((i) => i.taps ?? []), disks: invs.flatMap((i) => i.disks ?? []),
-  nftRules: invs.flatMap((i) => i.nftRules ?? []), runDirs: invs.flatMap((i) => i.runDirs ?? []),
+  vms: invs.flatMap((i) => i.vms ?? []),
+  taps: invs.flatMap((i) => i.taps ?? []),
+  disks: invs.flatMap((i) => i.disks ?? []),
+  nftRules: invs.flatMap((i) => i.nftRules ?? []),
+  runDirs: invs.flatMap((i) => i.runDirs ?? []),
 });
 
 /** Telemetry as the janitor has read it. */
@@ -114,8 +146,12 @@ export class Telemetry {
   /** An inventory taken at `atSec` (and a heartbeat with it, like a live hostd). */
   inventory(hostId: string, atSec: number, inv: Inv, seq = ++this.invSeq): this {
     const data: HostInventory["data"] = {
-      hostId, vms: (inv.vms ?? []).map((vmId) => ({ vmId, pid: 1000 })), taps: inv.taps ?? [], disks: inv.disks ?? [],
-      nftRules: inv.nftRules ?? [], runDirs: inv.runDirs ?? [],
+      hostId,
+      vms: (inv.vms ?? []).map((vmId) => ({ vmId, pid: 1000 })),
+      taps: inv.taps ?? [],
+      disks: inv.disks ?? [],
+      nftRules: inv.nftRules ?? [],
+      runDirs: inv.runDirs ?? [],
     };
     this.hosts.set(hostId, observeInventory(this.hosts.get(hostId), data, sec(atSec), seq));
     return this.heartbeat(hostId, atSec);

@@ -29,7 +29,10 @@ export function assign(ordered: readonly JobView[], hosts: readonly HostView[]):
 
   const packed = new Bins(hosts);
   const repacked: Assignment = [];
-  for (const job of biggestFirst(admitted.map(([j]) => j), hosts)) {
+  for (const job of biggestFirst(
+    admitted.map(([j]) => j),
+    hosts,
+  )) {
     const hostId = packed.take(job.spec.arch, job.requiredLabels, job.spec, job.spec.image);
     if (!hostId) return admitted;
     repacked.push([job, hostId]);

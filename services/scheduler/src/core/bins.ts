@@ -7,10 +7,16 @@ interface Bin {
   hostId: string;
   labels: string[];
   images: string[];
-  capV: number; capM: number; capD: number;
-  freeV: number; freeM: number; freeD: number;
+  capV: number;
+  capM: number;
+  capD: number;
+  freeV: number;
+  freeM: number;
+  freeD: number;
   /** 10^(free/capacity) per resource: the best-fit score's terms before this job (see score.ts); -1 until needed. */
-  pV: number; pM: number; pD: number;
+  pV: number;
+  pM: number;
+  pD: number;
   /** Index in `open`, or -1. */
   at: number;
 }
@@ -28,7 +34,9 @@ interface ArchBins {
   open: Bin[];
   empty: EmptyShape[];
   /** No host of this arch has more free than this (an upper bound, tightened when a job fits nowhere). */
-  ceilV: number; ceilM: number; ceilD: number;
+  ceilV: number;
+  ceilM: number;
+  ceilD: number;
 }
 
 /**
@@ -52,8 +60,19 @@ export class Bins {
     for (const h of this.hosts) {
       if (h.arch !== arch || !isPlaceable(h)) continue;
       const b: Bin = {
-        hostId: h.hostId, labels: h.labels, images: h.images, capV: h.capacity.vcpus, capM: h.capacity.memMiB, capD: h.capacity.diskGiB,
-        freeV: h.capacity.vcpus - h.used.vcpus, freeM: h.capacity.memMiB - h.used.memMiB, freeD: h.capacity.diskGiB - h.used.diskGiB, pV: -1, pM: -1, pD: -1, at: -1,
+        hostId: h.hostId,
+        labels: h.labels,
+        images: h.images,
+        capV: h.capacity.vcpus,
+        capM: h.capacity.memMiB,
+        capD: h.capacity.diskGiB,
+        freeV: h.capacity.vcpus - h.used.vcpus,
+        freeM: h.capacity.memMiB - h.used.memMiB,
+        freeD: h.capacity.diskGiB - h.used.diskGiB,
+        pV: -1,
+        pM: -1,
+        pD: -1,
+        at: -1,
       };
       if (b.freeV <= 0 || b.freeM <= 0 || b.freeD <= 0) continue;
       a.ceilV = Math.max(a.ceilV, b.freeV);
@@ -83,7 +102,9 @@ export class Bins {
     let best: Bin | undefined;
     let bestScore = -Infinity;
     let bestShape: EmptyShape | undefined;
-    let maxV = 0, maxM = 0, maxD = 0;
+    let maxV = 0,
+      maxM = 0,
+      maxD = 0;
     // bestFitScore factored: 10^((free − demand)/cap) = 10^(free/cap) · 10^(−demand/cap). The
     // first factor is kept per host, the second depends on the host's capacity only, and hosts
     // mostly share a few sizes: a multiply instead of three powers per host and job.
@@ -146,10 +167,17 @@ function powers(b: Bin): void {
 
 /** 10^(−demand/capacity) per resource, remembered for the last capacity seen. */
 class Factors {
-  private cv = -1; private fv = 0;
-  private cm = -1; private fm = 0;
-  private cd = -1; private fd = 0;
-  constructor(private readonly dv: number, private readonly dm: number, private readonly dd: number) {}
+  private cv = -1;
+  private fv = 0;
+  private cm = -1;
+  private fm = 0;
+  private cd = -1;
+  private fd = 0;
+  constructor(
+    private readonly dv: number,
+    private readonly dm: number,
+    private readonly dd: number,
+  ) {}
   v(cap: number): number {
     if (cap !== this.cv) {
       this.cv = cap;

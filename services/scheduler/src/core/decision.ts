@@ -27,7 +27,10 @@ export const clip = (s: string): string => (s.length <= MAX_REASON ? s : `${s.sl
 export function scheduled(job: JobView, hostId: string, hostSubjectSeq: number, now: string): Decision {
   const { jobId, attempt, spec } = job;
   return {
-    event: { type: "JobScheduled", data: { jobId, hostId, vmId: vmIdFor(jobId, attempt), spec, attempt, ...(job.script !== undefined ? { script: job.script } : {}) } },
+    event: {
+      type: "JobScheduled",
+      data: { jobId, hostId, vmId: vmIdFor(jobId, attempt), spec, attempt, ...(job.script !== undefined ? { script: job.script } : {}) },
+    },
     subject: subjects.host(hostId),
     msgId: `sched:${jobId}:${attempt}`,
     expectedLastSubjectSeq: hostSubjectSeq,
@@ -50,7 +53,17 @@ export function rebound(job: JobView, to: Allocation, fromVmId: string | undefin
 export function idle(a: Allocation, reason: string, candidateJobIds: string[], hostSubjectSeq: number, now: string): Decision {
   const { hostId, vmId } = a;
   return {
-    event: { type: "VmIdle", data: { hostId, vmId, bootedForJobId: a.jobId, runnerName: runnerNameFor(hostId, vmId), reason: clip(reason), candidateJobIds: candidateJobIds.slice(0, 100) } },
+    event: {
+      type: "VmIdle",
+      data: {
+        hostId,
+        vmId,
+        bootedForJobId: a.jobId,
+        runnerName: runnerNameFor(hostId, vmId),
+        reason: clip(reason),
+        candidateJobIds: candidateJobIds.slice(0, 100),
+      },
+    },
     subject: subjects.host(hostId),
     msgId: `idle:${hostId}:${vmId}`,
     expectedLastSubjectSeq: hostSubjectSeq,
@@ -64,7 +77,12 @@ export function idle(a: Allocation, reason: string, candidateJobIds: string[], h
 /** A decision on the job's own subject. */
 export function onJob(job: JobView, event: DecisionEvent, msgId: string, now: string): Decision {
   return {
-    event, subject: subjects.job(job.jobId), msgId, expectedLastSubjectSeq: job.subjectSeq,
-    correlationId: job.correlationId, causationId: job.causationId, occurredAt: now,
+    event,
+    subject: subjects.job(job.jobId),
+    msgId,
+    expectedLastSubjectSeq: job.subjectSeq,
+    correlationId: job.correlationId,
+    causationId: job.causationId,
+    occurredAt: now,
   };
 }

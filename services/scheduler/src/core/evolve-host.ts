@@ -6,10 +6,20 @@ import { setPhase } from "./job-phase.js";
 import type { Allocation, SchedulerState } from "./state.js";
 import { refresh } from "./vm-index.js";
 
-type HostEvent = Stored<EventOf<
-  "HostRegistered" | "HostCordoned" | "HostUncordoned" | "HostDrained" | "HostLost" | "HostDeregistered" | "ReclaimRequested" | "ResourceReclaimed"
-  | "HostFenced" | "HostLeaseExpired"
->>;
+type HostEvent = Stored<
+  EventOf<
+    | "HostRegistered"
+    | "HostCordoned"
+    | "HostUncordoned"
+    | "HostDrained"
+    | "HostLost"
+    | "HostDeregistered"
+    | "ReclaimRequested"
+    | "ResourceReclaimed"
+    | "HostFenced"
+    | "HostLeaseExpired"
+  >
+>;
 
 export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
   const host = s.hosts.get(e.data.hostId);
@@ -20,9 +30,17 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
       // a lost host is back, a deregistered one starts afresh.
       const keep = host && !host.deregistered;
       s.hosts.set(hostId, {
-        hostId, arch, capacity: resourcesOf(capacity), labels: normaliseHostLabels(labels), images: [...images],
+        hostId,
+        arch,
+        capacity: resourcesOf(capacity),
+        labels: normaliseHostLabels(labels),
+        images: [...images],
         used: host ? host.used : usedBy(s, hostId),
-        cordoned: keep ? host.cordoned : false, draining: keep ? host.draining : false, lost: false, fencePending: false, deregistered: false,
+        cordoned: keep ? host.cordoned : false,
+        draining: keep ? host.draining : false,
+        lost: false,
+        fencePending: false,
+        deregistered: false,
       });
       // Registered again without a fence: a restarted hostd, which destroyed (and reported) every
       // VM it could not follow before registering. What it kept (placements still waiting for
@@ -54,7 +72,8 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
       }
       return;
     }
-    case "HostFenced": case "HostLeaseExpired": {
+    case "HostFenced":
+    case "HostLeaseExpired": {
       // A fence of its own (lease-expired) while nobody declared it lost: the VMs' own events
       // said what became of each; placements it has not read yet are still its to run.
       if (!host?.fencePending) return;
@@ -70,7 +89,8 @@ export function applyHostEvent(s: SchedulerState, e: HostEvent): void {
       }
       releaseHost(s, e.data.hostId, e.id, `host deregistered: ${e.data.reason}`);
       return;
-    case "ReclaimRequested": case "ResourceReclaimed":
+    case "ReclaimRequested":
+    case "ResourceReclaimed":
       // Leaks are VMs the log does not hold as live: no reservation of ours changes.
       return;
     default: {

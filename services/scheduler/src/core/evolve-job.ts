@@ -8,7 +8,20 @@ import { runnerScope } from "./runner-scope.js";
 import { allocationKey, type SchedulerState } from "./state.js";
 import { refresh, unclaim } from "./vm-index.js";
 
-type JobEvent = Stored<EventOf<"JobQueued" | "JobIgnored" | "JobScheduled" | "JobUnschedulable" | "JobStarted" | "JobCompleted" | "JobCancelled" | "JobRequeued" | "JobFailed" | "JobRebound">>;
+type JobEvent = Stored<
+  EventOf<
+    | "JobQueued"
+    | "JobIgnored"
+    | "JobScheduled"
+    | "JobUnschedulable"
+    | "JobStarted"
+    | "JobCompleted"
+    | "JobCancelled"
+    | "JobRequeued"
+    | "JobFailed"
+    | "JobRebound"
+  >
+>;
 
 export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
   switch (e.type) {
@@ -19,10 +32,20 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       if (s.jobs.has(jobId) || s.finished.has(jobId)) return;
       const early = s.startedEarly.delete(jobId);
       track(s, {
-        jobId, org: source.org, local: source.provider === "local", spec, requiredLabels: requiredLabels(source.labels),
-        labels: normaliseHostLabels(source.labels), scope: runnerScope(source),
-        queuedSeq: e.seq, attempt: 0, bootFailures: 0, phase: early ? "started" : "pending", subjectSeq: e.seq,
-        correlationId: e.correlationId, causationId: e.id,
+        jobId,
+        org: source.org,
+        local: source.provider === "local",
+        spec,
+        requiredLabels: requiredLabels(source.labels),
+        labels: normaliseHostLabels(source.labels),
+        scope: runnerScope(source),
+        queuedSeq: e.seq,
+        attempt: 0,
+        bootFailures: 0,
+        phase: early ? "started" : "pending",
+        subjectSeq: e.seq,
+        correlationId: e.correlationId,
+        causationId: e.id,
         ...(e.data.script !== undefined ? { script: e.data.script } : {}),
       });
       return;
@@ -35,9 +58,19 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       // The reservation counts whatever the job's state: hostd acts on it until VmDestroyed. A
       // placement its job no longer wants boots a free VM, which another job may take.
       const a = {
-        hostId, vmId, jobId, attempt, res: spec, arch: spec.arch, image: spec.image, bound, idleWritten: false, retired: false,
+        hostId,
+        vmId,
+        jobId,
+        attempt,
+        res: spec,
+        arch: spec.arch,
+        image: spec.image,
+        bound,
+        idleWritten: false,
+        retired: false,
         ...(job ? { runner: { labels: job.labels, scope: job.scope } } : {}),
-        ...(claims ? { claim: jobId } : {}), ...(claims && bound ? { runningJobId: jobId } : {}),
+        ...(claims ? { claim: jobId } : {}),
+        ...(claims && bound ? { runningJobId: jobId } : {}),
         ...(job ? {} : { freedBecause: `${jobId} had ended before it was placed` }),
       };
       if (!reserve(s, a) || !claims) return;
@@ -79,7 +112,11 @@ export function applyJobEvent(s: SchedulerState, e: JobEvent): void {
       job.causationId = e.id;
       return;
     }
-    case "JobIgnored": case "JobUnschedulable": case "JobCompleted": case "JobCancelled": case "JobFailed": {
+    case "JobIgnored":
+    case "JobUnschedulable":
+    case "JobCompleted":
+    case "JobCancelled":
+    case "JobFailed": {
       // The job ends; a VM it only claimed is free again (the scheduler rebinds or idles it),
       // a VM it ran on keeps its reservation until VmDestroyed.
       const job = s.jobs.get(e.data.jobId);

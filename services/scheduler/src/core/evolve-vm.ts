@@ -4,13 +4,16 @@ import { release } from "./reservations.js";
 import { allocationKey, type Allocation, type Outcome, type SchedulerState } from "./state.js";
 import { booted, refresh } from "./vm-index.js";
 
-type VmEvent = Stored<EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed" | "VmIdle" | "VmRetired" | "VmVanished" | "PlacementExpired">>;
+type VmEvent = Stored<
+  EventOf<"VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed" | "VmIdle" | "VmRetired" | "VmVanished" | "PlacementExpired">
+>;
 
 export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
   const { hostId, vmId } = e.data;
   const alloc = s.allocations.get(allocationKey(hostId, vmId));
   switch (e.type) {
-    case "VmBootRequested": case "VmBooted":
+    case "VmBootRequested":
+    case "VmBooted":
       if (alloc) alloc.claimedByHost = true;
       // The idle deadline counts from the boot; the request stands in until the VM is up.
       if (alloc && (e.type === "VmBooted" || alloc.bootedAtMs === undefined)) booted(s, alloc, Date.parse(e.occurredAt));
@@ -52,7 +55,8 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
       refresh(s, alloc);
       if (!alloc.runningJobId) lose(s, alloc, e.id, { kind: "vm-gone-unused", hostId, vmId, reason: `VM retired: ${e.data.reason}`, counts: false });
       return;
-    case "VmDestroyed": case "VmVanished": {
+    case "VmDestroyed":
+    case "VmVanished": {
       // Capacity frees here, not at JobCompleted: until now the VM still holds it.
       if (!release(s, hostId, vmId) || !alloc) return;
       const gone = e.type === "VmDestroyed" ? "VM destroyed" : `VM vanished: ${e.data.reason}`;
@@ -66,9 +70,14 @@ export function applyVmEvent(s: SchedulerState, e: VmEvent): void {
         const job = claimOf(s, alloc);
         // A VM that vanished under its job counts toward maxAttempts, as a failed boot does.
         if (job && e.type === "VmVanished") job.bootFailures++;
-        lose(s, alloc, e.id, e.type === "VmDestroyed"
-          ? { kind: "destroyed", hostId, vmId, exitCode: alloc.exited?.exitCode ?? null, exitReason: alloc.exited?.reason ?? null }
-          : { kind: "vanished", hostId, vmId, reason: gone });
+        lose(
+          s,
+          alloc,
+          e.id,
+          e.type === "VmDestroyed"
+            ? { kind: "destroyed", hostId, vmId, exitCode: alloc.exited?.exitCode ?? null, exitReason: alloc.exited?.reason ?? null }
+            : { kind: "vanished", hostId, vmId, reason: gone },
+        );
       } else if (!alloc.runningJobId) {
         // An ephemeral runner's clean exit means it ran a job whose start is not reported yet
         // (webhooks can be minutes late, the VM ends in seconds): the claim still needs a VM,

@@ -19,24 +19,48 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
   if (e.seq <= state.lastSeq) return state;
   state.lastSeq = e.seq;
   switch (e.type) {
-    case "JobQueued": case "JobIgnored": case "JobScheduled": case "JobUnschedulable": case "JobStarted":
-    case "JobCompleted": case "JobCancelled": case "JobRequeued": case "JobFailed": case "JobRebound":
+    case "JobQueued":
+    case "JobIgnored":
+    case "JobScheduled":
+    case "JobUnschedulable":
+    case "JobStarted":
+    case "JobCompleted":
+    case "JobCancelled":
+    case "JobRequeued":
+    case "JobFailed":
+    case "JobRebound":
       applyJobEvent(state, e);
       if (e.type === "JobScheduled") {
         applyWarmEvent(state, e);
         applyPreemption(state, e);
       }
       break;
-    case "HostRegistered": case "HostCordoned": case "HostUncordoned": case "HostDrained": case "HostLost":
-    case "HostDeregistered": case "ReclaimRequested": case "ResourceReclaimed": case "HostFenced": case "HostLeaseExpired":
+    case "HostRegistered":
+    case "HostCordoned":
+    case "HostUncordoned":
+    case "HostDrained":
+    case "HostLost":
+    case "HostDeregistered":
+    case "ReclaimRequested":
+    case "ResourceReclaimed":
+    case "HostFenced":
+    case "HostLeaseExpired":
       applyHostEvent(state, e);
       if (e.type === "HostLost" || e.type === "HostDeregistered" || e.type === "HostRegistered") applyWarmEvent(state, e);
       break;
-    case "VmBootRequested": case "VmBooted": case "VmBootFailed": case "VmExited": case "VmDestroyed":
-    case "VmIdle": case "VmRetired": case "VmVanished": case "PlacementExpired":
+    case "VmBootRequested":
+    case "VmBooted":
+    case "VmBootFailed":
+    case "VmExited":
+    case "VmDestroyed":
+    case "VmIdle":
+    case "VmRetired":
+    case "VmVanished":
+    case "PlacementExpired":
       applyVmEvent(state, e);
       break;
-    case "VmWarmed": case "WarmVmRetired":
+    case "VmWarmed":
+    case "WarmVmRetired":
       applyWarmEvent(state, e);
       break;
     case "VmIsolationLost":

@@ -28,14 +28,21 @@ describe("fairness: FIFO within an org, round-robin across orgs", () => {
   });
 
   it("given a requeued job, then it keeps its place at the front of its org's line", () => {
-    let s = given(registered("h1", { vcpus: 1 }), registered("h2", { vcpus: 1 }), ...burst("a", 2)).decided().and(...burst("a", 3, 2));
+    let s = given(registered("h1", { vcpus: 1 }), registered("h2", { vcpus: 1 }), ...burst("a", 2))
+      .decided()
+      .and(...burst("a", 3, 2));
     const first = s.placementOf("a-0");
-    s = s.and({ type: "HostLost", data: { hostId: first.hostId, lastSeenAt: null, reason: "gone" } }, fenced(first.hostId), { type: "HostRegistered", data: { ...registeredData(first.hostId) } });
+    s = s.and({ type: "HostLost", data: { hostId: first.hostId, lastSeenAt: null, reason: "gone" } }, fenced(first.hostId), {
+      type: "HostRegistered",
+      data: { ...registeredData(first.hostId) },
+    });
     expect(placements(s.decided().decisions())).toEqual({ "a-0": first.hostId });
   });
 
   it("given a big job at the head of an org's line that fits nowhere now, then smaller jobs behind it still run", () => {
-    const s = given(registered("h1", { vcpus: 4 }), queued("x", { vcpus: 3 })).decided().and(queued("big", { vcpus: 4 }), queued("small", { vcpus: 1 }));
+    const s = given(registered("h1", { vcpus: 4 }), queued("x", { vcpus: 3 }))
+      .decided()
+      .and(queued("big", { vcpus: 4 }), queued("small", { vcpus: 1 }));
     expect(placements(s.decisions())).toEqual({ small: "h1" });
   });
 });

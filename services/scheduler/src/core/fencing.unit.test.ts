@@ -16,13 +16,23 @@ import { initialState } from "./state.js";
 const actionArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("queue" as const), local: fc.boolean() }) },
   { weight: 4, arbitrary: fc.constant({ kind: "decide" as const }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("lose" as const, "fence" as const, "self-fence" as const, "lease-expire" as const, "register" as const), host: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("lose" as const, "fence" as const, "self-fence" as const, "lease-expire" as const, "register" as const),
+      host: fc.nat(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("start" as const, "end" as const), pick: fc.nat() }) },
 );
 type Action = typeof actionArb extends fc.Arbitrary<infer A> ? A : never;
 const worldArb = fc.record({ hosts: fc.integer({ min: 2, max: 3 }), actions: fc.array(actionArb, { minLength: 10, maxLength: 60 }) });
 
-interface Vm { hostId: string; vmId: string; jobId: string }
+interface Vm {
+  hostId: string;
+  vmId: string;
+  jobId: string;
+}
 
 class Reader {
   readonly alive = new Map<string, Vm>();
@@ -30,9 +40,14 @@ class Reader {
   readonly ended = new Set<string>();
   see(e: Stored<DomainEvent>): void {
     switch (e.type) {
-      case "HostLost": this.lostUnfenced.add(e.data.hostId); break;
-      case "HostRegistered": this.lostUnfenced.delete(e.data.hostId); break;
-      case "HostFenced": case "HostLeaseExpired":
+      case "HostLost":
+        this.lostUnfenced.add(e.data.hostId);
+        break;
+      case "HostRegistered":
+        this.lostUnfenced.delete(e.data.hostId);
+        break;
+      case "HostFenced":
+      case "HostLeaseExpired":
         if (!this.lostUnfenced.delete(e.data.hostId)) break;
         for (const [k, v] of this.alive) if (v.hostId === e.data.hostId) this.alive.delete(k);
         break;
@@ -43,9 +58,16 @@ class Reader {
         this.alive.set(`${hostId}/${vmId}`, { hostId, vmId, jobId });
         break;
       }
-      case "VmDestroyed": this.alive.delete(`${e.data.hostId}/${e.data.vmId}`); break;
-      case "JobCompleted": case "JobFailed": case "JobCancelled": this.ended.add(e.data.jobId); break;
-      default: break;
+      case "VmDestroyed":
+        this.alive.delete(`${e.data.hostId}/${e.data.vmId}`);
+        break;
+      case "JobCompleted":
+      case "JobFailed":
+      case "JobCancelled":
+        this.ended.add(e.data.jobId);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -71,18 +93,29 @@ function simulate(w: { hosts: number; actions: Action[] }): { log: Stored<Domain
   for (const a of w.actions) {
     const host = hostIds[("host" in a ? a.host : 0) % hostIds.length]!;
     switch (a.kind) {
-      case "queue": append(queued(`j${n++}`, a.local ? { provider: "local", org: "local" } : {})); break;
-      case "decide": append(...place(state, NOW).map((d) => d.event)); break;
-      case "lose": append(lost(host)); break;
+      case "queue":
+        append(queued(`j${n++}`, a.local ? { provider: "local", org: "local" } : {}));
+        break;
+      case "decide":
+        append(...place(state, NOW).map((d) => d.event));
+        break;
+      case "lose":
+        append(lost(host));
+        break;
       // hostd's fence: every VM it had is killed and destroyed, then HostFenced.
-      case "fence": case "self-fence": {
+      case "fence":
+      case "self-fence": {
         for (const v of [...reader.alive.values()].filter((x) => x.hostId === host)) append(vmExited(v, null, "killed"), vmDestroyed(v));
         append(fenced(host, [], a.kind === "fence" ? "host-lost" : "lease-expired"));
         break;
       }
       // The janitor's lease expiry stands for: the host stopped its VMs, without a word.
-      case "lease-expire": append(leaseExpired(host)); break;
-      case "register": append(registered(host, { vcpus: 2 })); break;
+      case "lease-expire":
+        append(leaseExpired(host));
+        break;
+      case "register":
+        append(registered(host, { vcpus: 2 }));
+        break;
       case "start": {
         const v = pickVm(a.pick);
         const job = v && state.jobs.get(v.jobId);
@@ -101,18 +134,28 @@ function simulate(w: { hosts: number; actions: Action[] }): { log: Stored<Domain
 
 describe("fencing over random histories (fast-check)", () => {
   it("never places a job again while a VM placed for it may still run on a lost host", () => {
-    fc.assert(fc.property(worldArb, (w) => void simulate(w)), { numRuns: 300 });
+    fc.assert(
+      fc.property(worldArb, (w) => void simulate(w)),
+      { numRuns: 300 },
+    );
   });
 
   it("still requeues: once a lost host fenced, its unstarted and local jobs are placed elsewhere", () => {
     const log = simulate({
       hosts: 2,
       actions: [
-        { kind: "queue", local: true }, { kind: "queue", local: false }, { kind: "decide" }, { kind: "lose", host: 0 }, { kind: "decide" },
-        { kind: "fence", host: 0 }, { kind: "decide" }, { kind: "decide" },
+        { kind: "queue", local: true },
+        { kind: "queue", local: false },
+        { kind: "decide" },
+        { kind: "lose", host: 0 },
+        { kind: "decide" },
+        { kind: "fence", host: 0 },
+        { kind: "decide" },
+        { kind: "decide" },
       ],
     }).log;
-    const placedOn = (jobId: string) => log.filter((e) => e.type === "JobScheduled" && e.data.jobId === jobId).map((e) => (e.data as { hostId: string }).hostId);
+    const placedOn = (jobId: string) =>
+      log.filter((e) => e.type === "JobScheduled" && e.data.jobId === jobId).map((e) => (e.data as { hostId: string }).hostId);
     expect(placedOn("j0")).toEqual(["h0", "h1"]);
     expect(placedOn("j1")).toEqual(["h0", "h1"]);
     // Nothing was requeued between HostLost and the fence's first VmDestroyed.

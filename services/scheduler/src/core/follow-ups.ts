@@ -22,7 +22,8 @@ export type PickVm = (job: JobView, preferKey?: string) => Allocation | undefine
  */
 export function followUp(job: JobView, outcome: Outcome, policy: Policy, now: string, pick: PickVm): Decision {
   const { jobId, attempt } = job;
-  const fail = (why: string) => onJob(job, { type: "JobFailed", data: { jobId, reason: clip(why), hostId: outcome.hostId, vmId: outcome.vmId } }, `failed:${jobId}:${attempt}`, now);
+  const fail = (why: string) =>
+    onJob(job, { type: "JobFailed", data: { jobId, reason: clip(why), hostId: outcome.hostId, vmId: outcome.vmId } }, `failed:${jobId}:${attempt}`, now);
   const rebindOr = (why: string, preferKey?: string) => {
     const to = job.local ? undefined : pick(job, preferKey);
     return to ? rebound(job, to, outcome.vmId, why, now) : requeue(job, outcome.hostId, outcome.vmId, why, now);
@@ -48,7 +49,10 @@ export function followUp(job: JobView, outcome: Outcome, policy: Policy, now: st
       return requeue(job, outcome.hostId, outcome.vmId, outcome.reason, now);
     case "destroyed": {
       const data: EventOf<"JobCompleted">["data"] = {
-        jobId, conclusion: conclusionOf(outcome.exitCode, outcome.exitReason), exitCode: outcome.exitCode, reportedBy: "vm",
+        jobId,
+        conclusion: conclusionOf(outcome.exitCode, outcome.exitReason),
+        exitCode: outcome.exitCode,
+        reportedBy: "vm",
       };
       return onJob(job, { type: "JobCompleted", data }, `done:${jobId}`, now);
     }
@@ -62,7 +66,12 @@ export function followUp(job: JobView, outcome: Outcome, policy: Policy, now: st
 /** The scheduler's requeue never ends the VM's reservation: the VM may run another job, and frees at VmDestroyed. */
 function requeue(job: JobView, fromHostId: string, vmId: string, reason: string, now: string): Decision {
   const next = job.attempt + 1;
-  return onJob(job, { type: "JobRequeued", data: { jobId: job.jobId, fromHostId, vmId, reason: clip(reason), attempt: next, releasesVm: false } }, `requeue:${job.jobId}:${next}`, now);
+  return onJob(
+    job,
+    { type: "JobRequeued", data: { jobId: job.jobId, fromHostId, vmId, reason: clip(reason), attempt: next, releasesVm: false } },
+    `requeue:${job.jobId}:${next}`,
+    now,
+  );
 }
 
 /** `success` for exit 0, `timed_out` when hostd killed it at its timeout, else `failure`. */

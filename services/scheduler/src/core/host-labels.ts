@@ -17,8 +17,7 @@ export function requiredLabels(jobLabels: readonly string[]): string[] {
   return [...out].sort();
 }
 
-export const normaliseHostLabels = (labels: readonly string[]): string[] =>
-  [...new Set(labels.map((l) => l.trim().toLowerCase()).filter(Boolean))].sort();
+export const normaliseHostLabels = (labels: readonly string[]): string[] => [...new Set(labels.map((l) => l.trim().toLowerCase()).filter(Boolean))].sort();
 
 /** Both lists sorted (as stored in state). */
 export function hasLabels(hostLabels: readonly string[], wanted: readonly string[]): boolean {

@@ -2,7 +2,20 @@ import fc from "fast-check";
 import type { Arch, DomainEvent, Resources, Stored } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
 import {
-  NOW, fenced, hostEvent, leaseExpired, lost, placementExpired, queued, registered, started, vmBootFailed, vmBootRequested, vmDestroyed, vmExited, vmVanished,
+  NOW,
+  fenced,
+  hostEvent,
+  leaseExpired,
+  lost,
+  placementExpired,
+  queued,
+  registered,
+  started,
+  vmBootFailed,
+  vmBootRequested,
+  vmDestroyed,
+  vmExited,
+  vmVanished,
 } from "../testing/fixtures.js";
 import { evolve, fold } from "./evolve.js";
 import { hasLabels, requiredLabels } from "./host-labels.js";
@@ -43,7 +56,13 @@ const actionArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cancel" as const), pick: fc.nat() }) },
   // The janitor finds a VM vanished under its job (no VmDestroyed ever comes); the scheduler decides what follows.
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("vanish" as const), pick: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom("cordon" as const, "uncordon" as const, "drain" as const, "lose" as const, "register" as const), host: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("cordon" as const, "uncordon" as const, "drain" as const, "lose" as const, "register" as const),
+      host: fc.nat(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("fence" as const, "self-fence" as const, "lease-expire" as const), host: fc.nat() }) },
   // hostd claims a placement (VmBootRequested), or the janitor expires one nobody claimed.
   { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("claim" as const, "expire" as const), pick: fc.nat() }) },
@@ -53,32 +72,63 @@ type World = typeof worldArb extends fc.Arbitrary<infer W> ? W : never;
 
 /** Reads the log and fails on the first event that breaks an invariant. */
 class Checker {
-  hosts = new Map<string, { arch: Arch; cap: Resources; labels: string[]; placeable: boolean; cordoned: boolean; draining: boolean; lostUnfenced: boolean; used: Resources }>();
+  hosts = new Map<
+    string,
+    { arch: Arch; cap: Resources; labels: string[]; placeable: boolean; cordoned: boolean; draining: boolean; lostUnfenced: boolean; used: Resources }
+  >();
   live = new Map<string, { hostId: string; vmId: string; jobId: string; res: Resources; claim: string; attempt: number; claimed: boolean }>();
-  jobs = new Map<string, { arch: Arch; labels: string[]; spec: Resources; ended: boolean; placedAttempts: Set<number>; liveKey?: string; unschedulable?: string; everPlaced: boolean; bootFailures: number; failed: boolean }>();
+  jobs = new Map<
+    string,
+    {
+      arch: Arch;
+      labels: string[];
+      spec: Resources;
+      ended: boolean;
+      placedAttempts: Set<number>;
+      liveKey?: string;
+      unschedulable?: string;
+      everPlaced: boolean;
+      bootFailures: number;
+      failed: boolean;
+    }
+  >();
 
   see(e: Stored<DomainEvent>): void {
     switch (e.type) {
       case "HostRegistered": {
         // Registered again without a fence: a restarted hostd reported what it destroyed; the rest stays live.
         const prev = this.hosts.get(e.data.hostId);
-        const cordoned = prev?.cordoned ?? false, draining = prev?.draining ?? false;
+        const cordoned = prev?.cordoned ?? false,
+          draining = prev?.draining ?? false;
         this.hosts.set(e.data.hostId, {
-          arch: e.data.arch, cap: e.data.capacity, labels: e.data.labels, cordoned, draining, placeable: !cordoned && !draining, lostUnfenced: false,
+          arch: e.data.arch,
+          cap: e.data.capacity,
+          labels: e.data.labels,
+          cordoned,
+          draining,
+          placeable: !cordoned && !draining,
+          lostUnfenced: false,
           used: prev?.used ?? { vcpus: 0, memMiB: 0, diskGiB: 0 },
         });
         break;
       }
-      case "HostCordoned": this.flag(e.data.hostId, { cordoned: true }); break;
-      case "HostDrained": this.flag(e.data.hostId, { draining: true }); break;
-      case "HostUncordoned": this.flag(e.data.hostId, { cordoned: false, draining: false }); break;
+      case "HostCordoned":
+        this.flag(e.data.hostId, { cordoned: true });
+        break;
+      case "HostDrained":
+        this.flag(e.data.hostId, { draining: true });
+        break;
+      case "HostUncordoned":
+        this.flag(e.data.hostId, { cordoned: false, draining: false });
+        break;
       case "HostLost": {
         const h = this.hosts.get(e.data.hostId)!;
         h.placeable = false;
         h.lostUnfenced = true;
         break;
       }
-      case "HostFenced": case "HostLeaseExpired": {
+      case "HostFenced":
+      case "HostLeaseExpired": {
         // Only the fence of a lost host ends its VMs here; a self-fence nobody asked for is told by the VMs' own events.
         const h = this.hosts.get(e.data.hostId)!;
         if (!h.lostUnfenced) break;
@@ -101,7 +151,16 @@ class Checker {
       }
       case "JobQueued":
         if (!this.jobs.has(e.data.jobId)) {
-          this.jobs.set(e.data.jobId, { arch: e.data.spec.arch, labels: requiredLabels(e.data.source.labels), spec: e.data.spec, ended: false, placedAttempts: new Set(), everPlaced: false, bootFailures: 0, failed: false });
+          this.jobs.set(e.data.jobId, {
+            arch: e.data.spec.arch,
+            labels: requiredLabels(e.data.source.labels),
+            spec: e.data.spec,
+            ended: false,
+            placedAttempts: new Set(),
+            everPlaced: false,
+            bootFailures: 0,
+            failed: false,
+          });
         }
         break;
       case "JobScheduled": {
@@ -126,7 +185,8 @@ class Checker {
         job.everPlaced = true;
         break;
       }
-      case "JobRebound": case "JobStarted": {
+      case "JobRebound":
+      case "JobStarted": {
         const a = e.data.hostId !== undefined && e.data.vmId !== undefined ? this.live.get(`${e.data.hostId}/${e.data.vmId}`) : undefined;
         if (a) a.claim = e.data.jobId;
         break;
@@ -136,7 +196,9 @@ class Checker {
         if (a) this.jobs.get(a.claim)!.bootFailures++;
         break;
       }
-      case "VmDestroyed": this.free(`${e.data.hostId}/${e.data.vmId}`); break;
+      case "VmDestroyed":
+        this.free(`${e.data.hostId}/${e.data.vmId}`);
+        break;
       case "VmVanished": {
         // A VM gone under its claim without running anything counts toward maxAttempts too.
         const a = this.live.get(`${e.data.hostId}/${e.data.vmId}`);
@@ -145,11 +207,23 @@ class Checker {
         break;
       }
       // Only an old (v1, janitor's) requeue ends the VM it names; the scheduler's keeps it until VmDestroyed.
-      case "JobRequeued": if (e.data.releasesVm) this.free(`${e.data.fromHostId}/${e.data.vmId}`); break;
-      case "JobUnschedulable": this.jobs.get(e.data.jobId)!.unschedulable = e.data.reason; this.end(e.data.jobId); break;
-      case "JobFailed": this.jobs.get(e.data.jobId)!.failed = true; this.end(e.data.jobId); break;
-      case "JobCompleted": case "JobCancelled": this.end(e.data.jobId); break;
-      default: break;
+      case "JobRequeued":
+        if (e.data.releasesVm) this.free(`${e.data.fromHostId}/${e.data.vmId}`);
+        break;
+      case "JobUnschedulable":
+        this.jobs.get(e.data.jobId)!.unschedulable = e.data.reason;
+        this.end(e.data.jobId);
+        break;
+      case "JobFailed":
+        this.jobs.get(e.data.jobId)!.failed = true;
+        this.end(e.data.jobId);
+        break;
+      case "JobCompleted":
+      case "JobCancelled":
+        this.end(e.data.jobId);
+        break;
+      default:
+        break;
     }
   }
   private flag(hostId: string, f: { cordoned?: boolean; draining?: boolean }) {
@@ -173,8 +247,14 @@ class Checker {
   /** Could some registered host hold the job when empty? */
   fitsSomeHost(jobId: string): boolean {
     const j = this.jobs.get(jobId)!;
-    return [...this.hosts.values()].some((h) => h.arch === j.arch && hasLabels([...h.labels].sort(), j.labels) &&
-      j.spec.vcpus <= h.cap.vcpus && j.spec.memMiB <= h.cap.memMiB && j.spec.diskGiB <= h.cap.diskGiB);
+    return [...this.hosts.values()].some(
+      (h) =>
+        h.arch === j.arch &&
+        hasLabels([...h.labels].sort(), j.labels) &&
+        j.spec.vcpus <= h.cap.vcpus &&
+        j.spec.memMiB <= h.cap.memMiB &&
+        j.spec.diskGiB <= h.cap.diskGiB,
+    );
   }
 }
 
@@ -219,7 +299,9 @@ function run(w: World): Sim {
         sim.append(queued(`j${n++}`, { ...o, provider: local ? "local" : "github" }));
         break;
       }
-      case "decide": sim.decide(); break;
+      case "decide":
+        sim.decide();
+        break;
       case "finish": {
         const vm = sim.liveVm(a.pick);
         if (vm) sim.runToEnd(vm, a.exit);
@@ -241,14 +323,29 @@ function run(w: World): Sim {
         if (pick) sim.append({ type: "JobCancelled", data: { jobId: pick[0], reason: "test" } });
         break;
       }
-      case "cordon": sim.append(hostEvent("HostCordoned", hostIds[a.host % hostIds.length]!)); break;
-      case "uncordon": sim.append(hostEvent("HostUncordoned", hostIds[a.host % hostIds.length]!)); break;
-      case "drain": sim.append(hostEvent("HostDrained", hostIds[a.host % hostIds.length]!)); break;
-      case "lose": sim.append(lost(hostIds[a.host % hostIds.length]!)); break;
-      case "fence": sim.append(fenced(hostIds[a.host % hostIds.length]!)); break;
-      case "self-fence": sim.append(fenced(hostIds[a.host % hostIds.length]!, [], "lease-expired")); break;
-      case "lease-expire": sim.append(leaseExpired(hostIds[a.host % hostIds.length]!)); break;
-      case "claim": case "expire": {
+      case "cordon":
+        sim.append(hostEvent("HostCordoned", hostIds[a.host % hostIds.length]!));
+        break;
+      case "uncordon":
+        sim.append(hostEvent("HostUncordoned", hostIds[a.host % hostIds.length]!));
+        break;
+      case "drain":
+        sim.append(hostEvent("HostDrained", hostIds[a.host % hostIds.length]!));
+        break;
+      case "lose":
+        sim.append(lost(hostIds[a.host % hostIds.length]!));
+        break;
+      case "fence":
+        sim.append(fenced(hostIds[a.host % hostIds.length]!));
+        break;
+      case "self-fence":
+        sim.append(fenced(hostIds[a.host % hostIds.length]!, [], "lease-expired"));
+        break;
+      case "lease-expire":
+        sim.append(leaseExpired(hostIds[a.host % hostIds.length]!));
+        break;
+      case "claim":
+      case "expire": {
         const vm = sim.liveVm(a.pick);
         if (!vm) break;
         const attempt = sim.check.live.get(`${vm.hostId}/${vm.vmId}`)!.attempt;
@@ -279,7 +376,10 @@ function settle(sim: Sim, w: World): void {
 
 describe("invariants over random histories (fast-check)", () => {
   it("never exceeds a host's capacity, never the wrong arch or labels, never twice, never on a cordoned/draining/lost host", () => {
-    fc.assert(fc.property(worldArb, (w) => void settle(run(w), w)), { numRuns: 200 });
+    fc.assert(
+      fc.property(worldArb, (w) => void settle(run(w), w)),
+      { numRuns: 200 },
+    );
   });
 
   it("every job that fits an empty host is placed eventually; only jobs no host could hold are unschedulable", () => {
@@ -291,7 +391,10 @@ describe("invariants over random histories (fast-check)", () => {
           if (j.unschedulable) expect(sim.check.fitsSomeHost(jobId), `${jobId} unschedulable but fits: ${j.unschedulable}`).toBe(false);
           if (!j.unschedulable && sim.check.fitsSomeHost(jobId) && !j.everPlaced) {
             // Only a job cancelled before its turn may end without a placement.
-            expect(sim.log.some((e) => e.type === "JobCancelled" && e.data.jobId === jobId), `${jobId} fits but was never placed`).toBe(true);
+            expect(
+              sim.log.some((e) => e.type === "JobCancelled" && e.data.jobId === jobId),
+              `${jobId} fits but was never placed`,
+            ).toBe(true);
           }
           if (j.failed) expect(j.bootFailures).toBeGreaterThanOrEqual(3);
         }

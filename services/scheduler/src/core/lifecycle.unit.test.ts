@@ -3,11 +3,27 @@ import { describe, expect, it } from "vitest";
 import { evolve } from "./evolve.js";
 import { historyOf } from "./history.js";
 import {
-  fenced, given, hostEvent, jobEvent, leaseExpired, lost, placementExpired, placements, queued, registered, started, vmBootFailed, vmBootRequested, vmDestroyed, vmExited,
+  fenced,
+  given,
+  hostEvent,
+  jobEvent,
+  leaseExpired,
+  lost,
+  placementExpired,
+  placements,
+  queued,
+  registered,
+  started,
+  vmBootFailed,
+  vmBootRequested,
+  vmDestroyed,
+  vmExited,
 } from "../testing/fixtures.js";
 
 describe("capacity frees when the VM is destroyed", () => {
-  const full = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 4 })).decided().and(queued("b", { vcpus: 4 }));
+  const full = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 4 }))
+    .decided()
+    .and(queued("b", { vcpus: 4 }));
 
   it("given a full host, when the job completes and its VM exits, then the next job still waits", () => {
     const a = full.placementOf("a");
@@ -33,7 +49,10 @@ describe("what the scheduler writes after a VM is gone", () => {
   const vm = local.placementOf("l1");
 
   for (const [exit, reason, conclusion] of [
-    [0, "exited", "success"], [3, "exited", "failure"], [null, "timeout", "timed_out"], [null, "crashed", "failure"],
+    [0, "exited", "success"],
+    [3, "exited", "failure"],
+    [null, "timeout", "timed_out"],
+    [null, "crashed", "failure"],
   ] as const) {
     it(`given a local job whose VM ended (${reason}, exit ${exit}), when it is destroyed, then JobCompleted ${conclusion}`, () => {
       const s = local.and(vmExited(vm, exit, reason), vmDestroyed(vm));
@@ -59,11 +78,16 @@ describe("what the scheduler writes after a VM is gone", () => {
   it("given a boot failure, when the VM is destroyed, then the job is requeued with the next attempt and placed with a new VM id", () => {
     const s = local.and(vmBootFailed(vm), vmDestroyed(vm));
     expect(s.decisions()).toEqual([
-      { type: "JobRequeued", data: { jobId: "l1", fromHostId: "h1", vmId: vm.vmId, reason: "boot failed: agent-timeout: no ready marker", attempt: 1, releasesVm: false } },
+      {
+        type: "JobRequeued",
+        data: { jobId: "l1", fromHostId: "h1", vmId: vm.vmId, reason: "boot failed: agent-timeout: no ready marker", attempt: 1, releasesVm: false },
+      },
     ]);
     expect(s.decide()[0]!.msgId).toBe("requeue:l1:1");
     const again = s.decided().decisions();
-    expect(again).toEqual([expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "l1", attempt: 1, vmId: vmIdFor("l1", 1) }) })]);
+    expect(again).toEqual([
+      expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "l1", attempt: 1, vmId: vmIdFor("l1", 1) }) }),
+    ]);
   });
 
   it("given a job that failed to boot SCHEDULER_MAX_ATTEMPTS times, then JobFailed instead of another requeue", () => {
@@ -90,7 +114,8 @@ describe("what the scheduler writes after a VM is gone", () => {
     const s = lostOnly.and(fenced("h1"));
     const requeues = s.decisions();
     expect(requeues.map((e) => [e.type, "jobId" in e.data ? e.data.jobId : "", "reason" in e.data ? e.data.reason : ""])).toEqual([
-      ["JobRequeued", "a", "host lost (no heartbeat for 60s); it stopped its VMs"], ["JobRequeued", "b", "host lost (no heartbeat for 60s); it stopped its VMs"],
+      ["JobRequeued", "a", "host lost (no heartbeat for 60s); it stopped its VMs"],
+      ["JobRequeued", "b", "host lost (no heartbeat for 60s); it stopped its VMs"],
     ]);
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);
     expect(placements(s.decided().decisions())).toEqual({ a: "h2", b: "h2" });
@@ -98,7 +123,9 @@ describe("what the scheduler writes after a VM is gone", () => {
 
   it("given a lost host that never reports a fence, then its jobs are requeued when the janitor says its lease ran out", () => {
     const s = given(registered("h1"), queued("a")).decided().and(registered("h2"), lost("h1"), leaseExpired("h1"));
-    expect(s.decisions().map((e) => [e.type, "reason" in e.data ? e.data.reason : ""])).toEqual([["JobRequeued", "host lost (no heartbeat for 60s); its lease ran out"]]);
+    expect(s.decisions().map((e) => [e.type, "reason" in e.data ? e.data.reason : ""])).toEqual([
+      ["JobRequeued", "host lost (no heartbeat for 60s); its lease ran out"],
+    ]);
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);
   });
 
@@ -121,7 +148,9 @@ describe("what the scheduler writes after a VM is gone", () => {
   });
 
   it("given a host fenced itself (lease-expired) while nobody declared it lost, then nothing moves: its VMs' own events tell", () => {
-    const s = given(registered("h1"), queued("a")).decided().and(fenced("h1", [], "lease-expired"));
+    const s = given(registered("h1"), queued("a"))
+      .decided()
+      .and(fenced("h1", [], "lease-expired"));
     expect(s.decisions()).toEqual([]);
     expect(s.state.jobs.get("a")).toMatchObject({ phase: "placed", hostId: "h1" });
   });
@@ -146,7 +175,9 @@ describe("what the scheduler writes after a VM is gone", () => {
     const a = s.placementOf("a");
     const after = s.and({ type: "JobRequeued", data: { jobId: "a", fromHostId: "h1", vmId: a.vmId, reason: "vanished", attempt: 1, releasesVm: true } });
     expect(after.state.hosts.get("h1")!.used.vcpus).toBe(0);
-    expect(after.decisions()).toEqual([expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "a", hostId: "h1", attempt: 1 }) })]);
+    expect(after.decisions()).toEqual([
+      expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "a", hostId: "h1", attempt: 1 }) }),
+    ]);
   });
 
   it("given a requeued job's old VM is destroyed later, then the new placement is unaffected", () => {
@@ -188,10 +219,17 @@ describe("placements nobody claimed (PlacementExpired)", () => {
 
   it("given placements expire maxAttempts times, then the job fails", () => {
     let s = given(registered("h1"), queued("a")).decided();
-    for (let i = 0; i < 2; i++) s = s.and(placementExpired(s.placementOf("a"), i)).decided().decided();
+    for (let i = 0; i < 2; i++)
+      s = s
+        .and(placementExpired(s.placementOf("a"), i))
+        .decided()
+        .decided();
     const last = s.placementOf("a");
     expect(s.and(placementExpired(last, 2)).decisions()).toEqual([
-      expect.objectContaining({ type: "JobFailed", data: expect.objectContaining({ reason: expect.stringMatching(/^boot failed 3 times; last on h1: placement-expired/) }) }),
+      expect.objectContaining({
+        type: "JobFailed",
+        data: expect.objectContaining({ reason: expect.stringMatching(/^boot failed 3 times; last on h1: placement-expired/) }),
+      }),
     ]);
   });
 });

@@ -63,6 +63,14 @@ function placePending(state: SchedulerState, now: string, vms: FreeVms, decision
   // Cold jobs that fit nowhere: room made by destroying warm VMs of other shapes.
   if (state.warm?.size) {
     const placed = new Set(assigned.map(([j]) => j.jobId));
-    decisions.push(...placePreempting(state, warm.cold.filter((j) => !placed.has(j.jobId)), withAssigned(warm.hosts, assigned), warm.taken, now));
+    decisions.push(
+      ...placePreempting(
+        state,
+        warm.cold.filter((j) => !placed.has(j.jobId)),
+        withAssigned(warm.hosts, assigned),
+        warm.taken,
+        now,
+      ),
+    );
   }
 }

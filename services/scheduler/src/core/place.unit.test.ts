@@ -8,7 +8,10 @@ describe("place: where a queued job goes", () => {
     const [d, ...rest] = s.decide();
     expect(rest).toEqual([]);
     expect(d).toEqual({
-      event: { type: "JobScheduled", data: { jobId: "j1", hostId: "h1", vmId: vmIdFor("j1", 0), attempt: 0, spec: expect.objectContaining({ vcpus: 2, memMiB: 2048 }) } },
+      event: {
+        type: "JobScheduled",
+        data: { jobId: "j1", hostId: "h1", vmId: vmIdFor("j1", 0), attempt: 0, spec: expect.objectContaining({ vcpus: 2, memMiB: 2048 }) },
+      },
       subject: "evt.host.h1",
       msgId: "sched:j1:0",
       expectedLastSubjectSeq: 0, // HostRegistered is on evt.host.h1.self: the host subject is empty until its first placement
@@ -42,7 +45,9 @@ describe("place: where a queued job goes", () => {
   });
 
   it("given a job that fits an empty host but no host now, then it waits: no event", () => {
-    const s = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 3 })).decided().and(queued("b", { vcpus: 2 }));
+    const s = given(registered("h1", { vcpus: 4 }), queued("a", { vcpus: 3 }))
+      .decided()
+      .and(queued("b", { vcpus: 2 }));
     expect(s.decisions()).toEqual([]);
     expect(s.state.pending.has("b")).toBe(true);
   });
@@ -59,7 +64,11 @@ describe("place: where a queued job goes", () => {
   });
 
   it("given a small and a large empty host, then a job that exactly fills the small one goes there (the large one stays whole)", () => {
-    const s = given(registered("large", { vcpus: 32, memMiB: 65536 }), registered("small", { vcpus: 4, memMiB: 8192 }), queued("a", { vcpus: 4, memMiB: 8192 }));
+    const s = given(
+      registered("large", { vcpus: 32, memMiB: 65536 }),
+      registered("small", { vcpus: 4, memMiB: 8192 }),
+      queued("a", { vcpus: 4, memMiB: 8192 }),
+    );
     expect(placements(s.decisions())).toEqual({ a: "small" });
   });
 
@@ -73,7 +82,10 @@ describe("place: where a queued job goes", () => {
 
   it("given several jobs for one host, then each decision expects the host subject's last sequence (the loop chains them)", () => {
     const s = given(registered("h1"), queued("a"), queued("b"));
-    expect(s.decide().map((d) => [d.msgId, d.expectedLastSubjectSeq])).toEqual([["sched:a:0", 0], ["sched:b:0", 0]]);
+    expect(s.decide().map((d) => [d.msgId, d.expectedLastSubjectSeq])).toEqual([
+      ["sched:a:0", 0],
+      ["sched:b:0", 0],
+    ]);
   });
 
   it("given a placement already in the log, then the job is not placed again", () => {
@@ -82,7 +94,8 @@ describe("place: where a queued job goes", () => {
 
   it("given a job that asks for a label, then only a host with that label takes it; runs-on boilerplate is no constraint", () => {
     const s = given(
-      registered("plain"), registered("gpu", { labels: ["GPU", "ssd"] }),
+      registered("plain"),
+      registered("gpu", { labels: ["GPU", "ssd"] }),
       queued("needs-gpu", { labels: ["self-hosted", "linux", "x64", "oneshot-2cpu-4gb", "gpu"] }),
       queued("any", { labels: ["self-hosted", "oneshot-2cpu-4gb"] }),
       queued("needs-tpu", { labels: ["tpu"] }),

@@ -3,11 +3,15 @@ import type { Resources } from "@oneshot/proto";
 export const zero = (): Resources => ({ vcpus: 0, memMiB: 0, diskGiB: 0 });
 
 export const plus = (a: Resources, b: Resources): Resources => ({
-  vcpus: a.vcpus + b.vcpus, memMiB: a.memMiB + b.memMiB, diskGiB: a.diskGiB + b.diskGiB,
+  vcpus: a.vcpus + b.vcpus,
+  memMiB: a.memMiB + b.memMiB,
+  diskGiB: a.diskGiB + b.diskGiB,
 });
 
 export const minus = (a: Resources, b: Resources): Resources => ({
-  vcpus: a.vcpus - b.vcpus, memMiB: a.memMiB - b.memMiB, diskGiB: a.diskGiB - b.diskGiB,
+  vcpus: a.vcpus - b.vcpus,
+  memMiB: a.memMiB - b.memMiB,
+  diskGiB: a.diskGiB - b.diskGiB,
 });
 
 /** True when `demand` fits in `room` on every resource. */

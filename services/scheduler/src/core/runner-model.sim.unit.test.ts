@@ -20,7 +20,12 @@ const policy = { ...defaultPolicy, idleDeadlineMs: 120_000 };
 /** hostd's boot and kill take a few steps on top of the deadline and one reconcile period. */
 const IDLE_SLACK_MS = policy.idleDeadlineMs + RECONCILE_MS + 6 * STEP_MS;
 
-interface RunStats { jobs: number; idleVmMs: number; swaps: number; types: Map<string, number> }
+interface RunStats {
+  jobs: number;
+  idleVmMs: number;
+  swaps: number;
+  types: Map<string, number>;
+}
 
 function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean }): RunStats {
   const rng = new Rng(seed);
@@ -33,7 +38,16 @@ function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean
       }
       const seq = w.log.length + 1;
       const subject = subjectFor(event);
-      const stored = { ...event, version: 1, subject, seq, id: `e-${seq}`, occurredAt: new Date(w.t).toISOString(), correlationId: "c", causationId: null } as Stored<DomainEvent>;
+      const stored = {
+        ...event,
+        version: 1,
+        subject,
+        seq,
+        id: `e-${seq}`,
+        occurredAt: new Date(w.t).toISOString(),
+        correlationId: "c",
+        causationId: null,
+      } as Stored<DomainEvent>;
       w.log.push(stored);
       w.state = evolve(w.state, stored);
       hostd.see(stored);
@@ -74,7 +88,10 @@ function simulate(seed: number, o: { jobs: number; hosts: number; lossy: boolean
   // and the scheduler gave up (JobFailed), as SCHEDULER_MAX_ATTEMPTS says.
   const gaveUp = new Set(w.log.flatMap((e) => (e.type === "JobFailed" ? [e.data.jobId] : [])));
   for (const e of w.log) if (e.type === "JobFailed") expect(e.data.reason, `${e.data.jobId} failed`).toMatch(/^boot failed 3 times/);
-  expect(github.unfinished().filter((u) => !gaveUp.has(u.split(":")[0]!)), "jobs GitHub still has queued or running").toEqual([]);
+  expect(
+    github.unfinished().filter((u) => !gaveUp.has(u.split(":")[0]!)),
+    "jobs GitHub still has queued or running",
+  ).toEqual([]);
   expect(hostd.liveVms(), "VMs still alive at the end").toEqual([]);
   for (const h of w.state.hosts.values()) expect(h.used, `capacity leaked on ${h.hostId}`).toEqual({ vcpus: 0, memMiB: 0, diskGiB: 0 });
   // Exactly one runner ran each job GitHub handed out; the rest were cancelled before pickup.
@@ -109,9 +126,19 @@ describe("the runner model, simulated (fast-check seeds)", () => {
         swaps += r.swaps;
         for (const [t, n] of r.types) types.set(t, (types.get(t) ?? 0) + n);
       }),
-      { numRuns: Number(process.env.SIM_RUNS ?? 200), ...(process.env.SIM_SEED ? { seed: Number(process.env.SIM_SEED), path: process.env.SIM_PATH, endOnFailure: true } : {}) },
+      {
+        numRuns: Number(process.env.SIM_RUNS ?? 200),
+        ...(process.env.SIM_SEED ? { seed: Number(process.env.SIM_SEED), path: process.env.SIM_PATH, endOnFailure: true } : {}),
+      },
     );
-    console.log(`runner-model sim: ${jobs} jobs, ${swaps} ran on a VM booted for another job, mean idle-VM seconds per job ${(idleMs / 1000 / Math.max(1, jobs)).toFixed(1)}`);
-    console.log(`runner-model sim events: ${[...types].filter(([t]) => /Rebound|Requeued|Failed|Idle|Retired|Scheduled|Started|Unsched/.test(t)).map(([t, n]) => `${t} ${n}`).join(", ")}`);
+    console.log(
+      `runner-model sim: ${jobs} jobs, ${swaps} ran on a VM booted for another job, mean idle-VM seconds per job ${(idleMs / 1000 / Math.max(1, jobs)).toFixed(1)}`,
+    );
+    console.log(
+      `runner-model sim events: ${[...types]
+        .filter(([t]) => /Rebound|Requeued|Failed|Idle|Retired|Scheduled|Started|Unsched/.test(t))
+        .map(([t, n]) => `${t} ${n}`)
+        .join(", ")}`,
+    );
   }, 60_000);
 });

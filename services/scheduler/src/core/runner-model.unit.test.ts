@@ -1,7 +1,20 @@
 import { vmIdFor } from "@oneshot/proto";
 import { describe, expect, it } from "vitest";
 import {
-  NOW, fenced, given, jobEvent, lost, placements, queued, registered, started, vmBootFailed, vmBooted, vmDestroyed, vmRetired, vmVanished,
+  NOW,
+  fenced,
+  given,
+  jobEvent,
+  lost,
+  placements,
+  queued,
+  registered,
+  started,
+  vmBootFailed,
+  vmBooted,
+  vmDestroyed,
+  vmRetired,
+  vmVanished,
 } from "../testing/fixtures.js";
 
 // docs/runner-model.md, the scheduler's rules: who runs where is the provider's fact.
@@ -17,7 +30,9 @@ describe("rule 1–2: a runner takes another job's VM", () => {
     expect(s.state.jobs.get("c")).toMatchObject({ phase: "released", outcome: { kind: "displaced", byJobId: "d", vmId: vc.vmId } });
     const [rebind] = s.decide();
     expect(rebind).toMatchObject({
-      subject: "evt.job.c", msgId: `rebind:c:${vd.vmId}`, expectedLastSubjectSeq: s.state.jobs.get("c")!.subjectSeq,
+      subject: "evt.job.c",
+      msgId: `rebind:c:${vd.vmId}`,
+      expectedLastSubjectSeq: s.state.jobs.get("c")!.subjectSeq,
       event: { type: "JobRebound", data: { jobId: "c", hostId: "h1", vmId: vd.vmId, fromVmId: vc.vmId } },
     });
     expect(s.decide()).toHaveLength(1);
@@ -27,22 +42,31 @@ describe("rule 1–2: a runner takes another job's VM", () => {
   });
 
   it("given the start names the VM without its host, then the VM is found by its id", () => {
-    expect(two.and(started("d", vc, false)).decisions()).toEqual([expect.objectContaining({ type: "JobRebound", data: expect.objectContaining({ jobId: "c", vmId: vd.vmId }) })]);
+    expect(two.and(started("d", vc, false)).decisions()).toEqual([
+      expect.objectContaining({ type: "JobRebound", data: expect.objectContaining({ jobId: "c", vmId: vd.vmId }) }),
+    ]);
   });
 
   it("given D had no VM (its JobQueued not read yet), when D starts on C's VM, then C is requeued uncounted and a late JobQueued for D boots nothing", () => {
     const s = given(registered("h1"), queued("c")).decided().and(started("d", vc));
-    expect(s.decisions()).toEqual([{ type: "JobRequeued", data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: `its VM ${vc.vmId} on h1 ran d`, attempt: 1, releasesVm: false } }]);
+    expect(s.decisions()).toEqual([
+      { type: "JobRequeued", data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: `its VM ${vc.vmId} on h1 ran d`, attempt: 1, releasesVm: false } },
+    ]);
     const late = s.decided().and(queued("d"));
     expect(late.state.jobs.get("c")!.bootFailures).toBe(0);
     expect(late.state.jobs.get("d")!.phase).toBe("started");
-    expect(late.decisions()).toEqual([expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "c", attempt: 1, vmId: vmIdFor("c", 1) }) })]);
+    expect(late.decisions()).toEqual([
+      expect.objectContaining({ type: "JobScheduled", data: expect.objectContaining({ jobId: "c", attempt: 1, vmId: vmIdFor("c", 1) }) }),
+    ]);
     // The requeue kept C's first VM: it runs D and frees at its VmDestroyed.
     expect(late.state.hosts.get("h1")!.used.vcpus).toBe(1);
   });
 
   it("given a job started, then it is never placed again, even when requeued by an old event", () => {
-    const s = two.and(started("c", vc), { type: "JobRequeued", data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: "old", attempt: 1, releasesVm: false } });
+    const s = two.and(started("c", vc), {
+      type: "JobRequeued",
+      data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: "old", attempt: 1, releasesVm: false },
+    });
     expect(s.state.jobs.get("c")!.phase).toBe("started");
     expect(s.decisions()).toEqual([]);
   });
@@ -59,7 +83,9 @@ describe("rules 3–4: free VMs are rebound before booting, else declared idle o
     const s = given(registered("h1"), queued("c")).decided().and(jobEvent("JobCancelled", "c"));
     const [d] = s.decide();
     expect(d).toMatchObject({
-      subject: "evt.host.h1", msgId: `idle:h1:${vc.vmId}`, expectedLastSubjectSeq: s.state.hostSubjectSeq.get("h1"),
+      subject: "evt.host.h1",
+      msgId: `idle:h1:${vc.vmId}`,
+      expectedLastSubjectSeq: s.state.hostSubjectSeq.get("h1"),
       event: { type: "VmIdle", data: { hostId: "h1", vmId: vc.vmId, bootedForJobId: "c", runnerName: `oneshot-h1-${vc.vmId}`, candidateJobIds: [] } },
     });
     expect((d!.event.data as { reason: string }).reason).toMatch(/booted for c; c ended \(JobCancelled\)/);
@@ -67,7 +93,9 @@ describe("rules 3–4: free VMs are rebound before booting, else declared idle o
   });
 
   it("given a runner whose label set does not cover the waiting job, then the job boots its own VM and the free VM idles", () => {
-    const s = given(registered("h1", { labels: ["gpu"] }), queued("c")).decided().and(jobEvent("JobCancelled", "c"), queued("g", { labels: ["self-hosted", "gpu"] }));
+    const s = given(registered("h1", { labels: ["gpu"] }), queued("c"))
+      .decided()
+      .and(jobEvent("JobCancelled", "c"), queued("g", { labels: ["self-hosted", "gpu"] }));
     expect(s.decisions().map((e) => e.type)).toEqual(["JobScheduled", "VmIdle"]);
   });
 
@@ -82,7 +110,9 @@ describe("rules 3–4: free VMs are rebound before booting, else declared idle o
 
   it("given an idle-deadline VM is retired, then its claim is requeued without counting against it", () => {
     const s = given(registered("h1"), queued("c")).decided().and(vmBooted(vc)).decided({}, at(601)).and(vmRetired(vc));
-    expect(s.decisions()).toEqual([expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ jobId: "c", attempt: 1, releasesVm: false }) })]);
+    expect(s.decisions()).toEqual([
+      expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ jobId: "c", attempt: 1, releasesVm: false }) }),
+    ]);
     expect(s.state.jobs.get("c")!.bootFailures).toBe(0);
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(1); // until VmDestroyed
   });
@@ -94,16 +124,25 @@ describe("rule 2: a VM that ended without running anything", () => {
     for (let attempt = 0; attempt < 2; attempt++) {
       const vm = s.placementOf("c");
       s = s.and(vmDestroyed(vm));
-      expect(s.decisions()).toEqual([expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ attempt: attempt + 1, reason: "VM destroyed before any job ran on it" }) })]);
+      expect(s.decisions()).toEqual([
+        expect.objectContaining({
+          type: "JobRequeued",
+          data: expect.objectContaining({ attempt: attempt + 1, reason: "VM destroyed before any job ran on it" }),
+        }),
+      ]);
       s = s.decided().decided();
     }
     const failed = s.and(vmDestroyed(s.placementOf("c")));
-    expect(failed.decisions()).toEqual([expect.objectContaining({ type: "JobFailed", data: expect.objectContaining({ jobId: "c", reason: expect.stringMatching(/ended unused 3 times/) }) })]);
+    expect(failed.decisions()).toEqual([
+      expect.objectContaining({ type: "JobFailed", data: expect.objectContaining({ jobId: "c", reason: expect.stringMatching(/ended unused 3 times/) }) }),
+    ]);
   });
 
   it("given a claimed VM fails to boot while another VM covering the job is free, then the job is rebound to it", () => {
     const s = two.and(jobEvent("JobCancelled", "d"), vmBootFailed(vc), vmDestroyed(vc));
-    expect(s.decisions()).toEqual([expect.objectContaining({ type: "JobRebound", data: expect.objectContaining({ jobId: "c", vmId: vd.vmId, fromVmId: vc.vmId }) })]);
+    expect(s.decisions()).toEqual([
+      expect.objectContaining({ type: "JobRebound", data: expect.objectContaining({ jobId: "c", vmId: vd.vmId, fromVmId: vc.vmId }) }),
+    ]);
   });
 
   it("given a VM that ran its provider job is destroyed, then nothing (the provider reports the end)", () => {
@@ -117,7 +156,9 @@ describe("vanished VMs and lost hosts", () => {
 
   it("given a local job's VM vanished, then by default it is requeued and its capacity frees", () => {
     const s = local.and(vmVanished(vl));
-    expect(s.decisions()).toEqual([expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ jobId: "l", attempt: 1, releasesVm: false }) })]);
+    expect(s.decisions()).toEqual([
+      expect.objectContaining({ type: "JobRequeued", data: expect.objectContaining({ jobId: "l", attempt: 1, releasesVm: false }) }),
+    ]);
     expect(s.state.hosts.get("h1")!.used.vcpus).toBe(0);
   });
 
@@ -149,7 +190,10 @@ describe("rule 6 and requeue versions", () => {
   });
 
   it("given a v2 JobRequeued (releasesVm: false), the VM keeps its capacity; a v1 (upcast to true) frees it", () => {
-    const rq = (releasesVm: boolean) => ({ type: "JobRequeued" as const, data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: "x", attempt: 1, releasesVm } });
+    const rq = (releasesVm: boolean) => ({
+      type: "JobRequeued" as const,
+      data: { jobId: "c", fromHostId: "h1", vmId: vc.vmId, reason: "x", attempt: 1, releasesVm },
+    });
     expect(two.and(rq(false)).state.hosts.get("h1")!.used.vcpus).toBe(2);
     expect(two.and(rq(true)).state.hosts.get("h1")!.used.vcpus).toBe(1);
   });

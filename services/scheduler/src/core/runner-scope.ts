@@ -30,6 +30,7 @@ export function runnerScope(source: JobSource): string {
  */
 export function covers(a: Allocation, job: JobView): boolean {
   if (!a.runner || a.bound || job.local) return false;
-  return a.runner.scope === job.scope && a.arch === job.spec.arch && a.image === job.spec.image &&
-    hasLabels(a.runner.labels, job.labels) && fitsIn(job.spec, a.res);
+  return (
+    a.runner.scope === job.scope && a.arch === job.spec.arch && a.image === job.spec.image && hasLabels(a.runner.labels, job.labels) && fitsIn(job.spec, a.res)
+  );
 }

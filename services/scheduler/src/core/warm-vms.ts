@@ -40,7 +40,9 @@ export function applyWarmEvent(s: SchedulerState, e: WarmEvent): void {
     case "JobScheduled":
       if (e.data.start === "warm") warm.delete(e.data.vmId);
       return;
-    case "HostLost": case "HostDeregistered": case "HostRegistered":
+    case "HostLost":
+    case "HostDeregistered":
+    case "HostRegistered":
       // A restarted hostd retired its pool before registering; a lost host's pool is not handed out.
       for (const [vmId, w] of warm) if (w.hostId === e.data.hostId) warm.delete(vmId);
       return;
@@ -60,7 +62,11 @@ export const shapeMatches = (job: JobView, w: WarmShape): boolean =>
  * and the jobs still to boot cold. A hand-over takes nothing of the registered capacity (the
  * job borrows the warm VM's own slot), so `hosts` come back as they were. Pure.
  */
-export function placeWarm(s: SchedulerState, ordered: readonly JobView[], now: string): { decisions: Decision[]; cold: JobView[]; hosts: HostView[]; taken: Set<string> } {
+export function placeWarm(
+  s: SchedulerState,
+  ordered: readonly JobView[],
+  now: string,
+): { decisions: Decision[]; cold: JobView[]; hosts: HostView[]; taken: Set<string> } {
   if (!s.warm?.size) return { decisions: [], cold: [...ordered], hosts: [...s.hosts.values()], taken: new Set() };
   const hosts = new Map([...s.hosts.values()].map((h) => [h.hostId, { ...h }]));
   const warm = [...warmVms(s).values()].sort((a, b) => a.seq - b.seq);
@@ -135,7 +141,10 @@ export function applyPreemption(s: SchedulerState, e: Stored<EventOf<"JobSchedul
   for (const p of preempts) warmVms(s).delete(p.vmId);
   const a = s.allocations.get(allocationKey(e.data.hostId, e.data.vmId));
   if (!a || a.jobId !== e.data.jobId || a.attempt !== e.data.attempt || a.lent) return;
-  const lent = preempts.reduce((r, p) => plus(r, p.shape), warm ? { vcpus: e.data.spec.vcpus, memMiB: e.data.spec.memMiB, diskGiB: e.data.spec.diskGiB } : { vcpus: 0, memMiB: 0, diskGiB: 0 });
+  const lent = preempts.reduce(
+    (r, p) => plus(r, p.shape),
+    warm ? { vcpus: e.data.spec.vcpus, memMiB: e.data.spec.memMiB, diskGiB: e.data.spec.diskGiB } : { vcpus: 0, memMiB: 0, diskGiB: 0 },
+  );
   const held = clampZero(minus(a.res, lent));
   const host = s.hosts.get(a.hostId);
   if (host) host.used = plus(minus(host.used, a.res), held);
@@ -147,7 +156,10 @@ export function applyPreemption(s: SchedulerState, e: Stored<EventOf<"JobSchedul
 export function scheduledWarm(job: JobView, w: WarmVm, hostSubjectSeq: number, now: string): Decision {
   const { jobId, attempt, spec } = job;
   return {
-    event: { type: "JobScheduled", data: { jobId, hostId: w.hostId, vmId: w.vmId, spec, attempt, start: "warm", ...(job.script !== undefined ? { script: job.script } : {}) } },
+    event: {
+      type: "JobScheduled",
+      data: { jobId, hostId: w.hostId, vmId: w.vmId, spec, attempt, start: "warm", ...(job.script !== undefined ? { script: job.script } : {}) },
+    },
     subject: subjects.host(w.hostId),
     msgId: `sched:${jobId}:${attempt}`,
     expectedLastSubjectSeq: hostSubjectSeq,

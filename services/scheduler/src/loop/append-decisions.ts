@@ -19,11 +19,7 @@ export interface AppendReport {
  * expectation stays); the first conflict stops that subject's chain, since everything after
  * it rests on a state that is now stale. Subjects go in parallel, a few at a time.
  */
-export async function appendDecisions(
-  store: EventStore,
-  decisions: readonly Decision[],
-  o: AppendOptions & { parallel?: number },
-): Promise<AppendReport> {
+export async function appendDecisions(store: EventStore, decisions: readonly Decision[], o: AppendOptions & { parallel?: number }): Promise<AppendReport> {
   const chains = new Map<string, Decision[]>();
   for (const d of decisions) {
     const chain = chains.get(d.subject);
@@ -55,8 +51,12 @@ async function appendChain(store: EventStore, chain: Decision[], report: AppendR
     }
     try {
       const res = await store.append(d.event, {
-        msgId: d.msgId, expectedLastSubjectSeq: expected, correlationId: d.correlationId, causationId: d.causationId,
-        id: o.newId(), occurredAt: d.occurredAt,
+        msgId: d.msgId,
+        expectedLastSubjectSeq: expected,
+        correlationId: d.correlationId,
+        causationId: d.causationId,
+        id: o.newId(),
+        occurredAt: d.occurredAt,
       });
       report.maxSeq = Math.max(report.maxSeq, res.seq);
       if (res.duplicate) {

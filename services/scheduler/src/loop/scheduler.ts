@@ -60,24 +60,42 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
     projection.state = from.state;
     projection.advance(from.seq);
   }
-  const writer = d.snapshots && version
-    ? new SnapshotWriter<SchedulerState>({ store: d.snapshots.store, version, policy: d.snapshots.policy, clock: () => d.clock().getTime(), log, ...(from ? { from: from.head } : {}) })
-    : undefined;
+  const writer =
+    d.snapshots && version
+      ? new SnapshotWriter<SchedulerState>({
+          store: d.snapshots.store,
+          version,
+          policy: d.snapshots.policy,
+          clock: () => d.clock().getTime(),
+          log,
+          ...(from ? { from: from.head } : {}),
+        })
+      : undefined;
   const replayApply = writer
     ? (e: Parameters<Projection["apply"]>[0]) => {
         projection.apply(e);
         writer.see(e);
       }
     : (e: Parameters<Projection["apply"]>[0]) => projection.apply(e);
-  const report = until > (from?.seq ?? 0)
-    ? await store.replay(subjects.allEvents, replayApply, { startSeq: (from?.seq ?? 0) + 1, untilSeq: until, onDecodeError })
-    : { count: 0, ms: 0, eventsPerSec: 0, lastSeq: 0 };
+  const report =
+    until > (from?.seq ?? 0)
+      ? await store.replay(subjects.allEvents, replayApply, { startSeq: (from?.seq ?? 0) + 1, untilSeq: until, onDecodeError })
+      : { count: 0, ms: 0, eventsPerSec: 0, lastSeq: 0 };
   projection.advance(until);
   metrics.replayEventsPerSec.set(report.eventsPerSec);
-  log.info({
-    events: report.count, ms: Math.round(report.ms), eventsPerSec: report.eventsPerSec, lastSeq: until, fromSnapshotSeq: from?.seq ?? null,
-    hosts: projection.state.hosts.size, pending: projection.state.pending.size, live: projection.state.allocations.size,
-  }, "event log replayed");
+  log.info(
+    {
+      events: report.count,
+      ms: Math.round(report.ms),
+      eventsPerSec: report.eventsPerSec,
+      lastSeq: until,
+      fromSnapshotSeq: from?.seq ?? null,
+      hosts: projection.state.hosts.size,
+      pending: projection.state.pending.size,
+      live: projection.state.allocations.size,
+    },
+    "event log replayed",
+  );
   // A long replay is worth keeping at once: the next start should not do it again.
   if (writer?.dueByCount(until)) void writer.write(projection.state, until);
   const apply = writer
@@ -107,7 +125,12 @@ export async function startScheduler(d: SchedulerDeps): Promise<RunningScheduler
   let mustCatchUp = true;
   const lease = d.lease
     ? new LeaderLease(d.lease.kv, {
-        role: "scheduler", key: "leader", holder: d.lease.holder, ttlMs: d.lease.ttlMs, clock: () => d.clock().getTime(), log,
+        role: "scheduler",
+        key: "leader",
+        holder: d.lease.holder,
+        ttlMs: d.lease.ttlMs,
+        clock: () => d.clock().getTime(),
+        log,
         onChange: (leader) => {
           metrics.leader.set(leader ? 1 : 0);
           mustCatchUp = true;
@@ -212,7 +235,14 @@ function record(r: AppendReport, metrics: SchedulerMetrics, log: Logger): void {
       metrics.placements.inc();
       log.info({ jobId: e.data.jobId, hostId: e.data.hostId, vmId: e.data.vmId, attempt: e.data.attempt }, "job placed");
     } else {
-      log.info({ ...("jobId" in e.data ? { jobId: e.data.jobId } : { hostId: e.data.hostId, vmId: e.data.vmId }), type: e.type, reason: "reason" in e.data ? e.data.reason : undefined }, "decision stored");
+      log.info(
+        {
+          ...("jobId" in e.data ? { jobId: e.data.jobId } : { hostId: e.data.hostId, vmId: e.data.vmId }),
+          type: e.type,
+          reason: "reason" in e.data ? e.data.reason : undefined,
+        },
+        "decision stored",
+      );
     }
   }
   if (r.conflicts) metrics.conflicts.inc(r.conflicts);

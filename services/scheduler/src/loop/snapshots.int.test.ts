@@ -36,8 +36,15 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   const running: RunningScheduler[] = [];
   const start = async (everyEvents = 10) => {
     const s = await startScheduler({
-      store, log, metrics: schedulerMetrics(new Registry()), policy: { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" },
-      clock: () => new Date(), newId: newEventId, onFatal: (e) => { throw e; },
+      store,
+      log,
+      metrics: schedulerMetrics(new Registry()),
+      policy: { maxAttempts: 3, idleDeadlineMs: 600_000, vanishedPolicy: "requeue" },
+      clock: () => new Date(),
+      newId: newEventId,
+      onFatal: (e) => {
+        throw e;
+      },
       snapshots: { store: snaps, policy: { everyEvents, everyMs: 0 } },
     });
     running.push(s);
@@ -47,9 +54,13 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
     for (const s of running.splice(0)) await s.stop();
   };
   /** The state a full replay gives of the log up to the last event `s` applied (it may stop before reading its own last appends). */
-  const fullReplay = async (s: RunningScheduler) => fold(initialState(), (await readLog(store)).filter((e) => e.seq <= s.state().lastSeq));
+  const fullReplay = async (s: RunningScheduler) =>
+    fold(
+      initialState(),
+      (await readLog(store)).filter((e) => e.seq <= s.state().lastSeq),
+    );
   const headSeq = async () => {
-    const r = await snaps.read((await version()));
+    const r = await snaps.read(await version());
     return r.ok ? r.head.seq : 0;
   };
   const version = async () => schedulerSnapshotVersion(await store.streamCreated());
@@ -69,7 +80,11 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
     kv = await ensureKv(nats, SNAPSHOT_BUCKET);
     snaps = new SnapshotStore(kv, "scheduler");
     await appendAll(store, [registered("h0"), registered("h1")], 1);
-    await appendAll(store, Array.from({ length: 6 }, (_, i) => queued(`j${i}`)), 1);
+    await appendAll(
+      store,
+      Array.from({ length: 6 }, (_, i) => queued(`j${i}`)),
+      1,
+    );
   });
   afterEach(async () => {
     await stopAll();
@@ -93,7 +108,7 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
     expect(s1.state()).toEqual(await fullReplay(s1));
 
     await appendAll(store, [queued("late-1"), queued("late-2")], 1);
-    const head = await snaps.read((await version()));
+    const head = await snaps.read(await version());
     expect(head.ok).toBe(true);
     // Its log time (what `oneshot state --at` chooses by): the latest occurredAt of the events it holds.
     const held = (await readLog(store)).filter((e) => head.ok && e.seq <= head.head.seq);
@@ -106,18 +121,22 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   });
 
   it("refuses a damaged snapshot and replays the whole log", async () => {
-    await appendAll(store, Array.from({ length: 12 }, (_, i) => queued(`x${i}`)), 1);
+    await appendAll(
+      store,
+      Array.from({ length: 12 }, (_, i) => queued(`x${i}`)),
+      1,
+    );
     await start(5);
-    await waitFor("a snapshot", async () => (await snaps.read((await version()))).ok || undefined);
+    await waitFor("a snapshot", async () => (await snaps.read(await version())).ok || undefined);
     await stopAll();
-    const good = await snaps.read((await version()));
+    const good = await snaps.read(await version());
     if (!good.ok) throw new Error("no snapshot");
     // One flipped byte in the state: the sha256 in the head no longer matches.
     const bytes = Buffer.from(good.bytes);
     const mid = Math.floor(bytes.length / 2);
     bytes[mid] = bytes[mid]! ^ 0xff;
     await kv.put(`scheduler.${good.head.seq}.0`, bytes.subarray(0, 512 * 1024));
-    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "corrupt" });
+    expect(await snaps.read(await version())).toMatchObject({ ok: false, reason: "corrupt" });
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();
@@ -126,7 +145,7 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
 
   it("refuses a snapshot that decodes to something that is not a scheduler state", async () => {
     const seq = await store.lastStreamSeq();
-    await snaps.write(seq, (await version()), Buffer.from([0x93, 1, 2, 3]), new Date().toISOString()); // a msgpack array [1,2,3]
+    await snaps.write(seq, await version(), Buffer.from([0x93, 1, 2, 3]), new Date().toISOString()); // a msgpack array [1,2,3]
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();
@@ -134,7 +153,11 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   });
 
   it("ignores a snapshot of another stream of the same name (deleted and created again)", async () => {
-    await appendAll(store, Array.from({ length: 12 }, (_, i) => queued(`y${i}`)), 1);
+    await appendAll(
+      store,
+      Array.from({ length: 12 }, (_, i) => queued(`y${i}`)),
+      1,
+    );
     await start(5);
     await waitFor("a snapshot", async () => (await snaps.read(await version())).ok || undefined);
     await stopAll();
@@ -153,14 +176,14 @@ describe.skipIf(skip)("scheduler snapshots on a real nats-server", () => {
   it("ignores a snapshot written by other code (never misreads it)", async () => {
     await start(5);
     await waitFor("6 placements", placedAll(6));
-    await waitFor("a snapshot", async () => (await snaps.read((await version()))).ok || undefined);
+    await waitFor("a snapshot", async () => (await snaps.read(await version())).ok || undefined);
     await stopAll();
-    const good = await snaps.read((await version()));
+    const good = await snaps.read(await version());
     if (!good.ok) throw new Error("no snapshot");
     await snaps.write(good.head.seq, { schema: good.head.schema, code: "another-build" }, good.bytes, new Date().toISOString());
-    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "foreign" });
+    expect(await snaps.read(await version())).toMatchObject({ ok: false, reason: "foreign" });
     await snaps.write(good.head.seq, { schema: good.head.schema + 1, code: good.head.code }, good.bytes, new Date().toISOString());
-    expect(await snaps.read((await version()))).toMatchObject({ ok: false, reason: "foreign" });
+    expect(await snaps.read(await version())).toMatchObject({ ok: false, reason: "foreign" });
     const s = await start(0);
     expect(s.startedFromSeq).toBeUndefined();
     await stopAll();

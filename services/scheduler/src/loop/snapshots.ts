@@ -1,6 +1,15 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { codeVersionOf, hasShapeOf, loadSnapshot as loadAny, type LoadedSnapshot, type Logger, type SnapshotHead, type SnapshotStore, type SnapshotVersion } from "@oneshot/runtime";
+import {
+  codeVersionOf,
+  hasShapeOf,
+  loadSnapshot as loadAny,
+  type LoadedSnapshot,
+  type Logger,
+  type SnapshotHead,
+  type SnapshotStore,
+  type SnapshotVersion,
+} from "@oneshot/runtime";
 import { initialState, type SchedulerState } from "../core/state.js";
 
 export type { SnapshotPolicy } from "@oneshot/runtime";
@@ -20,10 +29,14 @@ export function schedulerSnapshotVersion(streamCreated: string): SnapshotVersion
 }
 
 /** A decoded snapshot is a scheduler state: every field of initialState(), of its kind, folded no further than the head says. */
-const isSchedulerState = (s: unknown, head: SnapshotHead): s is SchedulerState =>
-  hasShapeOf(initialState(), s) && (s as SchedulerState).lastSeq <= head.seq;
+const isSchedulerState = (s: unknown, head: SnapshotHead): s is SchedulerState => hasShapeOf(initialState(), s) && (s as SchedulerState).lastSeq <= head.seq;
 
 /** The newest snapshot this code can read (before `at`, if given), or undefined (with the reason logged): then replay everything. */
-export function loadSnapshot(store: SnapshotStore, version: SnapshotVersion, log: Pick<Logger, "info" | "warn">, at?: Date): Promise<LoadedSnapshot<SchedulerState> | undefined> {
+export function loadSnapshot(
+  store: SnapshotStore,
+  version: SnapshotVersion,
+  log: Pick<Logger, "info" | "warn">,
+  at?: Date,
+): Promise<LoadedSnapshot<SchedulerState> | undefined> {
   return loadAny(store, version, log, isSchedulerState, at ? { at } : {});
 }

@@ -7,7 +7,18 @@ import { historyOf } from "../core/history.js";
 import { place } from "../core/place.js";
 import { initialState, type SchedulerState } from "../core/state.js";
 import {
-  hostEvent, jobEvent, lost, queued, registered, started, vmBootFailed, vmBootRequested, vmBooted, vmDestroyed, vmExited, type Ref,
+  hostEvent,
+  jobEvent,
+  lost,
+  queued,
+  registered,
+  started,
+  vmBootFailed,
+  vmBootRequested,
+  vmBooted,
+  vmDestroyed,
+  vmExited,
+  type Ref,
 } from "../testing/fixtures.js";
 
 // Snapshot + tail must be the full replay, exactly: the state a scheduler starts from a
@@ -17,16 +28,38 @@ import {
 // deliveries come twice and out of order. Each log is cut at a random point.
 
 const action = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ k: fc.constant("queue" as const), org: fc.constantFrom("a", "b"), local: fc.boolean(), vcpus: fc.integer({ min: 1, max: 6 }), gpu: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      k: fc.constant("queue" as const),
+      org: fc.constantFrom("a", "b"),
+      local: fc.boolean(),
+      vcpus: fc.integer({ min: 1, max: 6 }),
+      gpu: fc.boolean(),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ k: fc.constant("decide" as const), minutes: fc.integer({ min: 0, max: 20 }) }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constantFrom("boot" as const, "start" as const, "start-other" as const, "end" as const, "boot-fail" as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constantFrom("cancel" as const, "complete" as const, "early-start" as const, "ignore" as const), pick: fc.nat() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      k: fc.constantFrom("boot" as const, "start" as const, "start-other" as const, "end" as const, "boot-fail" as const),
+      pick: fc.nat(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constantFrom("cancel" as const, "complete" as const, "early-start" as const, "ignore" as const), pick: fc.nat() }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constantFrom("cordon" as const, "uncordon" as const, "lose" as const, "register" as const), host: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("repeat" as const), pick: fc.nat() }) },
   // Days pass and the stream's sequence jumps (other writers, messages no one reads): ended jobs are forgotten.
   { weight: 1, arbitrary: fc.record({ k: fc.constant("later" as const), days: fc.integer({ min: 0, max: 5 }), skip: fc.integer({ min: 0, max: 1500 }) }) },
 );
-const logArb = fc.record({ hosts: fc.integer({ min: 1, max: 4 }), actions: fc.array(action, { minLength: 10, maxLength: 120 }), cut: fc.double({ min: 0, max: 1, noNaN: true }) });
+const logArb = fc.record({
+  hosts: fc.integer({ min: 1, max: 4 }),
+  actions: fc.array(action, { minLength: 10, maxLength: 120 }),
+  cut: fc.double({ min: 0, max: 1, noNaN: true }),
+});
 
 function generate(w: { hosts: number; actions: { k: string; [x: string]: unknown }[] }): Stored<DomainEvent>[] {
   const log: Stored<DomainEvent>[] = [];
@@ -47,30 +80,87 @@ function generate(w: { hosts: number; actions: { k: string; [x: string]: unknown
   for (const a of w.actions) {
     switch (a.k) {
       case "queue":
-        append(queued(`j${n++}`, { org: a.org as string, vcpus: a.vcpus as number, provider: a.local ? "local" : "github", labels: a.gpu ? ["self-hosted", "oneshot", "gpu"] : ["self-hosted", "oneshot"] }));
+        append(
+          queued(`j${n++}`, {
+            org: a.org as string,
+            vcpus: a.vcpus as number,
+            provider: a.local ? "local" : "github",
+            labels: a.gpu ? ["self-hosted", "oneshot", "gpu"] : ["self-hosted", "oneshot"],
+          }),
+        );
         break;
       case "decide":
         t += (a.minutes as number) * 60_000;
         append(...place(state, new Date(t).toISOString()).map((d) => d.event));
         break;
-      case "boot": { const vm = pick(vms(), a.pick); if (vm) append(vmBootRequested(vm), vmBooted(vm)); break; }
-      case "start": { const vm = pick(vms(), a.pick); if (vm) append(started(vm.jobId, vm)); break; }
+      case "boot": {
+        const vm = pick(vms(), a.pick);
+        if (vm) append(vmBootRequested(vm), vmBooted(vm));
+        break;
+      }
+      case "start": {
+        const vm = pick(vms(), a.pick);
+        if (vm) append(started(vm.jobId, vm));
+        break;
+      }
       // Another job's runner takes this VM (the runner model: a runner is not bound to its job).
-      case "start-other": { const vm = pick(vms(), a.pick); const j = pick([...state.jobs.keys()], a.pick); if (vm && j) append(started(j, vm, (a.pick as number) % 2 === 0)); break; }
-      case "end": { const vm = pick(vms(), a.pick); if (vm) append(jobEvent("JobCompleted", vm.jobId), vmExited(vm), vmDestroyed(vm)); break; }
-      case "boot-fail": { const vm = pick(vms(), a.pick); if (vm) append(vmBootFailed(vm), vmDestroyed(vm)); break; }
-      case "cancel": { const j = pick([...state.jobs.keys()], a.pick); if (j) append(jobEvent("JobCancelled", j)); break; }
-      case "complete": { const j = pick([...state.jobs.keys()], a.pick); if (j) append(jobEvent("JobCompleted", j)); break; }
+      case "start-other": {
+        const vm = pick(vms(), a.pick);
+        const j = pick([...state.jobs.keys()], a.pick);
+        if (vm && j) append(started(j, vm, (a.pick as number) % 2 === 0));
+        break;
+      }
+      case "end": {
+        const vm = pick(vms(), a.pick);
+        if (vm) append(jobEvent("JobCompleted", vm.jobId), vmExited(vm), vmDestroyed(vm));
+        break;
+      }
+      case "boot-fail": {
+        const vm = pick(vms(), a.pick);
+        if (vm) append(vmBootFailed(vm), vmDestroyed(vm));
+        break;
+      }
+      case "cancel": {
+        const j = pick([...state.jobs.keys()], a.pick);
+        if (j) append(jobEvent("JobCancelled", j));
+        break;
+      }
+      case "complete": {
+        const j = pick([...state.jobs.keys()], a.pick);
+        if (j) append(jobEvent("JobCompleted", j));
+        break;
+      }
       // The provider says a job started before its JobQueued was read.
-      case "early-start": append({ type: "JobStarted", data: { jobId: `j${n + 1}`, reportedBy: "webhook" } }); break;
-      case "ignore": { const q = queued(`hosted-${n++}`); append({ type: "JobIgnored", data: { jobId: q.data.jobId, source: q.data.source, reason: "not ours" } }); break; }
-      case "cordon": append(hostEvent("HostCordoned", pick(hostIds, a.host)!)); break;
-      case "uncordon": append(hostEvent("HostUncordoned", pick(hostIds, a.host)!)); break;
-      case "lose": append(lost(pick(hostIds, a.host)!)); break;
-      case "register": append(registered(pick(hostIds, a.host)!, { vcpus: 8 })); break;
+      case "early-start":
+        append({ type: "JobStarted", data: { jobId: `j${n + 1}`, reportedBy: "webhook" } });
+        break;
+      case "ignore": {
+        const q = queued(`hosted-${n++}`);
+        append({ type: "JobIgnored", data: { jobId: q.data.jobId, source: q.data.source, reason: "not ours" } });
+        break;
+      }
+      case "cordon":
+        append(hostEvent("HostCordoned", pick(hostIds, a.host)!));
+        break;
+      case "uncordon":
+        append(hostEvent("HostUncordoned", pick(hostIds, a.host)!));
+        break;
+      case "lose":
+        append(lost(pick(hostIds, a.host)!));
+        break;
+      case "register":
+        append(registered(pick(hostIds, a.host)!, { vcpus: 8 }));
+        break;
       // A delivery stored twice (after the duplicate window): the same event again.
-      case "repeat": { const e = pick(log, a.pick); if (e) append({ type: e.type, data: e.data } as DomainEvent); break; }
-      case "later": t += (a.days as number) * 86_400_000; seq += a.skip as number; break;
+      case "repeat": {
+        const e = pick(log, a.pick);
+        if (e) append({ type: e.type, data: e.data } as DomainEvent);
+        break;
+      }
+      case "later":
+        t += (a.days as number) * 86_400_000;
+        seq += a.skip as number;
+        break;
     }
   }
   return log;
@@ -79,16 +169,17 @@ function generate(w: { hosts: number; actions: { k: string; [x: string]: unknown
 const NOW = "2026-01-02T00:00:00.000Z";
 
 /** The property, for a given round trip of the state through a snapshot. */
-const resumesExactly = (roundTrip: (s: SchedulerState) => SchedulerState) => fc.property(logArb, (w) => {
-  const log = generate(w);
-  const cut = Math.floor(w.cut * log.length);
-  const full = fold(initialState(), log);
-  const resumed = fold(roundTrip(fold(initialState(), log.slice(0, cut))), log.slice(cut));
-  // Order-sensitive (toEqual is not, for Maps and Sets): what a fold iterates must come back in its order.
-  expect(ordered(resumed)).toEqual(ordered(full));
-  expect(Buffer.from(encodeState(resumed)).equals(Buffer.from(encodeState(full)))).toBe(true);
-  expect(place(resumed, NOW)).toEqual(place(full, NOW));
-});
+const resumesExactly = (roundTrip: (s: SchedulerState) => SchedulerState) =>
+  fc.property(logArb, (w) => {
+    const log = generate(w);
+    const cut = Math.floor(w.cut * log.length);
+    const full = fold(initialState(), log);
+    const resumed = fold(roundTrip(fold(initialState(), log.slice(0, cut))), log.slice(cut));
+    // Order-sensitive (toEqual is not, for Maps and Sets): what a fold iterates must come back in its order.
+    expect(ordered(resumed)).toEqual(ordered(full));
+    expect(Buffer.from(encodeState(resumed)).equals(Buffer.from(encodeState(full)))).toBe(true);
+    expect(place(resumed, NOW)).toEqual(place(full, NOW));
+  });
 
 /** Maps and Sets as arrays of their entries, in iteration order. */
 const ordered = (s: SchedulerState): unknown =>
@@ -96,7 +187,10 @@ const ordered = (s: SchedulerState): unknown =>
 
 describe("scheduler snapshots", () => {
   it("snapshot + tail gives exactly the state and the decisions of a full replay (random logs, random cut)", () => {
-    fc.assert(resumesExactly((s) => decodeState<SchedulerState>(encodeState(s))), { numRuns: 300 });
+    fc.assert(
+      resumesExactly((s) => decodeState<SchedulerState>(encodeState(s))),
+      { numRuns: 300 },
+    );
   }, 60_000); // 300 random logs: 4 s alone, past the 5 s default on a loaded machine
 
   it("would catch a snapshot that loses the pending jobs' order (the property can fail)", () => {

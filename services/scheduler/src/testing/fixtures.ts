@@ -10,21 +10,50 @@ import { initialState, type SchedulerState } from "../core/state.js";
 
 export const NOW = "2026-01-01T00:00:00.000Z";
 
-export interface HostOpts { arch?: Arch; vcpus?: number; memMiB?: number; diskGiB?: number; labels?: string[] }
+export interface HostOpts {
+  arch?: Arch;
+  vcpus?: number;
+  memMiB?: number;
+  diskGiB?: number;
+  labels?: string[];
+}
 export const registered = (hostId: string, o: HostOpts = {}): EventOf<"HostRegistered"> => ({
   type: "HostRegistered",
   data: {
-    hostId, arch: o.arch ?? "amd64", capacity: { vcpus: o.vcpus ?? 8, memMiB: o.memMiB ?? 16384, diskGiB: o.diskGiB ?? 100 },
-    labels: o.labels ?? [], vmm: "qemu", accel: "kvm", emulated: false, images: ["minimal"], publicKey: "AAAA", version: "test",
+    hostId,
+    arch: o.arch ?? "amd64",
+    capacity: { vcpus: o.vcpus ?? 8, memMiB: o.memMiB ?? 16384, diskGiB: o.diskGiB ?? 100 },
+    labels: o.labels ?? [],
+    vmm: "qemu",
+    accel: "kvm",
+    emulated: false,
+    images: ["minimal"],
+    publicKey: "AAAA",
+    version: "test",
   },
 });
 
-export interface JobOpts { arch?: Arch; vcpus?: number; memMiB?: number; diskGiB?: number; org?: string; provider?: Provider; labels?: string[]; image?: string }
+export interface JobOpts {
+  arch?: Arch;
+  vcpus?: number;
+  memMiB?: number;
+  diskGiB?: number;
+  org?: string;
+  provider?: Provider;
+  labels?: string[];
+  image?: string;
+}
 export const queued = (jobId: string, o: JobOpts = {}): EventOf<"JobQueued"> => ({
   type: "JobQueued",
   data: {
     jobId,
-    source: { provider: o.provider ?? "github", repo: `${o.org ?? "acme"}/repo`, org: o.org ?? "acme", providerJobId: jobId, labels: o.labels ?? ["self-hosted", "oneshot"] },
+    source: {
+      provider: o.provider ?? "github",
+      repo: `${o.org ?? "acme"}/repo`,
+      org: o.org ?? "acme",
+      providerJobId: jobId,
+      labels: o.labels ?? ["self-hosted", "oneshot"],
+    },
     spec: { arch: o.arch ?? "amd64", vcpus: o.vcpus ?? 1, memMiB: o.memMiB ?? 1024, diskGiB: o.diskGiB ?? 10, image: o.image ?? "minimal", timeoutSec: 600 },
   },
 });
@@ -33,25 +62,37 @@ export const hostEvent = <T extends "HostCordoned" | "HostUncordoned" | "HostDra
   ({ type, data: { hostId, reason: "test" } }) as EventOf<T>;
 export const lost = (hostId: string): EventOf<"HostLost"> => ({ type: "HostLost", data: { hostId, lastSeenAt: null, reason: "no heartbeat for 60s" } });
 /** hostd read its HostLost and stopped its VMs (docs/fencing.md). */
-export const fenced = (hostId: string, vmsStopped: string[] = [], trigger: "host-lost" | "lease-expired" = "host-lost"): EventOf<"HostFenced"> =>
-  ({ type: "HostFenced", data: { hostId, registeredSeq: 1, lostSeq: trigger === "host-lost" ? 2 : null, trigger, vmsStopped, reason: "test" } });
+export const fenced = (hostId: string, vmsStopped: string[] = [], trigger: "host-lost" | "lease-expired" = "host-lost"): EventOf<"HostFenced"> => ({
+  type: "HostFenced",
+  data: { hostId, registeredSeq: 1, lostSeq: trigger === "host-lost" ? 2 : null, trigger, vmsStopped, reason: "test" },
+});
 /** The janitor: no fence reported, the lost host's lease ran out. */
-export const leaseExpired = (hostId: string): EventOf<"HostLeaseExpired"> =>
-  ({ type: "HostLeaseExpired", data: { hostId, registeredSeq: 1, lostSeq: 2, waitedSec: 45, reason: "test" } });
-export const placementExpired = (r: Ref, attempt = 0): EventOf<"PlacementExpired"> =>
-  ({ type: "PlacementExpired", data: { ...r, attempt, waitedSec: 300, reason: "no VmBootRequested 300s after JobScheduled" } });
+export const leaseExpired = (hostId: string): EventOf<"HostLeaseExpired"> => ({
+  type: "HostLeaseExpired",
+  data: { hostId, registeredSeq: 1, lostSeq: 2, waitedSec: 45, reason: "test" },
+});
+export const placementExpired = (r: Ref, attempt = 0): EventOf<"PlacementExpired"> => ({
+  type: "PlacementExpired",
+  data: { ...r, attempt, waitedSec: 300, reason: "no VmBootRequested 300s after JobScheduled" },
+});
 export const vmBootRequested = (r: Ref): EventOf<"VmBootRequested"> => ({ type: "VmBootRequested", data: { ...r, tap: `os-${r.vmId}`, disks: [] } });
 
 export type Ref = { hostId: string; vmId: string; jobId: string };
-export const vmExited = (r: Ref, exitCode: number | null = 0, reason: EventOf<"VmExited">["data"]["reason"] = "exited"): EventOf<"VmExited"> =>
-  ({ type: "VmExited", data: { ...r, exitCode, reason, runMs: 10 } });
+export const vmExited = (r: Ref, exitCode: number | null = 0, reason: EventOf<"VmExited">["data"]["reason"] = "exited"): EventOf<"VmExited"> => ({
+  type: "VmExited",
+  data: { ...r, exitCode, reason, runMs: 10 },
+});
 export const vmDestroyed = (r: Ref): EventOf<"VmDestroyed"> => ({ type: "VmDestroyed", data: { ...r, removed: [] } });
-export const vmBootFailed = (r: Ref): EventOf<"VmBootFailed"> =>
-  ({ type: "VmBootFailed", data: { ...r, code: "agent-timeout", reason: "no ready marker", consoleTail: "" } });
+export const vmBootFailed = (r: Ref): EventOf<"VmBootFailed"> => ({
+  type: "VmBootFailed",
+  data: { ...r, code: "agent-timeout", reason: "no ready marker", consoleTail: "" },
+});
 export const jobEvent = <T extends "JobCompleted" | "JobCancelled" | "JobStarted">(type: T, jobId: string) =>
   (type === "JobCompleted"
     ? { type, data: { jobId, conclusion: "success", exitCode: 0, reportedBy: "provider" } }
-    : type === "JobCancelled" ? { type, data: { jobId, reason: "test" } } : { type, data: { jobId, reportedBy: "webhook" } }) as EventOf<T>;
+    : type === "JobCancelled"
+      ? { type, data: { jobId, reason: "test" } }
+      : { type, data: { jobId, reportedBy: "webhook" } }) as EventOf<T>;
 
 /** The provider says job `jobId` started on the runner of VM `on` (named by VM id only when `withHost` is false). */
 export const started = (jobId: string, on: Ref, withHost = true): EventOf<"JobStarted"> => ({

@@ -8,9 +8,17 @@ export const fleetHosts = (n: number): DomainEvent[] =>
   Array.from({ length: n }, (_, i) =>
     i % 2 === 0
       ? registered(`amd-${i}`, { arch: "amd64", vcpus: 16, memMiB: 32768, diskGiB: 400 })
-      : registered(`arm-${i}`, { arch: "arm64", vcpus: 8, memMiB: 16384, diskGiB: 200 }));
+      : registered(`arm-${i}`, { arch: "arm64", vcpus: 8, memMiB: 16384, diskGiB: 200 }),
+  );
 
-const sizes: [number, number][] = [[1, 1024], [1, 2048], [2, 2048], [2, 4096], [4, 8192], [8, 16384]];
+const sizes: [number, number][] = [
+  [1, 1024],
+  [1, 2048],
+  [2, 2048],
+  [2, 4096],
+  [4, 8192],
+  [8, 16384],
+];
 
 /** `n` jobs of mixed sizes and arches from 4 orgs; half local (the scheduler completes them), half GitHub. */
 export const burstJobs = (n: number, prefix = "j"): DomainEvent[] =>
@@ -78,8 +86,7 @@ export class Tally {
       if (this.attempts.has(key)) this.placedTwice.push(key);
       this.attempts.add(key);
       this.scheduled.add(e.data.jobId);
-    }
-    else if (e.type === "JobCompleted") this.completed.add(e.data.jobId);
+    } else if (e.type === "JobCompleted") this.completed.add(e.data.jobId);
     else if (e.type === "JobUnschedulable") this.unschedulable.add(e.data.jobId);
     else if (e.type === "JobRequeued") this.requeued.add(e.data.jobId);
     else if (e.type === "VmDestroyed") this.destroyed++;

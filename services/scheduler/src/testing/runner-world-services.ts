@@ -10,7 +10,10 @@ const SPEC = (j: GhJob) => ({ arch: "amd64" as const, vcpus: j.vcpus, memMiB: j.
 export class Ingest {
   private rank = new Map<string, number>();
   private queuedWritten = new Set<string>();
-  constructor(private readonly w: World, private readonly gh: GithubModel) {}
+  constructor(
+    private readonly w: World,
+    private readonly gh: GithubModel,
+  ) {}
 
   step(s: Step): void {
     for (const d of this.gh.takeDue()) this.apply(s, d.kind, this.gh.jobs.get(d.jobId)!, "webhook");
@@ -33,20 +36,34 @@ export class Ingest {
       // A late queued still says what the job is (the scheduler must boot nothing for it).
       if (r < 2 && !this.queuedWritten.has(j.id)) {
         this.queuedWritten.add(j.id);
-        out.push({ event: { type: "JobQueued", data: { jobId: j.id, source: { provider: "github", repo: `${j.org}/r`, org: j.org, providerJobId: j.id, labels: j.labels, ownerType: "Organization" }, spec: SPEC(j) } }, msgId: `q:${j.id}` });
+        out.push({
+          event: {
+            type: "JobQueued",
+            data: {
+              jobId: j.id,
+              source: { provider: "github", repo: `${j.org}/r`, org: j.org, providerJobId: j.id, labels: j.labels, ownerType: "Organization" },
+              spec: SPEC(j),
+            },
+          },
+          msgId: `q:${j.id}`,
+        });
       }
       this.rank.set(j.id, Math.max(r, 0));
     } else {
       if (r < 1 && j.runner) {
         const [, hostId, vmId] = /^oneshot-(.+)-([^-]+)$/.exec(j.runner)!;
-        out.push({ event: { type: "JobStarted", data: { jobId: j.id, runnerName: j.runner, hostId: hostId!, vmId: vmId!, reportedBy: by } }, msgId: `s:${j.id}` });
+        out.push({
+          event: { type: "JobStarted", data: { jobId: j.id, runnerName: j.runner, hostId: hostId!, vmId: vmId!, reportedBy: by } },
+          msgId: `s:${j.id}`,
+        });
         this.rank.set(j.id, 1);
       }
       if (kind === "completed" && r < 2) {
         out.push({
-          event: j.status === "cancelled"
-            ? { type: "JobCancelled", data: { jobId: j.id, reason: "cancelled before pickup" } }
-            : { type: "JobCompleted", data: { jobId: j.id, conclusion: "success", exitCode: null, reportedBy: by === "webhook" ? "provider" : "reconcile" } },
+          event:
+            j.status === "cancelled"
+              ? { type: "JobCancelled", data: { jobId: j.id, reason: "cancelled before pickup" } }
+              : { type: "JobCompleted", data: { jobId: j.id, conclusion: "success", exitCode: null, reportedBy: by === "webhook" ? "provider" : "reconcile" } },
           msgId: `c:${j.id}`,
         });
         this.rank.set(j.id, 2);
@@ -60,7 +77,10 @@ export class Ingest {
 export class Reconciler {
   private seen = 0;
   private checks: { hostId: string; vmId: string; name: string; candidates: string[] }[] = [];
-  constructor(private readonly w: World, private readonly gh: GithubModel) {}
+  constructor(
+    private readonly w: World,
+    private readonly gh: GithubModel,
+  ) {}
 
   step(s: Step): void {
     for (; this.seen < this.w.log.length; this.seen++) {
@@ -70,30 +90,64 @@ export class Reconciler {
     this.checks = this.checks.filter((c) => {
       const ran = c.candidates.find((id) => this.gh.jobs.get(id)?.ranOn.includes(c.name));
       if (ran) {
-        s.append([{ event: { type: "JobStarted", data: { jobId: ran, runnerName: c.name, hostId: c.hostId, vmId: c.vmId, reportedBy: "reconcile", reason: "the runner took it" } }, msgId: `s:${ran}` }]);
+        s.append([
+          {
+            event: {
+              type: "JobStarted",
+              data: { jobId: ran, runnerName: c.name, hostId: c.hostId, vmId: c.vmId, reportedBy: "reconcile", reason: "the runner took it" },
+            },
+            msgId: `s:${ran}`,
+          },
+        ]);
         return false;
       }
       const r = this.gh.runners.get(c.name);
       if (r?.busy) return true; // GitHub refuses to delete a busy runner: look again next tick
       if (r) r.removed = true;
       else this.gh.retired.add(c.name);
-      s.append([{ event: { type: "VmRetired", data: { hostId: c.hostId, vmId: c.vmId, reason: r ? "runner removed" : "no runner registered" } }, msgId: `retired:${c.hostId}:${c.vmId}` }]);
+      s.append([
+        {
+          event: { type: "VmRetired", data: { hostId: c.hostId, vmId: c.vmId, reason: r ? "runner removed" : "no runner registered" } },
+          msgId: `retired:${c.hostId}:${c.vmId}`,
+        },
+      ]);
       return false;
     });
   }
 }
 
-interface Vm { hostId: string; vmId: string; jobId: string; phase: "scheduled" | "requested" | "booted" | "gone"; due: number; kill: boolean; bootedAt?: number; everBusy: boolean }
+interface Vm {
+  hostId: string;
+  vmId: string;
+  jobId: string;
+  phase: "scheduled" | "requested" | "booted" | "gone";
+  due: number;
+  kill: boolean;
+  bootedAt?: number;
+  everBusy: boolean;
+}
 
 /** hostd: boots each placement after a while (sometimes failing), kills retired VMs at once, ends a VM whose runner finished its job. */
 export class HostdModel {
   vms = new Map<string, Vm>();
   idleMs = 0;
-  constructor(private readonly rng: { int(a: number, b: number): number; chance(p: number): boolean }, private readonly w: World, private readonly gh: GithubModel) {}
+  constructor(
+    private readonly rng: { int(a: number, b: number): number; chance(p: number): boolean },
+    private readonly w: World,
+    private readonly gh: GithubModel,
+  ) {}
 
   see(e: Stored<DomainEvent>): void {
     if (e.type === "JobScheduled") {
-      this.vms.set(`${e.data.hostId}/${e.data.vmId}`, { hostId: e.data.hostId, vmId: e.data.vmId, jobId: e.data.jobId, phase: "scheduled", due: this.w.t + this.rng.int(1, 3) * 5_000, kill: false, everBusy: false });
+      this.vms.set(`${e.data.hostId}/${e.data.vmId}`, {
+        hostId: e.data.hostId,
+        vmId: e.data.vmId,
+        jobId: e.data.jobId,
+        phase: "scheduled",
+        due: this.w.t + this.rng.int(1, 3) * 5_000,
+        kill: false,
+        everBusy: false,
+      });
     } else if (e.type === "VmRetired") {
       const vm = this.vms.get(`${e.data.hostId}/${e.data.vmId}`);
       if (vm) vm.kill = true;
@@ -109,7 +163,10 @@ export class HostdModel {
       const end = (reason: "exited" | "killed") => {
         if (reason === "killed" && runner?.busy) this.w.violations.push(`retired VM ${vm.vmId} while it ran ${runner.busy}`);
         vm.phase = "gone";
-        s.append([{ event: vmExited(ref, reason === "exited" ? 0 : null, reason), msgId: `vm:${vm.vmId}:VmExited` }, { event: vmDestroyed(ref), msgId: `vm:${vm.vmId}:VmDestroyed` }]);
+        s.append([
+          { event: vmExited(ref, reason === "exited" ? 0 : null, reason), msgId: `vm:${vm.vmId}:VmExited` },
+          { event: vmDestroyed(ref), msgId: `vm:${vm.vmId}:VmDestroyed` },
+        ]);
       };
       if (vm.kill || runner?.done) end(vm.kill ? "killed" : "exited");
       else if (vm.phase === "scheduled" && vm.due <= this.w.t) {
@@ -119,7 +176,10 @@ export class HostdModel {
       } else if (vm.phase === "requested" && vm.due <= this.w.t) {
         if (this.rng.chance(0.05)) {
           vm.phase = "gone";
-          s.append([{ event: { type: "VmBootFailed", data: { ...ref, code: "agent-timeout", reason: "sim", consoleTail: "" } }, msgId: `vm:${vm.vmId}:VmBootFailed` }, { event: vmDestroyed(ref), msgId: `vm:${vm.vmId}:VmDestroyed` }]);
+          s.append([
+            { event: { type: "VmBootFailed", data: { ...ref, code: "agent-timeout", reason: "sim", consoleTail: "" } }, msgId: `vm:${vm.vmId}:VmBootFailed` },
+            { event: vmDestroyed(ref), msgId: `vm:${vm.vmId}:VmDestroyed` },
+          ]);
         } else {
           vm.phase = "booted";
           vm.bootedAt = this.w.t;
@@ -139,6 +199,10 @@ export class HostdModel {
     }
   }
 
-  drained(): boolean { return this.liveVms().length === 0; }
-  liveVms(): string[] { return [...this.vms.values()].filter((v) => v.phase !== "gone").map((v) => `${v.hostId}/${v.vmId}`); }
+  drained(): boolean {
+    return this.liveVms().length === 0;
+  }
+  liveVms(): string[] {
+    return [...this.vms.values()].filter((v) => v.phase !== "gone").map((v) => `${v.hostId}/${v.vmId}`);
+  }
 }

@@ -4,13 +4,23 @@
 import type { DomainEvent, Stored } from "@oneshot/proto";
 import type { SchedulerState } from "../core/state.js";
 
-export interface World { t: number; log: Stored<DomainEvent>[]; state: SchedulerState; msgIds: Set<string>; violations: string[] }
-export interface Step { append: (events: { event: DomainEvent; msgId?: string }[]) => void }
+export interface World {
+  t: number;
+  log: Stored<DomainEvent>[];
+  state: SchedulerState;
+  msgIds: Set<string>;
+  violations: string[];
+}
+export interface Step {
+  append: (events: { event: DomainEvent; msgId?: string }[]) => void;
+}
 
 /** mulberry32: small, seeded, good enough to pick events. */
 export class Rng {
   private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
   next(): number {
     this.s = (this.s + 0x6d2b79f5) >>> 0;
     let t = this.s;
@@ -18,14 +28,43 @@ export class Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
-  chance(p: number): boolean { return this.next() < p; }
-  int(min: number, max: number): number { return min + Math.floor(this.next() * (max - min + 1)); }
-  pick<T>(xs: readonly T[]): T { return xs[Math.floor(this.next() * xs.length)]!; }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.next() * xs.length)]!;
+  }
 }
 
-export interface GhJob { id: string; org: string; labels: string[]; vcpus: number; status: "queued" | "in_progress" | "completed" | "cancelled"; runner?: string; steps: number; ranOn: string[]; queuedAt: number }
-interface Runner { name: string; hostId: string; vmId: string; org: string; labels: string[]; busy?: string; done: boolean; removed: boolean }
-interface Delivery { kind: "queued" | "in_progress" | "completed"; jobId: string; due: number }
+export interface GhJob {
+  id: string;
+  org: string;
+  labels: string[];
+  vcpus: number;
+  status: "queued" | "in_progress" | "completed" | "cancelled";
+  runner?: string;
+  steps: number;
+  ranOn: string[];
+  queuedAt: number;
+}
+interface Runner {
+  name: string;
+  hostId: string;
+  vmId: string;
+  org: string;
+  labels: string[];
+  busy?: string;
+  done: boolean;
+  removed: boolean;
+}
+interface Delivery {
+  kind: "queued" | "in_progress" | "completed";
+  jobId: string;
+  due: number;
+}
 
 export const runnerName = (hostId: string, vmId: string) => `oneshot-${hostId}-${vmId}`;
 
@@ -37,7 +76,11 @@ export class GithubModel {
   retired = new Set<string>();
   inFlight: Delivery[] = [];
   failed: Delivery[] = [];
-  constructor(private readonly rng: Rng, private readonly w: World, private readonly lossy: boolean) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly w: World,
+    private readonly lossy: boolean,
+  ) {}
 
   queue(id: string, org: string, vcpus: number, gpu: boolean): void {
     const labels = ["self-hosted", `oneshot-${vcpus}cpu-${vcpus * 2}gb`, ...(gpu ? ["gpu"] : [])];
@@ -71,7 +114,9 @@ export class GithubModel {
         j.status = "cancelled";
         this.deliver("completed", j.id);
       } else if (j.status === "queued" && this.rng.chance(0.6)) {
-        const idle = [...this.runners.values()].filter((r) => !r.removed && !r.done && !r.busy && r.org === j.org && j.labels.every((l) => r.labels.includes(l)));
+        const idle = [...this.runners.values()].filter(
+          (r) => !r.removed && !r.done && !r.busy && r.org === j.org && j.labels.every((l) => r.labels.includes(l)),
+        );
         if (idle.length === 0) continue;
         const r = this.rng.pick(idle);
         r.busy = j.id;
@@ -94,7 +139,8 @@ export class GithubModel {
     if (e.type === "VmBooted") {
       const name = runnerName(e.data.hostId, e.data.vmId);
       const j = this.jobs.get(e.data.jobId)!;
-      if (!this.retired.has(name)) this.runners.set(name, { name, hostId: e.data.hostId, vmId: e.data.vmId, org: j.org, labels: j.labels, done: false, removed: false });
+      if (!this.retired.has(name))
+        this.runners.set(name, { name, hostId: e.data.hostId, vmId: e.data.vmId, org: j.org, labels: j.labels, done: false, removed: false });
     } else if (e.type === "VmDestroyed") {
       const r = this.runners.get(runnerName(e.data.hostId, e.data.vmId));
       if (r?.busy) this.w.violations.push(`VM ${e.data.vmId} destroyed while its runner ran ${r.busy}`);

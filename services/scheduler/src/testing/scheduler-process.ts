@@ -60,13 +60,17 @@ export function startSchedulerProcess(name: string, natsUrl: string, port: numbe
     proc.once("exit", (code) => {
       process.off("exit", killOnExit);
       resolve(code);
-    }));
+    }),
+  );
   const signal = async (s: NodeJS.Signals) => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(s);
     await exited;
   };
   return {
-    name, port, proc, exited,
+    name,
+    port,
+    proc,
+    exited,
     output: () => out,
     kill9: () => signal("SIGKILL"),
     stop: () => signal("SIGTERM"),
@@ -81,5 +85,8 @@ export function startSchedulerProcess(name: string, natsUrl: string, port: numbe
 /** Resolves when its /healthz answers 200 (it has replayed the log and follows it). */
 export async function healthy(p: SchedulerProcess): Promise<boolean> {
   if (p.proc.exitCode !== null) throw new Error(`${p.name} exited ${p.proc.exitCode}:\n${p.output()}`);
-  return fetch(`http://127.0.0.1:${p.port}/healthz`).then((r) => r.ok, () => false);
+  return fetch(`http://127.0.0.1:${p.port}/healthz`).then(
+    (r) => r.ok,
+    () => false,
+  );
 }

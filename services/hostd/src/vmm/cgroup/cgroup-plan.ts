@@ -34,6 +34,10 @@ export function vmCgroupLimits(vcpus: number, memMiB: number, overheadMiB: numbe
  * `/sys/fs/cgroup/unified` on a hybrid one (where cpu and memory usually sit in v1 instead).
  */
 export function cgroup2Mount(mounts: string): string | undefined {
-  const points = mounts.split("\n").map((l) => l.split(" ")).filter((f) => f[2] === "cgroup2").map((f) => f[1]!);
+  const points = mounts
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter((f) => f[2] === "cgroup2")
+    .map((f) => f[1]!);
   return points.find((p) => p === "/sys/fs/cgroup") ?? points[0];
 }

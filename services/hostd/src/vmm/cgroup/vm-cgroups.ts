@@ -4,14 +4,17 @@ import { cgroup2Mount, vmCgroupLeaf, vmCgroupLimits } from "./cgroup-plan.js";
 
 /** What this machine's cgroup v2 lets hostd do, measured once at start. */
 export type CgroupSupport =
-  | { kind: "limits"; parentDir: string }
-  | { kind: "membership-only"; parentDir: string; reason: string }
-  | { kind: "unavailable"; reason: string };
+  { kind: "limits"; parentDir: string } | { kind: "membership-only"; parentDir: string; reason: string } | { kind: "unavailable"; reason: string };
 
 export class CgroupError extends Error {
   override readonly name = "CgroupError";
   readonly retryable = false;
-  constructor(readonly vmId: string, readonly path: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly vmId: string,
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`vm ${vmId}: cgroup ${path}: ${message}`, options);
   }
 }
@@ -40,11 +43,21 @@ export class VmCgroups {
     const offered = (await readFile(join(root, "cgroup.controllers"), "utf8").catch(() => "")).trim().split(/\s+/);
     const missing = NEEDED.filter((c) => !offered.includes(c));
     if (missing.length) {
-      return new VmCgroups({ kind: "membership-only", parentDir, reason: `cgroup v2 at ${root} offers no ${missing.join("/")} controller (bound to cgroup v1 on this host?)` });
+      return new VmCgroups({
+        kind: "membership-only",
+        parentDir,
+        reason: `cgroup v2 at ${root} offers no ${missing.join("/")} controller (bound to cgroup v1 on this host?)`,
+      });
     }
     // Each level down to the parent hands cpu and memory to its children (idempotent writes).
     try {
-      const levels = [root, ...o.parent.split("/").filter(Boolean).map((_, i, a) => join(root, ...a.slice(0, i + 1)))];
+      const levels = [
+        root,
+        ...o.parent
+          .split("/")
+          .filter(Boolean)
+          .map((_, i, a) => join(root, ...a.slice(0, i + 1))),
+      ];
       for (const dir of levels) {
         const on = (await readFile(join(dir, "cgroup.subtree_control"), "utf8")).trim().split(/\s+/);
         const add = NEEDED.filter((c) => !on.includes(c));
@@ -84,7 +97,14 @@ export class VmCgroups {
    */
   async remove(vmId: string, timeoutMs = 5_000): Promise<"removed" | "absent"> {
     const dir = this.leafDir(vmId);
-    if (!dir || !(await access(dir).then(() => true, () => false))) return "absent";
+    if (
+      !dir ||
+      !(await access(dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return "absent";
     const deadline = Date.now() + timeoutMs;
     for (let tries = 0; ; tries++) {
       const procs = (await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "")).trim();

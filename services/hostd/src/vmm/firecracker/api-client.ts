@@ -34,7 +34,11 @@ export function apiRequest(socketPath: string, method: "GET" | "PUT" | "PATCH", 
 
 /** Firecracker's API for one VM: 2xx is success, anything else a VmmError with its fault message. */
 export class FirecrackerApi {
-  constructor(readonly vmId: string, readonly socketPath: string, private readonly timeoutMs = 10_000) {}
+  constructor(
+    readonly vmId: string,
+    readonly socketPath: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   async put(path: string, body: unknown): Promise<void> {
     await this.call("PUT", path, body);

@@ -17,7 +17,14 @@ describe("API error mapping", () => {
 });
 
 describe("probe verdict", () => {
-  const good: ProbeFacts = { arch: "amd64", hostArch: "amd64", firecracker: "/usr/bin/firecracker", jailer: "/usr/bin/jailer", cpuinfo: "flags\t\t: fpu vme vmx sse\n", kvm: true };
+  const good: ProbeFacts = {
+    arch: "amd64",
+    hostArch: "amd64",
+    firecracker: "/usr/bin/firecracker",
+    jailer: "/usr/bin/jailer",
+    cpuinfo: "flags\t\t: fpu vme vmx sse\n",
+    kvm: true,
+  };
 
   it("is ok with both binaries, a native arch, vmx/svm and /dev/kvm", () => {
     expect(probeVerdict(good)).toEqual({ ok: true, accel: "kvm" });

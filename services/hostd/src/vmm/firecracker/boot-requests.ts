@@ -34,7 +34,8 @@ export function bootRequests(spec: Pick<VmLaunchSpec, "arch" | "vcpus" | "memMiB
     { path: "/drives/root", body: { drive_id: "root", path_on_host: l.rootDisk.inChroot, is_root_device: true, is_read_only: false } },
     { path: "/drives/config", body: { drive_id: "config", path_on_host: l.configDisk.inChroot, is_root_device: false, is_read_only: false } },
   );
-  if (spec.net) calls.push({ path: `/network-interfaces/${NET_IFACE_ID}`, body: { iface_id: NET_IFACE_ID, host_dev_name: spec.net.tap, guest_mac: spec.net.mac } });
+  if (spec.net)
+    calls.push({ path: `/network-interfaces/${NET_IFACE_ID}`, body: { iface_id: NET_IFACE_ID, host_dev_name: spec.net.tap, guest_mac: spec.net.mac } });
   calls.push({ path: "/actions", body: { action_type: "InstanceStart" } });
   return calls;
 }

@@ -9,7 +9,9 @@ import { placeFile, removeChroot } from "./chroot-io.js";
 // by driver.int.test.ts.
 const me = { uid: process.getuid!(), gid: process.getgid!() };
 const OTHER_FS = "/dev/shm";
-const noOtherFs = existsSync(OTHER_FS) ? undefined : (process.stderr.write(`SKIP (EXDEV copy): ${OTHER_FS} missing, no second filesystem to copy from\n`), "no tmpfs");
+const noOtherFs = existsSync(OTHER_FS)
+  ? undefined
+  : (process.stderr.write(`SKIP (EXDEV copy): ${OTHER_FS} missing, no second filesystem to copy from\n`), "no tmpfs");
 
 describe("placing files into a chroot", () => {
   let dir: string;

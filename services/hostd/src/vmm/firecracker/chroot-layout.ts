@@ -53,7 +53,10 @@ const API_SOCK = "/run/firecracker.socket";
  * `<chroot-base-dir>/<basename of --exec-file>/<id>/root`; paths given to the API and the
  * `--api-sock` path are relative to that root.
  */
-export function chrootLayout(spec: Pick<VmLaunchSpec, "vmId" | "kernel" | "initrd" | "rootDisk" | "configDisk" | "runDir">, o: { chrootBaseDir?: string | undefined; firecrackerBin: string }): ChrootLayout {
+export function chrootLayout(
+  spec: Pick<VmLaunchSpec, "vmId" | "kernel" | "initrd" | "rootDisk" | "configDisk" | "runDir">,
+  o: { chrootBaseDir?: string | undefined; firecrackerBin: string },
+): ChrootLayout {
   const { jailId: id, jailDir, root, apiSock } = jailPaths(spec.vmId, spec.runDir, o);
   const at = (inChroot: string) => ({ inChroot, onHost: join(root, inChroot) });
   const file = (from: string, inChroot: string, shared: boolean): ChrootFile => ({ from, shared, ...at(inChroot) });

@@ -4,7 +4,17 @@ import { bootRequests } from "./boot-requests.js";
 import { chrootFiles, chrootLayout, jailPaths } from "./chroot-layout.js";
 import { runDirOfChroot } from "./list-jailed.js";
 
-const spec = { vmId: "ab12", arch: "amd64" as const, vcpus: 2, memMiB: 1024, kernel: "/img/vmlinux", initrd: "/img/initrd.img", rootDisk: "/state/run/ab12/root.raw", configDisk: "/state/run/ab12/config.ext4", runDir: "/state/run/ab12" };
+const spec = {
+  vmId: "ab12",
+  arch: "amd64" as const,
+  vcpus: 2,
+  memMiB: 1024,
+  kernel: "/img/vmlinux",
+  initrd: "/img/initrd.img",
+  rootDisk: "/state/run/ab12/root.raw",
+  configDisk: "/state/run/ab12/config.ext4",
+  runDir: "/state/run/ab12",
+};
 
 describe("chroot layout", () => {
   it("puts the jail under the run dir by default, at the jailer's fixed <base>/<exec name>/<id>/root", () => {
@@ -46,7 +56,14 @@ describe("boot sequence", () => {
     expect(calls).toEqual([
       { path: "/logger", body: { log_path: "/firecracker.log", level: "Warning", show_level: true, show_log_origin: false } },
       { path: "/machine-config", body: { vcpu_count: 2, mem_size_mib: 1024, smt: false } },
-      { path: "/boot-source", body: { kernel_image_path: "/vmlinux", initrd_path: "/initrd.img", boot_args: "console=ttyS0 reboot=k panic=1 pci=off quiet tsc=reliable tsc_early_khz=2100000" } },
+      {
+        path: "/boot-source",
+        body: {
+          kernel_image_path: "/vmlinux",
+          initrd_path: "/initrd.img",
+          boot_args: "console=ttyS0 reboot=k panic=1 pci=off quiet tsc=reliable tsc_early_khz=2100000",
+        },
+      },
       { path: "/drives/root", body: { drive_id: "root", path_on_host: "/root.raw", is_root_device: true, is_read_only: false } },
       { path: "/drives/config", body: { drive_id: "config", path_on_host: "/config.ext4", is_root_device: false, is_read_only: false } },
       { path: "/network-interfaces/eth0", body: { iface_id: "eth0", host_dev_name: "os-tap3", guest_mac: "06:00:0a:00:00:03" } },

@@ -31,7 +31,7 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
   try {
     const { size } = await from.stat();
     const buf = Buffer.alloc(CHUNK);
-    for (let pos = 0; pos < size; ) {
+    for (let pos = 0; pos < size;) {
       const { bytesRead } = await from.read(buf, 0, CHUNK, pos);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);

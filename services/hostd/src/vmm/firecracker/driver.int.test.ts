@@ -71,7 +71,10 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
     host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
     const driver = driverFor(host);
     const spec = await host.spec("vmbad1", { vcpus: 64 });
-    const err = await driver.start(spec).then(() => undefined, (e: unknown) => e);
+    const err = await driver.start(spec).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(VmmError);
     expect((err as VmmError).code).toBe("firecracker-api");
     expect((err as VmmError).message).toContain("PUT /machine-config → 400: The vCPU number is invalid");

@@ -60,7 +60,8 @@ export class FirecrackerDriver implements VmmDriver {
 
   async start(spec: VmLaunchSpec): Promise<RunningVm> {
     if (this.children.has(spec.vmId)) throw new VmmError(spec.vmId, FC_ERROR.alreadyRunning, "a VMM for this VM is already running");
-    if (!JAIL_ID_RE.test(`oneshot-${spec.vmId}`)) throw new VmmError(spec.vmId, FC_ERROR.badId, "vm id cannot form a jailer id ([a-zA-Z0-9-], at most 64 with the oneshot- prefix)");
+    if (!JAIL_ID_RE.test(`oneshot-${spec.vmId}`))
+      throw new VmmError(spec.vmId, FC_ERROR.badId, "vm id cannot form a jailer id ([a-zA-Z0-9-], at most 64 with the oneshot- prefix)");
     const firecracker = await resolveBinary(this.firecrackerBin);
     const jailer = await resolveBinary(this.jailerBin);
     if (!firecracker || !jailer) throw new VmmError(spec.vmId, FC_ERROR.exited, `${firecracker ? this.jailerBin : this.firecrackerBin} not found`);
@@ -93,7 +94,9 @@ export class FirecrackerDriver implements VmmDriver {
       throw new VmmError(spec.vmId, FC_ERROR.exited, `could not prepare or launch the jailer: ${(e as Error).message}`, { cause: e });
     }
     const { exited, stderr } = watchVmmProcess(child, {
-      consoleLog: spec.consoleLog, consoleMaxBytes: spec.consoleMaxBytes, stderrFile: join(spec.runDir, "vmm.stderr"),
+      consoleLog: spec.consoleLog,
+      consoleMaxBytes: spec.consoleMaxBytes,
+      stderrFile: join(spec.runDir, "vmm.stderr"),
       onExit: () => {
         this.children.delete(spec.vmId);
         this.reserved.delete(slot);
@@ -103,8 +106,13 @@ export class FirecrackerDriver implements VmmDriver {
     const api = new FirecrackerApi(spec.vmId, layout.apiSock.onHost);
     try {
       const ready = await waitForApi(api, exited, this.o.apiReadyTimeoutMs ?? 30_000);
-      if (ready !== "ready") throw new VmmError(spec.vmId, FC_ERROR.exited, `jailer/Firecracker exited before its API answered (${ready}): ${stderr().trim().slice(-1000)}`);
-      const calls = bootRequests(spec, layout, { smt: this.o.smt ?? false, tscKhz: this.o.tscKhz, logLevel: this.o.logLevel === null ? undefined : (this.o.logLevel ?? "Warning") });
+      if (ready !== "ready")
+        throw new VmmError(spec.vmId, FC_ERROR.exited, `jailer/Firecracker exited before its API answered (${ready}): ${stderr().trim().slice(-1000)}`);
+      const calls = bootRequests(spec, layout, {
+        smt: this.o.smt ?? false,
+        tscKhz: this.o.tscKhz,
+        logLevel: this.o.logLevel === null ? undefined : (this.o.logLevel ?? "Warning"),
+      });
       for (const c of calls) await api.put(c.path, c.body);
     } catch (e) {
       child.kill("SIGKILL");

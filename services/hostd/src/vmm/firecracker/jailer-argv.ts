@@ -25,12 +25,18 @@ export interface JailerArgvInput {
  */
 export function jailerArgv(i: JailerArgvInput): string[] {
   const argv = [
-    "--id", i.layout.jailId,
-    "--exec-file", i.firecrackerBin,
-    "--uid", String(i.uid),
-    "--gid", String(i.gid),
-    "--chroot-base-dir", i.chrootBaseDir,
-    "--cgroup-version", "2",
+    "--id",
+    i.layout.jailId,
+    "--exec-file",
+    i.firecrackerBin,
+    "--uid",
+    String(i.uid),
+    "--gid",
+    String(i.gid),
+    "--chroot-base-dir",
+    i.chrootBaseDir,
+    "--cgroup-version",
+    "2",
   ];
   for (const limit of cgroupLimits(i.vcpus, i.memMiB, i.memOverheadMiB)) argv.push("--cgroup", limit);
   if (i.parentCgroup) argv.push("--parent-cgroup", i.parentCgroup);

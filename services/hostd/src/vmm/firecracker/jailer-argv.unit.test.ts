@@ -6,23 +6,49 @@ import { jailerArgv } from "./jailer-argv.js";
 import { pickSlot, slotOfUid, slotOwner } from "./uid-pool.js";
 import { parseJailerArgv } from "./testing/fake-jailer.js";
 
-const spec = { vmId: "ab12", kernel: "/img/vmlinux", initrd: "/img/initrd.img", rootDisk: "/state/run/ab12/root.raw", configDisk: "/state/run/ab12/config.ext4", runDir: "/state/run/ab12" };
+const spec = {
+  vmId: "ab12",
+  kernel: "/img/vmlinux",
+  initrd: "/img/initrd.img",
+  rootDisk: "/state/run/ab12/root.raw",
+  configDisk: "/state/run/ab12/config.ext4",
+  runDir: "/state/run/ab12",
+};
 
 describe("jailer argv", () => {
   const layout = chrootLayout(spec, { firecrackerBin: "/usr/bin/firecracker" });
-  const base = { layout, firecrackerBin: "/usr/bin/firecracker", uid: 64201, gid: 64201, chrootBaseDir: "/state/run/ab12/fc-jail", vcpus: 2, memMiB: 1024, memOverheadMiB: 64 };
+  const base = {
+    layout,
+    firecrackerBin: "/usr/bin/firecracker",
+    uid: 64201,
+    gid: 64201,
+    chrootBaseDir: "/state/run/ab12/fc-jail",
+    vcpus: 2,
+    memMiB: 1024,
+    memOverheadMiB: 64,
+  };
 
   it("names the VM, the exec file, the pool's uid/gid, the cgroup v2 limits, and the socket inside the chroot", () => {
     expect(jailerArgv(base)).toEqual([
-      "--id", "oneshot-ab12",
-      "--exec-file", "/usr/bin/firecracker",
-      "--uid", "64201",
-      "--gid", "64201",
-      "--chroot-base-dir", "/state/run/ab12/fc-jail",
-      "--cgroup-version", "2",
-      "--cgroup", "cpu.max=200000 100000",
-      "--cgroup", `memory.max=${1088 * 1024 * 1024}`,
-      "--", "--api-sock", "/run/firecracker.socket",
+      "--id",
+      "oneshot-ab12",
+      "--exec-file",
+      "/usr/bin/firecracker",
+      "--uid",
+      "64201",
+      "--gid",
+      "64201",
+      "--chroot-base-dir",
+      "/state/run/ab12/fc-jail",
+      "--cgroup-version",
+      "2",
+      "--cgroup",
+      "cpu.max=200000 100000",
+      "--cgroup",
+      `memory.max=${1088 * 1024 * 1024}`,
+      "--",
+      "--api-sock",
+      "/run/firecracker.socket",
     ]);
   });
 

@@ -35,18 +35,36 @@ export function probeVerdict(f: ProbeFacts): ProbeResult {
 
 /** A program's absolute path: as given when it has a slash, else searched on PATH. */
 export async function resolveBinary(bin: string, path = process.env.PATH ?? ""): Promise<string | undefined> {
-  const candidates = bin.includes("/") ? [bin] : path.split(delimiter).filter(Boolean).map((d) => join(d, bin));
-  for (const c of candidates) if (await access(c, constants.X_OK).then(() => true, () => false)) return c;
+  const candidates = bin.includes("/")
+    ? [bin]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, bin));
+  for (const c of candidates)
+    if (
+      await access(c, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return c;
   return undefined;
 }
 
-export async function probeFacts(arch: Arch, o: { firecrackerBin: string; jailerBin: string; hostArch: Arch | undefined; cpuinfoPath?: string; kvmPath?: string }): Promise<ProbeFacts> {
+export async function probeFacts(
+  arch: Arch,
+  o: { firecrackerBin: string; jailerBin: string; hostArch: Arch | undefined; cpuinfoPath?: string; kvmPath?: string },
+): Promise<ProbeFacts> {
   return {
     arch,
     hostArch: o.hostArch,
     firecracker: await resolveBinary(o.firecrackerBin),
     jailer: await resolveBinary(o.jailerBin),
     cpuinfo: await readFile(o.cpuinfoPath ?? "/proc/cpuinfo", "utf8").catch(() => ""),
-    kvm: await access(o.kvmPath ?? "/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false),
+    kvm: await access(o.kvmPath ?? "/dev/kvm", constants.R_OK | constants.W_OK).then(
+      () => true,
+      () => false,
+    ),
   };
 }

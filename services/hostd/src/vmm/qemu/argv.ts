@@ -42,23 +42,43 @@ const opt = (s: string) => s.replace(/,/g, ",,");
  * Device order is the guest contract's: root disk (vda), config drive (vdb), then the NIC.
  */
 export function qemuArgv(spec: VmLaunchSpec, host: QemuHostOptions): string[] {
-  const machine = spec.arch === "amd64" ? ["-M", "microvm", "-cpu", spec.accel === "kvm" ? "host" : "max"] : ["-M", "virt", "-cpu", spec.accel === "kvm" ? "host" : "cortex-a72"];
+  const machine =
+    spec.arch === "amd64"
+      ? ["-M", "microvm", "-cpu", spec.accel === "kvm" ? "host" : "max"]
+      : ["-M", "virt", "-cpu", spec.accel === "kvm" ? "host" : "cortex-a72"];
   const argv = [
-    "-name", `oneshot-${spec.vmId}`,
+    "-name",
+    `oneshot-${spec.vmId}`,
     ...machine,
-    "-accel", spec.accel,
-    "-m", String(spec.memMiB),
-    "-smp", String(spec.vcpus),
-    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-    "-kernel", spec.kernel,
-    "-initrd", spec.initrd,
-    "-append", kernelCmdline(spec, host.tscKhz),
-    "-chardev", "stdio,id=console,signal=off",
-    "-serial", "chardev:console",
-    "-drive", `id=root,file=${opt(spec.rootDisk)},format=${spec.rootDisk.endsWith(".qcow2") ? "qcow2" : "raw"},if=none,cache=unsafe,discard=unmap`,
-    "-device", "virtio-blk-device,drive=root",
-    "-drive", `id=config,file=${opt(spec.configDisk)},format=raw,if=none`,
-    "-device", "virtio-blk-device,drive=config",
+    "-accel",
+    spec.accel,
+    "-m",
+    String(spec.memMiB),
+    "-smp",
+    String(spec.vcpus),
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-kernel",
+    spec.kernel,
+    "-initrd",
+    spec.initrd,
+    "-append",
+    kernelCmdline(spec, host.tscKhz),
+    "-chardev",
+    "stdio,id=console,signal=off",
+    "-serial",
+    "chardev:console",
+    "-drive",
+    `id=root,file=${opt(spec.rootDisk)},format=${spec.rootDisk.endsWith(".qcow2") ? "qcow2" : "raw"},if=none,cache=unsafe,discard=unmap`,
+    "-device",
+    "virtio-blk-device,drive=root",
+    "-drive",
+    `id=config,file=${opt(spec.configDisk)},format=raw,if=none`,
+    "-device",
+    "virtio-blk-device,drive=config",
   ];
   // A warm pool VM's job drive (docs/warm-pool.md). QEMU keeps no data cache of its own for a
   // raw file (it reads through the host's page cache), so the guest's O_DIRECT reads after the
@@ -66,8 +86,10 @@ export function qemuArgv(spec: VmLaunchSpec, host: QemuHostOptions): string[] {
   if (spec.jobDisk) argv.push("-drive", `id=job,file=${opt(spec.jobDisk)},format=raw,if=none`, "-device", "virtio-blk-device,drive=job");
   if (spec.net) {
     argv.push(
-      "-netdev", `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no,vhost=off`,
-      "-device", `virtio-net-device,netdev=net0,mac=${spec.net.mac}`,
+      "-netdev",
+      `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no,vhost=off`,
+      "-device",
+      `virtio-net-device,netdev=net0,mac=${spec.net.mac}`,
     );
   }
   argv.push("-qmp", `unix:${opt(host.qmpSocket)},server=on,wait=off`);

@@ -3,9 +3,19 @@ import type { VmLaunchSpec } from "../port.js";
 import { SANDBOX_OPTIONS, kernelCmdline, qemuArgv, qemuBinary, runDirOfArgv, vmIdOfArgv } from "./argv.js";
 
 const spec: VmLaunchSpec = {
-  vmId: "k3v9x0aa12", arch: "amd64", vcpus: 2, memMiB: 512, kernel: "/img/vmlinuz", initrd: "/img/initrd.img",
-  rootDisk: "/run/vm/root.qcow2", configDisk: "/run/vm/config.ext4", net: { tap: "os-k3v9x0aa12", mac: "02:05:ac:1e:00:02" },
-  runDir: "/run/vm", consoleLog: "/run/vm/console.log", consoleMaxBytes: 1 << 20, accel: "tcg",
+  vmId: "k3v9x0aa12",
+  arch: "amd64",
+  vcpus: 2,
+  memMiB: 512,
+  kernel: "/img/vmlinuz",
+  initrd: "/img/initrd.img",
+  rootDisk: "/run/vm/root.qcow2",
+  configDisk: "/run/vm/config.ext4",
+  net: { tap: "os-k3v9x0aa12", mac: "02:05:ac:1e:00:02" },
+  runDir: "/run/vm",
+  consoleLog: "/run/vm/console.log",
+  consoleMaxBytes: 1 << 20,
+  accel: "tcg",
 };
 const host = { sandbox: true, runAs: { uid: 64201, gid: 64201 }, chroot: "/run/vm/jail", tscKhz: 2300000, qmpSocket: "/run/vm/qmp.sock" };
 const after = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
@@ -33,7 +43,11 @@ describe("QEMU command line", () => {
       "id=root,file=/run/vm/root.qcow2,format=qcow2,if=none,cache=unsafe,discard=unmap",
       "id=config,file=/run/vm/config.ext4,format=raw,if=none",
     ]);
-    expect(after(a, "-device")).toEqual(["virtio-blk-device,drive=root", "virtio-blk-device,drive=config", "virtio-net-device,netdev=net0,mac=02:05:ac:1e:00:02"]);
+    expect(after(a, "-device")).toEqual([
+      "virtio-blk-device,drive=root",
+      "virtio-blk-device,drive=config",
+      "virtio-net-device,netdev=net0,mac=02:05:ac:1e:00:02",
+    ]);
     expect(after(a, "-netdev")).toEqual(["tap,id=net0,ifname=os-k3v9x0aa12,script=no,downscript=no,vhost=off"]);
   });
 

@@ -69,7 +69,10 @@ export class QemuDriver implements VmmDriver {
     if (host !== arch) return { ok: true, accel: "tcg", reason: `emulating ${arch} on a ${host ?? process.arch} machine` };
     const hint = hwVirtHint(arch, await readFile("/proc/cpuinfo", "utf8").catch(() => ""));
     if (!hint.possible) return { ok: true, accel: "tcg", reason: hint.reason! };
-    const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(() => true, () => false);
+    const kvm = await access("/dev/kvm", constants.R_OK | constants.W_OK).then(
+      () => true,
+      () => false,
+    );
     if (!kvm) return { ok: true, accel: "tcg", reason: "/dev/kvm missing or not accessible" };
     return { ok: true, accel: "kvm" };
   }
@@ -106,10 +109,15 @@ export class QemuDriver implements VmmDriver {
     // In its leaf before QEMU runs a single instruction: the shell joins the leaf, then execs
     // QEMU in the same process (same pid; /proc/<pid>/cmdline is QEMU's from then on).
     const child = leaf
-      ? spawn("/bin/sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', leaf, qemuBinary(spec.arch), ...argv], { stdio: ["ignore", "pipe", "pipe"], detached: false })
+      ? spawn("/bin/sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', leaf, qemuBinary(spec.arch), ...argv], {
+          stdio: ["ignore", "pipe", "pipe"],
+          detached: false,
+        })
       : spawn(qemuBinary(spec.arch), argv, { stdio: ["ignore", "pipe", "pipe"], detached: false });
     const { exited, stderr } = watchVmmProcess(child, {
-      consoleLog: spec.consoleLog, consoleMaxBytes: spec.consoleMaxBytes, stderrFile: files.stderr,
+      consoleLog: spec.consoleLog,
+      consoleMaxBytes: spec.consoleMaxBytes,
+      stderrFile: files.stderr,
       onExit: () => {
         this.children.delete(spec.vmId);
         this.reserved.delete(slot);
@@ -117,10 +125,7 @@ export class QemuDriver implements VmmDriver {
     });
     this.children.set(spec.vmId, { child, exited, slot });
     // QEMU is up once its QMP socket answers; an early exit is a refused configuration.
-    const ready = await Promise.race([
-      this.waitQmp(files.qmp, 30_000).then(() => "ready" as const),
-      exited.then(() => "exited" as const),
-    ]);
+    const ready = await Promise.race([this.waitQmp(files.qmp, 30_000).then(() => "ready" as const), exited.then(() => "exited" as const)]);
     if (ready !== "ready") {
       throw new VmmError(spec.vmId, "vmm-exited", `QEMU exited at start (code ${child.exitCode}): ${stderr().trim().slice(-1000)}`);
     }

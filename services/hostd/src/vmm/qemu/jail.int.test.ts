@@ -43,10 +43,25 @@ describe.skipIf(skip)("QEMU jail: seccomp sandbox and cgroup v2 leaves (real QEM
     const files = runFiles(runDir, "qcow2");
     await ensureRootDisk(exec, { base: image.rootfs, path: files.rootDisk, format: "qcow2", diskGiB: 1 });
     const key = newMarkerKey();
-    await buildConfigDrive(exec, files.configDisk, configDriveFiles({ source: "script", jobId: vmId, hostname: `oneshot-${vmId}`, timeoutSec: 300, launch: scriptLaunch(), script }), key);
+    await buildConfigDrive(
+      exec,
+      files.configDisk,
+      configDriveFiles({ source: "script", jobId: vmId, hostname: `oneshot-${vmId}`, timeoutSec: 300, launch: scriptLaunch(), script }),
+      key,
+    );
     const spec = {
-      vmId, arch: "amd64" as const, vcpus: 1, memMiB: 256, kernel: image.kernel, initrd: image.initrd, rootDisk: files.rootDisk,
-      configDisk: files.configDisk, runDir, consoleLog: files.consoleLog, consoleMaxBytes: 1 << 20, accel: "tcg" as const,
+      vmId,
+      arch: "amd64" as const,
+      vcpus: 1,
+      memMiB: 256,
+      kernel: image.kernel,
+      initrd: image.initrd,
+      rootDisk: files.rootDisk,
+      configDisk: files.configDisk,
+      runDir,
+      consoleLog: files.consoleLog,
+      consoleMaxBytes: 1 << 20,
+      accel: "tcg" as const,
     };
     return { driver, spec, files, key, runDir };
   };
@@ -63,7 +78,11 @@ describe.skipIf(skip)("QEMU jail: seccomp sandbox and cgroup v2 leaves (real QEM
     const { driver, spec } = await boot("sbxrefuse1", { sandboxProbeTimeoutMs: 1 });
     const err = await driver.start(spec).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmmError);
-    expect(err).toMatchObject({ code: "no-sandbox", refusal: true, message: expect.stringMatching(/seccomp sandbox cannot be applied, refusing to boot \(HOSTD_ALLOW_NO_SANDBOX=1 allows it\).*no answer within 1ms/) });
+    expect(err).toMatchObject({
+      code: "no-sandbox",
+      refusal: true,
+      message: expect.stringMatching(/seccomp sandbox cannot be applied, refusing to boot \(HOSTD_ALLOW_NO_SANDBOX=1 allows it\).*no answer within 1ms/),
+    });
     expect((await driver.list()).filter((v) => v.vmId === "sbxrefuse1")).toEqual([]);
   }, 60_000);
 
@@ -103,12 +122,19 @@ describe.skipIf(skip)("QEMU jail: seccomp sandbox and cgroup v2 leaves (real QEM
       }
       // The guest runs: its agent is ready (and has erased its key from the drive).
       const markers = new ConsoleMarkers(key);
-      await waitFor("agent ready", async () => {
-        markers.push(await readFile(files.consoleLog, "utf8").catch(() => ""));
-        return markers.agentReady || undefined;
-      }, 120_000, 200);
+      await waitFor(
+        "agent ready",
+        async () => {
+          markers.push(await readFile(files.consoleLog, "utf8").catch(() => ""));
+          return markers.agentReady || undefined;
+        },
+        120_000,
+        200,
+      );
       expect(await markerKeyPresent(files.configDisk)).toBe(false);
-      console.log(JSON.stringify({ test: "qemu-rss", guestMiB: 256, vmRssKiB: Number(status(vm.pid!, "VmRSS")?.replace(/\D/g, "")), overheadMiB: QEMU_MEM_OVERHEAD_MIB }));
+      console.log(
+        JSON.stringify({ test: "qemu-rss", guestMiB: 256, vmRssKiB: Number(status(vm.pid!, "VmRSS")?.replace(/\D/g, "")), overheadMiB: QEMU_MEM_OVERHEAD_MIB }),
+      );
     } finally {
       await driver.stop("cgleaf1", runDir, 2_000);
       await driver.cleanup("cgleaf1", runDir);

@@ -16,11 +16,10 @@ export type SandboxDecision = { kind: "apply" } | { kind: "without"; warning: st
  */
 export async function probeSandbox(exec: Exec, arch: Arch, timeoutMs = 15_000): Promise<SandboxProbe> {
   const bin = qemuBinary(arch);
-  const r = await exec(
-    bin,
-    ["-M", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", SANDBOX_OPTIONS, "-qmp", "stdio"],
-    { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeoutMs },
-  );
+  const r = await exec(bin, ["-M", "none", "-nodefaults", "-no-user-config", "-display", "none", "-sandbox", SANDBOX_OPTIONS, "-qmp", "stdio"], {
+    input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+    timeoutMs,
+  });
   if (r.code === 0) return { ok: true };
   const why = r.code === null ? `no answer within ${timeoutMs}ms` : `exit ${r.code}: ${r.stderr.trim().split("\n").pop()?.slice(0, 300) ?? ""}`;
   return { ok: false, reason: `${bin} -sandbox ${SANDBOX_OPTIONS} failed (${why})` };

@@ -15,7 +15,8 @@ import { githubProvider } from "./provider.js";
 import { startRunnerBroker, type Broker } from "../../broker/runner-broker.js";
 
 const skip = missing("nats");
-const pem = (k: ReturnType<typeof generateKeyPairSync>["privateKey"] | ReturnType<typeof generateKeyPairSync>["publicKey"], type: "pkcs8" | "spki") => k.export({ type, format: "pem" }).toString();
+const pem = (k: ReturnType<typeof generateKeyPairSync>["privateKey"] | ReturnType<typeof generateKeyPairSync>["publicKey"], type: "pkcs8" | "spki") =>
+  k.export({ type, format: "pem" }).toString();
 
 describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub API stand-in checking the App JWT)", () => {
   let server: TestNats;
@@ -32,7 +33,11 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
     registry = new Registry();
     const mint = o.mint === false ? {} : { mint: githubJitMinter({ appId: "4242", privateKey: o.key ?? pem(app.privateKey, "pkcs8"), baseUrl: github.url }) };
     return startRunnerBroker({
-      nats, store, log: logs.log, metrics: ingestMetrics(registry), newId: newEventId,
+      nats,
+      store,
+      log: logs.log,
+      metrics: ingestMetrics(registry),
+      newId: newEventId,
       providers: providerMap([githubProvider({ runnerGroupId: 3, ...mint }), localProvider()]),
     });
   };
@@ -65,7 +70,12 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
       ["POST", "/app/installations/42/access_tokens", 201],
       ["POST", "/orgs/acme/actions/runners/generate-jitconfig", 201],
     ]);
-    expect(github.calls[1]!.body).toEqual({ name: `oneshot-metal-01-${vmId}`, runner_group_id: 3, labels: ["self-hosted", "oneshot-2cpu-2gb"], work_folder: "_work" });
+    expect(github.calls[1]!.body).toEqual({
+      name: `oneshot-metal-01-${vmId}`,
+      runner_group_id: 3,
+      labels: ["self-hosted", "oneshot-2cpu-2gb"],
+      work_folder: "_work",
+    });
     // The metrics label is the job's source.provider, not a job-id prefix.
     expect(await registry.metrics()).toMatch(/ingest_runner_config_requests_total\{[^}]*provider="github"[^}]*outcome="ok"[^}]*\} 1/);
   });
@@ -132,8 +142,15 @@ describe.skipIf(skip)("runner-config broker for GitHub jobs (real NATS, GitHub A
     // placed on another host (it can write that much): still no runner for it.
     await queueJob(store, "gh-2006", { provider: "github", installationId: 42 });
     const placedOnOne = await host.accept("gh-2006");
-    await store.append({ type: "VmBootRequested", data: { hostId: "metal-02", vmId: placedOnOne, jobId: "gh-2006", tap: null, disks: [] } }, { correlationId: "attacker" });
-    expect(await other.ask("gh-2006", placedOnOne)).toMatchObject({ ok: false, code: "wrong-host", message: expect.stringMatching(/scheduler placed no job gh-2006 on VM .* of host metal-02/) });
+    await store.append(
+      { type: "VmBootRequested", data: { hostId: "metal-02", vmId: placedOnOne, jobId: "gh-2006", tap: null, disks: [] } },
+      { correlationId: "attacker" },
+    );
+    expect(await other.ask("gh-2006", placedOnOne)).toMatchObject({
+      ok: false,
+      code: "wrong-host",
+      message: expect.stringMatching(/scheduler placed no job gh-2006 on VM .* of host metal-02/),
+    });
     // The job was never queued / has ended / is local.
     const ghostVm = await host.accept("gh-2999");
     expect(await host.ask("gh-2999", ghostVm)).toMatchObject({ ok: false, code: "not-found" });

@@ -7,7 +7,8 @@ import { WorkflowJobPayload } from "./payload.js";
 import { emptyHistory, type JobHistory } from "../shared/job-history.js";
 
 const d: JobDefaults = { vcpus: 2, memGiB: 4, arch: "amd64", maxVcpus: 32, maxMemGiB: 128, diskGiB: 20, timeoutSec: 3600, image: "full" };
-const fixture = (action: string) => JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "test", "fixtures", `workflow_job.${action}.json`), "utf8")) as Record<string, unknown>;
+const fixture = (action: string) =>
+  JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "test", "fixtures", `workflow_job.${action}.json`), "utf8")) as Record<string, unknown>;
 /** A real-shaped delivery (test/fixtures), parsed as the route parses it, with the job patched. */
 const delivery = (action: string, job: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => {
   const raw = fixture(action === "waiting" || action === "queued" || action === "in_progress" ? action : "completed");
@@ -27,7 +28,17 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
       data: {
         jobId: "gh-29679449",
         spec: { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 20, image: "full", timeoutSec: 3600 },
-        source: { provider: "github", repo: "acme/widgets", org: "acme", providerJobId: "29679449", runId: "10371460", runAttempt: 1, labels: ["self-hosted", "oneshot-2cpu-2gb"], installationId: 42, ownerType: "Organization" },
+        source: {
+          provider: "github",
+          repo: "acme/widgets",
+          org: "acme",
+          providerJobId: "29679449",
+          runId: "10371460",
+          runAttempt: 1,
+          labels: ["self-hosted", "oneshot-2cpu-2gb"],
+          installationId: 42,
+          ownerType: "Organization",
+        },
       },
     });
   });
@@ -47,15 +58,24 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
 
   it("in_progress → JobStarted naming our VM from the runner name, once", () => {
     const p = delivery("in_progress", { runner_name: "oneshot-metal-01-k2x9q0a1bc" });
-    expect(decideGithub(p, given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" } });
+    expect(decideGithub(p, given({ queued: true }), d).append).toEqual({
+      type: "JobStarted",
+      data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" },
+    });
     expect(decideGithub(p, given({ queued: true, started: true }), d).append).toBeUndefined();
     // Late, after its completion: still stored, it is the one record of which VM ran the job.
-    expect(decideGithub(p, given({ ended: true }), d)).toMatchObject({ append: { type: "JobStarted", data: { vmId: "k2x9q0a1bc" } }, note: "started (late: already ended)" });
+    expect(decideGithub(p, given({ ended: true }), d)).toMatchObject({
+      append: { type: "JobStarted", data: { vmId: "k2x9q0a1bc" } },
+      note: "started (late: already ended)",
+    });
     expect(decideGithub(p, given({ ended: true, started: true }), d).append).toBeUndefined();
   });
 
   it("in_progress on someone else's runner name → JobStarted without a VM", () => {
-    expect(decideGithub(delivery("in_progress", { runner_name: "build-box-7" }), given({ queued: true }), d).append).toEqual({ type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "build-box-7", reportedBy: "webhook" } });
+    expect(decideGithub(delivery("in_progress", { runner_name: "build-box-7" }), given({ queued: true }), d).append).toEqual({
+      type: "JobStarted",
+      data: { jobId: "gh-29679449", runnerName: "build-box-7", reportedBy: "webhook" },
+    });
   });
 
   it("completed before queued is stored; the late queued then boots nothing", () => {
@@ -66,29 +86,46 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
 
   it("cancelled before any runner took it → JobCancelled; after a start → JobCompleted(cancelled)", () => {
     const cancelled = delivery("completed", { conclusion: "cancelled", runner_id: null, runner_name: null });
-    expect(decideGithub(cancelled, given({ queued: true }), d).append).toEqual({ type: "JobCancelled", data: { jobId: "gh-29679449", reason: "cancelled before it started" } });
-    expect(decideGithub(cancelled, given({ queued: true, started: true }), d).append).toMatchObject({ type: "JobCompleted", data: { conclusion: "cancelled" } });
+    expect(decideGithub(cancelled, given({ queued: true }), d).append).toEqual({
+      type: "JobCancelled",
+      data: { jobId: "gh-29679449", reason: "cancelled before it started" },
+    });
+    expect(decideGithub(cancelled, given({ queued: true, started: true }), d).append).toMatchObject({
+      type: "JobCompleted",
+      data: { conclusion: "cancelled" },
+    });
     // A runner id means a runner took it even if its in_progress never reached us.
-    expect(decideGithub(delivery("completed", { conclusion: "cancelled", runner_id: 7, runner_name: null }), given({ queued: true }), d).append?.type).toBe("JobCompleted");
+    expect(decideGithub(delivery("completed", { conclusion: "cancelled", runner_id: 7, runner_name: null }), given({ queued: true }), d).append?.type).toBe(
+      "JobCompleted",
+    );
   });
 
   it("completed naming a runner we never saw start → JobStarted first (which VM ran it), then JobCompleted", () => {
     const p = delivery("completed", { conclusion: "success", runner_id: 7, runner_name: "oneshot-metal-01-k2x9q0a1bc" });
     expect(decideGithub(p, given({ queued: true }), d)).toEqual({
-      append: { type: "JobStarted", data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" } },
-      note: "started (from its completion)", again: true,
+      append: {
+        type: "JobStarted",
+        data: { jobId: "gh-29679449", runnerName: "oneshot-metal-01-k2x9q0a1bc", hostId: "metal-01", vmId: "k2x9q0a1bc", reportedBy: "webhook" },
+      },
+      note: "started (from its completion)",
+      again: true,
     });
     expect(decideGithub(p, given({ queued: true, started: true }), d).append).toMatchObject({ type: "JobCompleted", data: { conclusion: "success" } });
   });
 
   it("completed twice → stored once; an unknown conclusion → neutral", () => {
     expect(decideGithub(delivery("completed"), given({ ended: true }), d).append).toBeUndefined();
-    expect(decideGithub(delivery("completed", { conclusion: "exploded" }), given({ queued: true, started: true }), d).append).toMatchObject({ data: { conclusion: "neutral" } });
+    expect(decideGithub(delivery("completed", { conclusion: "exploded" }), given({ queued: true, started: true }), d).append).toMatchObject({
+      data: { conclusion: "neutral" },
+    });
   });
 
   it("a job that was never ours (GitHub-hosted, no oneshot label) is recorded once as JobIgnored with the reason", () => {
     const hosted = delivery("completed", { labels: ["ubuntu-latest"], conclusion: "success", runner_id: null, runner_name: "GitHub Actions 2" });
-    expect(decideGithub(hosted, given(), d).append).toMatchObject({ type: "JobIgnored", data: { jobId: "gh-29679449", reason: "no oneshot label", source: { labels: ["ubuntu-latest"] } } });
+    expect(decideGithub(hosted, given(), d).append).toMatchObject({
+      type: "JobIgnored",
+      data: { jobId: "gh-29679449", reason: "no oneshot label", source: { labels: ["ubuntu-latest"] } },
+    });
     expect(decideGithub(hosted, given({ ignored: true }), d).append).toBeUndefined();
   });
 
@@ -113,7 +150,10 @@ describe("GitHub workflow_job → at most one event (given history, when a deliv
 
   it("a delivery that did not come through the App (no installation id) → JobIgnored: no runner could be minted", () => {
     const p = delivery("queued", {}, { installation: undefined });
-    expect(decideGithub(p, given(), d).append).toMatchObject({ type: "JobIgnored", data: { reason: expect.stringMatching(/without a GitHub App installation id/) } });
+    expect(decideGithub(p, given(), d).append).toMatchObject({
+      type: "JobIgnored",
+      data: { reason: expect.stringMatching(/without a GitHub App installation id/) },
+    });
   });
 
   it("an unknown action → nothing", () => {

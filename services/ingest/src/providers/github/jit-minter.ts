@@ -35,11 +35,15 @@ export function githubJitMinter(o: { appId: string; privateKey: string; baseUrl:
       const { token } = await auth({ type: "installation", installationId: r.installationId });
       step = "generate-jitconfig";
       const body = { name: r.name, runner_group_id: r.runnerGroupId, labels: r.labels.slice(0, 100), work_folder: "_work" };
-      const res = "org" in r.scope
-        ? await request("POST /orgs/{org}/actions/runners/generate-jitconfig", { org: r.scope.org, headers: { authorization: `token ${token}` }, ...body })
-        : await request("POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig", {
-          owner: r.scope.repo.split("/")[0]!, repo: r.scope.repo.split("/")[1]!, headers: { authorization: `token ${token}` }, ...body,
-        });
+      const res =
+        "org" in r.scope
+          ? await request("POST /orgs/{org}/actions/runners/generate-jitconfig", { org: r.scope.org, headers: { authorization: `token ${token}` }, ...body })
+          : await request("POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig", {
+              owner: r.scope.repo.split("/")[0]!,
+              repo: r.scope.repo.split("/")[1]!,
+              headers: { authorization: `token ${token}` },
+              ...body,
+            });
       const data = res.data as { runner?: { id?: number; name?: string }; encoded_jit_config?: string };
       if (!data.encoded_jit_config) throw new ProviderError("github", "provider-error", "GitHub answered generate-jitconfig without encoded_jit_config");
       return { runnerId: data.runner?.id, runnerName: data.runner?.name ?? r.name, encodedJitConfig: data.encoded_jit_config };
@@ -63,10 +67,24 @@ export function githubError(e: unknown, step: string, nowMs: number): ProviderEr
   }
   if (status === 409) return new ProviderError("github", "duplicate-name", `${at}: a runner with this name already exists (409)`, undefined, status);
   if (status === 422) return new ProviderError("github", "invalid", `${at}: refused (422): check GITHUB_RUNNER_GROUP_ID and the labels`, undefined, status);
-  if (status === 401) return new ProviderError("github", "not-configured", `${at}: GitHub refused the App's credentials (401): check GITHUB_APP_ID and the private key`, undefined, status);
+  if (status === 401)
+    return new ProviderError(
+      "github",
+      "not-configured",
+      `${at}: GitHub refused the App's credentials (401): check GITHUB_APP_ID and the private key`,
+      undefined,
+      status,
+    );
   if (status === 403 || status === 404) {
-    return new ProviderError("github", "not-configured", `${at}: not allowed (${status}): is the App installed there, with self-hosted runner (org) or administration (repo) write permission?`, undefined, status);
+    return new ProviderError(
+      "github",
+      "not-configured",
+      `${at}: not allowed (${status}): is the App installed there, with self-hosted runner (org) or administration (repo) write permission?`,
+      undefined,
+      status,
+    );
   }
-  if (status >= 500 || status === 0) return new ProviderError("github", "provider-error", `${at}: GitHub unavailable (${status || "no answer"})`, undefined, status);
+  if (status >= 500 || status === 0)
+    return new ProviderError("github", "provider-error", `${at}: GitHub unavailable (${status || "no answer"})`, undefined, status);
   return new ProviderError("github", "provider-error", `${at}: unexpected answer ${status}`, undefined, status);
 }

@@ -29,11 +29,27 @@ export function githubReconcileClient(o: { appId: string; privateKey: string; ba
     const { token } = await auth({ type: "installation", installationId: source.installationId }).catch((e: unknown) => {
       throw tokenError(e, source.installationId!);
     });
-    return o.call({ provider: "github", key: `github:installation:${source.installationId}`, method, path, endpoint, url: `${base}${path}`, headers: { ...gh, authorization: `token ${token}` } });
+    return o.call({
+      provider: "github",
+      key: `github:installation:${source.installationId}`,
+      method,
+      path,
+      endpoint,
+      url: `${base}${path}`,
+      headers: { ...gh, authorization: `token ${token}` },
+    });
   };
   const appCall = async (method: "GET" | "POST", path: string, endpoint: string): Promise<ApiResponse> => {
     const { token } = await auth({ type: "app" });
-    return o.call({ provider: "github", key: "github:app", method, path, endpoint, url: `${base}${path}`, headers: { ...gh, authorization: `bearer ${token}` } });
+    return o.call({
+      provider: "github",
+      key: "github:app",
+      method,
+      path,
+      endpoint,
+      url: `${base}${path}`,
+      headers: { ...gh, authorization: `bearer ${token}` },
+    });
   };
 
   return {
@@ -53,7 +69,9 @@ export function githubReconcileClient(o: { appId: string; privateKey: string; ba
           const res = await appCall("GET", path, "GET /app/hook/deliveries");
           pages++;
           expectOk(`GET ${path.split("?")[0]}`, res);
-          const page = Array.isArray(res.json) ? (res.json as Record<string, unknown>[]).map(deliveryRow).filter((d): d is HookDelivery => d !== undefined) : [];
+          const page = Array.isArray(res.json)
+            ? (res.json as Record<string, unknown>[]).map(deliveryRow).filter((d): d is HookDelivery => d !== undefined)
+            : [];
           rows.push(...page);
           if (page.length === 0 || page.some((d) => Date.parse(d.deliveredAt) < sinceMs)) return { rows, complete: true, pages };
           path = nextLink(res.headers.get("link"), base);
@@ -77,11 +95,14 @@ async function retire(r: RunnerRef, call: (s: JobSource, m: "GET" | "DELETE", pa
   const found = await call(r.source, "GET", list, `GET ${tmpl}/actions/runners`);
   if (found.status === 404) return { kind: "gone", detail: `GET ${list}: 404 (no such scope any more)` };
   expectOk(`GET ${list}`, found);
-  const runner = ((found.json as { runners?: { id?: number; name?: string }[] })?.runners ?? []).find((x) => x.name === r.runnerName && typeof x.id === "number");
+  const runner = ((found.json as { runners?: { id?: number; name?: string }[] })?.runners ?? []).find(
+    (x) => x.name === r.runnerName && typeof x.id === "number",
+  );
   if (!runner) return { kind: "gone", detail: `GET ${list}: no runner of that name (never registered, or already removed)` };
   const del = `${scope}/actions/runners/${runner.id}`;
   const res = await call(r.source, "DELETE", del, `DELETE ${tmpl}/actions/runners/:runner_id`);
-  if (res.status === 204 || (res.status >= 200 && res.status < 300)) return { kind: "removed", detail: `DELETE ${del}: ${res.status} (runner ${r.runnerName} removed)` };
+  if (res.status === 204 || (res.status >= 200 && res.status < 300))
+    return { kind: "removed", detail: `DELETE ${del}: ${res.status} (runner ${r.runnerName} removed)` };
   if (res.status === 404) return { kind: "gone", detail: `DELETE ${del}: 404 (already removed)` };
   if (res.status === 422) return { kind: "busy", detail: `DELETE ${del}: 422 (${r.runnerName} is still running a job)` };
   expectOk(`DELETE ${del}`, res);
@@ -106,8 +127,12 @@ export function jobAnswer(call: string, res: { status: number; json: unknown }):
 export function deliveryRow(d: Record<string, unknown>): HookDelivery | undefined {
   if ((typeof d.id !== "number" && typeof d.id !== "string") || typeof d.guid !== "string" || typeof d.delivered_at !== "string") return undefined;
   return {
-    id: String(d.id), guid: d.guid, deliveredAt: d.delivered_at, redelivery: d.redelivery === true,
-    statusCode: typeof d.status_code === "number" ? d.status_code : 0, event: typeof d.event === "string" ? d.event : "",
+    id: String(d.id),
+    guid: d.guid,
+    deliveredAt: d.delivered_at,
+    redelivery: d.redelivery === true,
+    statusCode: typeof d.status_code === "number" ? d.status_code : 0,
+    event: typeof d.event === "string" ? d.event : "",
     ...(typeof d.action === "string" ? { action: d.action } : {}),
   };
 }
@@ -126,7 +151,14 @@ export function nextLink(link: string | null, base: string): string | undefined 
 
 function expectOk(call: string, res: { status: number }): void {
   if (res.status >= 200 && res.status < 300) return;
-  if (res.status === 401 || res.status === 403) throw new ReconcileApiError("github", "refused", call, res.status, `refused (${res.status}): check the App's permissions (actions: read, self-hosted runners / administration: write)`);
+  if (res.status === 401 || res.status === 403)
+    throw new ReconcileApiError(
+      "github",
+      "refused",
+      call,
+      res.status,
+      `refused (${res.status}): check the App's permissions (actions: read, self-hosted runners / administration: write)`,
+    );
   if (res.status >= 500) throw new ReconcileApiError("github", "unavailable", call, res.status, `GitHub answered ${res.status}`);
   throw new ReconcileApiError("github", "unexpected", call, res.status, `unexpected answer ${res.status}`);
 }
@@ -134,5 +166,13 @@ function expectOk(call: string, res: { status: number }): void {
 function tokenError(e: unknown, installationId: number): ReconcileApiError {
   const status = typeof (e as { status?: unknown }).status === "number" ? (e as { status: number }).status : 0;
   const code = status === 0 || status >= 500 || status === 429 ? (status === 429 ? "rate-limited" : "unavailable") : "refused";
-  return new ReconcileApiError("github", code, `POST /app/installations/${installationId}/access_tokens`, status, `no installation token (${status || "no answer"})`, undefined, e);
+  return new ReconcileApiError(
+    "github",
+    code,
+    `POST /app/installations/${installationId}/access_tokens`,
+    status,
+    `no installation token (${status || "no answer"})`,
+    undefined,
+    e,
+  );
 }

@@ -6,5 +6,6 @@ import { githubProvider } from "./provider.js";
 /** Reads and checks the App's key now (ConfigError naming the variable); mints with it later. */
 export function githubSetup(c: IngestConfig): ProviderSetup {
   const app = githubAppCredentials(c);
-  return async () => githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID, ...(app ? { mint: githubJitMinter({ ...app, baseUrl: c.GITHUB_API_URL }) } : {}) });
+  return async () =>
+    githubProvider({ runnerGroupId: c.GITHUB_RUNNER_GROUP_ID, ...(app ? { mint: githubJitMinter({ ...app, baseUrl: c.GITHUB_API_URL }) } : {}) });
 }

@@ -15,7 +15,9 @@ import { DELIVERY_ID, bodyText, firstIssue, jobDefaults, parseJsonBody, type Rou
  */
 export function githubRoute(d: RouteDeps): Route {
   const c = d.config;
-  const verifiers = [c.GITHUB_WEBHOOK_SECRET, c.GITHUB_WEBHOOK_SECRET_PREVIOUS].filter((s): s is string => Boolean(s)).map((secret) => new Webhooks({ secret }));
+  const verifiers = [c.GITHUB_WEBHOOK_SECRET, c.GITHUB_WEBHOOK_SECRET_PREVIOUS]
+    .filter((s): s is string => Boolean(s))
+    .map((secret) => new Webhooks({ secret }));
   const defaults = jobDefaults(c);
   const refuse = (message: string): never => {
     d.metrics.verifyFailures.inc({ provider: "github" });
@@ -46,13 +48,25 @@ export function githubRoute(d: RouteDeps): Route {
     if (!labels.ok && !labels.ours && !c.INGEST_RECORD_FOREIGN_JOBS) {
       d.metrics.foreignDeliveries.inc({ provider: "github" });
       const s = githubSource(payload);
-      await d.foreign?.note(jobId, { provider: "github", org: s.org, repo: s.repo, labels: s.labels, reason: labels.reason, action: payload.action, at: new Date().toISOString() });
+      await d.foreign?.note(jobId, {
+        provider: "github",
+        org: s.org,
+        repo: s.repo,
+        labels: s.labels,
+        reason: labels.reason,
+        action: payload.action,
+        at: new Date().toISOString(),
+      });
       return { status: 202, body: { ok: true, jobId, note: `not ours: ${labels.reason} (counted, not stored)` } };
     }
 
     const end = d.metrics.storeSeconds.startTimer({ route: "github" });
     const out = await withinDeadline(c.INGEST_STORE_TIMEOUT_MS, () =>
-      decideAndStore(d.store, jobId, (h) => decideGithub(payload, h, defaults), { msgId: `gh:${delivery}`, correlationId: delivery, timeoutMs: c.INGEST_STORE_TIMEOUT_MS }),
+      decideAndStore(d.store, jobId, (h) => decideGithub(payload, h, defaults), {
+        msgId: `gh:${delivery}`,
+        correlationId: delivery,
+        timeoutMs: c.INGEST_STORE_TIMEOUT_MS,
+      }),
     ).finally(end);
     d.metrics.decisions.inc({ provider: "github", result: out.type ?? "none" });
     d.log.info({ jobId, delivery, action: payload.action, note: out.note, seq: out.seq }, "github delivery");

@@ -33,8 +33,15 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     const events = await t.events("gh-1001");
     expect(events.map((e) => e.type)).toEqual(["JobQueued", "JobStarted", "JobCompleted"]);
     expect(events.map((e) => e.correlationId)).toEqual([sent.queued, sent.in_progress, sent.completed]);
-    const [queued, started, completed] = events as unknown as [Extract<DomainEvent, { type: "JobQueued" }>, Extract<DomainEvent, { type: "JobStarted" }>, Extract<DomainEvent, { type: "JobCompleted" }>];
-    expect(queued.data).toMatchObject({ spec: { vcpus: 2, memMiB: 2048, arch: "amd64" }, source: { provider: "github", repo: "acme/widgets", installationId: 42, labels: ["self-hosted", "oneshot-2cpu-2gb"] } });
+    const [queued, started, completed] = events as unknown as [
+      Extract<DomainEvent, { type: "JobQueued" }>,
+      Extract<DomainEvent, { type: "JobStarted" }>,
+      Extract<DomainEvent, { type: "JobCompleted" }>,
+    ];
+    expect(queued.data).toMatchObject({
+      spec: { vcpus: 2, memMiB: 2048, arch: "amd64" },
+      source: { provider: "github", repo: "acme/widgets", installationId: 42, labels: ["self-hosted", "oneshot-2cpu-2gb"] },
+    });
     expect(started.data).toEqual({ jobId: "gh-1001", runnerName: "oneshot-metal-01-k3j9x2ab", hostId: "metal-01", vmId: "k3j9x2ab", reportedBy: "webhook" });
     expect(completed.data).toEqual({ jobId: "gh-1001", conclusion: "success", exitCode: null, reportedBy: "provider" });
   });
@@ -54,13 +61,42 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
       ["tampered after signing", postGithub(t.base, body.replace("1003", "1004"), { signature: sign(body) }), 401],
       ["sha1-style signature", postGithub(t.base, body, { signature: `sha1=${sign(body).slice(7, 47)}` }), 401],
       ["not JSON", postGithub(t.base, "{not json"), 400],
-      ["not UTF-8", fetch(`${t.base}/webhooks/github`, { method: "POST", headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign(Buffer.from([0x7b, 0xff, 0x7d])) }, body: Buffer.from([0x7b, 0xff, 0x7d]) }), 400],
+      [
+        "not UTF-8",
+        fetch(`${t.base}/webhooks/github`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-github-event": "workflow_job",
+            "x-github-delivery": deliveryId(),
+            "x-hub-signature-256": sign(Buffer.from([0x7b, 0xff, 0x7d])),
+          },
+          body: Buffer.from([0x7b, 0xff, 0x7d]),
+        }),
+        400,
+      ],
       ["form-encoded", postGithub(t.base, body, { contentType: "application/x-www-form-urlencoded" }), 415],
       ["JSON that is not a workflow_job", postGithub(t.base, JSON.stringify({ action: "queued", workflow_job: { id: "x" } })), 400],
       ["labels that are not strings", postGithub(t.base, workflowJob("queued", 1005, { labels: [1, 2] })), 400],
       ["a job id that is not an integer", postGithub(t.base, workflowJob("queued", 10.5)), 400],
-      ["no event header", fetch(`${t.base}/webhooks/github`, { method: "POST", headers: { "content-type": "application/json", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign(body) }, body }), 400],
-      ["no delivery header", fetch(`${t.base}/webhooks/github`, { method: "POST", headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-hub-signature-256": sign(body) }, body }), 400],
+      [
+        "no event header",
+        fetch(`${t.base}/webhooks/github`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign(body) },
+          body,
+        }),
+        400,
+      ],
+      [
+        "no delivery header",
+        fetch(`${t.base}/webhooks/github`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-hub-signature-256": sign(body) },
+          body,
+        }),
+        400,
+      ],
       ["a delivery id that is not one", postGithub(t.base, body, { delivery: "a b\tc" }), 400],
       ["over the size cap", postGithub(t.base, JSON.stringify({ pad: "x".repeat(70_000) })), 413],
       ["another event", postGithub(t.base, JSON.stringify({ action: "opened", issue: { id: 1 } }), { event: "issues" }), 202],
@@ -70,7 +106,7 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     ];
     for (const [what, res, status] of cases) expect((await res).status, what).toBe(status);
     expect(await t.lastSeq()).toBe(before);
-    const failures = (await t.registry.getSingleMetricAsString("ingest_verify_failures_total"));
+    const failures = await t.registry.getSingleMetricAsString("ingest_verify_failures_total");
     expect(failures).toMatch(/provider="github"} [4-9]/);
   });
 
@@ -136,17 +172,26 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     await postGithub(t.base, workflowJob("completed", 1013, { ...hosted, runner_id: null }));
     expect(await t.lastSeq()).toBe(seqBefore);
     expect(await counted()).toBe(before + 3);
-    expect(await t.foreign("gh-1012")).toMatchObject({ provider: "github", org: "acme", repo: "acme/widgets", labels: ["ubuntu-latest"], reason: "no oneshot label", action: "completed" });
+    expect(await t.foreign("gh-1012")).toMatchObject({
+      provider: "github",
+      org: "acme",
+      repo: "acme/widgets",
+      labels: ["ubuntu-latest"],
+      reason: "no oneshot label",
+      action: "completed",
+    });
     expect(await t.foreign("gh-1013")).toMatchObject({ reason: "no oneshot label" });
     // A job that asked for oneshot but cannot have it is the user's business: an event, for ever.
     await postGithub(t.base, workflowJob("queued", 1014, { labels: ["self-hosted", "oneshot-2cpu-4gb", "oneshot-4cpu-8gb"] }));
     await postGithub(t.base, workflowJob("queued", 1015, { labels: ["oneshot-512cpu-8gb"] }));
-    const reasons = await Promise.all([1012, 1013, 1014, 1015].map(async (id) => (await t.events(`gh-${id}`)).map((e) => [e.type, (e.data as { reason?: string }).reason])));
+    const reasons = await Promise.all(
+      [1012, 1013, 1014, 1015].map(async (id) => (await t.events(`gh-${id}`)).map((e) => [e.type, (e.data as { reason?: string }).reason])),
+    );
     expect(reasons).toEqual([
       [],
       [],
       [["JobIgnored", "conflicting size labels: oneshot-2cpu-4gb, oneshot-4cpu-8gb"]],
-      [["JobIgnored", "label \"oneshot-512cpu-8gb\": 512 vCPUs is above the cap of 32"]],
+      [["JobIgnored", 'label "oneshot-512cpu-8gb": 512 vCPUs is above the cap of 32']],
     ]);
     expect(await t.foreign("gh-1014")).toBeUndefined();
   });
@@ -166,7 +211,13 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpRequest(`${t.base}/webhooks/github`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign("x"), "transfer-encoding": "chunked" },
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "workflow_job",
+          "x-github-delivery": deliveryId(),
+          "x-hub-signature-256": sign("x"),
+          "transfer-encoding": "chunked",
+        },
       });
       req.on("response", (res) => {
         res.resume();
@@ -192,7 +243,13 @@ describe.skipIf(skip)("POST /webhooks/github (real nats-server)", () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = httpRequest(`${t.base}/webhooks/github`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-github-event": "workflow_job", "x-github-delivery": deliveryId(), "x-hub-signature-256": sign("x"), "content-length": String(25 * 1024 * 1024) },
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": "workflow_job",
+          "x-github-delivery": deliveryId(),
+          "x-hub-signature-256": sign("x"),
+          "content-length": String(25 * 1024 * 1024),
+        },
       });
       req.on("response", (res) => {
         resolve(res.statusCode ?? 0);

@@ -41,7 +41,8 @@ export function gitlabApi(o: { baseUrl: string; token: string; timeoutMs?: numbe
     if (res.ok || res.status === 404) return { status: res.status, json };
     const at = `GitLab ${what}`;
     if (res.status === 429) throw new ProviderError("gitlab", "rate-limited", `${at}: rate limited (429)`, retryAfterSec(res.headers, now()) ?? 60, 429);
-    if (res.status === 401 || res.status === 403) throw new ProviderError("gitlab", "not-configured", `${at}: refused (${res.status}): check GITLAB_API_TOKEN (api scope)`, undefined, res.status);
+    if (res.status === 401 || res.status === 403)
+      throw new ProviderError("gitlab", "not-configured", `${at}: refused (${res.status}): check GITLAB_API_TOKEN (api scope)`, undefined, res.status);
     if (res.status === 400 || res.status === 422) throw new ProviderError("gitlab", "invalid", `${at}: refused (${res.status})`, undefined, res.status);
     throw new ProviderError("gitlab", "provider-error", `${at}: GitLab answered ${res.status}`, undefined, res.status);
   };
@@ -54,11 +55,19 @@ export function gitlabApi(o: { baseUrl: string; token: string; timeoutMs?: numbe
     },
     createRunner: async (projectId, tags, description, accessLevel = "not_protected") => {
       const r = await call("POST", "/user/runners", "runner creation", {
-        runner_type: "project_type", project_id: projectId, tag_list: tags, run_untagged: false, locked: true, description, access_level: accessLevel,
+        runner_type: "project_type",
+        project_id: projectId,
+        tag_list: tags,
+        run_untagged: false,
+        locked: true,
+        description,
+        access_level: accessLevel,
       });
-      if (r.status === 404) throw new ProviderError("gitlab", "not-configured", `GitLab runner creation: no project ${projectId} for this token (404)`, undefined, 404);
+      if (r.status === 404)
+        throw new ProviderError("gitlab", "not-configured", `GitLab runner creation: no project ${projectId} for this token (404)`, undefined, 404);
       const runner = r.json as { id?: unknown; token?: unknown };
-      if (typeof runner?.id !== "number" || typeof runner.token !== "string") throw new ProviderError("gitlab", "provider-error", "GitLab created a runner without id or token");
+      if (typeof runner?.id !== "number" || typeof runner.token !== "string")
+        throw new ProviderError("gitlab", "provider-error", "GitLab created a runner without id or token");
       return { id: runner.id, token: runner.token };
     },
     refProtected: async (projectId, jobId) => {

@@ -29,11 +29,18 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
   const start = () => {
     const api = gitlabApi({ baseUrl: gitlab.url, token: "glpat-api" });
     return startRunnerBroker({
-      nats, store, log: logs.log, metrics: ingestMetrics(new Registry()), newId: newEventId,
-      providers: providerMap([gitlabProvider({
-        url: gitlab.url, jobTags: api.jobTags,
-        runners: { createRunner: api.createRunner, refProtected: api.refProtected, deleteRunner: api.deleteRunner, remember: registry.remember },
-      })]),
+      nats,
+      store,
+      log: logs.log,
+      metrics: ingestMetrics(new Registry()),
+      newId: newEventId,
+      providers: providerMap([
+        gitlabProvider({
+          url: gitlab.url,
+          jobTags: api.jobTags,
+          runners: { createRunner: api.createRunner, refProtected: api.refProtected, deleteRunner: api.deleteRunner, remember: registry.remember },
+        }),
+      ]),
     });
   };
   beforeAll(async () => {
@@ -72,11 +79,26 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     const [runnerId] = [...gitlab.runners].find(([, v]) => v.token === token) ?? [];
     const opened = { runnerId: runnerId! };
     // GitLab knows no job 1977 here, so it cannot say whether its ref is protected: any ref.
-    expect(gitlab.runners.get(opened.runnerId)).toEqual({ token, projectId: 380, tags: ["oneshot-2cpu-4gb", "docker"], description: runnerName, accessLevel: "not_protected" });
-    expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({ runner_type: "project_type", project_id: 380, run_untagged: false, locked: true, access_level: "not_protected" });
+    expect(gitlab.runners.get(opened.runnerId)).toEqual({
+      token,
+      projectId: 380,
+      tags: ["oneshot-2cpu-4gb", "docker"],
+      description: runnerName,
+      accessLevel: "not_protected",
+    });
+    expect(gitlab.calls.find((c) => c.path === "/api/v4/user/runners")?.body).toMatchObject({
+      runner_type: "project_type",
+      project_id: 380,
+      run_untagged: false,
+      locked: true,
+      access_level: "not_protected",
+    });
     expect(await registry.ids("gl-1977")).toEqual([opened.runnerId]);
 
-    await store.append({ type: "JobCompleted", data: { jobId: "gl-1977", conclusion: "success", exitCode: null, reportedBy: "provider" } }, { correlationId: "hook" });
+    await store.append(
+      { type: "JobCompleted", data: { jobId: "gl-1977", conclusion: "success", exitCode: null, reportedBy: "provider" } },
+      { correlationId: "hook" },
+    );
     await waitFor("the runner to be deleted", async () => !gitlab.runners.has(opened.runnerId) && (await registry.ids("gl-1977")).length === 0, 15_000);
     expect(gitlab.calls.filter((c) => c.method === "DELETE")).toEqual([expect.objectContaining({ path: `/api/v4/runners/${opened.runnerId}`, status: 204 })]);
   });
@@ -94,7 +116,9 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
       levels[id] = [...gitlab.runners.values()].find((v) => v.token === token)?.accessLevel;
     }
     expect(levels).toEqual({ "gl-1990": "ref_protected", "gl-1991": "not_protected" });
-    expect(gitlab.calls.map((c) => c.path)).toEqual(expect.arrayContaining(["/api/v4/projects/381/repository/branches/main", "/api/v4/projects/381/repository/tags/v1.2.0"]));
+    expect(gitlab.calls.map((c) => c.path)).toEqual(
+      expect.arrayContaining(["/api/v4/projects/381/repository/branches/main", "/api/v4/projects/381/repository/tags/v1.2.0"]),
+    );
   });
 
   it("remembers every runner of a job (a retried boot after a restart) and deletes them all when it ends", async () => {
@@ -104,7 +128,10 @@ describe.skipIf(skip)("runner-config broker for GitLab jobs, and runner cleanup 
     await broker.drain();
     broker = start(); // a restarted ingest: the reply cache is empty
     // The first VM's boot failed: the scheduler requeued the job, and placed attempt 1.
-    await store.append({ type: "JobRequeued", data: { jobId: "gl-1978", fromHostId: host.hostId, vmId: vmA, reason: "boot failed", attempt: 1, releasesVm: false } }, { correlationId: "sched" });
+    await store.append(
+      { type: "JobRequeued", data: { jobId: "gl-1978", fromHostId: host.hostId, vmId: vmA, reason: "boot failed", attempt: 1, releasesVm: false } },
+      { correlationId: "sched" },
+    );
     const vmB = await host.accept("gl-1978", 1);
     const b = await host.ask("gl-1978", vmB);
     expect(a.ok && b.ok).toBe(true);

@@ -27,7 +27,10 @@ export function gitlabSource(p: GitlabJobPayload, tags: readonly string[]): JobS
 /** Statuses before a runner may take the job, or that never reach one: nothing to record. */
 const NOT_YET = new Set(["created", "waiting_for_resource", "preparing", "manual", "scheduled"]);
 const ENDED: ReadonlyMap<string, "success" | "failure" | "cancelled" | "skipped"> = new Map([
-  ["success", "success"], ["failed", "failure"], ["canceled", "cancelled"], ["skipped", "skipped"],
+  ["success", "success"],
+  ["failed", "failure"],
+  ["canceled", "cancelled"],
+  ["skipped", "skipped"],
 ]);
 
 /**

@@ -12,7 +12,7 @@ import { ProviderError } from "../shared/provider-error.js";
  */
 export const GITLAB_RUNNER_WRAPPER = [
   "set -eu",
-  'd=$(mktemp -d)',
+  "d=$(mktemp -d)",
   'cfg="$d/config.toml"',
   'mkfifo -m 0600 "$cfg"',
   `( printf '[[runners]]\\n  name = "%s"\\n  url = "%s"\\n  token = "%s"\\n  executor = "shell"\\n' "$RUNNER_NAME" "$CI_SERVER_URL" "$CI_SERVER_TOKEN" > "$cfg"; rm -rf "$d" ) & unset CI_SERVER_TOKEN`,
@@ -32,9 +32,14 @@ const TOML_SAFE = /^[^"\\\p{Cc}]+$/u;
  * runner at pickup (webhook-route.ts) and again when the job ends (runners.ts).
  */
 export function gitlabLaunch(o: { url: string; token: string; runnerName: string }): RunnerLaunch {
-  for (const [what, v] of [["GITLAB_URL", o.url], ["runner token", o.token], ["runner name", o.runnerName]] as const) {
+  for (const [what, v] of [
+    ["GITLAB_URL", o.url],
+    ["runner token", o.token],
+    ["runner name", o.runnerName],
+  ] as const) {
     // Never the value in the message: one of them is the token.
-    if (!TOML_SAFE.test(v)) throw new ProviderError("gitlab", "invalid", `${what} holds a quote, backslash or control character: it cannot go into gitlab-runner's config`);
+    if (!TOML_SAFE.test(v))
+      throw new ProviderError("gitlab", "invalid", `${what} holds a quote, backslash or control character: it cannot go into gitlab-runner's config`);
   }
   return {
     argv: ["/bin/sh", "-c", GITLAB_RUNNER_WRAPPER, "oneshot-gitlab-runner"],

@@ -16,11 +16,17 @@ describe("GitLab runner launch (what the guest runs)", () => {
     expect(launch.argv.join(" ")).not.toContain("glrt-");
     // The wrapper is one line (a launch argument cannot hold a newline) and unsets the token before exec.
     expect(GITLAB_RUNNER_WRAPPER).not.toMatch(/[\r\n]/);
-    expect(GITLAB_RUNNER_WRAPPER).toMatch(/unset CI_SERVER_TOKEN; exec gitlab-runner run-single --config "\$cfg" --runner "\$RUNNER_NAME" --max-builds 1 --wait-timeout 120$/);
+    expect(GITLAB_RUNNER_WRAPPER).toMatch(
+      /unset CI_SERVER_TOKEN; exec gitlab-runner run-single --config "\$cfg" --runner "\$RUNNER_NAME" --max-builds 1 --wait-timeout 120$/,
+    );
   });
 
   it("refuses values that would break out of gitlab-runner's TOML config, without naming them", () => {
-    for (const bad of [{ ...o, url: 'https://x/"y' }, { ...o, token: "glrt-a\\b" }, { ...o, runnerName: "n\u0001" }]) {
+    for (const bad of [
+      { ...o, url: 'https://x/"y' },
+      { ...o, token: "glrt-a\\b" },
+      { ...o, runnerName: "n\u0001" },
+    ]) {
       expect(() => gitlabLaunch(bad)).toThrow(/cannot go into gitlab-runner's config/);
     }
     expect(() => gitlabLaunch({ ...o, token: 'glrt-"x' })).not.toThrow(/glrt/);

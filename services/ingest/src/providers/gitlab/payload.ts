@@ -13,8 +13,14 @@ export const GitlabJobPayload = z.object({
   project_id: z.number().int().positive(),
   project_name: z.string().max(1024).optional(),
   retries_count: z.number().int().nonnegative().optional(),
-  project: z.object({ path_with_namespace: z.string().min(1).max(256).optional() }).nullable().optional(),
-  runner: z.object({ id: z.number().int().nullable().optional(), description: z.string().max(1024).nullable().optional() }).nullable().optional(),
+  project: z
+    .object({ path_with_namespace: z.string().min(1).max(256).optional() })
+    .nullable()
+    .optional(),
+  runner: z
+    .object({ id: z.number().int().nullable().optional(), description: z.string().max(1024).nullable().optional() })
+    .nullable()
+    .optional(),
 });
 export type GitlabJobPayload = z.infer<typeof GitlabJobPayload>;
 

@@ -26,7 +26,8 @@ export function gitlabReconcileClient(o: { baseUrl: string; token: string; call:
   return {
     provider: "gitlab",
     job: async (source: JobSource) => {
-      if (!source.projectId) throw new ReconcileApiError("gitlab", "refused", `GET /projects/?/jobs/${source.providerJobId}`, 0, "the job has no GitLab project id");
+      if (!source.projectId)
+        throw new ReconcileApiError("gitlab", "refused", `GET /projects/?/jobs/${source.providerJobId}`, 0, "the job has no GitLab project id");
       const path = `/projects/${source.projectId}/jobs/${encodeURIComponent(source.providerJobId)}`;
       return gitlabJobAnswer(`GET ${path}`, await call("GET", path, "GET /projects/:id/jobs/:job_id"));
     },
@@ -57,7 +58,10 @@ export function gitlabReconcileClient(o: { baseUrl: string; token: string; call:
           ? { kind: "gone", detail: `DELETE ${path}: 404 (already removed)` }
           : { kind: "removed", detail: `GET ${jobsPath}: none running; DELETE ${path}: ${del.status} (runner ${r.runnerName} removed)` };
       }
-      return { kind: "gone", detail: `no GitLab runner named ${r.runnerName} is registered for ${r.bootedForJobId} (${ids.length ? `ids ${ids.join(", ")} are gone or others'` : "none remembered"})` };
+      return {
+        kind: "gone",
+        detail: `no GitLab runner named ${r.runnerName} is registered for ${r.bootedForJobId} (${ids.length ? `ids ${ids.join(", ")} are gone or others'` : "none remembered"})`,
+      };
     },
   };
 }
@@ -76,7 +80,8 @@ export function gitlabJobAnswer(call: string, res: { status: number; json: unkno
 
 function expectOk(call: string, res: { status: number }): void {
   if (res.status >= 200 && res.status < 300) return;
-  if (res.status === 401 || res.status === 403) throw new ReconcileApiError("gitlab", "refused", call, res.status, `refused (${res.status}): check GITLAB_API_TOKEN (api scope)`);
+  if (res.status === 401 || res.status === 403)
+    throw new ReconcileApiError("gitlab", "refused", call, res.status, `refused (${res.status}): check GITLAB_API_TOKEN (api scope)`);
   if (res.status >= 500) throw new ReconcileApiError("gitlab", "unavailable", call, res.status, `GitLab answered ${res.status}`);
   throw new ReconcileApiError("gitlab", "unexpected", call, res.status, `unexpected answer ${res.status}`);
 }

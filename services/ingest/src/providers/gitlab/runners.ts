@@ -23,7 +23,11 @@ export function kvRunnerRegistry(kv: KV): RunnerRegistry {
     const e = await kv.get(jobId);
     if (!e || e.operation !== "PUT" || e.length === 0) return { ids: [] as number[], revision: e?.revision ?? 0, exists: false };
     const v = JSON.parse(e.string()) as unknown;
-    return { ids: Array.isArray(v) ? v.filter((x): x is number => typeof x === "number") : typeof v === "number" ? [v] : [], revision: e.revision, exists: true };
+    return {
+      ids: Array.isArray(v) ? v.filter((x): x is number => typeof x === "number") : typeof v === "number" ? [v] : [],
+      revision: e.revision,
+      exists: true,
+    };
   };
   /** Compare-and-set, so two replicas remembering runners of one job lose neither. */
   const change = async (jobId: string, f: (ids: number[]) => number[]) => {

@@ -19,7 +19,9 @@ export function gitlabSetup(c: IngestConfig): ProviderSetup {
     const registry = kvRunnerRegistry(await ensureKv(nats, GITLAB_RUNNERS_BUCKET, { ttlMs: 7 * 24 * 3600_000 }));
     const cleanup = await startGitlabCleanup({ nats, registry, log, deleteRunner: api.deleteRunner });
     return gitlabProvider({
-      url: c.GITLAB_URL, jobTags: api.jobTags, stop: cleanup.stop,
+      url: c.GITLAB_URL,
+      jobTags: api.jobTags,
+      stop: cleanup.stop,
       runners: { createRunner: api.createRunner, refProtected: api.refProtected, deleteRunner: api.deleteRunner, remember: registry.remember },
     });
   };

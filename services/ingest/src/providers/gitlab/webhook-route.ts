@@ -41,14 +41,17 @@ export function gitlabRoute(
     const jobId = gitlabJobId(payload);
 
     let tags: Promise<GitlabTags> | undefined;
-    const tagsOnce = () => (tags ??= jobTags(payload.project_id, payload.build_id).catch((e: unknown) => {
-      tags = undefined; // a failed fetch is tried again on the next attempt
-      throw e;
-    }));
+    const tagsOnce = () =>
+      (tags ??= jobTags(payload.project_id, payload.build_id).catch((e: unknown) => {
+        tags = undefined; // a failed fetch is tried again on the next attempt
+        throw e;
+      }));
     const end = d.metrics.storeSeconds.startTimer({ route: "gitlab" });
     const out = await withinDeadline(c.INGEST_STORE_TIMEOUT_MS, () =>
       decideAndStore(d.store, jobId, async (h) => decideGitlab(payload, gitlabNeedsTags(payload, h) ? await tagsOnce() : undefined, h, defaults), {
-        msgId: `gl:${key}`, correlationId: key, timeoutMs: c.INGEST_STORE_TIMEOUT_MS,
+        msgId: `gl:${key}`,
+        correlationId: key,
+        timeoutMs: c.INGEST_STORE_TIMEOUT_MS,
         // Deciding a new job fetches its tags: read its history first rather than guess.
         guessNew: !gitlabNeedsTags(payload, emptyHistory()),
       }),

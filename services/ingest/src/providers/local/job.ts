@@ -10,13 +10,24 @@ export const LocalJobRequest = z
     /** A shell script the guest runs with `sh`. */
     script: z.string().min(1).max(MAX_SCRIPT_BYTES).optional(),
     /** Or a command: run exactly as given (each element one argument). */
-    argv: z.array(z.string().max(64 * 1024)).min(1).max(4096).optional(),
+    argv: z
+      .array(z.string().max(64 * 1024))
+      .min(1)
+      .max(4096)
+      .optional(),
     arch: z.enum(["amd64", "arm64"]).optional(),
     vcpus: z.number().int().min(1),
     memMiB: z.number().int().min(64),
     diskGiB: z.number().int().min(1).max(4096).optional(),
-    image: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be 1-64 chars of [a-z0-9-]").optional(),
-    timeoutSec: z.number().int().min(1).max(7 * 24 * 3600),
+    image: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "must be 1-64 chars of [a-z0-9-]")
+      .optional(),
+    timeoutSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600),
   })
   .strict()
   .refine((r) => (r.script === undefined) !== (r.argv === undefined), { message: "give exactly one of script or argv" });
@@ -29,8 +40,7 @@ export interface LocalLimits {
 }
 
 /** POSIX shell quoting: the argv runs exactly as given, whatever bytes it contains. */
-export const shellQuote = (argv: readonly string[]) =>
-  argv.map((a) => (/^[A-Za-z0-9_./=:@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+export const shellQuote = (argv: readonly string[]) => argv.map((a) => (/^[A-Za-z0-9_./=:@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
 
 /** A validated request → its JobQueued, or why it is refused (the same caps as labels). Pure. */
 export function localJob(jobId: string, r: LocalJobRequest, l: LocalLimits): { ok: true; event: DomainEvent } | { ok: false; reason: string } {

@@ -26,7 +26,8 @@ describe("local job requests (POST /v1/jobs)", () => {
       event: {
         type: "JobQueued",
         data: {
-          jobId: "loc-1", script: "echo hi",
+          jobId: "loc-1",
+          script: "echo hi",
           source: { provider: "local", repo: "local", org: "local", providerJobId: "loc-1", labels: [] },
           spec: { arch: "arm64", vcpus: 1, memMiB: 256, diskGiB: 1, image: "minimal", timeoutSec: 60 },
         },
@@ -40,7 +41,10 @@ describe("local job requests (POST /v1/jobs)", () => {
   });
 
   it("applies the same caps as labels, and the size JobQueued can carry", () => {
-    expect(localJob("loc-1", LocalJobRequest.parse({ ...base, vcpus: 9, script: "x" }), limits)).toMatchObject({ ok: false, reason: /vcpus: 9 is above the cap of 8/ });
+    expect(localJob("loc-1", LocalJobRequest.parse({ ...base, vcpus: 9, script: "x" }), limits)).toMatchObject({
+      ok: false,
+      reason: /vcpus: 9 is above the cap of 8/,
+    });
     expect(localJob("loc-1", LocalJobRequest.parse({ ...base, memMiB: 16 * 1024 + 1, script: "x" }), limits)).toMatchObject({ ok: false, reason: /memMiB/ });
     const big = Array.from({ length: 8 }, () => "'".repeat(40_000));
     expect(localJob("loc-1", LocalJobRequest.parse({ ...base, argv: big }), limits)).toMatchObject({ ok: false, reason: /once quoted/ });

@@ -35,15 +35,32 @@ export function foldHistory(events: readonly Stored<DomainEvent>[], lastSeq: num
   for (const e of events) {
     if (!isJobEvent(e)) continue; // nothing else is stored on a job's subject
     switch (e.type) {
-      case "JobQueued": h.queued = true; h.source = e.data.source; break;
-      case "JobIgnored": h.ignored = true; h.source ??= e.data.source; break;
+      case "JobQueued":
+        h.queued = true;
+        h.source = e.data.source;
+        break;
+      case "JobIgnored":
+        h.ignored = true;
+        h.source ??= e.data.source;
+        break;
       // From a webhook or the reconciler (v2 `reportedBy`): either way a runner took it.
-      case "JobStarted": h.started = true; break;
+      case "JobStarted":
+        h.started = true;
+        break;
       // Said by the provider, the VM or the reconciler; cancelled; failed by the scheduler.
-      case "JobCompleted": case "JobFailed": h.ended = true; break;
-      case "JobCancelled": h.ended = h.cancelled = true; break;
+      case "JobCompleted":
+      case "JobFailed":
+        h.ended = true;
+        break;
+      case "JobCancelled":
+        h.ended = h.cancelled = true;
+        break;
       // Where the job runs is the scheduler's business: none of these moves its state for ingest.
-      case "JobScheduled": case "JobUnschedulable": case "JobRequeued": case "JobRebound": break;
+      case "JobScheduled":
+      case "JobUnschedulable":
+      case "JobRequeued":
+      case "JobRebound":
+        break;
       default: {
         const unhandled: never = e;
         void unhandled;

@@ -4,7 +4,16 @@ import { emptyHistory, foldHistory, isNew } from "./job-history.js";
 
 let seq = 0;
 const stored = (e: DomainEvent): Stored<DomainEvent> =>
-  ({ ...e, id: `e${++seq}`, version: 1, occurredAt: "2026-12-01T10:00:00Z", correlationId: "c", causationId: null, subject: "evt.job.gh-1", seq }) as Stored<DomainEvent>;
+  ({
+    ...e,
+    id: `e${++seq}`,
+    version: 1,
+    occurredAt: "2026-12-01T10:00:00Z",
+    correlationId: "c",
+    causationId: null,
+    subject: "evt.job.gh-1",
+    seq,
+  }) as Stored<DomainEvent>;
 const spec = { arch: "amd64", vcpus: 2, memMiB: 2048, diskGiB: 10, image: "full", timeoutSec: 600 } as const;
 const source = { provider: "github" as const, repo: "acme/w", org: "acme", providerJobId: "1", labels: ["oneshot"] };
 const queued = stored({ type: "JobQueued", data: { jobId: "gh-1", spec, source } });
@@ -24,7 +33,10 @@ describe("a job's history as ingest reads it (state only moves forward)", () => 
 
   it("JobCompleted v2 from the provider, the VM or the reconciler, JobCancelled, JobFailed → ended", () => {
     const ends: DomainEvent[] = [
-      ...(["provider", "vm", "reconcile"] as const).map((reportedBy): DomainEvent => ({ type: "JobCompleted", data: { jobId: "gh-1", conclusion: "success", exitCode: null, reportedBy } })),
+      ...(["provider", "vm", "reconcile"] as const).map((reportedBy): DomainEvent => ({
+        type: "JobCompleted",
+        data: { jobId: "gh-1", conclusion: "success", exitCode: null, reportedBy },
+      })),
       { type: "JobCancelled", data: { jobId: "gh-1", reason: "x" } },
       { type: "JobFailed", data: { jobId: "gh-1", reason: "x" } },
     ];
@@ -32,13 +44,16 @@ describe("a job's history as ingest reads it (state only moves forward)", () => 
   });
 
   it("the scheduler's JobScheduled, JobRequeued, JobRebound, JobUnschedulable move nothing for ingest", () => {
-    const h = foldHistory([
-      queued,
-      stored({ type: "JobScheduled", data: { jobId: "gh-1", hostId: "h", vmId: "v1", spec, attempt: 0 } }),
-      stored({ type: "JobRequeued", data: { jobId: "gh-1", fromHostId: "h", vmId: "v1", reason: "displaced", attempt: 1, releasesVm: false } }),
-      stored({ type: "JobRebound", data: { jobId: "gh-1", hostId: "h", vmId: "v2", fromVmId: "v1", reason: "free VM covers it" } }),
-      stored({ type: "JobUnschedulable", data: { jobId: "gh-1", reason: "no host has the image" } }),
-    ], 5);
+    const h = foldHistory(
+      [
+        queued,
+        stored({ type: "JobScheduled", data: { jobId: "gh-1", hostId: "h", vmId: "v1", spec, attempt: 0 } }),
+        stored({ type: "JobRequeued", data: { jobId: "gh-1", fromHostId: "h", vmId: "v1", reason: "displaced", attempt: 1, releasesVm: false } }),
+        stored({ type: "JobRebound", data: { jobId: "gh-1", hostId: "h", vmId: "v2", fromVmId: "v1", reason: "free VM covers it" } }),
+        stored({ type: "JobUnschedulable", data: { jobId: "gh-1", reason: "no host has the image" } }),
+      ],
+      5,
+    );
     expect(h).toEqual({ ...emptyHistory(), lastSeq: 5, queued: true, source });
   });
 });

@@ -13,6 +13,11 @@ export const storedLabels = (labels: readonly string[]) => [...new Set(labels.ma
 
 /** The VM a labelled CI job boots: the size (and a `net-<N>mbit` rate) from its labels, the rest from the defaults. */
 export const specFrom = (size: { arch: JobSpec["arch"]; vcpus: number; memMiB: number; netMbit?: number }, d: JobDefaults): JobSpec => ({
-  arch: size.arch, vcpus: size.vcpus, memMiB: size.memMiB, diskGiB: d.diskGiB, image: d.image, timeoutSec: d.timeoutSec,
+  arch: size.arch,
+  vcpus: size.vcpus,
+  memMiB: size.memMiB,
+  diskGiB: d.diskGiB,
+  image: d.image,
+  timeoutSec: d.timeoutSec,
   ...(size.netMbit ? { netMbit: size.netMbit } : {}),
 });

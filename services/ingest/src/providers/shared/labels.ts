@@ -13,10 +13,14 @@ export interface SizeDefaults {
 
 export type LabelVerdict =
   | {
-    ok: true; arch: Arch; vcpus: number; memMiB: number; /** The label that set the size (`oneshot` for the default). */ label: string;
-    /** A `net-<N>mbit` label: the network rate the job asks for (hostd caps it). */
-    netMbit?: number;
-  }
+      ok: true;
+      arch: Arch;
+      vcpus: number;
+      memMiB: number;
+      /** The label that set the size (`oneshot` for the default). */ label: string;
+      /** A `net-<N>mbit` label: the network rate the job asks for (hostd caps it). */
+      netMbit?: number;
+    }
   /** `ours: false`: no oneshot label at all, the job is for someone else's runners. */
   | { ok: false; ours: boolean; reason: string };
 
@@ -25,12 +29,22 @@ export type LabelVerdict =
  * and ours carries the job's labels, so `[self-hosted, arm64, oneshot]` must boot arm64.
  * `self-hosted` and `linux` say nothing.
  */
-const ARCH_HINT: ReadonlyMap<string, Arch> = new Map([["x64", "amd64"], ["amd64", "amd64"], ["x86_64", "amd64"], ["arm64", "arm64"], ["aarch64", "arm64"]]);
+const ARCH_HINT: ReadonlyMap<string, Arch> = new Map([
+  ["x64", "amd64"],
+  ["amd64", "amd64"],
+  ["x86_64", "amd64"],
+  ["arm64", "arm64"],
+  ["aarch64", "arm64"],
+]);
 
 /** `oneshot`, `oneshot-<arch>`, `oneshot-<N>cpu-<M>gb`, `oneshot-<arch>-<N>cpu-<M>gb`. */
 const ONESHOT = /^oneshot(?:-(amd64|arm64))?(?:-(\d+)cpu-(\d+)gb)?$/;
 
-interface Parsed { label: string; arch?: Arch; size?: { vcpus: string; memGiB: string } }
+interface Parsed {
+  label: string;
+  arch?: Arch;
+  size?: { vcpus: string; memGiB: string };
+}
 
 /** `net-<N>mbit`: the job's own network rate, Mbit/s each way. */
 const NET = /^net-(\d{1,7})mbit$/;
@@ -53,7 +67,12 @@ export function parseLabels(labels: readonly string[], d: SizeDefaults): LabelVe
   const parsed: Parsed[] = [];
   for (const label of mine) {
     const m = ONESHOT.exec(label);
-    if (!m) return { ok: false, ours: true, reason: `unknown oneshot label ${show(label)} (want oneshot, oneshot-<N>cpu-<M>gb or oneshot-<amd64|arm64>-<N>cpu-<M>gb)` };
+    if (!m)
+      return {
+        ok: false,
+        ours: true,
+        reason: `unknown oneshot label ${show(label)} (want oneshot, oneshot-<N>cpu-<M>gb or oneshot-<amd64|arm64>-<N>cpu-<M>gb)`,
+      };
     parsed.push({ label, ...(m[1] ? { arch: m[1] as Arch } : {}), ...(m[2] && m[3] ? { size: { vcpus: m[2], memGiB: m[3] } } : {}) });
   }
 

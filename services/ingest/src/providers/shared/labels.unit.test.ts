@@ -89,11 +89,15 @@ describe("label parser properties", () => {
 
   it("does not depend on case, order, repeats or GitHub's neutral labels", () => {
     fc.assert(
-      fc.property(labels.chain((ls) => fc.tuple(fc.constant(ls), shuffled(ls))), fc.boolean(), ([ls, perm], upper) => {
-        const base = essence(parseLabels(ls, d));
-        const variant = [...perm.map((l) => (upper ? l.toUpperCase() : l)), ...ls, "self-hosted", "linux"];
-        expect(essence(parseLabels(variant, d))).toEqual(base);
-      }),
+      fc.property(
+        labels.chain((ls) => fc.tuple(fc.constant(ls), shuffled(ls))),
+        fc.boolean(),
+        ([ls, perm], upper) => {
+          const base = essence(parseLabels(ls, d));
+          const variant = [...perm.map((l) => (upper ? l.toUpperCase() : l)), ...ls, "self-hosted", "linux"];
+          expect(essence(parseLabels(variant, d))).toEqual(base);
+        },
+      ),
     );
   });
 

@@ -1,7 +1,10 @@
 import type { Provider, RunnerConfigErrorCode } from "@oneshot/proto";
 import type { z } from "zod";
 
-export type ProviderErrorCode = Extract<z.infer<typeof RunnerConfigErrorCode>, "duplicate-name" | "invalid" | "rate-limited" | "provider-error" | "not-configured" | "not-found" | "not-runnable">;
+export type ProviderErrorCode = Extract<
+  z.infer<typeof RunnerConfigErrorCode>,
+  "duplicate-name" | "invalid" | "rate-limited" | "provider-error" | "not-configured" | "not-found" | "not-runnable"
+>;
 
 /**
  * A CI provider's API call that did not give what we asked, as a code hostd can act on

@@ -9,6 +9,12 @@ export function started(jobId: string, runnerName: string | null | undefined): D
   const vm = parseRunnerName(name);
   return {
     type: "JobStarted",
-    data: { jobId, ...(name ? { runnerName: name } : {}), ...(vm?.hostId ? { hostId: vm.hostId } : {}), ...(vm ? { vmId: vm.vmId } : {}), reportedBy: "webhook" },
+    data: {
+      jobId,
+      ...(name ? { runnerName: name } : {}),
+      ...(vm?.hostId ? { hostId: vm.hostId } : {}),
+      ...(vm ? { vmId: vm.vmId } : {}),
+      reportedBy: "webhook",
+    },
   };
 }

@@ -34,7 +34,9 @@ export async function fakeHost(env: Record<string, string> = {}): Promise<FakeHo
   await writeFile(record, "");
   await chmod(record, 0o666);
   const jailerBin = join(dir, "jailer");
-  const exports = Object.entries({ FAKE_FC_RECORD: record, ...env }).map(([k, v]) => `export ${k}='${v}'`).join("\n");
+  const exports = Object.entries({ FAKE_FC_RECORD: record, ...env })
+    .map(([k, v]) => `export ${k}='${v}'`)
+    .join("\n");
   await writeFile(jailerBin, `#!/bin/sh\n${exports}\nexec '${process.execPath}' '${FAKE_JAILER}' "$@"\n`, { mode: 0o755 });
   return {
     dir,

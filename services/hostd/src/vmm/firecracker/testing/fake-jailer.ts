@@ -4,7 +4,18 @@ import { pathToFileURL } from "node:url";
 import { JAIL_ID_RE } from "../ids.js";
 import { appendRecord } from "./fake-record.js";
 
-const VALUED = new Set(["--id", "--exec-file", "--uid", "--gid", "--chroot-base-dir", "--netns", "--cgroup-version", "--cgroup", "--parent-cgroup", "--resource-limit"]);
+const VALUED = new Set([
+  "--id",
+  "--exec-file",
+  "--uid",
+  "--gid",
+  "--chroot-base-dir",
+  "--netns",
+  "--cgroup-version",
+  "--cgroup",
+  "--parent-cgroup",
+  "--resource-limit",
+]);
 const FLAGS = new Set(["--daemonize", "--new-pid-ns"]);
 const REPEATABLE = new Set(["--cgroup", "--resource-limit"]);
 
@@ -51,7 +62,8 @@ export function parseJailerArgv(argv: string[]): JailerArgs {
   const cgroups = values.get("--cgroup") ?? [];
   for (const c of cgroups) if (!/^[a-z_]+\.[a-z_.]+=.+$/.test(c)) throw new Error(`Invalid cgroup: ${c}`);
   const execFile = one("--exec-file")!;
-  if (!basename(execFile).includes("firecracker")) throw new Error(`Invalid filename. The filename of --exec-file option must contain "firecracker": ${execFile}`);
+  if (!basename(execFile).includes("firecracker"))
+    throw new Error(`Invalid filename. The filename of --exec-file option must contain "firecracker": ${execFile}`);
   return {
     id,
     execFile,

@@ -17,5 +17,8 @@ export function readRecords(file: string): FakeRecord[] {
   } catch {
     return [];
   }
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as FakeRecord);
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as FakeRecord);
 }
