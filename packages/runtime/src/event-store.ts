@@ -167,7 +167,10 @@ export class EventStore {
             const r = handler(e);
             if (r) await r;
           }
-          if (m.seq >= until || m.info.pending === 0) break;
+          if (m.seq >= until) break;
+          // Nothing more matches the filter up to `until`: the message's pending count says so,
+          // and the consumer's own count confirms it (a stale 0 must not cut a replay short).
+          if (m.info.pending === 0 && ((await consumer.info(true).catch(() => undefined))?.num_pending ?? 0) === 0) break;
         }
         await iter.close();
       }

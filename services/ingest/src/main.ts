@@ -51,6 +51,7 @@ const runnerReplies = await ensureKv(nats, RUNNER_REPLIES_BUCKET, { ttlMs: RUNNE
 );
 const broker = startRunnerBroker({ nats, store, log, metrics, providers, newId: newEventId, ...(runnerReplies ? { replies: runnerReplies } : {}) });
 shutdown.add("broker", () => broker.drain());
+await broker.ready;
 
 // Jobs that are not ours are kept a few days (foreign-jobs.ts); without the bucket (before `oneshot admin init`) only counted.
 const foreignKv = c.INGEST_RECORD_FOREIGN_JOBS

@@ -21,16 +21,20 @@ export const snapshotLog = () => createLogger("cli", { level: process.env.ONESHO
 
 /**
  * The last stream sequence stored at or before `at` (JetStream's own timestamp): where a replay
- * "as of `at`" may stop. 0 when nothing was stored by then.
+ * "as of `at`" may stop. 0 when nothing was stored by then. The server's start-time lookup is
+ * only a starting point: nats-server 2.9 may start a message or two early (CI saw the last one
+ * or two events of a log cut off), so messages stored by `at` are skipped until one is later.
  */
 export async function lastSeqStoredBy(nats: Nats, at: Date): Promise<number> {
+  const atNanos = BigInt(at.getTime()) * 1_000_000n;
   const c = await nats.js.consumers.get(streams.events.name, {
     deliver_policy: DeliverPolicy.StartTime,
     opt_start_time: new Date(at.getTime() + 1).toISOString(),
   });
   try {
-    const m = await c.next({ expires: 2_000 });
-    if (m) return m.seq - 1;
+    for (let m = await c.next({ expires: 2_000 }); m; m = await c.next({ expires: 2_000 })) {
+      if (m.info.timestampNanos > atNanos) return m.seq - 1;
+    }
     return (await nats.jsm.streams.info(streams.events.name)).state.last_seq;
   } finally {
     await c.delete().catch(() => undefined);

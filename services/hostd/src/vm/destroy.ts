@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
 import { tapName } from "../net/vm-address.js";
+import type { Logger } from "@oneshot/runtime";
 import type { VmmDriver } from "../vmm/port.js";
 import { DISK_FILE, removeRunDir } from "./run-dir.js";
 
@@ -70,4 +71,26 @@ export async function destroyVm(d: DestroyDeps, vmId: string, runDir: string, o:
     for (const f of await readdir(runDir).catch(() => [] as string[])) if (f !== "vm.json") await rm(join(runDir, f), { recursive: true, force: true });
   });
   return removed;
+}
+
+/**
+ * `destroyVm`, retried: a step that failed (busy tap, nft hiccup) gets up to five goes, 0.5 s
+ * apart and growing. After the last, what is left is the reclaim's, and the list says so
+ * (`failed:<why>`). Never throws.
+ */
+export async function destroyVmRetrying(d: DestroyDeps, vmId: string, runDir: string, log: Logger, what = "destroy"): Promise<string[]> {
+  let removed: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      removed = removed.concat(await destroyVm(d, vmId, runDir, { keepRecord: true }));
+      return removed;
+    } catch (e) {
+      if (attempt >= 5) {
+        log.error({ err: e }, `${what} failed; leaving the rest to reclaim`);
+        removed.push(`failed:${(e as Error).message.slice(0, 200)}`);
+        return removed;
+      }
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
 }

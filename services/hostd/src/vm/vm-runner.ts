@@ -14,7 +14,7 @@ import { buildConfigDrive, configDriveFiles, scriptLaunch } from "./config-drive
 import { ConsoleMarkers } from "./console-markers.js";
 import { newMarkerKey } from "./marker-auth.js";
 import { ConsoleTail } from "./console-tail.js";
-import { destroyVm } from "./destroy.js";
+import { destroyVmRetrying } from "./destroy.js";
 import type { PendingDestroyed } from "./done-log.js";
 import type { GuestImage } from "./images.js";
 import { bootFailure, exitOutcome, type StopCause } from "./outcome.js";
@@ -330,20 +330,7 @@ export class VmRunner {
   async destroy(log: Logger): Promise<void> {
     const { rec, d } = this;
     this.netClosed = true;
-    let removed: string[] = [];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        removed = removed.concat(await destroyVm(d, rec.vmId, this.runDir, { keepRecord: true }));
-        break;
-      } catch (e) {
-        if (attempt >= 5) {
-          log.error({ err: e }, "destroy failed; leaving the rest to reclaim");
-          removed.push(`failed:${(e as Error).message.slice(0, 200)}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 500 * attempt));
-      }
-    }
+    const removed = await destroyVmRetrying(d, rec.vmId, this.runDir, log);
     d.addresses.release(rec.vmId);
     removed.push(`rundir:${this.runDir}`);
     // Journal first, then remove the record: once VmDestroyed is visible, nothing of the VM is left.

@@ -5,7 +5,7 @@ import type { RunningVm } from "../vmm/port.js";
 import { buildConfigDrive, configDriveFiles, scriptLaunch, type DriveFile } from "./config-drive.js";
 import { ConsoleMarkers } from "./console-markers.js";
 import { ConsoleTail } from "./console-tail.js";
-import { destroyVm } from "./destroy.js";
+import { destroyVmRetrying } from "./destroy.js";
 import { createJobDrive, fillJobDrive } from "./job-drive.js";
 import { newMarkerKey } from "./marker-auth.js";
 import { bootFailure } from "./outcome.js";
@@ -297,20 +297,7 @@ export class WarmVmRunner extends VmRunner {
     this.state = "retired";
     this.resolveWarm(false);
     this.netClosed = true;
-    let removed: string[] = [];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        removed = removed.concat(await destroyVm(d, rec.vmId, this.runDir, { keepRecord: true }));
-        break;
-      } catch (e) {
-        if (attempt >= 5) {
-          log.error({ err: e }, "warm VM destroy failed; leaving the rest to reclaim");
-          removed.push(`failed:${(e as Error).message.slice(0, 200)}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 500 * attempt));
-      }
-    }
+    const removed = await destroyVmRetrying(d, rec.vmId, this.runDir, log, "warm VM destroy");
     d.addresses.release(rec.vmId);
     await removeRunDir(this.runDir);
     removed.push(`rundir:${this.runDir}`);

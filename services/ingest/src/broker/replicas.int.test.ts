@@ -46,6 +46,7 @@ describe.skipIf(skip)("runner broker with two ingest replicas (real NATS, GitHub
       ]),
     });
     brokers.push(b);
+    await b.ready; // its subscription is on the server: a request now reaches it
     return b;
   };
   beforeAll(async () => {

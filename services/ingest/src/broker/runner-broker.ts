@@ -37,6 +37,8 @@ export interface BrokerDeps {
 }
 
 export interface Broker {
+  /** Resolves once the server has this replica's subscription: requests from then on reach it. */
+  ready: Promise<void>;
   /** Stops taking requests and waits for the ones in hand. */
   drain(): Promise<void>;
 }
@@ -63,6 +65,8 @@ export function startRunnerBroker(d: BrokerDeps): Broker {
     }
   })();
   return {
+    // A flush round-trips after the SUB: a request sent once this resolves finds a responder.
+    ready: d.nats.nc.flush(),
     drain: async () => {
       await sub.drain().catch(() => undefined);
       await loop;
