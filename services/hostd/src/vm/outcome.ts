@@ -36,3 +36,18 @@ export function bootFailure(o: {
   if (o.timedOut) return { code: "agent-timeout", reason: `no ONESHOT-AGENT-READY within ${o.bootTimeoutSec}s of the VMM start` };
   return { code: "vmm-exited", reason: "the VM stopped before the guest agent was ready" };
 }
+
+/** Why a boot ended before the agent's marker: from what the console said and how the VMM ended. */
+export function bootFailureOf(
+  markers: { agentError?: string | undefined; unverifiedAgentError?: string | undefined },
+  o: { exited: boolean; killed: boolean; bootTimeoutSec: number },
+): { code: string; reason: string } {
+  return bootFailure({
+    vmmExited: o.exited,
+    timedOut: !o.exited && !o.killed,
+    agentError: markers.agentError,
+    unverifiedAgentError: markers.unverifiedAgentError,
+    killed: o.killed,
+    bootTimeoutSec: o.bootTimeoutSec,
+  });
+}

@@ -17,7 +17,7 @@ import { ConsoleTail } from "./console-tail.js";
 import { destroyVmRetrying } from "./destroy.js";
 import type { PendingDestroyed } from "./done-log.js";
 import type { GuestImage } from "./images.js";
-import { bootFailure, exitOutcome, type StopCause } from "./outcome.js";
+import { bootFailureOf, exitOutcome, type StopCause } from "./outcome.js";
 import { ensureRootDisk } from "./root-disk.js";
 import { removeRunDir, runFiles, writeRecord, type VmRecord } from "./run-dir.js";
 import type { VmEvents } from "./vm-events.js";
@@ -224,14 +224,7 @@ export class VmRunner {
       await tail.poll();
     }
     if (!markers.agentReady) {
-      const f = bootFailure({
-        vmmExited: exited,
-        timedOut: !exited && !this.killReason,
-        agentError: markers.agentError,
-        unverifiedAgentError: markers.unverifiedAgentError,
-        killed: !!this.killReason,
-        bootTimeoutSec: d.bootTimeoutSec,
-      });
+      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await d.driver.stop(rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
       await vm.exited;
       await tail.stop();

@@ -8,7 +8,7 @@ import { ConsoleTail } from "./console-tail.js";
 import { destroyVmRetrying } from "./destroy.js";
 import { createJobDrive, fillJobDrive } from "./job-drive.js";
 import { newMarkerKey } from "./marker-auth.js";
-import { bootFailure } from "./outcome.js";
+import { bootFailureOf } from "./outcome.js";
 import { ensureRootDisk } from "./root-disk.js";
 import { removeRunDir, runFiles, writeRecord, type VmRecord } from "./run-dir.js";
 import { BootStepError, VmRunner, type VmDeps } from "./vm-runner.js";
@@ -180,14 +180,7 @@ export class WarmVmRunner extends VmRunner {
     };
     await waitFor(() => markers.agentWarm, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentWarm) {
-      const f = bootFailure({
-        vmmExited: exited,
-        timedOut: !exited && !this.killReason,
-        agentError: markers.agentError,
-        unverifiedAgentError: markers.unverifiedAgentError,
-        killed: !!this.killReason,
-        bootTimeoutSec: d.bootTimeoutSec,
-      });
+      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await this.stopVm(vm, tail);
       return this.retireNow(this.killReason ? this.retireReason : "boot-failed", `${f.code}: ${f.reason}`, log);
     }
@@ -255,14 +248,7 @@ export class WarmVmRunner extends VmRunner {
     }
     await waitFor(() => markers.agentReady, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentReady) {
-      const f = bootFailure({
-        vmmExited: exited,
-        timedOut: !exited && !this.killReason,
-        agentError: markers.agentError,
-        unverifiedAgentError: markers.unverifiedAgentError,
-        killed: !!this.killReason,
-        bootTimeoutSec: d.bootTimeoutSec,
-      });
+      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await this.stopVm(vm, tail);
       jlog.warn({ code: f.code }, "warm VM did not take its job");
       return this.failBoot(f.code, f.reason, files.consoleLog, jlog);
