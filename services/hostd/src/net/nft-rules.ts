@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { cidrRangesOf, type IntRange } from "./ipv4.js";
-import type { VmNet } from "./vm-address.js";
+import { gatewayOf, type VmNet } from "./vm-address.js";
 
 /**
  * nftables scripts for VM isolation (pure text builders; `nft.ts` runs them).
@@ -34,6 +34,18 @@ export interface BaseRulesInput {
   forbidden: string[];
   /** All VMs of the bridge together, bytes per second, each direction; absent or 0 = no shared cap. */
   totalBytesPerSec?: number;
+  /**
+   * Host services on the bridge's own address (the guests' gateway) that guests may reach, e.g. a
+   * per-host DNS proxy (udp/tcp 53) or registry mirror (tcp 5000). Every other port of the host stays
+   * closed to guests, and these ports are closed to everything that does not come from the bridge
+   * (another machine on the LAN reaching the gateway address through the host's uplink).
+   */
+  gatewayPorts?: GatewayPorts;
+}
+
+export interface GatewayPorts {
+  tcp?: number[];
+  udp?: number[];
 }
 
 /** One VM's isolation: its addresses on the bridge and its own rate, bytes per second each way. */
@@ -72,7 +84,10 @@ export const TOTAL_TO_VMS = "to_vms";
  * nft 1.0.6 does not show table comments in JSON): a different input means a rebuild.
  */
 export function baseMarker(input: BaseRulesInput): string {
-  const norm = { v: 2, ...input, forbidden: [...input.forbidden].sort(), totalBytesPerSec: input.totalBytesPerSec || 0 };
+  const { gatewayPorts, ...rest } = input;
+  const ports = gatewayPortRules(input.bridge, input.subnet, gatewayPorts).fromBridge;
+  // Without gateway ports the marker is the one older hostds wrote: no rebuild on upgrade.
+  const norm = { v: 2, ...rest, forbidden: [...input.forbidden].sort(), totalBytesPerSec: input.totalBytesPerSec || 0, ...(ports.length ? { ports } : {}) };
   const h = createHash("sha256").update(JSON.stringify(norm)).digest("hex");
   return `oneshot base v2 ${h.slice(0, 16)}`;
 }
@@ -85,10 +100,30 @@ interface BaseChain {
   rules: string[];
 }
 
+/**
+ * Input rules for `gatewayPorts`: from the bridge to the gateway on those ports, accepted (before the
+ * bridge's catch-all drop); from anywhere else but the host itself to the gateway on those ports, dropped.
+ */
+export function gatewayPortRules(bridge: string, subnet: string, ports: GatewayPorts | undefined): { fromBridge: string[]; fromElsewhere: string[] } {
+  const br = q(bridge);
+  const gw = gatewayOf(subnet).address;
+  const fromBridge: string[] = [];
+  const fromElsewhere: string[] = [];
+  for (const proto of ["tcp", "udp"] as const) {
+    const list = [...new Set(ports?.[proto] ?? [])].sort((a, b) => a - b);
+    if (!list.length) continue;
+    const set = list.length === 1 ? String(list[0]) : `{ ${list.join(", ")} }`;
+    fromBridge.push(`iifname ${br} ip daddr ${gw} ${proto} dport ${set} accept`);
+    fromElsewhere.push(`iifname != { ${br}, "lo" } ip daddr ${gw} ${proto} dport ${set} drop`);
+  }
+  return { fromBridge, fromElsewhere };
+}
+
 /** The base chains as data: the script is printed from them, and the check counts their rules. */
 export function baseChains(input: BaseRulesInput): BaseChain[] {
   const br = q(input.bridge);
   const marker = `accept comment ${q(baseMarker(input))}`;
+  const ports = gatewayPortRules(input.bridge, input.subnet, input.gatewayPorts);
   return [
     { family: "bridge", name: "marker", head: "", rules: [marker] },
     // -300: ahead of every other bridge-family filter; prerouting runs before MAC learning.
@@ -107,7 +142,7 @@ export function baseChains(input: BaseRulesInput): BaseChain[] {
       family: "inet",
       name: "input",
       head: "type filter hook input priority filter; policy accept;",
-      rules: [`iifname ${br} ct state established,related accept`, `iifname ${br} drop`],
+      rules: [`iifname ${br} ct state established,related accept`, ...ports.fromBridge, `iifname ${br} drop`, ...ports.fromElsewhere],
     },
     {
       family: "inet",

@@ -45,6 +45,28 @@ describe("nft base tables", () => {
   });
 });
 
+describe("gateway ports (host services guests may reach)", () => {
+  const withPorts = { ...base, gatewayPorts: { tcp: [5000, 53], udp: [53] } };
+  const script = baseRulesScript(withPorts, { bridge: false, inet: false });
+
+  it("accepts exactly those ports on the gateway from the bridge, before the bridge's catch-all drop", () => {
+    expect(script).toMatch(
+      /iifname "osbr0" ct state established,related accept\s+iifname "osbr0" ip daddr 172\.30\.0\.1 tcp dport \{ 53, 5000 \} accept\s+iifname "osbr0" ip daddr 172\.30\.0\.1 udp dport 53 accept\s+iifname "osbr0" drop/,
+    );
+  });
+
+  it("closes them to everything that does not come from the bridge or the host itself", () => {
+    expect(script).toContain('iifname != { "osbr0", "lo" } ip daddr 172.30.0.1 tcp dport { 53, 5000 } drop');
+    expect(script).toContain('iifname != { "osbr0", "lo" } ip daddr 172.30.0.1 udp dport 53 drop');
+  });
+
+  it("changes the marker, so adding or removing a service rebuilds the tables; none keeps the old marker", () => {
+    expect(baseMarker(withPorts)).not.toBe(baseMarker(base));
+    expect(baseMarker({ ...base, gatewayPorts: {} })).toBe(baseMarker(base));
+    expect(baseRulesScript(base, { bridge: false, inet: false })).not.toContain("dport 5000");
+  });
+});
+
 describe("per-VM rules", () => {
   const vm = { vmId: "abc123", net, bytesPerSec: mbitToBytesPerSec(200) };
   const lines = vmRulesScript("osbr0", vm, true).trim().split("\n");
