@@ -13,7 +13,7 @@ case "$mode" in demo|test|install) ;; *) echo "usage: $0 demo|test|install" >&2;
 # which downloads no browser); qemu-user-static only for an arm64 full
 # image built on amd64 (images/build-full.sh installs it itself then).
 APT_PACKAGES=(nats-server qemu-system-x86 qemu-system-arm qemu-utils busybox-static nftables
-  e2fsprogs cpio zstd lz4 iproute2 ca-certificates debootstrap kmod curl python3 faketime chromium)
+  e2fsprogs cpio zstd lz4 iproute2 ca-certificates debootstrap kmod curl python3 faketime chromium docker-registry skopeo)
 
 step() { printf '\n==> %s\n' "$*"; }
 
