@@ -1,7 +1,17 @@
 import { z } from "zod";
 import { hostEvents } from "./events/host.js";
 import { janitorEvents } from "./events/janitor.js";
-import { JobCompletedV1, JobQueuedV1, JobRequeuedV1, JobScheduledV1, JobScheduledV2, JobStartedV1, jobEvents } from "./events/job.js";
+import {
+  JobCompletedV1,
+  JobQueuedV1,
+  JobQueuedV2,
+  JobRequeuedV1,
+  JobScheduledV1,
+  JobScheduledV2,
+  JobScheduledV3,
+  JobStartedV1,
+  jobEvents,
+} from "./events/job.js";
 import { providerEvents } from "./events/provider.js";
 import { VmBootedV1, vmEvents } from "./events/vm.js";
 import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
@@ -44,9 +54,14 @@ const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcast
   // v1 → v2: `used` may be zero; every v1 value is a valid v2 value.
   HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
   // v1 → v2: `spec.netMbit` is new and optional; every v1 value is a valid v2 value.
-  JobQueued: { versions: [JobQueuedV1.shape.data], upcasters: [(d) => d] },
+  // v2 → v3: `spec.egress` is new and optional (absent = open, as every v2 job ran).
+  JobQueued: { versions: [JobQueuedV1.shape.data, JobQueuedV2.shape.data], upcasters: [(d) => d, (d) => d] },
   // v2 → v3: `start` is new and optional (absent = cold, as every v2 placement was).
-  JobScheduled: { versions: [JobScheduledV1.shape.data, JobScheduledV2.shape.data], upcasters: [(d) => d, (d) => d] },
+  // v3 → v4: `spec.egress` is new and optional (absent = open, as every v3 placement ran).
+  JobScheduled: {
+    versions: [JobScheduledV1.shape.data, JobScheduledV2.shape.data, JobScheduledV3.shape.data],
+    upcasters: [(d) => d, (d) => d, (d) => d],
+  },
   // v1 → v2: `start` and `handOverMs` are new and optional; every v1 VM was booted for its job.
   VmBooted: { versions: [VmBootedV1.shape.data], upcasters: [(d) => d] },
   // v1 → v2: every v1 JobStarted came from a webhook.

@@ -9,7 +9,7 @@ describe("codec", () => {
   it("round-trips an event with its envelope", () => {
     const bytes = encode(queued, goldenMeta);
     const back = decode(bytes);
-    expect(back).toEqual({ ...goldenMeta, type: "JobQueued", version: 2, data: examples.JobQueued });
+    expect(back).toEqual({ ...goldenMeta, type: "JobQueued", version: 3, data: examples.JobQueued });
   });
 
   it("writes plain MessagePack maps that a generic decoder reads", async () => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EgressPolicy } from "./egress.js";
 
 /** Ids are used as NATS subject tokens: no dots, spaces or wildcards. */
 export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 chars of [A-Za-z0-9_-]");
@@ -27,12 +28,22 @@ export const JobSpecV1 = Resources.extend({
   timeoutSec: z.number().int().positive(),
 });
 
-export const JobSpec = JobSpecV1.extend({
+/** JobSpec as JobQueued v2 and JobScheduled v2/v3 carry it (frozen): no `egress`. */
+export const JobSpecV2 = JobSpecV1.extend({
   /**
    * The network rate the job asked for (a `net-<N>mbit` label), Mbit/s each way; absent = the
    * host's default. hostd cuts it down to its operator's cap (HOSTD_NET_MAX_RATE_MBIT).
    */
   netMbit: z.number().int().positive().max(1_000_000).optional(),
+});
+
+export const JobSpec = JobSpecV2.extend({
+  /**
+   * The egress policy the job runs under (docs/egress-policy.md), resolved by ingest from the
+   * control plane's policy file or `oneshot run --egress-*`; absent = `open` (jobs queued before
+   * egress policies).
+   */
+  egress: EgressPolicy.optional(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 

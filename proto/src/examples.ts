@@ -13,14 +13,19 @@ const source: JobSource = {
   labels: ["self-hosted", "oneshot-2cpu-2gb"],
   installationId: 42,
 };
+const egress: JobSpec["egress"] = { mode: "allow", allow: ["github.com", "*.githubusercontent.com", "203.0.113.0/24"], source: "rule:acme-builds" };
 const ref = { vmId: "k3j9x2ab", hostId: "metal-01", jobId: "gh-29679449" } as const;
 const sealed = { alg: "x25519-hkdf-sha256-aes256gcm", ephemeralPublicKey: "AAAA", iv: "AAAA", tag: "AAAA", ciphertext: "AAAA" } as const;
 
 /** One example of the latest version of every message: the source of new golden files. */
 export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
-  JobQueued: { jobId: "gh-29679449", source: { ...source, labels: [...source.labels, "net-500mbit"] }, spec: { ...spec, netMbit: 500 } },
+  JobQueued: {
+    jobId: "gh-29679449",
+    source: { ...source, labels: [...source.labels, "net-500mbit"] },
+    spec: { ...spec, netMbit: 500, egress },
+  },
   JobIgnored: { jobId: "gh-29679450", source: { ...source, labels: ["ubuntu-latest"] }, reason: "no oneshot label" },
-  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "w4k2m8c1x9q0", spec: { ...spec, netMbit: 500 }, attempt: 0, start: "warm" },
+  JobScheduled: { jobId: "gh-29679449", hostId: "metal-01", vmId: "w4k2m8c1x9q0", spec: { ...spec, netMbit: 500, egress }, attempt: 0, start: "warm" },
   JobUnschedulable: { jobId: "gh-29679451", reason: "no arm64 host has 64 vCPUs" },
   JobStarted: {
     jobId: "gh-29679449",
@@ -130,6 +135,20 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
     ...ref,
     action: "killed",
     reason: "cannot restore isolation rules: nft -f - exited 1: Error: Could not process rule: Operation not permitted",
+  },
+  VmEgressDenied: {
+    ...ref,
+    mode: "allow",
+    source: "rule:acme-builds",
+    windowStart: "2026-11-28T10:00:00Z",
+    windowEnd: "2026-11-28T10:00:10Z",
+    destinations: [
+      { address: "203.0.113.9", protocol: "tcp", port: 443, count: 3, reason: "not-allowed", action: "dropped", names: [] },
+      { address: "10.0.0.5", protocol: "tcp", port: 443, count: 1, reason: "forbidden", action: "dropped", names: ["rebind.example.com"] },
+    ],
+    queries: [{ name: "telemetry.example.net", count: 2, action: "refused" }],
+    droppedDestinations: 0,
+    droppedQueries: 0,
   },
   DeliveryRedelivered: {
     provider: "github",

@@ -42,3 +42,17 @@ describe("upcasters keep what a published version meant", () => {
     expect(load("RunnerConfigReply.v1.msgpack").data).toMatchObject({ result: { ok: true, provider: "github" } });
   });
 });
+
+describe("egress policies (issue 19)", () => {
+  const load = (f: string) => decode(readFileSync(join(dir, f)), { subject: "golden", seq: 1 });
+  it("a v2 JobQueued and a v3 JobScheduled carry no egress policy: open, as they ran", () => {
+    expect((load("JobQueued.v2.msgpack").data as { spec: { egress?: unknown } }).spec.egress).toBeUndefined();
+    expect((load("JobScheduled.v3.msgpack").data as { spec: { egress?: unknown } }).spec.egress).toBeUndefined();
+  });
+  it("v3 JobQueued and v4 JobScheduled keep the policy the job ran under", () => {
+    expect(load("JobQueued.v3.msgpack").data).toMatchObject({ spec: { egress: { mode: "allow", source: "rule:acme-builds" } } });
+    expect(load("JobScheduled.v4.msgpack").data).toMatchObject({
+      spec: { egress: { mode: "allow", allow: ["github.com", "*.githubusercontent.com", "203.0.113.0/24"] } },
+    });
+  });
+});

@@ -1,4 +1,5 @@
 export * from "./common.js";
+export * from "./egress.js";
 export * from "./events/job.js";
 export * from "./events/host.js";
 export * from "./events/vm.js";

@@ -53,7 +53,7 @@ export const subjectTable: readonly SubjectRule[] = [
   },
   {
     pattern: "evt.host.{hostId}.vm.{vmId}",
-    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed", "VmIsolationLost", "VmWarmed", "WarmVmRetired"],
+    types: ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed", "VmIsolationLost", "VmWarmed", "WarmVmRetired", "VmEgressDenied"],
     writers: ["hostd"],
   },
   {

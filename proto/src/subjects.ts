@@ -96,6 +96,7 @@ export function subjectOf(event: DomainEvent): string {
     case "VmIsolationLost":
     case "VmWarmed":
     case "WarmVmRetired":
+    case "VmEgressDenied":
       return subjects.vm(event.data.hostId, event.data.vmId);
     default: {
       const never: never = event;

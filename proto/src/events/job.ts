@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id, JobSpec, JobSpecV1, Provider, VmId, defineEvent } from "../common.js";
+import { Id, JobSpec, JobSpecV1, JobSpecV2, Provider, VmId, defineEvent } from "../common.js";
 import { WarmShape } from "./vm.js";
 
 /** Where a job came from; `org` is the fairness key (GitHub org/owner, GitLab namespace, `local`). */
@@ -32,7 +32,18 @@ export const JobQueuedV1 = defineEvent("JobQueued", {
     .optional(),
 });
 
-/** v2: `spec.netMbit`, the rate the job asked for. */
+/** JobQueued v2, frozen: its spec had no `egress`. Every v2 is a v3 (open egress). */
+export const JobQueuedV2 = defineEvent("JobQueued", {
+  jobId: Id,
+  source: JobSource,
+  spec: JobSpecV2,
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
+});
+
+/** v2: `spec.netMbit`, the rate the job asked for. v3: `spec.egress`, the egress policy it runs under. */
 export const JobQueued = defineEvent("JobQueued", {
   jobId: Id,
   source: JobSource,
@@ -70,7 +81,7 @@ export const JobScheduledV2 = defineEvent("JobScheduled", {
   jobId: Id,
   hostId: Id,
   vmId: VmId,
-  spec: JobSpec,
+  spec: JobSpecV2,
   attempt: z.number().int().nonnegative(),
   script: z
     .string()
@@ -78,9 +89,27 @@ export const JobScheduledV2 = defineEvent("JobScheduled", {
     .optional(),
 });
 
+/** JobScheduled v3, frozen: its spec had no `egress`. Every v3 is a v4 (open egress). */
+export const JobScheduledV3 = defineEvent("JobScheduled", {
+  jobId: Id,
+  hostId: Id,
+  vmId: VmId,
+  spec: JobSpecV2,
+  attempt: z.number().int().nonnegative(),
+  script: z
+    .string()
+    .max(256 * 1024)
+    .optional(),
+  start: z.enum(["cold", "warm"]).optional(),
+  preempts: z
+    .array(z.object({ vmId: VmId, shape: WarmShape }))
+    .max(16)
+    .optional(),
+});
+
 /**
  * Appended to the *host* subject with optimistic concurrency: it is the capacity reservation.
- * v2: `spec.netMbit`. v3: `start` — `warm`: `vmId` names a ready pool VM of the host (VmWarmed)
+ * v4: `spec.egress`, the job's egress policy (hostd enforces it). v2: `spec.netMbit`. v3: `start` — `warm`: `vmId` names a ready pool VM of the host (VmWarmed)
  * that is handed this job instead of a boot (docs/warm-pool.md); absent or `cold`: boot one —
  * and `preempts`, the warm VMs a cold boot takes the capacity of.
  */

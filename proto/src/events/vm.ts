@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Arch, Id, VmId, defineEvent } from "../common.js";
+import { Arch, Id, IsoTime, VmId, defineEvent } from "../common.js";
 
 const vmRef = { vmId: VmId, hostId: Id, jobId: Id };
 
@@ -135,6 +135,55 @@ export const VmIsolationLost = defineEvent("VmIsolationLost", {
 });
 export type VmIsolationLost = z.infer<typeof VmIsolationLost>;
 
+/** One destination a VM's egress policy denied (or, in audit mode, would have): aggregated over the event's window. */
+export const EgressDestination = z.object({
+  address: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/),
+  protocol: z.enum(["tcp", "udp"]),
+  port: z.number().int().min(0).max(65535),
+  /** New connections (or datagrams of a new flow) seen in the window. */
+  count: z.number().int().positive(),
+  /**
+   * `not-allowed`: outside the allow list; `forbidden`: a private, host or metadata address
+   * (always dropped, whatever the mode: DNS rebinding lands here); `dns`: DNS to another server
+   * than the host's proxy (always dropped while the proxy runs).
+   */
+  reason: z.enum(["not-allowed", "forbidden", "dns"]),
+  /** `dropped`, or `allowed` (audit mode, `not-allowed` only: it went through and is recorded). */
+  action: z.enum(["dropped", "allowed"]),
+  /** Names the VM resolved to this address through the proxy, if any. */
+  names: z.array(z.string().max(253)).max(8),
+});
+export type EgressDestination = z.infer<typeof EgressDestination>;
+
+/** One DNS name the proxy refused (or, in audit mode, answered but would have refused). */
+export const EgressQuery = z.object({
+  name: z.string().max(253),
+  count: z.number().int().positive(),
+  action: z.enum(["refused", "allowed"]),
+});
+export type EgressQuery = z.infer<typeof EgressQuery>;
+
+/**
+ * hostd, on the VM's subject: what the VM's egress policy denied, or in audit mode would have
+ * denied (docs/egress-policy.md), aggregated per destination over a window and rate limited
+ * (at most one per VM per HOSTD_EGRESS_REPORT_INTERVAL, one last at destroy). `dropped*` count
+ * what the lists left out (a VM hammering thousands of addresses is still one bounded event).
+ */
+export const VmEgressDenied = defineEvent("VmEgressDenied", {
+  ...vmRef,
+  mode: z.enum(["open", "allow", "audit"]),
+  /** Where the policy came from (EgressPolicy.source). */
+  source: z.string().max(128),
+  windowStart: IsoTime,
+  windowEnd: IsoTime,
+  destinations: z.array(EgressDestination).max(64),
+  queries: z.array(EgressQuery).max(64),
+  /** Destinations and names past the lists' caps, left out of this event. */
+  droppedDestinations: z.number().int().nonnegative(),
+  droppedQueries: z.number().int().nonnegative(),
+});
+export type VmEgressDenied = z.infer<typeof VmEgressDenied>;
+
 /** A warm pool's shape (docs/warm-pool.md): what a job must ask for to be handed a VM of it. */
 export const WarmShape = z.object({
   arch: Arch,
@@ -184,4 +233,5 @@ export const vmEvents = [
   VmIsolationLost,
   VmWarmed,
   WarmVmRetired,
+  VmEgressDenied,
 ] as const;

@@ -1,4 +1,5 @@
 import type { DomainEvent, Stored } from "@oneshot/proto";
+import { egressDeniedLine, egressNote } from "./egress-line.js";
 
 /** The documented `--json` line: stable field names, one object per line. */
 export interface EventJson {
@@ -36,12 +37,12 @@ export function summary(e: DomainEvent): string {
   switch (e.type) {
     case "JobQueued": {
       const s = e.data.spec;
-      return `${e.data.jobId} ${e.data.source.provider}:${e.data.source.repo} ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB`;
+      return `${e.data.jobId} ${e.data.source.provider}:${e.data.source.repo} ${s.arch} ${s.vcpus}cpu ${s.memMiB}MiB${egressNote(s.egress)}`;
     }
     case "JobIgnored":
       return `${e.data.jobId} ${e.data.reason}`;
     case "JobScheduled":
-      return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt}, ${e.data.start ?? "cold"})`;
+      return `${e.data.jobId} → ${e.data.hostId} vm ${e.data.vmId} (attempt ${e.data.attempt}, ${e.data.start ?? "cold"})${egressNote(e.data.spec.egress)}`;
     case "JobUnschedulable":
       return `${e.data.jobId} ${e.data.reason}`;
     case "JobStarted":
@@ -85,6 +86,8 @@ export function summary(e: DomainEvent): string {
       return `${e.data.vmId} removed ${e.data.removed.length} resource(s)`;
     case "VmIsolationLost":
       return `${e.data.vmId} ${e.data.action}: ${e.data.reason}`;
+    case "VmEgressDenied":
+      return egressDeniedLine(e.data);
     case "ReclaimRequested":
       return `${e.data.hostId} ${e.data.resources.map((r) => `${r.kind}:${r.name}`).join(", ")}: ${e.data.reason}`;
     case "VmIdle":

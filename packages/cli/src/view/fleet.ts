@@ -152,7 +152,8 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
     case "DeliveryRedelivered":
       break;
     case "VmIsolationLost":
-      break; // its VmExited/VmDestroyed release the VM
+    case "VmEgressDenied":
+      break; // its VmExited/VmDestroyed release the VM; egress reports change no allocation
     case "VmWarmed":
     case "WarmVmRetired":
       break; // pool VMs hold no job (docs/warm-pool.md)

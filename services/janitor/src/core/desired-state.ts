@@ -307,6 +307,8 @@ export function evolve(state: DesiredState, e: Stored<DomainEvent>): DesiredStat
       break;
     case "VmIsolationLost": // hostd is killing the VM: its VmExited and VmDestroyed end it here
       break;
+    case "VmEgressDenied": // what the VM's egress policy dropped or recorded: nothing to reclaim
+      break;
     case "VmWarmed": {
       // A pool VM (docs/warm-pool.md): wanted from its boot, held for no job until a
       // JobScheduled names it; it has no timeout of its own (hostd retires it at its max age).

@@ -66,6 +66,8 @@ export function evolve(state: SchedulerState, e: Stored<DomainEvent>): Scheduler
     case "VmIsolationLost":
       // Why a VM is being killed; its VmExited and VmDestroyed carry the consequences.
       break;
+    case "VmEgressDenied": // the audit trail of a VM's egress policy: no capacity changes
+      break;
     case "DeliveryRedelivered":
       // The reconciler's audit trail: what it recovers arrives as job events.
       break;
