@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { BaseEnv, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
+import { MirrorEnv } from "./mirror/mirror-env.js";
 
 /** `a,b , c` → ["a","b","c"]; empty → []. */
 const csv = z.string().transform((s) =>
@@ -175,5 +176,7 @@ export const HostdEnv = BaseEnv.extend({
     .string()
     .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path")
     .default("oneshot.slice"),
+  /** The registry mirror (docs/registry-mirror.md): HOSTD_REGISTRY_MIRROR and its settings, commented in mirror/mirror-env.ts. */
+  ...MirrorEnv,
 });
 export type HostdConfig = z.infer<typeof HostdEnv>;

@@ -18,10 +18,11 @@ import { AddressPool } from "./net/address-pool.js";
 import { hostDns } from "./net/dns.js";
 import { ensureHostNetwork, readForbidden } from "./net/host-network.js";
 import { IsolationGuard } from "./net/isolation-guard.js";
-import { mbitToBytesPerSec } from "./net/nft-rules.js";
+import { mbitToBytesPerSec, type GatewayPorts } from "./net/nft-rules.js";
 import { vmRate } from "./net/vm-rate.js";
 import { Links } from "./net/links.js";
 import { Nft } from "./net/nft.js";
+import { mirrorInstances } from "./mirror/mirror-config.js";
 import { assembleInventory, scanMachine } from "./telemetry/inventory.js";
 import { every } from "./telemetry/loop.js";
 import { warmPoolMetrics } from "./telemetry/warm-metrics.js";
@@ -94,6 +95,15 @@ const ratePolicy = { defaultMbit: c.HOSTD_NET_RATE_MBIT, maxMbit: c.HOSTD_NET_MA
 const rate = vmRate(ratePolicy);
 const totalBytesPerSec = c.HOSTD_NET_TOTAL_MBIT ? mbitToBytesPerSec(c.HOSTD_NET_TOTAL_MBIT) : 0;
 const netRate = { policy: ratePolicy, shared: totalBytesPerSec > 0 };
+// The registry mirror (docs/registry-mirror.md): one pull-through cache per port on the gateway.
+const mirrorDir = resolve(c.HOSTD_REGISTRY_MIRROR_DIR ?? join(stateDir, "registry-mirror"));
+const mirrors =
+  c.HOSTD_REGISTRY_MIRROR === "on"
+    ? mirrorInstances({ dockerHubUpstream: c.HOSTD_REGISTRY_MIRROR_UPSTREAM, extra: c.HOSTD_REGISTRY_MIRROR_EXTRA, dir: mirrorDir })
+    : [];
+// Host services guests may reach at their gateway (nft gatewayPorts: from the bridge only; every other
+// port of the host stays closed to guests). One value, for the rules built now and the isolation guard's.
+const gatewayPorts: GatewayPorts = { tcp: mirrors.map((m) => m.port), udp: [] };
 const net = await ensureHostNetwork({
   exec,
   links,
@@ -103,6 +113,7 @@ const net = await ensureHostNetwork({
   dns,
   publicRoutes: c.HOSTD_PUBLIC_ROUTES,
   totalBytesPerSec,
+  gatewayPorts,
 }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
 log.info(
   {
@@ -361,7 +372,7 @@ const stopHeartbeat = every(
 const guard = new IsolationGuard({
   nft,
   log,
-  base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}) },
+  base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}), gatewayPorts },
   initialForbidden: net.forbidden,
   readForbidden: () => readForbidden({ exec, bridge: c.HOSTD_BRIDGE, publicRoutes: c.HOSTD_PUBLIC_ROUTES }),
   vms: () => agent.isolationTargets(),

@@ -3,6 +3,7 @@ import { forbiddenSet, hostNetworks, routedNetworks } from "./forbidden.js";
 import { cidrContains, cidrsOverlap, parseCidr } from "./ipv4.js";
 import { ensureIpForward, type Links } from "./links.js";
 import type { Nft } from "./nft.js";
+import type { GatewayPorts } from "./nft-rules.js";
 import { gatewayOf } from "./vm-address.js";
 
 export interface HostNetworkReport {
@@ -46,6 +47,8 @@ export async function ensureHostNetwork(o: {
   dns: string;
   publicRoutes?: string[];
   totalBytesPerSec?: number;
+  /** Host services guests may reach on the gateway (BaseRulesInput.gatewayPorts). */
+  gatewayPorts?: GatewayPorts;
 }): Promise<HostNetworkReport> {
   const subnet = parseCidr(o.subnet);
   const gw = gatewayOf(o.subnet);
@@ -63,6 +66,7 @@ export async function ensureHostNetwork(o: {
     dns: o.dns,
     forbidden,
     ...(o.totalBytesPerSec ? { totalBytesPerSec: o.totalBytesPerSec } : {}),
+    ...(o.gatewayPorts ? { gatewayPorts: o.gatewayPorts } : {}),
   });
   return { bridge, forwarding, rules, forbidden };
 }
