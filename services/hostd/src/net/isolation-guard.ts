@@ -82,7 +82,7 @@ export class IsolationGuard {
           if (forbidden.added.length || forbidden.removed.length) d.log.info(forbidden, "forbidden set follows the host's networks");
           return report;
         }
-        reason = `rules still wrong after restoring: ${[...left.base, ...left.vms.map((v) => `vm ${v.vmId} has ${v.found}/${v.want} rules`)].join("; ")}`;
+        reason = `rules still wrong after restoring: ${[...left.base, ...left.vms.map((v) => `vm ${v.vmId} has ${v.found}/${v.want} rules${v.egress ? `, ${v.egress}` : ""}`)].join("; ")}`;
       } catch (err) {
         reason = `cannot restore isolation rules: ${err instanceof Error ? err.message : String(err)}`;
       }

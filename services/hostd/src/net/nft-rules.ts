@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { EGRESS_SETS, OPEN_EGRESS, egressSetDeclarations, parseSetElement, vmEgressElements, type NftSetElements, type VmEgress } from "./egress-sets.js";
 import { cidrRangesOf, type IntRange } from "./ipv4.js";
 import { gatewayOf, type VmNet } from "./vm-address.js";
 
@@ -22,7 +23,11 @@ import { gatewayOf, type VmNet } from "./vm-address.js";
  *    a known VM address (per-VM rule) and then go to the internet only: the forbidden set
  *    (RFC1918, link-local incl. 169.254.169.254, CGNAT, loopback, multicast, the host's own
  *    addresses, connected networks and routes) is dropped, DNS to the configured server
- *    excepted. Masquerade on the way out; nothing may open a connection towards a VM.
+ *    excepted. Masquerade on the way out; nothing may open a connection towards a VM. Then
+ *    each VM's egress policy (egress-sets.ts, docs/egress-policy.md): `open` VMs go on, the
+ *    others only to what their allow sets hold (`audit`: recorded, then let through); new flows
+ *    dropped or audited are counted per destination in `denied`. With the DNS proxy on, DNS to
+ *    anything but the proxy (on the gateway, an input-chain gateway port) is dropped.
  * Every per-VM rule carries the comment `oneshot:<vmId>`: that is how they are found and removed.
  */
 
@@ -41,6 +46,12 @@ export interface BaseRulesInput {
    * (another machine on the LAN reaching the gateway address through the host's uplink).
    */
   gatewayPorts?: GatewayPorts;
+  /**
+   * The host's DNS proxy is the guests' only resolver (egress policies need it to learn what a
+   * name resolved to): DNS to anything else is dropped, and `dns` is the proxy's upstream, not
+   * an exception of the rules. Its port on the gateway comes through `gatewayPorts`.
+   */
+  dnsProxy?: boolean;
 }
 
 export interface GatewayPorts {
@@ -53,6 +64,8 @@ export interface VmIsolation {
   vmId: string;
   net: VmNet;
   bytesPerSec: number;
+  /** The egress policy's mode and CIDRs; absent = open. */
+  egress?: VmEgress;
 }
 
 export const vmRuleComment = (vmId: string): string => `oneshot:${vmId}`;
@@ -87,9 +100,18 @@ export function baseMarker(input: BaseRulesInput): string {
   const { gatewayPorts, ...rest } = input;
   const ports = gatewayPortRules(input.bridge, input.subnet, gatewayPorts).fromBridge;
   // Without gateway ports the marker is the one older hostds wrote: no rebuild on upgrade.
-  const norm = { v: 2, ...rest, forbidden: [...input.forbidden].sort(), totalBytesPerSec: input.totalBytesPerSec || 0, ...(ports.length ? { ports } : {}) };
+  // v3: the egress policy's sets and rules (one rebuild on upgrade, with every VM's rules in it).
+  const { dnsProxy, ...others } = rest;
+  const norm = {
+    v: 3,
+    ...others,
+    forbidden: [...input.forbidden].sort(),
+    totalBytesPerSec: input.totalBytesPerSec || 0,
+    ...(ports.length ? { ports } : {}),
+    ...(dnsProxy ? { dnsProxy: true } : {}),
+  };
   const h = createHash("sha256").update(JSON.stringify(norm)).digest("hex");
-  return `oneshot base v2 ${h.slice(0, 16)}`;
+  return `oneshot base v3 ${h.slice(0, 16)}`;
 }
 
 interface BaseChain {
@@ -132,12 +154,7 @@ export function baseChains(input: BaseRulesInput): BaseChain[] {
     { family: "bridge", name: "postrouting", head: "type filter hook postrouting priority filter; policy accept;", rules: [] },
     { family: "inet", name: "marker", head: "", rules: [marker] },
     { family: "inet", name: "vm_src", head: "", rules: [] },
-    {
-      family: "inet",
-      name: "egress",
-      head: "",
-      rules: [`ip daddr ${input.dns} meta l4proto { tcp, udp } th dport 53 accept`, `oifname ${br} drop`, "ip daddr @forbidden drop", "accept"],
-    },
+    { family: "inet", name: "egress", head: "", rules: egressRules(input) },
     {
       family: "inet",
       name: "input",
@@ -156,6 +173,35 @@ export function baseChains(input: BaseRulesInput): BaseChain[] {
       head: "type nat hook postrouting priority srcnat; policy accept;",
       rules: [`ip saddr ${input.subnet} oifname != ${br} masquerade`],
     },
+  ];
+}
+
+/** Records a new flow's destination in `denied` (per-element counter): what VmEgressDenied reports. */
+const RECORD = `ct state new meta l4proto { tcp, udp } update @${EGRESS_SETS.denied} { ip saddr . ip daddr . meta l4proto . th dport counter }`;
+
+/**
+ * The egress chain, in order: the forbidden set is dropped before any allow set is looked at,
+ * so an allowed name that resolves to a private or metadata address (DNS rebinding) is still
+ * dropped; DNS to anything but the proxy likewise; `open` VMs then pass; established flows pass
+ * (a TTL that ran out does not cut a connection); the allow sets; what is left is recorded,
+ * then accepted for `audit` VMs and dropped for `allow` VMs.
+ */
+function egressRules(input: BaseRulesInput): string[] {
+  const br = q(input.bridge);
+  const s = EGRESS_SETS;
+  return [
+    ...(input.dnsProxy ? [] : [`ip daddr ${input.dns} meta l4proto { tcp, udp } th dport 53 accept`]),
+    `oifname ${br} drop`,
+    `ip daddr @forbidden ${RECORD}`,
+    "ip daddr @forbidden drop",
+    ...(input.dnsProxy ? [`th dport 53 ${RECORD}`, "meta l4proto { tcp, udp } th dport 53 drop"] : []),
+    `ip saddr @${s.open} accept`,
+    "ct state established,related accept",
+    `ip saddr . ip daddr @${s.allowed} accept`,
+    `ip saddr . ip daddr @${s.allowedNet} accept`,
+    RECORD,
+    `ip saddr @${s.audit} accept`,
+    "drop",
   ];
 }
 
@@ -187,7 +233,10 @@ export function baseRulesScript(input: BaseRulesInput, present: { bridge: boolea
       "bridge",
       total ? [TOTAL_FROM_VMS, TOTAL_TO_VMS].map((n) => `  limit ${n} { rate over ${total} bytes/second burst ${burstBytes(total)} bytes; }`) : [],
     ),
-    ...table("inet", [`  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} }; }`]),
+    ...table("inet", [
+      `  set forbidden { type ipv4_addr; flags interval; auto-merge; elements = { ${input.forbidden.join(", ")} }; }`,
+      ...egressSetDeclarations(),
+    ]),
     ...vms.map((v) => vmRulesScript(input.bridge, v, total > 0).trimEnd()),
     ``,
   ].join("\n");
@@ -220,11 +269,13 @@ export function vmRulesScript(bridge: string, vm: VmIsolation, shared: boolean):
     to("postrouting", "ether daddr ff:ff:ff:ff:ff:ff ether type arp accept"),
     to("postrouting", "drop"),
     `add rule inet ${t} vm_src ip saddr ${net.address} goto egress ${c}`,
+    // Not rules (no comment, not counted): the VM's egress membership, keyed by its address.
+    ...vmEgressElements(t, net.address, vm.egress ?? OPEN_EGRESS),
     ``,
   ].join("\n");
 }
 
-/** How many rules `vmRulesScript` adds: a VM with another count is half-configured and is redone. */
+/** How many rules `vmRulesScript` adds (its set elements aside): a VM with another count is half-configured and is redone. */
 export const vmRuleCount = (shared: boolean): number => (shared ? 13 : 11);
 
 export interface NftRuleRef {
@@ -233,6 +284,8 @@ export interface NftRuleRef {
   chain: string;
   handle: number;
   comment?: string;
+  /** The address an `ip saddr <a>` match names (a VM's `vm_src` rule): whose set elements go with it. */
+  saddr?: string;
 }
 
 export interface NftTableRef {
@@ -272,6 +325,8 @@ export interface Ruleset {
   sets: NftSetRef[];
   /** Named limit objects, `family/table/name`. */
   limits: string[];
+  /** Every set's elements as key components (the egress sets are matched per VM address). */
+  elements: NftSetElements[];
 }
 
 /** Rules, tables (with their base marker, when they have one), chains, sets and limits out of `nft -j list ruleset` output. */
@@ -282,6 +337,7 @@ export function parseRuleset(json: string): Ruleset {
   const chains: NftChainRef[] = [];
   const sets: NftSetRef[] = [];
   const limits: string[] = [];
+  const elements: NftSetElements[] = [];
   for (const item of doc.nftables ?? []) {
     const r = item.rule;
     if (r) {
@@ -291,6 +347,7 @@ export function parseRuleset(json: string): Ruleset {
         chain: String(r.chain),
         handle: Number(r.handle),
         ...(typeof r.comment === "string" ? { comment: r.comment } : {}),
+        ...(saddrOf(r.expr) ? { saddr: saddrOf(r.expr)! } : {}),
       });
     }
     const t = item.table;
@@ -308,6 +365,10 @@ export function parseRuleset(json: string): Ruleset {
     const l = item.limit;
     if (l) limits.push(`${String(l.family)}/${String(l.table)}/${String(l.name)}`);
     const s = item.set;
+    if (s) {
+      const elems = Array.isArray(s.elem) ? (s.elem as unknown[]) : [];
+      elements.push({ family: String(s.family), table: String(s.table), name: String(s.name), elements: elems.map(parseSetElement) });
+    }
     if (s && s.type === "ipv4_addr") {
       const elems = (Array.isArray(s.elem) ? s.elem : []) as JsonElem[];
       const cidrs = elems.flatMap((e): (string | [string, string])[] =>
@@ -321,7 +382,17 @@ export function parseRuleset(json: string): Ruleset {
     const t = tables.find((x) => x.family === r.family && x.name === r.table);
     if (t) t.marker = r.comment;
   }
-  return { rules, tables, chains, sets, limits };
+  return { rules, tables, chains, sets, limits, elements };
+}
+
+/** `ip saddr <address>` in a rule's JSON expression, if it has one. */
+function saddrOf(expr: unknown): string | undefined {
+  if (!Array.isArray(expr)) return undefined;
+  for (const x of expr as { match?: { left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } }[]) {
+    const p = x.match?.left?.payload;
+    if (p?.protocol === "ip" && p.field === "saddr" && typeof x.match?.right === "string" && /^\d+\.\d+\.\d+\.\d+$/.test(x.match.right)) return x.match.right;
+  }
+  return undefined;
 }
 
 /** The rules of one VM, found by their comment. */

@@ -1,5 +1,16 @@
 import { run, type Exec } from "../host/exec.js";
 import {
+  ALL_EGRESS_SETS,
+  EGRESS_SETS,
+  MEMBERSHIP_SETS,
+  OPEN_EGRESS,
+  allowResolvedScript,
+  parseSetElement,
+  purgeScript,
+  vmEgressProblem,
+  type SetElement,
+} from "./egress-sets.js";
+import {
   VM_COMMENT,
   baseRulesScript,
   deleteRulesScript,
@@ -55,7 +66,11 @@ export class Nft {
     if (problems.vms.length) {
       const fix = vms.filter((v) => problems.vms.some((p) => p.vmId === v.vmId));
       const stale = fix.flatMap((v) => rulesOfVm(rs.rules, v.vmId));
-      await this.apply((stale.length ? deleteRulesScript(stale) : "") + fix.map((v) => vmRulesScript(input.bridge, v, !!input.totalBytesPerSec)).join(""));
+      // Membership only: what the DNS proxy resolved (`allowed`) and the denied counters stay.
+      const purge = fix.map((v) => purgeScript(t, rs.elements, v.net.address, MEMBERSHIP_SETS)).join("");
+      await this.apply(
+        (stale.length ? deleteRulesScript(stale) : "") + purge + fix.map((v) => vmRulesScript(input.bridge, v, !!input.totalBytesPerSec)).join(""),
+      );
     }
     return { base: "unchanged", vms: problems.vms.map((p) => p.vmId), problems };
   }
@@ -84,19 +99,44 @@ export class Nft {
    * rules use its shared limits too.
    */
   async ensureVmRules(bridge: string, vm: VmIsolation, shared: boolean): Promise<"present" | "added"> {
+    const t = tableName(bridge);
+    const rs = await this.ruleset();
     const mine = rulesOfVm(
-      (await this.ruleset()).rules.filter((r) => r.table === tableName(bridge)),
+      rs.rules.filter((r) => r.table === t),
       vm.vmId,
     );
-    if (mine.length === vmRuleCount(shared)) return "present";
-    await this.apply((mine.length ? deleteRulesScript(mine) : "") + vmRulesScript(bridge, vm, shared));
+    const egress = vmEgressProblem(rs.elements, t, vm.net.address, vm.egress ?? OPEN_EGRESS);
+    if (mine.length === vmRuleCount(shared) && !egress) return "present";
+    // A VM on a reused address inherits nothing of the last one's: every egress element keyed by it goes.
+    await this.apply(
+      (mine.length ? deleteRulesScript(mine) : "") + purgeScript(t, rs.elements, vm.net.address, ALL_EGRESS_SETS) + vmRulesScript(bridge, vm, shared),
+    );
     return "added";
+  }
+
+  /** Adds what the DNS proxy resolved for an allowed name to the VM's allow set, each with its timeout. */
+  async allowResolved(bridge: string, vmAddress: string, entries: { address: string; timeoutSec: number }[]): Promise<void> {
+    const script = allowResolvedScript(tableName(bridge), vmAddress, entries);
+    if (script) await this.apply(script);
+  }
+
+  /** The denied set's elements (`vm . address . proto . port` with counters): what VmEgressDenied reports. */
+  async deniedElements(bridge: string): Promise<SetElement[]> {
+    const json = await run(this.exec, "nft", ["-j", "list", "set", "inet", tableName(bridge), EGRESS_SETS.denied]);
+    const doc = JSON.parse(json) as { nftables?: { set?: { elem?: unknown[] } }[] };
+    return doc.nftables?.flatMap((x) => (x.set?.elem ?? []).map(parseSetElement)) ?? [];
   }
 
   /** Removes every rule tagged `oneshot:<vmId>`, in whichever table; returns how many. Idempotent. */
   async removeVmRules(vmId: string): Promise<number> {
-    const mine = rulesOfVm((await this.ruleset()).rules, vmId);
-    if (mine.length) await this.apply(deleteRulesScript(mine));
+    const rs = await this.ruleset();
+    const mine = rulesOfVm(rs.rules, vmId);
+    // Its egress elements go with it (found by the address its vm_src rule names).
+    const purge = [...new Set(mine.flatMap((r) => (r.saddr && r.chain === "vm_src" ? [`${r.table}\0${r.saddr}`] : [])))]
+      .map((k) => k.split("\0") as [string, string])
+      .map(([table, address]) => purgeScript(table, rs.elements, address, ALL_EGRESS_SETS))
+      .join("");
+    if (mine.length) await this.apply(deleteRulesScript(mine) + purge);
     return mine.length;
   }
 

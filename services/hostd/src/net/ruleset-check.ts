@@ -1,3 +1,4 @@
+import { ALL_EGRESS_SETS, OPEN_EGRESS, vmEgressProblem } from "./egress-sets.js";
 import { cidrRangesOf } from "./ipv4.js";
 import {
   TOTAL_FROM_VMS,
@@ -17,7 +18,7 @@ export interface IsolationProblems {
   /** What is wrong with the base tables (empty: intact). Any entry means a rebuild. */
   base: string[];
   /** VMs whose tagged rules are missing or partial. */
-  vms: { vmId: string; found: number; want: number }[];
+  vms: { vmId: string; found: number; want: number; egress?: string }[];
 }
 
 /**
@@ -26,7 +27,7 @@ export interface IsolationProblems {
  * (VM-tagged rules aside), the forbidden set with exactly the wanted addresses (compared as
  * merged ranges: nft merges neighbours), the shared limits, and each VM's full rule set.
  * Catches a flushed ruleset, a deleted table, chain, rule or set element, an added rule, a
- * changed policy; not a rule rewritten in place with the same count (the marker cannot see
+ * changed policy, a VM's egress membership (mode set, CIDRs) lost or wrong; not a rule rewritten in place with the same count (the marker cannot see
  * inside rules — `nft replace rule` on a base chain needs root and intent).
  */
 export function isolationProblems(rs: Ruleset, input: BaseRulesInput, vms: VmIsolation[]): IsolationProblems {
@@ -52,20 +53,25 @@ export function isolationProblems(rs: Ruleset, input: BaseRulesInput, vms: VmIso
     const want = JSON.stringify(cidrRangesOf(input.forbidden));
     if (!set) base.push("set forbidden missing");
     else if (JSON.stringify(set.ranges) !== want) base.push("set forbidden differs from the host's forbidden networks");
+    for (const name of ALL_EGRESS_SETS) if (!rs.elements.some((x) => x.family === "inet" && x.table === t && x.name === name)) base.push(`set ${name} missing`);
     if (input.totalBytesPerSec) {
       for (const n of [TOTAL_FROM_VMS, TOTAL_TO_VMS]) if (!rs.limits.includes(`bridge/${t}/${n}`)) base.push(`limit ${n} missing`);
     }
   }
   const want = vmRuleCount(!!input.totalBytesPerSec);
   const bad = vms
-    .map((v) => ({
-      vmId: v.vmId,
-      found: rulesOfVm(
-        rs.rules.filter((r) => r.table === t),
-        v.vmId,
-      ).length,
-      want,
-    }))
-    .filter((v) => v.found !== v.want);
+    .map((v) => {
+      const egress = vmEgressProblem(rs.elements, t, v.net.address, v.egress ?? OPEN_EGRESS);
+      return {
+        vmId: v.vmId,
+        found: rulesOfVm(
+          rs.rules.filter((r) => r.table === t),
+          v.vmId,
+        ).length,
+        want,
+        ...(egress ? { egress } : {}),
+      };
+    })
+    .filter((v) => v.found !== v.want || v.egress);
   return { base, vms: bad };
 }
