@@ -8,8 +8,13 @@
 //   github-webhook   webhooks/s, HTTP round-trip latency, and store latency (first history read
 //                    or append → append acked), with the ratio of its rate to the baseline's
 // Each case runs at the given concurrency and at 1 in flight (latency without queueing).
+// The deliveries come from a worker thread (webhook-client.worker.mjs): GitHub's HTTP client is
+// not ingest's work, and on one event loop it took a third of the time measured as ingest's.
 import { createHmac } from "node:crypto";
-import { Agent, request, type Server } from "node:http";
+import { type Server } from "node:http";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { Worker } from "node:worker_threads";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -20,12 +25,24 @@ import { createIngestServer } from "../services/ingest/src/http/server.js";
 import { ingestMetrics } from "../services/ingest/src/metrics.js";
 import { fixture } from "../services/ingest/test/harness.js";
 
-const { values } = parseArgs({ options: { n: { type: "string", default: "2000" }, concurrency: { type: "string", default: "16" } } });
+const { values } = parseArgs({
+  options: { n: { type: "string", default: "2000" }, concurrency: { type: "string", default: "16" }, profile: { type: "string" } },
+});
 const n = Number(values.n);
 const concurrency = Number(values.concurrency);
 const secret = "bench-secret";
 
 const server = await startNats();
+
+/** A process's user + system CPU seconds so far (/proc/<pid>/stat), NaN when it cannot be read. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
 const { nats, store, close } = await connectTest(server.url, "bench");
 
 /**
@@ -113,33 +130,28 @@ async function pool(count: number, inFlight: number, op: (i: number) => Promise<
 }
 
 const bare = (bodies: Buffer[], prefix: string) => (i: number) => nats.js.publish(`evt.job.${prefix}-${i}`, bodies[i]!).then(() => undefined);
-// node:http with keep-alive, the lightest client: it shares this machine's CPU with the server.
-const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-const webhook = (bodies: string[], sigs: string[]) => (i: number) =>
-  new Promise<void>((resolve, reject) => {
-    const body = Buffer.from(bodies[i]!);
-    const req = request(
-      url,
-      {
-        method: "POST",
-        agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": String(body.length),
-          "x-github-event": "workflow_job",
-          "x-github-delivery": newEventId(),
-          "x-hub-signature-256": sigs[i]!,
-        },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (d: Buffer) => (text += d.toString()));
-        res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingest answered ${res.statusCode}: ${text}`))));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
+
+/**
+ * The deliveries, sent by GitHub's stand-in on its own thread (webhook-client.worker.mjs), `inFlight`
+ * at a time. `onGo` runs once the worker is set up, right before it starts sending (clocks start there).
+ */
+function webhooks(bodies: string[], sigs: string[], inFlight: number, onGo: () => void = () => undefined): Promise<{ perSec: number; lat: number[] }> {
+  const requests = bodies.map((body, i) => ({ body, signature: sigs[i]!, delivery: newEventId() }));
+  const worker = new Worker(new URL("./webhook-client.worker.mjs", import.meta.url), { workerData: { url, concurrency: inFlight, requests } });
+  return new Promise((resolve, reject) => {
+    worker.on("message", (m: { ready: true } | { perSec: number; lat: number[] } | { error: string }) => {
+      if ("ready" in m) {
+        onGo();
+        worker.postMessage("go");
+        return;
+      }
+      void worker.terminate();
+      if ("error" in m) reject(new Error(m.error));
+      else resolve(m);
+    });
+    worker.once("error", reject);
   });
+}
 
 async function round(count: number, inFlight: number, label: string) {
   const bodies = Array.from({ length: count }, makeBody);
@@ -153,7 +165,28 @@ async function round(count: number, inFlight: number, label: string) {
     ),
   );
   storeMs.length = 0;
-  const hooks = await pool(count, inFlight, webhook(bodies, sigs));
+  const profiler = values.profile ? new Session() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+  }
+  let cpu = process.cpuUsage();
+  let elu = performance.eventLoopUtilization();
+  let natsCpu = NaN;
+  const hooks = await webhooks(bodies, sigs, inFlight, () => {
+    if (profiler) void profiler.post("Profiler.start");
+    cpu = process.cpuUsage();
+    elu = performance.eventLoopUtilization();
+    natsCpu = cpuSecondsOf(server.pid);
+  });
+  const used = process.cpuUsage(cpu);
+  const loop = performance.eventLoopUtilization(elu);
+  const natsUsed = cpuSecondsOf(server.pid) - natsCpu;
+  if (profiler) {
+    const { profile } = await profiler.post("Profiler.stop");
+    writeFileSync(`${values.profile}/ingest-${label}.cpuprofile`, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const bodyBytes = Buffer.byteLength(bodies[0]!);
   console.log(
     JSON.stringify({
@@ -178,6 +211,12 @@ async function round(count: number, inFlight: number, label: string) {
       storeP50Ms: pct(storeMs, 50),
       storeP99Ms: pct(storeMs, 99),
       ratioToBarePublish: +(hooks.perSec / base.perSec).toFixed(3),
+      // Per delivery: ingest's event loop busy (its own work: HTTP, HMAC, parse, decide, publish),
+      // this process's CPU (that, GC and the client's thread), and nats-server's CPU.
+      ingestLoopUsPerDelivery: Math.round((loop.active * 1000) / count),
+      ingestLoopUtilization: +loop.utilization.toFixed(2),
+      processCpuUsPerDelivery: Math.round((used.user + used.system) / count),
+      natsCpuUsPerDelivery: Number.isFinite(natsUsed) ? Math.round((natsUsed * 1e6) / count) : undefined,
     }),
   );
 }
@@ -193,12 +232,11 @@ async function round(count: number, inFlight: number, label: string) {
       "warm",
     ),
   );
-  await pool(100, concurrency, webhook(bodies, bodies.map(sign)));
+  await webhooks(bodies, bodies.map(sign), concurrency);
 }
 await round(n, concurrency, "c");
 await round(Math.max(50, Math.round(n / 4)), 1, "1");
 
-agent.destroy();
 http.closeAllConnections();
 http.close();
 await close();

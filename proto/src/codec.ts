@@ -84,37 +84,54 @@ function checkEnvelope(raw: unknown): { success: true; data: Envelope } | undefi
 
 /** Decodes, validates and upcasts; throws DecodeError with the subject, sequence and zod issues. */
 export function decode(bytes: Uint8Array, where: { subject?: string; seq?: number } = {}): Decoded {
+  const { id, occurredAt, correlationId, causationId, type, version, data } = decodeParts(bytes, where.subject, where.seq);
+  return { id, occurredAt, correlationId, causationId, type, version, data } as Decoded;
+}
+
+/**
+ * `decode` of a message from a stream, with its subject and sequence: the object is built once
+ * with all its fields (a replay makes millions; spreading the meta into it, then adding the two
+ * fields, was most of decode's own time).
+ */
+export function decodeStored(bytes: Uint8Array, subject: string, seq: number): Stored {
+  const { id, occurredAt, correlationId, causationId, type, version, data } = decodeParts(bytes, subject, seq);
+  return { id, occurredAt, correlationId, causationId, type, version, data, subject, seq } as Stored;
+}
+
+function decodeParts(bytes: Uint8Array, subject: string | undefined, seq: number | undefined): Envelope {
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
   } catch (cause) {
-    throw new DecodeError("not MessagePack", where.subject, where.seq, [], { cause });
+    throw new DecodeError("not MessagePack", subject, seq, [], { cause });
   }
   // The envelope is checked by hand first (a replay decodes millions of them; zod's object
   // parse was a fifth of the cost); anything the check refuses goes through zod, for its verdict
   // and its issues. Both accept exactly the same envelopes.
   const env = checkEnvelope(raw) ?? Envelope.safeParse(raw);
-  if (!env.success) throw new DecodeError("bad envelope", where.subject, where.seq, env.error.issues);
-  const { type, version, data, id, occurredAt, correlationId, causationId } = env.data;
-  const meta: Meta = { id, occurredAt, correlationId, causationId };
+  if (!env.success) throw new DecodeError("bad envelope", subject, seq, env.error.issues);
+  const e = env.data;
+  const { type, version } = e;
   const entry = catalog[type as MessageType];
-  if (!entry) throw new DecodeError(`unknown message type ${JSON.stringify(type)}`, where.subject, where.seq);
+  if (!entry) throw new DecodeError(`unknown message type ${JSON.stringify(type)}`, subject, seq);
   const schema = entry.versions[version];
-  if (!schema) throw new DecodeError(`unknown version ${type} v${version}`, where.subject, where.seq);
-  const first = schema.safeParse(data);
-  if (!first.success) throw new DecodeError(`invalid ${type} v${version}`, where.subject, where.seq, first.error.issues);
+  if (!schema) throw new DecodeError(`unknown version ${type} v${version}`, subject, seq);
+  const first = schema.safeParse(e.data);
+  if (!first.success) throw new DecodeError(`invalid ${type} v${version}`, subject, seq, first.error.issues);
   let current: unknown = first.data;
   for (let v = version; v < entry.latest; v++) {
     const up = entry.upcasters[v];
-    if (!up) throw new DecodeError(`no upcaster ${type} v${v}→v${v + 1}`, where.subject, where.seq);
+    if (!up) throw new DecodeError(`no upcaster ${type} v${v}→v${v + 1}`, subject, seq);
     current = up(current);
   }
   if (version !== entry.latest) {
     const last = entry.versions[entry.latest]!.safeParse(current);
-    if (!last.success) throw new DecodeError(`upcast ${type} invalid`, where.subject, where.seq, last.error.issues);
+    if (!last.success) throw new DecodeError(`upcast ${type} invalid`, subject, seq, last.error.issues);
     current = last.data;
   }
-  return { ...meta, type, version: entry.latest, data: current } as Decoded;
+  e.version = entry.latest;
+  e.data = current;
+  return e;
 }
 
 /** Reads the raw envelope without validation (for dead-letter reports and golden tests). */

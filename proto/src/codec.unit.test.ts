@@ -1,6 +1,6 @@
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { DecodeError, EncodeError, decode, encode, subjectOf, type DomainEvent } from "./index.js";
+import { DecodeError, EncodeError, decode, decodeStored, encode, subjectOf, type DomainEvent } from "./index.js";
 import { examples, goldenMeta } from "./examples.js";
 
 const queued = { type: "JobQueued", data: examples.JobQueued } as const;
@@ -10,6 +10,14 @@ describe("codec", () => {
     const bytes = encode(queued, goldenMeta);
     const back = decode(bytes);
     expect(back).toEqual({ ...goldenMeta, type: "JobQueued", version: 3, data: examples.JobQueued });
+  });
+
+  it("decodeStored gives exactly decode's fields plus the place in the stream, and refuses what decode refuses", () => {
+    const bytes = encode(queued, goldenMeta);
+    expect(decodeStored(bytes, "evt.job.gh-29679449", 7)).toStrictEqual({ ...decode(bytes), subject: "evt.job.gh-29679449", seq: 7 });
+    expect(Object.keys(decode(bytes)).sort()).toEqual(["causationId", "correlationId", "data", "id", "occurredAt", "type", "version"]);
+    const bad = pack({ ...goldenMeta, type: "JobQueued", version: 1, data: { jobId: 5 } });
+    expect(() => decodeStored(bad, "evt.job.x", 9)).toThrow(/invalid JobQueued v1 \(subject=evt.job.x seq=9\)/);
   });
 
   it("writes plain MessagePack maps that a generic decoder reads", async () => {

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JsMsg, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { DecodeError, decode, encode, misplacement, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
+import { DecodeError, decodeStored, encode, misplacement, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
 import { ConcurrencyError, StoreUnavailableError } from "./errors.js";
 import { newEventId } from "./ids.js";
 
@@ -226,14 +226,10 @@ export class MisplacedEventError extends DecodeError {
 export type RawStored = Pick<JsMsg, "data" | "subject" | "seq">;
 
 export function decodeMsg(m: RawStored): Stored<DomainEvent> {
-  const d = decode(m.data, { subject: m.subject, seq: m.seq });
+  const d = decodeStored(m.data, m.subject, m.seq) as Stored<DomainEvent>;
   const why = misplacement(d.type, d.data, m.subject);
   if (why) throw new MisplacedEventError(`misplaced ${d.type}: ${why}`, m.subject, m.seq);
-  // decode() made this object: add the place in the stream to it rather than copy it.
-  const stored = d as Stored<DomainEvent>;
-  stored.subject = m.subject;
-  stored.seq = m.seq;
-  return stored;
+  return d;
 }
 
 function tryDecode(m: RawStored, onDecodeError?: (e: DecodeError) => void): Stored<DomainEvent> | undefined {

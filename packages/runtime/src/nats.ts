@@ -63,6 +63,9 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         timeout: 3_000,
+        // Without it every request (each JetStream publish) builds an Error up front for the
+        // stack a timeout would carry: 4% of ingest's CPU at load. Errors keep their messages.
+        noAsyncTraces: true,
       });
       watchStatus(nc, log);
       log.info({ server: nc.getServer(), version: nc.info?.version }, "connected to NATS");
