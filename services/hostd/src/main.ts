@@ -19,10 +19,13 @@ import { hostDns } from "./net/dns.js";
 import { ensureHostNetwork, readForbidden } from "./net/host-network.js";
 import { IsolationGuard } from "./net/isolation-guard.js";
 import { mbitToBytesPerSec, type GatewayPorts } from "./net/nft-rules.js";
+import { gatewayOf } from "./net/vm-address.js";
 import { vmRate } from "./net/vm-rate.js";
 import { Links } from "./net/links.js";
 import { Nft } from "./net/nft.js";
 import { mirrorInstances } from "./mirror/mirror-config.js";
+import { registryMirrorMetrics } from "./mirror/mirror-metrics.js";
+import { RegistryMirror } from "./mirror/registry-mirror.js";
 import { assembleInventory, scanMachine } from "./telemetry/inventory.js";
 import { every } from "./telemetry/loop.js";
 import { warmPoolMetrics } from "./telemetry/warm-metrics.js";
@@ -130,6 +133,22 @@ log.info(
   },
   "host network ready",
 );
+// The mirror listens on the gateway address, which exists now; it is stopped before the bridge goes.
+const mirror = mirrors.length
+  ? await RegistryMirror.prepare({
+      instances: mirrors,
+      dir: mirrorDir,
+      listen: gatewayOf(c.HOSTD_SUBNET).address,
+      capBytes: c.HOSTD_REGISTRY_MIRROR_CAP_MIB * 1024 * 1024,
+      pruneIntervalSec: c.HOSTD_REGISTRY_MIRROR_PRUNE_INTERVAL,
+      user: c.HOSTD_REGISTRY_MIRROR_USER,
+      bin: c.HOSTD_REGISTRY_MIRROR_BIN,
+      exec,
+      log: log.child({ part: "registry-mirror" }),
+    }).catch((e: Error) => fatal(`registry mirror: ${e.message}`, e))
+  : undefined;
+mirror?.start();
+if (mirror) registryMirrorMetrics(svc.registry, mirror);
 
 // The accelerator: KVM only when a real guest boots under it.
 let accelDecision = decideAccel({ requested: c.HOSTD_ACCEL, emulated, driver: probe, haveImage: images.length > 0 });
@@ -402,6 +421,7 @@ shutdown.add("network", async () => {
   await links.remove(c.HOSTD_BRIDGE);
   log.info({ bridge: c.HOSTD_BRIDGE }, "bridge and isolation tables removed");
 });
+shutdown.add("registry-mirror", async () => mirror?.stop());
 shutdown.add("vms", async () => {
   clearInterval(leaseTimer);
   await agent.stop();
