@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { BaseEnv, envBool, envInt } from "@oneshot/runtime";
 import { z } from "zod";
+import { EgressEnv } from "./egress/egress-env.js";
 import { MirrorEnv } from "./mirror/mirror-env.js";
 
 /** `a,b , c` → ["a","b","c"]; empty → []. */
@@ -90,8 +91,10 @@ export const HostdEnv = BaseEnv.extend({
     .regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-9])$/, "must be an IPv4 CIDR from /16 to /29")
     .default("172.30.0.0/16"),
   /**
-   * DNS server written to each guest's config drive; the only host-network exception in the
-   * isolation rules (udp/tcp 53). Default: the host's first non-loopback nameserver, else 1.1.1.1.
+   * The DNS server guests' names are resolved by: the DNS proxy's upstream (HOSTD_DNS_PROXY=1,
+   * the default; guests are told their gateway), else written to each guest's config drive as the
+   * only host-network exception in the isolation rules (udp/tcp 53). Default: the host's first
+   * non-loopback nameserver, else 1.1.1.1.
    */
   HOSTD_DNS: z
     .string()
@@ -178,5 +181,7 @@ export const HostdEnv = BaseEnv.extend({
     .default("oneshot.slice"),
   /** The registry mirror (docs/registry-mirror.md): HOSTD_REGISTRY_MIRROR and its settings, commented in mirror/mirror-env.ts. */
   ...MirrorEnv,
+  /** Egress policies (docs/egress-policy.md): the DNS proxy and VmEgressDenied, commented in egress/egress-env.ts. */
+  ...EgressEnv,
 });
 export type HostdConfig = z.infer<typeof HostdEnv>;

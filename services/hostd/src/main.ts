@@ -18,6 +18,8 @@ import { AddressPool } from "./net/address-pool.js";
 import { hostDns } from "./net/dns.js";
 import { ensureHostNetwork, readForbidden } from "./net/host-network.js";
 import { IsolationGuard } from "./net/isolation-guard.js";
+import { DNS_PROXY_PORT } from "./egress/egress-env.js";
+import { EgressHost, proxyAddressOf } from "./egress/egress-host.js";
 import { mbitToBytesPerSec, type GatewayPorts } from "./net/nft-rules.js";
 import { gatewayOf } from "./net/vm-address.js";
 import { vmRate } from "./net/vm-rate.js";
@@ -106,7 +108,10 @@ const mirrors =
     : [];
 // Host services guests may reach at their gateway (nft gatewayPorts: from the bridge only; every other
 // port of the host stays closed to guests). One value, for the rules built now and the isolation guard's.
-const gatewayPorts: GatewayPorts = { tcp: mirrors.map((m) => m.port), udp: [] };
+// The DNS proxy (docs/egress-policy.md): the guests' only resolver, on udp/tcp 53 of their gateway.
+const dnsPorts = c.HOSTD_DNS_PROXY ? [DNS_PROXY_PORT] : [];
+const guestDns = c.HOSTD_DNS_PROXY ? proxyAddressOf(c.HOSTD_SUBNET).address : dns;
+const gatewayPorts: GatewayPorts = { tcp: [...mirrors.map((m) => m.port), ...dnsPorts], udp: [...dnsPorts] };
 const net = await ensureHostNetwork({
   exec,
   links,
@@ -117,6 +122,7 @@ const net = await ensureHostNetwork({
   publicRoutes: c.HOSTD_PUBLIC_ROUTES,
   totalBytesPerSec,
   gatewayPorts,
+  dnsProxy: c.HOSTD_DNS_PROXY,
 }).catch((e: Error) => fatal(`network setup failed: ${e.message}`, e));
 log.info(
   {
@@ -230,7 +236,7 @@ const vmDeps: VmDeps = {
   hostId,
   bridge: c.HOSTD_BRIDGE,
   subnet: c.HOSTD_SUBNET,
-  dns,
+  dns: guestDns,
   accel,
   exec,
   driver,
@@ -322,6 +328,33 @@ if (flags.deregistered) {
   pool?.fill();
 }
 
+// Egress policies (docs/egress-policy.md): the DNS proxy answers each VM by its policy, and nft's
+// denied counters become VmEgressDenied (polled below, once the isolation guard exists).
+const egress = new EgressHost({
+  hostId,
+  bridge: c.HOSTD_BRIDGE,
+  nft,
+  store,
+  log: log.child({ part: "egress" }),
+  vms: () => agent.isolationTargets(),
+  forbidden: () => guard.currentForbidden,
+  reportIntervalMs: c.HOSTD_EGRESS_REPORT_INTERVAL * 1000,
+  ...(c.HOSTD_DNS_PROXY
+    ? {
+        proxy: {
+          listen: { address: guestDns, port: DNS_PROXY_PORT },
+          upstream: { address: dns, port: 53 },
+          ttl: { minSec: c.HOSTD_EGRESS_TTL_MIN_SEC, maxSec: c.HOSTD_EGRESS_TTL_MAX_SEC },
+        },
+      }
+    : {}),
+});
+await egress.start().catch((e: Error) => fatal(`DNS proxy cannot listen on ${guestDns}:${DNS_PROXY_PORT}: ${e.message}`, e));
+log.info(
+  { dnsProxy: c.HOSTD_DNS_PROXY, guestDns, upstream: dns },
+  c.HOSTD_DNS_PROXY ? "DNS proxy listening: the guests' only resolver" : "no DNS proxy: guests use HOSTD_DNS directly",
+);
+
 const consumer = await runDurableConsumer(nats, {
   stream: streams.events.name,
   durable: `hostd-${hostId}`,
@@ -375,6 +408,7 @@ const stopHeartbeat = every(
           accel,
           draining: state.draining,
           uptimeSec: Math.round(process.uptime()),
+          warmPools: pool?.status() ?? [],
         },
       },
       bootId,
@@ -391,13 +425,22 @@ const stopHeartbeat = every(
 const guard = new IsolationGuard({
   nft,
   log,
-  base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}), gatewayPorts },
+  base: { bridge: c.HOSTD_BRIDGE, subnet: c.HOSTD_SUBNET, dns, ...(totalBytesPerSec ? { totalBytesPerSec } : {}), gatewayPorts, dnsProxy: c.HOSTD_DNS_PROXY },
   initialForbidden: net.forbidden,
   readForbidden: () => readForbidden({ exec, bridge: c.HOSTD_BRIDGE, publicRoutes: c.HOSTD_PUBLIC_ROUTES }),
   vms: () => agent.isolationTargets(),
   failClosed: (reason) => agent.failClosed(reason),
 });
-const stopIsolationCheck = every(c.HOSTD_ISOLATION_CHECK_INTERVAL, "isolation-check", async () => void (await guard.check()), log);
+// A rebuilt table starts with empty sets: what the DNS proxy resolved goes back in at once.
+const stopIsolationCheck = every(
+  c.HOSTD_ISOLATION_CHECK_INTERVAL,
+  "isolation-check",
+  async () => {
+    if ((await guard.check()).base === "rebuilt") await egress.reapply();
+  },
+  log,
+);
+const stopEgressPoll = every(Math.min(2, c.HOSTD_EGRESS_REPORT_INTERVAL), "egress-denied", () => egress.poll(), log);
 const stopInventory = every(
   c.HOSTD_INVENTORY_INTERVAL,
   "inventory",
@@ -421,6 +464,8 @@ shutdown.add("network", async () => {
   await links.remove(c.HOSTD_BRIDGE);
   log.info({ bridge: c.HOSTD_BRIDGE }, "bridge and isolation tables removed");
 });
+// After the VMs (they resolve until their end), before the network: the proxy, and a last poll of the denied counters.
+shutdown.add("egress", () => egress.stop());
 shutdown.add("registry-mirror", async () => mirror?.stop());
 shutdown.add("vms", async () => {
   clearInterval(leaseTimer);
@@ -434,5 +479,6 @@ shutdown.add("telemetry", async () => {
   await stopHeartbeat();
   await stopInventory();
   await stopIsolationCheck();
+  await stopEgressPoll();
 });
 await svc.startOps(c.HOSTD_HTTP_PORT, [{ name: "consumer", check: () => !stopping }]);

@@ -49,6 +49,8 @@ export async function ensureHostNetwork(o: {
   totalBytesPerSec?: number;
   /** Host services guests may reach on the gateway (BaseRulesInput.gatewayPorts). */
   gatewayPorts?: GatewayPorts;
+  /** The DNS proxy is the guests' only resolver (BaseRulesInput.dnsProxy). */
+  dnsProxy?: boolean;
 }): Promise<HostNetworkReport> {
   const subnet = parseCidr(o.subnet);
   const gw = gatewayOf(o.subnet);
@@ -67,6 +69,7 @@ export async function ensureHostNetwork(o: {
     forbidden,
     ...(o.totalBytesPerSec ? { totalBytesPerSec: o.totalBytesPerSec } : {}),
     ...(o.gatewayPorts ? { gatewayPorts: o.gatewayPorts } : {}),
+    ...(o.dnsProxy ? { dnsProxy: true } : {}),
   });
   return { bridge, forwarding, rules, forbidden };
 }

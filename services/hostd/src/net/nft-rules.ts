@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { EgressPolicy } from "@oneshot/proto";
 import { EGRESS_SETS, OPEN_EGRESS, egressSetDeclarations, parseSetElement, vmEgressElements, type NftSetElements, type VmEgress } from "./egress-sets.js";
 import { cidrRangesOf, type IntRange } from "./ipv4.js";
 import { gatewayOf, type VmNet } from "./vm-address.js";
@@ -66,6 +67,8 @@ export interface VmIsolation {
   bytesPerSec: number;
   /** The egress policy's mode and CIDRs; absent = open. */
   egress?: VmEgress;
+  /** The job it runs and its whole policy (names too), for the DNS proxy and VmEgressDenied; not part of the rules. */
+  owner?: { jobId: string; correlationId: string; causationId?: string; policy?: EgressPolicy };
 }
 
 export const vmRuleComment = (vmId: string): string => `oneshot:${vmId}`;

@@ -7,6 +7,7 @@ import type { Links } from "../net/links.js";
 import type { Nft } from "../net/nft.js";
 import { mbitToBytesPerSec, type VmIsolation } from "../net/nft-rules.js";
 import { vmRate, type RatePolicy } from "../net/vm-rate.js";
+import { vmEgressOf } from "../egress/policy.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
 import { VmmError, type RunningVm, type VmmDriver } from "../vmm/port.js";
 import type { OpenedLaunch } from "../agent/job-inputs.js";
@@ -311,7 +312,21 @@ export class VmRunner {
   }
 
   protected isolationOf(net: VmNet): VmIsolation {
-    return { vmId: this.rec.vmId, net, bytesPerSec: mbitToBytesPerSec(vmRate(this.d.netRate.policy, this.rec.spec.netMbit).mbit) };
+    const { rec } = this;
+    const causationId = rec.events.VmBooted ?? rec.events.VmBootRequested ?? rec.scheduledEventId;
+    return {
+      vmId: rec.vmId,
+      net,
+      bytesPerSec: mbitToBytesPerSec(vmRate(this.d.netRate.policy, rec.spec.netMbit).mbit),
+      // The egress policy (docs/egress-policy.md) is read from the record each time: a warm VM's changes at hand-over.
+      egress: vmEgressOf(rec.spec.egress),
+      owner: {
+        jobId: rec.jobId,
+        correlationId: rec.correlationId,
+        ...(causationId ? { causationId } : {}),
+        ...(rec.spec.egress ? { policy: rec.spec.egress } : {}),
+      },
+    };
   }
 
   /** What the isolation guard must keep in place for this VM: from its rules' creation until its destroy begins. */
