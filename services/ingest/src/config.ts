@@ -70,6 +70,12 @@ export const IngestEnv = BaseEnv.extend({
   INGEST_MAX_VCPUS: envInt(1, 1024).default(32),
   /** Most memory (GiB) a label or a local job may ask for. */
   INGEST_MAX_MEM_GIB: envInt(1, 4096).default(128),
+  /**
+   * The egress policy file (docs/egress-policy.md), YAML or JSON: rules per provider, org, repo
+   * and label, each `open`, `allow` (names, `*.` wildcards, CIDRs) or `audit`; the first that
+   * matches a job is the policy its VM runs under, carried in JobQueued. Unset: every job is open.
+   */
+  INGEST_EGRESS_POLICY_FILE: optional,
   /** Timeout of CI jobs (GitHub's own limit is 6 h). */
   INGEST_JOB_TIMEOUT_SEC: envInt(60, 7 * 24 * 3600).default(6 * 3600),
   /** Guest image CI jobs boot. */

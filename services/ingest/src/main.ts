@@ -3,6 +3,7 @@ import { FOREIGN_BUCKET, FOREIGN_TTL_MS, kvForeignJobs } from "./foreign-jobs.js
 import { startRunnerBroker } from "./broker/runner-broker.js";
 import { RUNNER_REPLIES_BUCKET, RUNNER_REPLIES_TTL_MS } from "./broker/shared-replies.js";
 import { IngestEnv } from "./config.js";
+import { loadEgressPolicy } from "./egress/load-policy.js";
 import { createIngestServer } from "./http/server.js";
 import { ingestMetrics } from "./metrics.js";
 import { startReconcile } from "./reconcile/start.js";
@@ -14,6 +15,7 @@ let setups: ProviderSetup[];
 try {
   const config = loadConfig("ingest", IngestEnv);
   setups = providerNames.map((name) => providerSetup(name, config));
+  loadEgressPolicy(config.INGEST_EGRESS_POLICY_FILE);
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
   process.stderr.write(`oneshot-ingest: invalid configuration: ${e.message}\n`);

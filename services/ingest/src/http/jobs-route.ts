@@ -1,3 +1,4 @@
+import { egressResolver } from "../egress/load-policy.js";
 import { localJob, LocalJobRequest } from "../providers/local/job.js";
 import { bearerToken, safeEqual } from "./auth.js";
 import { withinDeadline } from "./deadline.js";
@@ -11,7 +12,8 @@ import { DELIVERY_ID, bodyText, firstIssue, parseJsonBody, type Route, type Rout
  */
 export function jobsRoute(d: RouteDeps): Route {
   const c = d.config;
-  const limits = { arch: c.INGEST_DEFAULT_ARCH, maxVcpus: c.INGEST_MAX_VCPUS, maxMemGiB: c.INGEST_MAX_MEM_GIB };
+  const egress = egressResolver(c.INGEST_EGRESS_POLICY_FILE);
+  const limits = { arch: c.INGEST_DEFAULT_ARCH, maxVcpus: c.INGEST_MAX_VCPUS, maxMemGiB: c.INGEST_MAX_MEM_GIB, ...(egress ? { egress } : {}) };
   return async (req, readBody) => {
     if (!c.ONESHOT_API_TOKEN) throw new HttpError(503, "the job API is not configured (ONESHOT_API_TOKEN)");
     const token = bearerToken(header(req.headers, "authorization"));

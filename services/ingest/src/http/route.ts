@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { IngestConfig } from "../config.js";
 import type { JobDefaults } from "../providers/shared/job-spec.js";
+import { egressResolver } from "../egress/load-policy.js";
 import type { IngestMetrics } from "../metrics.js";
 import { HttpError } from "./http-error.js";
 
@@ -26,6 +27,7 @@ export interface RouteDeps {
 }
 
 export const jobDefaults = (c: IngestConfig): JobDefaults => ({
+  ...(c.INGEST_EGRESS_POLICY_FILE ? { egress: egressResolver(c.INGEST_EGRESS_POLICY_FILE)! } : {}),
   vcpus: c.INGEST_DEFAULT_VCPUS,
   memGiB: c.INGEST_DEFAULT_MEM_GIB,
   arch: c.INGEST_DEFAULT_ARCH,

@@ -48,7 +48,7 @@ export function decideGithub(p: WorkflowJobPayload, h: JobHistory, d: JobDefault
   switch (p.action) {
     case "queued":
       if (!isNew(h)) return { note: "already known: state only moves forward" };
-      return { append: { type: "JobQueued", data: { jobId, source: githubSource(p), spec: specFrom(size, d) } }, note: "queued" };
+      return { append: { type: "JobQueued", data: { jobId, source: githubSource(p), spec: specFrom(size, d, githubSource(p)) } }, note: "queued" };
     case "waiting":
       // An environment gate: nothing to boot until GitHub queues it again (with a new delivery id).
       return { note: "waiting for approval" };

@@ -59,7 +59,7 @@ export function decideGitlab(p: GitlabJobPayload, tags: GitlabTags | undefined, 
     const size = parseLabels(tags.tags, d);
     const source = gitlabSource(p, tags.tags);
     if (!size.ok) return { append: { type: "JobIgnored", data: { jobId, source, reason: size.reason } }, note: `ignored: ${size.reason}` };
-    if (status === "pending") return { append: { type: "JobQueued", data: { jobId, source, spec: specFrom(size, d) } }, note: "queued" };
+    if (status === "pending") return { append: { type: "JobQueued", data: { jobId, source, spec: specFrom(size, d, source) } }, note: "queued" };
   }
 
   if (status === "pending") return { note: "already known: state only moves forward" };

@@ -1,4 +1,5 @@
-import type { Arch, DomainEvent } from "@oneshot/proto";
+import { EgressAllowEntry, type Arch, type DomainEvent, type EgressPolicy, type JobSource } from "@oneshot/proto";
+import { requestedEgress } from "../../egress/policy-file.js";
 import { z } from "zod";
 
 /** What JobQueued can carry (proto: `script` max 256 KiB). */
@@ -28,6 +29,11 @@ export const LocalJobRequest = z
       .int()
       .min(1)
       .max(7 * 24 * 3600),
+    /** `oneshot run --egress-allow … --egress-audit`: the job's own egress policy (docs/egress-policy.md). */
+    egress: z
+      .object({ allow: z.array(EgressAllowEntry).max(256).optional(), audit: z.boolean().optional() })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((r) => (r.script === undefined) !== (r.argv === undefined), { message: "give exactly one of script or argv" });
@@ -37,6 +43,8 @@ export interface LocalLimits {
   arch: Arch;
   maxVcpus: number;
   maxMemGiB: number;
+  /** The policy file's resolver: a local job that asks for no policy of its own gets what it says. */
+  egress?: (s: JobSource) => EgressPolicy;
 }
 
 /** POSIX shell quoting: the argv runs exactly as given, whatever bytes it contains. */
@@ -48,14 +56,24 @@ export function localJob(jobId: string, r: LocalJobRequest, l: LocalLimits): { o
   if (r.memMiB > l.maxMemGiB * 1024) return { ok: false, reason: `memMiB: ${r.memMiB} is above the cap of ${l.maxMemGiB * 1024}` };
   const script = r.script ?? `exec ${shellQuote(r.argv!)}`;
   if (Buffer.byteLength(script) > MAX_SCRIPT_BYTES) return { ok: false, reason: `argv: the command is over ${MAX_SCRIPT_BYTES} bytes once quoted` };
+  const source: JobSource = { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] };
+  const egress = requestedEgress(r.egress) ?? l.egress?.(source);
   return {
     ok: true,
     event: {
       type: "JobQueued",
       data: {
         jobId,
-        source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] },
-        spec: { arch: r.arch ?? l.arch, vcpus: r.vcpus, memMiB: r.memMiB, diskGiB: r.diskGiB ?? 1, image: r.image ?? "minimal", timeoutSec: r.timeoutSec },
+        source,
+        spec: {
+          arch: r.arch ?? l.arch,
+          vcpus: r.vcpus,
+          memMiB: r.memMiB,
+          diskGiB: r.diskGiB ?? 1,
+          image: r.image ?? "minimal",
+          timeoutSec: r.timeoutSec,
+          ...(egress ? { egress } : {}),
+        },
         script,
       },
     },
