@@ -1,4 +1,4 @@
-import { subjects, type DomainEvent, type Stored } from "@oneshot/proto";
+import { EgressAllowEntry, subjects, type DomainEvent, type Stored } from "@oneshot/proto";
 import type { Command } from "commander";
 import { CliError, connect, ingestTarget } from "../client/connection.js";
 import { followVmOutput } from "../client/vm-output.js";
@@ -14,6 +14,26 @@ export interface RunOptions {
   raw?: boolean;
   quiet?: boolean;
   json?: boolean;
+  egressAllow?: string;
+  egressAudit?: boolean;
+}
+
+/**
+ * `--egress-allow a.com,*.b.com,10.0.0.0/8` and `--egress-audit` → the job API's `egress`
+ * (docs/egress-policy.md), checked here so a typo is one clear line; undefined when neither is given.
+ */
+export function egressRequest(o: Pick<RunOptions, "egressAllow" | "egressAudit">): { allow?: string[]; audit?: boolean } | undefined {
+  const allow = (o.egressAllow ?? "")
+    .split(",")
+    .map((x) => x.trim().toLowerCase().replace(/\.$/, ""))
+    .filter(Boolean);
+  for (const a of allow) {
+    const r = EgressAllowEntry.safeParse(a);
+    if (!r.success) throw new CliError(`--egress-allow: ${JSON.stringify(a)} ${r.error.issues[0]!.message}`);
+  }
+  if (o.egressAllow !== undefined && !allow.length) throw new CliError("--egress-allow: give names or CIDRs, comma-separated");
+  if (!allow.length && !o.egressAudit) return undefined;
+  return { ...(allow.length ? { allow } : {}), ...(o.egressAudit ? { audit: true } : {}) };
 }
 
 export function runCommand(program: Command): void {
@@ -30,6 +50,8 @@ export function runCommand(program: Command): void {
     .option("--raw", "show the whole console (kernel and agent lines too)")
     .option("-q, --quiet", "no progress lines on stderr")
     .option("--json", "print one JSON result object at the end instead of progress")
+    .option("--egress-allow <list>", "the VM may reach only these: names, *.wildcards, CIDRs, comma-separated (private ranges stay closed)")
+    .option("--egress-audit", "let everything through but record what the allow list would have denied (VmEgressDenied)")
     .action(async (cmd: string[], o: RunOptions) => {
       process.exitCode = await run(cmd, o);
     });
@@ -37,8 +59,10 @@ export function runCommand(program: Command): void {
 
 export async function run(argv: string[], o: RunOptions): Promise<number> {
   let body: Record<string, unknown>;
+  const egress = egressRequest(o);
   try {
     body = {
+      ...(egress ? { egress } : {}),
       argv,
       vcpus: Number(o.cpus),
       memMiB: parseMem(o.mem),
