@@ -15,7 +15,7 @@ import {
 import { providerEvents } from "./events/provider.js";
 import { VmBootedV1, vmEvents } from "./events/vm.js";
 import { RunnerConfigReplyV1, rpcMessages } from "./rpc.js";
-import { HostHeartbeatV1, telemetryMessages } from "./telemetry.js";
+import { HostHeartbeatV1, HostHeartbeatV2, telemetryMessages } from "./telemetry.js";
 
 /** Events of the audit log (stream EVENTS). */
 export const DomainEvent = z.discriminatedUnion("type", [...jobEvents, ...hostEvents, ...vmEvents, ...janitorEvents, ...providerEvents]);
@@ -52,7 +52,8 @@ interface CatalogEntry {
  */
 const history: Partial<Record<string, { versions: z.ZodType[]; upcasters: Upcaster[] }>> = {
   // v1 → v2: `used` may be zero; every v1 value is a valid v2 value.
-  HostHeartbeat: { versions: [HostHeartbeatV1.shape.data], upcasters: [(d) => d] },
+  // v2 → v3: `warmPools` is new and optional (absent: the host did not say, not "no pools").
+  HostHeartbeat: { versions: [HostHeartbeatV1.shape.data, HostHeartbeatV2.shape.data], upcasters: [(d) => d, (d) => d] },
   // v1 → v2: `spec.netMbit` is new and optional; every v1 value is a valid v2 value.
   // v2 → v3: `spec.egress` is new and optional (absent = open, as every v2 job ran).
   JobQueued: { versions: [JobQueuedV1.shape.data, JobQueuedV2.shape.data], upcasters: [(d) => d, (d) => d] },

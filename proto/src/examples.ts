@@ -180,6 +180,9 @@ export const examples: { [T in MessageType]: MessageOf<T>["data"] } = {
     accel: "tcg",
     draining: false,
     uptimeSec: 3600,
+    warmPools: [
+      { shape: { arch: "amd64", vcpus: 1, memMiB: 512, diskGiB: 1, image: "minimal" }, target: 2, booting: 0, ready: 1, lent: 1, oldestReadySec: 42 },
+    ],
   },
   HostInventory: {
     hostId: "metal-01",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Accel, Id, Resources, defineEvent } from "./common.js";
+import { WarmShape } from "./events/vm.js";
 
 /**
  * HostHeartbeat v1, frozen: `used` was declared as Resources (positive numbers), so an idle
@@ -22,7 +23,38 @@ export const UsedResources = z.object({
   diskGiB: z.number().int().nonnegative(),
 });
 
-/** Short-retention telemetry (stream TELEMETRY): never part of the audit log. v2: `used` may be zero. */
+/** HostHeartbeat v2, frozen: no word on warm pools. Decoders upcast it to v3 unchanged (pools unknown). */
+export const HostHeartbeatV2 = defineEvent("HostHeartbeat", {
+  hostId: Id,
+  runningVms: z.number().int().nonnegative(),
+  used: UsedResources,
+  capacity: Resources,
+  accel: Accel,
+  draining: z.boolean(),
+  uptimeSec: z.number().nonnegative(),
+});
+
+/** One warm pool of a host as its heartbeat tells it (docs/warm-pool.md). */
+export const WarmPoolStatus = z.object({
+  shape: WarmShape,
+  /** VMs the pool keeps (HOSTD_WARM_POOLS). */
+  target: z.number().int().nonnegative(),
+  /** Pool VMs booting: not yet VmWarmed. */
+  booting: z.number().int().nonnegative(),
+  /** Pool VMs ready for a job. */
+  ready: z.number().int().nonnegative(),
+  /** Slots lent: to a job handed one of its VMs, or to a cold VM that preempted one (they refill after its VmDestroyed). */
+  lent: z.number().int().nonnegative(),
+  /** Seconds the oldest ready VM has waited (0: none ready). */
+  oldestReadySec: z.number().nonnegative(),
+});
+export type WarmPoolStatus = z.infer<typeof WarmPoolStatus>;
+
+/**
+ * Short-retention telemetry (stream TELEMETRY): never part of the audit log. v2: `used` may be
+ * zero. v3: `warmPools`; `runningVms` and `used` stay the jobs' VMs (a warm VM handed a job is
+ * one of them), pool VMs without a job are only in `warmPools`.
+ */
 export const HostHeartbeat = defineEvent("HostHeartbeat", {
   hostId: Id,
   runningVms: z.number().int().nonnegative(),
@@ -32,6 +64,8 @@ export const HostHeartbeat = defineEvent("HostHeartbeat", {
   draining: z.boolean(),
   /** Seconds the hostd process has been up: a restart shows as a drop. */
   uptimeSec: z.number().nonnegative(),
+  /** The host's warm pools, one per shape; empty: none configured. Absent: not said (a v2 heartbeat). */
+  warmPools: z.array(WarmPoolStatus).max(64).optional(),
 });
 export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
 

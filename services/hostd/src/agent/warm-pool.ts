@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Resources, WarmShape } from "@oneshot/proto";
+import type { Resources, WarmPoolStatus, WarmShape } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import type { VmIsolation } from "../net/nft-rules.js";
 import { runDirOf } from "../vm/run-dir.js";
@@ -187,6 +187,23 @@ export class WarmPool {
     return [...this.vms.values()]
       .filter((v) => v.state === "warm")
       .map((v) => ({ vmId: v.rec.vmId, shape: v.shape, ageMs: Math.round(now - (v.warmedAt ?? now)) }));
+  }
+
+  /** Each pool as the heartbeat reports it (HostHeartbeat v3 `warmPools`). */
+  status(): WarmPoolStatus[] {
+    const now = performance.now();
+    return this.d.pools.map((p) => {
+      const mine = [...this.vms.values()].filter((v) => sameShape(v.shape, p.shape));
+      const ready = mine.filter((v) => v.state === "warm");
+      return {
+        shape: p.shape,
+        target: p.size,
+        booting: mine.filter((v) => v.state === "booting").length,
+        ready: ready.length,
+        lent: this.lentOf(p.shape),
+        oldestReadySec: Math.round(Math.max(0, ...ready.map((v) => now - (v.warmedAt ?? now))) / 100) / 10,
+      };
+    });
   }
 
   /** Ids of every pool VM, booting or ready. */
