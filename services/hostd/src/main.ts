@@ -190,8 +190,8 @@ const pools: PoolSpec[] = c.HOSTD_WARM_POOLS.map((p) => ({
   shape: { arch, vcpus: p.vcpus, memMiB: p.memMiB, diskGiB: p.diskGiB, image: p.image },
   size: p.size,
 }));
-// The Firecracker driver does not attach a job drive yet (docs/warm-pool.md): no pools there.
-if (pools.length && driver.name !== "qemu") fatal(`HOSTD_WARM_POOLS: warm pools need the QEMU driver for now (this host runs ${driver.name})`);
+// A warm VM gets its job through the driver's hand-over (the job drive's doorbell, docs/warm-pool.md): QEMU and Firecracker have one.
+if (pools.length && !driver.handOver) fatal(`HOSTD_WARM_POOLS: the ${driver.name} driver cannot hand a job to a warm VM`);
 for (const p of pools)
   if (!images.some((i) => i.arch === arch && i.name === p.shape.image)) fatal(`HOSTD_WARM_POOLS: no ${arch} image ${p.shape.image} in HOSTD_IMAGE_DIR`);
 const poolHolds = poolReservation(pools);

@@ -44,11 +44,15 @@ export class FirecrackerApi {
     await this.call("PUT", path, body);
   }
 
+  async patch(path: string, body: unknown): Promise<void> {
+    await this.call("PATCH", path, body);
+  }
+
   async get<T>(path: string): Promise<T> {
     return JSON.parse((await this.call("GET", path)).body) as T;
   }
 
-  private async call(method: "GET" | "PUT", path: string, body?: unknown): Promise<ApiReply> {
+  private async call(method: "GET" | "PUT" | "PATCH", path: string, body?: unknown): Promise<ApiReply> {
     let reply: ApiReply;
     try {
       reply = await apiRequest(this.socketPath, method, path, body, this.timeoutMs);

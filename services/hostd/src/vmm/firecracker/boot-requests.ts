@@ -16,6 +16,16 @@ export interface BootOptions {
   logLevel?: "Error" | "Warning" | "Info" | "Debug" | undefined;
 }
 
+/** The job drive's id in Firecracker (`PUT /drives/job` before boot, `PATCH /drives/job` at hand-over). */
+export const JOB_DRIVE_ID = "job";
+
+/**
+ * The hand-over's call (pure): `PATCH /drives/job` with the same path makes Firecracker reopen
+ * the file, read its (grown) size and tell the guest (a virtio config change): the doorbell.
+ */
+export const handOverRequest = (l: Pick<ChrootLayout, "jobDisk">): ApiCall | undefined =>
+  l.jobDisk ? { path: `/drives/${JOB_DRIVE_ID}`, body: { drive_id: JOB_DRIVE_ID, path_on_host: l.jobDisk.inChroot } } : undefined;
+
 /** The guest NIC's id in Firecracker (its name in the guest is eth0: the only one). */
 export const NET_IFACE_ID = "eth0";
 
@@ -34,6 +44,12 @@ export function bootRequests(spec: Pick<VmLaunchSpec, "arch" | "vcpus" | "memMiB
     { path: "/drives/root", body: { drive_id: "root", path_on_host: l.rootDisk.inChroot, is_root_device: true, is_read_only: false } },
     { path: "/drives/config", body: { drive_id: "config", path_on_host: l.configDisk.inChroot, is_root_device: false, is_read_only: false } },
   );
+  // A warm VM's job drive (docs/warm-pool.md): empty at boot, writable (the agent erases it).
+  if (l.jobDisk)
+    calls.push({
+      path: `/drives/${JOB_DRIVE_ID}`,
+      body: { drive_id: JOB_DRIVE_ID, path_on_host: l.jobDisk.inChroot, is_root_device: false, is_read_only: false },
+    });
   if (spec.net)
     calls.push({ path: `/network-interfaces/${NET_IFACE_ID}`, body: { iface_id: NET_IFACE_ID, host_dev_name: spec.net.tap, guest_mac: spec.net.mac } });
   calls.push({ path: "/actions", body: { action_type: "InstanceStart" } });

@@ -29,6 +29,8 @@ export interface ChrootLayout {
   initrd: ChrootFile;
   rootDisk: ChrootFile;
   configDisk: ChrootFile;
+  /** A warm pool VM's job drive (docs/warm-pool.md), the VM's own like its disks; absent for a cold VM. */
+  jobDisk?: ChrootFile;
   /** Firecracker's log file (created empty, owned by the VM's uid: it only appends). */
   log: { inChroot: string; onHost: string };
   apiSock: { inChroot: string; onHost: string };
@@ -54,7 +56,7 @@ const API_SOCK = "/run/firecracker.socket";
  * `--api-sock` path are relative to that root.
  */
 export function chrootLayout(
-  spec: Pick<VmLaunchSpec, "vmId" | "kernel" | "initrd" | "rootDisk" | "configDisk" | "runDir">,
+  spec: Pick<VmLaunchSpec, "vmId" | "kernel" | "initrd" | "rootDisk" | "configDisk" | "jobDisk" | "runDir">,
   o: { chrootBaseDir?: string | undefined; firecrackerBin: string },
 ): ChrootLayout {
   const { jailId: id, jailDir, root, apiSock } = jailPaths(spec.vmId, spec.runDir, o);
@@ -69,10 +71,14 @@ export function chrootLayout(
     initrd: file(spec.initrd, "/initrd.img", true),
     rootDisk: file(spec.rootDisk, "/root.raw", false),
     configDisk: file(spec.configDisk, "/config.ext4", false),
+    ...(spec.jobDisk ? { jobDisk: file(spec.jobDisk, JOB_DISK_IN_CHROOT, false) } : {}),
     log: at("/firecracker.log"),
     apiSock,
   };
 }
 
+/** Where a warm VM's job drive is in its chroot (what `PATCH /drives/job` names at hand-over). */
+export const JOB_DISK_IN_CHROOT = "/job.raw";
+
 /** The files of a layout, in the order they are placed. */
-export const chrootFiles = (l: ChrootLayout): ChrootFile[] => [l.kernel, l.initrd, l.rootDisk, l.configDisk];
+export const chrootFiles = (l: ChrootLayout): ChrootFile[] => [l.kernel, l.initrd, l.rootDisk, l.configDisk, ...(l.jobDisk ? [l.jobDisk] : [])];

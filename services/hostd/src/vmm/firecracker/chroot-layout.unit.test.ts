@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bootArgs } from "./boot-args.js";
-import { bootRequests } from "./boot-requests.js";
+import { bootRequests, handOverRequest } from "./boot-requests.js";
 import { chrootFiles, chrootLayout, jailPaths } from "./chroot-layout.js";
 import { runDirOfChroot } from "./list-jailed.js";
 
@@ -33,6 +33,18 @@ describe("chroot layout", () => {
       ["/state/run/ab12/root.raw", "/root.raw", "/srv/jailer/firecracker/oneshot-ab12/root/root.raw", false],
       ["/state/run/ab12/config.ext4", "/config.ext4", "/srv/jailer/firecracker/oneshot-ab12/root/config.ext4", false],
     ]);
+  });
+
+  it("puts a warm VM's job drive in the chroot as the VM's own file", () => {
+    const l = chrootLayout({ ...spec, jobDisk: "/state/run/ab12/job.raw" }, { chrootBaseDir: "/srv/jailer", firecrackerBin: "firecracker" });
+    expect(l.jobDisk).toEqual({
+      from: "/state/run/ab12/job.raw",
+      inChroot: "/job.raw",
+      onHost: "/srv/jailer/firecracker/oneshot-ab12/root/job.raw",
+      shared: false,
+    });
+    expect(chrootFiles(l).at(-1)).toBe(l.jobDisk);
+    expect(chrootLayout(spec, { firecrackerBin: "firecracker" }).jobDisk).toBeUndefined();
   });
 
   it("gives stop/cleanup the same paths from the vm id and run dir alone", () => {
@@ -75,6 +87,15 @@ describe("boot sequence", () => {
     const calls = bootRequests({ ...spec, arch: "arm64" }, l, { smt: true });
     expect(calls.map((c) => c.path)).toEqual(["/machine-config", "/boot-source", "/drives/root", "/drives/config", "/actions"]);
     expect(calls[0]!.body).toEqual({ vcpu_count: 2, mem_size_mib: 1024 });
+  });
+
+  it("a warm VM: the job drive is attached writable before InstanceStart, and the hand-over PATCHes the same path", () => {
+    const lw = chrootLayout({ ...spec, jobDisk: "/state/run/ab12/job.raw" }, { firecrackerBin: "firecracker" });
+    const calls = bootRequests(spec, lw, { smt: false });
+    expect(calls.map((c) => c.path)).toEqual(["/machine-config", "/boot-source", "/drives/root", "/drives/config", "/drives/job", "/actions"]);
+    expect(calls[4]!.body).toEqual({ drive_id: "job", path_on_host: "/job.raw", is_root_device: false, is_read_only: false });
+    expect(handOverRequest(lw)).toEqual({ path: "/drives/job", body: { drive_id: "job", path_on_host: "/job.raw" } });
+    expect(handOverRequest(l)).toBeUndefined();
   });
 
   it("kernel args: nothing job-specific, extra args last, no TSC hints on arm64", () => {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { chown, copyFile, readFile, rename, stat } from "node:fs/promises";
 import { missing } from "@oneshot/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { VmmError } from "../port.js";
@@ -8,6 +8,7 @@ import { createFirecrackerDriver } from "./index.js";
 import { jailPaths } from "./chroot-layout.js";
 import { fakeHost, type FakeHost } from "./testing/fake-host.js";
 import { readRecords } from "./testing/fake-record.js";
+import { createJobDrive, fillJobDrive, JOB_DRIVE_BYTES } from "../../vm/job-drive.js";
 
 // The jail's files are chowned to the VM's uid, and the fake jailer drops to it: root only.
 const needs = missing("root");
@@ -144,5 +145,74 @@ describe.skipIf(needs)("firecracker driver against the fake firecracker + jailer
       squatter.kill("SIGKILL");
       await squatterGone;
     }
+  });
+
+  // Warm pools (docs/warm-pool.md): the job drive attached before boot, filled by hostd, then
+  // PATCH /drives/job; the fake guest reads the reopened file, as Firecracker would serve it.
+  const warmBoot = async (h: FakeHost, vmId: string, copied: boolean) => {
+    const driver = driverFor(h);
+    const spec0 = await h.spec(vmId);
+    const jobDisk = `${spec0.runDir}/job.raw`;
+    await createJobDrive(jobDisk);
+    const spec = { ...spec0, jobDisk };
+    const vm = await driver.start(spec);
+    const paths = jailPaths(vmId, spec.runDir, { firecrackerBin: h.firecrackerBin });
+    const inJail = `${paths.root}/job.raw`;
+    const linked = (await stat(inJail)).ino === (await stat(jobDisk)).ino;
+    if (copied) {
+      // As on another filesystem than the run dir: the chroot holds a copy, not the file.
+      const owner = await stat(inJail);
+      await copyFile(jobDisk, `${inJail}.copy`);
+      await rename(`${inJail}.copy`, inJail);
+      await chown(inJail, owner.uid, owner.gid);
+    }
+    await expect.poll(() => readFile(spec.consoleLog, "utf8"), { timeout: 10_000 }).toContain("ONESHOT-AGENT-WARM\n");
+    expect(await readFile(spec.consoleLog, "utf8")).not.toContain("ONESHOT-JOB-START");
+    const { bytes, size } = await fillJobDrive(jobDisk, { "job-id": { content: "j1\n", mode: 0o644 }, script: { content: "exit 0\n", mode: 0o644 } });
+    await driver.handOver(vmId, spec.runDir, jobDisk);
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    const records = readRecords(h.record);
+    const calls = records.flatMap((r) => ("path" in r && r.method !== "GET" ? [`${r.method} ${r.path} ${r.status}`] : []));
+    expect(calls).toEqual([
+      "PUT /logger 204",
+      "PUT /machine-config 204",
+      "PUT /boot-source 204",
+      "PUT /drives/root 204",
+      "PUT /drives/config 204",
+      "PUT /drives/job 204",
+      "PUT /actions 204",
+      "PATCH /drives/job 204",
+    ]);
+    const seen = records.find((r) => "event" in r && r.event === "job-drive");
+    expect(seen).toMatchObject({ size: JOB_DRIVE_BYTES + 4096 });
+    expect(size).toBe(JOB_DRIVE_BYTES + 4096);
+    expect((seen as { header: string }).header).toMatch(new RegExp(`^oneshot-job-drive-v1 ready ${bytes} [0-9a-f]{64}$`));
+    expect(await readFile(spec.consoleLog, "utf8")).toContain(`ONESHOT-JOB-START kind=local job=oneshot-${vmId} handed=${bytes}\n`);
+    // The chroot's file stays the VM's uid's, never root's.
+    expect((await stat(inJail)).uid).toBe(records.flatMap((r) => (r.who === "jailer" ? [r.uid] : []))[0]);
+    await driver.cleanup(vmId, spec.runDir);
+    expect(existsSync(paths.jailDir)).toBe(false);
+    return { linked };
+  };
+
+  it("a warm VM: job drive attached before boot; at hand-over the guest sees the filled, grown file (PATCH /drives/job)", async () => {
+    host = await fakeHost();
+    expect(await warmBoot(host, "vmwarm1", false)).toEqual({ linked: true });
+  });
+
+  it("a warm VM whose chroot holds a copy of the job drive gets the filled file copied in before the PATCH", async () => {
+    host = await fakeHost();
+    await warmBoot(host, "vmwarm2", true);
+  });
+
+  it("refuses a hand-over when the VM's chroot has no job drive", async () => {
+    host = await fakeHost({ FAKE_FC_EXIT_AFTER_MS: "never" });
+    const driver = driverFor(host);
+    const spec = await host.spec("vmwarm3");
+    const vm = await driver.start(spec);
+    await expect(driver.handOver("vmwarm3", spec.runDir, `${spec.runDir}/job.raw`)).rejects.toThrow(/not in the VM's chroot/);
+    await driver.stop("vmwarm3", spec.runDir, 30_000);
+    await vm.exited;
+    await driver.cleanup("vmwarm3", spec.runDir);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import { machineArch } from "../../host/cpu.js";
@@ -7,8 +7,8 @@ import { processAlive, watchVmmProcess } from "../watch-process.js";
 import { VmmError, type ProbeResult, type RunningVm, type VmExit, type VmLaunchSpec, type VmmDriver } from "../port.js";
 import { FirecrackerApi } from "./api-client.js";
 import { FC_ERROR } from "./api-error.js";
-import { bootRequests } from "./boot-requests.js";
-import { prepareChroot, removeChroot } from "./chroot-io.js";
+import { bootRequests, handOverRequest } from "./boot-requests.js";
+import { placeFile, prepareChroot, removeChroot } from "./chroot-io.js";
 import { chrootLayout, defaultChrootBase, jailPaths } from "./chroot-layout.js";
 import { JAIL_ID_RE } from "./ids.js";
 import { jailerArgv } from "./jailer-argv.js";
@@ -154,6 +154,26 @@ export class FirecrackerDriver implements VmmDriver {
     for (const p of pids) if (processAlive(p)) process.kill(p, "SIGKILL");
     if (own) await own.exited;
     else while (!gone()) await sleep(20);
+  }
+
+  /**
+   * Warm hand-over (docs/warm-pool.md): hostd filled and grew `jobDisk`. The chroot's
+   * `/job.raw` is the same file when it was hard-linked (the default base, in the run dir);
+   * a copy (another filesystem) is made again from the filled file, owned by the VM's uid.
+   * Then `PATCH /drives/job` (legal only after boot): Firecracker reopens the path, reads the
+   * new size and tells the guest, whose agent then reads the job.
+   */
+  async handOver(vmId: string, runDir: string, jobDisk: string): Promise<void> {
+    const spec = { vmId, runDir, kernel: "", initrd: "", rootDisk: "", configDisk: "", jobDisk };
+    const layout = chrootLayout(spec, { chrootBaseDir: this.o.chrootBaseDir, firecrackerBin: this.firecrackerBin });
+    const inJail = layout.jobDisk!;
+    const seen = await stat(inJail.onHost).catch(() => undefined);
+    if (!seen) throw new VmmError(vmId, FC_ERROR.exited, `the job drive is not in the VM's chroot (${inJail.onHost})`);
+    const filled = await stat(jobDisk);
+    if (seen.ino !== filled.ino || seen.dev !== filled.dev) await placeFile(inJail, { uid: seen.uid, gid: seen.gid });
+    const call = handOverRequest(layout)!;
+    const sock = layout.apiSock.onHost;
+    await new FirecrackerApi(vmId, sock).patch(call.path, call.body);
   }
 
   async list(): Promise<{ vmId: string; pid: number; runDir?: string }[]> {

@@ -21,12 +21,14 @@ export interface FakeVmState {
   mmds?: unknown;
 }
 
-export type Action = "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics";
+export type Action = "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics" | "DriveUpdated";
 export interface Reply {
   status: number;
   body?: unknown;
   /** Set on an accepted action: what the process should now do. */
   action?: Action;
+  /** DriveUpdated: which drive. */
+  driveId?: string;
 }
 
 export const newState = (id: string, root: string): FakeVmState => ({
@@ -75,8 +77,23 @@ export function handle(st: FakeVmState, method: string, path: string, body: unkn
   if (method === "GET" && path === "/")
     return { status: 200, body: { id: st.id, state: st.started ? "Running" : "Not started", vmm_version: "1.10.1-fake", app_name: "Firecracker" } };
   if (method === "GET" && path === "/machine-config") return { status: 200, body: st.machine };
-  if (method !== "PUT") return fault("Invalid request method and/or path.");
   const [, resource, sub] = /^\/([a-z-]+)(?:\/([^/]+))?$/.exec(path) ?? [];
+  // PATCH /drives/{id}: after boot only (swagger: "Updates the properties of a drive"), the
+  // drive must exist; a new path_on_host is reopened (and its size read again).
+  if (method === "PATCH" && resource === "drives" && sub) {
+    if (!st.started) return fault("The requested operation is not supported before starting the microVM.");
+    const bad = check(body, { drive_id: { kind: "string", required: true }, path_on_host: { kind: "string" }, rate_limiter: { kind: "object" } });
+    if (bad) return fault(bad);
+    const b = body as { drive_id: string; path_on_host?: string };
+    if (b.drive_id !== sub) return fault("The id from the path does not match the id from the body!");
+    const drive = st.drives.get(b.drive_id);
+    if (!drive) return fault(`Invalid block device ID: ${b.drive_id}`);
+    if (b.path_on_host !== undefined && !exists(b.path_on_host))
+      return fault(`Unable to patch the block device: No such file or directory (os error 2): ${b.path_on_host}`);
+    st.drives.set(b.drive_id, { ...drive, ...(b.path_on_host !== undefined ? { path_on_host: b.path_on_host } : {}) });
+    return { ...ok, action: "DriveUpdated", driveId: b.drive_id };
+  }
+  if (method !== "PUT") return fault("Invalid request method and/or path.");
   const preBoot = (f: () => Reply): Reply => (st.started ? fault(PRE_BOOT) : f());
   switch (resource) {
     case "machine-config":

@@ -27,4 +27,21 @@ describe("fake Firecracker API rules", () => {
     expect(fault(handle(st, "PUT", "/network-interfaces/eth0", { iface_id: "eth0", host_dev_name: "tap0", guest_mac: "zz" }))).toMatch(/Invalid MAC/);
     expect(fault(handle(st, "PUT", "/actions", { action_type: "SendCtrlAltDel" }))).toMatch(/before starting/);
   });
+
+  it("PATCH /drives/{id}: only after start, only an existing drive, the path must exist", () => {
+    const st = newState("oneshot-x", "/");
+    expect(handle(st, "PUT", "/boot-source", { kernel_image_path: "/bin/sh" }).status).toBe(204);
+    expect(handle(st, "PUT", "/drives/job", { drive_id: "job", path_on_host: "/bin/sh", is_root_device: false, is_read_only: false }).status).toBe(204);
+    expect(fault(handle(st, "PATCH", "/drives/job", { drive_id: "job", path_on_host: "/bin/sh" }))).toMatch(/before starting/);
+    expect(handle(st, "PUT", "/actions", { action_type: "InstanceStart" }).status).toBe(204);
+    expect(fault(handle(st, "PATCH", "/drives/nope", { drive_id: "nope", path_on_host: "/bin/sh" }))).toMatch(/Invalid block device ID/);
+    expect(fault(handle(st, "PATCH", "/drives/job", { drive_id: "other" }))).toMatch(/does not match/);
+    expect(fault(handle(st, "PATCH", "/drives/job", { drive_id: "job", path_on_host: "/nope/disk" }))).toMatch(/No such file/);
+    expect(fault(handle(st, "PATCH", "/drives/job", { drive_id: "job", is_read_only: true }))).toMatch(/unknown field/);
+    expect(handle(st, "PATCH", "/drives/job", { drive_id: "job", path_on_host: "/bin/sh" })).toMatchObject({
+      status: 204,
+      action: "DriveUpdated",
+      driveId: "job",
+    });
+  });
 });

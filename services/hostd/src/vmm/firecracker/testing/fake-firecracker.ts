@@ -1,5 +1,5 @@
 import { createServer } from "node:http";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { JAIL_ID_RE } from "../ids.js";
 import { handle, newState, type FakeVmState } from "./fake-api-rules.js";
@@ -18,6 +18,11 @@ import { appendRecord } from "./fake-record.js";
  *   `never` = only on SendCtrlAltDel (default 0).
  * - FAKE_FC_JOB_EXIT: the job's exit code in the marker (default 0).
  * - FAKE_FC_IGNORE_CTRL_ALT_DEL=1: a guest that does not react (for the SIGKILL path).
+ *
+ * A VM with a drive `job` is a warm pool VM (docs/warm-pool.md): its guest prints
+ * `ONESHOT-AGENT-WARM` and waits; at `PATCH /drives/job` it reads the drive's header from the
+ * (reopened) file, records the header and the file's size, and starts the job as a cold guest
+ * would, naming the payload it got.
  */
 export async function runFakeFirecracker(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv.includes("--version")) {
@@ -59,7 +64,16 @@ export async function runFakeFirecracker(argv: string[], env: NodeJS.ProcessEnv)
       res.writeHead(reply.status, payload ? { "Content-Type": "application/json" } : {});
       res.end(payload);
       res.once("finish", () => {
-        if ("action" in reply && reply.action === "InstanceStart") boot(st, env, exitWith);
+        if ("action" in reply && reply.action === "InstanceStart") {
+          if (st.drives.has("job")) process.stdout.write("ONESHOT-AGENT-WARM\n");
+          else boot(st, env, exitWith);
+        }
+        if ("action" in reply && reply.action === "DriveUpdated" && reply.driveId === "job") {
+          const file = join(st.root, String(st.drives.get("job")!.path_on_host));
+          const header = readFileSync(file).subarray(0, 4096).toString().split("\n")[0]!;
+          appendRecord(record, { who: "firecracker", event: "job-drive", header, size: statSync(file).size });
+          if (header.startsWith("oneshot-job-drive-v1 ready ")) boot(st, env, exitWith, header.split(" ")[2]);
+        }
         if ("action" in reply && reply.action === "SendCtrlAltDel" && env.FAKE_FC_IGNORE_CTRL_ALT_DEL !== "1") {
           process.stdout.write("reboot: Restarting system\n");
           exitWith(0, "SendCtrlAltDel");
@@ -75,12 +89,12 @@ export async function runFakeFirecracker(argv: string[], env: NodeJS.ProcessEnv)
 }
 
 /** What a guest of docs/guest-contract.md prints on its console, then its power-off. */
-function boot(st: FakeVmState, env: NodeJS.ProcessEnv, exitWith: (code: number, why: string) => void): void {
+function boot(st: FakeVmState, env: NodeJS.ProcessEnv, exitWith: (code: number, why: string) => void, handedBytes?: string): void {
   const out = (line: string) => process.stdout.write(line + "\n");
   out(`[    0.000000] Linux version 6.1.0-fake (oneshot fake-firecracker) vcpus=${st.machine.vcpu_count} mem=${st.machine.mem_size_mib}MiB`);
   out(`[    0.000000] Command line: ${String(st.bootSource?.boot_args ?? "")}`);
   out("ONESHOT-AGENT-READY");
-  out(`ONESHOT-JOB-START kind=local job=${st.id}`);
+  out(`ONESHOT-JOB-START kind=local job=${st.id}${handedBytes ? ` handed=${handedBytes}` : ""}`);
   out("hello from the fake guest");
   const after = env.FAKE_FC_EXIT_AFTER_MS ?? "0";
   if (after === "never") return;

@@ -4,7 +4,8 @@ import { appendFileSync, readFileSync } from "node:fs";
 export type FakeRecord =
   | { who: "jailer"; argv: string[]; uid: number; gid: number }
   | { who: "firecracker"; method: string; path: string; body: unknown; status: number; fault?: string }
-  | { who: "firecracker"; event: "exit"; code: number; why: string };
+  | { who: "firecracker"; event: "exit"; code: number; why: string }
+  | { who: "firecracker"; event: "job-drive"; header: string; size: number };
 
 export function appendRecord(file: string | undefined, r: FakeRecord): void {
   if (file) appendFileSync(file, JSON.stringify(r) + "\n");
