@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { missing } from "@oneshot/testing";
+import { missing, waitFor } from "@oneshot/testing";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DomainEvent, JobSpec, Stored } from "@oneshot/proto";
@@ -55,6 +55,10 @@ describe.skipIf(skip)("hostd warm pool (real hostd, NATS, QEMU)", () => {
       expect(jobDrive.subarray(0, 26).toString()).toBe("oneshot-job-drive-v1 empty");
       expect(jobDrive.subarray(4096).some((b) => b !== 0)).toBe(false);
       expect(JSON.parse(readFileSync(join(h.state, "hostd", "vms", vmId, "vm.json"), "utf8"))).toMatchObject({ jobId: `warm-${vmId}` });
+      // The heartbeat reports the pool (HostHeartbeat v3), not as a job's VM.
+      const beat = await waitFor("a heartbeat with the pool ready", () => h.heartbeats.find((b) => b.warmPools?.[0]?.ready === 1), 30_000);
+      expect(beat.warmPools).toEqual([{ shape, target: 1, booting: 0, ready: 1, lent: 0, oldestReadySec: expect.any(Number) }]);
+      expect(beat.runningVms).toBe(0);
     },
     T,
   );
@@ -87,7 +91,11 @@ describe.skipIf(skip)("hostd warm pool (real hostd, NATS, QEMU)", () => {
       const text = h.consoleText(vmId);
       expect(text).toContain(`job=${jobId} vm=${vmId}`);
       expect(text).not.toContain("CHANNEL-VISIBLE");
-      console.log(JSON.stringify({ test: "warm-hand-over", handOverMs: booted.handOverMs }));
+      // The agent woke on the doorbell (the VMM's config change), not on its slow fallback poll.
+      const phases = h.logs.split("\n").find((l) => l.includes('"hand-over phases"') && l.includes(jobId));
+      expect(phases, "hostd logs the hand-over's phases").toBeDefined();
+      expect((JSON.parse(phases!) as { guestUs?: { doorbell?: number } }).guestUs?.doorbell).toBe(1);
+      console.log(JSON.stringify({ test: "warm-hand-over", handOverMs: booted.handOverMs, phases: JSON.parse(phases!) }));
       expect(h.leftovers(vmId)).toEqual([]);
       // Refilled with a new VM, never the used one again.
       await expect

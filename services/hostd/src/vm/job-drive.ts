@@ -45,25 +45,30 @@ export async function createJobDrive(path: string, bytes = JOB_DRIVE_BYTES): Pro
 }
 
 /**
- * Fills the drive in place: the payload first (synced), then the header that says it is ready,
- * with its length and sha256 (synced): a header the guest reads as `ready` always describes a
- * complete payload, and the digest catches a torn read.
+ * Fills the drive in place and rings: the payload first (padded with zeros to whole blocks),
+ * then the header that says it is ready, with its length and the sha256 of those blocks, then
+ * the file grows by one block — the doorbell: a VMM that re-reads the size (QEMU's
+ * `block_resize`, Firecracker's `PATCH /drives`) tells the guest, whose agent polls only the
+ * size. No fsync: the VMM reads this file through the host's page cache, where each write is
+ * visible to every later read as soon as it returns, so a reader that sees `ready` sees the
+ * whole payload; durability would only matter across a host crash, which ends the VM anyway.
+ * Returns the payload's (padded) length and the drive's new size.
  */
-export async function fillJobDrive(path: string, files: Record<string, DriveFile>): Promise<{ bytes: number }> {
-  const payload = ustar(files);
+export async function fillJobDrive(path: string, files: Record<string, DriveFile>): Promise<{ bytes: number; size: number }> {
+  const archive = ustar(files);
+  const payload = Buffer.concat([archive, Buffer.alloc((BLOCK - (archive.length % BLOCK)) % BLOCK)]);
   const fh = await open(path, "r+");
   try {
     const { size } = await fh.stat();
     if (BLOCK + payload.length > size) throw new JobDriveError(path, `payload of ${payload.length} bytes does not fit a ${size}-byte drive`);
     await fh.write(payload, 0, payload.length, BLOCK);
-    await fh.sync();
     const sha = createHash("sha256").update(payload).digest("hex");
     await fh.write(header(`${JOB_DRIVE_MAGIC} ready ${payload.length} ${sha}`), 0, BLOCK, 0);
-    await fh.sync();
+    await fh.truncate(size + BLOCK);
+    return { bytes: payload.length, size: size + BLOCK };
   } finally {
     await fh.close();
   }
-  return { bytes: payload.length };
 }
 
 /**

@@ -1,7 +1,12 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WarmPoolsEnv } from "../config.js";
 import { poolReservation } from "../agent/warm-pool.js";
-import { ustar } from "./job-drive.js";
+import { createJobDrive, fillJobDrive, JOB_DRIVE_BYTES, ustar } from "./job-drive.js";
+import { HandOverTrace } from "./warm-runner.js";
 
 /** Entries of a ustar archive (name, mode, type, body): an independent reader of what `ustar` writes. */
 function readTar(b: Buffer): { name: string; mode: number; type: string; body: string }[] {
@@ -35,6 +40,54 @@ describe("job drive archive (docs/warm-pool.md)", () => {
       { name: "oneshot/job-id", mode: 0o644, type: "0", body: "j1\n" },
       { name: "oneshot/launch/env", mode: 0o600, type: "0", body: "TOKEN=s3cret\n" },
     ]);
+  });
+});
+
+describe("job drive fill (docs/warm-pool.md)", () => {
+  it("writes the archive padded to whole blocks, a header with its length and sha256, and grows by one block (the doorbell)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "job-drive-"));
+    try {
+      const path = join(dir, "job.raw");
+      await createJobDrive(path);
+      expect(readFileSync(path).subarray(0, 27).toString()).toBe("oneshot-job-drive-v1 empty\n");
+      const files = { "job-id": { content: "j1\n", mode: 0o644 }, script: { content: "exit 0\n", mode: 0o644 } };
+      const { bytes, size } = await fillJobDrive(path, files);
+      const b = readFileSync(path);
+      expect(size).toBe(JOB_DRIVE_BYTES + 4096);
+      expect(statSync(path).size).toBe(size);
+      expect(bytes % 4096).toBe(0);
+      const payload = b.subarray(4096, 4096 + bytes);
+      const [magic, state, len, sha] = b.subarray(0, 4096).toString().split("\n")[0]!.split(" ");
+      expect([magic, state, Number(len)]).toEqual(["oneshot-job-drive-v1", "ready", bytes]);
+      expect(sha).toBe(createHash("sha256").update(payload).digest("hex"));
+      expect(payload.subarray(0, ustar(files).length).equals(ustar(files))).toBe(true);
+      expect(b.subarray(4096 + ustar(files).length).every((x) => x === 0)).toBe(true);
+      expect(readTar(payload).map((e) => e.name)).toEqual(["oneshot/", "oneshot/job-id", "oneshot/script"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("refuses a payload that does not fit", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "job-drive-"));
+    try {
+      const path = join(dir, "job.raw");
+      await createJobDrive(path, 8192);
+      await expect(fillJobDrive(path, { script: { content: "x".repeat(8192), mode: 0o644 } })).rejects.toThrow(/does not fit/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("hand-over trace", () => {
+  it("takes the agent's line from before its ready marker and resolves at the start marker", async () => {
+    const t = new HandOverTrace();
+    t.push("[ 1.0] kernel line\r\noneshot: hand-over us read=10 erase=", false);
+    t.push("20 unbind=30 extract=40 checks=50 mac=60\r\nONESHOT-AGENT-READY mac=ab\r\n", false);
+    t.push("oneshot: hand-over us read=1\r\n", false);
+    expect(t.guest).toEqual({ read: 10, erase: 20, unbind: 30, extract: 40, checks: 50, mac: 60 });
+    t.push("ONESHOT-JOB-START kind=script mac=cd\r\n", true);
+    await expect(t.started).resolves.toBeGreaterThan(0);
   });
 });
 

@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { BootTimings, DomainEvent, WarmShape, WarmVmRetired } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
@@ -108,8 +109,12 @@ export class WarmVmRunner extends VmRunner {
     const timings: Partial<BootTimings> = {};
     const markerKey = newMarkerKey();
     const markers = new ConsoleMarkers(markerKey);
+    // The agent's own account of the hand-over (`oneshot: hand-over us …`, before its ready
+    // marker), and when hostd read the job's start marker: the hand-over's phases, logged.
+    const trace = new HandOverTrace();
     const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
       markers.push(text);
+      trace.push(text, markers.jobStarted);
       d.output(rec, text, offset);
     });
     let vm: RunningVm | undefined;
@@ -172,11 +177,33 @@ export class WarmVmRunner extends VmRunner {
 
     let exited = false;
     void vm.exited.then(() => (exited = true));
+    // From the hand-over on, the console is read as soon as it changes (inotify), not on the
+    // tail's timer: the ready and start markers are on the pickup's path.
+    let watcher: FSWatcher | undefined;
+    let changed: () => void = () => undefined;
+    const nextChange = () => new Promise<void>((r) => (changed = r));
     const waitFor = async (done: () => boolean, deadline: number) => {
       while (!done() && !exited && !this.killReason && performance.now() < deadline) {
-        await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 20))]);
+        await Promise.race([vm.exited, this.killed, nextChange(), new Promise((r) => setTimeout(r, 20))]);
         await tail.poll();
       }
+    };
+    const watchConsole = () => {
+      let reading = false;
+      let again = false;
+      watcher = watch(files.consoleLog, () => {
+        changed();
+        if (reading) return void (again = true);
+        reading = true;
+        void (async () => {
+          do {
+            again = false;
+            await tail.poll();
+          } while (again);
+          reading = false;
+        })();
+      });
+      watcher.on("error", () => undefined);
     };
     await waitFor(() => markers.agentWarm, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentWarm) {
@@ -216,6 +243,18 @@ export class WarmVmRunner extends VmRunner {
     // then the job drive, then the ready marker as for a cold VM.
     const placementReadAt = got;
     const jlog = d.log.child({ vmId: rec.vmId, jobId: rec.jobId });
+    const phase: Record<string, number> = {};
+    let mark = placementReadAt;
+    const lap = (name: string) => {
+      const now = performance.now();
+      phase[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
+    };
+    try {
+      watchConsole();
+    } catch (err) {
+      jlog.warn({ err }, "cannot watch the console: reading it on the timer");
+    }
     try {
       let launch = scriptLaunch();
       if (rec.kind === "runner") {
@@ -238,16 +277,21 @@ export class WarmVmRunner extends VmRunner {
       // The VM's own facts were set up at boot; the job drive holds only the job's.
       delete jobFiles.hostname;
       delete jobFiles.net;
+      lap("launchMs");
       await this.step("config", () => fillJobDrive(jobDisk, jobFiles));
+      lap("fillMs");
       if (d.driver.handOver) await this.step("config", () => d.driver.handOver!(rec.vmId, this.runDir, jobDisk));
+      lap("doorbellMs");
     } catch (e) {
       const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
       jlog.warn({ err, code: err.code }, "hand-over failed");
+      watcher?.close();
       await this.stopVm(vm, tail);
       return this.failBoot(err.code, err.message, files.consoleLog, jlog);
     }
     await waitFor(() => markers.agentReady, performance.now() + d.bootTimeoutSec * 1000);
     if (!markers.agentReady) {
+      watcher?.close();
       const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await this.stopVm(vm, tail);
       jlog.warn({ code: f.code }, "warm VM did not take its job");
@@ -255,6 +299,14 @@ export class WarmVmRunner extends VmRunner {
     }
     const readyAt = performance.now();
     const handOverMs = elapsed(placementReadAt);
+    lap("guestMs");
+    void trace.started.then((at) => {
+      phase.startMarkerMs = Math.round((at - readyAt) * 10) / 10;
+      jlog.info(
+        { handOverMs, readAtEpochMs: Math.round((performance.timeOrigin + placementReadAt) * 10) / 10, phases: phase, guestUs: trace.guest },
+        "hand-over phases",
+      );
+    });
     await this.claimed;
     await d.events.append(rec, this.runDir, "VmBooted", {
       vmId: rec.vmId,
@@ -268,7 +320,12 @@ export class WarmVmRunner extends VmRunner {
       handOverMs,
     });
     jlog.info({ handOverMs, warmForMs: Math.round(readyAt - (this.warmedAt ?? readyAt)) }, "job handed to a warm VM");
-    await this.runToExit(vm, markers, tail, readyAt, () => exited, jlog);
+    try {
+      await this.runToExit(vm, markers, tail, readyAt, () => exited, jlog);
+    } finally {
+      watcher?.close();
+      trace.end();
+    }
   }
 
   private async stopVm(vm: RunningVm, tail: ConsoleTail): Promise<void> {
@@ -323,4 +380,53 @@ export function warmConfigFiles(hostname: string, o: { net?: import("../net/vm-a
   };
   if (o.net) files.net = file(`address=${o.net.address}/${o.net.prefix}\ngateway=${o.net.gateway}\ndns=${o.net.dns}\n`);
   return files;
+}
+
+/**
+ * Reads the hand-over's account off the console (pure but for the clock): the agent's
+ * `oneshot: hand-over us k=v …` line (µs since it saw the doorbell; printed before its ready
+ * marker, so no job wrote it) and the moment the start marker was read.
+ */
+export class HandOverTrace {
+  guest: Record<string, number> | undefined;
+  readonly started: Promise<number>;
+  private resolveStarted!: (at: number) => void;
+  private partial = "";
+  private pastReady = false;
+  private done = false;
+
+  constructor() {
+    this.started = new Promise((r) => (this.resolveStarted = r));
+  }
+
+  push(text: string, jobStarted: boolean): void {
+    if (this.done) return;
+    if (!this.pastReady) {
+      const lines = (this.partial + text).split("\n");
+      this.partial = (lines.pop() ?? "").slice(-512);
+      for (const line of lines) {
+        if (line.startsWith("ONESHOT-AGENT-READY")) {
+          this.pastReady = true;
+          break;
+        }
+        const m = /^oneshot: hand-over us ((?:[a-z]+=\d+ ?)+)\r?$/.exec(line);
+        if (m)
+          this.guest = Object.fromEntries(
+            m[1]!
+              .trim()
+              .split(" ")
+              .map((kv) => [kv.split("=")[0]!, Number(kv.split("=")[1])]),
+          );
+      }
+    }
+    if (jobStarted) {
+      this.done = true;
+      this.resolveStarted(performance.now());
+    }
+  }
+
+  /** The VM ended: a start marker never read resolves nothing (the log line is not written). */
+  end(): void {
+    this.done = true;
+  }
 }

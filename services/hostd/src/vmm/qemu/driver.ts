@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { access, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Arch } from "@oneshot/proto";
 import type { Exec } from "../../host/exec.js";
@@ -175,6 +175,18 @@ export class QemuDriver implements VmmDriver {
     for (const p of pids) if (processAlive(p)) process.kill(p, "SIGKILL");
     if (own) await own.exited;
     else while (!gone()) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * Warm hand-over (docs/warm-pool.md): QEMU serves the job drive's file as it is, so the data
+   * needs nothing; `block_resize` to the size hostd grew it to rings the doorbell (a virtio
+   * config change: the guest's agent sees the new size and reads the job).
+   */
+  async handOver(vmId: string, runDir: string, jobDisk: string): Promise<void> {
+    const { size } = await stat(jobDisk);
+    await qmpCommand(qemuFiles(runDir).qmp, "block_resize", 3_000, { device: "job", size }).catch((e: Error) => {
+      throw new VmmError(vmId, "vmm-hand-over", `QMP block_resize of the job drive: ${e.message}`);
+    });
   }
 
   async list(): Promise<{ vmId: string; pid: number; runDir?: string }[]> {

@@ -5,7 +5,7 @@ import { createConnection } from "node:net";
  * resolves with the reply, or rejects on error/timeout. QEMU closing the socket right after
  * `quit` counts as success for `quit`.
  */
-export function qmpCommand(socket: string, command: string, timeoutMs = 3_000): Promise<unknown> {
+export function qmpCommand(socket: string, command: string, timeoutMs = 3_000, args?: Record<string, unknown>): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const s = createConnection(socket);
     let buf = "";
@@ -37,7 +37,7 @@ export function qmpCommand(socket: string, command: string, timeoutMs = 3_000): 
         } else if (stage === "caps") {
           if (msg.error) return done(new Error(`QMP qmp_capabilities: ${msg.error.desc}`));
           stage = "cmd";
-          s.write(JSON.stringify({ execute: command }) + "\n");
+          s.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + "\n");
         } else if (stage === "cmd") {
           if (msg.error) return done(new Error(`QMP ${command}: ${msg.error.desc}`));
           return done(undefined, msg.return);
