@@ -13,6 +13,7 @@ const program = new Command("oneshot")
 type Registers = (p: Command) => void;
 const commands: Record<string, () => Promise<Registers[]>> = {
   up: async () => [(await import("./commands/up.js")).upCommand],
+  demo: async () => [(await import("./commands/up.js")).upCommand],
   run: async () => [(await import("./commands/run.js")).runCommand],
   events: async () => [(await import("./commands/events.js")).eventsCommand],
   jobs: async () => [(await import("./commands/jobs-hosts.js")).jobsCommand],
