@@ -32,7 +32,7 @@ export function jobsCommand(program: Command): void {
   program
     .command("jobs")
     .description("jobs and their state, rebuilt from the event log")
-    .option("--all", "include ignored and finished jobs")
+    .option("--all", "include ignored and finished jobs (those that ended in the last week; older ones: oneshot events --job <id>)")
     .option("--json", "one JSON object per line")
     .action(async (o: { all?: boolean; json?: boolean }) => {
       const rows = [...(await loadFleet()).jobs.values()].filter((j) => o.all || !["ignored", "completed", "cancelled", "failed"].includes(j.state));

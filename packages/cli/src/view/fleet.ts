@@ -42,12 +42,46 @@ export interface HostRow {
 
 export interface Fleet {
   jobs: Map<string, JobRow>;
+  /**
+   * Jobs whose row ended (completed, cancelled, failed, ignored), in the order they ended, with
+   * the ending event's time (ms): rows older than FLEET_FINISHED_MEMORY_MS are forgotten, so the
+   * model (and the janitor's fleet snapshot) holds a week of history, not every job ever.
+   */
+  finished: Map<string, number>;
   hosts: Map<string, HostRow>;
   /** Live allocations by vmId: freed at VmDestroyed, or once a lost host fenced (HostFenced, HostLeaseExpired). */
   allocations: Map<string, { hostId: string; jobId: string; res: Resources }>;
 }
 
-export const emptyFleet = (): Fleet => ({ jobs: new Map(), hosts: new Map(), allocations: new Map() });
+export const emptyFleet = (): Fleet => ({ jobs: new Map(), finished: new Map(), hosts: new Map(), allocations: new Map() });
+
+/**
+ * How long `oneshot jobs --all` (and the dashboard's recent jobs) keep a job that ended: a week,
+ * measured in the log's own time (event occurredAt), so every reader forgets the same rows. Older
+ * jobs are still in the log: `oneshot events --job <id>` reads them.
+ */
+export const FLEET_FINISHED_MEMORY_MS = 7 * 24 * 3600_000;
+/** Forgetting runs every this many stream sequences: deterministic (the log decides), cheap. */
+const FORGET_EVERY = 1024;
+
+const ended = (s: JobState) => rank[s] === rank.completed || s === "ignored";
+
+/**
+ * Forgets rows that ended more than FLEET_FINISHED_MEMORY_MS before `e`'s time (oldest first; a row
+ * that moved on since, an ignored job queued later, is only taken off the list). A late event for a
+ * forgotten job makes a new row with what that event says, as for any job first seen mid-life.
+ */
+function forgetEnded(f: Fleet, e: Stored<DomainEvent>): void {
+  if (e.seq % FORGET_EVERY !== 0) return;
+  const before = Date.parse(e.occurredAt) - FLEET_FINISHED_MEMORY_MS;
+  if (!Number.isFinite(before)) return;
+  for (const [jobId, at] of f.finished) {
+    if (at >= before) break;
+    f.finished.delete(jobId);
+    const row = f.jobs.get(jobId);
+    if (row && ended(row.state)) f.jobs.delete(jobId);
+  }
+}
 
 const zero = (): Resources => ({ vcpus: 0, memMiB: 0, diskGiB: 0 });
 const add = (a: Resources, b: Resources, sign = 1): Resources => ({
@@ -68,6 +102,11 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
     const row = job(jobId);
     Object.assign(row, extra, { updatedAt: at });
     if (rank[state] >= rank[row.state]) row.state = state;
+    if (ended(row.state)) {
+      // Re-inserted: the list stays in the order rows ended.
+      f.finished.delete(jobId);
+      f.finished.set(jobId, Date.parse(at));
+    }
   };
   const release = (vmId: string) => {
     const a = f.allocations.get(vmId);
@@ -203,6 +242,7 @@ export function applyToFleet(f: Fleet, e: Stored<DomainEvent>): Fleet {
       void never;
     }
   }
+  forgetEnded(f, e);
   return f;
 }
 

@@ -70,6 +70,31 @@ describe("fleet read-model", () => {
     expect(f.hosts.get("h1")).toMatchObject({ status: "lost", vms: 0, used: { vcpus: 0 } });
   });
 
+  it("forgets jobs that ended more than a week before the log's time, oldest first, and keeps the rest", () => {
+    const f = emptyFleet();
+    const day = (d: number, e: DomainEvent, atSeq?: number) => ({
+      ...at(e),
+      occurredAt: new Date(Date.UTC(2026, 10, 1 + d)).toISOString(),
+      ...(atSeq ? { seq: atSeq } : {}),
+    });
+    const done = (jobId: string): DomainEvent => ({ type: "JobCompleted", data: { jobId, conclusion: "success", exitCode: 0, reportedBy: "vm" } });
+    applyToFleet(f, day(0, queued("old")));
+    applyToFleet(f, day(0, done("old")));
+    applyToFleet(f, day(0, queued("running")));
+    applyToFleet(f, day(0, { type: "JobStarted", data: { jobId: "running", reportedBy: "webhook" } }));
+    applyToFleet(f, day(2, queued("recent")));
+    applyToFleet(f, day(2, done("recent")));
+    // Not on a forgetting sequence: nothing is forgotten yet, whatever the time.
+    applyToFleet(f, day(8, queued("other"), 1025));
+    expect([...f.jobs.keys()].sort()).toEqual(["old", "other", "recent", "running"]);
+    applyToFleet(f, day(8, queued("other2"), 2048));
+    expect([...f.jobs.keys()].sort()).toEqual(["other", "other2", "recent", "running"]);
+    expect([...f.finished.keys()]).toEqual(["recent"]);
+    applyToFleet(f, day(10, queued("other3"), 3072));
+    expect(f.jobs.has("recent")).toBe(false);
+    expect(f.jobs.get("running")?.state).toBe("running");
+  });
+
   it("draws capacity bars", () => {
     expect(bar(5, 10)).toBe("[#####.....] 5/10");
     expect(bar(0, 0)).toBe("[..........] 0/0");
