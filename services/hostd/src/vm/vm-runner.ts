@@ -1,5 +1,5 @@
 import { open } from "node:fs/promises";
-import type { Accel, BootTimings } from "@oneshot/proto";
+import type { Accel, Arch, BootTimings } from "@oneshot/proto";
 import type { Logger } from "@oneshot/runtime";
 import type { Exec } from "../host/exec.js";
 import type { AddressPool } from "../net/address-pool.js";
@@ -11,7 +11,7 @@ import { vmEgressOf } from "../egress/policy.js";
 import { tapName, vmNetFor, type VmNet } from "../net/vm-address.js";
 import { VmmError, type RunningVm, type VmmDriver } from "../vmm/port.js";
 import type { OpenedLaunch } from "../agent/job-inputs.js";
-import { buildConfigDrive, configDriveFiles, scriptLaunch } from "./config-drive.js";
+import { buildConfigDrive, configDriveFiles, scriptLaunch, type DriveFile } from "./config-drive.js";
 import { ConsoleMarkers } from "./console-markers.js";
 import { newMarkerKey } from "./marker-auth.js";
 import { ConsoleTail } from "./console-tail.js";
@@ -55,6 +55,30 @@ export interface VmDeps {
   timeoutGraceSec: number;
   /** After the exit marker the guest powers off; past this, hostd stops the VMM itself. */
   poweroffGraceMs?: number;
+}
+
+type RunFiles = ReturnType<typeof runFiles>;
+
+/** What `VmRunner.boot` needs: the VM's shape, its config drive step, and a warm VM's job drive. */
+export interface BootPlan {
+  shape: { arch: Arch; vcpus: number; memMiB: number; diskGiB: number; image: string };
+  /** Writes the config drive (timed as `configMs` with the address plan before it). */
+  config: (net: VmNet, markerKey: Buffer, files: RunFiles) => Promise<void>;
+  jobDisk?: string;
+  /** Console text as the tail reads it, after the markers have seen it. */
+  onText?: (text: string, markers: ConsoleMarkers) => void;
+}
+
+/** A VM whose VMM runs: its console, markers and timings so far. */
+export interface Booted {
+  vm: RunningVm;
+  markers: ConsoleMarkers;
+  tail: ConsoleTail;
+  timings: Partial<BootTimings>;
+  files: RunFiles;
+  exited: () => boolean;
+  /** The agent's marker is in: `agentReadyMs` and `totalMs` are set from now. */
+  agentUp: () => void;
 }
 
 /** A step of the boot failed: the VmBootFailed code says which. */
@@ -122,61 +146,74 @@ export class VmRunner {
 
   protected async lifecycle(log: Logger): Promise<void> {
     const { rec, d } = this;
+    const booted = await this.boot(log, {
+      shape: rec.spec,
+      // The job's config drive: its files, the launch (a runner's is requested now), the marker key.
+      config: async (net, markerKey, files) => {
+        const jobFiles = await this.jobFiles(log, net);
+        if (rec.kind === "runner") await writeRecord(this.runDir, rec);
+        await this.step("config", () => buildConfigDrive(d.exec, files.configDisk, jobFiles, markerKey));
+      },
+    });
+    if ("failed" in booted) {
+      log.warn({ err: booted.failed, code: booted.failed.code }, "VM boot failed");
+      return this.failBoot(booted.failed.code, booted.failed.message, booted.files.consoleLog, log);
+    }
+    const { vm, markers, tail, timings, files } = booted;
+
+    // Wait for the agent: ready marker, the VM ending, a kill, or the boot timeout.
+    await this.waitForConsole(booted, () => markers.agentReady, d.bootTimeoutSec * 1000, 50);
+    if (!markers.agentReady) {
+      const f = bootFailureOf(markers, { exited: booted.exited(), killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      await this.stopVm(vm, tail);
+      log.warn({ code: f.code }, "VM boot failed");
+      return this.failBoot(f.code, f.reason, files.consoleLog, log);
+    }
+    booted.agentUp();
+    const readyAt = performance.now();
+    rec.phase = "running";
+    await this.appendBooted(vm, timings);
+    log.info({ timings, pid: vm.pid }, "VM booted");
+    await this.runToExit(vm, markers, tail, readyAt, booted.exited, log);
+  }
+
+  /**
+   * The boot steps a cold and a warm VM share: record, root disk, config drive (`plan.config`),
+   * tap and rules, VMM start, console tail. A failed step has stopped whatever it started
+   * (VMM, tail) and comes back as `failed`; the caller ends the VM its way.
+   */
+  protected async boot(log: Logger, plan: BootPlan): Promise<Booted | { failed: BootStepError; files: RunFiles }> {
+    const { rec, d } = this;
     const files = runFiles(this.runDir, d.driver.rootDiskFormat);
     const t0 = performance.now();
     rec.phase = "booting";
     rec.startedAt = new Date().toISOString();
     await writeRecord(this.runDir, rec);
-    const image = d.image(rec.spec.arch, rec.spec.image);
+    const { shape } = plan;
+    const image = d.image(shape.arch, shape.image);
     const timings: Partial<BootTimings> = {};
     let vm: RunningVm | undefined;
-    let spawnAt: number;
+    let spawnAt = t0;
     // This VM's marker key: in hostd's memory and on the config drive only (a restart never
     // resumes a started VM, so it is never written anywhere else).
     const markerKey = newMarkerKey();
     const markers = new ConsoleMarkers(markerKey);
     const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
       markers.push(text);
+      plan.onText?.(text, markers);
       d.output(rec, text, offset);
     });
     try {
-      if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${rec.spec.arch} image ${rec.spec.image}`);
+      if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${shape.arch} image ${shape.image}`);
       let t = performance.now();
       await this.step("disk", () =>
-        ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: rec.spec.diskGiB }),
+        ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: shape.diskGiB }),
       );
       timings.diskMs = elapsed(t);
 
       t = performance.now();
       const net = this.netPlan();
-      const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
-      let launch = scriptLaunch();
-      if (rec.kind === "runner") {
-        const opened = await this.step("runner-config", () => d.runnerLaunch(rec));
-        launch = opened.launch;
-        // For logs only: the launch itself (argv, env) stays off the record, which is not a secret store.
-        rec.provider = opened.provider;
-        rec.runnerName = opened.runnerName;
-        await writeRecord(this.runDir, rec);
-        log.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
-      }
-      await this.step("config", () =>
-        buildConfigDrive(
-          d.exec,
-          files.configDisk,
-          configDriveFiles({
-            source: rec.kind,
-            jobId: rec.jobId,
-            hostname: `oneshot-${rec.vmId}`,
-            timeoutSec: rec.spec.timeoutSec,
-            launch,
-            ...(script !== undefined ? { script } : {}),
-            net,
-            env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
-          }),
-          markerKey,
-        ),
-      );
+      await plan.config(net, markerKey, files);
       timings.configMs = elapsed(t);
 
       t = performance.now();
@@ -192,13 +229,14 @@ export class VmRunner {
       vm = await this.step("vmm-start", () =>
         d.driver.start({
           vmId: rec.vmId,
-          arch: rec.spec.arch,
-          vcpus: rec.spec.vcpus,
-          memMiB: rec.spec.memMiB,
+          arch: shape.arch,
+          vcpus: shape.vcpus,
+          memMiB: shape.memMiB,
           kernel: image.kernel,
           initrd: image.initrd,
           rootDisk: files.rootDisk,
           configDisk: files.configDisk,
+          ...(plan.jobDisk ? { jobDisk: plan.jobDisk } : {}),
           net: { tap: net.tap, mac: net.mac },
           runDir: this.runDir,
           consoleLog: files.consoleLog,
@@ -210,32 +248,59 @@ export class VmRunner {
       tail.start();
     } catch (e) {
       const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
-      log.warn({ err, code: err.code }, "VM boot failed");
       if (vm) await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
       await tail.stop();
-      return this.failBoot(err.code, err.message, files.consoleLog, log);
+      return { failed: err, files };
     }
-
-    // Wait for the agent: ready marker, the VM ending, a kill, or the boot timeout.
     let exited = false;
     void vm.exited.then(() => (exited = true));
-    const bootDeadline = performance.now() + d.bootTimeoutSec * 1000;
-    while (!markers.agentReady && !exited && !this.killReason && performance.now() < bootDeadline) {
-      await Promise.race([vm.exited, this.killed, new Promise((r) => setTimeout(r, 50))]);
-      await tail.poll();
+    const started = vm;
+    return {
+      vm: started,
+      markers,
+      tail,
+      timings,
+      files,
+      exited: () => exited,
+      agentUp: () => {
+        timings.agentReadyMs = elapsed(spawnAt);
+        timings.totalMs = elapsed(t0);
+      },
+    };
+  }
+
+  /**
+   * The job's files as a cold config drive holds them (docs/guest-contract.md): its script
+   * (inline, or from its JobQueued for records from before JobScheduled carried it) and its
+   * launch; a runner's launch is requested from the broker now and opened with the host key.
+   */
+  protected async jobFiles(log: Logger, net?: VmNet): Promise<Record<string, DriveFile>> {
+    const { rec, d } = this;
+    const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
+    let launch = scriptLaunch();
+    if (rec.kind === "runner") {
+      const opened = await this.step("runner-config", () => d.runnerLaunch(rec));
+      launch = opened.launch;
+      // For logs only: the launch itself (argv, env) stays off the record, which is not a secret store.
+      rec.provider = opened.provider;
+      rec.runnerName = opened.runnerName;
+      log.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
     }
-    if (!markers.agentReady) {
-      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
-      await d.driver.stop(rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
-      await vm.exited;
-      await tail.stop();
-      log.warn({ code: f.code }, "VM boot failed");
-      return this.failBoot(f.code, f.reason, files.consoleLog, log);
-    }
-    timings.agentReadyMs = elapsed(spawnAt);
-    timings.totalMs = elapsed(t0);
-    const readyAt = performance.now();
-    rec.phase = "running";
+    return configDriveFiles({
+      source: rec.kind,
+      jobId: rec.jobId,
+      hostname: `oneshot-${rec.vmId}`,
+      timeoutSec: rec.spec.timeoutSec,
+      launch,
+      ...(script !== undefined ? { script } : {}),
+      ...(net ? { net } : {}),
+      env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
+    });
+  }
+
+  /** VmBooted: the agent took the job (a warm VM's says so, and how long its hand-over took). */
+  protected async appendBooted(vm: RunningVm, timings: Partial<BootTimings>, warm?: { handOverMs: number }): Promise<void> {
+    const { rec, d } = this;
     await d.events.append(rec, this.runDir, "VmBooted", {
       vmId: rec.vmId,
       hostId: d.hostId,
@@ -244,9 +309,24 @@ export class VmRunner {
       accel: d.accel,
       pid: vm.pid,
       timings: timings as BootTimings,
+      ...(warm ? { start: "warm" as const, handOverMs: warm.handOverMs } : {}),
     });
-    log.info({ timings, pid: vm.pid }, "VM booted");
-    await this.runToExit(vm, markers, tail, readyAt, () => exited, log);
+  }
+
+  /** Reads the console until `done`, the VM ends, a kill, or `timeoutMs`: every `everyMs`, and at once when `wake` resolves. */
+  protected async waitForConsole(b: Booted, done: () => boolean, timeoutMs: number, everyMs: number, wake?: () => Promise<void>): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!done() && !b.exited() && !this.killReason && performance.now() < deadline) {
+      await Promise.race([b.vm.exited, this.killed, new Promise((r) => setTimeout(r, everyMs)), ...(wake ? [wake()] : [])]);
+      await b.tail.poll();
+    }
+  }
+
+  /** Stops the VMM (a kill's grace, else 2 s), waits for it, reads the console one last time. */
+  protected async stopVm(vm: RunningVm, tail: ConsoleTail): Promise<void> {
+    await this.d.driver.stop(this.rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
+    await vm.exited;
+    await tail.stop();
   }
 
   /** Run: until the VM ends, its timeout, or a kill. After the exit marker it powers off. Then VmExited and the destroy. */

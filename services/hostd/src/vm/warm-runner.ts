@@ -2,16 +2,11 @@ import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import type { BootTimings, DomainEvent, WarmShape, WarmVmRetired } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
-import type { RunningVm } from "../vmm/port.js";
-import { buildConfigDrive, configDriveFiles, scriptLaunch, type DriveFile } from "./config-drive.js";
-import { ConsoleMarkers } from "./console-markers.js";
-import { ConsoleTail } from "./console-tail.js";
+import { buildConfigDrive, type DriveFile } from "./config-drive.js";
 import { destroyVmRetrying } from "./destroy.js";
 import { createJobDrive, fillJobDrive } from "./job-drive.js";
-import { newMarkerKey } from "./marker-auth.js";
 import { bootFailureOf } from "./outcome.js";
-import { ensureRootDisk } from "./root-disk.js";
-import { removeRunDir, runFiles, writeRecord, type VmRecord } from "./run-dir.js";
+import { removeRunDir, writeRecord, type VmRecord } from "./run-dir.js";
 import { BootStepError, VmRunner, type VmDeps } from "./vm-runner.js";
 
 export type RetireReason = WarmVmRetired["data"]["reason"];
@@ -99,95 +94,39 @@ export class WarmVmRunner extends VmRunner {
 
   protected override async lifecycle(log: Logger): Promise<void> {
     const { rec, d } = this;
-    const files = runFiles(this.runDir, d.driver.rootDiskFormat);
     const jobDisk = jobDiskOf(this.runDir);
-    const t0 = performance.now();
-    rec.phase = "booting";
-    rec.startedAt = new Date().toISOString();
-    await writeRecord(this.runDir, rec);
-    const image = d.image(this.shape.arch, this.shape.image);
-    const timings: Partial<BootTimings> = {};
-    const markerKey = newMarkerKey();
-    const markers = new ConsoleMarkers(markerKey);
     // The agent's own account of the hand-over (`oneshot: hand-over us …`, before its ready
     // marker), and when hostd read the job's start marker: the hand-over's phases, logged.
     const trace = new HandOverTrace();
-    const tail = new ConsoleTail(files.consoleLog, (text, offset) => {
-      markers.push(text);
-      trace.push(text, markers.jobStarted);
-      d.output(rec, text, offset);
+    const booted = await this.boot(log, {
+      shape: this.shape,
+      // Only what is the VM's own (hostname, network, ids, marker key), and an empty job drive.
+      config: async (net, markerKey, files) => {
+        await this.step("config", () =>
+          buildConfigDrive(
+            d.exec,
+            files.configDisk,
+            warmConfigFiles(`oneshot-${rec.vmId}`, { net }, { ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId }),
+            markerKey,
+          ),
+        );
+        await this.step("config", () => createJobDrive(jobDisk));
+      },
+      jobDisk,
+      onText: (text, markers) => trace.push(text, markers.jobStarted),
     });
-    let vm: RunningVm | undefined;
-    let spawnAt: number;
-    try {
-      if (!image) throw new BootStepError(rec.vmId, "no-image", `no ${this.shape.arch} image ${this.shape.image}`);
-      let t = performance.now();
-      await this.step("disk", () =>
-        ensureRootDisk(d.exec, { base: image.rootfs, path: files.rootDisk, format: d.driver.rootDiskFormat, diskGiB: this.shape.diskGiB }),
-      );
-      timings.diskMs = elapsed(t);
-      t = performance.now();
-      const net = this.netPlan();
-      await this.step("config", () =>
-        buildConfigDrive(
-          d.exec,
-          files.configDisk,
-          warmConfigFiles(`oneshot-${rec.vmId}`, net ? { net } : {}, { ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId }),
-          markerKey,
-        ),
-      );
-      await this.step("config", () => createJobDrive(jobDisk));
-      timings.configMs = elapsed(t);
-      t = performance.now();
-      await this.step("network", async () => {
-        await d.links.ensureTap(net.tap, d.bridge, net.mac);
-        await d.nft.ensureVmRules(d.bridge, this.isolationOf(net), d.netRate.shared);
-        this.netReady = net;
-      });
-      timings.netMs = elapsed(t);
-      if (this.killReason) throw new BootStepError(rec.vmId, "killed", this.killReason);
-      t = spawnAt = performance.now();
-      vm = await this.step("vmm-start", () =>
-        d.driver.start({
-          vmId: rec.vmId,
-          arch: this.shape.arch,
-          vcpus: this.shape.vcpus,
-          memMiB: this.shape.memMiB,
-          kernel: image.kernel,
-          initrd: image.initrd,
-          rootDisk: files.rootDisk,
-          configDisk: files.configDisk,
-          jobDisk,
-          net: { tap: net.tap, mac: net.mac },
-          runDir: this.runDir,
-          consoleLog: files.consoleLog,
-          consoleMaxBytes: d.consoleMaxBytes,
-          accel: d.accel,
-        }),
-      );
-      timings.vmmStartMs = elapsed(t);
-      tail.start();
-    } catch (e) {
-      const err = e instanceof BootStepError ? e : new BootStepError(rec.vmId, "internal", String(e), { cause: e });
-      log.warn({ err, code: err.code }, "warm VM boot failed");
-      if (vm) await d.driver.stop(rec.vmId, this.runDir, 2_000).catch(() => undefined);
-      await tail.stop();
-      return this.retireNow(this.killReason ? this.retireReason : "boot-failed", err.message, log);
+    if ("failed" in booted) {
+      log.warn({ err: booted.failed, code: booted.failed.code }, "warm VM boot failed");
+      return this.retireNow(this.killReason ? this.retireReason : "boot-failed", booted.failed.message, log);
     }
+    const { vm, markers, tail, timings, files } = booted;
 
-    let exited = false;
-    void vm.exited.then(() => (exited = true));
     // From the hand-over on, the console is read as soon as it changes (inotify), not on the
     // tail's timer: the ready and start markers are on the pickup's path.
     let watcher: FSWatcher | undefined;
     let changed: () => void = () => undefined;
     const nextChange = () => new Promise<void>((r) => (changed = r));
-    const waitFor = async (done: () => boolean, deadline: number) => {
-      while (!done() && !exited && !this.killReason && performance.now() < deadline) {
-        await Promise.race([vm.exited, this.killed, nextChange(), new Promise((r) => setTimeout(r, 20))]);
-        await tail.poll();
-      }
-    };
+    const waitFor = (done: () => boolean) => this.waitForConsole(booted, done, d.bootTimeoutSec * 1000, 20, nextChange);
     const watchConsole = () => {
       let reading = false;
       let again = false;
@@ -205,14 +144,13 @@ export class WarmVmRunner extends VmRunner {
       });
       watcher.on("error", () => undefined);
     };
-    await waitFor(() => markers.agentWarm, performance.now() + d.bootTimeoutSec * 1000);
+    await waitFor(() => markers.agentWarm);
     if (!markers.agentWarm) {
-      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailureOf(markers, { exited: booted.exited(), killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await this.stopVm(vm, tail);
       return this.retireNow(this.killReason ? this.retireReason : "boot-failed", `${f.code}: ${f.reason}`, log);
     }
-    timings.agentReadyMs = elapsed(spawnAt);
-    timings.totalMs = elapsed(t0);
+    booted.agentUp();
     rec.phase = "running";
     await writeRecord(this.runDir, rec);
     await this.appendOwn({
@@ -256,24 +194,7 @@ export class WarmVmRunner extends VmRunner {
       jlog.warn({ err }, "cannot watch the console: reading it on the timer");
     }
     try {
-      let launch = scriptLaunch();
-      if (rec.kind === "runner") {
-        const opened = await this.step("runner-config", () => d.runnerLaunch(rec));
-        launch = opened.launch;
-        rec.provider = opened.provider;
-        rec.runnerName = opened.runnerName;
-        jlog.info({ provider: opened.provider, runnerName: opened.runnerName, user: launch.user, argc: launch.argv.length }, "runner launch received");
-      }
-      const script = rec.kind === "script" ? (rec.script ?? (await this.step("config", () => d.jobScript(rec.jobId)))) : undefined;
-      const jobFiles = configDriveFiles({
-        source: rec.kind,
-        jobId: rec.jobId,
-        hostname: `oneshot-${rec.vmId}`,
-        timeoutSec: rec.spec.timeoutSec,
-        launch,
-        ...(script !== undefined ? { script } : {}),
-        env: { ONESHOT_JOB_ID: rec.jobId, ONESHOT_VM_ID: rec.vmId, ONESHOT_HOST_ID: d.hostId, ONESHOT_ATTEMPT: String(rec.attempt) },
-      });
+      const jobFiles = await this.jobFiles(jlog);
       // The VM's own facts were set up at boot; the job drive holds only the job's.
       delete jobFiles.hostname;
       delete jobFiles.net;
@@ -289,10 +210,10 @@ export class WarmVmRunner extends VmRunner {
       await this.stopVm(vm, tail);
       return this.failBoot(err.code, err.message, files.consoleLog, jlog);
     }
-    await waitFor(() => markers.agentReady, performance.now() + d.bootTimeoutSec * 1000);
+    await waitFor(() => markers.agentReady);
     if (!markers.agentReady) {
       watcher?.close();
-      const f = bootFailureOf(markers, { exited, killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
+      const f = bootFailureOf(markers, { exited: booted.exited(), killed: !!this.killReason, bootTimeoutSec: d.bootTimeoutSec });
       await this.stopVm(vm, tail);
       jlog.warn({ code: f.code }, "warm VM did not take its job");
       return this.failBoot(f.code, f.reason, files.consoleLog, jlog);
@@ -308,30 +229,14 @@ export class WarmVmRunner extends VmRunner {
       );
     });
     await this.claimed;
-    await d.events.append(rec, this.runDir, "VmBooted", {
-      vmId: rec.vmId,
-      hostId: d.hostId,
-      jobId: rec.jobId,
-      vmm: d.driver.name,
-      accel: d.accel,
-      pid: vm.pid,
-      timings: timings as BootTimings,
-      start: "warm",
-      handOverMs,
-    });
+    await this.appendBooted(vm, timings, { handOverMs });
     jlog.info({ handOverMs, warmForMs: Math.round(readyAt - (this.warmedAt ?? readyAt)) }, "job handed to a warm VM");
     try {
-      await this.runToExit(vm, markers, tail, readyAt, () => exited, jlog);
+      await this.runToExit(vm, markers, tail, readyAt, booted.exited, jlog);
     } finally {
       watcher?.close();
       trace.end();
     }
-  }
-
-  private async stopVm(vm: RunningVm, tail: ConsoleTail): Promise<void> {
-    await this.d.driver.stop(this.rec.vmId, this.runDir, this.killGraceMs ?? 2_000).catch(() => undefined);
-    await vm.exited;
-    await tail.stop();
   }
 
   /** A pool VM that never had a job: the destroy steps, then WarmVmRetired (no VmDestroyed: it was never a job's). */
