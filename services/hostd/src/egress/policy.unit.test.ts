@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { EgressPolicy } from "@oneshot/proto";
 import { allowTimeout, decideQuery, nameAllowed, policyCidrs, vmEgressOf } from "./policy.js";
 
-const allow = ["example.com", "*.githubusercontent.com", "10.0.0.0/8", "203.0.113.7"];
+const allow = ["example.com", "*.usercontent.example.org", "10.0.0.0/8", "203.0.113.7"];
 const policy = (mode: EgressPolicy["mode"]): EgressPolicy => ({ mode, allow, source: "cli" });
 
 describe("allow list matching", () => {
@@ -11,10 +11,10 @@ describe("allow list matching", () => {
     expect(nameAllowed(allow, "EXAMPLE.com.")).toBe(true);
     expect(nameAllowed(allow, "www.example.com")).toBe(false);
     expect(nameAllowed(allow, "notexample.com")).toBe(false);
-    expect(nameAllowed(allow, "raw.githubusercontent.com")).toBe(true);
-    expect(nameAllowed(allow, "a.b.githubusercontent.com")).toBe(true);
-    expect(nameAllowed(allow, "githubusercontent.com")).toBe(false);
-    expect(nameAllowed(allow, "evilgithubusercontent.com")).toBe(false);
+    expect(nameAllowed(allow, "raw.usercontent.example.org")).toBe(true);
+    expect(nameAllowed(allow, "a.b.usercontent.example.org")).toBe(true);
+    expect(nameAllowed(allow, "usercontent.example.org")).toBe(false);
+    expect(nameAllowed(allow, "evilusercontent.example.org")).toBe(false);
     expect(nameAllowed(allow, "10.0.0.1")).toBe(false);
   });
 
