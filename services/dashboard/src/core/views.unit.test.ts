@@ -122,6 +122,35 @@ describe("dashboard views", () => {
     expect(jobView(s, "nope", T0)).toBeUndefined();
   });
 
+  it("shows what a job's egress policy denied in its timeline (VmEgressDenied, on the VM's subject)", () => {
+    const s = emptyDashboard();
+    const at = log();
+    applyEvent(s, at(queued("j1"), { corr: "cli-run-1" }));
+    applyEvent(
+      s,
+      at(
+        {
+          type: "VmEgressDenied",
+          data: {
+            ...ref("j1", "vm1"),
+            mode: "allow",
+            source: "cli",
+            windowStart: "2026-11-28T10:00:01Z",
+            windowEnd: "2026-11-28T10:00:02Z",
+            destinations: [{ address: "203.0.113.9", protocol: "tcp", port: 443, count: 3, reason: "not-allowed", action: "dropped", names: [] }],
+            queries: [{ name: "evil.test", count: 1, action: "refused" }],
+            droppedDestinations: 0,
+            droppedQueries: 0,
+          },
+        },
+        { corr: "cli-run-1", subject: "evt.host.h1.vm.vm1" },
+      ),
+    );
+    const tl = jobView(s, "j1", T0)!.timeline;
+    expect(tl.map((e) => e.type)).toEqual(["JobQueued", "VmEgressDenied"]);
+    expect(tl[1]!.summary).toBe("vm1 egress allow (cli): dropped 203.0.113.9:443/tcp ×3; refused evil.test ×1");
+  });
+
   it("adds to a job's timeline an event naming it under another correlation id (an operator's cancel)", () => {
     const s = emptyDashboard();
     const at = log();
