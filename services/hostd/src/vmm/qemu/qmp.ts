@@ -32,12 +32,15 @@ export function qmpCommand(socket: string, command: string, timeoutMs = 3_000, a
         const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc?: string }; event?: string };
         if (msg.event) continue;
         if (stage === "greeting" && msg.QMP) {
+          // Both at once: QMP answers in order, so the command's reply follows the handshake's
+          // (one round trip less; the warm hand-over's doorbell is on a job's pickup path).
           stage = "caps";
-          s.write(JSON.stringify({ execute: "qmp_capabilities" }) + "\n");
+          s.write(
+            JSON.stringify({ execute: "qmp_capabilities" }) + "\n" + JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + "\n",
+          );
         } else if (stage === "caps") {
           if (msg.error) return done(new Error(`QMP qmp_capabilities: ${msg.error.desc}`));
           stage = "cmd";
-          s.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + "\n");
         } else if (stage === "cmd") {
           if (msg.error) return done(new Error(`QMP ${command}: ${msg.error.desc}`));
           return done(undefined, msg.return);
