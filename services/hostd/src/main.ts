@@ -103,15 +103,34 @@ const netRate = { policy: ratePolicy, shared: totalBytesPerSec > 0 };
 // The registry mirror (docs/registry-mirror.md): one pull-through cache per port on the gateway.
 const mirrorDir = resolve(c.HOSTD_REGISTRY_MIRROR_DIR ?? join(stateDir, "registry-mirror"));
 const mirrors =
-  c.HOSTD_REGISTRY_MIRROR === "on"
+  c.HOSTD_REGISTRY_MIRROR !== "off"
     ? mirrorInstances({ dockerHubUpstream: c.HOSTD_REGISTRY_MIRROR_UPSTREAM, extra: c.HOSTD_REGISTRY_MIRROR_EXTRA, dir: mirrorDir })
     : [];
+// Set up now (configs, storage, its user), started once the bridge has the gateway address. `auto`
+// (`oneshot up`): a host that cannot run it runs without it, its ports closed.
+const mirror = mirrors.length
+  ? await RegistryMirror.prepare({
+      instances: mirrors,
+      dir: mirrorDir,
+      listen: gatewayOf(c.HOSTD_SUBNET).address,
+      capBytes: c.HOSTD_REGISTRY_MIRROR_CAP_MIB * 1024 * 1024,
+      pruneIntervalSec: c.HOSTD_REGISTRY_MIRROR_PRUNE_INTERVAL,
+      user: c.HOSTD_REGISTRY_MIRROR_USER,
+      bin: c.HOSTD_REGISTRY_MIRROR_BIN,
+      exec,
+      log: log.child({ part: "registry-mirror" }),
+    }).catch((e: Error) =>
+      c.HOSTD_REGISTRY_MIRROR === "auto"
+        ? void log.warn({ err: e }, "registry mirror off: it cannot run here (HOSTD_REGISTRY_MIRROR=auto)")
+        : fatal(`registry mirror: ${e.message}`, e),
+    )
+  : undefined;
 // Host services guests may reach at their gateway (nft gatewayPorts: from the bridge only; every other
 // port of the host stays closed to guests). One value, for the rules built now and the isolation guard's.
 // The DNS proxy (docs/egress-policy.md): the guests' only resolver, on udp/tcp 53 of their gateway.
 const dnsPorts = c.HOSTD_DNS_PROXY ? [DNS_PROXY_PORT] : [];
 const guestDns = c.HOSTD_DNS_PROXY ? proxyAddressOf(c.HOSTD_SUBNET).address : dns;
-const gatewayPorts: GatewayPorts = { tcp: [...mirrors.map((m) => m.port), ...dnsPorts], udp: [...dnsPorts] };
+const gatewayPorts: GatewayPorts = { tcp: [...(mirror?.ports ?? []), ...dnsPorts], udp: [...dnsPorts] };
 const net = await ensureHostNetwork({
   exec,
   links,
@@ -140,19 +159,6 @@ log.info(
   "host network ready",
 );
 // The mirror listens on the gateway address, which exists now; it is stopped before the bridge goes.
-const mirror = mirrors.length
-  ? await RegistryMirror.prepare({
-      instances: mirrors,
-      dir: mirrorDir,
-      listen: gatewayOf(c.HOSTD_SUBNET).address,
-      capBytes: c.HOSTD_REGISTRY_MIRROR_CAP_MIB * 1024 * 1024,
-      pruneIntervalSec: c.HOSTD_REGISTRY_MIRROR_PRUNE_INTERVAL,
-      user: c.HOSTD_REGISTRY_MIRROR_USER,
-      bin: c.HOSTD_REGISTRY_MIRROR_BIN,
-      exec,
-      log: log.child({ part: "registry-mirror" }),
-    }).catch((e: Error) => fatal(`registry mirror: ${e.message}`, e))
-  : undefined;
 mirror?.start();
 if (mirror) registryMirrorMetrics(svc.registry, mirror);
 

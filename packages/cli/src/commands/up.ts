@@ -52,7 +52,7 @@ async function untilSignal(stop: () => Promise<void>): Promise<void> {
   process.exit(0);
 }
 
-function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void {
+function printWhere({ info, mirror }: Awaited<ReturnType<typeof startStack>>): void {
   const state = stateDir();
   process.stdout.write(
     [
@@ -64,6 +64,9 @@ function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void 
       `  NATS            ${info.natsUrl}`,
       ...(info.dashboardUrl ? [`  dashboard       ${info.dashboardUrl}   (admin token in ${join(state, "dashboard-admin-token")})`] : []),
       `  hosts           ${info.hosts.join(", ")}`,
+      mirror
+        ? `  registry mirror ${mirror.url} for the guests (Docker Hub, pull-through; cache in ${mirror.dir}/, kept across runs, stopped with hostd)`
+        : "  registry mirror off: apt-get install docker-registry for a pull-through cache of Docker Hub (docs/registry-mirror.md)",
       `  logs            ${join(state, "logs")}/`,
       "",
       "  try:   oneshot run -- uname -a        (npx oneshot, or node packages/cli/dist/main.js)",
@@ -76,15 +79,17 @@ function printWhere(info: Awaited<ReturnType<typeof startStack>>["info"]): void 
 
 export function upCommand(program: Command): void {
   upOptions(program.command("up").description("start NATS, ingest, scheduler, janitor and a local hostd on this machine")).action(async (o: UpOptions) => {
-    const { info, stop } = await startStack(parseUp(o));
-    printWhere(info);
+    const stack = await startStack(parseUp(o));
+    const { stop } = stack;
+    printWhere(stack);
     await untilSignal(stop);
   });
   upOptions(program.command("demo").description("`oneshot up`, then run a demo job in a microVM"))
     .option("--exit", "stop everything after the demo job")
     .action(async (o: UpOptions & { exit?: boolean }) => {
-      const { info, stop } = await startStack(parseUp(o));
-      printWhere(info);
+      const stack = await startStack(parseUp(o));
+      const { stop } = stack;
+      printWhere(stack);
       say("demo job: uname -a; echo hello from a one-shot microVM");
       const code = await run(["sh", "-c", "uname -a; echo hello from a one-shot microVM"], {
         cpus: "1",

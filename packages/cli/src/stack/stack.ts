@@ -31,8 +31,19 @@ export const defaultWarmPool = (n: number): string => `minimal/1/512/1=${n}`;
 
 export const nativeArch = (): "amd64" | "arm64" => (osArch() === "arm64" ? "arm64" : "amd64");
 
+/**
+ * The native hostd's registry mirror (docs/registry-mirror.md): a pull-through cache of Docker Hub
+ * its guests reach at their gateway, port 5000, kept in `<state>/registry-mirror` across stacks;
+ * started and stopped with hostd. Off (and said so) where Debian's docker-registry is not installed.
+ */
+export function registryMirrorOf(state: string, subnet: string): { env: Record<string, string>; url: string; dir: string } | undefined {
+  if (spawnSync("docker-registry", ["--version"]).status !== 0) return undefined;
+  const dir = join(state, "registry-mirror");
+  return { env: { HOSTD_REGISTRY_MIRROR: "auto", HOSTD_REGISTRY_MIRROR_DIR: dir }, url: `http://${subnet.replace(/0\/\d+$/, "1")}:5000`, dir };
+}
+
 /** Starts NATS, ingest, scheduler, janitor, the dashboard and one hostd (two with --emulate-arch). */
-export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop: () => Promise<void> }> {
+export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop: () => Promise<void>; mirror?: { url: string; dir: string } | undefined }> {
   const root = repoRoot();
   const state = stateDir();
   const logs = join(state, "logs");
@@ -129,6 +140,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     svc("dashboard", dashboardPort, { DASHBOARD_PORT: String(dashboardPort), DASHBOARD_ADMIN_TOKEN_FILE: dashboardToken, ...as("dashboard") }),
   ];
   const hosts: string[] = [];
+  const mirror = registryMirrorOf(state, `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30)}.0.0/16`);
   for (const [i, a] of archs.entries()) {
     const port = await portOr(9103 + i * 10);
     const hostId = hostIds[i]!;
@@ -147,6 +159,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
           // tests run a stack beside another one.
           HOSTD_BRIDGE: `${process.env.ONESHOT_UP_BRIDGE_PREFIX ?? "osbr"}${i}`,
           HOSTD_SUBNET: `172.${Number(process.env.ONESHOT_UP_SUBNET_BASE ?? 30) + i}.0.0/16`,
+          ...(i === 0 && mirror ? mirror.env : {}),
           // --warm N: the pool's vCPUs come on top of what the host offers cold work (the pool's
           // capacity is withheld from registration), unless the operator set the capacity.
           ...(o.warm && i === 0
@@ -194,7 +207,7 @@ export async function startStack(o: StackOptions): Promise<{ info: UpInfo; stop:
     o.report(why);
     void stop().then(() => process.exit(1));
   };
-  return { info, stop };
+  return { info, stop, mirror: mirror && { url: mirror.url, dir: mirror.dir } };
 }
 
 function requireBinary(bin: string, how: string): void {

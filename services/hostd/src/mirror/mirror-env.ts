@@ -43,9 +43,11 @@ export const MirrorEnv = {
   /**
    * `on`: hostd runs a pull-through cache of Docker Hub (Debian's docker-registry, the CNCF
    * distribution registry in proxy mode) on the bridge's gateway address, port 5000, and opens
-   * that port to guests only; the full image's dockerd uses it as `registry-mirrors`.
+   * that port to guests only; the full image's dockerd uses it as `registry-mirrors`. A setup
+   * error (no binary, no user, storage it cannot write) stops hostd. `auto` (what `oneshot up`
+   * sets): the same, but such a host runs without the mirror (logged) instead.
    */
-  HOSTD_REGISTRY_MIRROR: z.enum(["on", "off"]).default("off"),
+  HOSTD_REGISTRY_MIRROR: z.enum(["on", "auto", "off"]).default("off"),
   /** What port 5000 caches: Docker Hub's registry (dockerd's `registry-mirrors` applies to Docker Hub pulls only). */
   HOSTD_REGISTRY_MIRROR_UPSTREAM: upstreamUrl.transform((u) => u.replace(/\/$/, "")).default("https://registry-1.docker.io"),
   /** More registries, each cached on a port of its own: `<port>=<url>`, comma-separated (ports 5001-5099). */
