@@ -51,7 +51,12 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 echo "==> packages"
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   "$qemu" qemu-utils busybox-static nftables e2fsprogs cpio zstd lz4 iproute2 ca-certificates \
-  debootstrap kmod curl >/dev/null
+  debootstrap kmod curl docker-registry >/dev/null
+# The registry mirror (docs/registry-mirror.md) runs as hostd's child on the bridge's gateway only.
+# Debian's own docker-registry unit would serve a plain, writable registry on every address's :5000:
+# stopped and masked.
+systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+systemctl mask docker-registry.service >/dev/null 2>&1 || true
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 echo "==> /opt/oneshot (from $src)"
@@ -103,6 +108,9 @@ NATS_NKEY_FILE=/etc/oneshot/nats/hostd.nk
 NATS_CA_FILE=/etc/oneshot/nats/ca.pem
 HOSTD_HOST_ID=$host_id
 HOSTD_VMM=$vmm
+# Pull-through cache of Docker Hub for the guests at <gateway>:5000, in /var/lib/oneshot/registry-mirror (20 GiB cap).
+HOSTD_REGISTRY_MIRROR=on
+HOSTD_REGISTRY_MIRROR_CAP_MIB=20480
 ENV
 
 install -m 0644 deploy/hostd/oneshot-hostd.service /etc/systemd/system/oneshot-hostd.service
