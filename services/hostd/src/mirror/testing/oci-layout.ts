@@ -28,7 +28,7 @@ export function buildOciLayout(dir: string, o: { tag?: string; files?: Record<st
     const files = { ...(o.files ?? {}), ...(o.randomBytes ? { noise: randomBytes(o.randomBytes) } : {}) };
     for (const [name, content] of Object.entries(files)) {
       mkdirSync(dirname(join(stage, name)), { recursive: true });
-      writeFileSync(join(stage, name), content);
+      writeFileSync(join(stage, name), content, { mode: 0o755 }); // executable: an image may run any of them
     }
     const tar = spawnSync("tar", ["-C", stage, "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", "-", "."], {
       maxBuffer: 1 << 30,
