@@ -3,6 +3,7 @@ import { cidrContains, parseCidr } from "../net/ipv4.js";
 import type { Nft } from "../net/nft.js";
 import type { VmIsolation } from "../net/nft-rules.js";
 import { classify, dueReports, emptyDeniedState, noteQuery, noteResolved, noteSamples, type DeniedSample, type EgressOwner } from "./denied-window.js";
+import { AllowCache } from "./allow-cache.js";
 import { DnsProxy } from "./dns-proxy.js";
 import type { TtlBounds } from "./policy.js";
 
@@ -29,8 +30,8 @@ export interface EgressHostDeps {
 export class EgressHost {
   readonly proxy: DnsProxy | undefined;
   private readonly state = emptyDeniedState();
-  /** What the proxy put into allow sets, so a rebuilt table (flushed ruleset) gets it back. */
-  private readonly resolved = new Map<string, { vm: string; address: string; expiresMs: number }>();
+  /** What the proxy put into allow sets: repeat lookups skip nft, and a rebuilt table (flushed ruleset) gets it back. */
+  private readonly resolved = new AllowCache();
 
   constructor(private readonly d: EgressHostDeps) {
     this.proxy = d.proxy
@@ -44,9 +45,12 @@ export class EgressHost {
             return v && { vmId: v.vmId, policy: v.owner?.policy };
           },
           allow: async (vm, entries) => {
-            await d.nft.allowResolved(d.bridge, vm, entries);
+            const vmId = this.vmAt(vm)?.vmId ?? "";
             const now = Date.now();
-            for (const e of entries) this.resolved.set(`${vm}|${e.address}`, { vm, address: e.address, expiresMs: now + e.timeoutSec * 1000 });
+            const fresh = this.resolved.toAdd(vmId, vm, entries, now);
+            if (!fresh.length) return;
+            await d.nft.allowResolved(d.bridge, vm, fresh);
+            this.resolved.added(vmId, vm, fresh, now);
           },
           noteQuery: (vm, name, action) => {
             const o = this.ownerAt(vm);
@@ -81,17 +85,11 @@ export class EgressHost {
 
   /** After a rebuild of the tables (their sets start empty): what the proxy resolved and is still valid goes back in. */
   async reapply(): Promise<void> {
-    const now = Date.now();
-    const live = new Set(this.d.vms().map((v) => v.net.address));
-    const byVm = new Map<string, { address: string; timeoutSec: number }[]>();
-    for (const [k, r] of this.resolved) {
-      if (r.expiresMs <= now || !live.has(r.vm)) {
-        this.resolved.delete(k);
-        continue;
-      }
-      byVm.set(r.vm, [...(byVm.get(r.vm) ?? []), { address: r.address, timeoutSec: Math.ceil((r.expiresMs - now) / 1000) }]);
-    }
-    for (const [vm, entries] of byVm) await this.d.nft.allowResolved(this.d.bridge, vm, entries);
+    for (const [vm, entries] of this.prune()) await this.d.nft.allowResolved(this.d.bridge, vm, entries);
+  }
+
+  private prune() {
+    return this.resolved.prune(Date.now(), new Set(this.d.vms().map((v) => `${v.vmId}|${v.net.address}`)));
   }
 
   /** One poll: read the denied counters, fold them in, append what is due. */
@@ -128,6 +126,7 @@ export class EgressHost {
         .catch((err: unknown) => this.d.log.warn({ err, vmId: data.vmId }, "cannot append VmEgressDenied"));
       this.d.log.info({ vmId: data.vmId, mode: data.mode, destinations: data.destinations.length, queries: data.queries.length }, "egress denied (reported)");
     }
+    this.prune();
     // Remember the owners of this poll's VMs: a VM destroyed before its next poll still gets its last report's ids.
     this.gone = new Map(vms.map((v) => [v.vmId, v]));
   }
