@@ -60,13 +60,16 @@ export class EncodeError extends Error {
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, skipValues: [undefined] } as ConstructorParameters<typeof Packr>[0]);
 
 export function encode<M extends Message>(message: M, meta: Meta): Uint8Array {
-  const entry = catalog[message.type as MessageType];
+  const entry = catalogEntry(message.type);
   if (!entry) throw new EncodeError(message.type, []);
   const parsed = entry.versions[entry.latest]!.safeParse(message.data);
   if (!parsed.success) throw new EncodeError(message.type, parsed.error.issues);
   const envelope: Envelope = { ...meta, type: message.type, version: entry.latest, data: parsed.data };
   return packr.pack(envelope);
 }
+
+/** The catalog's entry for a type name, only for its own keys: a type named `__proto__` or `toString` is unknown, not Object's. */
+const catalogEntry = (type: string) => (Object.hasOwn(catalog, type) ? catalog[type as MessageType] : undefined);
 
 const ISO_DATETIME = z.iso.datetime({ offset: true });
 const str = (v: unknown, min: number, max: number): v is string => typeof v === "string" && v.length >= min && v.length <= max;
@@ -112,7 +115,7 @@ function decodeParts(bytes: Uint8Array, subject: string | undefined, seq: number
   if (!env.success) throw new DecodeError("bad envelope", subject, seq, env.error.issues);
   const e = env.data;
   const { type, version } = e;
-  const entry = catalog[type as MessageType];
+  const entry = catalogEntry(type);
   if (!entry) throw new DecodeError(`unknown message type ${JSON.stringify(type)}`, subject, seq);
   const schema = entry.versions[version];
   if (!schema) throw new DecodeError(`unknown version ${type} v${version}`, subject, seq);

@@ -20,6 +20,14 @@ describe("codec", () => {
     expect(() => decodeStored(bad, "evt.job.x", 9)).toThrow(/invalid JobQueued v1 \(subject=evt.job.x seq=9\)/);
   });
 
+  it("refuses a type named after an Object property as unknown (a DecodeError, not a TypeError)", () => {
+    for (const type of ["__proto__", "toString", "constructor", "hasOwnProperty"]) {
+      expect(() => decode(pack({ ...goldenMeta, type, version: 1, data: {} }))).toThrow(DecodeError);
+      expect(() => decode(pack({ ...goldenMeta, type, version: 1, data: {} }))).toThrow(/unknown message type/);
+      expect(() => encode({ type, data: {} } as unknown as DomainEvent, goldenMeta)).toThrow(EncodeError);
+    }
+  });
+
   it("writes plain MessagePack maps that a generic decoder reads", async () => {
     const { unpack } = await import("msgpackr");
     const raw = unpack(encode(queued, goldenMeta)) as Record<string, unknown>;
