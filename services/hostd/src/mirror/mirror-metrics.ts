@@ -1,19 +1,12 @@
 // prom-client comes with @oneshot/runtime; the registry is the service's (/metrics).
 import { Gauge, type Registry } from "prom-client";
+import { readGauge } from "../telemetry/read-gauge.js";
 import type { RegistryMirror } from "./registry-mirror.js";
 
 /** The registry mirror's figures (docs/registry-mirror.md), read from it at each scrape. */
 export function registryMirrorMetrics(registry: Registry, mirror: RegistryMirror): void {
   const registers = [registry];
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = readGauge(registry);
   const perMirror = (name: string, help: string, read: (mirror: string) => number) =>
     new Gauge({
       name,

@@ -1,5 +1,6 @@
 // prom-client comes with @oneshot/runtime; the registry is the service's (/metrics).
-import { Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { readGauge } from "./read-gauge.js";
 import type { WarmPool } from "../agent/warm-pool.js";
 
 /**
@@ -7,16 +8,7 @@ import type { WarmPool } from "../agent/warm-pool.js";
  * it holds and has ready, hits and misses, refill (boot → ready) time and the age of ready VMs.
  */
 export function warmPoolMetrics(registry: Registry, pool: WarmPool): void {
-  const registers = [registry];
-  const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+  const gauge = readGauge(registry);
   gauge("hostd_warm_pool_target", "Warm VMs this host keeps (HOSTD_WARM_POOLS, all shapes)", () => pool.pools.reduce((n, p) => n + p.size, 0));
   gauge("hostd_warm_pool_size", "Warm VMs booting or ready", () => pool.size);
   gauge("hostd_warm_pool_ready", "Warm VMs ready for a job", () => pool.ready().length);
