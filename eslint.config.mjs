@@ -92,6 +92,14 @@ export default defineConfig(
       "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { arguments: false, attributes: false } }],
       "@typescript-eslint/await-thenable": "error",
       "@typescript-eslint/no-for-in-array": "error",
+      // nats.js's default pull (30 s) left a reader deaf for 30–60 s after the NATS node serving it died.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression[callee.property.name='consume']:not(:has(Property[key.name='expires']))",
+          message: "consume() without `expires`: pass PULL_EXPIRES_MS (@oneshot/runtime) so a lost node is noticed in seconds, not 30-60 s",
+        },
+      ],
     },
   },
   {

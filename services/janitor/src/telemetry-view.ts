@@ -1,6 +1,6 @@
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { decode, streams, subjects, type HostHeartbeat, type HostInventory } from "@oneshot/proto";
-import type { Logger, Nats } from "@oneshot/runtime";
+import { PULL_EXPIRES_MS, type Logger, type Nats } from "@oneshot/runtime";
 import { observeHeartbeat, observeInventory, type ObservedHost } from "./core/observed-state.js";
 
 /**
@@ -31,7 +31,7 @@ export class TelemetryView {
       filter_subjects: "tel.host.>",
       deliver_policy: DeliverPolicy.LastPerSubject,
     });
-    const iter = await consumer.consume({ max_messages: 1000 });
+    const iter = await consumer.consume({ max_messages: 1000, expires: PULL_EXPIRES_MS });
     const done = (async () => {
       for await (const m of iter) {
         try {

@@ -1,5 +1,5 @@
 import { DeliverPolicy } from "@nats-io/jetstream";
-import type { Nats } from "@oneshot/runtime";
+import { PULL_EXPIRES_MS, type Nats } from "@oneshot/runtime";
 import { decode, streams, subjects, type VmOutput } from "@oneshot/proto";
 
 /** Streams a VM's console chunks (stream LOGS) from the beginning, in order, until stopped. */
@@ -8,7 +8,7 @@ export async function followVmOutput(nats: Nats, hostId: string, vmId: string, o
     filter_subjects: subjects.vmLog(hostId, vmId),
     deliver_policy: DeliverPolicy.All,
   });
-  const iter = await consumer.consume({ max_messages: 256 });
+  const iter = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
   const done = (async () => {
     for await (const m of iter) {
       try {

@@ -36,7 +36,7 @@ describe.skipIf(skip)("the stack on a 3-node NATS cluster while its EVENTS leade
     const services = ["ingest", "scheduler", "janitor", "hostd-amd64"].map((s) => [s, stack.pid(s)] as const);
     process.kill(pid, "SIGKILL");
     const r = await run;
-    expect(r.stdout).toContain("survived");
+    expect(r.stdout, `code ${r.code}; stderr:\n${r.stderr}\nhostd said:\n${stack.logs("hostd-amd64").split("\n").slice(-40).join("\n")}`).toContain("survived");
     expect(r.code, r.stderr).toBe(5);
     const jobId = /queued (\S+)/.exec(r.stderr)![1]!;
     const types = (await stack.events(["--job", jobId])).map((e) => e.type);

@@ -16,7 +16,7 @@ import {
   type Stored,
   type VmOutput,
 } from "@oneshot/proto";
-import type { EventStore, Nats } from "@oneshot/runtime";
+import { PULL_EXPIRES_MS, type EventStore, type Nats } from "@oneshot/runtime";
 import { connectTest, freePort, startNats, waitFor, WaitAborted, type TestNats } from "@oneshot/testing";
 import { exec } from "../host/exec.js";
 import { Links } from "../net/links.js";
@@ -90,7 +90,7 @@ export class HostdHarness {
     this.closeNats = c.close;
     this.stops.push(await this.store.follow("evt.>", (e) => void this.events.push(e)));
     const logs = await this.nats.js.consumers.get(streams.logs.name, { filter_subjects: `log.host.${this.hostId}.>`, deliver_policy: DeliverPolicy.All });
-    const iter = await logs.consume({ max_messages: 256 });
+    const iter = await logs.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
     const done = (async () => {
       for await (const m of iter) {
         const o = decode(m.data).data as VmOutput["data"];
