@@ -248,6 +248,8 @@ const vmDeps: VmDeps = {
   driver,
   links,
   nft,
+  // A VM's last drops are read before its nft elements go (egress is built below; called only at a destroy).
+  beforeRulesRemoved: () => egress.poll(),
   netRate,
   addresses,
   events: vmEvents,

@@ -609,7 +609,7 @@ export class HostAgent {
   }
 
   private destroyDeps(): DestroyDeps {
-    return { driver: this.d.vm.driver, nft: this.d.vm.nft, links: this.d.vm.links };
+    return { driver: this.d.vm.driver, nft: this.d.vm.nft, links: this.d.vm.links, beforeRulesRemoved: this.d.vm.beforeRulesRemoved };
   }
 
   /**
@@ -653,6 +653,8 @@ export class HostAgent {
         log.warn({ runDir }, "run dir without a record: left for the janitor");
         continue;
       }
+      const learnt = await this.d.vm.events.syncFromLog(rec, runDir);
+      if (learnt.length) log.info({ learnt }, "VM record behind the log (a crash between an append and the record's write): caught up");
       if (rec.events.VmDestroyed) {
         await this.d.done.add(vmId, new Date());
         await removeRunDir(runDir);

@@ -69,7 +69,8 @@ export class EgressHost {
   }
 
   private ownerAt(address: string): EgressOwner | undefined {
-    const v = this.vmAt(address);
+    // A VM whose destroy has begun is no longer an isolation target, but its last drops are still its own.
+    const v = this.vmAt(address) ?? [...this.gone.values()].find((g) => g.net.address === address);
     if (!v || !v.owner) return undefined;
     return { vmId: v.vmId, hostId: this.d.hostId, jobId: v.owner.jobId, mode: v.egress?.mode ?? "open", source: v.owner.policy?.source ?? "default" };
   }
@@ -127,8 +128,10 @@ export class EgressHost {
       this.d.log.info({ vmId: data.vmId, mode: data.mode, destinations: data.destinations.length, queries: data.queries.length }, "egress denied (reported)");
     }
     this.prune();
-    // Remember the owners of this poll's VMs: a VM destroyed before its next poll still gets its last report's ids.
-    this.gone = new Map(vms.map((v) => [v.vmId, v]));
+    // Remember the owners of this poll's VMs, and of gone ones still owed a report: a VM destroyed
+    // before the next poll still gets its last drops counted (the destroy polls first) and its ids.
+    const owed = new Set([...this.state.windows.values()].map((w) => w.owner.vmId));
+    this.gone = new Map([...[...this.gone].filter(([vmId]) => owed.has(vmId)), ...vms.map((v) => [v.vmId, v] as const)]);
   }
 
   private gone = new Map<string, VmIsolation>();

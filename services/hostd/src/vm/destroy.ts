@@ -11,6 +11,11 @@ export interface DestroyDeps {
   driver: VmmDriver;
   nft: Nft;
   links: Links;
+  /**
+   * Reads what the VM's egress counters hold before its nft elements go with its rules: drops
+   * in the last moments of a job (after the reporter's last poll) would otherwise be lost.
+   */
+  beforeRulesRemoved?: () => Promise<void>;
 }
 
 /** Something a destroy step could not remove, with the resource it concerns. */
@@ -48,6 +53,7 @@ export async function destroyVm(d: DestroyDeps, vmId: string, runDir: string, o:
     removed.push(...procs.map((p) => `process:${p.pid}`));
   });
   await step("nft", async () => {
+    await d.beforeRulesRemoved?.().catch(() => undefined);
     const n = await d.nft.removeVmRules(vmId);
     if (n) removed.push(`nft:oneshot:${vmId} (${n} rules)`);
   });

@@ -34,6 +34,8 @@ export interface VmDeps {
   driver: VmmDriver;
   links: Links;
   nft: Nft;
+  /** DestroyDeps.beforeRulesRemoved: the egress reporter's last read of the VM's counters. */
+  beforeRulesRemoved?: () => Promise<void>;
   /** Network rates: the operator's policy (a job's `spec.netMbit` within its cap), and whether the bridge also has a shared total (BaseRulesInput.totalBytesPerSec). */
   netRate: { policy: RatePolicy; shared: boolean };
   addresses: AddressPool;
