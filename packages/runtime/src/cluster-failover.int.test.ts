@@ -30,10 +30,22 @@ describe.skipIf(skip)("EVENTS on a 3-node cluster (R3) while nodes die", () => {
     await cluster?.dispose();
   });
 
-  /** The index of the node leading EVENTS now. */
+  /**
+   * The index of the node leading EVENTS now. Right after a node's loss or return the cluster
+   * may be electing (a request times out, or no leader is named yet): asked again, for up to 30 s.
+   */
   const leaderIndex = async () => {
-    const info = await nats.jsm.streams.info("EVENTS");
-    return Number(info.cluster?.leader?.replace(/^n/, "")) - 1;
+    const t = Date.now();
+    for (;;) {
+      const info = await nats.jsm.streams.info("EVENTS").catch((e: unknown) => {
+        if (Date.now() - t > 30_000) throw e;
+        return undefined;
+      });
+      const leader = info?.cluster?.leader;
+      if (leader) return Number(leader.replace(/^n/, "")) - 1;
+      if (Date.now() - t > 30_000) throw new Error("EVENTS has had no leader for 30 s");
+      await new Promise((r) => setTimeout(r, 250));
+    }
   };
 
   it("keeps every acknowledged event, once, through the loss of the stream leader and of another node", async () => {

@@ -238,6 +238,7 @@ for (const vmId of runDirs) {
 let stopping = false;
 const vmEvents = new VmEvents(store, log, () => stopping);
 const outputQueues = new Map<string, Promise<void>>();
+let egressReporter: EgressHost | undefined;
 const vmDeps: VmDeps = {
   hostId,
   bridge: c.HOSTD_BRIDGE,
@@ -248,8 +249,8 @@ const vmDeps: VmDeps = {
   driver,
   links,
   nft,
-  // A VM's last drops are read before its nft elements go (egress is built below; called only at a destroy).
-  beforeRulesRemoved: () => egress.poll(),
+  // A VM's last drops are read before its nft elements go (once the reporter exists: recovery at start destroys before it).
+  beforeRulesRemoved: async () => egressReporter?.poll(),
   netRate,
   addresses,
   events: vmEvents,
@@ -357,6 +358,7 @@ const egress = new EgressHost({
       }
     : {}),
 });
+egressReporter = egress;
 await egress.start().catch((e: Error) => fatal(`DNS proxy cannot listen on ${guestDns}:${DNS_PROXY_PORT}: ${e.message}`, e));
 log.info(
   { dnsProxy: c.HOSTD_DNS_PROXY, guestDns, upstream: dns },

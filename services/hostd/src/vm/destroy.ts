@@ -53,7 +53,11 @@ export async function destroyVm(d: DestroyDeps, vmId: string, runDir: string, o:
     removed.push(...procs.map((p) => `process:${p.pid}`));
   });
   await step("nft", async () => {
-    await d.beforeRulesRemoved?.().catch(() => undefined);
+    try {
+      await d.beforeRulesRemoved?.();
+    } catch {
+      // Best effort: a report that cannot be read must not keep a VM's rules (or the VM) alive.
+    }
     const n = await d.nft.removeVmRules(vmId);
     if (n) removed.push(`nft:oneshot:${vmId} (${n} rules)`);
   });

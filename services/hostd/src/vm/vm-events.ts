@@ -1,8 +1,9 @@
-import type { DomainEvent } from "@oneshot/proto";
+import { subjects, type DomainEvent } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import { writeRecord, type VmRecord } from "./run-dir.js";
 
 type VmEventType = "VmBootRequested" | "VmBooted" | "VmBootFailed" | "VmExited" | "VmDestroyed";
+const VM_EVENT_TYPES: readonly string[] = ["VmBootRequested", "VmBooted", "VmBootFailed", "VmExited", "VmDestroyed"];
 type VmEventOf<T extends VmEventType> = Extract<DomainEvent, { type: T }>;
 
 /**
@@ -18,6 +19,23 @@ export class VmEvents {
     private readonly log: Logger,
     private readonly stopping: () => boolean = () => false,
   ) {}
+
+  /**
+   * At a restart: the record learns what the log already holds of the VM. A crash between an
+   * append and the record's write left, e.g., VmBooted stored but not noted, and recovery then
+   * owed VmExited, not a VmBootFailed that contradicts the log. Returns the types it learnt.
+   */
+  async syncFromLog(rec: VmRecord, runDir: string): Promise<string[]> {
+    const { events } = await this.store.readAggregate(subjects.vm(rec.hostId, rec.vmId));
+    const learnt: string[] = [];
+    for (const e of events) {
+      if (!VM_EVENT_TYPES.includes(e.type) || rec.events[e.type as VmEventType]) continue;
+      rec.events[e.type as VmEventType] = e.id;
+      learnt.push(e.type);
+    }
+    if (learnt.length) await writeRecord(runDir, rec);
+    return learnt;
+  }
 
   /**
    * Appends once; `duplicate` when the log already had this VM's event of this type (another

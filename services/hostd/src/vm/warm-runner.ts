@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { BootTimings, DomainEvent, WarmShape, WarmVmRetired } from "@oneshot/proto";
 import type { EventStore, Logger } from "@oneshot/runtime";
 import { buildConfigDrive, type DriveFile } from "./config-drive.js";
+import { vmEgressOf } from "../egress/policy.js";
 import { destroyVmRetrying } from "./destroy.js";
 import { createJobDrive, fillJobDrive } from "./job-drive.js";
 import { bootFailureOf } from "./outcome.js";
@@ -199,6 +200,13 @@ export class WarmVmRunner extends VmRunner {
       delete jobFiles.hostname;
       delete jobFiles.net;
       lap("launchMs");
+      // The pool VM was booted open; a job with an allow or audit policy gets its elements before
+      // the doorbell (one nft transaction), so not one packet of the job leaves under the pool's policy.
+      const net = this.netReady;
+      if (net && vmEgressOf(rec.spec.egress).mode !== "open") {
+        await this.step("network", () => d.nft.ensureVmRules(d.bridge, this.isolationOf(net), d.netRate.shared));
+        lap("egressMs");
+      }
       await this.step("config", () => fillJobDrive(jobDisk, jobFiles));
       lap("fillMs");
       if (d.driver.handOver) await this.step("config", () => d.driver.handOver!(rec.vmId, this.runDir, jobDisk));
