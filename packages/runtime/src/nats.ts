@@ -65,7 +65,7 @@ export async function connectNats(opts: ConnectOptions, log: Logger): Promise<Na
         timeout: 3_000,
         // Without it every request (each JetStream publish) builds an Error up front for the
         // stack a timeout would carry: 4% of ingest's CPU at load. Errors keep their messages.
-        noAsyncTraces: true,
+        noAsyncTraces: process.env.ONESHOT_NATS_ASYNC_TRACES !== "1",
       });
       watchStatus(nc, log);
       log.info({ server: nc.getServer(), version: nc.info?.version }, "connected to NATS");

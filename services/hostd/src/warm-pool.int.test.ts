@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missing, waitFor } from "@oneshot/testing";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DomainEvent, JobSpec, Stored } from "@oneshot/proto";
@@ -19,6 +20,8 @@ describe.skipIf(skip)("hostd warm pool (real hostd, NATS, QEMU)", () => {
     HOSTD_TIMEOUT_GRACE: "2",
     HOSTD_WARM_POOLS: "minimal/1/256/1=1",
     HOSTD_WARM_MAX_AGE_SEC: "40",
+    // The isolation guard would mend a missed policy within its interval: slowed, so only the hand-over can set it.
+    HOSTD_ISOLATION_CHECK_INTERVAL: "120",
   });
   beforeAll(() => h.start(), T);
   afterAll(() => h.dispose(), T);
@@ -27,9 +30,9 @@ describe.skipIf(skip)("hostd warm pool (real hostd, NATS, QEMU)", () => {
     h
       .waitEvent("VmWarmed", undefined, 240_000)
       .then(() => h.events.filter((e): e is Stored<Extract<DomainEvent, { type: "VmWarmed" }>> => e.type === "VmWarmed"));
-  const handOver = async (vmId: string, script: string) => {
+  const handOver = async (vmId: string, script: string, extra: Partial<JobSpec> = {}) => {
     const jobId = `loc-warm-${vmId}`;
-    const spec: JobSpec = { ...shape, timeoutSec: 120 };
+    const spec: JobSpec = { ...shape, timeoutSec: 120, ...extra };
     const correlationId = `test-${jobId}`;
     await h.store.append(
       { type: "JobQueued", data: { jobId, source: { provider: "local", repo: "local", org: "local", providerJobId: jobId, labels: [] }, spec, script } },
@@ -101,6 +104,27 @@ describe.skipIf(skip)("hostd warm pool (real hostd, NATS, QEMU)", () => {
       await expect
         .poll(() => h.events.some((e) => e.type === "VmWarmed" && e.seq > lastSeq && e.data.vmId !== vmId), { timeout: 240_000, interval: 500 })
         .toBe(true);
+    },
+    T,
+  );
+
+  it(
+    "a warm VM (booted open) handed a job with an allow list is in allow mode before the job's first command",
+    async () => {
+      const unused = () =>
+        h.events
+          .filter((e) => e.type === "VmWarmed")
+          .map((e) => (e.data as { vmId: string }).vmId)
+          .find((v) => !h.events.some((e) => (e.type === "WarmVmRetired" || e.type === "VmBootRequested") && (e.data as { vmId: string }).vmId === v));
+      const vmId = await waitFor("a ready warm VM", unused, 240_000, 500);
+      const address = (JSON.parse(readFileSync(join(h.state, "hostd", "vms", vmId, "vm.json"), "utf8")) as { net: { address: string } }).net.address;
+      const openVms = () => spawnSync("nft", ["list", "set", "inet", `oneshot_${h.names.bridge}`, "open_vms"], { encoding: "utf8" }).stdout;
+      expect(openVms()).toContain(address); // a pool VM has no job, hence no policy: open
+      await handOver(vmId, "echo JOB-STARTED\nsleep 5\n", { egress: { mode: "allow", allow: ["allowed.test"], source: "test:warm" } });
+      await expect.poll(() => h.consoleText(vmId), { timeout: 60_000, interval: 100 }).toContain("JOB-STARTED");
+      expect(openVms()).not.toContain(address);
+      await h.waitEvent("VmDestroyed", vmId);
+      expect(h.leftovers(vmId)).toEqual([]);
     },
     T,
   );
