@@ -5,7 +5,8 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { consumerMetrics } from "./consumer-metrics.js";
 import { TerminalError, isRetryable } from "./errors.js";
-import { PULL_EXPIRES_MS, decodeMsg } from "./event-store.js";
+import { decodeMsg } from "./event-store.js";
+import { PULL_EXPIRES_MS } from "./ordered-follow.js";
 import type { Nats } from "./nats.js";
 
 export interface DurableOptions {

@@ -2,6 +2,7 @@ import { DeliverPolicy, type JsMsg, type JetStreamClient, type JetStreamManager 
 import { DecodeError, decodeStored, encode, misplacement, streams, subjectOf, type DomainEvent, type Meta, type Stored } from "@oneshot/proto";
 import { ConcurrencyError, StoreUnavailableError } from "./errors.js";
 import { newEventId } from "./ids.js";
+import { followOrdered, PULL_EXPIRES_MS, type OrderedFollowOptions } from "./ordered-follow.js";
 
 export interface AppendOptions {
   /** Upstream identity (delivery id, job id + transition): a repeat within the window is stored once. */
@@ -51,15 +52,6 @@ export interface ReplayReport {
  * its time (the bench's `breakdown` case).
  */
 const REPLAY_BATCH = 4096;
-
-/**
- * How long one pull waits before it is renewed. nats.js sends idle heartbeats at half of it and
- * treats two missed ones as a lost consumer (an ordered one is then recreated where it left
- * off). The default, 30 s, meant a reader stalled 30–60 s when the NATS node serving it died
- * (the chaos suite measured 45–61 s); at 4 s it notices in about 4 s. An idle reader renews a
- * pull every 4 s: nothing next to its traffic.
- */
-export const PULL_EXPIRES_MS = 4_000;
 
 /** The audit log on JetStream: append with dedupe and optimistic concurrency, read, replay. */
 export class EventStore {
@@ -181,34 +173,26 @@ export class EventStore {
   }
 
   /**
-   * Follows the log live from `startSeq` (ordered consumer; survives server restarts).
+   * Follows the log live from `startSeq` (ordered consumer; survives server restarts and the
+   * loss of the node holding its consumer: ordered-follow.ts).
    * Returns a stop function. Handler errors stop the follow and reach `onError`.
    */
   async follow(
     filter: string,
     handler: (e: Stored<DomainEvent>) => void | Promise<void>,
-    opts: { startSeq?: number; onError?: (e: unknown) => void; onDecodeError?: (e: DecodeError) => void } = {},
+    opts: { startSeq?: number; onError?: (e: unknown) => void; onDecodeError?: (e: DecodeError) => void; onRestart?: OrderedFollowOptions["onRestart"] } = {},
   ): Promise<() => Promise<void>> {
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: filter,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: opts.startSeq ?? 1,
+    return followOrdered(this.js, {
+      stream: this.stream,
+      filter,
+      startSeq: opts.startSeq ?? 1,
+      onMessage: async (m) => {
+        const e = tryDecode(m, opts.onDecodeError);
+        if (e) await handler(e);
+      },
+      ...(opts.onError ? { onError: opts.onError } : {}),
+      ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
     });
-    const iter = await consumer.consume({ max_messages: 1000, expires: PULL_EXPIRES_MS });
-    const done = (async () => {
-      try {
-        for await (const m of iter) {
-          const e = tryDecode(m, opts.onDecodeError);
-          if (e) await handler(e);
-        }
-      } catch (e) {
-        opts.onError?.(e);
-      }
-    })();
-    return async () => {
-      await iter.close();
-      await done;
-    };
   }
 }
 

@@ -4,6 +4,7 @@ export * from "./logger.js";
 export * from "./ids.js";
 export * from "./nats.js";
 export * from "./event-store.js";
+export * from "./ordered-follow.js";
 export * from "./durable-consumer.js";
 export * from "./consumer-metrics.js";
 export * from "./ops-server.js";
