@@ -21,6 +21,8 @@ export interface OrderedFollowOptions {
   filter: string;
   /** First stream sequence to deliver (default 1: everything the filter matches). */
   startSeq?: number;
+  /** `last-per-subject`: start with each subject's last message (telemetry); a restart goes on from the next sequence. */
+  start?: "sequence" | "last-per-subject";
   maxMessages?: number;
   onMessage: (m: JsMsg) => void | Promise<void>;
   /** A handler error ends the follow and lands here. */
@@ -49,8 +51,14 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
   let heardAt = Date.now();
   let consumer: Consumer;
   let iter: ConsumerMessages;
+  let delivered = false;
   const open = async () => {
-    consumer = await js.consumers.get(o.stream, { filter_subjects: o.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: nextSeq });
+    consumer = await js.consumers.get(
+      o.stream,
+      o.start === "last-per-subject" && !delivered
+        ? { filter_subjects: o.filter, deliver_policy: DeliverPolicy.LastPerSubject }
+        : { filter_subjects: o.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: nextSeq },
+    );
     iter = await consumer.consume({ max_messages: o.maxMessages ?? 1000, expires: PULL_EXPIRES_MS });
     heardAt = Date.now();
   };
@@ -62,6 +70,7 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
         for await (const m of iter!) {
           heardAt = Date.now();
           nextSeq = m.seq + 1;
+          delivered = true;
           await o.onMessage(m);
         }
         if (stopped) break;

@@ -1,6 +1,5 @@
-import { DeliverPolicy } from "@nats-io/jetstream";
 import { decode, streams, subjects } from "@oneshot/proto";
-import { PULL_EXPIRES_MS, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
+import { followOrdered, type EventStore, type Logger, type Nats } from "@oneshot/runtime";
 import { applyEvent, applyHeartbeat, type DashboardState } from "./core/dashboard-state.js";
 
 export interface LiveFeed {
@@ -43,13 +42,13 @@ export async function startLiveFeed(o: {
     },
   );
 
-  const consumer = await o.nats.js.consumers.get(streams.telemetry.name, {
-    filter_subjects: subjects.allHeartbeats,
-    deliver_policy: DeliverPolicy.LastPerSubject,
-  });
-  const beats = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
-  const beatsDone = (async () => {
-    for await (const m of beats) {
+  // Through a NATS node's loss (followOrdered).
+  const stopBeats = await followOrdered(o.nats.js, {
+    stream: streams.telemetry.name,
+    filter: subjects.allHeartbeats,
+    start: "last-per-subject",
+    maxMessages: 256,
+    onMessage: (m) => {
       try {
         const msg = decode(m.data, { subject: m.subject, seq: m.seq });
         if (msg.type === "HostHeartbeat") {
@@ -59,13 +58,12 @@ export async function startLiveFeed(o: {
       } catch (err) {
         o.log.warn({ err, subject: m.subject }, "heartbeat skipped");
       }
-    }
-  })();
+    },
+  });
   return {
     caughtUp: () => caughtUp,
     stop: async () => {
-      await beats.close();
-      await beatsDone;
+      await stopBeats();
       await stopEvents();
     },
   };

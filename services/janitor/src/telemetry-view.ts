@@ -1,6 +1,5 @@
-import { DeliverPolicy } from "@nats-io/jetstream";
 import { decode, streams, subjects, type HostHeartbeat, type HostInventory } from "@oneshot/proto";
-import { PULL_EXPIRES_MS, type Logger, type Nats } from "@oneshot/runtime";
+import { followOrdered, type Logger, type Nats } from "@oneshot/runtime";
 import { observeHeartbeat, observeInventory, type ObservedHost } from "./core/observed-state.js";
 
 /**
@@ -27,13 +26,12 @@ export class TelemetryView {
   }
 
   async start(): Promise<void> {
-    const consumer = await this.nats.js.consumers.get(streams.telemetry.name, {
-      filter_subjects: "tel.host.>",
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    const iter = await consumer.consume({ max_messages: 1000, expires: PULL_EXPIRES_MS });
-    const done = (async () => {
-      for await (const m of iter) {
+    // Through a NATS node's loss (followOrdered); a new consumer means a blind moment, like a reconnect.
+    this.stopFn = await followOrdered(this.nats.js, {
+      stream: streams.telemetry.name,
+      filter: "tel.host.>",
+      start: "last-per-subject",
+      onMessage: (m) => {
         try {
           const msg = decode(m.data, { subject: m.subject, seq: m.seq });
           if (msg.type === "HostHeartbeat") this.heartbeat(msg.data, this.o.clock(), m.subject);
@@ -41,15 +39,15 @@ export class TelemetryView {
         } catch (e) {
           this.o.log.warn({ err: e, subject: m.subject, seq: m.seq }, "telemetry message skipped");
         }
-      }
-    })();
+      },
+      onRestart: (r) => {
+        this.watchingSince = this.o.clock();
+        this.o.log.warn(r, "telemetry follow restarted: host liveness judged anew from now");
+      },
+    });
     void (async () => {
       for await (const s of this.nats.nc.status()) if (s.type === "reconnect") this.watchingSince = this.o.clock();
     })();
-    this.stopFn = async () => {
-      await iter.close();
-      await done;
-    };
   }
 
   async stop(): Promise<void> {

@@ -42,11 +42,12 @@ describe.skipIf(!!missing)("chaos: every service killed and frozen during a 1,00
       natsRecoverMs: 60_000,
       say: (l) => (lines.push(l), process.stdout.write(`${l}\n`)),
     });
-    // Every service fault recovers within a minute. A NATS node's loss is printed with its time
-    // (the < 5 s target is the fleet bench's, not a timed assertion): under CI load the cluster's
-    // re-election of every stream and consumer on the dead node has taken 5-70 s. Recovery
-    // itself is still checked: the run must settle with every job ended once.
-    expect(r.failedFaults.filter((f) => !f.startsWith("kill -9 nats"))).toEqual([]);
+    // Every fault recovers within a minute, a NATS node's loss included: placements go on and
+    // this test's own follower hears them (before followOrdered, a follower whose consumer was
+    // on the dead node heard nothing until it came back). Its time is printed (the < 5 s target
+    // is the fleet bench's, not a timed assertion); the EVENTS leader's re-election alone takes
+    // 5-10 s on nats-server 2.9.10 here.
+    expect(r.failedFaults).toEqual([]);
     expect(r.faults.length + r.failedFaults.length).toBe(9);
     expect(r.accepted).toBeGreaterThanOrEqual(1000);
     expect(r.verdict.jobs).toBeGreaterThanOrEqual(1000);
