@@ -14,7 +14,10 @@ const nc = await connect({
   inboxPrefix: `_INBOX_${process.env.NATS_USER ?? "audit"}`, // the only inbox this identity may read
 });
 const events = await jetstream(nc).consumers.get("EVENTS", { filter_subjects: "evt.>" }); // an ordered consumer
-for await (const m of await events.consume()) {
+// A short pull (4 s, not nats.js's 30 s) notices a lost NATS node in seconds. On a cluster, a
+// long-lived reader should also start a new consumer from its last seq + 1 when the node holding
+// this one dies (oneshot's own readers do: packages/runtime/src/ordered-follow.ts).
+for await (const m of await events.consume({ expires: 4_000 })) {
   const e = unpack(m.data); // plain MessagePack: {id, type, version, occurredAt, correlationId, causationId, data}
   console.log(m.seq, m.subject, e.type, JSON.stringify(e.data));
   if (process.argv.includes("--once") && m.info.pending === 0) break;
