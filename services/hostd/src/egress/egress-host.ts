@@ -70,7 +70,7 @@ export class EgressHost {
 
   private ownerAt(address: string): EgressOwner | undefined {
     // A VM whose destroy has begun is no longer an isolation target, but its last drops are still its own.
-    const v = this.vmAt(address) ?? [...this.gone.values()].find((g) => g.net.address === address);
+    const v = this.vmAt(address) ?? this.known.get(address)?.vm;
     if (!v || !v.owner) return undefined;
     return { vmId: v.vmId, hostId: this.d.hostId, jobId: v.owner.jobId, mode: v.egress?.mode ?? "open", source: v.owner.policy?.source ?? "default" };
   }
@@ -114,27 +114,42 @@ export class EgressHost {
     const vms = this.d.vms();
     const reports = dueReports(this.state, now, this.d.reportIntervalMs, (vm, vmId) => vms.some((v) => v.net.address === vm && v.vmId === vmId));
     for (const data of reports) {
-      const v = vms.find((x) => x.vmId === data.vmId) ?? this.gone.get(data.vmId);
-      await this.d.store
-        .append(
-          { type: "VmEgressDenied", data },
-          {
-            msgId: `vm:${data.vmId}:VmEgressDenied:${data.windowEnd}`,
-            correlationId: v?.owner?.correlationId ?? data.jobId,
-            ...(v?.owner?.causationId ? { causationId: v.owner.causationId } : {}),
-          },
-        )
-        .catch((err: unknown) => this.d.log.warn({ err, vmId: data.vmId }, "cannot append VmEgressDenied"));
+      const v = vms.find((x) => x.vmId === data.vmId) ?? [...this.known.values()].find((k) => k.vm.vmId === data.vmId)?.vm;
+      // Three tries with the same msgId (stored once): a report is the only record of what was dropped.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.d.store.append(
+            { type: "VmEgressDenied", data },
+            {
+              msgId: `vm:${data.vmId}:VmEgressDenied:${data.windowEnd}`,
+              correlationId: v?.owner?.correlationId ?? data.jobId,
+              ...(v?.owner?.causationId ? { causationId: v.owner.causationId } : {}),
+            },
+          );
+          break;
+        } catch (err) {
+          this.d.log.warn({ err, vmId: data.vmId, attempt }, "cannot append VmEgressDenied");
+          if (attempt >= 3 || !(err as { retryable?: boolean }).retryable) break;
+          await new Promise((r) => setTimeout(r, 500 * attempt));
+        }
+      }
       this.d.log.info({ vmId: data.vmId, mode: data.mode, destinations: data.destinations.length, queries: data.queries.length }, "egress denied (reported)");
     }
     this.prune();
-    // Remember the owners of this poll's VMs, and of gone ones still owed a report: a VM destroyed
-    // before the next poll still gets its last drops counted (the destroy polls first) and its ids.
-    const owed = new Set([...this.state.windows.values()].map((w) => w.owner.vmId));
-    this.gone = new Map([...[...this.gone].filter(([vmId]) => owed.has(vmId)), ...vms.map((v) => [v.vmId, v] as const)]);
+    this.remember(vms, now);
   }
 
-  private gone = new Map<string, VmIsolation>();
+  /**
+   * Who was last seen at each address, kept a minute after it left the isolation targets: a
+   * VM whose destroy has begun, or that was destroyed between two polls, still owns its last
+   * drops (the destroy reads the counters before its elements go). A new VM on the address
+   * takes it over at once (vmAt first).
+   */
+  private readonly known = new Map<string, { vm: VmIsolation; seenAt: number }>();
+  private remember(vms: VmIsolation[], now: number): void {
+    for (const v of vms) this.known.set(v.net.address, { vm: v, seenAt: now });
+    for (const [address, k] of this.known) if (now - k.seenAt > 60_000) this.known.delete(address);
+  }
 }
 
 /** Where guests' DNS goes with the proxy on: their gateway (the bridge's own address). */

@@ -14,11 +14,15 @@ import { FakeDns } from "./fake-dns.test-kit.js";
 const skip = missing("nats", "root", "qemu-x86", "nft") ?? missingImage("amd64");
 const T = 300_000;
 
-/** One `PROBE <name> open|closed [body]` or `DNS <name> ok <addresses>|fail` line per case. */
+/**
+ * One `PROBE <name> open|closed [body]` or `DNS <name> ok <addresses>|fail` line per case. Each
+ * gets 10 s: under CI load a TCG guest took most of 5 s to send its first packet, so a
+ * dropped lookup "failed" on the timeout with nothing sent and nothing for the report to count.
+ */
 const script = (cases: string[]) =>
   [
-    `probe() { if out=$(timeout 5 wget -q -O - "$2" 2>/dev/null); then echo "PROBE $1 open $out"; else echo "PROBE $1 closed"; fi; }`,
-    `lookup() { if out=$(timeout 5 nslookup "$2" $3 2>&1); then echo "DNS $1 ok $(echo "$out" | awk '/^Name:/{n=1;next} n&&/^Address/{print $2}' | tr '\\n' ' ')"; else echo "DNS $1 fail"; fi; }`,
+    `probe() { if out=$(timeout 10 wget -q -O - "$2" 2>/dev/null); then echo "PROBE $1 open $out"; else echo "PROBE $1 closed"; fi; }`,
+    `lookup() { if out=$(timeout 10 nslookup "$2" $3 2>&1); then echo "DNS $1 ok $(echo "$out" | awk '/^Name:/{n=1;next} n&&/^Address/{print $2}' | tr '\\n' ' ')"; else echo "DNS $1 fail"; fi; }`,
     ...cases,
     "",
   ].join("\n");
@@ -95,7 +99,10 @@ describe.skipIf(skip)("egress policies, from inside real guests", () => {
       });
       const b = await h.schedule({
         spec: { egress: audit },
-        script: script(["lookup dns-denied denied.test", `probe denied-name ${web("denied.test")}`, `probe denied-address ${web(other)}`, bypass]),
+        // It outlives the allow VM: a VM's destroy has been seen to take the other VM's `denied`
+        // counters with it (not understood yet; enforcement is unaffected), so the allow VM's last
+        // drops are counted only if it goes first (docs/egress-policy.md, known gaps).
+        script: script(["lookup dns-denied denied.test", `probe denied-name ${web("denied.test")}`, `probe denied-address ${web(other)}`, bypass, "sleep 30"]),
       });
       for (const vm of [a, b]) {
         await h.waitEvent("VmDestroyed", vm.vmId, T);
@@ -122,7 +129,15 @@ describe.skipIf(skip)("egress policies, from inside real guests", () => {
 
       // What was denied, or would have been, is on each VM's subject (the last window comes after its destroy).
       await waitFor("VmEgressDenied of both VMs", () => denials(a.vmId).length > 0 && denials(b.vmId).length > 0, 15_000);
-      await new Promise((r) => setTimeout(r, 2_500));
+      // A destroyed VM's last window is reported at its destroy, and read here as the log is followed (late under load).
+      const want = [`${other}:8080/tcp`, `${net.peerIp}:8080/tcp`, `${net.publicIp}:53/udp`];
+      await waitFor(
+        "every denial of the allow VM reported",
+        () => want.every((k) => merged(a.vmId).dest.has(k)) && merged(b.vmId).dest.has(want[2]!),
+        20_000,
+      ).catch(
+        () => undefined, // the assertions below say what is missing
+      );
       const ea = merged(a.vmId);
       const eb = merged(b.vmId);
       process.stderr.write(`allow VM denied: ${JSON.stringify([...ea.dest.values()])} ${JSON.stringify([...ea.queries.values()])}\n`);
