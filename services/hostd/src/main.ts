@@ -446,6 +446,9 @@ const stopIsolationCheck = every(
   c.HOSTD_ISOLATION_CHECK_INTERVAL,
   "isolation-check",
   async () => {
+    // A rebuild recreates the sets empty: the egress counters are read first, so only what was
+    // dropped in the moment between the two is not reported.
+    await egress.poll().catch(() => undefined);
     if ((await guard.check()).base === "rebuilt") await egress.reapply();
   },
   log,

@@ -86,6 +86,8 @@ export class EgressHost {
 
   /** After a rebuild of the tables (their sets start empty): what the proxy resolved and is still valid goes back in. */
   async reapply(): Promise<void> {
+    // The new `denied` set counts from zero: compared with the old counters, new drops would be lost.
+    this.state.seen.clear();
     for (const [vm, entries] of this.prune()) await this.d.nft.allowResolved(this.d.bridge, vm, entries);
   }
 
