@@ -64,6 +64,7 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
   };
   await open();
   let restartReason: string | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
   const done = (async () => {
     try {
       while (!stopped) {
@@ -86,12 +87,14 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
         }
       }
     } catch (e) {
+      stopped = true;
+      clearInterval(watchdog);
       o.onError?.(e);
     }
   })();
   let probing = false;
   let failures = 0;
-  const watchdog = setInterval(() => {
+  watchdog = setInterval(() => {
     if (stopped || probing || Date.now() - heardAt < stallMs) return;
     probing = true;
     const watched = iter;
