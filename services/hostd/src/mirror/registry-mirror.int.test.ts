@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,7 +103,9 @@ describe.skipIf(skip)("registry mirror (real registries on loopback)", () => {
     expect(mirror.counters.evictedBlobs).toBe(0);
     await new Promise((r) => setTimeout(r, 50));
     await skopeoPull(ref("a")); // a is used again: b is now the least recently used
-    await new Promise((r) => setTimeout(r, 50));
+    // once the mirror has read that use off the registry's access log (a pipe, read a moment later under load)
+    const used = (img: string) => statSync(blobDataPath(inst.storage, pushed[img]!.layer)).atimeMs;
+    await waitFor("a's second use recorded", () => used("a") > used("b"), 20_000, 50);
     await upstream.settled();
     const beforeC = upstream.blobGets(pushed.b!.layer);
     await skopeoPull(ref("c"));
