@@ -2,11 +2,10 @@ import { DeliverPolicy, type Consumer, type ConsumerMessages, type JetStreamClie
 
 /**
  * How long a follower may hear nothing before it asks the server whether its consumer is still
- * there, and how many unanswered asks (each one request timeout, 3 s) make it start a new one.
- * One is enough: a new consumer from the next sequence costs a request and loses nothing.
+ * there. One unanswered ask (one request timeout, 3 s) makes it start a new one: a new consumer
+ * from the next sequence costs a request and loses nothing.
  */
 export const FOLLOW_STALL_MS = 4_000;
-const FOLLOW_PROBE_FAILURES = 1;
 /**
  * How long one pull waits before it is renewed. nats.js sends idle heartbeats at half of it and
  * treats two missed ones as a lost consumer (an ordered one is then recreated where it left
@@ -93,7 +92,6 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
     }
   })();
   let probing = false;
-  let failures = 0;
   watchdog = setInterval(() => {
     if (stopped || probing || Date.now() - heardAt < stallMs) return;
     probing = true;
@@ -102,15 +100,13 @@ export async function followOrdered(js: JetStreamClient, o: OrderedFollowOptions
       .info()
       .then(
         () => {
-          failures = 0;
           heardAt = Date.now();
         },
         (e: unknown) => {
           // "consumer not found" is nats.js's own case: it recreates the consumer itself.
           if (String((e as Error)?.message).includes("consumer not found")) return;
-          if (++failures < FOLLOW_PROBE_FAILURES || stopped || watched !== iter) return;
-          failures = 0;
-          restartReason = `its consumer did not answer ${FOLLOW_PROBE_FAILURES} info requests (${(e as Error)?.message ?? e}): its NATS node is gone?`;
+          if (stopped || watched !== iter) return;
+          restartReason = `its consumer did not answer an info request (${(e as Error)?.message ?? e}): its NATS node is gone?`;
           void watched.close();
         },
       )
