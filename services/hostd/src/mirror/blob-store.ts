@@ -8,16 +8,20 @@ export function blobDataPath(storage: string, digest: string): string {
   return join(storage, "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");
 }
 
+/** An upload the registry has not committed yet: `repositories/<name>/_uploads/<uuid>/…` (a proxy's fetch in flight). */
+const UPLOAD = /\/docker\/registry\/v2\/repositories\/.+\/_uploads\//;
 const BLOB_DATA = /\/docker\/registry\/v2\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data$/;
 const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT";
 
 /**
  * What the cache takes on disk (allocated bytes of every file and directory under `dir`: all
- * mirrors, their metadata and unfinished uploads) and its blobs with their last use. Files that
- * vanish during the walk (the registry's own expiry, an upload finishing) are skipped.
+ * mirrors, their metadata and unfinished uploads), how much of that is uploads in flight, and its
+ * blobs with their last use. Files that vanish during the walk (the registry's own expiry, an
+ * upload finishing) are skipped.
  */
-export async function scanCache(dir: string): Promise<{ totalBytes: number; blobs: StoredBlob[] }> {
+export async function scanCache(dir: string): Promise<{ totalBytes: number; uploadBytes: number; blobs: StoredBlob[] }> {
   let totalBytes = 0;
+  let uploadBytes = 0;
   const blobs: StoredBlob[] = [];
   const todo = [dir];
   while (todo.length) {
@@ -35,6 +39,7 @@ export async function scanCache(dir: string): Promise<{ totalBytes: number; blob
       if (!st) continue;
       const bytes = st.blocks * 512;
       totalBytes += bytes;
+      if (UPLOAD.test(p)) uploadBytes += bytes;
       if (st.isDirectory()) todo.push(p);
       else if (st.isFile()) {
         const m = BLOB_DATA.exec(p);
@@ -42,7 +47,7 @@ export async function scanCache(dir: string): Promise<{ totalBytes: number; blob
       }
     }
   }
-  return { totalBytes, blobs };
+  return { totalBytes, uploadBytes, blobs };
 }
 
 /**

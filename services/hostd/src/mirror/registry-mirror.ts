@@ -166,7 +166,11 @@ export class RegistryMirror {
     if (this.pruning) return this.pruning;
     this.pruning = (async () => {
       const scan = await scanCache(this.o.dir);
-      const plan = planPrune({ ...scan, capBytes: this.o.capBytes, lowWaterBytes: lowWater(this.o.capBytes) });
+      // Uploads in flight are not the cache yet: counted, a proxy's fetch of a blob (two at once
+      // for one cold pull, seen here) would evict what was just used, to make room for bytes that
+      // become a blob or vanish a moment later. They are bounded by the pulls in flight.
+      const stored = scan.totalBytes - scan.uploadBytes;
+      const plan = planPrune({ blobs: scan.blobs, totalBytes: stored, capBytes: this.o.capBytes, lowWaterBytes: lowWater(this.o.capBytes) });
       for (const b of plan.evict) await removeBlob(b.path);
       this.counters.prunes++;
       this.counters.evictedBlobs += plan.evict.length;
@@ -177,8 +181,9 @@ export class RegistryMirror {
         this.o.log.info(
           {
             evicted: plan.evict.length,
-            evictedBytes: scan.totalBytes - plan.bytesAfter,
-            bytesBefore: scan.totalBytes,
+            evictedBytes: stored - plan.bytesAfter,
+            bytesBefore: stored,
+            uploadBytes: scan.uploadBytes,
             bytesAfter: plan.bytesAfter,
             capBytes: this.o.capBytes,
           },
