@@ -28,10 +28,10 @@ export async function provisionHost(nats: Nats, hostId: string, ackWaitMs = 30_0
   return have ? "replaced" : "created";
 }
 
-/** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */
 /** How many host consumers `provisionAll` creates at once. */
 export const PROVISION_CONCURRENCY = 16;
 
+/** Streams, then one durable per host: what `oneshot admin init` does with the admin identity. */
 export async function provisionAll(nats: Nats, hosts: string[], log: Logger, opts: EnsureOptions & { concurrency?: number } = {}): Promise<string[]> {
   // Replicas: 1 on one server; 3 on a 3-node cluster (`oneshot admin init --replicas 3`).
   const r = opts.replicas === undefined ? {} : { replicas: opts.replicas };
