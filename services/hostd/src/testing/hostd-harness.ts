@@ -160,6 +160,14 @@ export class HostdHarness {
     await exited;
   }
 
+  /** Starts hostd again when it is not running (after a test that failed between a kill and a restart). */
+  async ensureHostd(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null) return;
+    this.expectExit = false;
+    await this.startHostd();
+  }
+
   /** SIGTERM and wait (hostd destroys its VMs first). */
   async stopHostd(): Promise<number | null> {
     const p = this.proc;
